@@ -1,0 +1,33 @@
+/**
+ * Coded errors, listed in one place (fastify's lib/errors.js habit). Every error a user can hit
+ * carries a stable `code` and a message that says what was wrong and how to fix it.
+ */
+export const ERROR_CODES = {
+  CANOPY_ERR_LINK_URL: 'malformed link URL',
+  CANOPY_ERR_SERIAL_NOT_FOUND: 'serial device does not exist',
+  CANOPY_ERR_SERIAL_PERMISSION: 'no permission to open the serial device',
+  CANOPY_ERR_PORT_IN_USE: 'network port already in use',
+  CANOPY_ERR_LINK_DOWN: 'link is down',
+  CANOPY_ERR_TIMEOUT: 'no answer before the timeout',
+  CANOPY_ERR_DENIED: 'the vehicle refused the request',
+  CANOPY_ERR_BAD_ARGUMENT: 'bad argument',
+  CANOPY_ERR_UNKNOWN_VEHICLE: 'no such vehicle',
+  CANOPY_ERR_UNKNOWN_MESSAGE: 'message id not in the loaded dialects',
+  CANOPY_ERR_TLOG: 'unreadable tlog file',
+  CANOPY_ERR_CANCELLED: 'cancelled',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class CanopyError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CanopyError';
+    this.code = code;
+  }
+}
+
+export function isCanopyError(e: unknown, code?: ErrorCode): e is CanopyError {
+  return e instanceof CanopyError && (code === undefined || e.code === code);
+}

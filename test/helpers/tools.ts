@@ -1,0 +1,38 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
+
+/** Under CANOPY_REQUIRE_ALL=1 (set by .ci/run) a missing tool or fixture is a failure, not a skip. */
+export const requireAll = process.env.CANOPY_REQUIRE_ALL === '1';
+
+export function hasCommand(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * Returns true when `cmd` is on PATH. Otherwise skips the test and names the Debian package to
+ * install, or throws when CANOPY_REQUIRE_ALL=1.
+ */
+export function needCommand(t: TestContext, cmd: string, debianPackage = cmd): boolean {
+  if (hasCommand(cmd)) return true;
+  const msg = `needs ${cmd}: install it with "sudo apt-get install ${debianPackage}"`;
+  if (requireAll) throw new Error(`${msg} (CANOPY_REQUIRE_ALL=1 makes this a failure)`);
+  t.skip(msg);
+  return false;
+}
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** ../shared/reference beside the checkout (present in CI and on developers' machines). */
+export const referenceDir = join(repoRoot, '..', 'shared', 'reference');
+
+/** Path of a reference capture, or undefined after skipping (failing under CANOPY_REQUIRE_ALL). */
+export function needReference(t: TestContext, rel: string): string | undefined {
+  const p = join(referenceDir, rel);
+  if (existsSync(p)) return p;
+  const msg = `reference capture ${rel} not found beside the checkout (../shared/reference)`;
+  if (requireAll) throw new Error(msg);
+  t.skip(msg);
+  return undefined;
+}
