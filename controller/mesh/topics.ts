@@ -1,0 +1,244 @@
+/**
+ * The mesh's public API: every topic under the base topic and every payload on it, typed in one
+ * place (zigbee2mqtt's topic tree: retained `<base>/<device>` state, `/availability`, `/set`,
+ * `bridge/request/<verb>` → `bridge/response/<verb>`). The dashboard imports this file, so it uses
+ * no Node APIs: payloads are JSON text or Uint8Array.
+ *
+ *   <base>/drones/<id>                 DroneState, retained, published throttled
+ *   <base>/drones/<id>/availability    "online" | "offline", retained
+ *   <base>/drones/<id>/set             DroneCommand (admin only)
+ *   <base>/power                       PowerState, retained
+ *   <base>/uplink                      UplinkStatus, retained
+ *   <base>/bridge/state                "online" | "offline", retained (the controller's availability)
+ *   <base>/bridge/request/<verb>       BridgeRequest (admin only)
+ *   <base>/bridge/response/<verb>      BridgeResponse (admin only)
+ *   <base>/store/<owner>/...           the store protocol's traffic for one owner (phone, neighbours)
+ *   <base>/relay/<class>/<dest...>     items for the uplink; leave upstream on <upstream prefix>/<dest...>
+ */
+
+export const DEFAULT_BASE_TOPIC = 'canopy';
+
+/** Availability payloads, plain strings as Home Assistant's MQTT availability expects. */
+export type Availability = 'online' | 'offline';
+
+/** Retained `<base>/drones/<id>`: the fleet's latest view of one drone. */
+export interface DroneState {
+  id: string;
+  sysid: number;
+  /** Flight mode as the autopilot names it (ArduCopter: GUIDED, RTL, LAND …). */
+  mode?: string;
+  armed?: boolean;
+  position?: { lat: number; lon: number; altM: number };
+  battery?: { voltageV: number; currentA?: number; remainingPct?: number };
+  link?: { rssi?: number; lossPct?: number };
+  /** Epoch milliseconds of the newest data in this state. */
+  updatedAt: number;
+}
+
+/** `<base>/drones/<id>/set`: what an admin may ask of one drone. */
+export type DroneCommand =
+  | { command: 'arm' }
+  | { command: 'disarm' }
+  | { command: 'takeoff'; altM: number }
+  | { command: 'goto'; lat: number; lon: number; altM: number }
+  | { command: 'land' }
+  | { command: 'rtl' };
+
+/** Retained `<base>/power`: the power budget's current figures. */
+export interface PowerState {
+  solarW: number;
+  loadW: number;
+  batteryPct?: number;
+  /** Watts the dish draws while powered (0 when off). */
+  dishW: number;
+  /** Whether the budget currently grants the uplink its power. */
+  uplinkGranted: boolean;
+  updatedAt: number;
+}
+
+/** Priority classes of relayed items, highest first; the array index is the class's ordinal. */
+export const PRIORITY_CLASSES = ['control', 'hot', 'bulk'] as const;
+export type PriorityClass = (typeof PRIORITY_CLASSES)[number];
+
+export type PerClass<T> = Record<PriorityClass, T>;
+
+export interface ContactWindowView {
+  start: number;
+  end: number;
+}
+
+/** Retained `<base>/uplink`: the relay's outbox and dish. */
+export interface UplinkStatus {
+  /** off: dish unpowered; booting: dish powered, not yet usable; connecting / up: upstream MQTT. */
+  state: 'off' | 'booting' | 'connecting' | 'up';
+  window: ContactWindowView | null;
+  nextWindow: ContactWindowView | null;
+  queued: PerClass<{ items: number; bytes: number }>;
+  delivered: PerClass<{ items: number; bytes: number }>;
+  /** Items dropped because their TTL ran out before an uplink window carried them. */
+  expired: PerClass<number>;
+  dish: { on: boolean; energyWh: number; whPerGb: number | null };
+  updatedAt: number;
+}
+
+/** Request and response payloads per bridge verb. */
+export interface BridgeVerbs {
+  health_check: { request: Record<string, never>; response: { healthy: boolean } };
+}
+export type BridgeVerb = keyof BridgeVerbs;
+
+/** A request payload; `transaction` is echoed in the response so a caller can match them. */
+export type BridgeRequest<T = unknown> = T & { transaction?: string };
+
+/** `<base>/bridge/response/<verb>`, zigbee2mqtt's envelope. */
+export type BridgeResponse<T = unknown> =
+  | { status: 'ok'; data: T; transaction?: string }
+  | { status: 'error'; data: Record<string, never>; error: string; transaction?: string };
+
+/** Topic builders for one base topic. */
+export function topicTree(base = DEFAULT_BASE_TOPIC) {
+  return {
+    base,
+    drone: (id: string) => `${base}/drones/${id}`,
+    availability: (id: string) => `${base}/drones/${id}/availability`,
+    droneSet: (id: string) => `${base}/drones/${id}/set`,
+    power: `${base}/power`,
+    uplink: `${base}/uplink`,
+    bridgeState: `${base}/bridge/state`,
+    request: (verb: string) => `${base}/bridge/request/${verb}`,
+    response: (verb: string) => `${base}/bridge/response/${verb}`,
+    store: (owner: string, ...rest: string[]) => [`${base}/store/${owner}`, ...rest].join('/'),
+    relay: (cls: PriorityClass, dest: string) => `${base}/relay/${cls}/${dest}`,
+  };
+}
+export type TopicTree = ReturnType<typeof topicTree>;
+
+/**
+ * ACL classes. Every topic belongs to exactly one; `acl.ts` grants each role access per class.
+ *   drone: drone state and availability    status: power, uplink, bridge state
+ *   command: drone /set and bridge requests  response: bridge responses
+ *   store: the store protocol, per owner     relay: uplink items
+ *   other: anything else under any root, $SYS included
+ */
+export const TOPIC_CLASSES = ['drone', 'status', 'command', 'response', 'store', 'relay', 'other'] as const;
+export type TopicClass = (typeof TOPIC_CLASSES)[number];
+
+/**
+ * The topic filters of each class. `owner` narrows the store class to one owner's topics (the
+ * ACL's "own" access); `other` is every topic, `$SYS` included.
+ */
+export function classFilters(base: string, owner = '+'): Record<TopicClass, string[]> {
+  return {
+    drone: [`${base}/drones/+`, `${base}/drones/+/availability`],
+    status: [`${base}/power`, `${base}/uplink`, `${base}/bridge/state`],
+    command: [`${base}/drones/+/set`, `${base}/bridge/request/#`],
+    response: [`${base}/bridge/response/#`],
+    store: [`${base}/store/${owner}/#`],
+    relay: [`${base}/relay/+/#`],
+    other: ['#', '$SYS/#'],
+  };
+}
+
+/** A topic name understood: which part of the tree it is and its parameters. */
+export type ParsedTopic =
+  | { kind: 'drone'; id: string }
+  | { kind: 'availability'; id: string }
+  | { kind: 'droneSet'; id: string }
+  | { kind: 'power' }
+  | { kind: 'uplink' }
+  | { kind: 'bridgeState' }
+  | { kind: 'request'; verb: string }
+  | { kind: 'response'; verb: string }
+  | { kind: 'store'; owner: string; path: string }
+  | { kind: 'relay'; cls: PriorityClass; dest: string };
+
+/** Parses a topic name under `base`; undefined when it is not part of Canopy's tree. */
+export function parseTopic(base: string, topic: string): ParsedTopic | undefined {
+  if (!topic.startsWith(`${base}/`)) return undefined;
+  const levels = topic.slice(base.length + 1).split('/');
+  const [first, second, third] = levels;
+  const rest = (from: number) => levels.slice(from).join('/');
+  switch (first) {
+    case 'drones':
+      if (!second) return undefined;
+      if (levels.length === 2) return { kind: 'drone', id: second };
+      if (levels.length === 3 && third === 'availability') return { kind: 'availability', id: second };
+      if (levels.length === 3 && third === 'set') return { kind: 'droneSet', id: second };
+      return undefined;
+    case 'power':
+      return levels.length === 1 ? { kind: 'power' } : undefined;
+    case 'uplink':
+      return levels.length === 1 ? { kind: 'uplink' } : undefined;
+    case 'bridge':
+      if (levels.length === 2 && second === 'state') return { kind: 'bridgeState' };
+      if (levels.length >= 3 && second === 'request' && rest(2)) return { kind: 'request', verb: rest(2) };
+      if (levels.length >= 3 && second === 'response' && rest(2)) return { kind: 'response', verb: rest(2) };
+      return undefined;
+    case 'store':
+      return second && levels.length >= 3 ? { kind: 'store', owner: second, path: rest(2) } : undefined;
+    case 'relay':
+      return isPriorityClass(second) && levels.length >= 3 && rest(2) ? { kind: 'relay', cls: second, dest: rest(2) } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+export function isPriorityClass(s: string | undefined): s is PriorityClass {
+  return (PRIORITY_CLASSES as readonly string[]).includes(s ?? '');
+}
+
+/** JSON payload helpers: every JSON payload on the tree is UTF-8 text. */
+export function encodeJson(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value));
+}
+
+export function decodeJson<T>(payload: Uint8Array): T {
+  return JSON.parse(new TextDecoder().decode(payload)) as T;
+}
+
+/**
+ * Relay envelope: how an item carries its Canopy id over MQTT 3.1.1, which has no user properties
+ * (MQTT 5 upstreams get the id as the `canopy-id` user property too).
+ *
+ *   byte 0      0xFF  (never starts UTF-8 text, so a text payload is never taken for an envelope)
+ *   byte 1      0x01  envelope version
+ *   byte 2      n, the id's length in bytes (1..255)
+ *   bytes 3..   the id, UTF-8: `<origin>:<counter>`, chosen by whoever first accepted the item
+ *   rest        the body, untouched
+ *
+ * Publishers that retry (a phone after a lost PUBACK) send their own envelope so a retry keeps its
+ * id; a plain payload gets an id from the relay when it is committed.
+ */
+export const ENVELOPE_MAGIC = 0xff;
+export const ENVELOPE_VERSION = 0x01;
+export const RELAY_ID_PROPERTY = 'canopy-id';
+
+export interface RelayEnvelope {
+  id: string;
+  body: Uint8Array;
+}
+
+export function encodeEnvelope(id: string, body: Uint8Array): Uint8Array {
+  const idBytes = new TextEncoder().encode(id);
+  if (idBytes.length < 1 || idBytes.length > 255) throw new RangeError(`relay id must be 1..255 bytes of UTF-8, got ${idBytes.length}`);
+  const out = new Uint8Array(3 + idBytes.length + body.length);
+  out[0] = ENVELOPE_MAGIC;
+  out[1] = ENVELOPE_VERSION;
+  out[2] = idBytes.length;
+  out.set(idBytes, 3);
+  out.set(body, 3 + idBytes.length);
+  return out;
+}
+
+/** The envelope in `payload`, or undefined when the payload is not one. */
+export function decodeEnvelope(payload: Uint8Array): RelayEnvelope | undefined {
+  if (payload.length < 4 || payload[0] !== ENVELOPE_MAGIC || payload[1] !== ENVELOPE_VERSION) return undefined;
+  const n = payload[2]!;
+  if (n === 0 || payload.length < 3 + n) return undefined;
+  try {
+    const id = new TextDecoder('utf-8', { fatal: true }).decode(payload.subarray(3, 3 + n));
+    return { id, body: payload.subarray(3 + n) };
+  } catch {
+    return undefined;
+  }
+}
