@@ -1,0 +1,424 @@
+/**
+ * The mesh: an embedded aedes broker on TCP, optional TLS and WebSocket (for the dashboard), with
+ * users, roles and the ACL of acl.ts, and the zigbee2mqtt-style topic tree of topics.ts.
+ * An extension: the constructor only keeps its options; start() opens the listeners.
+ *
+ * Hooks used (aedes docs/Aedes.md "Handler: …"):
+ *   preConnect        keeps the CONNECT's will so authenticate can check it against the ACL
+ *   authenticate      scrypt check; CONNACK 4 for bad credentials, 5 for anonymous when off
+ *   authorizePublish  ACL, then the interceptors (the relay commits there, before the PUBACK)
+ *   authorizeSubscribe ACL; a refused filter gets SUBACK return code 0x80
+ *   authorizeForward  ACL again on every delivery, retained messages included
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
+import { Aedes, type AedesOptions, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
+import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
+import { SystemClock, type Clock } from '../../firmware-bridge/clock.ts';
+import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
+import { Acl, type Principal, type Role } from './acl.ts';
+import { isValidFilter, topicMatches } from './filters.ts';
+import { LatestThrottle } from './throttle.ts';
+import {
+  DEFAULT_BASE_TOPIC,
+  decodeJson,
+  encodeJson,
+  parseTopic,
+  topicTree,
+  type Availability,
+  type BridgeResponse,
+  type DroneCommand,
+  type DroneState,
+  type TopicTree,
+} from './topics.ts';
+import { UserDirectory, type MeshUser } from './users.ts';
+
+export interface ListenOptions {
+  /** Interface to bind; all interfaces when omitted. */
+  host?: string;
+  /** 0 picks a free port (see Mesh.addresses()). */
+  port?: number;
+}
+
+export interface MeshOptions {
+  baseTopic?: string;
+  users?: readonly MeshUser[];
+  /** Role of clients that connect without a username. Unset: such clients are refused (CONNACK 5). */
+  anonymousRole?: Role;
+  /** Plain MQTT. Default port 1883; false turns it off. */
+  tcp?: ListenOptions | false;
+  /** MQTT over TLS (default port 8883), and the WebSocket listener over TLS too when `ws.tls`. */
+  tls?: ListenOptions & { certFile: string; keyFile: string; caFile?: string };
+  /** MQTT over WebSocket for the dashboard. Default port 9001, any path; false turns it off. */
+  ws?: (ListenOptions & { path?: string; tls?: boolean }) | false;
+  /** Highest rate at which one drone's retained state is republished. Default 2 Hz. */
+  stateRateHz?: number;
+  /** Broker options passed to aedes as they are (e.g. `mq` and `persistence` for scale-out). */
+  broker?: Pick<AedesOptions, 'id' | 'mq' | 'persistence' | 'heartbeatInterval' | 'connectTimeout'>;
+  clock?: Clock;
+  log?: Logger;
+}
+
+export interface InterceptedPublish {
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+}
+
+/**
+ * Runs after the ACL allowed a client's PUBLISH and before aedes acknowledges it: for QoS 1
+ * aedes writes the PUBACK right after authorizePublish calls back (lib/handlers/publish.js,
+ * `publishActions = [authorizePublish, enqueuePublish]`, case 1). A rejection refuses the publish:
+ * the connection is closed without an acknowledgement, so the publisher sends it again later.
+ * `who` is undefined only for a will published on behalf of a client of another broker.
+ */
+export type PublishInterceptor = (packet: InterceptedPublish, who: Principal | undefined) => void | Promise<void>;
+
+export type RequestHandler = (data: Record<string, unknown>) => unknown;
+
+export interface MeshAddresses {
+  tcp?: number;
+  tls?: number;
+  ws?: number;
+}
+
+interface Running {
+  broker: Aedes;
+  /** Open sockets of every listener: a socket that never sends CONNECT must not hold up stop(). */
+  sockets: Set<Duplex>;
+  tcp?: NetServer;
+  tls?: NetServer;
+  http?: HttpServer;
+  wss?: WebSocketServer;
+  throttle: LatestThrottle<DroneState>;
+  unsubscribe: (() => Promise<void>)[];
+}
+
+const NOT_AUTHORIZED = 5; // CONNACK return code, MQTT 3.1.1 §3.2.2.3
+const BAD_USERNAME_OR_PASSWORD = 4;
+
+export class Mesh {
+  readonly topics: TopicTree;
+  private running: Running | undefined;
+  private readonly interceptors: { filter: string; fn: PublishInterceptor }[] = [];
+  private readonly requestHandlers = new Map<string, RequestHandler>();
+  private readonly setHandlers: ((id: string, command: DroneCommand) => void)[] = [];
+  private readonly principals = new WeakMap<Client, Principal>();
+  private readonly wills = new WeakMap<Client, string>();
+  private readonly clock: Clock;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: MeshOptions = {}) {
+    this.topics = topicTree(opts.baseTopic ?? DEFAULT_BASE_TOPIC);
+    this.clock = opts.clock ?? new SystemClock();
+    this.log = (opts.log ?? silentLogger).child('canopy:mesh');
+    this.requestHandlers.set('health_check', () => ({ healthy: true }));
+  }
+
+  get broker(): Aedes {
+    if (!this.running) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the mesh is not started');
+    return this.running.broker;
+  }
+
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    const users = new UserDirectory(this.opts.users ?? []);
+    const acl = new Acl(this.topics.base);
+    const broker = await Aedes.createBroker({
+      ...this.opts.broker,
+      preConnect: (client, packet, done) => {
+        if (packet.will) this.wills.set(client, packet.will.topic);
+        done(null, true);
+      },
+      authenticate: (client, username, password, done) => {
+        this.authenticate(users, acl, client, username, password).then(
+          (err) => done(err, err === null),
+          (e: unknown) => done(refusal(NOT_AUTHORIZED, `authentication failed: ${String(e)}`), false),
+        );
+      },
+      authorizePublish: (client, packet, done) => {
+        const who = client ? this.principals.get(client) : undefined;
+        // A will of a client of another broker (client null) was checked when that client connected.
+        if (client && (!who || !acl.canPublish(who, packet.topic))) {
+          done(new Error(`${who?.username ?? 'unknown'} (${who?.role}) may not publish to ${packet.topic}`));
+          return;
+        }
+        this.runInterceptors(packet, who).then(() => done(null), (e: unknown) => done(e instanceof Error ? e : new Error(String(e))));
+      },
+      authorizeSubscribe: (client, sub, done) => {
+        const who = this.principals.get(client);
+        // [MQTT-3.9.3] a refused subscription is return code 0x80 in the SUBACK.
+        done(null, who && acl.canSubscribe(who, sub.topic) ? sub : null);
+      },
+      authorizeForward: (client, packet) => {
+        const who = this.principals.get(client);
+        return who && acl.canReceive(who, packet.topic) ? packet : null;
+      },
+    });
+    broker.on('clientError', (client, err) => this.log.debug('client error', { client: client.id, error: err.message }));
+    const running: Running = {
+      broker,
+      throttle: new LatestThrottle(this.clock, 1000 / (this.opts.stateRateHz ?? 2), (id, state) => {
+        void this.publish(this.topics.drone(id), encodeJson(state), { retain: true }).catch(() => {});
+      }),
+      unsubscribe: [],
+      sockets: new Set(),
+    };
+    this.running = running;
+    try {
+      await this.listen(running);
+      running.unsubscribe.push(
+        await this.subscribe(`${this.topics.base}/bridge/request/#`, (topic, payload) => this.onRequestMessage(topic, payload)),
+        await this.subscribe(`${this.topics.base}/drones/+/set`, (topic, payload) => this.onSetMessage(topic, payload)),
+      );
+      await this.publish(this.topics.bridgeState, 'online' satisfies Availability, { retain: true });
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+    this.log.info('mesh started', { ...this.addresses() });
+  }
+
+  async stop(): Promise<void> {
+    const r = this.running;
+    if (!r) return;
+    r.throttle.clear();
+    if (!r.broker.closed) {
+      await this.publish(this.topics.bridgeState, 'offline' satisfies Availability, { retain: true }).catch(() => {});
+    }
+    for (const u of r.unsubscribe) await u();
+    this.running = undefined;
+    for (const c of r.wss?.clients ?? []) c.terminate();
+    r.wss?.close();
+    r.http?.closeAllConnections();
+    await new Promise<void>((resolve) => r.broker.close(() => resolve()));
+    for (const s of r.sockets) s.destroy();
+    await Promise.all([r.tcp, r.tls, r.http].map((s) => (s?.listening ? closeServer(s) : undefined)));
+  }
+
+  /** Bound ports (useful with port 0). */
+  addresses(): MeshAddresses {
+    const r = this.running;
+    const port = (s: NetServer | HttpServer | undefined) => (s?.listening ? (s.address() as AddressInfo).port : undefined);
+    return { tcp: port(r?.tcp), tls: port(r?.tls), ws: port(r?.http) };
+  }
+
+  /** Hands an accepted WebSocket (e.g. from the dashboard's own HTTP server) to the broker. */
+  acceptWebSocket(ws: WebSocket, req?: IncomingMessage): void {
+    this.broker.handle(createWebSocketStream(ws), req);
+  }
+
+  /** Publishes as the controller itself (no ACL). */
+  publish(topic: string, payload: string | Uint8Array, opts: { retain?: boolean; qos?: 0 | 1 | 2 } = {}): Promise<void> {
+    const broker = this.broker;
+    return new Promise((resolve, reject) =>
+      broker.publish(
+        { cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : Buffer.from(payload), qos: opts.qos ?? 0, retain: opts.retain ?? false, dup: false },
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
+  }
+
+  /** An in-process subscription (no ACL). Resolves once active; the result unsubscribes. */
+  async subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<() => Promise<void>> {
+    const broker = this.broker;
+    const deliver = (packet: AedesPublishPacket, cb: () => void) => {
+      try {
+        handler(packet.topic, packet.payload as Buffer);
+      } catch (e) {
+        this.log.error('subscription handler threw', { filter, error: String(e) });
+      }
+      cb();
+    };
+    await new Promise<void>((resolve) => broker.subscribe(filter, deliver, resolve));
+    return () => new Promise<void>((resolve) => (broker.closed ? resolve() : broker.unsubscribe(filter, deliver, resolve)));
+  }
+
+  /** See PublishInterceptor. Returns a function that removes the interceptor. */
+  intercept(filter: string, fn: PublishInterceptor): () => void {
+    if (!isValidFilter(filter)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `"${filter}" is not a valid MQTT topic filter`);
+    const entry = { filter, fn };
+    this.interceptors.push(entry);
+    return () => {
+      const i = this.interceptors.indexOf(entry);
+      if (i >= 0) this.interceptors.splice(i, 1);
+    };
+  }
+
+  /** Answers `<base>/bridge/request/<verb>` on `<base>/bridge/response/<verb>`. */
+  onRequest(verb: string, handler: RequestHandler): () => void {
+    this.requestHandlers.set(verb, handler);
+    return () => this.requestHandlers.delete(verb);
+  }
+
+  /** Receives admins' `<base>/drones/<id>/set` commands that have a known shape. */
+  onDroneSet(handler: (id: string, command: DroneCommand) => void): () => void {
+    this.setHandlers.push(handler);
+    return () => {
+      const i = this.setHandlers.indexOf(handler);
+      if (i >= 0) this.setHandlers.splice(i, 1);
+    };
+  }
+
+  /** Retained `<base>/drones/<id>`, at most `stateRateHz` per drone, the latest state winning. */
+  publishDroneState(state: DroneState): void {
+    this.running?.throttle.offer(state.id, state);
+  }
+
+  publishAvailability(id: string, availability: Availability): Promise<void> {
+    return this.publish(this.topics.availability(id), availability, { retain: true });
+  }
+
+  private async authenticate(users: UserDirectory, acl: Acl, client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
+    let who: Principal | undefined;
+    if (username === undefined || username === '') {
+      if (!this.opts.anonymousRole) return refusal(NOT_AUTHORIZED, 'anonymous access is off; connect with a username and password');
+      who = { username: '', role: this.opts.anonymousRole };
+    } else {
+      who = await users.authenticate(username, password ?? Buffer.alloc(0));
+      if (!who) return refusal(BAD_USERNAME_OR_PASSWORD, `bad username or password for "${username}"`);
+    }
+    const willTopic = this.wills.get(client);
+    if (willTopic !== undefined && !acl.canPublish(who, willTopic)) {
+      return refusal(NOT_AUTHORIZED, `${who.username || 'anonymous'} (${who.role}) may not publish its will to ${willTopic}`);
+    }
+    this.principals.set(client, who);
+    return null;
+  }
+
+  private async runInterceptors(packet: PublishPacket, who: Principal | undefined): Promise<void> {
+    for (const { filter, fn } of this.interceptors) {
+      if (!topicMatches(filter, packet.topic)) continue;
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      await fn({ topic: packet.topic, payload, qos: packet.qos, retain: packet.retain }, who);
+    }
+  }
+
+  private onRequestMessage(topic: string, payload: Buffer): void {
+    const parsed = parseTopic(this.topics.base, topic);
+    if (parsed?.kind !== 'request') return;
+    const respond = (response: BridgeResponse) => void this.publish(this.topics.response(parsed.verb), encodeJson(response)).catch(() => {});
+    let data: Record<string, unknown>;
+    try {
+      data = payload.length === 0 ? {} : decodeJson<Record<string, unknown>>(payload);
+      if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('not a JSON object');
+    } catch (e) {
+      respond({ status: 'error', data: {}, error: `request payload must be a JSON object: ${(e as Error).message}` });
+      return;
+    }
+    const transaction = typeof data.transaction === 'string' ? data.transaction : undefined;
+    const handler = this.requestHandlers.get(parsed.verb);
+    if (!handler) {
+      respond({ status: 'error', data: {}, error: `unknown request "${parsed.verb}"; known: ${[...this.requestHandlers.keys()].join(', ')}`, transaction });
+      return;
+    }
+    Promise.resolve()
+      .then(() => handler(data))
+      .then(
+        (result) => respond({ status: 'ok', data: result ?? {}, transaction }),
+        (e: unknown) => respond({ status: 'error', data: {}, error: e instanceof Error ? e.message : String(e), transaction }),
+      );
+  }
+
+  private onSetMessage(topic: string, payload: Buffer): void {
+    const parsed = parseTopic(this.topics.base, topic);
+    if (parsed?.kind !== 'droneSet') return;
+    let command: unknown;
+    try {
+      command = decodeJson(payload);
+    } catch {
+      this.log.warn('ignored /set that is not JSON', { topic });
+      return;
+    }
+    if (!isDroneCommand(command)) {
+      this.log.warn('ignored /set with an unknown command', { topic });
+      return;
+    }
+    for (const h of this.setHandlers) h(parsed.id, command);
+  }
+
+  private async listen(r: Running): Promise<void> {
+    const { tcp = {}, tls, ws = {} } = this.opts;
+    const handle = (socket: Duplex, req?: IncomingMessage) => {
+      r.sockets.add(socket);
+      socket.once('close', () => r.sockets.delete(socket));
+      r.broker.handle(socket, req);
+    };
+    if (tcp) {
+      r.tcp = createNetServer(handle);
+      await listenOn(r.tcp, 'tcp', tcp.port ?? 1883, tcp.host);
+    }
+    const tlsOptions = tls ? loadTls(tls) : undefined;
+    if (tls && tlsOptions) {
+      r.tls = createTlsServer(tlsOptions, handle);
+      await listenOn(r.tls, 'tls', tls.port ?? 8883, tls.host);
+    }
+    if (ws) {
+      if (ws.tls && !tlsOptions) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'mesh.ws.tls needs mesh.tls (certFile, keyFile)');
+      r.http = ws.tls && tlsOptions ? createHttpsServer(tlsOptions) : createHttpServer();
+      r.wss = new WebSocketServer({ server: r.http, path: ws.path });
+      r.wss.on('connection', (socket, req) => handle(createWebSocketStream(socket), req));
+      await listenOn(r.http, 'ws', ws.port ?? 9001, ws.host);
+    }
+  }
+}
+
+function refusal(returnCode: number, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+function loadTls(tls: NonNullable<MeshOptions['tls']>): TlsOptions {
+  const read = (field: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `mesh.tls.${field}: cannot read "${path}" (${(e as NodeJS.ErrnoException).code})`, { cause: e });
+    }
+  };
+  return { cert: read('certFile', tls.certFile), key: read('keyFile', tls.keyFile), ca: tls.caFile ? read('caFile', tls.caFile) : undefined };
+}
+
+function listenOn(server: NetServer | HttpServer, name: string, port: number, host: string | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE') {
+        reject(new CanopyError('CANOPY_ERR_PORT_IN_USE', `mesh ${name} port ${port}${host ? ` on ${host}` : ''} is in use; choose another with mesh.${name}.port`));
+      } else reject(e);
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: NetServer | HttpServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+function isDroneCommand(v: unknown): v is DroneCommand {
+  if (typeof v !== 'object' || v === null) return false;
+  const c = v as Record<string, unknown>;
+  const num = (k: string) => typeof c[k] === 'number' && Number.isFinite(c[k]);
+  switch (c.command) {
+    case 'arm':
+    case 'disarm':
+    case 'land':
+    case 'rtl':
+      return true;
+    case 'takeoff':
+      return num('altM');
+    case 'goto':
+      return num('lat') && num('lon') && num('altM');
+    default:
+      return false;
+  }
+}
