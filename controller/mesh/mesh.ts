@@ -121,6 +121,10 @@ export class Mesh {
     this.requestHandlers.set('health_check', () => ({ healthy: true }));
   }
 
+  get started(): boolean {
+    return this.running !== undefined;
+  }
+
   get broker(): Aedes {
     if (!this.running) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the mesh is not started');
     return this.running.broker;

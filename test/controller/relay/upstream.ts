@@ -1,0 +1,95 @@
+/**
+ * The far side of the uplink for tests: an embedded aedes broker on a loopback port that records
+ * every relayed item (decoded envelope) in arrival order and deduplicates by id, and can go away
+ * and come back on the same port (an outage).
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { Aedes } from 'aedes';
+import { decodeEnvelope } from '../../../controller/mesh/topics.ts';
+import { Deduplicator } from '../../../controller/relay/dedup.ts';
+
+export interface Received {
+  id: string;
+  topic: string;
+  body: Buffer;
+}
+
+export class Upstream {
+  readonly received: Received[] = [];
+  readonly dedup = new Deduplicator();
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private waiters: { n: number; resolve: () => void }[] = [];
+
+  private constructor(
+    readonly broker: Aedes,
+    public port: number,
+    private readonly prefix: string,
+  ) {}
+
+  /** Starts on `port` (0: a free one); records publishes under `prefix`. */
+  static async start(prefix: string, port = 0): Promise<Upstream> {
+    const broker = await Aedes.createBroker();
+    const up = new Upstream(broker, port, prefix);
+    broker.on('publish', (packet, client) => {
+      if (!client || !packet.topic.startsWith(`${prefix}/`) || packet.topic.endsWith('/bridge/state')) return;
+      const envelope = decodeEnvelope(packet.payload as Buffer);
+      if (!envelope) throw new Error(`relayed payload without an envelope on ${packet.topic}`);
+      up.received.push({ id: envelope.id, topic: packet.topic, body: Buffer.from(envelope.body) });
+      up.dedup.accept(envelope.id);
+      up.waiters = up.waiters.filter((w) => (up.dedup.counts.fresh >= w.n ? (w.resolve(), false) : true));
+    });
+    await up.listen();
+    return up;
+  }
+
+  get url(): string {
+    return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  /** Distinct ids received. */
+  get distinct(): number {
+    return this.dedup.counts.fresh;
+  }
+
+  /** Resolves once `n` distinct ids have arrived. */
+  waitForDistinct(n: number): Promise<void> {
+    if (this.distinct >= n) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ n, resolve }));
+  }
+
+  /** The link goes away: listener closed, every connection cut. */
+  async outage(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** The link comes back on the same port. */
+  async restore(): Promise<void> {
+    await this.listen();
+  }
+
+  async stop(): Promise<void> {
+    await this.outage();
+    await new Promise<void>((resolve) => this.broker.close(() => resolve()));
+    this.dedup.close();
+  }
+
+  private listen(): Promise<void> {
+    const server = createServer((socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+      this.broker.handle(socket);
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => {
+        this.port = (server.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  }
+}
