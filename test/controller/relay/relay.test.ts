@@ -93,6 +93,21 @@ test('a QoS 1 publish is in the SQLite file when its PUBACK arrives; it goes ups
   assert.deepEqual(relay.status().delivered.hot, { items: 1, bytes: 10 });
 });
 
+test('a commit that fails withholds the PUBACK: the publisher sees its connection closed and keeps the item', async (t) => {
+  const { meshUrl, path, relay } = await rig(t, { plan: [] });
+  // Another connection makes every insert fail, as a full disk would.
+  const db = new Database(path);
+  db.exec("CREATE TRIGGER full BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+  const phone = await connect(meshUrl, credentials('phone'));
+  assert.equal(await publishOutcome(phone, 'canopy/relay/hot/x', 'item'), 'closed');
+  db.exec('DROP TRIGGER full');
+  db.close();
+  const again = await connect(meshUrl, credentials('phone'));
+  t.after(() => end(again));
+  assert.equal(await publishOutcome(again, 'canopy/relay/hot/x', 'item'), 'acked');
+  assert.equal(relay.status().queued.hot.items, 1);
+});
+
 test('control goes before hot before bulk, whatever the arrival order', async (t) => {
   const clock = new ManualClock(T0);
   const { meshUrl, upstream } = await rig(t, { plan: [{ start: T0 + 1000, end: T0 + 60_000 }] }, clock);
