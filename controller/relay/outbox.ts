@@ -76,6 +76,7 @@ export class Outbox {
   private readonly stmt: {
     insert: Database.Statement;
     next: Database.Statement;
+    oldest: Database.Statement;
     remove: Database.Statement;
     expired: Database.Statement;
     dropExpired: Database.Statement;
@@ -103,6 +104,7 @@ export class Outbox {
     this.stmt = {
       insert: this.db.prepare('INSERT OR IGNORE INTO outbox (id, class, dest, body, created, expires) VALUES (?, ?, ?, ?, ?, ?)'),
       next: this.db.prepare('SELECT * FROM outbox WHERE class = ? AND seq > ? AND (expires IS NULL OR expires > ?) ORDER BY seq LIMIT ?'),
+      oldest: this.db.prepare('SELECT created FROM outbox WHERE class = ? ORDER BY seq LIMIT 1'),
       remove: this.db.prepare('DELETE FROM outbox WHERE seq = ?'),
       expired: this.db.prepare('SELECT class, COUNT(*) AS n, SUM(length(body)) AS bytes FROM outbox WHERE expires IS NOT NULL AND expires <= ? GROUP BY class'),
       dropExpired: this.db.prepare('DELETE FROM outbox WHERE expires IS NOT NULL AND expires <= ?'),
@@ -122,6 +124,12 @@ export class Outbox {
   /** Up to `limit` unexpired items of `cls` with seq above `afterSeq`, in arrival order. */
   next(cls: PriorityClass, afterSeq: number, limit: number): OutboxItem[] {
     return (this.stmt.next.all(PRIORITY_CLASSES.indexOf(cls), afterSeq, this.opts.clock.now(), limit) as Row[]).map(toItem);
+  }
+
+  /** When the oldest queued item of `cls` arrived, or undefined when the class is empty. */
+  oldest(cls: PriorityClass): number | undefined {
+    const row = this.stmt.oldest.get(PRIORITY_CLASSES.indexOf(cls)) as { created: number } | undefined;
+    return row?.created;
   }
 
   /** Drops every item whose TTL ran out and counts it; returns how many per class. */

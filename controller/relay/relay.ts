@@ -59,6 +59,12 @@ export interface RelayOptions {
   /** The power budget's grant; every window is granted when absent. */
   grant?: UplinkGrant;
   dish?: DishOptions;
+  /**
+   * Bulk alone wakes the dish only once `bytes` of it are queued or its oldest item has waited
+   * `maxHoldMs`, so a trickle of backups goes out in a few full bursts instead of keeping the dish
+   * on. Control and hot items always wake it; once on, it sends everything. Default: any bulk wakes.
+   */
+  bulkWake?: { bytes: number; maxHoldMs: number };
   /** How often the grant is asked again. Default 10 s. */
   grantPollMs?: number;
   /** How often expired items are dropped. Default 60 s. */
@@ -117,11 +123,14 @@ export class Relay extends EventEmitter<RelayEvents> {
   private exhausted: ContactWindow | undefined;
   private boundary: TimerHandle | undefined;
   private bootTimer: TimerHandle | undefined;
+  /** Runs from the moment the uplink first ran out of work; the dish lingers until it fires. */
   private idleTimer: TimerHandle | undefined;
-  /** The uplink ran out of work and the dish waits idleOffMs before switching off. */
-  private lingering = false;
+  /**
+   * The dish lingered idleOffMs after running dry: from now on it stays on only for what would
+   * wake it (control, hot, enough bulk), so a trickle of bulk cannot keep it on.
+   */
+  private drained = false;
   private transition: Promise<void> | undefined;
-  private dirty = false;
   private dishOnSince: number | undefined;
   private poweredMs = 0;
   private deliveredBytes = 0;
@@ -259,8 +268,6 @@ export class Relay extends EventEmitter<RelayEvents> {
     batch.forEach((p, i) => p.resolve(results[i]));
     const added = results.filter((i): i is OutboxItem => i !== undefined);
     if (added.length > 0) {
-      this.lingering = false;
-      this.clock.clearTimeout(this.idleTimer);
       this.emit('accepted', added);
       this.publishStatus();
       r.uplink.kick();
@@ -285,24 +292,24 @@ export class Relay extends EventEmitter<RelayEvents> {
       this.reconsider();
       return;
     }
-    if (this.lingering) return;
-    // Nothing to send: keep the dish on a little in case more comes, then switch it off.
-    this.lingering = true;
+    if (this.idleTimer || this.drained) {
+      this.reconsider();
+      return;
+    }
+    // Nothing to send: keep the dish on a little in case more comes, then let it go.
     this.idleTimer = this.clock.setTimeout(() => {
-      this.lingering = false;
+      this.idleTimer = undefined;
+      this.drained = true;
       this.sweep();
       this.reconsider();
     }, this.opts.dish?.idleOffMs ?? 30_000);
   }
 
-  /** Decides whether the dish should be on and moves towards that; re-entrant calls coalesce. */
+  /** Decides whether the dish should be on and moves towards that; calls during a transition coalesce. */
   private reconsider(): void {
     const r = this.running;
     if (!r) return;
-    if (this.transition) {
-      this.dirty = true;
-      return;
-    }
+    if (this.transition) return; // reconsidered when the transition ends
     const now = this.clock.now();
     const window = r.plan.current(now);
     if (this.exhausted && this.exhausted !== window) this.exhausted = undefined;
@@ -311,7 +318,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       r.uplink.budget = this.budget;
     }
     this.scheduleBoundary(r, now);
-    const work = !r.outbox.isEmpty || (this.state !== 'off' && this.lingering);
+    const work = this.worthWaking(r, now) || (this.state !== 'off' && !this.drained);
     const want = window !== undefined && this.exhausted === undefined && work && this.granted(window, now);
     if (want && this.state === 'off') this.run(() => this.powerOn(r));
     else if (!want && this.state !== 'off') this.run(() => this.powerOff(r));
@@ -324,10 +331,8 @@ export class Relay extends EventEmitter<RelayEvents> {
       .catch((e: unknown) => this.log.error('uplink transition failed', { error: String(e) }))
       .finally(() => {
         this.transition = undefined;
-        if (this.dirty) {
-          this.dirty = false;
-          this.reconsider();
-        }
+        // Once more from the new state: what changed meanwhile, and the timers the new state needs.
+        this.reconsider();
       });
   }
 
@@ -335,18 +340,22 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.opts.dish?.power?.(true);
     this.dishOnSince = this.clock.now();
     this.setState('booting');
-    this.bootTimer = this.clock.setTimeout(() => {
+    const connect = () => {
       this.bootTimer = undefined;
       if (this.running !== r || this.state !== 'booting') return;
       this.setState('connecting');
       r.uplink.open();
-    }, this.opts.dish?.bootMs ?? 0);
+    };
+    const bootMs = this.opts.dish?.bootMs ?? 0;
+    if (bootMs > 0) this.bootTimer = this.clock.setTimeout(connect, bootMs);
+    else connect();
   }
 
   private async powerOff(r: Running): Promise<void> {
     this.clock.clearTimeout(this.bootTimer);
     this.clock.clearTimeout(this.idleTimer);
-    this.lingering = false;
+    this.idleTimer = undefined;
+    this.drained = false;
     await r.uplink.close();
     if (this.dishOnSince !== undefined) {
       this.opts.dish?.power?.(false);
@@ -356,16 +365,26 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.setState('off');
   }
 
+  private worthWaking(r: Running, now: number): boolean {
+    const { queued } = r.outbox.stats();
+    if (queued.control.items > 0 || queued.hot.items > 0) return true;
+    if (queued.bulk.items === 0) return false;
+    const wake = this.opts.bulkWake;
+    return !wake || queued.bulk.bytes >= wake.bytes || now - (r.outbox.oldest('bulk') ?? now) >= wake.maxHoldMs;
+  }
+
   private granted(window: ContactWindow, now: number): boolean {
     const grant = this.opts.grant;
     return !grant || grant({ now, window, dishWatts: this.opts.dish?.watts ?? 0 });
   }
 
-  /** Wakes reconsider() at the current window's end or the next window's start. */
+  /** Wakes reconsider() at the current window's end, the next window's start, or when held bulk is due. */
   private scheduleBoundary(r: Running, now: number): void {
     this.clock.clearTimeout(this.boundary);
-    const at = r.plan.current(now)?.end ?? r.plan.next(now)?.start;
-    if (at === undefined || at - now > 2 ** 31 - 1) return;
+    const oldestBulk = this.opts.bulkWake && this.state === 'off' ? r.outbox.oldest('bulk') : undefined;
+    const held = oldestBulk === undefined ? Infinity : oldestBulk + this.opts.bulkWake!.maxHoldMs;
+    const at = Math.min(r.plan.current(now)?.end ?? r.plan.next(now)?.start ?? Infinity, held > now ? held : Infinity);
+    if (at === Infinity || at - now > 2 ** 31 - 1) return;
     this.boundary = this.clock.setTimeout(() => this.reconsider(), at - now);
   }
 

@@ -10,12 +10,19 @@ export type ConnectOutcome = { ok: true; client: MqttClient } | { ok: false; ret
 export function tryConnect(url: string, opts: IClientOptions = {}): Promise<ConnectOutcome> {
   return new Promise((resolve, reject) => {
     const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-    client.once('connect', () => resolve({ ok: true, client }));
+    const onClose = () => reject(new Error(`connection to ${url} closed before CONNACK`));
+    client.once('connect', () => {
+      client.off('close', onClose);
+      resolve({ ok: true, client });
+    });
     client.once('error', (err: Error & { code?: number }) => {
+      client.off('close', onClose);
       client.end(true);
       if (typeof err.code === 'number') resolve({ ok: false, returnCode: err.code });
       else reject(err);
     });
+    // A connection that dies before CONNACK (connect timeout, peer killed) ends with 'close' only.
+    client.once('close', onClose);
   });
 }
 

@@ -8,7 +8,6 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,7 @@ import { randomInt, seededRandom } from '../../../firmware-bridge/random.ts';
 import { encodeEnvelope } from '../../../controller/mesh/topics.ts';
 import { hashPassword } from '../../../controller/mesh/users.ts';
 import { LinkProxy } from '../../helpers/link-proxy.ts';
+import { freePort } from '../../helpers/ports.ts';
 import { tryConnect } from '../../helpers/mqtt.ts';
 import { Upstream } from './upstream.ts';
 
@@ -204,16 +204,6 @@ function kill(child: ChildProcess): Promise<void> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

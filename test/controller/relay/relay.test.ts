@@ -222,6 +222,30 @@ test('dish energy: powered from switch-on (boot included) to switch-off after id
   assert.ok(Math.abs(energy.whPerGb! - energy.wh / 1e-6) < 1e-6);
 });
 
+test('bulkWake: a trickle of bulk waits for a full burst or for maxHoldMs; hot wakes the dish at once', async (t) => {
+  const clock = new ManualClock(T0);
+  const { upstream, relay } = await rig(t, { dish: { watts: 50, idleOffMs: 1000 }, bulkWake: { bytes: 1000, maxHoldMs: 60_000 } }, clock);
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  await relay.submit('bulk', 'b', new Uint8Array(600));
+  await settle();
+  assert.equal(relay.currentState, 'off', '600 of 1000 bytes');
+  await relay.submit('bulk', 'b', new Uint8Array(400));
+  await upstream.waitForDistinct(2);
+  await clock.advanceAsync(1000);
+  await stateReached(relay, 'off');
+
+  await relay.submit('bulk', 'b', new Uint8Array(10));
+  await clock.advanceAsync(59_999);
+  assert.equal(relay.currentState, 'off');
+  await clock.advanceAsync(1);
+  await upstream.waitForDistinct(3);
+  await clock.advanceAsync(1000);
+  await stateReached(relay, 'off');
+
+  await relay.submit('hot', 'h', new Uint8Array(10));
+  await upstream.waitForDistinct(4);
+});
+
 test('expired items are dropped and counted, in the retained uplink status too', async (t) => {
   const clock = new ManualClock(T0);
   const { mesh, meshUrl, relay } = await rig(t, { plan: [], classes: { control: { ttlMs: 1000 } }, expirySweepMs: 500 }, clock);
