@@ -37,6 +37,7 @@ import {
   type TopicTree,
 } from './topics.ts';
 import { UserDirectory, type MeshUser } from './users.ts';
+import { redisEngine, type RedisEngine, type RedisOptions } from './redis.ts';
 
 export interface ListenOptions {
   /** Interface to bind; all interfaces when omitted. */
@@ -58,8 +59,10 @@ export interface MeshOptions {
   ws?: (ListenOptions & { path?: string; tls?: boolean }) | false;
   /** Highest rate at which one drone's retained state is republished. Default 2 Hz. */
   stateRateHz?: number;
-  /** Broker options passed to aedes as they are (e.g. `mq` and `persistence` for scale-out). */
-  broker?: Pick<AedesOptions, 'id' | 'mq' | 'persistence' | 'heartbeatInterval' | 'connectTimeout'>;
+  /** Several mesh processes on one Redis share subscriptions, sessions and retained messages. */
+  redis?: RedisOptions;
+  /** Broker options passed to aedes as they are. */
+  broker?: Pick<AedesOptions, 'id' | 'heartbeatInterval' | 'connectTimeout'>;
   clock?: Clock;
   log?: Logger;
 }
@@ -90,6 +93,7 @@ export interface MeshAddresses {
 
 interface Running {
   broker: Aedes;
+  redis?: RedisEngine;
   /** Open sockets of every listener: a socket that never sends CONNECT must not hold up stop(). */
   sockets: Set<Duplex>;
   tcp?: NetServer;
@@ -135,8 +139,10 @@ export class Mesh {
     if (this.running) return;
     const users = new UserDirectory(this.opts.users ?? []);
     const acl = new Acl(this.topics.base);
+    const redis = this.opts.redis ? await redisEngine(this.opts.redis) : undefined;
     const broker = await Aedes.createBroker({
       ...this.opts.broker,
+      ...(redis && { mq: redis.mq, persistence: redis.persistence }),
       preConnect: (client, packet, done) => {
         if (packet.will) this.wills.set(client, packet.will.topic);
         done(null, true);
@@ -169,6 +175,7 @@ export class Mesh {
     broker.on('clientError', (client, err) => this.log.debug('client error', { client: client.id, error: err.message }));
     const running: Running = {
       broker,
+      redis,
       throttle: new LatestThrottle(this.clock, 1000 / (this.opts.stateRateHz ?? 2), (id, state) => {
         void this.publish(this.topics.drone(id), encodeJson(state), { retain: true }).catch(() => {});
       }),
@@ -203,6 +210,7 @@ export class Mesh {
     r.wss?.close();
     r.http?.closeAllConnections();
     await new Promise<void>((resolve) => r.broker.close(() => resolve()));
+    await r.redis?.persistence.destroy?.();
     for (const s of r.sockets) s.destroy();
     await Promise.all([r.tcp, r.tls, r.http].map((s) => (s?.listening ? closeServer(s) : undefined)));
   }

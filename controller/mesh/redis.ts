@@ -1,0 +1,36 @@
+/**
+ * Scale-out on an existing engine: the mesh's message routing (mqemitter-redis) and its sessions,
+ * subscriptions and retained messages (aedes-persistence-redis) in Redis, so several broker
+ * processes act as one. Both packages are loaded only when `mesh.redis` is configured.
+ */
+import { CanopyError } from '../../firmware-bridge/errors.ts';
+
+/** ioredis connection options, as both packages take them. */
+export interface RedisOptions {
+  host?: string;
+  port?: number;
+  password?: string;
+  db?: number;
+}
+
+export interface RedisEngine {
+  mq: unknown;
+  persistence: { destroy?: () => Promise<void> | void };
+}
+
+type Factory = (opts: RedisOptions) => unknown;
+
+export async function redisEngine(opts: RedisOptions): Promise<RedisEngine> {
+  const mq = (await load('mqemitter-redis'))(opts);
+  const persistence = (await load('aedes-persistence-redis'))(opts) as RedisEngine['persistence'];
+  return { mq, persistence };
+}
+
+async function load(name: string): Promise<Factory> {
+  try {
+    const mod = (await import(name)) as { default?: Factory } & Factory;
+    return mod.default ?? mod;
+  } catch (e) {
+    throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `mesh.redis needs the npm package "${name}" (npm install mqemitter-redis aedes-persistence-redis)`, { cause: e });
+  }
+}
