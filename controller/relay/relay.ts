@@ -147,10 +147,13 @@ export class Relay extends EventEmitter<RelayEvents> {
     const { mesh } = this.opts;
     const base = mesh.topics.base;
     if (!mesh.started) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'start the mesh before the relay');
+    this.checkClasses();
+    const plan = new ContactPlan(this.opts.plan ?? 'always');
+    const ttl = (c: PriorityClass) => (this.opts.classes?.[c]?.ttlMs === undefined ? DEFAULT_TTL_MS[c] : this.opts.classes[c]!.ttlMs!);
     const outbox = new Outbox({
       path: this.opts.path,
       origin: this.opts.origin,
-      ttlMs: { ...DEFAULT_TTL_MS, ...Object.fromEntries(PRIORITY_CLASSES.flatMap((c) => (this.opts.classes?.[c]?.ttlMs !== undefined ? [[c, this.opts.classes[c]!.ttlMs]] : []))) },
+      ttlMs: { control: ttl('control'), hot: ttl('hot'), bulk: ttl('bulk') },
       clock: this.clock,
       synchronous: this.opts.synchronous,
     });
@@ -164,14 +167,16 @@ export class Relay extends EventEmitter<RelayEvents> {
     const running: Running = {
       outbox,
       uplink,
-      plan: new ContactPlan(this.opts.plan ?? 'always'),
+      plan,
       removeInterceptor,
       timers: [],
       status: new LatestThrottle(this.clock, 1000, (_key, status) => void mesh.publish(mesh.topics.uplink, encodeJson(status), { retain: true }).catch(() => {})),
     };
     this.running = running;
     uplink.on('up', () => this.setState('up'));
-    uplink.on('down', () => this.state !== 'off' && this.setState('connecting'));
+    uplink.on('down', () => {
+      if (this.state !== 'off') this.setState('connecting');
+    });
     uplink.on('delivered', (items) => {
       this.deliveredBytes += items.reduce((s, i) => s + i.body.length, 0);
       this.emit('delivered', items);
@@ -386,6 +391,14 @@ export class Relay extends EventEmitter<RelayEvents> {
     const at = Math.min(r.plan.current(now)?.end ?? r.plan.next(now)?.start ?? Infinity, held > now ? held : Infinity);
     if (at === Infinity || at - now > 2 ** 31 - 1) return;
     this.boundary = this.clock.setTimeout(() => this.reconsider(), at - now);
+  }
+
+  private checkClasses(): void {
+    for (const c of PRIORITY_CLASSES) {
+      const { ttlMs, share } = this.opts.classes?.[c] ?? {};
+      if (ttlMs !== undefined && ttlMs !== null && !(ttlMs > 0)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `relay.classes.${c}.ttlMs must be > 0 or null (never expires), got ${ttlMs}`);
+      if (share !== undefined && !(share >= 0 && share <= 1)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `relay.classes.${c}.share must be between 0 and 1, got ${share}`);
+    }
   }
 
   private shares(): PerClass<number> {

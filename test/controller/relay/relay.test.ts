@@ -280,6 +280,13 @@ test('an upstream outage in the middle: everything accepted arrives once the lin
   for (let i = 0; i < 100; i++) assert.equal(bodies.get(`site:${i + 1}`), `v${i}`);
 });
 
+test('bad class options and plans fail start() naming the field', async (t) => {
+  const { newRelay } = await rig(t);
+  await assert.rejects(newRelay({ classes: { bulk: { share: 2 } } }).start(), /relay\.classes\.bulk\.share must be between 0 and 1/);
+  await assert.rejects(newRelay({ classes: { hot: { ttlMs: 0 } } }).start(), /relay\.classes\.hot\.ttlMs/);
+  await assert.rejects(newRelay({ plan: [{ start: 10, end: 5 }] }).start(), /contact window 0/);
+});
+
 test('a restart on the same file resumes: items queued by the old process go out from the new one', async (t) => {
   const clock = new ManualClock(T0);
   const { upstream, relay, newRelay } = await rig(t, { plan: [{ start: T0 + 1000, end: T0 + 60_000 }] }, clock);

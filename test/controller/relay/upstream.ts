@@ -24,13 +24,12 @@ export class Upstream {
   private constructor(
     readonly broker: Aedes,
     public port: number,
-    private readonly prefix: string,
   ) {}
 
   /** Starts on `port` (0: a free one); records publishes under `prefix`. */
   static async start(prefix: string, port = 0): Promise<Upstream> {
     const broker = await Aedes.createBroker();
-    const up = new Upstream(broker, port, prefix);
+    const up = new Upstream(broker, port);
     broker.on('publish', (packet, client) => {
       if (!client || !packet.topic.startsWith(`${prefix}/`) || packet.topic.endsWith('/bridge/state')) return;
       const envelope = decodeEnvelope(packet.payload as Buffer);
