@@ -136,6 +136,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return sum;
   }
 
+  /** Bytes held by the framers waiting for the rest of a frame (bounded by one frame per peer). */
+  bufferedBytes(): number {
+    let n = 0;
+    for (const f of this.framers.values()) n += f.buffered;
+    return n;
+  }
+
   private onFrame(frame: Frame, peer: string): void {
     if (frame.version === 2) this.sawV2 = true;
     else this.sawV1 = true;
