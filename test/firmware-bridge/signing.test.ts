@@ -67,7 +67,7 @@ test('round trip between two nodes: signed frames verify; replay and tampering a
   cmd.targetSystem = 1;
   cmd.targetComponent = 1;
   cmd.command = common.MavCmd.COMPONENT_ARM_DISARM;
-  cmd.param1 = 1;
+  cmd._param1 = 1;
   const sent = ca.send(cmd, gcs, 1);
   await flush();
   assert.equal(atDrone.length, 1);

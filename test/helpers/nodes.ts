@@ -29,3 +29,20 @@ export async function flush(rounds = 3): Promise<void> {
 }
 
 export type { Channel };
+
+/**
+ * Runs a ManualClock forward in small steps, letting in-memory deliveries happen between them
+ * (each step yields to the event loop), until `done` settles or `maxMs` of simulated time pass.
+ */
+export async function runUntil<T>(clock: ManualClock, done: Promise<T>, maxMs = 60_000, stepMs = 10): Promise<T> {
+  let finished = false;
+  let value!: T;
+  void done.then((v) => {
+    finished = true;
+    value = v;
+  });
+  for (let t = 0; t < maxMs && !finished; t += stepMs) await clock.advanceAsync(stepMs);
+  await flush();
+  if (!finished) throw new Error(`not finished after ${maxMs} ms of simulated time`);
+  return value;
+}

@@ -1,0 +1,155 @@
+/**
+ * The actions the controller uses, for one vehicle and for a swarm.
+ *
+ * Swarm form (`swarmCommand`): over a shared 57,600-baud radio, 25 unicast commands cost 25× the
+ * airtime of one broadcast. So the first round is ONE COMMAND_LONG with target_system 0 per
+ * channel (ArduPilot's GCS_MAVLINK::accept_packet treats target_system 0 as "all systems"), and
+ * only the drones that have not acknowledged get unicast retries, each after a random jitter so
+ * their ACKs do not collide on the radio.
+ */
+import { common } from 'mavlink-mappings';
+import type { Channel } from './channel.ts';
+import type { MavlinkNode } from './node.ts';
+import type { Random } from './random.ts';
+import { buildCommandLong, CommandSender, type CommandOptions, type CommandParams, type CommandResult } from './microservices/command/command.ts';
+import type { MessagePort } from './node.ts';
+
+export interface ModeSetting {
+  baseMode: number;
+  customMode: number;
+}
+
+/** MAV_MODE_FLAG_CUSTOM_MODE_ENABLED: param2 of DO_SET_MODE is the autopilot's own mode number. */
+const CUSTOM_MODE_ENABLED = 1;
+
+export const actionCommands = {
+  arm: (): CommandParams => ({ command: common.MavCmd.COMPONENT_ARM_DISARM, params: [1] }),
+  disarm: (): CommandParams => ({ command: common.MavCmd.COMPONENT_ARM_DISARM, params: [0] }),
+  setMode: (mode: ModeSetting): CommandParams => ({ command: common.MavCmd.DO_SET_MODE, params: [mode.baseMode | CUSTOM_MODE_ENABLED, mode.customMode] }),
+  /** param7: altitude above home in metres (ArduCopter ignores lat/lon for takeoff). */
+  takeoff: (altitudeM: number): CommandParams => ({ command: common.MavCmd.NAV_TAKEOFF, params: [0, 0, 0, NaN, 0, 0, altitudeM] }),
+  returnToLaunch: (): CommandParams => ({ command: common.MavCmd.NAV_RETURN_TO_LAUNCH }),
+  land: (): CommandParams => ({ command: common.MavCmd.NAV_LAND, params: [0, 0, 0, NaN, 0, 0, 0] }),
+};
+
+/** Position-only type mask: ignore velocity, acceleration, yaw and yaw rate (bits 3-11). */
+export const POSITION_ONLY_TYPE_MASK = 0b0000_1111_1111_1000;
+
+export interface GoToTarget {
+  latDeg: number;
+  lonDeg: number;
+  /** Metres above home (MAV_FRAME_GLOBAL_RELATIVE_ALT_INT). */
+  relativeAltM: number;
+}
+
+/** One vehicle's actions on top of its CommandSender. */
+export class VehicleActions {
+  readonly commands: CommandSender;
+
+  constructor(
+    private readonly port: MessagePort,
+    defaults: CommandOptions = {},
+  ) {
+    this.commands = new CommandSender(port, defaults);
+  }
+
+  arm(opts?: CommandOptions): Promise<CommandResult> {
+    return this.commands.sendLong(actionCommands.arm(), opts);
+  }
+  disarm(opts?: CommandOptions): Promise<CommandResult> {
+    return this.commands.sendLong(actionCommands.disarm(), opts);
+  }
+  setMode(mode: ModeSetting, opts?: CommandOptions): Promise<CommandResult> {
+    return this.commands.sendLong(actionCommands.setMode(mode), opts);
+  }
+  takeoff(altitudeM: number, opts?: CommandOptions): Promise<CommandResult> {
+    return this.commands.sendLong(actionCommands.takeoff(altitudeM), opts);
+  }
+  returnToLaunch(opts?: CommandOptions): Promise<CommandResult> {
+    return this.commands.sendLong(actionCommands.returnToLaunch(), opts);
+  }
+  land(opts?: CommandOptions): Promise<CommandResult> {
+    return this.commands.sendLong(actionCommands.land(), opts);
+  }
+
+  /**
+   * Guided go-to with SET_POSITION_TARGET_GLOBAL_INT. The message has no acknowledgement
+   * (mavlink.io "Offboard control"): success is seen in GLOBAL_POSITION_INT, and ArduCopter only
+   * obeys it in GUIDED mode.
+   */
+  goTo(target: GoToTarget): void {
+    const m = new common.SetPositionTargetGlobalInt();
+    m.timeBootMs = 0;
+    m.targetSystem = this.port.target.sysid;
+    m.targetComponent = this.port.target.compid;
+    m.coordinateFrame = common.MavFrame.GLOBAL_RELATIVE_ALT_INT;
+    m.typeMask = POSITION_ONLY_TYPE_MASK as common.PositionTargetTypemask;
+    m.latInt = Math.round(target.latDeg * 1e7);
+    m.lonInt = Math.round(target.lonDeg * 1e7);
+    m.alt = target.relativeAltM;
+    this.port.send(m);
+  }
+}
+
+export interface SwarmTarget {
+  channel: Channel;
+  sysid: number;
+  compid: number;
+}
+
+export interface SwarmOptions {
+  random: Random;
+  /** How long to wait for ACKs after the broadcast before unicasting. */
+  broadcastWaitMs?: number;
+  /** Upper bound of the random delay before each unicast retry. */
+  jitterMs?: number;
+  /** Unicast options (timeout, retries) for the drones that missed the broadcast. */
+  unicast?: CommandOptions;
+}
+
+export interface SwarmResult {
+  /** Result per target sysid. */
+  results: Map<number, CommandResult & { viaBroadcast: boolean }>;
+  acknowledged: number;
+}
+
+/** Runs one command on many drones: a broadcast per channel, then unicast retries to the silent ones. */
+export async function swarmCommand(node: MavlinkNode, targets: SwarmTarget[], cmd: CommandParams, opts: SwarmOptions): Promise<SwarmResult> {
+  const clock = node.clock;
+  const results: SwarmResult['results'] = new Map();
+  const pending = new Map(targets.map((t) => [t.sysid, t]));
+  const listener = ({ message, frame }: { message: unknown; frame: { sysid: number } }) => {
+    if (!(message instanceof common.CommandAck) || message.command !== cmd.command) return;
+    const target = pending.get(frame.sysid);
+    if (!target || message.result === common.MavResult.IN_PROGRESS) return;
+    pending.delete(frame.sysid);
+    const accepted = message.result === common.MavResult.ACCEPTED;
+    results.set(
+      frame.sysid,
+      accepted
+        ? { ok: true, result: message.result, attempts: 1, viaBroadcast: true }
+        : { ok: false, reason: message.result === common.MavResult.TEMPORARILY_REJECTED ? 'temporarily-rejected' : 'denied', result: message.result, attempts: 1, detail: `refused: ${common.MavResult[message.result]}`, viaBroadcast: true },
+    );
+  };
+  node.on('message', listener);
+  try {
+    const channels = new Set(targets.map((t) => t.channel));
+    for (const channel of channels) {
+      channel.send(buildCommandLong({ sysid: 0, compid: 0 }, cmd), node, 0);
+    }
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, opts.broadcastWaitMs ?? 1500));
+  } finally {
+    node.off('message', listener);
+  }
+  const jitter = opts.jitterMs ?? 300;
+  await Promise.all(
+    [...pending.values()].map(async (t) => {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, opts.random() * jitter));
+      const r = await new CommandSender(node.portTo(t.channel, t.sysid, t.compid)).sendLong(cmd, opts.unicast);
+      results.set(t.sysid, { ...r, viaBroadcast: false });
+    }),
+  );
+  let acknowledged = 0;
+  for (const r of results.values()) if (r.ok) acknowledged++;
+  return { results, acknowledged };
+}
