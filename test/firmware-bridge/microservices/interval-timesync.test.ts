@@ -26,8 +26,8 @@ test('SET_MESSAGE_INTERVAL carries the interval in µs; -1 stops a message', asy
   assert.deepEqual([...rates.values()].map((r) => r.ok && r.via), ['set-message-interval', 'set-message-interval']);
   const cmds = drone.received.filter((m): m is common.CommandLong => m instanceof common.CommandLong);
   assert.deepEqual(cmds.map((c) => [c.command, c._param1, c._param2]), [
-    [common.MavCmd.SET_MESSAGE_INTERVAL, 33, 500000],
     [common.MavCmd.SET_MESSAGE_INTERVAL, 30, -1],
+    [common.MavCmd.SET_MESSAGE_INTERVAL, 33, 500000],
   ]);
 });
 
