@@ -2,69 +2,124 @@
  * Forwards frames between the node's channels following MAVLink routing
  * (mavlink.io/en/guide/routing.html):
  *  - learn on which channel each (sysid, compid) lives from the frames it sends;
- *  - a frame with a target goes only to the channel where that system (and component, when
- *    non-zero) was last heard; a target nobody has been heard from is not forwarded;
- *  - broadcasts (target 0) and frames without a target go to every channel but the source;
- *  - never back to the channel a frame came from, and frames for us (our sysid) stay here.
- * Frames are forwarded byte for byte, so signed and unknown-id frames pass untouched.
- * Beyond the spec: a frame whose exact bytes were already forwarded within `duplicateWindowMs`
- * (a loop through two radios or two GCS links) is not forwarded again.
+ *  - an addressed frame is resent only on the channel where its target was last heard (the
+ *    component if it is named and known, else the system); nowhere if the target is unknown
+ *    or lives on the channel the frame came from;
+ *  - broadcasts (target 0) and frames without target fields go to every channel but the source;
+ *  - frames addressed to this node (our sysid with our compid or component 0) stay here.
+ * Frames are forwarded byte for byte, so signed frames (which Canopy may hold no key for) and
+ * frames of unknown ids reach their destination unchanged.
+ *
+ * Beyond the spec: a frame whose exact bytes were forwarded moments ago (the same drone heard
+ * through two radios, or a ring of links) is not forwarded again, and read-only GCS endpoints
+ * may watch but not command (see COMMAND_MESSAGE_IDS).
  */
+import { common } from 'mavlink-mappings';
 import type { Channel } from './channel.ts';
 import type { MavlinkNode } from './node.ts';
-import { frameTarget, payloadOffset, type Frame } from './protocol/frame.ts';
+import { messageInfoByName } from './protocol/dialect.ts';
+import { decodeFrame, frameTarget, type Frame } from './protocol/frame.ts';
 
-/** Messages that make a vehicle do something; a read-only GCS endpoint may not send them. */
-export const COMMAND_MESSAGE_IDS: ReadonlySet<number> = new Set([
-  11, // SET_MODE
-  23, // PARAM_SET
-  39, // MISSION_ITEM
-  41, // MISSION_SET_CURRENT
-  44, // MISSION_COUNT
-  45, // MISSION_CLEAR_ALL
-  69, // MANUAL_CONTROL
-  70, // RC_CHANNELS_OVERRIDE
-  73, // MISSION_ITEM_INT
-  75, // COMMAND_INT
-  76, // COMMAND_LONG
-  82, // SET_ATTITUDE_TARGET
-  84, // SET_POSITION_TARGET_LOCAL_NED
-  86, // SET_POSITION_TARGET_GLOBAL_INT
-  110, // FILE_TRANSFER_PROTOCOL
-  243, // SET_HOME_POSITION
-  256, // SETUP_SIGNING
+function idsOf(names: string[]): Set<number> {
+  return new Set(
+    names.map((name) => {
+      const info = messageInfoByName(name);
+      if (!info) throw new Error(`router: ${name} is not in the loaded dialects`);
+      return info.id;
+    }),
+  );
+}
+
+/**
+ * Messages that make a vehicle do or change something; a read-only GCS endpoint may not send
+ * them. Requests for data (HEARTBEAT, PARAM_REQUEST_*, MISSION_REQUEST_*, MISSION_ACK of a
+ * download, LOG_REQUEST_*, TIMESYNC) are not here. Stream-rate requests are: on a shared radio a
+ * watcher asking for more telemetry would take the bandwidth the swarm's commands need.
+ */
+export const COMMAND_MESSAGE_IDS: ReadonlySet<number> = idsOf([
+  'SET_MODE',
+  'PARAM_SET',
+  'PARAM_EXT_SET',
+  'MISSION_WRITE_PARTIAL_LIST',
+  'MISSION_ITEM',
+  'MISSION_ITEM_INT',
+  'MISSION_COUNT',
+  'MISSION_SET_CURRENT',
+  'MISSION_CLEAR_ALL',
+  'FENCE_POINT',
+  'RALLY_POINT',
+  'COMMAND_LONG',
+  'COMMAND_INT',
+  'MANUAL_CONTROL',
+  'RC_CHANNELS_OVERRIDE',
+  'SET_ATTITUDE_TARGET',
+  'SET_POSITION_TARGET_LOCAL_NED',
+  'SET_POSITION_TARGET_GLOBAL_INT',
+  'SET_ACTUATOR_CONTROL_TARGET',
+  'SET_GPS_GLOBAL_ORIGIN',
+  'SET_HOME_POSITION',
+  'REQUEST_DATA_STREAM',
+  'FILE_TRANSFER_PROTOCOL',
+  'LOG_ERASE',
+  'SETUP_SIGNING',
 ]);
 
+/**
+ * COMMAND_LONG / COMMAND_INT commands that only ask for data, allowed from read-only endpoints by
+ * default (QGroundControl asks for AUTOPILOT_VERSION this way when it connects).
+ */
+export const REQUEST_COMMANDS: ReadonlySet<number> = new Set([
+  common.MavCmd.REQUEST_MESSAGE,
+  common.MavCmd.REQUEST_PROTOCOL_VERSION,
+  common.MavCmd.REQUEST_AUTOPILOT_CAPABILITIES,
+]);
+
+const COMMAND_LONG_OR_INT = idsOf(['COMMAND_LONG', 'COMMAND_INT']);
+
 export interface RouterOptions {
-  /** Command message ids a read-only endpoint may still send. */
+  /** Message ids from COMMAND_MESSAGE_IDS that read-only endpoints may still send. */
   readOnlyAllow?: Iterable<number>;
+  /** MAV_CMD ids read-only endpoints may send in COMMAND_LONG/COMMAND_INT (default REQUEST_COMMANDS). */
+  readOnlyAllowCommands?: Iterable<number>;
+  /** How long forwarded bytes are remembered to stop loop duplicates (default 2000 ms; 0 disables). */
   duplicateWindowMs?: number;
+  /** Cap on remembered frames per window, so a flood cannot grow memory (default 10,000). */
+  duplicateMemory?: number;
+}
+
+export interface RouterChannelStats {
+  /** Frames from this channel forwarded to at least one other channel. */
+  forwardedFrom: number;
+  /** Copies written to this channel. */
+  forwardedTo: number;
+  droppedReadOnly: number;
 }
 
 export interface RouterStats {
+  /** Copies written (a broadcast to two channels counts two). */
   forwarded: number;
   droppedReadOnly: number;
   duplicates: number;
-  /** Targeted frames for a system no channel has been heard from. */
+  /** Addressed frames for a system no channel has been heard from. */
   unroutable: number;
-}
-
-interface Route {
-  channel: Channel;
+  /** By channel name. */
+  byChannel: Record<string, RouterChannelStats>;
 }
 
 export class Router {
-  readonly stats: RouterStats = { forwarded: 0, droppedReadOnly: 0, duplicates: 0, unroutable: 0 };
-  /** (sysid << 8 | compid) → where it was last heard. */
-  private readonly components = new Map<number, Route>();
-  /** sysid → where any component of it was last heard. */
-  private readonly systems = new Map<number, Route>();
+  readonly stats: RouterStats = { forwarded: 0, droppedReadOnly: 0, duplicates: 0, unroutable: 0, byChannel: {} };
+  /** (sysid << 8 | compid) → channel it was last heard on. */
+  private readonly components = new Map<number, Channel>();
+  /** sysid → channel any of its components was last heard on. */
+  private readonly systems = new Map<number, Channel>();
   private readonly readOnlyAllow: Set<number>;
+  private readonly readOnlyAllowCommands: Set<number>;
   private readonly duplicateWindowMs: number;
-  /** Fingerprints of recently forwarded frames, with the time they were forwarded. */
-  private recent = new Map<number, number>();
-  private older = new Map<number, number>();
-  private rotatedAt = 0;
+  private readonly duplicateMemory: number;
+  /** Two generations of forwarded frames (bytes as latin1 → when), rotated every window. */
+  private recent = new Map<string, number>();
+  private older = new Map<string, number>();
+  private rotatedAt = -Infinity;
   private readonly onFrame = (frame: Frame, channel: Channel) => this.route(frame, channel);
 
   constructor(
@@ -72,7 +127,9 @@ export class Router {
     opts: RouterOptions = {},
   ) {
     this.readOnlyAllow = new Set(opts.readOnlyAllow ?? []);
+    this.readOnlyAllowCommands = new Set(opts.readOnlyAllowCommands ?? REQUEST_COMMANDS);
     this.duplicateWindowMs = opts.duplicateWindowMs ?? 2000;
+    this.duplicateMemory = opts.duplicateMemory ?? 10_000;
   }
 
   start(): void {
@@ -83,68 +140,79 @@ export class Router {
     this.node.off('frame', this.onFrame);
   }
 
-  /** Channel a system was last heard on (for tests and status displays). */
+  /** Channel a system (or one of its components) was last heard on. */
   channelOf(sysid: number, compid?: number): Channel | undefined {
-    return (compid ? this.components.get((sysid << 8) | compid) : this.systems.get(sysid))?.channel;
+    return compid ? this.components.get((sysid << 8) | compid) : this.systems.get(sysid);
   }
 
-  private learn(frame: Frame, channel: Channel): void {
-    const key = (frame.sysid << 8) | frame.compid;
-    const known = this.components.get(key);
-    if (known?.channel !== channel) this.components.set(key, { channel });
-    const sys = this.systems.get(frame.sysid);
-    if (sys?.channel !== channel) this.systems.set(frame.sysid, { channel });
+  private statsOf(channel: Channel): RouterChannelStats {
+    return (this.stats.byChannel[channel.name] ??= { forwardedFrom: 0, forwardedTo: 0, droppedReadOnly: 0 });
   }
 
   private route(frame: Frame, source: Channel): void {
-    this.learn(frame, source);
-    const channels = this.node.channels;
-    if (channels.length < 2) return;
-    if (source.readOnly && COMMAND_MESSAGE_IDS.has(frame.msgid) && !this.readOnlyAllow.has(frame.msgid)) {
+    // Learn before anything else: the most recent channel wins, so a drone that moves from one
+    // radio to another is followed, and one heard on two is reached through exactly one.
+    this.components.set((frame.sysid << 8) | frame.compid, source);
+    this.systems.set(frame.sysid, source);
+    if (this.node.channels.length < 2) return;
+    if (source.readOnly && this.isCommand(frame)) {
       this.stats.droppedReadOnly++;
+      this.statsOf(source).droppedReadOnly++;
       return;
     }
     const target = frameTarget(frame);
-    if (target.system === this.node.sysid) return;
+    if (target.system === this.node.sysid && (target.component === 0 || target.component === this.node.compid)) return;
     if (this.isDuplicate(frame)) {
       this.stats.duplicates++;
       return;
     }
-    if (target.system !== 0) {
-      const route = target.component !== 0 ? (this.components.get((target.system << 8) | target.component) ?? this.systems.get(target.system)) : this.systems.get(target.system);
-      if (!route) {
-        this.stats.unroutable++;
-        return;
+    if (target.system === 0) {
+      let copies = 0;
+      for (const ch of this.node.channels) {
+        if (ch === source || !ch.link.isUp) continue;
+        this.forward(frame, ch);
+        copies++;
       }
-      if (route.channel !== source) {
-        route.channel.writeRaw(frame.raw);
-        this.stats.forwarded++;
-      }
+      if (copies > 0) this.statsOf(source).forwardedFrom++;
       return;
     }
-    for (const ch of channels) {
-      if (ch === source || !ch.link.isUp) continue;
-      ch.writeRaw(frame.raw);
-      this.stats.forwarded++;
+    const dest = (target.component !== 0 ? this.components.get((target.system << 8) | target.component) : undefined) ?? this.systems.get(target.system);
+    if (!dest) {
+      this.stats.unroutable++;
+      return;
     }
+    if (dest === source) return;
+    this.forward(frame, dest);
+    this.statsOf(source).forwardedFrom++;
+  }
+
+  private forward(frame: Frame, to: Channel): void {
+    to.writeRaw(frame.raw);
+    this.stats.forwarded++;
+    this.statsOf(to).forwardedTo++;
+  }
+
+  private isCommand(frame: Frame): boolean {
+    if (!COMMAND_MESSAGE_IDS.has(frame.msgid) || this.readOnlyAllow.has(frame.msgid)) return false;
+    if (!COMMAND_LONG_OR_INT.has(frame.msgid)) return true;
+    const cmd = decodeFrame(frame) as common.CommandLong | common.CommandInt | undefined;
+    return !cmd || !this.readOnlyAllowCommands.has(cmd.command);
   }
 
   /**
-   * Two generations of fingerprints (the frame's own checksum with its length, sysid and seq;
-   * signed frames add the signature's timestamp bytes): O(1) lookups, and memory bounded by what
-   * arrives in two windows.
+   * True when these exact bytes were forwarded within the window. A sender's own repeats differ
+   * in their sequence number (and signature timestamp), so only copies of one transmission match.
+   * Memory is bounded by two generations of at most `duplicateMemory` frames each.
    */
   private isDuplicate(frame: Frame): boolean {
+    if (this.duplicateWindowMs <= 0) return false;
     const now = this.node.clock.now();
-    if (now - this.rotatedAt >= this.duplicateWindowMs) {
+    if (now - this.rotatedAt >= this.duplicateWindowMs || this.recent.size >= this.duplicateMemory) {
       this.older = this.recent;
       this.recent = new Map();
       this.rotatedAt = now;
     }
-    const raw = frame.raw;
-    const crcAt = payloadOffset(frame) + frame.payloadLength;
-    let key = raw.readUInt16LE(crcAt) * 0x1000000 + raw.length * 0x10000 + frame.sysid * 0x100 + frame.seq;
-    if (frame.signed) key += (raw.readUInt16LE(crcAt + 3) & 0xfff) * 0x10000000000; // stays below 2^53
+    const key = frame.raw.toString('latin1');
     const seen = this.recent.get(key) ?? this.older.get(key);
     if (seen !== undefined && now - seen < this.duplicateWindowMs) return true;
     this.recent.set(key, now);

@@ -1,89 +1,235 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { minimal } from 'mavlink-mappings';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { common, minimal } from 'mavlink-mappings';
 import { ManualClock } from '../../firmware-bridge/clock.ts';
+import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { createMemoryPair } from '../../firmware-bridge/links/memory.ts';
+import { MavlinkNode } from '../../firmware-bridge/node.ts';
+import { Router } from '../../firmware-bridge/router.ts';
+import { frameCrc } from '../../firmware-bridge/protocol/crc.ts';
+import { decodeFrame, encodeFrame } from '../../firmware-bridge/protocol/frame.ts';
 import { Framer } from '../../firmware-bridge/protocol/framer.ts';
-import { encodeFrame } from '../../firmware-bridge/protocol/frame.ts';
-import { readTlog, tlogInfo, tlogRecord, TlogReplayLink, TlogWriter } from '../../firmware-bridge/tlog.ts';
+import { tlogInfo, TlogReader, tlogRecord, TlogReplayLink, TlogWriter, type TlogRecord } from '../../firmware-bridge/tlog.ts';
 import { flush, nodePair } from '../helpers/nodes.ts';
 import { needReference } from '../helpers/tools.ts';
 
-test('reads the reference VTOL tlog: every record, monotone timestamps, frames that parse', (t) => {
+const T0 = Date.UTC(2026, 5, 1);
+
+function heartbeat(): minimal.Heartbeat {
+  const hb = new minimal.Heartbeat();
+  hb.type = minimal.MavType.QUADROTOR;
+  hb.autopilot = minimal.MavAutopilot.ARDUPILOTMEGA;
+  return hb;
+}
+
+/** A MAVLink 2 frame of an id outside the dialects (50000), with some CRC. */
+function unknownFrame(seq: number): Buffer {
+  const raw = Buffer.from([0xfd, 3, 0, 0, seq, 1, 1, 0x50, 0xc3, 0, 7, 8, 9, 0, 0]);
+  raw.writeUInt16LE(frameCrc(raw, 1, 13, 0), 13);
+  return raw;
+}
+
+/** Record count by walking the length bytes alone (no CRC, no framer): an independent count. */
+function countByLength(data: Buffer): number {
+  let n = 0;
+  for (let at = 0; at + 8 < data.length; n++) {
+    const v2 = data[at + 8] === 0xfd;
+    const signed = v2 && (data[at + 10]! & 1) === 1;
+    at += 8 + (v2 ? 12 + data[at + 9]! + (signed ? 13 : 0) : 8 + data[at + 9]!);
+  }
+  return n;
+}
+
+function tempDir(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'canopy-tlog-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('reads the reference VTOL tlog: every record, from a Buffer or a file, and every frame decodes', (t) => {
   const path = needReference(t, 'mavlink/vtol.tlog');
   if (!path) return;
   const data = readFileSync(path);
-  // Independent count: walk the records by their length bytes.
-  let expected = 0;
-  for (let at = 0; at + 8 < data.length; expected++) {
-    const len = data[at + 9]!;
-    const signed = data[at + 8] === 0xfd && (data[at + 10]! & 1) === 1;
-    at += 8 + (data[at + 8] === 0xfd ? 12 + len + (signed ? 13 : 0) : 8 + len);
-  }
-  const stats = { records: 0, skippedBytes: 0, badRecords: 0 };
-  let last = 0n;
-  let n = 0;
-  for (const rec of readTlog(data, stats)) {
-    assert.ok(rec.timeUs >= last, 'timestamps do not go back');
-    last = rec.timeUs;
-    n++;
-  }
-  assert.equal(n, expected);
-  assert.equal(stats.badRecords, 0);
-  const info = tlogInfo(data);
-  assert.equal(info.records, expected);
-  assert.ok(info.durationS > 60, `a real flight (${info.durationS} s)`);
-  assert.ok((info.byMessage.get('HEARTBEAT') ?? 0) > 0);
-  // Every frame the reader returns is accepted by the live framer too.
+  const expected = countByLength(data);
+  assert.equal(expected, 23_894);
+  const reader = new TlogReader(data);
+  const records: TlogRecord[] = [...reader];
+  assert.equal(records.length, expected);
+  assert.deepEqual(reader.stats, { records: expected, badRecords: 0, skippedBytes: 0 });
+  for (let i = 1; i < records.length; i++) assert.ok(records[i]!.timeUs >= records[i - 1]!.timeUs, `record ${i} goes back in time`);
+  let decoded = 0;
+  for (const { frame } of records) if (frame.known && decodeFrame(frame)) decoded++;
+  assert.equal(decoded, expected, 'every frame is of a known id and decodes');
+  // The live framer accepts every frame the reader returns.
   const framer = new Framer(() => {});
-  for (const rec of readTlog(data)) framer.push(rec.frame.raw);
+  for (const { frame } of records) framer.push(frame.raw);
   assert.equal(framer.stats.frames, expected);
-  assert.equal(framer.stats.badCrc, 0);
+
+  const fromFile = [...new TlogReader(path)];
+  assert.equal(fromFile.length, expected);
+  assert.deepEqual(fromFile.at(-1)!.frame.raw, records.at(-1)!.frame.raw);
+
+  const info = tlogInfo(path);
+  assert.equal(info.records, expected);
+  assert.equal(info.badRecords, 0);
+  assert.ok(Math.abs(info.durationS - 207.608) < 0.001, `duration ${info.durationS}`);
+  assert.deepEqual(info.components, [{ sysid: 1, compid: 1, count: expected }]);
+  assert.deepEqual(info.unknownIds, []);
+  assert.equal(info.messages.reduce((n, m) => n + m.count, 0), expected);
+  assert.deepEqual(info.messages[0], { id: common.ParamValue.MSG_ID, name: 'PARAM_VALUE', count: 1147 });
+  assert.ok(info.messages.some((m) => m.name === 'HEARTBEAT' && m.count > 100));
 });
 
-test('a damaged record costs only itself', () => {
-  const hb = new minimal.Heartbeat();
-  const recs = [0, 1, 2].map((i) => tlogRecord(1000 + i, encodeFrame(hb, { sysid: 1, compid: 1, seq: i })));
-  recs[1]![8 + 6] ^= 0xff; // corrupt the middle frame's sysid: CRC fails
-  const stats = { records: 0, skippedBytes: 0, badRecords: 0 };
-  const seqs = [...readTlog(Buffer.concat(recs), stats)].map((r) => r.frame.seq);
-  assert.deepEqual(seqs, [0, 2]);
-  assert.equal(stats.badRecords, 1);
+test('a file larger than one read is read across the chunk boundary without loss', (t) => {
+  const path = needReference(t, 'mavlink/vtol.tlog');
+  if (!path) return;
+  const data = readFileSync(path);
+  const twice = join(tempDir(t), 'twice.tlog');
+  writeFileSync(twice, Buffer.concat([data, data])); // 1.9 MB: records straddle the 1 MiB read
+  const reader = new TlogReader(twice);
+  let n = 0;
+  for (const _ of reader) n++;
+  assert.equal(n, 2 * 23_894);
+  assert.equal(reader.stats.badRecords, 0);
 });
 
-test('writer records frames in and out with clock timestamps; reading it back is byte-identical', async () => {
-  const clock = new ManualClock(Date.UTC(2026, 5, 1));
-  const { a: gcs, b: drone, ca } = await nodePair({ clock });
+test('damage costs only the records it touches; unknown ids need the next record to line up', () => {
+  const hb = heartbeat();
+  const good = (i: number) => tlogRecord(T0 + i, encodeFrame(hb, { sysid: 1, compid: 1, seq: i }));
+  // An unknown-id record between two good ones is a record.
+  const withUnknown = [...new TlogReader(Buffer.concat([good(0), tlogRecord(T0 + 1, unknownFrame(1)), good(2)]))];
+  assert.deepEqual(withUnknown.map((r) => [r.frame.seq, r.frame.known]), [[0, true], [1, false], [2, true]]);
+
+  // A corrupted frame (CRC fails), then garbage that looks like a timestamp and an unknown-id
+  // frame but is not followed by a record, then a record cut short at the end of the file.
+  const corrupted = good(1);
+  corrupted[8 + 6] ^= 0xff;
+  const fakeUnknown = Buffer.concat([Buffer.alloc(8, 0x11), unknownFrame(9), Buffer.from([1, 2, 3, 4, 5])]);
+  const truncated = good(4).subarray(0, 15);
+  const data = Buffer.concat([good(0), corrupted, good(2), fakeUnknown, good(3), truncated]);
+  const reader = new TlogReader(data);
+  assert.deepEqual([...reader].map((r) => r.frame.seq), [0, 2, 3]);
+  assert.deepEqual(reader.stats, { records: 3, badRecords: 3, skippedBytes: corrupted.length + fakeUnknown.length + truncated.length });
+  const info = tlogInfo(data);
+  assert.equal(info.badRecords, 3);
+  assert.deepEqual(info.unknownIds, []);
+});
+
+test('a missing file is a clear error', () => {
+  assert.throws(
+    () => [...new TlogReader('/nonexistent/flight.tlog')],
+    (err) => isCanopyError(err, 'CANOPY_ERR_TLOG') && /cannot read \/nonexistent\/flight.tlog/.test(err.message),
+  );
+});
+
+test('the writer records frames in and out with clock timestamps, and forwarded copies once', async () => {
+  const clock = new ManualClock(T0);
+  const canopy = new MavlinkNode({ clock, heartbeatHz: 0 });
+  const [toDrone, drone] = createMemoryPair('canopy-drone', 'drone');
+  const [toGcs, gcs] = createMemoryPair('canopy-gcs', 'gcs');
+  const droneChannel = canopy.addLink(toDrone);
+  canopy.addLink(toGcs);
+  for (const l of [toDrone, drone, toGcs, gcs]) await l.start();
+  const router = new Router(canopy);
+  router.start();
   const chunks: Buffer[] = [];
-  const writer = new TlogWriter(gcs, { write: (c) => void chunks.push(c) });
+  const writer = new TlogWriter(canopy, { write: (c) => void chunks.push(c) });
   writer.start();
-  const hb = new minimal.Heartbeat();
-  const sentRaw = ca.send(hb, gcs);
+
+  const own = droneChannel.send(heartbeat(), canopy);
   clock.advance(250);
-  drone.broadcast(hb);
+  const fromDrone = encodeFrame(heartbeat(), { sysid: 1, compid: 1, seq: 0 });
+  drone.write(fromDrone);
   await flush();
-  writer.stop();
-  const recs = [...readTlog(Buffer.concat(chunks))];
-  assert.equal(recs.length, 2);
-  assert.deepEqual(recs[0]!.frame.raw, sentRaw);
-  assert.equal(recs[0]!.timeUs, BigInt(Date.UTC(2026, 5, 1)) * 1000n);
-  assert.equal(recs[1]!.timeUs - recs[0]!.timeUs, 250_000n);
-  assert.equal(recs[1]!.frame.sysid, 1);
+  assert.equal(router.stats.forwarded, 1, 'the drone heartbeat went on to the GCS');
+  await writer.stop();
+  canopy.broadcast(heartbeat()); // after stop: not recorded
+
+  const recs = [...new TlogReader(Buffer.concat(chunks))];
+  assert.deepEqual(recs.map((r) => r.frame.raw), [own, fromDrone]);
+  assert.deepEqual(recs.map((r) => r.timeUs), [BigInt(T0) * 1000n, BigInt(T0 + 250) * 1000n]);
+  assert.equal(writer.records, 2);
+  // Re-encoding what was read gives the same bytes.
   assert.deepEqual(Buffer.concat(recs.map((r) => tlogRecord(Number(r.timeUs) / 1000, r.frame.raw))), Buffer.concat(chunks));
 });
 
-test('replay link plays frames at their recorded offsets divided by the speed', async () => {
-  const hb = new minimal.Heartbeat();
+test('the writer appends to a file, and a path it cannot open is a clear error at start', async (t) => {
+  const dir = tempDir(t);
+  const clock = new ManualClock(T0);
+  const { a: gcs, b: drone, ca } = await nodePair({ clock });
+  const path = join(dir, 'flight.tlog');
+  const written: Buffer[] = [];
+  for (let session = 0; session < 2; session++) {
+    const writer = new TlogWriter(gcs, path);
+    writer.start();
+    written.push(ca.send(heartbeat(), gcs));
+    drone.broadcast(heartbeat());
+    await flush();
+    await writer.stop();
+  }
+  const recs = [...new TlogReader(path)];
+  assert.equal(recs.length, 4, 'the second session appended');
+  assert.deepEqual(recs[0]!.frame.raw, written[0]);
+  assert.deepEqual(recs[2]!.frame.raw, written[1]);
+  assert.throws(() => new TlogWriter(gcs, join(dir, 'no', 'such', 'dir.tlog')).start(), (err) => isCanopyError(err, 'CANOPY_ERR_TLOG'));
+});
+
+test('the replay link plays records at their recorded offsets divided by the speed', async () => {
+  const hb = heartbeat();
   const data = Buffer.concat([0, 1000, 3000].map((ms, i) => tlogRecord(Date.UTC(2020, 0, 1) + ms, encodeFrame(hb, { sysid: 1, compid: 1, seq: i }))));
   const clock = new ManualClock();
   const link = new TlogReplayLink(data, clock, 10);
-  const seen: number[] = [];
-  link.on('data', () => seen.push(clock.now()));
+  const seen: [number, number][] = [];
+  link.on('data', (chunk) => seen.push([clock.now() - t0, chunk[4]!]));
   const t0 = clock.now();
   await link.start();
-  clock.advance(400);
-  assert.deepEqual(seen.map((t) => t - t0), [0, 100, 300]);
+  assert.equal(link.total, 3);
+  clock.advance(0);
+  assert.deepEqual(seen, [[0, 0]]);
+  clock.advance(99);
+  assert.equal(seen.length, 1, 'not early');
+  clock.advance(1);
+  clock.advance(250);
+  assert.deepEqual(seen, [[0, 0], [100, 1], [300, 2]]);
   await link.done;
   assert.equal(link.played, 3);
   await link.stop();
+  assert.equal(clock.pending, 0);
+});
+
+test('a node fed by a replay link sees the flight; stopping mid-way ends the replay', async (t) => {
+  const path = needReference(t, 'mavlink/vtol.tlog');
+  if (!path) return;
+  const clock = new ManualClock();
+  const node = new MavlinkNode({ clock, heartbeatHz: 0 });
+  const link = new TlogReplayLink(path, clock, 1);
+  node.addLink(link);
+  let heartbeats = 0;
+  node.on('message', (m) => void (m.frame.msgid === 0 && heartbeats++));
+  await link.start();
+  clock.advance(10_000); // ten seconds of flight
+  assert.ok(heartbeats >= 9 && heartbeats <= 12, `${heartbeats} heartbeats in 10 s`);
+  assert.ok(link.played > 0 && link.played < link.total);
+  await link.stop();
+  await link.done;
+  assert.equal(clock.pending, 0);
+  assert.equal(link.isUp, false);
+});
+
+test('speed 0 plays everything as fast as it is taken; a bad speed is refused', async () => {
+  const hb = heartbeat();
+  const data = Buffer.concat(Array.from({ length: 600 }, (_, i) => tlogRecord(T0 + i * 1000, encodeFrame(hb, { sysid: 1, compid: 1, seq: i & 0xff }))));
+  const clock = new ManualClock();
+  const link = new TlogReplayLink(data, clock, 0);
+  let n = 0;
+  link.on('data', () => n++);
+  await link.start();
+  clock.advance(0);
+  assert.equal(n, 600, 'no simulated time needed');
+  await link.done;
+  assert.throws(() => new TlogReplayLink(data, clock, -1), /replay speed/);
+  assert.throws(() => new TlogReplayLink(data, clock, Number.NaN), /replay speed/);
 });

@@ -5,10 +5,10 @@
  *             + link id (1) + timestamp (6, little endian))
  * timestamp = 10 µs units since 2015-01-01T00:00:00Z.
  *
- * Outgoing timestamps strictly increase, even for frames sent in the same 10 µs (node-mavlink
- * reuses them; the C library drops a frame whose timestamp is not above the last), and survive a
- * restart: a reservation ahead of use is persisted through an injected callback, and a restart
- * resumes above it.
+ * One MavlinkSigning holds the node's "local timestamp" for all its channels. Outgoing timestamps
+ * strictly increase, even for frames sent in the same 10 µs (node-mavlink reuses them; the C
+ * library drops a frame whose timestamp is not above the last), and survive a restart: a
+ * reservation ahead of use is persisted through an injected store, and a restart resumes above it.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { common } from 'mavlink-mappings';
@@ -20,22 +20,36 @@ import { payloadOffset, SIGNATURE_LENGTH, type Frame } from '../../protocol/fram
 
 /** 2015-01-01T00:00:00Z, the signing epoch. */
 export const SIGNING_EPOCH_MS = Date.UTC(2015, 0, 1);
-/** Spec: a new stream more than one minute behind our timestamp is refused. */
+/** "Accepting signed packets": a new stream more than one minute (6,000,000 × 10 µs) behind is refused. */
 export const NEW_STREAM_TOLERANCE = 6_000_000;
+/** SiK radios inject RADIO_STATUS themselves and cannot sign it. */
 const RADIO_STATUS = 109;
-const RESERVE_AHEAD = 60 * 100_000; // persist 60 s of timestamps ahead of use
+/**
+ * Timestamps reserved (and persisted) ahead of use: one minute, the spec's "store the timestamp
+ * at least once a minute", but saved only when a reservation runs out instead of by a timer.
+ */
+const RESERVE_AHEAD = 60 * 100_000;
 
-/** Signing timestamp for a clock reading. */
+/** Signing timestamp for a clock reading (ms since the Unix epoch). */
 export function signingTimestamp(clockMs: number): number {
   return Math.max(0, Math.floor((clockMs - SIGNING_EPOCH_MS) * 100));
 }
 
-/** The 6-byte MAC over a frame with its signed flag set and link id + timestamp already written. */
+/** The 6-byte MAC over a frame whose signed flag, link id and timestamp are already in place. */
 export function computeSignature(key: Buffer, frame: Buffer): Buffer {
-  const signedPart = frame.length - 6;
-  return createHash('sha256').update(key).update(frame.subarray(0, signedPart)).digest().subarray(0, 6);
+  return createHash('sha256').update(key).update(frame.subarray(0, frame.length - 6)).digest().subarray(0, 6);
 }
 
+/**
+ * "Secret key management": GCSs should accept a passphrase and use its SHA-256 as the key
+ * (MAVProxy's `signing setup PASSPHRASE` does the same, so keys interoperate).
+ */
+export function keyFromPassphrase(passphrase: string): Buffer {
+  if (!passphrase) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'a signing passphrase must not be empty');
+  return createHash('sha256').update(passphrase, 'utf8').digest();
+}
+
+/** Where the local timestamp survives restarts (a file, a database row: the caller decides). */
 export interface TimestampStore {
   load(): number | undefined;
   save(timestamp: number): void;
@@ -47,19 +61,23 @@ export interface SigningOptions {
   networkKey?: Buffer;
   /** Keys per drone (sysid). */
   keys?: Map<number, Buffer>;
-  /** Drop unsigned frames (except RADIO_STATUS, which SiK radios cannot sign). */
+  /** Drop unsigned frames (except RADIO_STATUS) and signed frames we hold no key for. */
   requireSigned?: boolean;
-  /** Sign what we send (default: when a key is known for the target). */
+  /** Sign what we send whenever a key is known for the target (default true). */
   signOutgoing?: boolean;
   store?: TimestampStore;
 }
 
 export interface SigningStats {
+  /** Frames we signed. */
   signed: number;
+  /** Incoming signed frames accepted. */
   verified: number;
   badSignature: number;
   replayed: number;
+  /** Unsigned frames refused by the require-signed policy. */
   unsigned: number;
+  /** Signed frames from a system we hold no key for (refused under require-signed, else passed as unsigned). */
   noKey: number;
 }
 
@@ -76,12 +94,11 @@ export class MavlinkSigning implements ChannelSigning {
   private networkKey: Buffer | undefined;
   private readonly signOutgoing: boolean;
   private readonly store: TimestampStore | undefined;
-  private last: number;
+  /** The spec's local timestamp: the last one we used, or the newest accepted from a peer. */
+  private local: number;
   private reservedUntil: number;
-  /** Highest timestamp seen per stream: key (linkId << 16 | sysid << 8 | compid). */
+  /** Last accepted timestamp per stream, keyed (linkId << 16 | sysid << 8 | compid). */
   private readonly streams = new Map<number, number>();
-  /** Highest timestamp seen on any stream (spec: part of the "local timestamp"). */
-  private highestSeen = 0;
 
   constructor(opts: SigningOptions) {
     this.clock = opts.clock;
@@ -90,11 +107,14 @@ export class MavlinkSigning implements ChannelSigning {
     this.requireSigned = opts.requireSigned ?? false;
     this.signOutgoing = opts.signOutgoing ?? true;
     this.store = opts.store;
+    // "Timestamp handling": start at the larger of the clock and the stored timestamp. The stored
+    // value is a reservation above everything used before the restart, so nothing is reused.
     const persisted = this.store?.load() ?? 0;
-    this.last = persisted;
+    this.local = persisted;
     this.reservedUntil = persisted;
   }
 
+  /** Installs the key for one drone (it takes precedence over the network key). */
   setKey(sysid: number, key: Buffer): void {
     this.keys.set(sysid, checkKey(key, `signing key for system ${sysid}`));
   }
@@ -107,10 +127,10 @@ export class MavlinkSigning implements ChannelSigning {
     return this.keys.get(sysid) ?? this.networkKey;
   }
 
-  /** Next outgoing timestamp: the clock's, or one above the last if the clock has not moved on. */
+  /** Takes the next outgoing timestamp: the clock's, or one above the local timestamp if that is ahead. */
   nextTimestamp(): number {
-    const ts = Math.max(signingTimestamp(this.clock.now()), this.last + 1);
-    this.last = ts;
+    const ts = Math.max(signingTimestamp(this.clock.now()), this.local + 1);
+    this.local = ts;
     if (this.store && ts >= this.reservedUntil) {
       this.reservedUntil = ts + RESERVE_AHEAD;
       this.store.save(this.reservedUntil);
@@ -134,8 +154,9 @@ export class MavlinkSigning implements ChannelSigning {
 
   verify(frame: Frame, _linkId: number): SignatureVerdict {
     if (!frame.signed) {
-      if (!this.requireSigned) return 'unsigned-allowed';
-      if (frame.msgid === RADIO_STATUS) return 'unsigned-allowed';
+      // "Accepting unsigned packets": a signing system may still take some unsigned messages;
+      // RADIO_STATUS comes from the local SiK radio, which has no key.
+      if (!this.requireSigned || frame.msgid === RADIO_STATUS) return 'unsigned-allowed';
       this.stats.unsigned++;
       return 'unsigned';
     }
@@ -146,39 +167,46 @@ export class MavlinkSigning implements ChannelSigning {
     }
     const raw = frame.raw;
     const at = payloadOffset(frame) + frame.payloadLength + 2;
-    const frameLinkId = raw[at]!;
-    const timestamp = raw.readUIntLE(at + 1, 6);
-    if (!timingSafeEqual(computeSignature(key, raw), raw.subarray(at + 7, at + 13))) {
+    if (!timingSafeEqual(computeSignature(key, raw), raw.subarray(at + 7, at + SIGNATURE_LENGTH))) {
       this.stats.badSignature++;
       return 'bad-signature';
     }
-    // Replay protection per (sysid, compid, link id) stream ("Accepting signed packets").
-    const streamKey = (frameLinkId << 16) | (frame.sysid << 8) | frame.compid;
-    const lastSeen = this.streams.get(streamKey);
-    if (lastSeen !== undefined) {
-      if (timestamp <= lastSeen) {
-        this.stats.replayed++;
-        return 'replay';
-      }
-    } else {
-      const local = Math.max(signingTimestamp(this.clock.now()), this.highestSeen, this.last);
-      if (timestamp + NEW_STREAM_TOLERANCE < local) {
-        this.stats.replayed++;
-        return 'replay';
-      }
+    // "Accepting signed packets": replay protection per (sysid, compid, link id) stream, with the
+    // link id the sender put in the signature. A known stream must move forward; a new stream
+    // must not be more than a minute behind our local timestamp.
+    const timestamp = raw.readUIntLE(at + 1, 6);
+    const streamKey = (raw[at]! << 16) | (frame.sysid << 8) | frame.compid;
+    const last = this.streams.get(streamKey);
+    const stale = last !== undefined ? timestamp <= last : timestamp + NEW_STREAM_TOLERANCE < Math.max(signingTimestamp(this.clock.now()), this.local);
+    if (stale) {
+      this.stats.replayed++;
+      return 'replay';
     }
     this.streams.set(streamKey, timestamp);
-    if (timestamp > this.highestSeen) this.highestSeen = timestamp;
+    // "Timestamp handling": a correctly signed packet newer than our local timestamp moves it on.
+    if (timestamp > this.local) this.local = timestamp;
     this.stats.verified++;
     return 'ok';
+  }
+
+  /**
+   * Gives a drone its key: sends SETUP_SIGNING with our local timestamp (so the drone starts above
+   * every timestamp we have used), then signs what we send to that drone with the new key. The
+   * SETUP_SIGNING itself still travels under the previous policy (signed with the old key, or
+   * unsigned), since the drone cannot check the new key before it has it.
+   */
+  handOverKey(port: MessagePort, key: Buffer): void {
+    sendSetupSigning(port, key, this.nextTimestamp());
+    this.setKey(port.target.sysid, key);
   }
 }
 
 /**
- * Hands a key to a drone with SETUP_SIGNING (msg 256). The spec asks that this only travel over a
- * secure link (USB or a trusted radio), since the key crosses in the clear.
+ * Sends SETUP_SIGNING (msg 256) to the port's target. The key crosses in the clear: the spec asks
+ * that it only be accepted over a secure link (USB, or a radio the owner trusts), which is the
+ * drone's policy to enforce. A zero key with timestamp 0 disables signing on the drone.
  */
-export function sendSetupSigning(port: MessagePort, key: Buffer, initialTimestamp: number): void {
+export function sendSetupSigning(port: MessagePort, key: Buffer, initialTimestamp = signingTimestamp(port.clock.now())): void {
   checkKey(key, 'signing key');
   const msg = new common.SetupSigning();
   msg.targetSystem = port.target.sysid;
@@ -187,4 +215,3 @@ export function sendSetupSigning(port: MessagePort, key: Buffer, initialTimestam
   msg.initialTimestamp = BigInt(initialTimestamp);
   port.send(msg);
 }
-

@@ -1,0 +1,112 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { minimal } from 'mavlink-mappings';
+import { frameCrc } from '../../firmware-bridge/protocol/crc.ts';
+import { encodeFrame } from '../../firmware-bridge/protocol/frame.ts';
+import { tlogRecord } from '../../firmware-bridge/tlog.ts';
+import { needReference, repoRoot } from '../helpers/tools.ts';
+
+const T0 = Date.UTC(2026, 5, 1);
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function canopy(...args: string[]): Promise<Result> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(repoRoot, 'bin', 'canopy.js'), ...args], { cwd: repoRoot, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout: string; stderr: string };
+    if (typeof e.code !== 'number') throw err;
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function tempDir(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'canopy-tlog-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function heartbeats(n: number, sysid = 1): Buffer[] {
+  const hb = new minimal.Heartbeat();
+  hb.type = minimal.MavType.QUADROTOR;
+  return Array.from({ length: n }, (_, i) => encodeFrame(hb, { sysid, compid: 1, seq: i }));
+}
+
+test('tlog info names every message type with its count, most frequent first', async (t) => {
+  const path = needReference(t, 'mavlink/vtol.tlog');
+  if (!path) return;
+  const { code, stdout, stderr } = await canopy('tlog', 'info', path);
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /^frames\s+23894$/m);
+  assert.match(stdout, /^duration\s+3 min 27\.6 s/m);
+  assert.match(stdout, /^errors\s+none$/m);
+  assert.match(stdout, /^1\/1\s+23894$/m);
+  assert.match(stdout, /^PARAM_VALUE\s+22\s+1147\s+5\.52$/m);
+  assert.match(stdout, /^HEARTBEAT\s+0\s+\d+/m);
+  assert.match(stdout, /^unknown ids none$/m);
+  const counts = [...stdout.matchAll(/^[A-Z][A-Z0-9_]+\s+\d+\s+(\d+)\s+[\d.]+$/gm)].map((m) => Number(m[1]));
+  assert.ok(counts.length > 30, `${counts.length} message rows`);
+  assert.equal(counts.reduce((a, b) => a + b, 0), 23894);
+  assert.deepEqual(counts, [...counts].sort((a, b) => b - a));
+});
+
+test('tlog info reports unknown ids, several systems and damage', async (t) => {
+  const unknown = Buffer.from([0xfd, 1, 0, 0, 0, 7, 1, 0x50, 0xc3, 0, 42, 0, 0]);
+  unknown.writeUInt16LE(frameCrc(unknown, 1, 11, 0), 11);
+  const frames = [...heartbeats(3, 1), unknown, ...heartbeats(2, 2)];
+  const records = frames.map((f, i) => tlogRecord(T0 + i * 500, f));
+  const damaged = Buffer.concat([...records.slice(0, 2), Buffer.from('garbage!'), ...records.slice(2)]);
+  const path = join(tempDir(t), 'mixed.tlog');
+  writeFileSync(path, damaged);
+  const { code, stdout } = await canopy('tlog', 'info', path);
+  assert.equal(code, 0);
+  assert.match(stdout, /^frames\s+6$/m);
+  assert.match(stdout, /^errors\s+1 damaged stretch\(es\), 8 bytes skipped$/m);
+  assert.match(stdout, /^1\/1\s+3$/m);
+  assert.match(stdout, /^2\/1\s+2$/m);
+  assert.match(stdout, /^7\/1\s+1$/m);
+  assert.match(stdout, /^HEARTBEAT\s+0\s+5\s+2\.00$/m);
+  assert.match(stdout, /^unknown id\s+count\n50000\s+1$/m);
+});
+
+test('tlog replay --speed max sends every frame, byte for byte, to the URL and shows progress', async (t) => {
+  const frames = heartbeats(40);
+  const path = join(tempDir(t), 'short.tlog');
+  writeFileSync(path, Buffer.concat(frames.map((f, i) => tlogRecord(T0 + i * 100, f))));
+  const listener = createSocket('udp4');
+  t.after(() => listener.close());
+  const got: Buffer[] = [];
+  listener.on('message', (msg) => got.push(msg));
+  await new Promise<void>((resolve) => listener.bind(0, '127.0.0.1', resolve));
+  const { code, stderr } = await canopy('tlog', 'replay', path, '--speed', 'max', '--to', `udpout://127.0.0.1:${listener.address().port}`);
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /replayed 40\/40 frames to udpout:\/\/127\.0\.0\.1:\d+/);
+  // Loopback datagrams are in flight for a moment after the child exits.
+  for (let i = 0; i < 100 && got.length < frames.length; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(got, frames);
+});
+
+test('tlog usage errors are explained, with their codes', async () => {
+  const missing = await canopy('tlog', 'info', '/nonexistent/flight.tlog');
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /cannot read \/nonexistent\/flight\.tlog.*\[CANOPY_ERR_TLOG\]/);
+  const speed = await canopy('tlog', 'replay', 'x.tlog', '--speed', 'fast');
+  assert.equal(speed.code, 1);
+  assert.match(speed.stderr, /--speed must be a positive number or "max", got "fast" \[CANOPY_ERR_BAD_ARGUMENT\]/);
+  const verb = await canopy('tlog', 'frob', 'x.tlog');
+  assert.match(verb.stderr, /unknown tlog command "frob"/);
+  const help = await canopy('tlog', '--help');
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /canopy tlog info FILE/);
+});
