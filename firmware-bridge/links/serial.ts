@@ -1,13 +1,16 @@
-import { access, constants } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { SerialPort } from 'serialport';
 import type { Clock, TimerHandle } from '../clock.ts';
 import { CanopyError } from '../errors.ts';
 import { Backoff, BaseLink } from './link.ts';
 
-/** Turns an open() failure into the error a Pi owner can act on. */
-async function openError(path: string, err: Error): Promise<Error> {
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  const text = `${code} ${err.message}`;
+/**
+ * Turns an open() failure into the error a Pi owner can act on. The native binding reports errno
+ * only as text ("Error: <strerror>, cannot open <path>", @serialport/bindings-cpp
+ * serialport_unix.cpp), so the message is matched.
+ */
+export function serialOpenError(path: string, err: Error): Error {
+  const text = `${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`;
   if (/ENOENT|No such file/i.test(text)) {
     return new CanopyError('CANOPY_ERR_SERIAL_NOT_FOUND', `serial device ${path} does not exist: is the radio plugged in? "ls /dev/serial/by-id" lists what is attached`, { cause: err });
   }
@@ -20,17 +23,32 @@ async function openError(path: string, err: Error): Promise<Error> {
 export interface SerialLinkOptions {
   /** Keep retrying when the device is absent at start instead of failing (a radio plugged in later). */
   waitForDevice?: boolean;
+  /** How often the open device's path is checked for removal or replacement, in ms (default 500). */
+  checkIntervalMs?: number;
+}
+
+/** Which device node a path names; a re-plugged radio gets a new node at the same path. */
+async function deviceIdentity(path: string): Promise<string> {
+  const s = await stat(path);
+  return `${s.dev}:${s.ino}:${s.rdev}`;
 }
 
 /**
  * `serial:/dev/ttyUSB0?baud=57600`. When the device disappears (USB radio unplugged, pseudo-
  * terminal closed) the link goes down and re-opens with backoff until the device is back.
+ *
+ * serialport does not report an unplug itself: a hung-up tty reads 0 bytes and its binding
+ * retries that read without end (serialport/bindings-cpp#162). So while open, the link checks on
+ * the clock that its path still names the node it opened, and closes the port when it does not.
  */
 export class SerialLink extends BaseLink {
   private port: SerialPort | undefined;
   private running = false;
   private retry: TimerHandle | undefined;
+  private check: TimerHandle | undefined;
   private readonly backoff = new Backoff(250, 2000);
+  /** Set on the first open after start(); later opens count as reconnects. */
+  private openedBefore = false;
 
   constructor(
     url: string,
@@ -45,19 +63,21 @@ export class SerialLink extends BaseLink {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.openedBefore = false;
     try {
       await this.open();
     } catch (err) {
       if (!this.opts.waitForDevice) {
         this.running = false;
-        throw await openError(this.path, err as Error);
+        throw serialOpenError(this.path, err as Error);
       }
       this.scheduleReopen();
     }
   }
 
-  private open(): Promise<void> {
-    return new Promise((resolve, reject) => {
+  private async open(): Promise<void> {
+    const identity = await deviceIdentity(this.path);
+    await new Promise<void>((resolve, reject) => {
       const port = new SerialPort({ path: this.path, baudRate: this.baud, autoOpen: false });
       port.open((err) => {
         if (err) return reject(err);
@@ -67,30 +87,42 @@ export class SerialLink extends BaseLink {
         }
         this.port = port;
         this.backoff.reset();
+        if (this.openedBefore) this.stats.reconnects++;
+        this.openedBefore = true;
         port.on('data', (chunk: Buffer) => this.received(chunk, this.path));
         port.on('error', (e) => this.emit('error', e));
-        port.on('close', () => this.onClosed(port));
+        port.on('close', () => this.onClosed(port, 'device closed'));
+        this.check = this.clock.setInterval(() => this.checkDevice(port, identity), this.opts.checkIntervalMs ?? 500);
         this.setUp();
         resolve();
       });
     });
   }
 
-  private onClosed(port: SerialPort): void {
+  private checkDevice(port: SerialPort, identity: string): void {
+    deviceIdentity(this.path)
+      .then((now) => now === identity)
+      .catch(() => false)
+      .then((same) => {
+        if (same || this.port !== port) return;
+        this.onClosed(port, 'device gone');
+        port.close();
+      });
+  }
+
+  private onClosed(port: SerialPort, reason: string): void {
     if (this.port !== port) return;
     this.port = undefined;
-    this.setDown('device closed');
-    if (this.running) {
-      this.stats.reconnects++;
-      this.scheduleReopen();
-    }
+    this.clock.clearInterval(this.check);
+    this.setDown(reason);
+    if (this.running) this.scheduleReopen();
   }
 
   private scheduleReopen(): void {
     this.retry = this.clock.setTimeout(() => {
       if (!this.running) return;
-      this.open().catch(async (err) => {
-        this.emit('error', await openError(this.path, err as Error));
+      this.open().catch((err) => {
+        this.emit('error', serialOpenError(this.path, err as Error));
         if (this.running) this.scheduleReopen();
       });
     }, this.backoff.next());
@@ -99,6 +131,7 @@ export class SerialLink extends BaseLink {
   async stop(): Promise<void> {
     this.running = false;
     this.clock.clearTimeout(this.retry);
+    this.clock.clearInterval(this.check);
     const port = this.port;
     this.port = undefined;
     if (port?.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
@@ -112,15 +145,5 @@ export class SerialLink extends BaseLink {
     }
     this.port.write(data);
     this.sent(data.length);
-  }
-}
-
-/** Whether the current user may open `path` (for `canopy doctor` and clearer errors). */
-export async function canOpen(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.R_OK | constants.W_OK);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -3,12 +3,20 @@ import type { Clock, TimerHandle } from '../clock.ts';
 import { CanopyError } from '../errors.ts';
 import { Backoff, BaseLink } from './link.ts';
 
+/** A listen/bind failure as the error a user can act on; a port in use names the port. */
+export function listenError(err: NodeJS.ErrnoException, transport: 'TCP' | 'UDP', url: string, port: number): Error {
+  if (err.code !== 'EADDRINUSE') return err;
+  return new CanopyError('CANOPY_ERR_PORT_IN_USE', `${transport} port ${port} of ${url} is already in use (another Canopy, MAVProxy, QGroundControl or SITL?); stop it or pick another port in the URL`, { cause: err });
+}
+
 /** `tcp://host:port`: a client that reconnects with backoff whenever the connection drops. */
 export class TcpClientLink extends BaseLink {
   private socket: Socket | undefined;
   private running = false;
   private retry: TimerHandle | undefined;
   private readonly backoff = new Backoff();
+  /** Set on the first connect after start(); later connects count as reconnects. */
+  private connectedBefore = false;
 
   constructor(
     url: string,
@@ -23,6 +31,7 @@ export class TcpClientLink extends BaseLink {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.connectedBefore = false;
     this.connect();
   }
 
@@ -33,6 +42,8 @@ export class TcpClientLink extends BaseLink {
     this.socket = socket;
     socket.on('connect', () => {
       this.backoff.reset();
+      if (this.connectedBefore) this.stats.reconnects++;
+      this.connectedBefore = true;
       this.setUp();
     });
     socket.on('data', (chunk) => this.received(chunk, `${this.host}:${this.port}`));
@@ -42,7 +53,6 @@ export class TcpClientLink extends BaseLink {
       this.socket = undefined;
       this.setDown('connection closed');
       if (!this.running) return;
-      this.stats.reconnects++;
       this.retry = this.clock.setTimeout(() => this.connect(), this.backoff.next());
     });
   }
@@ -79,9 +89,15 @@ export class TcpServerLink extends BaseLink {
     super(url);
   }
 
+  /** The bound port (useful with port 0). */
   get boundPort(): number | undefined {
     const a = this.server?.address();
     return a && typeof a === 'object' ? a.port : undefined;
+  }
+
+  /** Ids ("address:port") of the connected clients. */
+  get peers(): string[] {
+    return [...this.clients.keys()];
   }
 
   async start(): Promise<void> {
@@ -98,13 +114,7 @@ export class TcpServerLink extends BaseLink {
       });
     });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(
-          err.code === 'EADDRINUSE'
-            ? new CanopyError('CANOPY_ERR_PORT_IN_USE', `TCP port ${this.port} of ${this.url} is already in use (is another Canopy or SITL listening?); pick another port in the URL`, { cause: err })
-            : err,
-        ),
-      );
+      server.once('error', (err) => reject(listenError(err, 'TCP', this.url, this.port)));
       server.listen(this.port, this.host, () => resolve());
     });
     server.on('error', (err) => this.emit('error', err));

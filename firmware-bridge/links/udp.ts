@@ -1,53 +1,42 @@
-import { createSocket, type Socket } from 'node:dgram';
-import { CanopyError } from '../errors.ts';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { BaseLink } from './link.ts';
+import { listenError } from './tcp.ts';
 
-function family(host: string): 'udp4' | 'udp6' {
-  return host.includes(':') ? 'udp6' : 'udp4';
+/** A UDP socket bound to `port` on `host` (ephemeral port: 0); IPv6 when the host contains ':'. */
+function bindSocket(host: string, port: number, url: string): Promise<Socket> {
+  const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  return new Promise((resolve, reject) => {
+    socket.once('error', (err) => {
+      socket.close();
+      reject(listenError(err, 'UDP', url, port));
+    });
+    socket.bind(port, host, () => {
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+  });
 }
 
-function bindError(err: NodeJS.ErrnoException, url: string, port: number): Error {
-  if (err.code === 'EADDRINUSE') {
-    return new CanopyError('CANOPY_ERR_PORT_IN_USE', `UDP port ${port} of ${url} is already in use (another Canopy, MAVProxy or QGroundControl?); pick another port in the URL`, { cause: err });
-  }
-  if (err.code === 'EACCES') return new CanopyError('CANOPY_ERR_PORT_IN_USE', `no permission to bind UDP port ${port} of ${url} (ports below 1024 need root)`, { cause: err });
-  return err;
-}
-
-/**
- * `udpin://host:port`: listens; every address a datagram came from becomes a peer, and writes go
- * to all of them (as mavlink-router's UDP server endpoints do).
- */
-export class UdpInLink extends BaseLink {
-  private socket: Socket | undefined;
-  private readonly peers = new Map<string, { address: string; port: number }>();
+/** Socket lifecycle shared by both UDP link kinds. */
+abstract class UdpLink extends BaseLink {
+  protected socket: Socket | undefined;
 
   constructor(
     url: string,
-    private readonly host: string,
-    private readonly port: number,
+    protected readonly host: string,
+    protected readonly port: number,
   ) {
     super(url);
   }
 
-  /** The bound port (useful with port 0). */
-  get boundPort(): number | undefined {
-    return this.socket?.address().port;
-  }
+  protected abstract bind(): Promise<Socket>;
+  protected abstract onMessage(msg: Buffer, from: RemoteInfo): void;
 
   async start(): Promise<void> {
     if (this.socket) return;
-    const socket = createSocket({ type: family(this.host), reuseAddr: false });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', (err) => reject(bindError(err, this.url, this.port)));
-      socket.bind(this.port, this.host, () => resolve());
-    });
+    const socket = await this.bind();
     socket.on('error', (err) => this.emit('error', err));
-    socket.on('message', (msg, rinfo) => {
-      const peer = `${rinfo.address}:${rinfo.port}`;
-      if (!this.peers.has(peer)) this.peers.set(peer, { address: rinfo.address, port: rinfo.port });
-      this.received(msg, peer);
-    });
+    socket.on('message', (msg, from) => this.onMessage(msg, from));
     this.socket = socket;
     this.setUp();
   }
@@ -55,17 +44,49 @@ export class UdpInLink extends BaseLink {
   async stop(): Promise<void> {
     const socket = this.socket;
     this.socket = undefined;
-    this.peers.clear();
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
     this.setDown('stopped');
   }
+}
+
+/**
+ * `udpin://host:port`: listens; every address a datagram came from becomes a peer "address:port",
+ * and writes go to all of them (as mavlink-router's UDP server endpoints do).
+ */
+export class UdpInLink extends UdpLink {
+  private readonly heard = new Map<string, { address: string; port: number }>();
+
+  /** The bound port (useful with port 0). */
+  get boundPort(): number | undefined {
+    return this.socket?.address().port;
+  }
+
+  /** Ids ("address:port") of every address heard from since start(). */
+  get peers(): string[] {
+    return [...this.heard.keys()];
+  }
+
+  protected bind(): Promise<Socket> {
+    return bindSocket(this.host, this.port, this.url);
+  }
+
+  protected onMessage(msg: Buffer, from: RemoteInfo): void {
+    const peer = `${from.address}:${from.port}`;
+    if (!this.heard.has(peer)) this.heard.set(peer, { address: from.address, port: from.port });
+    this.received(msg, peer);
+  }
+
+  override async stop(): Promise<void> {
+    this.heard.clear();
+    await super.stop();
+  }
 
   write(data: Buffer): void {
-    if (!this.socket || this.peers.size === 0) {
+    if (!this.socket || this.heard.size === 0) {
       this.stats.dropsOut++;
       return;
     }
-    for (const p of this.peers.values()) {
+    for (const p of this.heard.values()) {
       this.socket.send(data, p.port, p.address);
       this.sent(data.length);
     }
@@ -73,35 +94,13 @@ export class UdpInLink extends BaseLink {
 }
 
 /** `udpout://host:port`: sends to one address from an ephemeral port and hears its replies. */
-export class UdpOutLink extends BaseLink {
-  private socket: Socket | undefined;
-
-  constructor(
-    url: string,
-    private readonly host: string,
-    private readonly port: number,
-  ) {
-    super(url);
+export class UdpOutLink extends UdpLink {
+  protected bind(): Promise<Socket> {
+    return bindSocket(this.host.includes(':') ? '::' : '0.0.0.0', 0, this.url);
   }
 
-  async start(): Promise<void> {
-    if (this.socket) return;
-    const socket = createSocket(family(this.host));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(0, () => resolve());
-    });
-    socket.on('error', (err) => this.emit('error', err));
-    socket.on('message', (msg, rinfo) => this.received(msg, `${rinfo.address}:${rinfo.port}`));
-    this.socket = socket;
-    this.setUp();
-  }
-
-  async stop(): Promise<void> {
-    const socket = this.socket;
-    this.socket = undefined;
-    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
-    this.setDown('stopped');
+  protected onMessage(msg: Buffer, from: RemoteInfo): void {
+    this.received(msg, `${from.address}:${from.port}`);
   }
 
   write(data: Buffer): void {

@@ -23,3 +23,27 @@ export async function eventually(check: () => boolean, ms = 5000, what = 'condit
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * Collects the bytes `link` emits as 'data' until `count` have arrived; rejects after `ms` saying
+ * how many came. Listens from the moment it is called.
+ */
+export function receiveBytes(link: EventEmitter, count: number, ms = 5000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const timer = setTimeout(() => {
+      link.off('data', on);
+      reject(new Error(`${got} of ${count} bytes arrived within ${ms} ms`));
+    }, ms);
+    const on = (chunk: Buffer) => {
+      chunks.push(Buffer.from(chunk));
+      got += chunk.length;
+      if (got < count) return;
+      clearTimeout(timer);
+      link.off('data', on);
+      resolve(Buffer.concat(chunks));
+    };
+    link.on('data', on);
+  });
+}

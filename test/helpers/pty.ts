@@ -1,38 +1,57 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** A pair of connected pseudo-terminals made by socat, as two serial devices a test can open. */
+/**
+ * A pair of connected pseudo-terminals made by socat, as two serial devices a test can open.
+ * stop() then start() recreates the devices at the same paths (an unplugged radio plugged back in).
+ */
 export class PtyPair {
   private proc: ChildProcess | undefined;
-  readonly a: string;
-  readonly b: string;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'canopy-pty-'));
+  readonly a = join(this.dir, 'a');
+  readonly b = join(this.dir, 'b');
 
-  constructor(dir = mkdtempSync(join(tmpdir(), 'canopy-pty-'))) {
-    this.a = join(dir, 'a');
-    this.b = join(dir, 'b');
-  }
-
-  /** Starts socat and waits until both device links exist. */
-  async start(): Promise<void> {
-    this.proc = spawn('socat', [`pty,raw,echo=0,link=${this.a}`, `pty,raw,echo=0,link=${this.b}`], { stdio: 'ignore' });
-    const deadline = Date.now() + 5000;
-    while (!(existsSync(this.a) && existsSync(this.b))) {
-      if (Date.now() > deadline) throw new Error('socat did not create the pseudo-terminals within 5 s');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  /** Starts socat and resolves once it reports its data transfer loop (both links exist then). */
+  async start(ms = 5000): Promise<void> {
+    const proc = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${this.a}`, `pty,raw,echo=0,link=${this.b}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = proc;
+    await new Promise<void>((resolve, reject) => {
+      let log = '';
+      const fail = (why: string) => {
+        clearTimeout(timer);
+        proc.kill('SIGTERM');
+        reject(new Error(`socat ${why}: ${log.trim()}`));
+      };
+      const exited = (code: number | null) => fail(`exited with ${code}`);
+      const timer = setTimeout(() => fail(`did not start within ${ms} ms`), ms);
+      proc.once('error', (err) => fail(err.message));
+      proc.once('exit', exited);
+      proc.stderr!.on('data', (chunk: Buffer) => {
+        log += chunk.toString();
+        if (!log.includes('starting data transfer loop')) return;
+        clearTimeout(timer);
+        proc.off('exit', exited);
+        resolve();
+      });
+    });
   }
 
   /** Ends socat (the devices disappear, as an unplugged USB radio does). */
   async stop(): Promise<void> {
     const p = this.proc;
     this.proc = undefined;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGTERM');
     await exited;
-    const deadline = Date.now() + 2000;
-    while ((existsSync(this.a) || existsSync(this.b)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (existsSync(this.a) || existsSync(this.b)) throw new Error('socat exited but left its pty links behind');
+  }
+
+  /** stop(), then removes the temporary directory. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }

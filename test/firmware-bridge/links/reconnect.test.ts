@@ -1,63 +1,77 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SystemClock } from '../../../firmware-bridge/clock.ts';
-import { createLink, TcpServerLink } from '../../../firmware-bridge/links/index.ts';
+import { createLink, type Link } from '../../../firmware-bridge/links/index.ts';
 import { needCommand } from '../../helpers/tools.ts';
 import { PtyPair } from '../../helpers/pty.ts';
-import { eventually, nextEvent } from '../../helpers/events.ts';
+import { nextEvent, receiveBytes } from '../../helpers/events.ts';
+import { freePort } from '../../helpers/ports.ts';
 
-test('serial: the device disappears and reappears; the link comes back by itself', async (t) => {
+const TIMEOUT = { timeout: 10_000 };
+
+async function roundTrip(from: Link, to: Link, text: string): Promise<void> {
+  const received = receiveBytes(to, text.length);
+  from.write(Buffer.from(text));
+  assert.equal((await received).toString(), text);
+}
+
+test('serial: the device disappears and reappears; both ends come back by themselves', TIMEOUT, async (t) => {
   if (!needCommand(t, 'socat')) return;
   const pty = new PtyPair();
   await pty.start();
-  const link = createLink(`serial:${pty.a}?baud=57600`, { clock: new SystemClock() });
-  const peer = createLink(`serial:${pty.b}?baud=57600`);
-  await link.start();
-  await peer.start();
+  const clock = new SystemClock();
+  const a = createLink(`serial:${pty.a}?baud=57600`, { clock });
+  const b = createLink(`serial:${pty.b}?baud=57600`, { clock });
+  await a.start();
+  await b.start();
   try {
-    for (let round = 0; round < 3; round++) {
-      const down = nextEvent(link, 'down');
+    for (let round = 1; round <= 3; round++) {
+      const downs = [nextEvent(a, 'down'), nextEvent(b, 'down')];
       await pty.stop();
-      await down;
-      assert.equal(link.isUp, false);
-      await peer.stop();
-      const up = nextEvent(link, 'up', 8000);
+      await Promise.all(downs);
+      assert.equal(a.isUp, false);
+      const dropsBefore = a.stats.dropsOut;
+      a.write(Buffer.from('into the void'));
+      assert.equal(a.stats.dropsOut, dropsBefore + 1, 'a write while the device is gone is a drop');
+
+      const ups = [nextEvent(a, 'up'), nextEvent(b, 'up')];
       await pty.start();
-      await up;
-      await peer.start();
-      const got: Buffer[] = [];
-      peer.on('data', (c) => got.push(c));
-      link.write(Buffer.from(`round ${round}`));
-      await eventually(() => Buffer.concat(got).toString() === `round ${round}`, 5000, 'data after reconnect');
+      await Promise.all(ups);
+      await roundTrip(a, b, `round ${round} a->b`);
+      await roundTrip(b, a, `round ${round} b->a`);
+      assert.equal(a.stats.reconnects, round);
     }
-    assert.equal(link.stats.reconnects, 3);
   } finally {
-    await link.stop();
-    await peer.stop();
-    await pty.stop();
+    await a.stop();
+    await b.stop();
+    await pty.dispose();
   }
 });
 
-test('tcp client: the server goes away and comes back on the same port; the client reconnects', async () => {
-  const server = new TcpServerLink('tcpin://127.0.0.1:0', '127.0.0.1', 0);
-  await server.start();
-  const port = server.boundPort!;
+test('tcp client: started before the server, then the server restarts on the same port; the client reconnects', TIMEOUT, async () => {
+  const port = await freePort();
   const client = createLink(`tcp://127.0.0.1:${port}`, { clock: new SystemClock() });
-  const firstUp = nextEvent(client, 'up');
-  await client.start();
-  await firstUp;
-  const down = nextEvent(client, 'down');
-  await server.stop();
-  await down;
-  const again = new TcpServerLink(`tcpin://127.0.0.1:${port}`, '127.0.0.1', port);
-  const up = nextEvent(client, 'up', 8000);
-  await again.start();
-  await up;
-  const got: Buffer[] = [];
-  again.on('data', (c) => got.push(c));
-  client.write(Buffer.from('hello again'));
-  await eventually(() => Buffer.concat(got).toString() === 'hello again');
-  assert.ok(client.stats.reconnects >= 1);
-  await client.stop();
-  await again.stop();
+  let server = createLink(`tcpin://127.0.0.1:${port}`);
+  try {
+    const firstUp = nextEvent(client, 'up');
+    await client.start();
+    assert.equal(client.isUp, false, 'nobody is listening yet');
+    await server.start();
+    await firstUp;
+    await roundTrip(client, server, 'hello');
+    assert.equal(client.stats.reconnects, 0, 'the first connection is not a reconnect');
+
+    const down = nextEvent(client, 'down');
+    await server.stop();
+    await down;
+    server = createLink(`tcpin://127.0.0.1:${port}`);
+    const up = nextEvent(client, 'up');
+    await server.start();
+    await up;
+    await roundTrip(client, server, 'hello again');
+    assert.equal(client.stats.reconnects, 1);
+  } finally {
+    await client.stop();
+    await server.stop();
+  }
 });
