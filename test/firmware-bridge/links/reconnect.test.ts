@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SystemClock } from '../../../firmware-bridge/clock.ts';
+import { ManualClock, settle, SystemClock } from '../../../firmware-bridge/clock.ts';
 import { createLink, type Link } from '../../../firmware-bridge/links/index.ts';
 import { needCommand } from '../../helpers/tools.ts';
 import { PtyPair } from '../../helpers/pty.ts';
@@ -74,4 +74,28 @@ test('tcp client: started before the server, then the server restarts on the sam
     await client.stop();
     await server.stop();
   }
+});
+
+test('tcp client: refused connects are retried on the injected clock, 250 ms doubling, and are not reconnects', TIMEOUT, async () => {
+  const clock = new ManualClock();
+  const client = createLink(`tcp://127.0.0.1:${await freePort()}`, { clock });
+  const delays: number[] = [];
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const refused = nextEvent(client, 'error');
+      if (attempt === 0) await client.start();
+      else clock.advance(delays.at(-1)!);
+      assert.match(String((await refused)[0]), /ECONNREFUSED/);
+      // The socket's 'close', which schedules the retry, follows its 'error' within a few turns.
+      while (clock.pending === 0) await settle();
+      assert.equal(clock.pending, 1);
+      delays.push(clock.nextDue()! - clock.now());
+    }
+    assert.deepEqual(delays, [250, 500, 1000, 2000, 4000]);
+    assert.equal(client.stats.reconnects, 0);
+    assert.equal(client.isUp, false);
+  } finally {
+    await client.stop();
+  }
+  assert.equal(clock.pending, 0, 'stop() cancels the retry');
 });
