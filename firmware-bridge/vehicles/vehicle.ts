@@ -1,0 +1,158 @@
+/**
+ * One vehicle session: a (channel, sysid, compid) that sent an autopilot HEARTBEAT, with the
+ * state its telemetry describes. Units are in the field names.
+ */
+import { common, minimal, type MavLinkData } from 'mavlink-mappings';
+import type { Channel } from '../channel.ts';
+import type { MessagePort } from '../node.ts';
+import { decodeMode } from './modes.ts';
+import { SequenceTracker, type RadioStatusReading } from './link-quality.ts';
+
+export interface StatusTextEntry {
+  severity: number;
+  text: string;
+  atMs: number;
+}
+
+export interface Telemetry {
+  latDeg?: number;
+  lonDeg?: number;
+  /** Above mean sea level. */
+  altitudeM?: number;
+  /** Above home. */
+  relativeAltitudeM?: number;
+  velocityNorthMs?: number;
+  velocityEastMs?: number;
+  velocityDownMs?: number;
+  headingDeg?: number;
+  rollRad?: number;
+  pitchRad?: number;
+  yawRad?: number;
+  groundSpeedMs?: number;
+  climbRateMs?: number;
+  voltageV?: number;
+  /** Undefined when the autopilot does not measure it (-1 on the wire). */
+  currentA?: number;
+  remainingPct?: number;
+  consumedMah?: number;
+  gpsFix?: number;
+  satellites?: number;
+  homeLatDeg?: number;
+  homeLonDeg?: number;
+  homeAltitudeM?: number;
+  landedState?: number;
+}
+
+const STATUSTEXT_KEEP = 20;
+
+export class Vehicle {
+  readonly key: string;
+  type: number;
+  autopilot: number;
+  customMode = 0;
+  mode = '';
+  armed = false;
+  systemStatus = 0;
+  alive = true;
+  lastHeartbeatMs: number;
+  readonly telemetry: Telemetry = {};
+  readonly statusTexts: StatusTextEntry[] = [];
+  readonly sequence = new SequenceTracker();
+  /** The radio this vehicle is heard through (RADIO_STATUS of its channel). */
+  radio: RadioStatusReading | undefined;
+  private chunks: { id: number; parts: string[] } | undefined;
+
+  constructor(
+    readonly channel: Channel,
+    readonly sysid: number,
+    readonly compid: number,
+    readonly port: MessagePort,
+    hb: minimal.Heartbeat,
+    nowMs: number,
+  ) {
+    this.key = `${channel.name}/${sysid}/${compid}`;
+    this.type = hb.type;
+    this.autopilot = hb.autopilot;
+    this.lastHeartbeatMs = nowMs;
+  }
+
+  /** Applies a HEARTBEAT; returns what changed, for the manager's events. */
+  heartbeat(hb: minimal.Heartbeat, nowMs: number): { modeChanged: boolean; armedChanged: boolean } {
+    this.lastHeartbeatMs = nowMs;
+    this.type = hb.type;
+    this.autopilot = hb.autopilot;
+    this.systemStatus = hb.systemStatus;
+    const mode = decodeMode(hb.autopilot, hb.customMode);
+    const armed = (hb.baseMode & minimal.MavModeFlag.SAFETY_ARMED) !== 0;
+    const modeChanged = mode !== this.mode;
+    const armedChanged = armed !== this.armed;
+    this.customMode = hb.customMode;
+    this.mode = mode;
+    this.armed = armed;
+    return { modeChanged, armedChanged };
+  }
+
+  /** Applies a telemetry message; returns a completed STATUSTEXT, if this message finished one. */
+  apply(m: MavLinkData, nowMs: number): StatusTextEntry | undefined {
+    const t = this.telemetry;
+    if (m instanceof common.GlobalPositionInt) {
+      t.latDeg = m.lat / 1e7;
+      t.lonDeg = m.lon / 1e7;
+      t.altitudeM = m.alt / 1000;
+      t.relativeAltitudeM = m.relativeAlt / 1000;
+      t.velocityNorthMs = m.vx / 100;
+      t.velocityEastMs = m.vy / 100;
+      t.velocityDownMs = m.vz / 100;
+      if (m.hdg !== 65535) t.headingDeg = m.hdg / 100;
+    } else if (m instanceof common.SysStatus) {
+      if (m.voltageBattery !== 65535) t.voltageV = m.voltageBattery / 1000;
+      t.currentA = m.currentBattery === -1 ? undefined : m.currentBattery / 100;
+      if (m.batteryRemaining !== -1) t.remainingPct = m.batteryRemaining;
+    } else if (m instanceof common.BatteryStatus) {
+      if (m.currentConsumed !== -1) t.consumedMah = m.currentConsumed;
+      if (m.batteryRemaining !== -1) t.remainingPct = m.batteryRemaining;
+    } else if (m instanceof common.Attitude) {
+      t.rollRad = m.roll;
+      t.pitchRad = m.pitch;
+      t.yawRad = m.yaw;
+    } else if (m instanceof common.GpsRawInt) {
+      t.gpsFix = m.fixType;
+      t.satellites = m.satellitesVisible === 255 ? undefined : m.satellitesVisible;
+    } else if (m instanceof common.VfrHud) {
+      t.groundSpeedMs = m.groundspeed;
+      t.climbRateMs = m.climb;
+    } else if (m instanceof common.HomePosition) {
+      t.homeLatDeg = m.latitude / 1e7;
+      t.homeLonDeg = m.longitude / 1e7;
+      t.homeAltitudeM = m.altitude / 1000;
+    } else if (m instanceof common.ExtendedSysState) {
+      t.landedState = m.landedState;
+    } else if (m instanceof common.StatusText) {
+      return this.statusText(m, nowMs);
+    }
+    return undefined;
+  }
+
+  /**
+   * STATUSTEXT longer than 50 characters comes in chunks sharing a non-zero id, numbered by
+   * chunk_seq; a chunk shorter than 50 characters (NUL-terminated) ends the message (spec).
+   */
+  private statusText(m: common.StatusText, nowMs: number): StatusTextEntry | undefined {
+    const text = m.text.replace(/\0.*$/s, '');
+    let full: string | undefined;
+    if (m.id === 0) full = text;
+    else {
+      if (!this.chunks || this.chunks.id !== m.id || m.chunkSeq === 0) this.chunks = { id: m.id, parts: [] };
+      this.chunks.parts[m.chunkSeq] = text;
+      if (text.length < 50) {
+        full = this.chunks.parts.join('');
+        this.chunks = undefined;
+      }
+    }
+    if (full === undefined) return undefined;
+    const entry = { severity: m.severity, text: full, atMs: nowMs };
+    this.statusTexts.push(entry);
+    if (this.statusTexts.length > STATUSTEXT_KEEP) this.statusTexts.shift();
+    return entry;
+  }
+}
