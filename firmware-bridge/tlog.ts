@@ -121,7 +121,7 @@ const READ_CHUNK = 1 << 20;
 /** Reads a file in chunks; a missing or unreadable file is a CanopyError CANOPY_ERR_TLOG. */
 class ChunkedFile {
   private readonly fd: number;
-  constructor(private readonly path: string) {
+  constructor(path: string) {
     try {
       this.fd = openSync(path, 'r');
     } catch (err) {

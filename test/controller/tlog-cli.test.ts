@@ -1,35 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { minimal } from 'mavlink-mappings';
 import { frameCrc } from '../../firmware-bridge/protocol/crc.ts';
 import { encodeFrame } from '../../firmware-bridge/protocol/frame.ts';
 import { tlogRecord } from '../../firmware-bridge/tlog.ts';
-import { needReference, repoRoot } from '../helpers/tools.ts';
+import { canopy } from '../helpers/cli.ts';
+import { needReference } from '../helpers/tools.ts';
 
 const T0 = Date.UTC(2026, 5, 1);
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function canopy(...args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(repoRoot, 'bin', 'canopy.js'), ...args], { cwd: repoRoot, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout: string; stderr: string };
-    if (typeof e.code !== 'number') throw err;
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-tlog-cli-'));

@@ -1,0 +1,75 @@
+/**
+ * The `canopy` command line. Each subcommand lives in controller/commands/<name>.ts and exports
+ * `run(args): Promise<number>` (the exit code); this file only dispatches and prints help.
+ */
+import { isCanopyError } from '../firmware-bridge/errors.ts';
+
+interface Subcommand {
+  summary: string;
+  usage: string;
+  load: () => Promise<{ run(args: string[]): Promise<number> }>;
+}
+
+export const SUBCOMMANDS: Record<string, Subcommand> = {
+  start: {
+    summary: 'run the ground station (by default against a simulated swarm)',
+    usage: 'canopy start [--link URL ...] [--sysid N] [--gcs URL ...] [--tlog FILE]',
+    load: () => import('./commands/start.ts'),
+  },
+  bench: {
+    summary: 'run a benchmark suite and print its figures',
+    usage: 'canopy bench <suite> [--json]   (suites: bridge, relay)',
+    load: () => import('./commands/bench.ts'),
+  },
+  tlog: {
+    summary: 'inspect or replay a .tlog telemetry log',
+    usage: 'canopy tlog info FILE | canopy tlog replay FILE [--speed N] [--to URL]',
+    load: () => import('./commands/tlog.ts'),
+  },
+};
+
+export function helpText(): string {
+  const width = Math.max(...Object.keys(SUBCOMMANDS).map((k) => k.length));
+  const lines = Object.entries(SUBCOMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return [
+    'canopy: ground-station controller for a solar drone swarm relay',
+    '',
+    'Usage: canopy <command> [options]',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Run "canopy <command> --help" for the options of a command.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(helpText());
+    return 0;
+  }
+  if (name === '--version') {
+    const { createRequire } = await import('node:module');
+    console.log(createRequire(import.meta.url)('../package.json').version);
+    return 0;
+  }
+  const sub = SUBCOMMANDS[name];
+  if (!sub) {
+    console.error(`canopy: unknown command "${name}"\n\n${helpText()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(`Usage: ${sub.usage}\n\n${sub.summary}`);
+    return 0;
+  }
+  try {
+    return await (await sub.load()).run(rest);
+  } catch (err) {
+    if (isCanopyError(err)) {
+      console.error(`canopy ${name}: ${err.message} [${err.code}]`);
+      return 1;
+    }
+    throw err;
+  }
+}

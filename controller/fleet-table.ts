@@ -1,0 +1,37 @@
+/**
+ * The fleet as a text table for the terminal (`canopy start` prints it every few seconds): one row
+ * per vehicle session with what a pilot checks first.
+ */
+import type { Vehicle } from '../firmware-bridge/vehicles/index.ts';
+
+const COLUMNS = ['vehicle', 'mode', 'armed', 'state', 'alt m', 'batt V', 'batt %', 'gps', 'loss %', 'rssi dBm', 'seen s'] as const;
+
+function fixed(v: number | undefined, digits: number): string {
+  return v === undefined ? '-' : v.toFixed(digits);
+}
+
+export function fleetRows(vehicles: readonly Vehicle[], nowMs: number): string[][] {
+  return vehicles.map((v) => {
+    const t = v.telemetry;
+    return [
+      v.key,
+      v.mode,
+      v.armed ? 'yes' : 'no',
+      v.alive ? 'alive' : 'LOST',
+      fixed(t.relativeAltitudeM, 1),
+      fixed(t.voltageV, 2),
+      t.remainingPct === undefined ? '-' : String(t.remainingPct),
+      t.gpsFix === undefined ? '-' : `fix${t.gpsFix}/${t.satellites ?? '?'}`,
+      v.sequence.recentLossPct.toFixed(1),
+      fixed(v.radio?.rssiDbm, 0),
+      ((nowMs - v.lastHeartbeatMs) / 1000).toFixed(1),
+    ];
+  });
+}
+
+export function formatFleet(vehicles: readonly Vehicle[], nowMs: number): string {
+  if (vehicles.length === 0) return 'fleet: no vehicles yet (waiting for HEARTBEAT)';
+  const rows = [[...COLUMNS], ...fleetRows(vehicles, nowMs)];
+  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
+}
