@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildIngestPipeline } from '../bench/pipeline.ts';
+import { fuzzChunks } from '../bench/fuzz.ts';
+import { MAX_FRAME } from '../../firmware-bridge/protocol/framer.ts';
+
+// Bounded for CI; `canopy bench fuzz` runs millions of chunks through the same pipeline.
+const CHUNKS = 20_000;
+
+test('random and mutated frames through the whole pipeline: no exception escapes, memory stays bounded', () => {
+  const pipeline = buildIngestPipeline();
+  let maxBuffered = 0;
+  let heapAtHalf = 0;
+  let i = 0;
+  for (const chunk of fuzzChunks(42, CHUNKS)) {
+    pipeline.push(chunk);
+    maxBuffered = Math.max(maxBuffered, pipeline.buffered());
+    if (++i === CHUNKS / 2) {
+      global.gc?.();
+      heapAtHalf = process.memoryUsage().heapUsed;
+    }
+  }
+  global.gc?.();
+  const heapAtEnd = process.memoryUsage().heapUsed;
+  const stats = pipeline.stats();
+  pipeline.close();
+  assert.ok(maxBuffered <= MAX_FRAME, `framer holds at most one frame's worth of bytes (held ${maxBuffered})`);
+  assert.ok(stats.frames > CHUNKS / 2, `valid frames got through (${stats.frames})`);
+  assert.ok(stats.badCrc > 0 && stats.garbageBytes > 0, 'mutations were seen and rejected');
+  // Second half of the run must not keep growing the heap by more than a few MB.
+  if (heapAtHalf) assert.ok(heapAtEnd - heapAtHalf < 16 * 1024 * 1024, `heap grew ${(heapAtEnd - heapAtHalf) / 1e6} MB`);
+});
