@@ -31,30 +31,34 @@ function needPackages(t: TestContext, names: string[]): boolean {
   return false;
 }
 
-async function startRedis(t: TestContext): Promise<number> {
+/** Starts redis-server on a free loopback port; the caller stops it after its clients are closed. */
+async function startRedis(): Promise<{ port: number; stop: () => Promise<void> }> {
   const port = await freePort();
   const redis: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  t.after(() => new Promise<void>((resolve) => (redis.exitCode !== null ? resolve() : (redis.once('exit', () => resolve()), redis.kill('SIGTERM')))));
+  const stop = () => new Promise<void>((resolve) => (redis.exitCode !== null ? resolve() : (redis.once('exit', () => resolve()), redis.kill('SIGTERM'))));
   for (let i = 0; i < 100; i++) {
     const up = await new Promise<boolean>((resolve) => {
       const s = netConnect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
       s.once('error', () => resolve(false));
     });
-    if (up) return port;
+    if (up) return { port, stop };
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  await stop();
   throw new Error('redis-server did not start');
 }
 
 test('two brokers on one Redis: a message published on one reaches a subscriber on the other, retained state too', async (t) => {
   if (!needCommand(t, 'redis-server', 'redis-server') || !needPackages(t, ['mqemitter-redis', 'aedes-persistence-redis'])) return;
-  const redisPort = await startRedis(t);
+  const redis = await startRedis();
   const users = await testUsers();
-  const meshes = [0, 1].map((i) => new Mesh({ users, tcp: { host: '127.0.0.1', port: 0 }, ws: false, redis: { host: '127.0.0.1', port: redisPort }, broker: { id: `broker-${i}` } }));
-  for (const m of meshes) await m.start();
+  const meshes = [0, 1].map((i) => new Mesh({ users, tcp: { host: '127.0.0.1', port: 0 }, ws: false, redis: { host: '127.0.0.1', port: redis.port }, broker: { id: `broker-${i}` } }));
+  // One hook, in this order: the brokers' Redis clients quit while Redis is still there to answer.
   t.after(async () => {
     for (const m of meshes) await m.stop();
+    await redis.stop();
   });
+  for (const m of meshes) await m.start();
   const [a, b] = meshes.map((m) => `mqtt://127.0.0.1:${m.addresses().tcp}`);
 
   const viewer = await connect(a!, credentials('viewer'));

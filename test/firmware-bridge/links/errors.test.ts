@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLink, parseLinkUrl, serialOpenError, type TcpServerLink, type UdpInLink } from '../../../firmware-bridge/links/index.ts';
 import { isCanopyError, type ErrorCode } from '../../../firmware-bridge/errors.ts';
 import { ManualClock } from '../../../firmware-bridge/clock.ts';
+import { repoRoot } from '../../helpers/tools.ts';
 
 /** An assert.rejects/throws validator: a CanopyError with `code` whose message matches every pattern. */
 function canopyError(code: ErrorCode, ...patterns: RegExp[]) {
@@ -71,13 +73,28 @@ test('no permission on a serial device says which group to join', () => {
   canopyError('CANOPY_ERR_SERIAL_PERMISSION', /\/dev\/ttyUSB0/, /dialout group/, /sudo usermod -aG dialout \$USER/, /log in again/)(err);
 });
 
-test('no permission on a real device node is reported as such', { skip: process.getuid?.() === 0 && 'root may open any file' }, async () => {
+/** Root may open any file, so as root the open runs in a child process as the unprivileged user "nobody". */
+const OPEN_AS_NOBODY = `
+  const { createLink } = await import(${JSON.stringify(new URL('../../../firmware-bridge/links/index.ts', import.meta.url).href)});
+  try { await createLink('serial:' + process.argv[1]).start(); console.log(JSON.stringify({ opened: true })); }
+  catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+
+test('no permission on a real device node is reported as such', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-perm-'));
+  chmodSync(dir, 0o755);
   const path = join(dir, 'ttyLOCKED');
   writeFileSync(path, '');
   chmodSync(path, 0o000);
   try {
-    await assert.rejects(createLink(`serial:${path}`).start(), canopyError('CANOPY_ERR_SERIAL_PERMISSION', /dialout/));
+    if (process.getuid?.() !== 0) {
+      await assert.rejects(createLink(`serial:${path}`).start(), canopyError('CANOPY_ERR_SERIAL_PERMISSION', /dialout/));
+      return;
+    }
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', OPEN_AS_NOBODY, path], { cwd: repoRoot, uid: 65534, gid: 65534, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const got = JSON.parse(r.stdout.trim().split('\n').pop()!) as { code?: string; message?: string };
+    assert.equal(got.code, 'CANOPY_ERR_SERIAL_PERMISSION');
+    assert.match(got.message!, /dialout/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
