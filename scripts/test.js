@@ -32,5 +32,5 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.CANOPY_TEST_CONCURRENCY ?? '2';
-const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit', cwd: root, env: process.env });
+const run = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit', cwd: root, env: process.env });
 process.exit(run.status ?? 1);
