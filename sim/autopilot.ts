@@ -1,0 +1,940 @@
+/**
+ * A virtual ArduCopter: one per simulated drone, speaking MAVLink 2 over any Link exactly as the
+ * firmware does for what Canopy uses. Behaviour follows ArduCopter 4.5 (GCS_MAVLink_Copter.cpp,
+ * mode_*.cpp, AP_Arming, AP_BattMonitor, failsafe.cpp): custom modes by number, COMMAND_ACK
+ * results as the firmware gives them, arming checks, takeoff/guided/RTL/land/AUTO, the parameter,
+ * mission, message-interval and timesync protocols, signing, and the GCS and battery failsafes.
+ *
+ * The world calls `step(dt)` on the simulated clock; the autopilot flies its Multicopter and
+ * drains its Battery. Telemetry is scheduled on the same steps.
+ */
+import { common, minimal, standard, type MavLinkData } from 'mavlink-mappings';
+import type { Channel } from '../firmware-bridge/channel.ts';
+import type { Clock } from '../firmware-bridge/clock.ts';
+import type { Link } from '../firmware-bridge/links/link.ts';
+import { MavlinkSigning } from '../firmware-bridge/microservices/signing/index.ts';
+import { MavlinkNode } from '../firmware-bridge/node.ts';
+import type { Frame } from '../firmware-bridge/protocol/frame.ts';
+import { ARDUCOPTER_MODES, decodeMode } from '../firmware-bridge/vehicles/modes.ts';
+import { Battery, type BatteryOptions } from './battery.ts';
+import { arducopterParams, BATT_FS_ACTION, FS_GCS, type ParamDef } from './params.ts';
+import { latLonToOffset, Multicopter, offsetToLatLon, type AirframeProfile, type Guidance, type Vec3 } from './physics.ts';
+
+const { ACCEPTED, FAILED, DENIED, UNSUPPORTED } = common.MavResult;
+const MODE = ARDUCOPTER_MODES as Record<'STABILIZE' | 'AUTO' | 'GUIDED' | 'LOITER' | 'RTL' | 'LAND', number>;
+/** AP_Arming: RTL and LAND are not armable; AUTO only with AUTO_OPTIONS bit 0 (default off). */
+const ARMABLE = new Set([ARDUCOPTER_MODES.STABILIZE, ARDUCOPTER_MODES.ALT_HOLD, ARDUCOPTER_MODES.GUIDED, ARDUCOPTER_MODES.LOITER, ARDUCOPTER_MODES.POSHOLD]);
+/** The magic number that forces arming/disarming (MAV_CMD_COMPONENT_ARM_DISARM param2). */
+const FORCE_MAGIC = 21196;
+const MISSION_REQUEST_RESEND_MS = 1500;
+const MISSION_REQUEST_TRIES = 5;
+
+export interface Origin {
+  latDeg: number;
+  lonDeg: number;
+  /** Ground elevation above mean sea level. */
+  altitudeM: number;
+}
+
+export interface VirtualCopterOptions {
+  sysid: number;
+  clock: Clock;
+  link: Link;
+  airframe: AirframeProfile;
+  battery: BatteryOptions;
+  /** The ground station's position; the drone's local frame is centred there. */
+  origin: Origin;
+  /** The drone's charging pad (its home), metres from the origin. */
+  pad: Vec3;
+  /** GPS needs this long after boot for a 3D fix. */
+  gpsFixAfterMs?: number;
+  params?: Record<string, number>;
+  /** Firmware version text in the boot STATUSTEXT. */
+  firmware?: string;
+}
+
+interface Stream {
+  intervalMs: number;
+  dueMs: number;
+}
+
+type Landing = 'none' | 'descending';
+type RtlStage = 'climb' | 'return' | 'loiter' | 'descend';
+
+/** Messages this autopilot can stream, with their default interval (ms; 0 = off). */
+const STREAMABLE: Record<number, number> = {
+  [minimal.Heartbeat.MSG_ID]: 1000,
+  [common.SysStatus.MSG_ID]: 1000,
+  [common.GlobalPositionInt.MSG_ID]: 1000,
+  [common.GpsRawInt.MSG_ID]: 2000,
+  [common.Attitude.MSG_ID]: 2000,
+  [common.BatteryStatus.MSG_ID]: 2000,
+  [common.ExtendedSysState.MSG_ID]: 2000,
+  [common.VfrHud.MSG_ID]: 0,
+  [common.MissionCurrent.MSG_ID]: 0,
+  [common.HomePosition.MSG_ID]: 0,
+  [common.SystemTime.MSG_ID]: 0,
+};
+
+/** ArduPilot's REQUEST_DATA_STREAM groups (GCS_MAVLink/GCS_Common.cpp, the STREAM_* tables). */
+const DATA_STREAM_GROUPS: Record<number, number[]> = {
+  [common.MavDataStream.EXTENDED_STATUS]: [common.SysStatus.MSG_ID, common.GpsRawInt.MSG_ID, common.MissionCurrent.MSG_ID],
+  [common.MavDataStream.POSITION]: [common.GlobalPositionInt.MSG_ID],
+  [common.MavDataStream.EXTRA1]: [common.Attitude.MSG_ID],
+  [common.MavDataStream.EXTRA2]: [common.VfrHud.MSG_ID],
+  [common.MavDataStream.EXTRA3]: [common.BatteryStatus.MSG_ID, common.ExtendedSysState.MSG_ID, common.SystemTime.MSG_ID],
+};
+
+export interface AutopilotEvents {
+  statustext: (text: string, severity: common.MavSeverity) => void;
+}
+
+export class VirtualCopter {
+  readonly sysid: number;
+  readonly node: MavlinkNode;
+  readonly channel: Channel;
+  readonly copter: Multicopter;
+  readonly battery: Battery;
+  readonly signing: MavlinkSigning;
+  readonly params: Map<string, ParamDef>;
+  readonly origin: Origin;
+  readonly pad: Vec3;
+  /** Every COMMAND_ACK result this autopilot sent, by result, for tests and reports. */
+  readonly acks = new Map<number, number>();
+  readonly statusLog: { atMs: number; severity: number; text: string }[] = [];
+  customMode: number = MODE.STABILIZE;
+  armed = false;
+  /** Net generation credited to this drone, W (set by the world). */
+  solarShareW = 0;
+  /** Set by the world when the drone's pad charger is on. */
+  padChargeW = 0;
+  failsafe = { gcs: false, batteryLow: false, batteryCritical: false };
+  mission: common.MissionItemInt[] = [];
+  missionIndex = 0;
+  private readonly clock: Clock;
+  private readonly bootMs: number;
+  private readonly gpsFixAtMs: number;
+  private readonly firmware: string;
+  private readonly streams = new Map<number, Stream>();
+  private guidedTarget: Vec3 | undefined;
+  private takeoffTarget: number | undefined;
+  private landing: Landing = 'none';
+  private rtl: { stage: RtlStage; untilMs?: number } | undefined;
+  private landedSinceMs: number | undefined;
+  private lastGcsHeartbeatMs: number | undefined;
+  private batteryLowSinceMs: number | undefined;
+  private batteryCrtSinceMs: number | undefined;
+  private missionUpload: { count: number; items: common.MissionItemInt[]; sysid: number; compid: number; tries: number; lastRequestMs: number } | undefined;
+  private missionWaitUntilMs: number | undefined;
+  private textId = 0;
+
+  constructor(opts: VirtualCopterOptions) {
+    this.sysid = opts.sysid;
+    this.clock = opts.clock;
+    this.bootMs = opts.clock.now();
+    this.gpsFixAtMs = this.bootMs + (opts.gpsFixAfterMs ?? 5000);
+    this.firmware = opts.firmware ?? 'ArduCopter V4.5.7 (Canopy sim)';
+    this.origin = opts.origin;
+    this.pad = { ...opts.pad };
+    this.copter = new Multicopter(opts.airframe, opts.pad);
+    this.battery = new Battery(opts.battery);
+    this.params = arducopterParams(opts.sysid, { cells: this.battery.cells, capacityMah: this.battery.capacityMah });
+    for (const [name, value] of Object.entries(opts.params ?? {})) {
+      const def = this.params.get(name);
+      if (def) def.value = value;
+    }
+    this.signing = new MavlinkSigning({ clock: opts.clock, requireSigned: false });
+    this.node = new MavlinkNode({ clock: opts.clock, sysid: opts.sysid, compid: minimal.MavComponent.AUTOPILOT1, heartbeatHz: 0 });
+    this.channel = this.node.addLink(opts.link, { signing: this.signing });
+    for (const [id, interval] of Object.entries(STREAMABLE)) this.streams.set(Number(id), { intervalMs: interval, dueMs: this.bootMs });
+    this.node.on('message', ({ frame, message }) => this.onMessage(message, frame));
+  }
+
+  /** ArduPilot sends its banner when a ground station connects (GCS_MAVLINK::send_banner). */
+  private sendBanner(): void {
+    this.text(common.MavSeverity.INFO, this.firmware);
+    this.text(common.MavSeverity.INFO, 'Frame: QUAD/X');
+  }
+
+  param(name: string): number {
+    return this.params.get(name)?.value ?? 0;
+  }
+
+  get mode(): string {
+    return decodeMode(minimal.MavAutopilot.ARDUPILOTMEGA, this.customMode);
+  }
+
+  get gpsFix(): boolean {
+    return this.clock.now() >= this.gpsFixAtMs;
+  }
+
+  get flying(): boolean {
+    return this.armed && !this.copter.onGround;
+  }
+
+  // ---- the world's step -------------------------------------------------------------------------
+
+  step(dtS: number, wind: Vec3): void {
+    const now = this.clock.now();
+    this.copter.step(dtS, this.guidance(now), wind);
+    this.energy(dtS);
+    this.checkLanded(now);
+    this.checkGcsFailsafe(now);
+    this.checkBatteryFailsafe(now);
+    this.sendDueStreams(now);
+    this.resendMissionRequest(now);
+  }
+
+  private guidance(now: number): Guidance | null {
+    if (!this.armed) return null;
+    const c = this.copter;
+    if (this.landing === 'descending') return { kind: 'descend', rateMs: this.landSpeedMs() };
+    switch (this.customMode) {
+      case MODE.GUIDED:
+        if (this.takeoffTarget !== undefined) {
+          const t = { n: c.pos.n, e: c.pos.e, u: this.takeoffTarget };
+          if (Math.abs(c.pos.u - this.takeoffTarget) < 0.3) this.takeoffTarget = undefined;
+          return { kind: 'position', target: t, climbMs: this.param('WPNAV_SPEED_UP') / 100 };
+        }
+        if (c.onGround) return { kind: 'hold' };
+        return this.guidedTarget ? { kind: 'position', target: this.guidedTarget, speedMs: this.param('WPNAV_SPEED') / 100 } : { kind: 'hold' };
+      case MODE.RTL:
+        return this.rtlGuidance(now);
+      case MODE.AUTO:
+        return this.autoGuidance(now);
+      case MODE.LAND:
+        return { kind: 'descend', rateMs: this.landSpeedMs() };
+      default:
+        return c.onGround ? { kind: 'hold' } : { kind: 'hold' };
+    }
+  }
+
+  /** ArduCopter LAND: LAND_SPEED_HIGH (or WPNAV_SPEED_DN) above LAND_ALT_LOW, LAND_SPEED below. */
+  private landSpeedMs(): number {
+    const high = this.param('LAND_SPEED_HIGH') || this.param('WPNAV_SPEED_DN');
+    return (this.copter.pos.u * 100 > this.param('LAND_ALT_LOW') ? high : this.param('LAND_SPEED')) / 100;
+  }
+
+  /** Mode RTL: climb to RTL_ALT (if below), return home, loiter RTL_LOIT_TIME, then land (mode_rtl.cpp). */
+  private rtlGuidance(now: number): Guidance {
+    const c = this.copter;
+    const rtlAlt = Math.max(this.param('RTL_ALT') / 100, 0);
+    const r = (this.rtl ??= { stage: 'climb' });
+    if (r.stage === 'climb') {
+      const target = Math.max(c.pos.u, rtlAlt);
+      if (c.pos.u >= rtlAlt - 0.3) r.stage = 'return';
+      else return { kind: 'position', target: { n: c.pos.n, e: c.pos.e, u: target } };
+    }
+    const home = { n: this.pad.n, e: this.pad.e, u: Math.max(c.pos.u, rtlAlt) };
+    if (r.stage === 'return') {
+      if (Math.hypot(c.pos.n - home.n, c.pos.e - home.e) < 1) {
+        r.stage = 'loiter';
+        r.untilMs = now + this.param('RTL_LOIT_TIME');
+      }
+      return { kind: 'position', target: home, speedMs: this.param('WPNAV_SPEED') / 100 };
+    }
+    if (r.stage === 'loiter') {
+      if (now >= (r.untilMs ?? now)) r.stage = 'descend';
+      return { kind: 'position', target: home };
+    }
+    return { kind: 'descend', rateMs: this.landSpeedMs() };
+  }
+
+  private autoGuidance(now: number): Guidance {
+    const c = this.copter;
+    const item = this.mission[this.missionIndex];
+    if (!item) return { kind: 'hold' };
+    const reached = () => this.advanceMission();
+    switch (item.command) {
+      case common.MavCmd.NAV_TAKEOFF: {
+        const alt = item.z;
+        if (Math.abs(c.pos.u - alt) < 0.5) reached();
+        return { kind: 'position', target: { n: c.pos.n, e: c.pos.e, u: alt } };
+      }
+      case common.MavCmd.NAV_WAYPOINT:
+      case common.MavCmd.NAV_LOITER_TIME: {
+        const off = latLonToOffset(this.origin.latDeg, this.origin.lonDeg, item.x / 1e7, item.y / 1e7);
+        const target = { n: off.n, e: off.e, u: item.z };
+        const radius = Math.max(this.param('WPNAV_RADIUS') / 100, 0.5);
+        const dist = Math.hypot(c.pos.n - target.n, c.pos.e - target.e, c.pos.u - target.u);
+        const holdS = item.command === common.MavCmd.NAV_LOITER_TIME ? item.param1 : item.param1;
+        if (dist < radius) {
+          this.missionWaitUntilMs ??= now + holdS * 1000;
+          if (now >= this.missionWaitUntilMs) {
+            this.missionWaitUntilMs = undefined;
+            reached();
+          }
+        }
+        return { kind: 'position', target, speedMs: this.param('WPNAV_SPEED') / 100 };
+      }
+      case common.MavCmd.NAV_RETURN_TO_LAUNCH:
+        this.setMode(MODE.RTL, 'Mission RTL');
+        return this.rtlGuidance(now);
+      case common.MavCmd.NAV_LAND:
+        return { kind: 'descend', rateMs: this.landSpeedMs() };
+      default:
+        // Commands the sim does not fly are skipped, as ArduCopter skips unsupported DO commands.
+        reached();
+        return { kind: 'hold' };
+    }
+  }
+
+  private advanceMission(): void {
+    const item = this.mission[this.missionIndex];
+    if (item) {
+      const reached = new common.MissionItemReached();
+      reached.seq = this.missionIndex;
+      this.node.broadcast(reached);
+    }
+    this.missionIndex++;
+    this.sendMissionCurrent();
+    if (this.missionIndex >= this.mission.length) this.text(common.MavSeverity.INFO, 'Mission complete');
+  }
+
+  private energy(dtS: number): void {
+    const b = this.battery;
+    const avionicsW = 4;
+    if (this.armed || !this.copter.onGround) {
+      const net = this.copter.powerW + avionicsW - this.solarShareW;
+      if (net >= 0) {
+        if (!b.discharge(net, dtS) && this.flying && !this.copter.failed) {
+          this.copter.failed = true;
+          this.text(common.MavSeverity.EMERGENCY, 'Battery depleted: motors stopped');
+        }
+      } else b.charge(-net, dtS);
+    } else if (this.padChargeW > 0) {
+      b.charge(this.padChargeW, dtS);
+    } else {
+      b.discharge(avionicsW, dtS);
+    }
+  }
+
+  private checkLanded(now: number): void {
+    const c = this.copter;
+    if (!this.armed) return;
+    if (c.onGround && (this.landing === 'descending' || this.customMode === MODE.LAND || this.rtl?.stage === 'descend' || this.mission[this.missionIndex]?.command === common.MavCmd.NAV_LAND)) {
+      this.landing = 'none';
+      this.rtl = undefined;
+      this.disarm('Land complete');
+      return;
+    }
+    // Armed on the ground with nothing to do: ArduCopter disarms after DISARM_DELAY seconds.
+    const idle = c.onGround && this.takeoffTarget === undefined && !(this.customMode === MODE.AUTO && this.mission.length > this.missionIndex);
+    if (!idle) {
+      this.landedSinceMs = undefined;
+      return;
+    }
+    this.landedSinceMs ??= now;
+    const delay = this.param('DISARM_DELAY');
+    if (delay > 0 && now - this.landedSinceMs >= delay * 1000) this.disarm('Disarming motors');
+  }
+
+  /** failsafe.cpp / events.cpp: no HEARTBEAT from SYSID_MYGCS for FS_GCS_TIMEOUT while armed. */
+  private checkGcsFailsafe(now: number): void {
+    const enable = this.param('FS_GCS_ENABLE');
+    if (enable === FS_GCS.DISABLED || this.lastGcsHeartbeatMs === undefined) return;
+    const lost = now - this.lastGcsHeartbeatMs > this.param('FS_GCS_TIMEOUT') * 1000;
+    if (!lost) {
+      if (this.failsafe.gcs) {
+        this.failsafe.gcs = false;
+        this.text(common.MavSeverity.CRITICAL, 'GCS Failsafe Cleared');
+      }
+      return;
+    }
+    if (this.failsafe.gcs || !this.armed) return;
+    this.failsafe.gcs = true;
+    this.text(common.MavSeverity.CRITICAL, 'GCS Failsafe');
+    if (this.copter.onGround) return this.disarm('GCS failsafe on the ground');
+    if (enable === FS_GCS.CONTINUE_AUTO && this.customMode === MODE.AUTO) return;
+    if (enable === FS_GCS.LAND || enable === FS_GCS.SMARTRTL_OR_LAND || enable === FS_GCS.BRAKE_OR_LAND) this.setMode(MODE.LAND, 'GCS failsafe');
+    else this.setMode(MODE.RTL, 'GCS failsafe');
+  }
+
+  /**
+   * AP_BattMonitor: low when the resting voltage stays below BATT_LOW_VOLT for BATT_LOW_TIMER
+   * seconds or the remaining capacity falls below BATT_LOW_MAH; critical the same with the CRT
+   * values. Each triggers once; critical overrides low.
+   */
+  private checkBatteryFailsafe(now: number): void {
+    const b = this.battery;
+    const resting = b.openCircuitV;
+    const remainingMah = b.capacityMah * b.soc;
+    const timer = this.param('BATT_LOW_TIMER') * 1000;
+    const below = (volt: number, mah: number) => (volt > 0 && resting < volt) || (mah > 0 && remainingMah < mah);
+    const crt = below(this.param('BATT_CRT_VOLT'), this.param('BATT_CRT_MAH'));
+    const low = crt || below(this.param('BATT_LOW_VOLT'), this.param('BATT_LOW_MAH'));
+    this.batteryCrtSinceMs = crt ? (this.batteryCrtSinceMs ?? now) : undefined;
+    this.batteryLowSinceMs = low ? (this.batteryLowSinceMs ?? now) : undefined;
+    if (!this.armed) return;
+    if (!this.failsafe.batteryCritical && this.batteryCrtSinceMs !== undefined && now - this.batteryCrtSinceMs >= timer) {
+      this.failsafe.batteryCritical = true;
+      this.failsafe.batteryLow = true;
+      this.text(common.MavSeverity.CRITICAL, `Battery 1 is critical ${resting.toFixed(2)}V used ${Math.round(b.consumedMah)} mAh`);
+      this.batteryAction(this.param('BATT_FS_CRT_ACT'));
+    } else if (!this.failsafe.batteryLow && this.batteryLowSinceMs !== undefined && now - this.batteryLowSinceMs >= timer) {
+      this.failsafe.batteryLow = true;
+      this.text(common.MavSeverity.CRITICAL, `Battery 1 is low ${resting.toFixed(2)}V used ${Math.round(b.consumedMah)} mAh`);
+      this.batteryAction(this.param('BATT_FS_LOW_ACT'));
+    }
+  }
+
+  private batteryAction(action: number): void {
+    if (this.copter.onGround) return this.disarm('Battery failsafe on the ground');
+    switch (action) {
+      case BATT_FS_ACTION.NONE:
+        return;
+      case BATT_FS_ACTION.LAND:
+      case BATT_FS_ACTION.SMARTRTL_OR_LAND:
+      case BATT_FS_ACTION.BRAKE_OR_LAND:
+        if (this.customMode !== MODE.LAND) this.setMode(MODE.LAND, 'Battery failsafe');
+        return;
+      case BATT_FS_ACTION.TERMINATE:
+        this.copter.failed = true;
+        this.armed = false;
+        return;
+      default:
+        if (this.customMode !== MODE.RTL && this.customMode !== MODE.LAND) this.setMode(MODE.RTL, 'Battery failsafe');
+    }
+  }
+
+  // ---- modes, arming ----------------------------------------------------------------------------
+
+  /** Mode change with ArduCopter's entry checks; returns false (and says why) when refused. */
+  setMode(mode: number, reason: string): boolean {
+    const name = decodeMode(minimal.MavAutopilot.ARDUPILOTMEGA, mode);
+    if (name.startsWith('UNKNOWN') || ![MODE.STABILIZE, MODE.AUTO, MODE.GUIDED, MODE.LOITER, MODE.RTL, MODE.LAND, ARDUCOPTER_MODES.ALT_HOLD, ARDUCOPTER_MODES.POSHOLD, ARDUCOPTER_MODES.BRAKE].includes(mode)) {
+      this.text(common.MavSeverity.WARNING, `Mode change to ${name} failed: unsupported`);
+      return false;
+    }
+    const needsPosition = mode !== MODE.STABILIZE && mode !== ARDUCOPTER_MODES.ALT_HOLD && mode !== MODE.LAND;
+    if (needsPosition && !this.gpsFix) {
+      this.text(common.MavSeverity.WARNING, `Mode change to ${name} failed: requires position`);
+      return false;
+    }
+    if (mode === MODE.AUTO && this.mission.length <= 1 && this.copter.onGround) {
+      this.text(common.MavSeverity.WARNING, `Mode change to AUTO failed: no mission`);
+      return false;
+    }
+    if (mode === this.customMode) return true;
+    this.customMode = mode;
+    this.guidedTarget = mode === MODE.GUIDED ? { ...this.copter.pos } : undefined;
+    this.takeoffTarget = undefined;
+    this.rtl = undefined;
+    this.landing = 'none';
+    if (mode === MODE.AUTO) {
+      this.missionIndex = Math.max(1, this.missionIndex >= this.mission.length ? 1 : this.missionIndex);
+      this.sendMissionCurrent();
+    }
+    if (reason) this.text(common.MavSeverity.INFO, `${reason}: ${name}`);
+    return true;
+  }
+
+  /** AP_Arming checks in the order ArduCopter reports them; returns the failure text or undefined. */
+  private armingFailure(): string | undefined {
+    if (this.param('ARMING_CHECK') === 0) return undefined;
+    if (!this.gpsFix) return 'PreArm: GPS 1: Bad fix';
+    const v = this.battery.openCircuitV;
+    if (this.failsafe.batteryLow || v < this.param('BATT_LOW_VOLT')) return 'PreArm: Battery 1 low voltage failsafe';
+    if (v < this.param('BATT_ARM_VOLT')) return `PreArm: Battery 1 below minimum arming voltage`;
+    if (this.copter.failed) return 'PreArm: Motors: check failed';
+    if (!ARMABLE.has(this.customMode)) return 'Arm: Mode not armable';
+    return undefined;
+  }
+
+  private arm(force: boolean): common.MavResult {
+    if (this.armed) return ACCEPTED;
+    const failure = force ? undefined : this.armingFailure();
+    if (failure) {
+      this.text(common.MavSeverity.CRITICAL, failure);
+      return FAILED;
+    }
+    this.armed = true;
+    this.failsafe = { gcs: false, batteryLow: false, batteryCritical: false };
+    this.landedSinceMs = this.clock.now();
+    this.battery.consumedMah = 0;
+    return ACCEPTED;
+  }
+
+  private disarm(reason: string): void {
+    if (!this.armed) return;
+    this.armed = false;
+    this.takeoffTarget = undefined;
+    this.landing = 'none';
+    this.rtl = undefined;
+    this.landedSinceMs = undefined;
+    this.text(common.MavSeverity.INFO, reason);
+  }
+
+  // ---- incoming MAVLink -------------------------------------------------------------------------
+
+  private forUs(targetSystem: number): boolean {
+    return targetSystem === 0 || targetSystem === this.sysid;
+  }
+
+  private onMessage(m: MavLinkData, frame: Frame): void {
+    if (m instanceof minimal.Heartbeat) {
+      if (frame.sysid === this.param('SYSID_MYGCS') && m.type === minimal.MavType.GCS) {
+        if (this.lastGcsHeartbeatMs === undefined) this.sendBanner();
+        this.lastGcsHeartbeatMs = this.clock.now();
+      }
+      return;
+    }
+    // Once a key is set, ArduPilot drops unsigned frames (except RADIO_STATUS); the channel's
+    // signing policy did that already, so everything here passed it.
+    if (m instanceof common.CommandLong) {
+      if (!this.forUs(m.targetSystem)) return;
+      this.command(m.command, [m._param1, m._param2, m._param3, m._param4, m._param5, m._param6, m._param7], frame, m.confirmation);
+    } else if (m instanceof common.CommandInt) {
+      if (!this.forUs(m.targetSystem)) return;
+      this.command(m.command, [m._param1, m._param2, m._param3, m._param4, m._param5, m._param6, m._param7], frame, 0, m.frame);
+    } else if (m instanceof common.SetMode) {
+      if (m.targetSystem === this.sysid) this.setMode(m.customMode, 'SET_MODE');
+    } else if (m instanceof common.SetPositionTargetGlobalInt) {
+      if (m.targetSystem === this.sysid) this.setPositionTarget(m);
+    } else if (m instanceof common.ParamRequestList) {
+      if (this.forUs(m.targetSystem)) this.sendAllParams();
+    } else if (m instanceof common.ParamRequestRead) {
+      if (this.forUs(m.targetSystem)) this.paramRead(m);
+    } else if (m instanceof common.ParamSet) {
+      if (this.forUs(m.targetSystem)) this.paramSet(m);
+    } else if (m instanceof common.RequestDataStream) {
+      if (this.forUs(m.targetSystem)) this.requestDataStream(m);
+    } else if (m instanceof common.TimeSync) {
+      this.timesync(m);
+    } else if (m instanceof common.SetupSigning) {
+      if (this.forUs(m.targetSystem)) this.setupSigning(m);
+    } else if (m instanceof common.MissionCount) {
+      if (m.targetSystem === this.sysid) this.missionCount(m, frame);
+    } else if (m instanceof common.MissionItemInt) {
+      if (m.targetSystem === this.sysid) this.missionItem(m, frame);
+    } else if (m instanceof common.MissionRequestList) {
+      if (m.targetSystem === this.sysid) this.reply(this.missionCountMessage(frame), frame);
+    } else if (m instanceof common.MissionRequestInt || m instanceof common.MissionRequest) {
+      if (m.targetSystem === this.sysid) this.sendMissionItem(m.seq, frame);
+    } else if (m instanceof common.MissionClearAll) {
+      if (m.targetSystem === this.sysid) {
+        this.mission = this.mission.slice(0, 1);
+        this.missionIndex = 0;
+        this.missionAck(frame, common.MavMissionResult.ACCEPTED);
+      }
+    } else if (m instanceof common.MissionSetCurrent) {
+      if (m.targetSystem === this.sysid && m.seq < this.mission.length) {
+        this.missionIndex = m.seq;
+        this.sendMissionCurrent();
+      }
+    }
+  }
+
+  private reply(msg: MavLinkData, frame: Frame): void {
+    this.channel.send(msg, this.node, frame.sysid);
+  }
+
+  private command(command: number, p: number[], frame: Frame, confirmation: number, coordFrame?: number): void {
+    const result = this.runCommand(command, p, coordFrame);
+    const ack = new common.CommandAck();
+    ack.command = command;
+    ack.result = result;
+    ack.targetSystem = frame.sysid;
+    ack.targetComponent = frame.compid;
+    this.acks.set(result, (this.acks.get(result) ?? 0) + 1);
+    this.reply(ack, frame);
+    void confirmation;
+  }
+
+  private runCommand(command: number, p: number[], coordFrame?: number): common.MavResult {
+    const C = common.MavCmd;
+    switch (command) {
+      case C.COMPONENT_ARM_DISARM: {
+        const force = p[1] === FORCE_MAGIC;
+        if (p[0] === 1) return this.arm(force);
+        if (p[0] !== 0) return common.MavResult.DENIED;
+        if (!this.armed) return ACCEPTED;
+        // ArduCopter refuses to disarm while flying unless forced.
+        if (!this.copter.onGround && !force) return FAILED;
+        this.disarm('Disarming motors');
+        return ACCEPTED;
+      }
+      case C.DO_SET_MODE: {
+        if (!((p[0] ?? 0) & minimal.MavModeFlag.CUSTOM_MODE_ENABLED)) return UNSUPPORTED;
+        return this.setMode(p[1] ?? -1, 'Mode') ? ACCEPTED : FAILED;
+      }
+      case C.NAV_TAKEOFF: {
+        // ModeGuided::do_user_takeoff: armed, in GUIDED, on the ground; otherwise FAILED.
+        const alt = p[6] ?? 0;
+        if (!this.armed || this.customMode !== MODE.GUIDED || !this.copter.onGround || alt <= 0) return FAILED;
+        this.takeoffTarget = alt;
+        // After the takeoff ArduCopter holds position at the takeoff altitude until given a target.
+        this.guidedTarget = { n: this.copter.pos.n, e: this.copter.pos.e, u: alt };
+        this.landedSinceMs = undefined;
+        return ACCEPTED;
+      }
+      case C.NAV_RETURN_TO_LAUNCH:
+        return this.setMode(MODE.RTL, 'Command') ? ACCEPTED : FAILED;
+      case C.NAV_LAND:
+        return this.setMode(MODE.LAND, 'Command') ? ACCEPTED : FAILED;
+      case C.DO_REPOSITION: {
+        if (coordFrame === undefined || !this.armed || this.copter.onGround) return FAILED;
+        if (this.customMode !== MODE.GUIDED && !(((p[1] ?? 0) & 1) && this.setMode(MODE.GUIDED, ''))) return FAILED;
+        const off = latLonToOffset(this.origin.latDeg, this.origin.lonDeg, (p[4] ?? 0) / 1e7, (p[5] ?? 0) / 1e7);
+        this.guidedTarget = { n: off.n, e: off.e, u: p[6] ?? this.copter.pos.u };
+        return ACCEPTED;
+      }
+      case C.MISSION_START:
+        if (!this.armed || this.mission.length <= 1) return FAILED;
+        return this.setMode(MODE.AUTO, 'Mission start') ? ACCEPTED : FAILED;
+      case C.SET_MESSAGE_INTERVAL:
+        return this.setInterval(p[0] ?? -1, p[1] ?? 0);
+      case C.REQUEST_MESSAGE: {
+        const msg = this.build(p[0] ?? -1);
+        if (!msg) return FAILED;
+        this.node.broadcast(msg);
+        return ACCEPTED;
+      }
+      case C.REQUEST_AUTOPILOT_CAPABILITIES:
+        this.node.broadcast(this.autopilotVersion());
+        return ACCEPTED;
+      case C.GET_HOME_POSITION:
+        this.node.broadcast(this.build(common.HomePosition.MSG_ID)!);
+        return ACCEPTED;
+      default:
+        return UNSUPPORTED;
+    }
+  }
+
+  /** Only obeyed in GUIDED (mode_guided.cpp); position-only masks with relative or MSL altitude. */
+  private setPositionTarget(m: common.SetPositionTargetGlobalInt): void {
+    if (this.customMode !== MODE.GUIDED || !this.armed || this.copter.onGround) return;
+    const off = latLonToOffset(this.origin.latDeg, this.origin.lonDeg, m.latInt / 1e7, m.lonInt / 1e7);
+    const u = m.coordinateFrame === common.MavFrame.GLOBAL_INT ? m.alt - this.origin.altitudeM : m.alt;
+    this.guidedTarget = { n: off.n, e: off.e, u };
+  }
+
+  private setInterval(msgid: number, intervalUs: number): common.MavResult {
+    const stream = this.streams.get(msgid);
+    if (!stream) return FAILED;
+    if (intervalUs === -1) stream.intervalMs = 0;
+    else if (intervalUs === 0) stream.intervalMs = STREAMABLE[msgid] ?? 0;
+    else if (intervalUs > 0) stream.intervalMs = intervalUs / 1000;
+    else return DENIED;
+    stream.dueMs = this.clock.now();
+    return ACCEPTED;
+  }
+
+  private requestDataStream(m: common.RequestDataStream): void {
+    const ids = m.reqStreamId === common.MavDataStream.ALL ? Object.values(DATA_STREAM_GROUPS).flat() : (DATA_STREAM_GROUPS[m.reqStreamId] ?? []);
+    for (const id of ids) {
+      const s = this.streams.get(id);
+      if (!s) continue;
+      s.intervalMs = m.startStop && m.reqMessageRate > 0 ? 1000 / m.reqMessageRate : 0;
+      s.dueMs = this.clock.now();
+    }
+  }
+
+  private timesync(m: common.TimeSync): void {
+    // timesync.html: answer requests (tc1 = 0) with our time in tc1 and their ts1 echoed.
+    if (m.tc1 !== 0n) return;
+    const t = new common.TimeSync();
+    t.tc1 = BigInt(this.clock.now() - this.bootMs) * 1_000_000n;
+    t.ts1 = m.ts1;
+    this.node.broadcast(t);
+  }
+
+  private setupSigning(m: common.SetupSigning): void {
+    const key = Buffer.from(m.secretKey);
+    if (key.every((b) => b === 0)) {
+      // An all-zero key disables signing (ArduPilot GCS_Signing.cpp).
+      this.signing.requireSigned = false;
+      this.text(common.MavSeverity.INFO, 'Signing disabled');
+      return;
+    }
+    this.signing.setNetworkKey(key);
+    this.signing.requireSigned = true;
+    this.text(common.MavSeverity.INFO, 'Signing key set');
+  }
+
+  // ---- parameters -------------------------------------------------------------------------------
+
+  private paramValue(name: string, index: number): common.ParamValue {
+    const def = this.params.get(name)!;
+    const v = new common.ParamValue();
+    v.paramId = name;
+    v.paramValue = def.value;
+    v.paramType = def.type;
+    v.paramCount = this.params.size;
+    v.paramIndex = index;
+    return v;
+  }
+
+  private sendAllParams(): void {
+    let i = 0;
+    for (const name of this.params.keys()) this.node.broadcast(this.paramValue(name, i++));
+  }
+
+  private paramRead(m: common.ParamRequestRead): void {
+    const names = [...this.params.keys()];
+    const id = m.paramId.replace(/\0.*$/s, '');
+    const index = m.paramIndex >= 0 ? m.paramIndex : names.indexOf(id);
+    const name = names[index];
+    if (name) this.node.broadcast(this.paramValue(name, index));
+  }
+
+  private paramSet(m: common.ParamSet): void {
+    const id = m.paramId.replace(/\0.*$/s, '');
+    const def = this.params.get(id);
+    // ArduPilot ignores sets of unknown parameters (no PARAM_VALUE), and stores the value cast to its type.
+    if (!def) return;
+    def.value = def.type === common.MavParamType.REAL32 ? Math.fround(m.paramValue) : Math.trunc(m.paramValue);
+    this.node.broadcast(this.paramValue(id, [...this.params.keys()].indexOf(id)));
+  }
+
+  // ---- mission ----------------------------------------------------------------------------------
+
+  private missionAck(frame: Frame, type: common.MavMissionResult): void {
+    const ack = new common.MissionAck();
+    ack.targetSystem = frame.sysid;
+    ack.targetComponent = frame.compid;
+    ack.type = type;
+    ack.missionType = common.MavMissionType.MISSION;
+    this.reply(ack, frame);
+  }
+
+  private missionCount(m: common.MissionCount, frame: Frame): void {
+    if (m.missionType !== common.MavMissionType.MISSION) return this.missionAck(frame, common.MavMissionResult.UNSUPPORTED);
+    if (m.count === 0) {
+      this.mission = [];
+      return this.missionAck(frame, common.MavMissionResult.ACCEPTED);
+    }
+    this.missionUpload = { count: m.count, items: [], sysid: frame.sysid, compid: frame.compid, tries: 0, lastRequestMs: 0 };
+    this.requestMissionItem(0);
+  }
+
+  private requestMissionItem(seq: number): void {
+    const u = this.missionUpload;
+    if (!u) return;
+    const r = new common.MissionRequestInt();
+    r.targetSystem = u.sysid;
+    r.targetComponent = u.compid;
+    r.seq = seq;
+    r.missionType = common.MavMissionType.MISSION;
+    u.lastRequestMs = this.clock.now();
+    this.channel.send(r, this.node, u.sysid);
+  }
+
+  private resendMissionRequest(now: number): void {
+    const u = this.missionUpload;
+    if (!u || now - u.lastRequestMs < MISSION_REQUEST_RESEND_MS) return;
+    if (++u.tries > MISSION_REQUEST_TRIES) {
+      this.missionUpload = undefined;
+      const ack = new common.MissionAck();
+      ack.targetSystem = u.sysid;
+      ack.targetComponent = u.compid;
+      ack.type = common.MavMissionResult.OPERATION_CANCELLED;
+      this.channel.send(ack, this.node, u.sysid);
+      return;
+    }
+    this.requestMissionItem(u.items.length);
+  }
+
+  private missionItem(m: common.MissionItemInt, frame: Frame): void {
+    const u = this.missionUpload;
+    if (!u || frame.sysid !== u.sysid) return;
+    if (m.seq !== u.items.length) {
+      // A repeat of an item we have, or one ahead of the one we asked for: ask again for ours.
+      return this.requestMissionItem(u.items.length);
+    }
+    u.items.push(m);
+    u.tries = 0;
+    if (u.items.length < u.count) return this.requestMissionItem(u.items.length);
+    this.missionUpload = undefined;
+    this.mission = u.items;
+    this.missionIndex = Math.min(this.missionIndex, this.mission.length);
+    this.missionAck(frame, common.MavMissionResult.ACCEPTED);
+  }
+
+  private missionCountMessage(frame: Frame): common.MissionCount {
+    const c = new common.MissionCount();
+    c.targetSystem = frame.sysid;
+    c.targetComponent = frame.compid;
+    c.count = this.mission.length;
+    c.missionType = common.MavMissionType.MISSION;
+    return c;
+  }
+
+  private sendMissionItem(seq: number, frame: Frame): void {
+    const item = this.mission[seq];
+    if (!item) return this.missionAck(frame, common.MavMissionResult.INVALID_SEQUENCE);
+    const copy = Object.assign(new common.MissionItemInt(), item);
+    copy.targetSystem = frame.sysid;
+    copy.targetComponent = frame.compid;
+    copy.current = seq === this.missionIndex ? 1 : 0;
+    this.reply(copy, frame);
+  }
+
+  private sendMissionCurrent(): void {
+    const c = this.build(common.MissionCurrent.MSG_ID);
+    if (c) this.node.broadcast(c);
+  }
+
+  // ---- telemetry --------------------------------------------------------------------------------
+
+  text(severity: common.MavSeverity, text: string): void {
+    this.statusLog.push({ atMs: this.clock.now(), severity, text });
+    if (this.statusLog.length > 200) this.statusLog.shift();
+    // STATUSTEXT carries 50 characters; longer texts go in chunks with a shared id (statustext.html).
+    const id = text.length > 50 ? (this.textId = (this.textId % 65535) + 1) : 0;
+    for (let seq = 0; seq * 50 < Math.max(text.length, 1); seq++) {
+      const m = new common.StatusText();
+      m.severity = severity;
+      m.text = text.slice(seq * 50, seq * 50 + 50);
+      m.id = id;
+      m.chunkSeq = seq;
+      this.node.broadcast(m);
+    }
+  }
+
+  private sendDueStreams(now: number): void {
+    for (const [id, s] of this.streams) {
+      if (s.intervalMs <= 0 || now < s.dueMs) continue;
+      s.dueMs = Math.max(s.dueMs + s.intervalMs, now);
+      const msg = this.build(id);
+      if (msg) this.node.broadcast(msg);
+    }
+  }
+
+  private position(): { latDeg: number; lonDeg: number } {
+    return offsetToLatLon(this.origin.latDeg, this.origin.lonDeg, this.copter.pos.n, this.copter.pos.e);
+  }
+
+  /** Builds a telemetry message from the current state, or undefined for ids we do not send. */
+  build(id: number): MavLinkData | undefined {
+    const now = this.clock.now();
+    const bootMs = now - this.bootMs;
+    const c = this.copter;
+    const b = this.battery;
+    switch (id) {
+      case minimal.Heartbeat.MSG_ID: {
+        const hb = new minimal.Heartbeat();
+        hb.type = minimal.MavType.QUADROTOR;
+        hb.autopilot = minimal.MavAutopilot.ARDUPILOTMEGA;
+        const F = minimal.MavModeFlag;
+        hb.baseMode = (F.CUSTOM_MODE_ENABLED | F.STABILIZE_ENABLED | (this.customMode === MODE.GUIDED ? F.GUIDED_ENABLED : 0) | (this.customMode === MODE.AUTO ? F.AUTO_ENABLED : 0) | (this.armed ? F.SAFETY_ARMED : 0)) as minimal.MavModeFlag;
+        hb.customMode = this.customMode;
+        hb.systemStatus = this.failsafe.batteryCritical || this.failsafe.gcs || c.failed ? minimal.MavState.CRITICAL : this.armed ? minimal.MavState.ACTIVE : minimal.MavState.STANDBY;
+        hb.mavlinkVersion = 3;
+        return hb;
+      }
+      case common.SysStatus.MSG_ID: {
+        const s = new common.SysStatus();
+        s.voltageBattery = Math.round(b.voltageV * 1000);
+        s.currentBattery = Math.round(b.currentA * 100);
+        s.batteryRemaining = Math.round(b.soc * 100);
+        s.load = 250;
+        return s;
+      }
+      case common.BatteryStatus.MSG_ID: {
+        const s = new common.BatteryStatus();
+        s.id = 0;
+        s.batteryFunction = common.MavBatteryFunction.ALL;
+        s.type = common.MavBatteryType.LIPO;
+        s.temperature = 32767;
+        const cell = Math.round((b.voltageV / b.cells) * 1000);
+        s.voltages = Array.from({ length: 10 }, (_, i) => (i < b.cells ? cell : 65535));
+        s.currentBattery = Math.round(b.currentA * 100);
+        s.currentConsumed = Math.round(b.consumedMah);
+        s.energyConsumed = -1;
+        s.batteryRemaining = Math.round(b.soc * 100);
+        s.chargeState = this.failsafe.batteryCritical ? common.MavBatteryChargeState.CRITICAL : this.failsafe.batteryLow ? common.MavBatteryChargeState.LOW : common.MavBatteryChargeState.OK;
+        return s;
+      }
+      case common.GlobalPositionInt.MSG_ID: {
+        const { latDeg, lonDeg } = this.position();
+        const g = new common.GlobalPositionInt();
+        g.timeBootMs = bootMs;
+        g.lat = Math.round(latDeg * 1e7);
+        g.lon = Math.round(lonDeg * 1e7);
+        g.alt = Math.round((this.origin.altitudeM + c.pos.u) * 1000);
+        g.relativeAlt = Math.round((c.pos.u - this.pad.u) * 1000);
+        g.vx = Math.round(c.vel.n * 100);
+        g.vy = Math.round(c.vel.e * 100);
+        g.vz = Math.round(-c.vel.u * 100);
+        g.hdg = Math.round(((Math.atan2(c.vel.e, c.vel.n) * 180) / Math.PI + 360) % 360 * 100) % 36000;
+        return g;
+      }
+      case common.GpsRawInt.MSG_ID: {
+        const { latDeg, lonDeg } = this.position();
+        const g = new common.GpsRawInt();
+        g.timeUsec = BigInt(now) * 1000n;
+        g.fixType = this.gpsFix ? common.GpsFixType.GPS_FIX_TYPE_3D_FIX : common.GpsFixType.NO_FIX;
+        g.lat = Math.round(latDeg * 1e7);
+        g.lon = Math.round(lonDeg * 1e7);
+        g.alt = Math.round((this.origin.altitudeM + c.pos.u) * 1000);
+        g.eph = 80;
+        g.epv = 120;
+        g.vel = Math.round(Math.hypot(c.vel.n, c.vel.e) * 100);
+        g.cog = 65535;
+        g.satellitesVisible = this.gpsFix ? 16 : 3;
+        return g;
+      }
+      case common.Attitude.MSG_ID: {
+        const a = new common.Attitude();
+        a.timeBootMs = bootMs;
+        // Tilt to hold against wind and acceleration: small-angle from the velocity change.
+        a.roll = Math.max(-0.5, Math.min(0.5, c.vel.e * 0.02));
+        a.pitch = Math.max(-0.5, Math.min(0.5, -c.vel.n * 0.02));
+        a.yaw = 0;
+        return a;
+      }
+      case common.VfrHud.MSG_ID: {
+        const v = new common.VfrHud();
+        v.airspeed = c.airspeedMs;
+        v.groundspeed = Math.hypot(c.vel.n, c.vel.e);
+        v.alt = this.origin.altitudeM + c.pos.u;
+        v.climb = c.vel.u;
+        v.heading = 0;
+        v.throttle = this.armed ? 50 : 0;
+        return v;
+      }
+      case common.ExtendedSysState.MSG_ID: {
+        const e = new common.ExtendedSysState();
+        const L = common.MavLandedState;
+        e.vtolState = common.MavVtolState.UNDEFINED;
+        e.landedState = !this.armed || c.onGround ? L.ON_GROUND : c.vel.u > 0.2 && c.pos.u < 5 ? L.TAKEOFF : this.landing === 'descending' || this.customMode === MODE.LAND ? L.LANDING : L.IN_AIR;
+        return e;
+      }
+      case common.MissionCurrent.MSG_ID: {
+        const m = new common.MissionCurrent();
+        m.seq = this.missionIndex;
+        m.total = Math.max(0, this.mission.length - 1);
+        return m;
+      }
+      case common.HomePosition.MSG_ID: {
+        const { latDeg, lonDeg } = offsetToLatLon(this.origin.latDeg, this.origin.lonDeg, this.pad.n, this.pad.e);
+        const h = new common.HomePosition();
+        h.latitude = Math.round(latDeg * 1e7);
+        h.longitude = Math.round(lonDeg * 1e7);
+        h.altitude = Math.round((this.origin.altitudeM + this.pad.u) * 1000);
+        h.q = [1, 0, 0, 0];
+        return h;
+      }
+      case common.SystemTime.MSG_ID: {
+        const s = new common.SystemTime();
+        s.timeUnixUsec = BigInt(now) * 1000n;
+        s.timeBootMs = bootMs;
+        return s;
+      }
+      case standard.AutopilotVersion.MSG_ID:
+        return this.autopilotVersion();
+      default:
+        return undefined;
+    }
+  }
+
+  private autopilotVersion(): standard.AutopilotVersion {
+    const v = new standard.AutopilotVersion();
+    const P = standard.MavProtocolCapability;
+    v.capabilities = BigInt(P.MISSION_FLOAT | P.PARAM_FLOAT | P.MISSION_INT | P.COMMAND_INT | P.SET_POSITION_TARGET_GLOBAL_INT | P.MAVLINK2 | P.MISSION_FENCE | P.MISSION_RALLY) as unknown as standard.MavProtocolCapability;
+    v.flightSwVersion = (4 << 24) | (5 << 16) | (7 << 8) | 255;
+    v.uid = BigInt(this.sysid);
+    return v;
+  }
+}
