@@ -13,6 +13,7 @@ import type { MavlinkNode } from './node.ts';
 import type { Random } from './random.ts';
 import { buildCommandLong, CommandSender, type CommandOptions, type CommandParams, type CommandResult } from './microservices/command/command.ts';
 import type { MessagePort } from './node.ts';
+import { encodeMode } from './vehicles/modes.ts';
 
 export interface ModeSetting {
   baseMode: number;
@@ -61,6 +62,10 @@ export class VehicleActions {
   }
   setMode(mode: ModeSetting, opts?: CommandOptions): Promise<CommandResult> {
     return this.commands.sendLong(actionCommands.setMode(mode), opts);
+  }
+  /** By name: ArduCopter's ("GUIDED"), PX4's ("AUTO.MISSION") or the generic ones; see vehicles/modes.ts. */
+  setModeByName(autopilot: number, name: string, opts?: CommandOptions): Promise<CommandResult> {
+    return this.setMode(encodeMode(autopilot, name), opts);
   }
   takeoff(altitudeM: number, opts?: CommandOptions): Promise<CommandResult> {
     return this.commands.sendLong(actionCommands.takeoff(altitudeM), opts);

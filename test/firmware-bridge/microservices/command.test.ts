@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { common } from 'mavlink-mappings';
+import { common, minimal } from 'mavlink-mappings';
 import { ManualClock } from '../../../firmware-bridge/clock.ts';
 import { createMemoryPair } from '../../../firmware-bridge/links/memory.ts';
 import { MavlinkNode } from '../../../firmware-bridge/node.ts';
@@ -132,4 +132,14 @@ test('actions: go-to sends SET_POSITION_TARGET_GLOBAL_INT with a position-only m
   assert.equal(m.alt, 25);
   assert.equal(m.coordinateFrame, common.MavFrame.GLOBAL_RELATIVE_ALT_INT);
   assert.equal(m.typeMask, 0x0ff8);
+});
+
+test('actions: set mode by name sends DO_SET_MODE with the autopilot\'s own numbers (ArduCopter, PX4)', async () => {
+  const { clock, gcs, channel, drones } = await swarm(1);
+  const actions = new VehicleActions(gcs.portTo(channel, 1, 1));
+  assert.equal((await runUntil(clock, actions.setModeByName(minimal.MavAutopilot.ARDUPILOTMEGA, 'RTL'))).ok, true);
+  assert.equal((await runUntil(clock, actions.setModeByName(minimal.MavAutopilot.PX4, 'AUTO.MISSION'))).ok, true);
+  const sent = drones[0]!.received.filter((m): m is common.CommandLong => m instanceof common.CommandLong && m.command === common.MavCmd.DO_SET_MODE);
+  assert.deepEqual(sent.map((m) => [m._param1, m._param2]), [[1, 6], [1, (4 << 16) | (4 << 24)]]);
+  assert.throws(() => actions.setModeByName(minimal.MavAutopilot.ARDUPILOTMEGA, 'MISSION'), /ArduCopter has no mode "MISSION"/);
 });
