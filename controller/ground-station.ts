@@ -1,0 +1,87 @@
+/**
+ * The ground station assembled: Canopy's MAVLink node on the drone radios and the pilots' GCS
+ * endpoints, vehicle sessions, the router, the tlog, and — when configured — the MQTT mesh with
+ * the drones on it and the uplink relay. `canopy start` builds one of these around real links or
+ * the simulator's; tests build one around in-memory links.
+ */
+import type { Clock } from '../firmware-bridge/clock.ts';
+import type { Link } from '../firmware-bridge/links/link.ts';
+import { silentLogger, type Logger } from '../firmware-bridge/log.ts';
+import { MavlinkNode } from '../firmware-bridge/node.ts';
+import { Router } from '../firmware-bridge/router.ts';
+import { TlogWriter, type TlogSink } from '../firmware-bridge/tlog.ts';
+import { VehicleManager } from '../firmware-bridge/vehicles/index.ts';
+import { DroneBridge } from './drone-bridge.ts';
+import { Mesh, type MeshOptions } from './mesh/mesh.ts';
+import { Relay, type RelayOptions } from './relay/relay.ts';
+
+export interface GroundStationOptions {
+  clock: Clock;
+  sysid?: number;
+  /** Links to the drones' radios (started and stopped by the ground station). */
+  droneLinks: { link: Link; name: string }[];
+  /** Pilots' tools (QGroundControl, MAVProxy). */
+  gcsLinks?: { link: Link; name: string; readOnly?: boolean }[];
+  /** A vehicle without HEARTBEAT for this long is lost. */
+  lostAfterMs?: number;
+  tlog?: string | TlogSink;
+  mesh?: MeshOptions;
+  relay?: Omit<RelayOptions, 'mesh' | 'clock' | 'log'>;
+  log?: Logger;
+}
+
+export class GroundStation {
+  readonly node: MavlinkNode;
+  readonly vehicles: VehicleManager;
+  readonly router: Router;
+  readonly tlog: TlogWriter | undefined;
+  readonly mesh: Mesh | undefined;
+  readonly relay: Relay | undefined;
+  readonly drones: DroneBridge | undefined;
+  private readonly links: Link[];
+  private readonly log: Logger;
+
+  constructor(private readonly opts: GroundStationOptions) {
+    this.log = opts.log ?? silentLogger;
+    this.node = new MavlinkNode({ clock: opts.clock, sysid: opts.sysid ?? 255, logger: this.log.child('bridge') });
+    for (const { link, name } of opts.droneLinks) this.node.addLink(link, { name });
+    for (const { link, name, readOnly } of opts.gcsLinks ?? []) this.node.addLink(link, { name, readOnly });
+    this.links = [...opts.droneLinks, ...(opts.gcsLinks ?? [])].map((l) => l.link);
+    this.vehicles = new VehicleManager(this.node, { lostAfterMs: opts.lostAfterMs });
+    this.router = new Router(this.node);
+    this.tlog = opts.tlog ? new TlogWriter(this.node, opts.tlog) : undefined;
+    if (opts.mesh) {
+      this.mesh = new Mesh({ clock: opts.clock, log: this.log.child('mesh'), ...opts.mesh });
+      this.drones = new DroneBridge(this.node, this.vehicles, this.mesh, this.log.child('drones'));
+      if (opts.relay) this.relay = new Relay({ ...opts.relay, mesh: this.mesh, clock: opts.clock, log: this.log });
+    }
+  }
+
+  async start(): Promise<void> {
+    this.tlog?.start();
+    this.vehicles.start();
+    this.router.start();
+    if (this.mesh) {
+      await this.mesh.start();
+      this.drones!.start();
+      await this.relay?.start();
+    }
+    for (const link of this.links) {
+      link.on('down', (reason) => this.log.warn('link down', { link: link.url, reason }));
+      link.on('up', () => this.log.info('link up', { link: link.url }));
+      await link.start();
+    }
+    this.node.start();
+  }
+
+  async stop(): Promise<void> {
+    this.node.stop();
+    for (const link of this.links) await link.stop();
+    await this.relay?.stop();
+    this.drones?.stop();
+    await this.mesh?.stop();
+    this.router.stop();
+    this.vehicles.stop();
+    await this.tlog?.stop();
+  }
+}
