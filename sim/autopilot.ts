@@ -18,7 +18,8 @@ import type { Frame } from '../firmware-bridge/protocol/frame.ts';
 import { ARDUCOPTER_MODES, decodeMode } from '../firmware-bridge/vehicles/modes.ts';
 import { Battery, type BatteryOptions } from './battery.ts';
 import { arducopterParams, BATT_FS_ACTION, FS_GCS, type ParamDef } from './params.ts';
-import { latLonToOffset, Multicopter, offsetToLatLon, type AirframeProfile, type Guidance, type Vec3 } from './physics.ts';
+import { latLonToOffset, offsetToLatLon } from '../firmware-bridge/geo.ts';
+import { Multicopter, type AirframeProfile, type Guidance, type Vec3 } from './physics.ts';
 
 const { ACCEPTED, FAILED, DENIED, UNSUPPORTED } = common.MavResult;
 const MODE = ARDUCOPTER_MODES as Record<'STABILIZE' | 'AUTO' | 'GUIDED' | 'LOITER' | 'RTL' | 'LAND', number>;

@@ -159,22 +159,6 @@ export function gaussian(random: Random): number {
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }
 
-/** Metres north/east of an origin to latitude/longitude (equirectangular, fine over a few km). */
-export function offsetToLatLon(originLatDeg: number, originLonDeg: number, n: number, e: number): { latDeg: number; lonDeg: number } {
-  const R = 6_378_137;
-  const latDeg = originLatDeg + (n / R) * (180 / Math.PI);
-  const lonDeg = originLonDeg + (e / (R * Math.cos((originLatDeg * Math.PI) / 180))) * (180 / Math.PI);
-  return { latDeg, lonDeg };
-}
-
-export function latLonToOffset(originLatDeg: number, originLonDeg: number, latDeg: number, lonDeg: number): { n: number; e: number } {
-  const R = 6_378_137;
-  return {
-    n: ((latDeg - originLatDeg) * Math.PI * R) / 180,
-    e: ((lonDeg - originLonDeg) * Math.PI * R * Math.cos((originLatDeg * Math.PI) / 180)) / 180,
-  };
-}
-
 export function distance(a: Vec3, b: Vec3): number {
   return Math.hypot(a.n - b.n, a.e - b.e, a.u - b.u);
 }

@@ -18,7 +18,7 @@ import { MavlinkSigning } from '../../firmware-bridge/microservices/signing/inde
 import { encodeMode, VehicleManager } from '../../firmware-bridge/vehicles/index.ts';
 import { seededRandom } from '../../firmware-bridge/random.ts';
 import { VirtualCopter } from '../../sim/autopilot.ts';
-import { offsetToLatLon } from '../../sim/physics.ts';
+import { offsetToLatLon } from '../../firmware-bridge/geo.ts';
 import { createLossyPair } from '../helpers/lossy-link.ts';
 
 const ORIGIN = { latDeg: 47.4, lonDeg: 8.5, altitudeM: 400 };

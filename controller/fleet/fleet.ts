@@ -1,0 +1,514 @@
+/**
+ * The fleet: one role state machine per drone, the net's stations, rotation and ground failsafes.
+ *
+ * Roles: charging → ready → launching → on-station → (handing-over) → returning → landing →
+ * charging; fault and lost from anywhere. Every transition is logged with its reason and emitted.
+ *
+ * Separation (the configured minimum, 5 m by default) is kept by construction, not by luck:
+ * - pads lie outside the net's footprint, so climbing or descending over a pad never passes
+ *   under a station;
+ * - stations are a hexagonal lattice `spacingM` apart (≥ 2 × the minimum);
+ * - only one drone moves between pad and net at a time (the transit token); it travels on a
+ *   layer `TRANSIT_BELOW_M` below the net going out and `RETURN_ABOVE_M` above it coming back,
+ *   and enters or leaves its station vertically;
+ * - a replacement waits `HANDOVER_BELOW_M` under the station until the relieved drone has
+ *   climbed clear above the net, then rises into the station: the station is never empty.
+ */
+import { EventEmitter } from 'node:events';
+import { minimal } from 'mavlink-mappings';
+import { VehicleActions } from '../../firmware-bridge/actions.ts';
+import type { Clock, TimerHandle } from '../../firmware-bridge/clock.ts';
+import { latLonToOffset, offsetToLatLon } from '../../firmware-bridge/geo.ts';
+import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
+import type { CommandResult } from '../../firmware-bridge/microservices/command/command.ts';
+import type { Vehicle, VehicleManager } from '../../firmware-bridge/vehicles/index.ts';
+import { assignStations, stationLattice, type Point } from './formation.ts';
+
+export const FLEET_ROLES = ['charging', 'ready', 'launching', 'on-station', 'handing-over', 'returning', 'landing', 'fault', 'lost'] as const;
+export type FleetRole = (typeof FLEET_ROLES)[number];
+
+const TRANSIT_BELOW_M = 12;
+const RETURN_ABOVE_M = 8;
+const HANDOVER_BELOW_M = 6;
+/** Within this of a target counts as there. */
+const ARRIVED_M = 1.5;
+const COMMAND_TRIES = 3;
+const CLIMB_TIMEOUT_MS = 60_000;
+/** A launch at the default speeds (60 m net, pads 50 m out), with margin. */
+const LAUNCH_S = 60;
+
+export interface FleetOptions {
+  clock: Clock;
+  vehicles: VehicleManager;
+  origin: { latDeg: number; lonDeg: number };
+  /** Net altitude above the pads. Default 60 m. */
+  altitudeM?: number;
+  /** Station spacing. Default 10 m. */
+  spacingM?: number;
+  minSeparationM?: number;
+  /** How many stations to hold (the power budget decides; default: every available drone). */
+  stations?: () => number;
+  /** Battery capacity of one drone (Wh), for time-to-reserve predictions. */
+  batteryWh: number;
+  /** Charging drones are ready at this state of charge (%). Default 90. */
+  readyPct?: number;
+  /** Extra reserve on top of the energy to return and land, as a fraction of capacity. Default 0.1. */
+  marginFraction?: number;
+  /** At or below this % a drone lands where it is. Default 8. */
+  criticalPct?: number;
+  /** Wind speed source and limit: above the limit the net shrinks to nothing and everyone lands. */
+  windMs?: () => number;
+  windLimitMs?: number;
+  tickMs?: number;
+  log?: Logger;
+}
+
+export interface Transition {
+  sysid: number;
+  from: FleetRole | 'new';
+  to: FleetRole;
+  reason: string;
+  atMs: number;
+}
+
+interface Drone {
+  sysid: number;
+  vehicle: Vehicle;
+  actions: VehicleActions;
+  role: FleetRole;
+  since: number;
+  pad?: Point;
+  station?: number;
+  phase: string;
+  /** The drone this one relieves (replacement) or is relieved by (on station). */
+  partner?: number;
+  /** When its relief began (set on the relieved drone until it lands). */
+  reliefStartedAt?: number;
+  busy: boolean;
+  failures: number;
+}
+
+export interface FleetEvents {
+  transition: [t: Transition];
+}
+
+export interface FleetStatus {
+  roles: Record<FleetRole, number>;
+  stations: number;
+  manned: number;
+  transits: number;
+  denials: number;
+}
+
+export class FleetController extends EventEmitter<FleetEvents> {
+  readonly transitions: Transition[] = [];
+  /** COMMAND_ACKs that refused (DENIED, FAILED, UNSUPPORTED…): 0 expected in nominal runs. */
+  denials = 0;
+  private readonly drones = new Map<number, Drone>();
+  private stations: Point[] = [];
+  private token: number | undefined;
+  /** Learnt duration of one relief (replacement's launch to the relieved drone's landing), ms. */
+  private reliefMs = 180_000;
+  private timer: TimerHandle | undefined;
+
+
+  private readonly o: Required<Omit<FleetOptions, 'stations' | 'windMs' | 'windLimitMs' | 'log'>> & Pick<FleetOptions, 'stations' | 'windMs' | 'windLimitMs'>;
+  private readonly log: Logger;
+
+  constructor(opts: FleetOptions) {
+    super();
+    this.o = { altitudeM: 60, spacingM: 10, minSeparationM: 5, readyPct: 90, marginFraction: 0.1, criticalPct: 8, tickMs: 500, ...opts };
+    this.log = (opts.log ?? silentLogger).child('fleet');
+    if (this.o.spacingM < 2 * this.o.minSeparationM) this.log.warn('station spacing below twice the minimum separation', { spacingM: this.o.spacingM, minSeparationM: this.o.minSeparationM });
+  }
+
+  start(): void {
+    this.timer = this.o.clock.setInterval(() => this.tick(), this.o.tickMs);
+  }
+
+  stop(): void {
+    this.o.clock.clearInterval(this.timer);
+  }
+
+  role(sysid: number): FleetRole | undefined {
+    return this.drones.get(sysid)?.role;
+  }
+
+  stationPoints(): readonly Point[] {
+    return this.stations;
+  }
+
+  status(): FleetStatus {
+    const roles = Object.fromEntries(FLEET_ROLES.map((r) => [r, 0])) as Record<FleetRole, number>;
+    for (const d of this.drones.values()) roles[d.role]++;
+    const manned = new Set([...this.drones.values()].filter((d) => d.role === 'on-station' && d.station !== undefined).map((d) => d.station)).size;
+    return { roles, stations: this.stations.length, manned, transits: this.token === undefined ? 0 : 1, denials: this.denials };
+  }
+
+  /**
+   * Fleet sizing: to keep `stations` manned with flights of `flightMin` and recharges of
+   * `rechargeMin`, a fleet needs k = m(⌈R⌉ + 1) drones, R = recharge / flight time.
+   */
+  static requiredFleet(stations: number, flightMin: number, rechargeMin: number): number {
+    return stations * (Math.ceil(rechargeMin / flightMin) + 1);
+  }
+
+  // ---- the tick ---------------------------------------------------------------------------------
+
+  tick(): void {
+    const now = this.o.clock.now();
+    this.discover(now);
+    for (const d of this.drones.values()) this.failsafes(d);
+    this.planStations();
+    for (const d of this.drones.values()) this.advance(d, now);
+    this.fillStations();
+  }
+
+  private setRole(d: Drone, to: FleetRole, reason: string, phase = ''): void {
+    const t: Transition = { sysid: d.sysid, from: d.role, to, reason, atMs: this.o.clock.now() };
+    if (d.role !== to) {
+      this.transitions.push(t);
+      if (this.transitions.length > 10_000) this.transitions.shift();
+      this.log.info(`drone ${d.sysid}: ${d.role} → ${to}`, { reason });
+      this.emit('transition', t);
+    }
+    d.role = to;
+    d.since = t.atMs;
+    d.phase = phase;
+    d.failures = 0;
+    if (to === 'charging' || to === 'ready' || to === 'fault' || to === 'lost' || to === 'landing') {
+      if (this.token === d.sysid && to !== 'landing') this.token = undefined;
+    }
+  }
+
+  private discover(now: number): void {
+    for (const v of this.o.vehicles.list()) {
+      if (v.compid !== minimal.MavComponent.AUTOPILOT1 || this.drones.has(v.sysid)) continue;
+      if (v.telemetry.latDeg === undefined) continue;
+      const d: Drone = { sysid: v.sysid, vehicle: v, actions: new VehicleActions(v.port, { timeoutMs: 1500, retries: 3 }), role: 'charging', since: now, phase: '', busy: false, failures: 0 };
+      this.drones.set(v.sysid, d);
+      const airborne = (v.telemetry.relativeAltitudeM ?? 0) > 1 && v.armed;
+      if (!airborne) d.pad = this.local(v);
+      this.transitions.push({ sysid: v.sysid, from: 'new', to: airborne ? 'returning' : 'charging', reason: airborne ? 'found in the air' : 'found on its pad', atMs: now });
+      if (airborne) this.setRole(d, 'returning', 'found in the air', 'up');
+    }
+  }
+
+  private local(v: Vehicle): Point & { u: number } {
+    const t = v.telemetry;
+    const p = latLonToOffset(this.o.origin.latDeg, this.o.origin.lonDeg, t.latDeg ?? this.o.origin.latDeg, t.lonDeg ?? this.o.origin.lonDeg);
+    return { n: p.n, e: p.e, u: t.relativeAltitudeM ?? 0 };
+  }
+
+  // ---- failsafes --------------------------------------------------------------------------------
+
+  private failsafes(d: Drone): void {
+    const v = d.vehicle;
+    if (!v.alive) {
+      if (d.role !== 'lost') {
+        // The autopilot's own GCS failsafe (RTL/land) takes over; the net holds with the rest.
+        if (this.token === d.sysid) this.token = undefined;
+        this.releasePartner(d);
+        d.station = undefined;
+        this.setRole(d, 'lost', 'no HEARTBEAT (link lost); expecting the autopilot failsafe');
+      }
+      return;
+    }
+    if (d.role === 'lost') {
+      const onGround = !v.armed;
+      this.setRole(d, onGround ? 'charging' : 'returning', 'heard again', onGround ? '' : 'up');
+      return;
+    }
+    const pct = v.telemetry.remainingPct ?? 100;
+    const flying = v.armed && d.role !== 'charging' && d.role !== 'ready';
+    if (flying && pct <= this.o.criticalPct && d.role !== 'landing') {
+      d.station = undefined;
+      this.releasePartner(d);
+      this.command(d, 'land', (a) => a.land());
+      this.setRole(d, 'landing', `battery critical (${pct} %): land now`);
+      return;
+    }
+    // The autopilot's own failsafe switched it to RTL or LAND: follow it, free the station.
+    if (flying && (v.mode === 'RTL' || v.mode === 'LAND') && d.role !== 'landing' && !(d.role === 'returning' && d.phase === 'land')) {
+      d.station = undefined;
+      this.releasePartner(d);
+      this.setRole(d, 'landing', `autopilot switched to ${v.mode}`);
+    }
+  }
+
+  private releasePartner(d: Drone): void {
+    if (d.partner === undefined) return;
+    const p = this.drones.get(d.partner);
+    d.partner = undefined;
+    if (p && p.partner === d.sysid) p.partner = undefined;
+  }
+
+  // ---- formation --------------------------------------------------------------------------------
+
+  private windy(): boolean {
+    return this.o.windMs !== undefined && this.o.windLimitMs !== undefined && this.o.windMs() > this.o.windLimitMs;
+  }
+
+  private planStations(): void {
+    const usable = [...this.drones.values()].filter((d) => d.role !== 'fault' && d.role !== 'lost').length;
+    let want = Math.min(this.o.stations?.() ?? usable, usable);
+    if (this.windy()) want = 0;
+    if (want !== this.stations.length) {
+      this.log.info('net size', { stations: want, was: this.stations.length, reason: this.windy() ? 'wind over the limit' : 'plan' });
+      this.stations = stationLattice(want, this.o.spacingM);
+    }
+    // Drones on stations that no longer exist go home (one at a time, through the token).
+    for (const d of this.drones.values()) {
+      if (d.station !== undefined && d.station >= this.stations.length && d.role === 'on-station' && d.partner === undefined) this.startReturn(d, this.windy() ? 'wind over the limit: shrinking the net' : 'net shrinks');
+      else if (d.station !== undefined && d.station >= this.stations.length && d.role === 'launching' && d.phase !== 'rise') {
+        // Not there yet: turn back.
+        d.station = undefined;
+        this.startReturn(d, 'net shrank before arrival');
+      }
+    }
+  }
+
+  private occupied(): Set<number> {
+    const s = new Set<number>();
+    for (const d of this.drones.values()) if (d.station !== undefined && d.partner === undefined && (d.role === 'launching' || d.role === 'on-station')) s.add(d.station);
+    return s;
+  }
+
+  private fillStations(): void {
+    if (this.token !== undefined) return;
+    const occupied = this.occupied();
+    const empty = this.stations.map((_, i) => i).filter((i) => !occupied.has(i));
+    const ready = [...this.drones.values()].filter((d) => d.role === 'ready' && d.pad);
+    // Relief first: a drone that must leave soon and has no replacement yet.
+    const due = [...this.drones.values()].filter((d) => d.role === 'on-station' && d.partner === undefined && d.phase === 'relieve').sort((a, b) => (a.vehicle.telemetry.remainingPct ?? 0) - (b.vehicle.telemetry.remainingPct ?? 0));
+    if (due.length) {
+      const old = due[0]!;
+      const best = ready.sort((a, b) => (b.vehicle.telemetry.remainingPct ?? 0) - (a.vehicle.telemetry.remainingPct ?? 0))[0];
+      if (best) {
+        best.station = old.station;
+        best.partner = old.sysid;
+        old.partner = best.sysid;
+        old.reliefStartedAt = this.o.clock.now();
+        this.startLaunch(best, `relieves drone ${old.sysid} at station ${old.station}`);
+      } else if ((old.vehicle.telemetry.remainingPct ?? 0) <= this.relievePct(old) ) {
+        this.startReturn(old, 'battery at reserve and no replacement ready: station left empty');
+      }
+      return;
+    }
+    if (!empty.length || !ready.length) return;
+    const assignment = assignStations(
+      ready.map((d) => d.pad!),
+      this.stations,
+      occupied,
+    );
+    // One launch per tick: the token admits one transit at a time.
+    const [idx, station] = [...assignment.entries()].sort((a, b) => a[1] - b[1])[0] ?? [];
+    if (idx === undefined || station === undefined) return;
+    const d = ready[idx]!;
+    d.station = station;
+    this.startLaunch(d, `fills station ${station}`);
+  }
+
+  /** The % at which a drone must leave its station: energy to return and land plus the margin. */
+  private relievePct(d: Drone): number {
+    const t = d.vehicle.telemetry;
+    const powerW = Math.max(100, (t.voltageV ?? 22) * (t.currentA ?? 20));
+    const pad = d.pad ?? { n: 0, e: 0 };
+    const here = this.local(d.vehicle);
+    // Climb RETURN_ABOVE_M at ~2.5 m/s, fly home at ~5 m/s, descend at ~1.5 m/s (0.5 below 10 m).
+    const returnS = RETURN_ABOVE_M / 2.5 + Math.hypot(here.n - pad.n, here.e - pad.e) / 5 + (this.o.altitudeM + RETURN_ABOVE_M - 10) / 1.5 + 10 / 0.5 + 20;
+    const returnWh = (powerW * returnS) / 3600;
+    return 100 * (returnWh / this.o.batteryWh + this.o.marginFraction);
+  }
+
+  /** Seconds until the drone reaches its relieve level at the present draw (∞ when charging in the air). */
+  private secondsToRelieve(d: Drone): number {
+    const t = d.vehicle.telemetry;
+    const pct = t.remainingPct ?? 100;
+    const powerW = (t.voltageV ?? 22) * (t.currentA ?? 0);
+    if (powerW <= 0) return Infinity;
+    return (((pct - this.relievePct(d)) / 100) * this.o.batteryWh * 3600) / powerW;
+  }
+
+  /**
+   * How long before its relieve level a drone asks for relief: a launch, plus one whole token
+   * operation (launch, handover, return, landing) for every on-station drone due before it and for
+   * the operation under way, since they pass through the token one at a time. The operation time
+   * is learnt from the token's actual hold times.
+   */
+  private reliefLeadS(d: Drone): number {
+    const mine = this.secondsToRelieve(d);
+    const ahead = [...this.drones.values()].filter((x) => x !== d && x.role === 'on-station' && x.partner === undefined && (x.phase === 'relieve' || this.secondsToRelieve(x) < mine)).length;
+    return LAUNCH_S + (this.reliefMs / 1000) * (ahead + (this.token === undefined ? 0 : 1));
+  }
+
+  // ---- moving drones ----------------------------------------------------------------------------
+
+  private startLaunch(d: Drone, reason: string): void {
+    this.token = d.sysid;
+    this.setRole(d, 'launching', reason, 'mode');
+  }
+
+  private startReturn(d: Drone, reason: string): void {
+    if (this.token !== undefined && this.token !== d.sysid) {
+      // Wait for the token; stay (or keep the role) until it is free.
+      return;
+    }
+    this.token = d.sysid;
+    d.station = undefined;
+    this.setRole(d, 'returning', reason, 'up');
+  }
+
+  private goTo(d: Drone, p: Point & { u: number }): void {
+    const { latDeg, lonDeg } = offsetToLatLon(this.o.origin.latDeg, this.o.origin.lonDeg, p.n, p.e);
+    d.actions.goTo({ latDeg, lonDeg, relativeAltM: p.u });
+  }
+
+  private at(d: Drone, p: Point & { u: number }): boolean {
+    const h = this.local(d.vehicle);
+    return Math.hypot(h.n - p.n, h.e - p.e, h.u - p.u) < ARRIVED_M;
+  }
+
+  /** Sends a command once at a time; on success moves to `next`, on refusal counts and retries. */
+  private command(d: Drone, what: string, send: (a: VehicleActions) => Promise<CommandResult>, next?: string): void {
+    if (d.busy) return;
+    d.busy = true;
+    void send(d.actions).then((r) => {
+      d.busy = false;
+      if (r.ok) {
+        if (next !== undefined) d.phase = next;
+        return;
+      }
+      if (r.reason !== 'timeout') this.denials++;
+      d.failures++;
+      this.log.warn(`drone ${d.sysid}: ${what} refused`, { reason: r.reason, detail: r.detail });
+      if (d.failures >= COMMAND_TRIES) this.fault(d, `${what} failed ${COMMAND_TRIES} times (${r.reason})`);
+    });
+  }
+
+  /** Takes a drone out of the plan; one still in the air is sent home on its own RTL. */
+  private fault(d: Drone, reason: string): void {
+    if (this.token === d.sysid) this.token = undefined;
+    d.station = undefined;
+    this.releasePartner(d);
+    this.setRole(d, 'fault', reason);
+    if (d.vehicle.armed || (d.vehicle.telemetry.relativeAltitudeM ?? 0) > 1) void d.actions.returnToLaunch();
+  }
+
+  private advance(d: Drone, now: number): void {
+    const v = d.vehicle;
+    const alt = this.o.altitudeM;
+    const pct = v.telemetry.remainingPct ?? 0;
+    switch (d.role) {
+      case 'charging':
+        if (!v.armed && pct >= this.o.readyPct && !this.windy()) this.setRole(d, 'ready', `charged to ${pct} %`);
+        return;
+      case 'ready':
+        if (pct < this.o.readyPct - 5) this.setRole(d, 'charging', `discharged to ${pct} % on the ground`);
+        return;
+      case 'launching':
+        return this.advanceLaunch(d, alt, now);
+      case 'handing-over': {
+        const old = d.partner !== undefined ? this.drones.get(d.partner) : undefined;
+        const station = this.stations[d.station ?? -1];
+        if (!station) return this.startReturn(d, 'station gone');
+        // Rise into the station once the relieved drone is clear above the net (or gone).
+        if (!old || old.role !== 'returning' || this.local(old.vehicle).u > alt + RETURN_ABOVE_M - 1 || old.phase !== 'up') {
+          this.goTo(d, { ...station, u: alt });
+          this.releasePartner(d);
+          this.setRole(d, 'on-station', `took over station ${d.station}`);
+        }
+        return;
+      }
+      case 'on-station':
+        if (d.partner === undefined && d.phase !== 'relieve' && this.secondsToRelieve(d) < this.reliefLeadS(d)) d.phase = 'relieve';
+        if (d.phase === 'relieve' && d.partner !== undefined) {
+          const p = this.drones.get(d.partner);
+          if (p?.role === 'handing-over') {
+            // Hand the token from the replacement to the relieved drone and leave upwards.
+            this.token = undefined;
+            this.startReturn(d, `relieved by drone ${p.sysid}`);
+          }
+        }
+        return;
+      case 'returning':
+        return this.advanceReturn(d, alt);
+      case 'landing':
+        if (!v.armed && (v.telemetry.relativeAltitudeM ?? 0) < 1) {
+          if (this.token === d.sysid) this.token = undefined;
+          if (d.reliefStartedAt !== undefined) {
+            this.reliefMs = 0.7 * this.reliefMs + 0.3 * (now - d.reliefStartedAt);
+            d.reliefStartedAt = undefined;
+          }
+          this.setRole(d, 'charging', 'landed');
+        }
+        return;
+      case 'fault':
+      case 'lost':
+        return;
+    }
+  }
+
+  private advanceLaunch(d: Drone, alt: number, now: number): void {
+    const v = d.vehicle;
+    const station = this.stations[d.station ?? -1];
+    const pad = d.pad!;
+    const layer = alt - TRANSIT_BELOW_M;
+    if (!station) return;
+    switch (d.phase) {
+      case 'mode':
+        return v.mode === 'GUIDED' ? void (d.phase = 'arm') : this.command(d, 'set GUIDED', (a) => a.setModeByName(v.autopilot, 'GUIDED'), 'arm');
+      case 'arm':
+        return v.armed ? void (d.phase = 'takeoff') : this.command(d, 'arm', (a) => a.arm(), 'takeoff');
+      case 'takeoff':
+        return this.command(d, 'takeoff', (a) => a.takeoff(layer), 'climb');
+      case 'climb':
+        // HEARTBEAT lags the ACKs by up to a second, so progress is judged by position only.
+        if (now - d.since > CLIMB_TIMEOUT_MS && (v.telemetry.relativeAltitudeM ?? 0) < 1) return this.fault(d, 'did not climb after takeoff');
+        if (this.at(d, { ...pad, u: layer })) {
+          d.phase = 'transit';
+          this.goTo(d, { ...station, u: layer });
+        }
+        return;
+      case 'transit':
+        if (this.at(d, { ...station, u: layer })) {
+          d.phase = 'rise';
+          this.goTo(d, { ...station, u: d.partner !== undefined ? alt - HANDOVER_BELOW_M : alt });
+        } else this.goTo(d, { ...station, u: layer });
+        return;
+      case 'rise':
+        if (d.partner !== undefined) {
+          if (this.at(d, { ...station, u: alt - HANDOVER_BELOW_M })) this.setRole(d, 'handing-over', `under station ${d.station}, waiting for drone ${d.partner} to leave`);
+        } else if (this.at(d, { ...station, u: alt })) {
+          if (this.token === d.sysid) this.token = undefined;
+          this.setRole(d, 'on-station', `on station ${d.station}`);
+        }
+        return;
+    }
+  }
+
+  private advanceReturn(d: Drone, alt: number): void {
+    const v = d.vehicle;
+    const pad = d.pad ?? { n: 0, e: 0 };
+    const layer = alt + RETURN_ABOVE_M;
+    const here = this.local(v);
+    switch (d.phase) {
+      case 'up':
+        if (!v.armed) return this.setRole(d, 'charging', 'on the ground');
+        if (v.mode !== 'GUIDED') return this.command(d, 'set GUIDED', (a) => a.setModeByName(v.autopilot, 'GUIDED'));
+        if (this.at(d, { n: here.n, e: here.e, u: layer }) || here.u >= layer - 0.5) {
+          d.phase = 'home';
+          this.goTo(d, { ...pad, u: layer });
+        } else this.goTo(d, { n: here.n, e: here.e, u: layer });
+        return;
+      case 'home':
+        if (this.at(d, { ...pad, u: layer })) {
+          d.phase = 'land';
+        } else this.goTo(d, { ...pad, u: layer });
+        return;
+      case 'land':
+        if (v.mode === 'LAND') return this.setRole(d, 'landing', 'over its pad');
+        return this.command(d, 'land', (a) => a.land());
+    }
+  }
+}

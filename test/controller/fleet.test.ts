@@ -1,0 +1,113 @@
+/**
+ * The fleet controller flying virtual ArduCopters in the simulated world over a shared radio:
+ * the net is manned, rotation hands stations over without leaving them empty, separation holds,
+ * no command is refused, and the ground failsafes act.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ManualClock } from '../../firmware-bridge/clock.ts';
+import { FleetController } from '../../controller/fleet/fleet.ts';
+import { assignStations, stationLattice } from '../../controller/fleet/formation.ts';
+import { GroundStation } from '../../controller/ground-station.ts';
+import { runFast } from '../../sim/runner.ts';
+import { SimWorld } from '../../sim/world.ts';
+import { memoryMedium } from '../helpers/memory-medium.ts';
+
+const ORIGIN = { latDeg: 47.4, lonDeg: 8.5, altitudeM: 400 };
+const BATTERY_WH = 222;
+
+async function flyingRig(opts: { drones: number; stations: number; ghi?: number; soc?: number; wind?: () => number }) {
+  const clock = new ManualClock(Date.UTC(2026, 5, 21, 22, 0, 0));
+  const radio = memoryMedium(clock);
+  const world = new SimWorld({
+    clock,
+    seed: 3,
+    origin: ORIGIN,
+    drones: opts.drones,
+    airframe: { massKg: 2.5, maxSpeedMs: 12, maxAccelMs2: 3, maxClimbMs: 2.5, maxDescentMs: 1.5, hoverWPerKg: 180 },
+    battery: { capacityWh: BATTERY_WH, cells: 6, internalResistanceOhm: 0.02, soc: opts.soc },
+    padChargeW: 250,
+    net: { massKgPerM2: 0.35, areaM2PerDrone: 12, efficiency: 0.2, mpptEfficiency: 0.97 },
+    netAltitudeM: 60,
+    wind: { meanMs: 2, gustMs: 0.5, directionDeg: 270 },
+    sky: { ghiWm2: () => opts.ghi ?? 0, cloudFactor: () => 1 },
+    radios: [radio],
+    gpsFixAfterMs: 0,
+  });
+  const gs = new GroundStation({ clock, droneLinks: [{ link: radio.ground, name: 'radio' }] });
+  await world.start();
+  await gs.start();
+  const fleet = new FleetController({ clock, vehicles: gs.vehicles, origin: ORIGIN, batteryWh: BATTERY_WH, stations: () => opts.stations, windMs: opts.wind, windLimitMs: 12 });
+  fleet.start();
+  return { clock, world, gs, fleet };
+}
+
+test('formation: hexagonal stations spaced as asked, nearest pairs assigned', () => {
+  const s = stationLattice(7, 10);
+  assert.deepEqual(s[0], { n: 0, e: 0 });
+  for (let i = 0; i < s.length; i++) for (let j = i + 1; j < s.length; j++) assert.ok(Math.hypot(s[i]!.n - s[j]!.n, s[i]!.e - s[j]!.e) >= 10 - 1e-6);
+  for (const p of s.slice(1)) assert.ok(Math.abs(Math.hypot(p.n, p.e) - 10) < 1e-6, 'first ring at the spacing');
+  const a = assignStations([{ n: 100, e: 0 }, { n: -100, e: 0 }], [{ n: -10, e: 0 }, { n: 10, e: 0 }]);
+  assert.deepEqual([...a.entries()].sort(), [[0, 1], [1, 0]]);
+  assert.equal(FleetController.requiredFleet(25, 20, 60), 100);
+});
+
+test('the net is manned, drones rotate with the replacement there first, separation holds, nothing is refused', async () => {
+  const { world, fleet, gs } = await flyingRig({ drones: 6, stations: 3 });
+  const stationsLocal = () => fleet.stationPoints().map((p) => ({ ...p, u: 60 }));
+  let fullyManned = false;
+  let emptyAfterManned = 0;
+  await runFast(world, {
+    // 6 drones for 3 stations at night cannot last (k = m(⌈R⌉+1) = 15 with a 35 min recharge):
+    // after 10 minutes every spare has flown, so the check ends there.
+    durationMs: 10 * 60_000,
+    sampleEveryMs: 1000,
+    onSample: () => {
+      const pts = stationsLocal();
+      const manned = pts.filter((p) => world.drones.some((d) => !d.copter.onGround && Math.hypot(d.copter.pos.n - p.n, d.copter.pos.e - p.e, d.copter.pos.u - p.u) < 7)).length;
+      if (pts.length === 3 && manned === 3) fullyManned = true;
+      else if (fullyManned) emptyAfterManned++;
+    },
+  });
+  assert.ok(fullyManned, `all three stations manned (status ${JSON.stringify(fleet.status())})`);
+  assert.equal(emptyAfterManned, 0, 'no station was ever empty after the net was first manned');
+  const relieved = fleet.transitions.filter((t) => t.to === 'returning' && /relieved by drone/.test(t.reason));
+  assert.ok(relieved.length >= 3, `each first drone relieved (${relieved.length}): ${fleet.transitions.map((t) => `${t.sysid}:${t.to}(${t.reason})`).join(', ')}`);
+  for (const r of relieved) {
+    const replacement = Number(/relieved by drone (\d+)/.exec(r.reason)![1]);
+    const arrived = fleet.transitions.find((t) => t.sysid === replacement && t.to === 'handing-over');
+    assert.ok(arrived && arrived.atMs <= r.atMs, `drone ${replacement} was under the station before drone ${r.sysid} left`);
+  }
+  assert.ok(world.minSeparationM >= 5, `minimum separation ${world.minSeparationM.toFixed(2)} m`);
+  assert.equal(fleet.denials, 0, 'no command refused');
+  const denied = world.drones.reduce((n, d) => n + [...d.acks].filter(([r]) => r !== 0).reduce((s, [, c]) => s + c, 0), 0);
+  assert.equal(denied, 0, 'no COMMAND_ACK other than ACCEPTED');
+  // Landed drones are back on their own pads, disarmed, charging.
+  for (const t of fleet.transitions.filter((x) => x.to === 'charging' && x.reason === 'landed')) {
+    const d = world.drone(t.sysid)!;
+    if (d.copter.onGround) assert.ok(Math.hypot(d.copter.pos.n - d.pad.n, d.copter.pos.e - d.pad.e) < 2, `drone ${t.sysid} on its pad`);
+  }
+  await gs.stop();
+  fleet.stop();
+});
+
+test('ground failsafes: wind over the limit shrinks the net to nothing and lands everyone; a lost drone is marked lost', async () => {
+  let wind = 3;
+  const { world, fleet, gs } = await flyingRig({ drones: 3, stations: 2, wind: () => wind });
+  await runFast(world, { durationMs: 3 * 60_000 });
+  assert.equal(fleet.status().manned, 2);
+  // Drone on station 0 loses its radio: the autopilot's GCS failsafe brings it home.
+  const onStation = world.drones.find((d) => fleet.role(d.sysid) === 'on-station')!;
+  await onStation.channel.link.stop();
+  await runFast(world, { durationMs: 10_000 });
+  assert.equal(fleet.role(onStation.sysid), 'lost');
+  assert.ok(fleet.transitions.some((t) => t.sysid === onStation.sysid && /no HEARTBEAT/.test(t.reason)));
+  assert.equal(onStation.mode, 'RTL', 'the autopilot flies its own failsafe');
+  wind = 15;
+  await runFast(world, { durationMs: 6 * 60_000 });
+  assert.equal(fleet.status().stations, 0);
+  assert.ok(world.drones.every((d) => d.copter.onGround && !d.armed), `everyone landed: ${world.drones.map((d) => `${d.sysid} ${d.mode} ${d.copter.pos.u.toFixed(1)} ${d.armed}`).join(', ')} ${fleet.transitions.map((t) => `${t.sysid}:${t.to}(${t.reason})`).join(', ')}`);
+  assert.ok(world.minSeparationM >= 5, `minimum separation ${world.minSeparationM.toFixed(2)} m`);
+  await gs.stop();
+  fleet.stop();
+});
