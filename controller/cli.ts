@@ -16,6 +16,11 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: 'canopy start [--link URL ...] [--sysid N] [--gcs URL ...] [--tlog FILE]',
     load: () => import('./commands/start.ts'),
   },
+  sim: {
+    summary: 'fly a scenario headless on the simulated clock and write a report',
+    usage: 'canopy sim run [--scenario NAME|FILE] [--seed N] [--speed max|N] [--report DIR] [--tlog FILE] [--json] | canopy sim list',
+    load: () => import('./commands/sim.ts'),
+  },
   bench: {
     summary: 'run a benchmark suite and print its figures',
     usage: 'canopy bench <suite> [--json]   (suites: bridge, relay)',

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   CANOPY_ERR_UNKNOWN_MESSAGE: 'message id not in the loaded dialects',
   CANOPY_ERR_TLOG: 'unreadable tlog file',
   CANOPY_ERR_CANCELLED: 'cancelled',
+  CANOPY_ERR_CONFIG: 'invalid configuration or scenario file',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -10,6 +10,7 @@
  *   <base>/power                       PowerState, retained
  *   <base>/uplink                      UplinkStatus, retained
  *   <base>/bridge/state                "online" | "offline", retained (the controller's availability)
+ *   <base>/bridge/event                BridgeEvent (fleet transitions), not retained
  *   <base>/bridge/request/<verb>       BridgeRequest (admin only)
  *   <base>/bridge/response/<verb>      BridgeResponse (admin only)
  *   <base>/store/<owner>/...           the store protocol's traffic for one owner (phone, neighbours)
@@ -53,8 +54,20 @@ export interface PowerState {
   dishW: number;
   /** Whether the budget currently grants the uplink its power. */
   uplinkGranted: boolean;
+  /** Stations the net should have now, and why. */
+  stations?: number;
+  reason?: string;
+  /** When the evening landing starts (epoch ms), null when the net is not up on the sun. */
+  landByMs?: number | null;
+  /** A fleet-sizing warning, null when the fleet can sustain the net. */
+  warning?: string | null;
+  /** The next 24 h: expected irradiance and stations, 15-minute steps. */
+  forecast?: { atMs: number; ghiWm2: number; stations: number }[];
   updatedAt: number;
 }
+
+/** `<base>/bridge/event` (not retained): something happened, zigbee2mqtt's bridge/event habit. */
+export type BridgeEvent = { type: 'fleet-transition'; data: { sysid: number; from: string; to: string; reason: string; atMs: number } };
 
 /** Priority classes of relayed items, highest first; the array index is the class's ordinal. */
 export const PRIORITY_CLASSES = ['control', 'hot', 'bulk'] as const;
@@ -105,6 +118,7 @@ export function topicTree(base = DEFAULT_BASE_TOPIC) {
     power: `${base}/power`,
     uplink: `${base}/uplink`,
     bridgeState: `${base}/bridge/state`,
+    event: `${base}/bridge/event`,
     request: (verb: string) => `${base}/bridge/request/${verb}`,
     response: (verb: string) => `${base}/bridge/response/${verb}`,
     store: (owner: string, ...rest: string[]) => [`${base}/store/${owner}`, ...rest].join('/'),
@@ -130,7 +144,7 @@ export type TopicClass = (typeof TOPIC_CLASSES)[number];
 export function classFilters(base: string, owner = '+'): Record<TopicClass, string[]> {
   return {
     drone: [`${base}/drones/+`, `${base}/drones/+/availability`],
-    status: [`${base}/power`, `${base}/uplink`, `${base}/bridge/state`],
+    status: [`${base}/power`, `${base}/uplink`, `${base}/bridge/state`, `${base}/bridge/event`],
     command: [`${base}/drones/+/set`, `${base}/bridge/request/#`],
     response: [`${base}/bridge/response/#`],
     store: [`${base}/store/${owner}/#`],
@@ -147,6 +161,7 @@ export type ParsedTopic =
   | { kind: 'power' }
   | { kind: 'uplink' }
   | { kind: 'bridgeState' }
+  | { kind: 'event' }
   | { kind: 'request'; verb: string }
   | { kind: 'response'; verb: string }
   | { kind: 'store'; owner: string; path: string }
@@ -171,6 +186,7 @@ export function parseTopic(base: string, topic: string): ParsedTopic | undefined
       return levels.length === 1 ? { kind: 'uplink' } : undefined;
     case 'bridge':
       if (levels.length === 2 && second === 'state') return { kind: 'bridgeState' };
+      if (levels.length === 2 && second === 'event') return { kind: 'event' };
       if (levels.length >= 3 && second === 'request' && rest(2)) return { kind: 'request', verb: rest(2) };
       if (levels.length >= 3 && second === 'response' && rest(2)) return { kind: 'response', verb: rest(2) };
       return undefined;

@@ -1,6 +1,6 @@
 /**
  * Bench suite `relay`: the uplink relay on an emulated satellite link (token bucket + latency on
- * loopback, test/helpers/link-proxy.ts) that is only passable in contact windows, with outages
+ * loopback, sim/satellite.ts) that is only passable in contact windows, with outages
  * inside some windows.
  *   goodput_ratio            payload bytes delivered upstream ÷ (link capacity × time the link was
  *                            passable), with a backlog larger than the run can carry (goal ≥ 0.95)
@@ -17,7 +17,7 @@ import type { BenchSuite, Figures } from '../../controller/commands/bench.ts';
 import { Mesh } from '../../controller/mesh/mesh.ts';
 import { Relay, type RelayEnergy, type RelayOptions } from '../../controller/relay/relay.ts';
 import type { ContactWindow } from '../../controller/relay/contact-plan.ts';
-import { LinkProxy } from '../helpers/link-proxy.ts';
+import { LinkProxy } from '../../sim/satellite.ts';
 import { hasCommand } from '../helpers/tools.ts';
 import { runCrashTrial } from '../controller/relay/crash-harness.ts';
 import { Upstream } from '../controller/relay/upstream.ts';

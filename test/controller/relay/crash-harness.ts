@@ -15,7 +15,7 @@ import type { MqttClient } from 'mqtt';
 import { randomInt, seededRandom } from '../../../firmware-bridge/random.ts';
 import { encodeEnvelope } from '../../../controller/mesh/topics.ts';
 import { hashPassword } from '../../../controller/mesh/users.ts';
-import { LinkProxy } from '../../helpers/link-proxy.ts';
+import { LinkProxy } from '../../../sim/satellite.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { tryConnect } from '../../helpers/mqtt.ts';
 import { Upstream } from './upstream.ts';

@@ -1,0 +1,129 @@
+/**
+ * `canopy sim run --scenario NAME|FILE [--seed N] [--speed max|N] [--report DIR] [--tlog FILE]`:
+ * the controller flies a scenario headless on the simulated clock, with a progress bar, and
+ * writes a report (figures.json + plots) at the end. `canopy sim list` names the shipped scenarios.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { computeFigures, writeReport, type Figures } from '../../sim/report.ts';
+import { loadScenario, shippedScenarios, type Scenario } from '../../sim/scenario.ts';
+import { startMs } from '../../sim/build.ts';
+import { SimulatedSite, type SiteSample } from '../simulated-site.ts';
+
+export interface SimRunResult {
+  figures: Figures;
+  samples: SiteSample[];
+  site: SimulatedSite;
+}
+
+/** Runs a scenario to its end (or `durationMs`) and returns the figures; used by the CLI, the bench and tests. */
+export async function runScenario(
+  scenario: Scenario,
+  opts: { seed: number; speed?: number | 'max'; tlog?: string; durationMs?: number; sampleEveryMs?: number; onProgress?: (fraction: number, site: SimulatedSite) => void },
+): Promise<SimRunResult> {
+  const site = new SimulatedSite({ scenario, seed: opts.seed, tlog: opts.tlog });
+  const samples: SiteSample[] = [];
+  const durationMs = opts.durationMs ?? scenario.duration;
+  const sampleEveryMs = opts.sampleEveryMs ?? 60_000;
+  await site.start();
+  const wall0 = performance.now();
+  if (opts.speed === undefined || opts.speed === 'max') {
+    await site.runFast(durationMs, { sampleEveryMs, onSample: (s) => samples.push(s), onProgress: (f) => opts.onProgress?.(f, site) });
+  } else {
+    const stop = new AbortController();
+    const end = site.clock.now() + durationMs;
+    let nextProgress = 0;
+    await site.runRealTime({
+      speed: opts.speed,
+      signal: stop.signal,
+      sampleEveryMs,
+      onSample: (s) => {
+        samples.push(s);
+        const f = 1 - (end - s.timeMs) / durationMs;
+        if (f >= nextProgress) {
+          opts.onProgress?.(Math.min(1, f), site);
+          nextProgress = f + 0.01;
+        }
+        if (s.timeMs >= end) stop.abort();
+      },
+    });
+  }
+  const wallS = (performance.now() - wall0) / 1000;
+  await site.stop();
+  const figures = computeFigures(samples, {
+    scenario: scenario.name,
+    seed: opts.seed,
+    startMs: startMs(scenario),
+    durationMs,
+    wallS,
+    drones: scenario.swarm.drones,
+    minSeparationM: site.world.minSeparationM,
+    denials: site.site.fleet.denials,
+    transitions: site.site.fleet.transitions.length,
+    events: site.events.map((e) => ({ atMs: e.firedAtMs, what: e.what })),
+    tlogSha256: opts.tlog ? createHash('sha256').update(readFileSync(opts.tlog)).digest('hex') : undefined,
+    warning: site.budget?.warning,
+  });
+  return { figures, samples, site };
+}
+
+/** A progress bar on a terminal, a line per 10 % otherwise (CI logs, pipes). */
+export function progressBar(label: string, stream: NodeJS.WriteStream = process.stderr): (fraction: number, detail?: string) => void {
+  let lastDecile = -1;
+  return (f, detail = '') => {
+    const pct = Math.round(f * 100);
+    if (stream.isTTY) {
+      const width = 30;
+      const filled = Math.round(f * width);
+      stream.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(pct).padStart(3)} % ${detail}`.padEnd(100));
+      if (f >= 1) stream.write('\n');
+    } else if (Math.floor(pct / 10) > lastDecile) {
+      lastDecile = Math.floor(pct / 10);
+      stream.write(`${label} ${pct} % ${detail}\n`);
+    }
+  };
+}
+
+export async function run(args: string[]): Promise<number> {
+  const [verb, ...rest] = args;
+  if (verb === 'list') {
+    for (const name of shippedScenarios()) console.log(`${name.padEnd(20)} ${loadScenario(name).description}`);
+    return 0;
+  }
+  if (verb !== 'run') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `unknown sim command "${verb ?? ''}" (use: canopy sim run --scenario NAME | canopy sim list)`);
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      scenario: { type: 'string', default: 'clear-summer-day' },
+      seed: { type: 'string', default: '1' },
+      speed: { type: 'string', default: 'max' },
+      report: { type: 'string' },
+      tlog: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const seed = Number(values.seed);
+  if (!Number.isInteger(seed) || seed < 0) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--seed must be a non-negative integer, got "${values.seed}"`);
+  const speed = values.speed === 'max' ? 'max' : Number(values.speed);
+  if (speed !== 'max' && !(speed > 0)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--speed must be "max" or a positive number, got "${values.speed}"`);
+  const scenario = loadScenario(values.scenario!);
+  const bar = progressBar(`${scenario.name} (seed ${seed})`);
+  const { figures, samples } = await runScenario(scenario, {
+    seed,
+    speed,
+    tlog: values.tlog,
+    onProgress: (f, site) => {
+      const st = site.site.fleet.status();
+      bar(f, `${new Date(site.clock.now()).toISOString().slice(0, 16)}Z  ${st.manned}/${st.stations} stations  ${st.roles['on-station']} up`);
+    },
+  });
+  if (values.report) {
+    const files = writeReport(values.report, samples, figures);
+    console.error(`report: ${files.map((f) => `${values.report}/${f}`).join(', ')}`);
+  }
+  if (values.json) console.log(JSON.stringify(figures));
+  else for (const [k, v] of Object.entries(figures)) if (k !== 'events') console.log(`${k.padEnd(22)} ${v === null ? '—' : v}`);
+  return 0;
+}

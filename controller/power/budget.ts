@@ -1,0 +1,337 @@
+/**
+ * The power budget: every tick, what the site generates and what it spends, a 24-hour forecast,
+ * and the decisions that follow from them — how many stations the net has, whether the uplink
+ * dish may run, how fast the phone charges, what is shed when the station battery runs low, and
+ * when the evening landing must begin. One typed object (`PowerBudget`) that the fleet, the relay,
+ * the mesh and the dashboard read.
+ *
+ * The model: the net's panels feed the drones holding it (each its share) and send what is left
+ * down to the station bus; the station battery buffers the bus; pads, the Pi, the radios, the
+ * dish and the phone draw from it. A drone holding the net needs
+ *   hover = hoverWPerKg × (airframe mass + its share of the net's mass)      (≈ 180 W/kg)
+ * and receives
+ *   solar = GHI × cloud factor × area per drone × cell efficiency × MPPT efficiency.
+ * When solar ≥ hover the net carries itself; below that it is held by rotation (drones come down
+ * to recharge on the pads), sized by the fleet-sizing anchor k = m(⌈R⌉ + 1) with
+ * R = recharge time / flight time, and only while the station battery can pay for the pads.
+ *
+ * The forecast uses the same astronomy as the simulator (NREL SPA + Ineichen–Perez clear sky) and
+ * learns the sky's cloud factor from measured generation over modelled generation.
+ */
+import type { Clock } from '../../firmware-bridge/clock.ts';
+import { skyModel } from '../../sim/sun.ts';
+
+export interface SiteProfile {
+  latitudeDeg: number;
+  longitudeDeg: number;
+  elevationM: number;
+  linkeTurbidity?: number;
+}
+
+export interface PowerProfile {
+  site: SiteProfile;
+  /** Drones in the fleet (the budget is told how many are available each tick). */
+  airframeMassKg: number;
+  hoverWPerKg: number;
+  /** Avionics, radio, cameras on each drone, W. Default 15. */
+  avionicsW?: number;
+  netMassKgPerM2: number;
+  netAreaM2PerDrone: number;
+  netEfficiency: number;
+  mpptEfficiency: number;
+  batteryWh: number;
+  padChargeW: number;
+  /** Usable share of a drone battery between ready and the return reserve. Default 0.65. */
+  usableFraction?: number;
+  /** Station loads, W. Defaults: Pi 4, radios 2 each, phone up to 30, dish per profile. */
+  piW?: number;
+  radiosW?: number;
+  phoneMaxW?: number;
+  dishW?: { idleW: number; activeW: number };
+  /** Station battery. Default 5 kWh, starting 80 %. */
+  stationBatteryWh?: number;
+  stationInitialSoc?: number;
+  /** Shedding thresholds (% of the station battery): uplink below `shedUplinkPct`, phone below `shedPhonePct`, drones land below `shedDronesPct`. */
+  shedUplinkPct?: number;
+  shedPhonePct?: number;
+  shedDronesPct?: number;
+  /** Drones kept on the pads beyond what the net needs (for faults and relief). Default 1. */
+  spares?: number;
+  /** Time to land the whole net, for the sunset plan. Default 15 min. */
+  landAllMs?: number;
+}
+
+export interface ForecastPoint {
+  atMs: number;
+  sunElevationDeg: number;
+  clearSkyGhiWm2: number;
+  /** Clear sky × the learnt cloud factor. */
+  expectedGhiWm2: number;
+  perDroneSolarW: number;
+  perDroneHoverW: number;
+  /** Stations the fleet could hold at that time. */
+  stations: number;
+}
+
+export type Shed = 'uplink' | 'phone' | 'drones';
+
+export interface PowerBudget {
+  atMs: number;
+  sources: {
+    /** Net generation the model expects for the drones now holding it, W. */
+    solarModelW: number;
+    /** Net generation inferred from the holders' battery telemetry, W (null before there is any). */
+    solarMeasuredW: number | null;
+    /** Positive while the station battery discharges into the bus, W. */
+    stationBatteryW: number;
+  };
+  loads: { hoverW: number; padsW: number; dishW: number; piW: number; phoneW: number; radiosW: number };
+  stationBattery: { soc: number; energyWh: number; capacityWh: number };
+  /** Measured / modelled generation, smoothed (1 clear, lower under cloud). */
+  cloudCorrection: number;
+  perDrone: { hoverW: number; solarW: number };
+  decisions: {
+    stations: number;
+    /** The dish may run now (the relay's uplink grant). */
+    uplinkGranted: boolean;
+    phoneChargeW: number;
+    shed: Shed[];
+    reason: string;
+  };
+  sunset: {
+    /** When, today, forecast generation stops covering hover (null: it does not, or never did). */
+    breakEvenAtMs: number | null;
+    /** When the evening landing starts (break-even minus the time to land everyone). */
+    landByMs: number | null;
+  };
+  /** The next 24 h at 15-minute steps. */
+  forecast: ForecastPoint[];
+  /** A fleet-sizing warning when the fleet cannot sustain the net it should hold. */
+  warning: string | null;
+}
+
+export interface PowerInputs {
+  /** Drones that can fly (not faulted, not lost). */
+  available: number;
+  /** Drones on station holding the net now (those whose telemetry `holdersBatteryW` sums). */
+  holding: number;
+  /** Drones on their pads drawing charge now (full ones draw nothing). */
+  charging: number;
+  /**
+   * Battery telemetry of the holders whose batteries can still take charge (a full battery
+   * refuses the surplus, which would read as no sun): how many, and their V × A summed, W.
+   */
+  measured?: { holders: number; batteryW: number };
+  /** Whether the dish is powered and carrying traffic. */
+  dish?: 'off' | 'idle' | 'active';
+  radios?: number;
+}
+
+const FORECAST_STEP_MS = 15 * 60_000;
+const FORECAST_POINTS = 24 * 4;
+
+export class PowerPlanner {
+  private readonly p: Required<Omit<PowerProfile, 'site'>> & { site: SiteProfile };
+  private readonly sky;
+  private stationWh: number;
+  private cloud = 1;
+  private netUp = false;
+  private lastMs: number;
+  private forecastCache: { atMs: number; cloud: number; points: ForecastPoint[] } | undefined;
+  private current: PowerBudget | undefined;
+
+  constructor(
+    private readonly clock: Clock,
+    profile: PowerProfile,
+  ) {
+    this.p = {
+      avionicsW: 15,
+      usableFraction: 0.65,
+      piW: 4,
+      radiosW: 2,
+      phoneMaxW: 30,
+      dishW: { idleW: 50, activeW: 100 },
+      stationBatteryWh: 5000,
+      stationInitialSoc: 0.8,
+      shedUplinkPct: 40,
+      shedPhonePct: 25,
+      shedDronesPct: 10,
+      spares: 1,
+      landAllMs: 15 * 60_000,
+      ...profile,
+    };
+    this.sky = skyModel({ ...profile.site, linkeTurbidity: profile.site.linkeTurbidity ?? 3 });
+    this.stationWh = this.p.stationBatteryWh * this.p.stationInitialSoc;
+    this.lastMs = clock.now();
+  }
+
+  get budget(): PowerBudget | undefined {
+    return this.current;
+  }
+
+  /** Per-drone hover power holding the net, W. */
+  hoverPerDroneW(): number {
+    const p = this.p;
+    return p.hoverWPerKg * (p.airframeMassKg + p.netMassKgPerM2 * p.netAreaM2PerDrone) + p.avionicsW;
+  }
+
+  solarPerDroneW(ghiWm2: number): number {
+    const p = this.p;
+    return ghiWm2 * p.netAreaM2PerDrone * p.netEfficiency * p.mpptEfficiency;
+  }
+
+  /**
+   * Stations `available` drones can hold when each receives `solarW`: all but the spares when the
+   * net carries itself, otherwise m = ⌊n / (⌈R⌉ + 1)⌋ (k = m(⌈R⌉+1), R = recharge / flight time).
+   * Fewer than three drones hold no net (no area), so that is 0.
+   */
+  sustainableStations(available: number, solarW: number): number {
+    const hover = this.hoverPerDroneW();
+    const n = Math.max(0, available - this.p.spares);
+    let m: number;
+    if (solarW >= hover) m = n;
+    else {
+      const usableWh = this.p.batteryWh * this.p.usableFraction;
+      const flightH = usableWh / (hover - solarW);
+      const rechargeH = usableWh / this.p.padChargeW;
+      m = Math.floor(available / (Math.ceil(rechargeH / flightH) + 1));
+      m = Math.min(m, n);
+    }
+    return m >= 3 ? m : 0;
+  }
+
+  /** Drones needed to hold `stations` at this per-drone generation (the sizing anchor). */
+  requiredFleet(stations: number, solarW: number): number {
+    const hover = this.hoverPerDroneW();
+    if (solarW >= hover) return stations + this.p.spares;
+    const usableWh = this.p.batteryWh * this.p.usableFraction;
+    const R = usableWh / this.p.padChargeW / (usableWh / (hover - solarW));
+    return stations * (Math.ceil(R) + 1);
+  }
+
+  forecast(available: number): ForecastPoint[] {
+    const now = this.clock.now();
+    const base = Math.floor(now / FORECAST_STEP_MS) * FORECAST_STEP_MS;
+    if (this.forecastCache && this.forecastCache.atMs === base && Math.abs(this.forecastCache.cloud - this.cloud) < 0.02) return this.forecastCache.points;
+    const hover = this.hoverPerDroneW();
+    const points: ForecastPoint[] = [];
+    for (let i = 0; i < FORECAST_POINTS; i++) {
+      const t = base + i * FORECAST_STEP_MS;
+      const clear = this.sky.ghiWm2(t);
+      const expected = clear * this.cloud;
+      const solar = this.solarPerDroneW(expected);
+      points.push({
+        atMs: t,
+        sunElevationDeg: this.sky.sunElevationDeg(t),
+        clearSkyGhiWm2: clear,
+        expectedGhiWm2: expected,
+        perDroneSolarW: solar,
+        perDroneHoverW: hover,
+        // The net is flown only while it pays for its own hover (see the sunset plan).
+        stations: solar >= hover ? this.sustainableStations(available, solar) : 0,
+      });
+    }
+    this.forecastCache = { atMs: base, cloud: this.cloud, points };
+    return points;
+  }
+
+  /** Advances the budget to now with the latest measurements; returns the new budget. */
+  update(inputs: PowerInputs): PowerBudget {
+    const p = this.p;
+    const now = this.clock.now();
+    const dtH = Math.max(0, now - this.lastMs) / 3600_000;
+    this.lastMs = now;
+    const clearGhi = this.sky.ghiWm2(now);
+    const hoverPer = this.hoverPerDroneW();
+    const modelPer = this.solarPerDroneW(clearGhi);
+    // Measured generation: what the holders would draw without sun, minus what they do draw.
+    let measuredW: number | null = null;
+    const m = inputs.measured;
+    if (m && m.holders > 0) {
+      const perDrone = Math.max(0, hoverPer - m.batteryW / m.holders);
+      measuredW = perDrone * inputs.holding;
+      // Fewer than three holders do not spread the net: nothing to learn about the sky from them.
+      if (inputs.holding >= 3 && modelPer > 50) {
+        const ratio = Math.min(1.2, perDrone / modelPer);
+        // Cloud changes over tens of minutes; smooth over about ten minutes of ticks.
+        const k = Math.min(1, (dtH * 3600_000) / 600_000);
+        this.cloud += (ratio - this.cloud) * k;
+      }
+    }
+    const solarPer = modelPer * this.cloud;
+    const forecast = this.forecast(inputs.available);
+
+    const dishW = inputs.dish === 'active' ? p.dishW.activeW : inputs.dish === 'idle' ? p.dishW.idleW : 0;
+    const radiosW = p.radiosW * (inputs.radios ?? 1);
+    const padsW = inputs.charging * p.padChargeW;
+    const soc = this.stationWh / p.stationBatteryWh;
+    const socPct = soc * 100;
+    const shed: Shed[] = [];
+    if (socPct < p.shedUplinkPct) shed.push('uplink');
+    if (socPct < p.shedPhonePct) shed.push('phone');
+    if (socPct < p.shedDronesPct) shed.push('drones');
+
+    // Sunset plan: the first time ahead at which forecast generation stops covering hover.
+    let breakEven: number | null = null;
+    if (forecast[0] && forecast[0].perDroneSolarW >= hoverPer) {
+      const fall = forecast.find((f) => f.perDroneSolarW < hoverPer);
+      breakEven = fall ? fall.atMs : null;
+    }
+    // Drones come down one at a time (the fleet's transit token): about 90 s each.
+    const landAllMs = Math.max(p.landAllMs, (this.current?.decisions.stations ?? 0) * 90_000);
+    const landBy = breakEven === null ? null : breakEven - landAllMs;
+
+    // Hysteresis: the net goes up when the sun pays for hover with 5 % to spare and the forecast
+    // keeps it so for the next hour; it stays up until the sun covers less than 90 % (the drones'
+    // batteries and rotation bridge a passing cloud) or the sunset plan lands it.
+    const nextHour = forecast.slice(0, 4);
+    if (!this.netUp && solarPer >= 1.05 * hoverPer && nextHour.every((f) => f.perDroneSolarW >= hoverPer)) this.netUp = true;
+    else if (this.netUp && solarPer < 0.9 * hoverPer) this.netUp = false;
+    let stations = this.netUp ? this.sustainableStations(inputs.available, solarPer) : 0;
+    let reason = this.netUp ? `the net carries itself (${solarPer.toFixed(0)} W sun vs ${hoverPer.toFixed(0)} W hover per drone)` : `the sun does not pay for hover (${solarPer.toFixed(0)} W vs ${hoverPer.toFixed(0)} W per drone)`;
+    if (stations > 0 && landBy !== null && now >= landBy) {
+      stations = 0;
+      this.netUp = false;
+      reason = 'sunset plan: landing before generation stops covering hover';
+    }
+    // Holding the net costs the station only when the sun does not pay for hover (the pads
+    // recharge the rotation); a net that carries itself keeps flying and refills the battery.
+    if (shed.includes('drones') && solarPer < hoverPer) {
+      stations = 0;
+      reason = `station battery at ${socPct.toFixed(0)} %: drones land`;
+    }
+
+    const solarModelW = modelPer * inputs.holding;
+    const solarW = measuredW ?? solarPer * inputs.holding;
+    const hoverW = hoverPer * inputs.holding;
+    // The net's surplus reaches the bus; a deficit is the holders' own batteries' business.
+    const surplusW = Math.max(0, solarW - hoverW);
+    const baseLoadW = p.piW + radiosW + padsW;
+    const spare = surplusW - baseLoadW;
+    // The dish runs only when the sun pays for it, or the station battery is nearly full.
+    const uplinkGranted = !shed.includes('uplink') && (spare >= p.dishW.activeW || socPct >= 90);
+    const phoneChargeW = shed.includes('phone') ? 0 : Math.max(0, Math.min(p.phoneMaxW, socPct >= 60 ? p.phoneMaxW : spare - (uplinkGranted ? p.dishW.activeW : 0)));
+    const loadsW = baseLoadW + dishW + phoneChargeW;
+    const stationBatteryW = loadsW - surplusW;
+    this.stationWh = Math.min(p.stationBatteryWh, Math.max(0, this.stationWh - stationBatteryW * dtH));
+
+    const wanted = forecast.reduce((m, f) => Math.max(m, f.stations), 0);
+    const bestSolar = forecast.reduce((m, f) => Math.max(m, f.perDroneSolarW), 0);
+    const need = wanted > 0 ? this.requiredFleet(wanted, bestSolar) : 0;
+    const warning = need > inputs.available ? `the fleet cannot sustain the net: ${wanted} stations need ${need} drones, ${inputs.available} available` : null;
+
+    this.current = {
+      atMs: now,
+      sources: { solarModelW, solarMeasuredW: measuredW, stationBatteryW },
+      loads: { hoverW, padsW, dishW, piW: p.piW, phoneW: phoneChargeW, radiosW },
+      stationBattery: { soc: this.stationWh / p.stationBatteryWh, energyWh: this.stationWh, capacityWh: p.stationBatteryWh },
+      cloudCorrection: this.cloud,
+      perDrone: { hoverW: hoverPer, solarW: solarPer },
+      decisions: { stations, uplinkGranted, phoneChargeW, shed, reason },
+      sunset: { breakEvenAtMs: breakEven, landByMs: landBy },
+      forecast,
+      warning,
+    };
+    return this.current;
+  }
+}

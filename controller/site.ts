@@ -1,0 +1,121 @@
+/**
+ * The controller's brain assembled around a ground station: the power planner decides how many
+ * stations the net has and whether the dish may run, the fleet flies that net, and both report on
+ * the mesh (retained `<base>/power`, fleet transitions on `<base>/bridge/event`). The same class
+ * runs a real site and a simulated one; only the clock and the links differ.
+ */
+import type { Clock, TimerHandle } from '../firmware-bridge/clock.ts';
+import { silentLogger, type Logger } from '../firmware-bridge/log.ts';
+import { FleetController, type FleetOptions, type Transition } from './fleet/fleet.ts';
+import type { GroundStation } from './ground-station.ts';
+import type { PowerState } from './mesh/topics.ts';
+import { PowerPlanner, type PowerBudget, type PowerProfile } from './power/budget.ts';
+
+export interface SiteOptions {
+  clock: Clock;
+  gs: GroundStation;
+  origin: { latDeg: number; lonDeg: number };
+  power: PowerProfile;
+  fleet?: Partial<Omit<FleetOptions, 'clock' | 'vehicles' | 'origin' | 'batteryWh' | 'stations' | 'log'>>;
+  /** How often the budget is recomputed. Default 1 s. */
+  tickMs?: number;
+  /** Whether the dish is passing traffic (from the relay or the simulator); default off. */
+  dish?: () => 'off' | 'idle' | 'active';
+  log?: Logger;
+}
+
+export class SiteController {
+  readonly fleet: FleetController;
+  readonly power: PowerPlanner;
+  private timer: TimerHandle | undefined;
+  private lastPublished = 0;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: SiteOptions) {
+    this.log = opts.log ?? silentLogger;
+    this.power = new PowerPlanner(opts.clock, opts.power);
+    this.fleet = new FleetController({
+      ...opts.fleet,
+      clock: opts.clock,
+      vehicles: opts.gs.vehicles,
+      origin: opts.origin,
+      batteryWh: opts.power.batteryWh,
+      stations: () => this.power.budget?.decisions.stations ?? 0,
+      log: this.log,
+    });
+    this.fleet.on('transition', (t) => this.publishTransition(t));
+  }
+
+  get budget(): PowerBudget | undefined {
+    return this.power.budget;
+  }
+
+  /** The relay's uplink grant: the dish runs when the budget says the sun pays for it. */
+  readonly grant = (): boolean => this.power.budget?.decisions.uplinkGranted ?? false;
+
+  start(): void {
+    this.tick();
+    this.fleet.start();
+    this.timer = this.opts.clock.setInterval(() => this.tick(), this.opts.tickMs ?? 1000);
+  }
+
+  stop(): void {
+    this.opts.clock.clearInterval(this.timer);
+    this.fleet.stop();
+  }
+
+  tick(): PowerBudget {
+    const status = this.fleet.status();
+    let holdersW = 0;
+    let measuredHolders = 0;
+    let charging = 0;
+    for (const v of this.opts.gs.vehicles.list()) {
+      const role = this.fleet.role(v.sysid);
+      const { voltageV, currentA } = v.telemetry;
+      // A pad charger shows as negative battery current on a landed drone.
+      if ((role === 'charging' || role === 'ready') && currentA !== undefined && currentA < -0.5) charging++;
+      if (role !== 'on-station') continue;
+      if (voltageV !== undefined && currentA !== undefined && (v.telemetry.remainingPct ?? 0) < 97) {
+        holdersW += voltageV * currentA;
+        measuredHolders++;
+      }
+    }
+    const lost = status.roles.fault + status.roles.lost;
+    const known = Object.values(status.roles).reduce((a, b) => a + b, 0);
+    const budget = this.power.update({
+      available: known - lost,
+      holding: status.roles['on-station'],
+      charging,
+      measured: measuredHolders > 0 ? { holders: measuredHolders, batteryW: holdersW } : undefined,
+      dish: this.opts.dish?.() ?? 'off',
+    });
+    this.publishPower(budget);
+    return budget;
+  }
+
+  private publishPower(b: PowerBudget): void {
+    const mesh = this.opts.gs.mesh;
+    if (!mesh || b.atMs - this.lastPublished < 5000) return;
+    this.lastPublished = b.atMs;
+    const state: PowerState = {
+      solarW: b.sources.solarMeasuredW ?? b.sources.solarModelW,
+      loadW: b.loads.hoverW + b.loads.padsW + b.loads.dishW + b.loads.piW + b.loads.phoneW + b.loads.radiosW,
+      batteryPct: b.stationBattery.soc * 100,
+      dishW: b.loads.dishW,
+      uplinkGranted: b.decisions.uplinkGranted,
+      stations: b.decisions.stations,
+      reason: b.decisions.reason,
+      landByMs: b.sunset.landByMs,
+      warning: b.warning,
+      forecast: b.forecast.map((f) => ({ atMs: f.atMs, ghiWm2: f.expectedGhiWm2, stations: f.stations })),
+      updatedAt: b.atMs,
+    };
+    void mesh.publish(mesh.topics.power, JSON.stringify(state), { retain: true }).catch((e: Error) => this.log.warn('power state not published', { error: e.message }));
+  }
+
+  private publishTransition(t: Transition): void {
+    const mesh = this.opts.gs.mesh;
+    if (!mesh) return;
+    void mesh.publish(mesh.topics.event, JSON.stringify({ type: 'fleet-transition', data: t })).catch(() => {});
+  }
+}

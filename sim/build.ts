@@ -1,0 +1,139 @@
+/**
+ * A scenario made into a running world: the sky over the site, the shaped SiK radios, the
+ * satellite's contact windows and the timetable of weather changes and faults. Everything is
+ * derived from (scenario, seed) so the same pair gives the same run.
+ */
+import { ManualClock } from '../firmware-bridge/clock.ts';
+import { sikRadio, type SikRadio } from './radio.ts';
+import { contactWindows, type ContactWindow } from './satellite.ts';
+import type { Scenario } from './scenario.ts';
+import { CloudCover, skyModel } from './sun.ts';
+import { SimWorld, type SkyModel } from './world.ts';
+
+export interface SimEvent {
+  atMs: number;
+  what: string;
+  apply: () => void;
+}
+
+export interface BuiltSim {
+  scenario: Scenario;
+  seed: number;
+  clock: ManualClock;
+  world: SimWorld;
+  radios: SikRadio[];
+  sky: SkyModel & { sunElevationDeg(timeMs: number): number };
+  /** When the dish can see the satellite (obstructions and outages taken out). */
+  contacts: ContactWindow[];
+  /** Weather changes and faults in time order; `due(now)` applies the ones whose time came. */
+  events: SimEvent[];
+  due(nowMs: number): SimEvent[];
+}
+
+export function startMs(s: Scenario): number {
+  return Date.parse(s.start);
+}
+
+export function buildSim(scenario: Scenario, seed: number): BuiltSim {
+  const t0 = startMs(scenario);
+  const clock = new ManualClock(t0);
+  const loc = scenario.location;
+  const clouds = new CloudCover({ seed: seed * 31 + 7, meanCover: scenario.weather.clouds.meanCover, changeHours: scenario.weather.clouds.change / 3600_000, startMs: t0 });
+  const sky = skyModel({ latitudeDeg: loc.latitudeDeg, longitudeDeg: loc.longitudeDeg, elevationM: loc.elevationM, linkeTurbidity: scenario.weather.linkeTurbidity, clouds });
+  // The world places drones on the radios; the radio needs the world for distances, so it asks late.
+  let world: SimWorld | undefined;
+  const radios = Array.from({ length: scenario.radios.count }, (_, i) =>
+    sikRadio({
+      clock,
+      seed: seed * 1009 + i,
+      name: `radio${i}`,
+      baud: scenario.radios.baud,
+      latencyMs: scenario.radios.latencyMs,
+      byteErrorRate: scenario.radios.byteErrorRate,
+      rangeM: scenario.radios.rangeM,
+      distanceM: (sysid) => {
+        const p = world?.drone(sysid)?.copter.pos;
+        return p ? Math.hypot(p.n, p.e, p.u) : 0;
+      },
+    }),
+  );
+  const ageing = new Map<number, number>();
+  for (const f of scenario.faults) if (f.type === 'battery-ageing') ageing.set(f.drone, f.capacityLoss);
+  const w = scenario.weather.wind;
+  world = new SimWorld({
+    clock,
+    seed,
+    origin: { latDeg: loc.latitudeDeg, lonDeg: loc.longitudeDeg, altitudeM: loc.elevationM },
+    drones: scenario.swarm.drones,
+    airframe: scenario.airframe,
+    battery: { capacityWh: scenario.battery.capacityWh, cells: scenario.battery.cells, internalResistanceOhm: scenario.battery.internalResistanceOhm, soc: scenario.battery.initialSoc },
+    ageing,
+    padChargeW: scenario.battery.padChargeW,
+    net: scenario.net,
+    netAltitudeM: scenario.swarm.altitudeM,
+    wind: { meanMs: w.meanMs, gustMs: w.gustMs, directionDeg: w.directionDeg },
+    sky,
+    radios,
+    gpsFixAfterMs: 20_000,
+  });
+  const built = world;
+
+  const events: SimEvent[] = [];
+  for (const c of w.changes) {
+    events.push({
+      atMs: t0 + c.at,
+      what: `wind now ${c.meanMs} m/s mean${c.gustMs === undefined ? '' : `, gusts ${c.gustMs} m/s`}`,
+      apply: () => {
+        built.wind.meanMs = c.meanMs;
+        if (c.gustMs !== undefined) built.wind.gustMs = c.gustMs;
+      },
+    });
+  }
+  const outages: ContactWindow[] = [];
+  for (const f of scenario.faults) {
+    switch (f.type) {
+      case 'motor-failure':
+        events.push({ atMs: t0 + f.at, what: `drone ${f.drone}: motor failure`, apply: () => void (built.drone(f.drone)!.copter.failed = true) });
+        break;
+      case 'radio-blackout': {
+        const targets = f.radio === undefined ? radios : [radios[f.radio % radios.length]!];
+        events.push({ atMs: t0 + f.at, what: `radio blackout for ${f.for / 1000} s`, apply: () => targets.forEach((r) => r.setBlackout(true)) });
+        events.push({ atMs: t0 + f.at + f.for, what: 'radio blackout over', apply: () => targets.forEach((r) => r.setBlackout(false)) });
+        break;
+      }
+      case 'satellite-outage':
+        outages.push({ start: t0 + f.at, end: t0 + f.at + f.for });
+        events.push({ atMs: t0 + f.at, what: `satellite outage for ${f.for / 60_000} min`, apply: () => {} });
+        break;
+      case 'battery-ageing':
+        break;
+    }
+  }
+  events.sort((a, b) => a.atMs - b.atMs);
+  const contacts = contactWindows({
+    startMs: t0,
+    durationMs: scenario.duration,
+    obstructions: scenario.satellite.obstructions.map((o) => ({ everyMs: o.every, lengthMs: o.length, offsetMs: o.offset })),
+    outages,
+  });
+  let next = 0;
+  return {
+    scenario,
+    seed,
+    clock,
+    world,
+    radios,
+    sky,
+    contacts,
+    events,
+    due(nowMs) {
+      const fired: SimEvent[] = [];
+      while (next < events.length && events[next]!.atMs <= nowMs) {
+        const e = events[next++]!;
+        e.apply();
+        fired.push(e);
+      }
+      return fired;
+    },
+  };
+}

@@ -1,0 +1,208 @@
+/**
+ * Scenario files: where and when the swarm flies, with what aircraft, under what weather, and
+ * what goes wrong. YAML, validated against one schema (zod) so a wrong field is reported with its
+ * path ("swarm.drones: expected a number, got "twenty""), never half-applied. Every field has a
+ * default, so a scenario only says what differs from the stock 25-drone site.
+ *
+ * Durations and times of day are written the way people write them: `18h`, `90m`, `7d`, `2h30m`.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { CanopyError } from '../firmware-bridge/errors.ts';
+
+export const SCENARIO_DIR = join(fileURLToPath(import.meta.url), '..', 'scenarios');
+
+const DURATION = /^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$/;
+
+/** "2h30m" → ms. Numbers are seconds. */
+export function parseDuration(v: string | number): number {
+  if (typeof v === 'number') return v * 1000;
+  const m = DURATION.exec(v.trim());
+  if (!m || v.trim() === '') throw new Error(`"${v}" is not a duration (write e.g. 90s, 15m, 2h30m, 7d)`);
+  const [, d, h, min, s] = m.map((x) => (x === undefined ? 0 : Number(x)));
+  return (((d! * 24 + h!) * 60 + min!) * 60 + s!) * 1000;
+}
+
+const duration = z.union([z.string(), z.number().nonnegative()]).transform((v, ctx) => {
+  try {
+    return parseDuration(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+const fraction = z.number().min(0).max(1);
+const positive = z.number().positive();
+
+const drone = z.number().int().min(1).max(250);
+
+const FaultSchema = z.discriminatedUnion('type', [
+  /** A motor fails in flight: no thrust, the aircraft falls (ArduCopter cannot save a quad). */
+  z.strictObject({ type: z.literal('motor-failure'), at: duration, drone }),
+  /** Every drone radio goes silent (interference, a cable pulled at the ground radio). */
+  z.strictObject({ type: z.literal('radio-blackout'), at: duration, for: duration, radio: z.number().int().min(0).optional() }),
+  /** The satellite link is down (the operator's outage, rain fade). */
+  z.strictObject({ type: z.literal('satellite-outage'), at: duration, for: duration }),
+  /** A drone's battery has lost this fraction of its rated capacity from the start. */
+  z.strictObject({ type: z.literal('battery-ageing'), drone, capacityLoss: z.number().min(0).max(0.5) }),
+]);
+
+export const ScenarioSchema = z.strictObject({
+  name: z.string().min(1).optional(),
+  description: z.string().default(''),
+  location: z
+    .strictObject({
+      latitudeDeg: z.number().min(-90).max(90),
+      longitudeDeg: z.number().min(-180).max(180),
+      elevationM: z.number().min(-500).max(9000).default(0),
+    })
+    .default({ latitudeDeg: 47.3769, longitudeDeg: 8.5417, elevationM: 408 }),
+  /** ISO 8601 with a zone (e.g. 2026-06-21T04:00:00Z). */
+  start: z.iso.datetime({ offset: true }).default('2026-06-21T04:00:00Z'),
+  duration: duration.default(18 * 3600),
+  swarm: z
+    .strictObject({
+      drones: z.number().int().min(1).max(250).default(25),
+      /** Drones held back on the pads beyond what rotation needs. */
+      spares: z.number().int().min(0).default(0),
+      /** Station spacing in the net, m. */
+      spacingM: positive.default(10),
+      altitudeM: z.number().min(10).max(120).default(60),
+    })
+    .default({ drones: 25, spares: 0, spacingM: 10, altitudeM: 60 }),
+  airframe: z
+    .strictObject({
+      massKg: positive.default(2.5),
+      maxSpeedMs: positive.default(12),
+      maxAccelMs2: positive.default(3),
+      maxClimbMs: positive.default(2.5),
+      maxDescentMs: positive.default(1.5),
+      /** Hover power per kg of all-up mass (≈ 180 W/kg for a typical quad). */
+      hoverWPerKg: positive.default(180),
+    })
+    .default({ massKg: 2.5, maxSpeedMs: 12, maxAccelMs2: 3, maxClimbMs: 2.5, maxDescentMs: 1.5, hoverWPerKg: 180 }),
+  battery: z
+    .strictObject({
+      capacityWh: positive.default(222),
+      cells: z.number().int().min(1).max(14).default(6),
+      internalResistanceOhm: z.number().min(0).default(0.02),
+      initialSoc: fraction.default(1),
+      /** Ground pad charging power, W. */
+      padChargeW: positive.default(250),
+    })
+    .default({ capacityWh: 222, cells: 6, internalResistanceOhm: 0.02, initialSoc: 1, padChargeW: 250 }),
+  net: z
+    .strictObject({
+      massKgPerM2: z.number().min(0).default(0.25),
+      areaM2PerDrone: positive.default(12),
+      /** Cell efficiency of the flexible panels. */
+      efficiency: fraction.default(0.2),
+      mpptEfficiency: fraction.default(0.97),
+    })
+    .default({ massKgPerM2: 0.25, areaM2PerDrone: 12, efficiency: 0.2, mpptEfficiency: 0.97 }),
+  weather: z
+    .strictObject({
+      wind: z
+        .strictObject({
+          meanMs: z.number().min(0).default(3),
+          gustMs: z.number().min(0).default(1),
+          directionDeg: z.number().min(0).max(360).default(270),
+          /** Later changes of the mean wind (a front coming through). */
+          changes: z.array(z.strictObject({ at: duration, meanMs: z.number().min(0), gustMs: z.number().min(0).optional() })).default([]),
+        })
+        .default({ meanMs: 3, gustMs: 1, directionDeg: 270, changes: [] }),
+      clouds: z
+        .strictObject({
+          /** Mean cloud cover, 0 (clear) to 1 (overcast). */
+          meanCover: fraction.default(0),
+          /** How fast the cover changes (correlation time). */
+          change: duration.default(3 * 3600),
+        })
+        .default({ meanCover: 0, change: 3 * 3600 }),
+      /** Linke turbidity for the Ineichen–Perez clear sky (2 very clean air … 6 hazy). */
+      linkeTurbidity: z.number().min(1).max(10).default(3),
+    })
+    .default({ wind: { meanMs: 3, gustMs: 1, directionDeg: 270, changes: [] }, clouds: { meanCover: 0, change: 3 * 3600 }, linkeTurbidity: 3 }),
+  radios: z
+    .strictObject({
+      /** Ground radios; drones are spread over them round-robin. */
+      count: z.number().int().min(1).max(16).default(1),
+      baud: z.number().int().min(1200).default(57600),
+      latencyMs: z.number().min(0).default(30),
+      byteErrorRate: fraction.default(1e-5),
+      rangeM: positive.default(2000),
+    })
+    .default({ count: 1, baud: 57600, latencyMs: 30, byteErrorRate: 1e-5, rangeM: 2000 }),
+  satellite: z
+    .strictObject({
+      /** Dish power profile: mini 20–40 W, standard 50–100 W. */
+      dish: z.enum(['mini', 'standard']).default('standard'),
+      capacityMbps: positive.default(17),
+      latencyMs: z.number().min(0).default(40),
+      /** Recurring obstructions (a tree line, the net itself): `length` out of every `every`. */
+      obstructions: z.array(z.strictObject({ every: duration, length: duration, offset: duration.default(0) })).default([]),
+    })
+    .default({ dish: 'standard', capacityMbps: 17, latencyMs: 40, obstructions: [] }),
+  faults: z.array(FaultSchema).default([]),
+});
+
+export type Scenario = z.output<typeof ScenarioSchema> & { name: string };
+export type Fault = z.output<typeof FaultSchema>;
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
+  return `${path}: ${issue.message}`;
+}
+
+/** Validates a parsed scenario object; throws a CanopyError listing every problem with its path. */
+export function validateScenario(raw: unknown, source: string): Scenario {
+  const r = ScenarioSchema.safeParse(raw ?? {});
+  if (!r.success) {
+    const lines = r.error.issues.map(describeIssue);
+    throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: invalid scenario\n  ${lines.join('\n  ')}`);
+  }
+  const s = r.data;
+  for (const [i, f] of s.faults.entries()) {
+    if ('drone' in f && f.drone > s.swarm.drones) throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: invalid scenario\n  faults.${i}.drone: no drone ${f.drone} in a swarm of ${s.swarm.drones}`);
+    if ('at' in f && f.at > s.duration) throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: invalid scenario\n  faults.${i}.at: after the end of the run (${s.duration / 3600_000} h)`);
+  }
+  if (s.swarm.spares >= s.swarm.drones) throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: invalid scenario\n  swarm.spares: ${s.swarm.spares} spares leave no drone to fly (swarm.drones is ${s.swarm.drones})`);
+  return { ...s, name: s.name ?? basename(source).replace(/\.ya?ml$/, '') };
+}
+
+export function parseScenario(text: string, source: string): Scenario {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: true });
+  } catch (e) {
+    throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: not valid YAML: ${(e as Error).message}`);
+  }
+  return validateScenario(raw, source);
+}
+
+/** The scenarios shipped in sim/scenarios, by name. */
+export function shippedScenarios(): string[] {
+  return readdirSync(SCENARIO_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.replace(/\.yaml$/, ''))
+    .sort();
+}
+
+/** A shipped scenario by name, or a YAML file by path. */
+export function loadScenario(nameOrFile: string): Scenario {
+  const shipped = join(SCENARIO_DIR, `${nameOrFile}.yaml`);
+  const file = existsSync(shipped) ? shipped : nameOrFile;
+  if (!existsSync(file)) {
+    throw new CanopyError('CANOPY_ERR_CONFIG', `no scenario "${nameOrFile}": not a file, and not one of the shipped scenarios (${shippedScenarios().join(', ')})`);
+  }
+  return parseScenario(readFileSync(file, 'utf8'), file);
+}
+
+/** The default site: 25 drones, a clear mid-latitude summer day (what `canopy start` flies). */
+export function defaultScenario(): Scenario {
+  return loadScenario('clear-summer-day');
+}
