@@ -13,17 +13,17 @@ interface Subcommand {
 export const SUBCOMMANDS: Record<string, Subcommand> = {
   start: {
     summary: 'run the ground station (by default against a simulated swarm)',
-    usage: 'canopy start [--link URL ...] [--sysid N] [--gcs URL ...] [--tlog FILE]',
+    usage: 'canopy start [--link URL ...] [--sysid N] [--gcs URL ...] [--tlog FILE]\n       canopy start [--scenario NAME|FILE] [--sim-at HH:MM] [--speed N] [--data DIR] [--mqtt-port N] [--ws-port N]   (no --link: the simulated site)',
     load: () => import('./commands/start.ts'),
   },
   sim: {
     summary: 'fly a scenario headless on the simulated clock and write a report',
-    usage: 'canopy sim run [--scenario NAME|FILE] [--seed N] [--speed max|N] [--report DIR] [--tlog FILE] [--json] | canopy sim list',
+    usage: 'canopy sim run [--scenario NAME|FILE] [--seed N] [--speed max|N] [--report DIR] [--tlog FILE] [--json]\n       canopy sim serve --link URL [--link URL ...] [--scenario NAME|FILE] [--drones N] [--speed N]\n       canopy sim list',
     load: () => import('./commands/sim.ts'),
   },
   bench: {
     summary: 'run a benchmark suite and print its figures',
-    usage: 'canopy bench <suite> [--json]   (suites: bridge, relay)',
+    usage: 'canopy bench <suite> [--json]   (suites: bridge, relay, sim)',
     load: () => import('./commands/bench.ts'),
   },
   tlog: {

@@ -6,11 +6,12 @@
  * sees MAVLink on the radios and the clock.
  */
 import { silentLogger, type Logger } from '../firmware-bridge/log.ts';
-import type { Link } from '../firmware-bridge/links/link.ts';
 import type { TlogSink } from '../firmware-bridge/tlog.ts';
+import { createLink } from '../firmware-bridge/links/index.ts';
 import { buildSim, type BuiltSim, type SimEvent } from '../sim/build.ts';
+import { Upstream } from '../sim/cloud.ts';
 import { runFast, runRealTime } from '../sim/runner.ts';
-import { isInContact, DISH_PROFILES } from '../sim/satellite.ts';
+import { isInContact, DISH_PROFILES, SatelliteLink } from '../sim/satellite.ts';
 import type { Scenario } from '../sim/scenario.ts';
 import type { WorldSample } from '../sim/world.ts';
 import { GroundStation, type GroundStationOptions } from './ground-station.ts';
@@ -32,11 +33,20 @@ export interface SimulatedSiteOptions {
   scenario: Scenario;
   seed: number;
   tlog?: string | TlogSink;
-  gcsLinks?: { link: Link; name: string; readOnly?: boolean }[];
+  /** Pilots' tools by link URL (e.g. udpout://127.0.0.1:14550 for QGroundControl). */
+  gcs?: string[];
   mesh?: GroundStationOptions['mesh'];
-  relay?: GroundStationOptions['relay'];
   log?: Logger;
 }
+
+/** The simulated far side of the uplink: the satellite link and the cloud broker behind it. */
+export interface SimulatedUplink {
+  satellite: SatelliteLink;
+  cloud: Upstream;
+}
+
+/** Upstream topics of the simulated site's relay. */
+export const SIM_UPSTREAM_PREFIX = 'canopy/sim';
 
 export class SimulatedSite {
   readonly sim: BuiltSim;
@@ -45,18 +55,53 @@ export class SimulatedSite {
   readonly events: (SimEvent & { firedAtMs: number })[] = [];
   private readonly log: Logger;
 
-  constructor(opts: SimulatedSiteOptions) {
+  private uplink: SimulatedUplink | undefined;
+
+  /**
+   * The site with the storage relay on: its uplink bridge reaches a simulated cloud broker
+   * through the simulated satellite link (loopback TCP, cut outside contact windows, shaped to
+   * the scenario's capacity and latency), and the relay powers the dish only when the power
+   * budget grants it. Needs `mesh`.
+   */
+  static async withUplink(opts: SimulatedSiteOptions & { outboxPath: string }): Promise<SimulatedSite> {
+    const sim = buildSim(opts.scenario, opts.seed);
+    const cloud = await Upstream.start(SIM_UPSTREAM_PREFIX);
+    const dish = DISH_PROFILES[opts.scenario.satellite.dish];
+    const satellite = new SatelliteLink({
+      clock: sim.clock,
+      targetPort: cloud.port,
+      capacityBitsPerSec: opts.scenario.satellite.capacityMbps * 1e6,
+      latencyMs: opts.scenario.satellite.latencyMs,
+      windows: sim.contacts,
+      dish: opts.scenario.satellite.dish,
+      powered: false,
+    });
+    await satellite.start();
+    const uplink = { satellite, cloud };
+    const site: SimulatedSite = new SimulatedSite(opts, sim, {
+      path: opts.outboxPath,
+      origin: 'sim',
+      upstream: { url: `mqtt://127.0.0.1:${satellite.port}`, topicPrefix: SIM_UPSTREAM_PREFIX },
+      plan: sim.contacts,
+      grant: () => site.site.grant(),
+      dish: { watts: dish.activeW, power: (on) => void satellite.setPowered(on) },
+    });
+    site.uplink = uplink;
+    return site;
+  }
+
+  constructor(opts: SimulatedSiteOptions, sim?: BuiltSim, relay?: GroundStationOptions['relay']) {
     this.log = opts.log ?? silentLogger;
     const s = opts.scenario;
-    this.sim = buildSim(s, opts.seed);
+    this.sim = sim ?? buildSim(s, opts.seed);
     const clock = this.sim.clock;
     this.gs = new GroundStation({
       clock,
       droneLinks: this.sim.radios.map((r, i) => ({ link: r.ground, name: `radio${i}` })),
-      gcsLinks: opts.gcsLinks,
+      gcsLinks: (opts.gcs ?? []).map((url) => ({ link: createLink(url, { clock }), name: url })),
       tlog: opts.tlog,
       mesh: opts.mesh,
-      relay: opts.relay,
+      relay,
       log: this.log,
     });
     const dish = DISH_PROFILES[s.satellite.dish];
@@ -79,7 +124,7 @@ export class SimulatedSite {
         radiosW: 2 * s.radios.count,
       },
       fleet: { altitudeM: s.swarm.altitudeM, spacingM: s.swarm.spacingM, windMs: () => this.sim.world.wind.meanMs, windLimitMs: 12 },
-      dish: () => (this.dishOn() ? 'active' : 'off'),
+      dish: () => (this.uplink ? (this.uplink.satellite.powered ? 'active' : 'off') : this.dishOn() ? 'active' : 'off'),
       log: this.log,
     });
   }
@@ -96,7 +141,15 @@ export class SimulatedSite {
     return this.site.budget;
   }
 
-  /** The dish runs when the budget grants it and a satellite is in view. */
+  get satellite(): SatelliteLink | undefined {
+    return this.uplink?.satellite;
+  }
+
+  get cloud(): Upstream | undefined {
+    return this.uplink?.cloud;
+  }
+
+  /** Without the relay: the dish would run when the budget grants it and a satellite is in view. */
   dishOn(): boolean {
     return (this.site.budget?.decisions.uplinkGranted ?? false) && isInContact(this.sim.contacts, this.clock.now());
   }
@@ -111,6 +164,8 @@ export class SimulatedSite {
     this.site.stop();
     await this.gs.stop();
     await this.sim.world.stop();
+    await this.uplink?.satellite.stop();
+    await this.uplink?.cloud.stop();
   }
 
   private beforeStep = (now: number): void => {

@@ -16,6 +16,7 @@ export interface BenchSuite {
 const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   bridge: () => import('../../test/bench/bridge.ts'),
   relay: () => import('../../test/bench/relay.ts'),
+  sim: () => import('../../test/bench/sim.ts'),
 };
 
 export function formatFigures(figures: Figures): string {

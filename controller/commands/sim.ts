@@ -92,7 +92,8 @@ export async function run(args: string[]): Promise<number> {
     for (const name of shippedScenarios()) console.log(`${name.padEnd(20)} ${loadScenario(name).description}`);
     return 0;
   }
-  if (verb !== 'run') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `unknown sim command "${verb ?? ''}" (use: canopy sim run --scenario NAME | canopy sim list)`);
+  if (verb === 'serve') return serve(rest);
+  if (verb !== 'run') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `unknown sim command "${verb ?? ''}" (use: canopy sim run --scenario NAME | canopy sim serve --link URL | canopy sim list)`);
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -125,5 +126,36 @@ export async function run(args: string[]): Promise<number> {
   }
   if (values.json) console.log(JSON.stringify(figures));
   else for (const [k, v] of Object.entries(figures)) if (k !== 'events') console.log(`${k.padEnd(22)} ${v === null ? '—' : v}`);
+  return 0;
+}
+
+/** `canopy sim serve --link URL [--link URL …]`: the swarm's radios on real transports, at `--speed` × real time. */
+async function serve(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      scenario: { type: 'string', default: 'clear-summer-day' },
+      link: { type: 'string', multiple: true },
+      drones: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      speed: { type: 'string', default: '1' },
+      'run-for': { type: 'string' },
+    },
+  });
+  if (!values.link?.length) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'canopy sim serve needs --link URL (one per ground radio), e.g. --link tcpin://127.0.0.1:5760');
+  const base = loadScenario(values.scenario!);
+  const drones = values.drones === undefined ? base.swarm.drones : Number(values.drones);
+  if (!Number.isInteger(drones) || drones < 1 || drones > 250) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--drones must be 1-250, got "${values.drones}"`);
+  const speed = Number(values.speed);
+  if (!(speed > 0)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--speed must be a positive number, got "${values.speed}"`);
+  const { serveSim } = await import('../../sim/serve.ts');
+  const served = await serveSim({ ...base, swarm: { ...base.swarm, drones } }, { seed: Number(values.seed), urls: values.link, speed });
+  console.log(`canopy sim: ${drones} virtual ArduCopters of "${base.name}" on ${values.link.join(', ')} at ${speed}× real time`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+    if (values['run-for']) setTimeout(resolve, Number(values['run-for']) * 1000);
+  });
+  await served.stop();
   return 0;
 }

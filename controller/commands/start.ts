@@ -1,7 +1,8 @@
 /**
- * `canopy start`: the ground station. Attaches the drone links, answers as a GCS (sysid 255 by
- * default, 1 Hz HEARTBEAT), keeps vehicle sessions, routes every frame to the pilots' tools
- * (QGroundControl / MAVProxy on udp 14550 by default), records a tlog, and prints the fleet.
+ * `canopy start`: the ground station. With `--link` it attaches real drone links, answers as a GCS
+ * (sysid 255 by default, 1 Hz HEARTBEAT), keeps vehicle sessions, routes every frame to the
+ * pilots' tools (QGroundControl / MAVProxy on udp 14550 by default), records a tlog, and prints
+ * the fleet. Without `--link` it flies the simulated site (start-simulated.ts).
  */
 import { parseArgs } from 'node:util';
 import { SystemClock } from '../../firmware-bridge/clock.ts';
@@ -32,8 +33,43 @@ export async function run(args: string[]): Promise<number> {
       tlog: { type: 'string' },
       'status-every': { type: 'string', default: '5' },
       'run-for': { type: 'string' },
+      // The simulated site (no --link):
+      scenario: { type: 'string', default: 'clear-summer-day' },
+      'sim-at': { type: 'string' },
+      speed: { type: 'string', default: '1' },
+      seed: { type: 'string', default: '1' },
+      data: { type: 'string', default: process.env.CANOPY_DATA ?? 'canopy-data' },
+      'mqtt-port': { type: 'string', default: '1883' },
+      'ws-port': { type: 'string', default: '9001' },
+      'log-level': { type: 'string', default: 'warn' },
     },
   });
+  if (!values.link) {
+    const num = (name: string, v: string | undefined, ok: (n: number) => boolean) => {
+      const n = Number(v);
+      if (!ok(n)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--${name} "${v}" is out of range`);
+      return n;
+    };
+    const port = (n: number) => Number.isInteger(n) && n >= 0 && n < 65536;
+    const level = values['log-level'];
+    if (level !== 'debug' && level !== 'info' && level !== 'warn' && level !== 'error') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--log-level must be debug, info, warn or error, got "${level}"`);
+    const { runSimulated } = await import('./start-simulated.ts');
+    return runSimulated({
+      scenario: values.scenario!,
+      // The default site starts just before its net goes up, so a new user sees it launch.
+      at: values['sim-at'] ?? (values.scenario === 'clear-summer-day' ? '06:40' : undefined),
+      speed: num('speed', values.speed, (n) => n > 0 && n <= 1000),
+      seed: num('seed', values.seed, (n) => Number.isInteger(n) && n >= 0),
+      dataDir: values.data!,
+      gcs: values.gcs ?? [START_DEFAULTS.gcs],
+      mqttPort: num('mqtt-port', values['mqtt-port'], port),
+      wsPort: num('ws-port', values['ws-port'], port),
+      statusEveryS: num('status-every', values['status-every'], (n) => n >= 0),
+      runForS: values['run-for'] === undefined ? undefined : num('run-for', values['run-for'], (n) => n > 0),
+      tlog: values.tlog,
+      logLevel: level,
+    });
+  }
   const sysid = Number(values.sysid);
   if (!Number.isInteger(sysid) || sysid < 1 || sysid > 255) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--sysid must be 1-255, got "${values.sysid}"`);
   const clock = new SystemClock();

@@ -401,10 +401,13 @@ export class FleetController extends EventEmitter<FleetEvents> {
     const pct = v.telemetry.remainingPct ?? 0;
     switch (d.role) {
       case 'charging':
-        if (!v.armed && pct >= this.o.readyPct && !this.windy()) this.setRole(d, 'ready', `charged to ${pct} %`);
+        // ArduCopter refuses GUIDED and arming without a 3D fix (GPS_RAW_INT fix_type ≥ 3), so a
+        // drone is not ready before it has one.
+        if (!v.armed && pct >= this.o.readyPct && (v.telemetry.gpsFix ?? 0) >= 3 && !this.windy()) this.setRole(d, 'ready', `charged to ${pct} %`);
         return;
       case 'ready':
         if (pct < this.o.readyPct - 5) this.setRole(d, 'charging', `discharged to ${pct} % on the ground`);
+        else if ((v.telemetry.gpsFix ?? 0) < 3) this.setRole(d, 'charging', 'no 3D GPS fix');
         return;
       case 'launching':
         return this.advanceLaunch(d, alt, now);

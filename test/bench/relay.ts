@@ -20,7 +20,7 @@ import type { ContactWindow } from '../../controller/relay/contact-plan.ts';
 import { LinkProxy } from '../../sim/satellite.ts';
 import { hasCommand } from '../helpers/tools.ts';
 import { runCrashTrial } from '../controller/relay/crash-harness.ts';
-import { Upstream } from '../controller/relay/upstream.ts';
+import { Upstream } from '../../sim/cloud.ts';
 import { mosquittoGoodput } from './relay-mosquitto.ts';
 
 const PREFIX = 'bench/site';

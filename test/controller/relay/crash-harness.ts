@@ -18,7 +18,7 @@ import { hashPassword } from '../../../controller/mesh/users.ts';
 import { LinkProxy } from '../../../sim/satellite.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { tryConnect } from '../../helpers/mqtt.ts';
-import { Upstream } from './upstream.ts';
+import { Upstream } from '../../../sim/cloud.ts';
 
 const CHILD = join(fileURLToPath(import.meta.url), '..', 'crash-child.ts');
 const PREFIX = 'up/crash';

@@ -11,7 +11,7 @@ import { Relay, type RelayOptions } from '../../../controller/relay/relay.ts';
 import { publishWireBytes } from '../../../controller/relay/uplink.ts';
 import { connect, end, nextMessage, publishOutcome, subscribeGranted } from '../../helpers/mqtt.ts';
 import { credentials, startMesh } from '../mesh/fixtures.ts';
-import { Upstream } from './upstream.ts';
+import { Upstream } from '../../../sim/cloud.ts';
 
 const PREFIX = 'up/site';
 const T0 = Date.UTC(2026, 5, 21, 12, 0, 0);

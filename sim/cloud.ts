@@ -1,12 +1,12 @@
 /**
- * The far side of the uplink for tests: an embedded aedes broker on a loopback port that records
+ * The far side of the uplink (the simulator's cloud, and the tests'): an embedded aedes broker on a loopback port that records
  * every relayed item (decoded envelope) in arrival order and deduplicates by id, and can go away
  * and come back on the same port (an outage).
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
-import { decodeEnvelope } from '../../../controller/mesh/topics.ts';
-import { Deduplicator } from '../../../controller/relay/dedup.ts';
+import { decodeEnvelope } from '../controller/mesh/topics.ts';
+import { Deduplicator } from '../controller/relay/dedup.ts';
 
 export interface Received {
   id: string;

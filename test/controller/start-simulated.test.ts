@@ -1,0 +1,57 @@
+/**
+ * `canopy start` with no drone links, as a new user runs it: the simulated site comes up, the
+ * first start prints the admin's credentials (anonymous access is off), the mesh carries the
+ * drones' retained state and the power budget, and the net goes up by itself.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PowerState } from '../../controller/mesh/topics.ts';
+import { spawnCanopy } from '../helpers/cli.ts';
+import { eventually } from '../helpers/events.ts';
+import { connect, tryConnect } from '../helpers/mqtt.ts';
+
+test('canopy start flies the default simulated site with the mesh on, admin credentials printed once', async (t) => {
+  const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
+  t.after(() => rmSync(data, { recursive: true, force: true }));
+  // 20× so the morning launch happens within the test; ports 0 pick free loopback ports.
+  const child = spawnCanopy(t, 'start', '--data', data, '--mqtt-port', '0', '--ws-port', '0', '--gcs', 'udpout://127.0.0.1:9', '--speed', '20', '--status-every', '2');
+  await eventually(() => /MQTT on mqtt:\/\/localhost:\d+/.test(child.output()) && /password "/.test(child.output()), 30_000, 'site up with credentials');
+  const out = child.output();
+  const port = Number(/MQTT on mqtt:\/\/localhost:(\d+)/.exec(out)![1]);
+  const password = /password "([^"]+)"/.exec(out)![1]!;
+  assert.match(out, /simulated site "clear-summer-day" \(25 drones/);
+  const users = JSON.parse(readFileSync(join(data, 'users.json'), 'utf8')) as { username: string; passwordHash: string }[];
+  assert.equal(users[0]!.username, 'admin');
+  assert.ok(!readFileSync(join(data, 'users.json'), 'utf8').includes(password), 'only the hash is stored');
+  assert.equal(statSync(join(data, 'users.json')).mode & 0o077, 0, 'users.json is private to its owner');
+
+  const anonymous = await tryConnect(`mqtt://127.0.0.1:${port}`);
+  assert.equal(anonymous.ok, false, 'anonymous access is off');
+  const wrong = await tryConnect(`mqtt://127.0.0.1:${port}`, { username: 'admin', password: 'guess' });
+  assert.equal(wrong.ok, false, 'a wrong password is refused');
+
+  const client = await connect(`mqtt://127.0.0.1:${port}`, { username: 'admin', password });
+  t.after(() => void client.end(true));
+  const retained = new Map<string, string>();
+  client.on('message', (topic, payload) => retained.set(topic, payload.toString()));
+  await client.subscribeAsync(['canopy/drones/+', 'canopy/power', 'canopy/bridge/event']);
+  await eventually(() => [...retained.keys()].filter((k) => /^canopy\/drones\/d\d+$/.test(k)).length === 25, 60_000, 'all 25 drones on the mesh');
+  await eventually(() => retained.has('canopy/power'), 30_000, 'power budget published');
+  const power = JSON.parse(retained.get('canopy/power')!) as PowerState;
+  assert.ok(power.forecast && power.forecast.length === 96, '24 h forecast in 15-minute steps');
+  assert.ok(power.solarW >= 0 && typeof power.uplinkGranted === 'boolean');
+  // The net goes up by itself once the sun pays for hover (a few simulated minutes after 06:40).
+  await eventually(() => /net [1-9]\d*\/\d+ stations/.test(child.output()), 120_000, 'a station manned');
+  await eventually(() => retained.has('canopy/bridge/event'), 10_000, 'fleet transitions as events');
+
+  // The second start reuses the stored admin and prints no password.
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  const again = spawnCanopy(t, 'start', '--data', data, '--mqtt-port', '0', '--ws-port', '0', '--gcs', 'udpout://127.0.0.1:9', '--run-for', '3', '--status-every', '0');
+  await new Promise((r) => again.once('exit', r));
+  assert.match(again.output(), /simulated site/);
+  assert.doesNotMatch(again.output(), /password "/);
+});
