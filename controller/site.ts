@@ -29,6 +29,7 @@ export class SiteController {
   readonly power: PowerPlanner;
   private timer: TimerHandle | undefined;
   private lastPublished = 0;
+  private lastWarning: string | null = null;
   private readonly log: Logger;
 
   constructor(private readonly opts: SiteOptions) {
@@ -89,6 +90,10 @@ export class SiteController {
       measured: measuredHolders > 0 ? { holders: measuredHolders, batteryW: holdersW } : undefined,
       dish: this.opts.dish?.() ?? 'off',
     });
+    if (budget.warning !== this.lastWarning) {
+      if (budget.warning) this.log.warn(budget.warning);
+      this.lastWarning = budget.warning;
+    }
     this.publishPower(budget);
     return budget;
   }

@@ -14,7 +14,7 @@ import type { Clock } from '../firmware-bridge/clock.ts';
 import type { Link } from '../firmware-bridge/links/link.ts';
 import { MavlinkSigning } from '../firmware-bridge/microservices/signing/index.ts';
 import { MavlinkNode } from '../firmware-bridge/node.ts';
-import type { Frame } from '../firmware-bridge/protocol/frame.ts';
+import { newMessage, type Frame } from '../firmware-bridge/protocol/frame.ts';
 import { ARDUCOPTER_MODES, decodeMode } from '../firmware-bridge/vehicles/modes.ts';
 import { Battery, type BatteryOptions } from './battery.ts';
 import { arducopterParams, BATT_FS_ACTION, FS_GCS, type ParamDef } from './params.ts';
@@ -283,7 +283,7 @@ export class VirtualCopter {
   private advanceMission(): void {
     const item = this.mission[this.missionIndex];
     if (item) {
-      const reached = new common.MissionItemReached();
+      const reached = newMessage(common.MissionItemReached);
       reached.seq = this.missionIndex;
       this.node.broadcast(reached);
     }
@@ -532,7 +532,7 @@ export class VirtualCopter {
 
   private command(command: number, p: number[], frame: Frame, confirmation: number, coordFrame?: number): void {
     const result = this.runCommand(command, p, coordFrame);
-    const ack = new common.CommandAck();
+    const ack = newMessage(common.CommandAck);
     ack.command = command;
     ack.result = result;
     ack.targetSystem = frame.sysid;
@@ -634,7 +634,7 @@ export class VirtualCopter {
   private timesync(m: common.TimeSync): void {
     // timesync.html: answer requests (tc1 = 0) with our time in tc1 and their ts1 echoed.
     if (m.tc1 !== 0n) return;
-    const t = new common.TimeSync();
+    const t = newMessage(common.TimeSync);
     t.tc1 = BigInt(this.clock.now() - this.bootMs) * 1_000_000n;
     t.ts1 = m.ts1;
     this.node.broadcast(t);
@@ -657,7 +657,7 @@ export class VirtualCopter {
 
   private paramValue(name: string, index: number): common.ParamValue {
     const def = this.params.get(name)!;
-    const v = new common.ParamValue();
+    const v = newMessage(common.ParamValue);
     v.paramId = name;
     v.paramValue = def.value;
     v.paramType = def.type;
@@ -691,7 +691,7 @@ export class VirtualCopter {
   // ---- mission ----------------------------------------------------------------------------------
 
   private missionAck(frame: Frame, type: common.MavMissionResult): void {
-    const ack = new common.MissionAck();
+    const ack = newMessage(common.MissionAck);
     ack.targetSystem = frame.sysid;
     ack.targetComponent = frame.compid;
     ack.type = type;
@@ -712,7 +712,7 @@ export class VirtualCopter {
   private requestMissionItem(seq: number): void {
     const u = this.missionUpload;
     if (!u) return;
-    const r = new common.MissionRequestInt();
+    const r = newMessage(common.MissionRequestInt);
     r.targetSystem = u.sysid;
     r.targetComponent = u.compid;
     r.seq = seq;
@@ -726,7 +726,7 @@ export class VirtualCopter {
     if (!u || now - u.lastRequestMs < MISSION_REQUEST_RESEND_MS) return;
     if (++u.tries > MISSION_REQUEST_TRIES) {
       this.missionUpload = undefined;
-      const ack = new common.MissionAck();
+      const ack = newMessage(common.MissionAck);
       ack.targetSystem = u.sysid;
       ack.targetComponent = u.compid;
       ack.type = common.MavMissionResult.OPERATION_CANCELLED;
@@ -753,7 +753,7 @@ export class VirtualCopter {
   }
 
   private missionCountMessage(frame: Frame): common.MissionCount {
-    const c = new common.MissionCount();
+    const c = newMessage(common.MissionCount);
     c.targetSystem = frame.sysid;
     c.targetComponent = frame.compid;
     c.count = this.mission.length;
@@ -764,7 +764,7 @@ export class VirtualCopter {
   private sendMissionItem(seq: number, frame: Frame): void {
     const item = this.mission[seq];
     if (!item) return this.missionAck(frame, common.MavMissionResult.INVALID_SEQUENCE);
-    const copy = Object.assign(new common.MissionItemInt(), item);
+    const copy = Object.assign(newMessage(common.MissionItemInt), item);
     copy.targetSystem = frame.sysid;
     copy.targetComponent = frame.compid;
     copy.current = seq === this.missionIndex ? 1 : 0;
@@ -784,7 +784,7 @@ export class VirtualCopter {
     // STATUSTEXT carries 50 characters; longer texts go in chunks with a shared id (statustext.html).
     const id = text.length > 50 ? (this.textId = (this.textId % 65535) + 1) : 0;
     for (let seq = 0; seq * 50 < Math.max(text.length, 1); seq++) {
-      const m = new common.StatusText();
+      const m = newMessage(common.StatusText);
       m.severity = severity;
       m.text = text.slice(seq * 50, seq * 50 + 50);
       m.id = id;
@@ -814,7 +814,7 @@ export class VirtualCopter {
     const b = this.battery;
     switch (id) {
       case minimal.Heartbeat.MSG_ID: {
-        const hb = new minimal.Heartbeat();
+        const hb = newMessage(minimal.Heartbeat);
         hb.type = minimal.MavType.QUADROTOR;
         hb.autopilot = minimal.MavAutopilot.ARDUPILOTMEGA;
         const F = minimal.MavModeFlag;
@@ -825,7 +825,7 @@ export class VirtualCopter {
         return hb;
       }
       case common.SysStatus.MSG_ID: {
-        const s = new common.SysStatus();
+        const s = newMessage(common.SysStatus);
         s.voltageBattery = Math.round(b.voltageV * 1000);
         s.currentBattery = Math.round(b.currentA * 100);
         s.batteryRemaining = Math.round(b.soc * 100);
@@ -833,7 +833,7 @@ export class VirtualCopter {
         return s;
       }
       case common.BatteryStatus.MSG_ID: {
-        const s = new common.BatteryStatus();
+        const s = newMessage(common.BatteryStatus);
         s.id = 0;
         s.batteryFunction = common.MavBatteryFunction.ALL;
         s.type = common.MavBatteryType.LIPO;
@@ -849,7 +849,7 @@ export class VirtualCopter {
       }
       case common.GlobalPositionInt.MSG_ID: {
         const { latDeg, lonDeg } = this.position();
-        const g = new common.GlobalPositionInt();
+        const g = newMessage(common.GlobalPositionInt);
         g.timeBootMs = bootMs;
         g.lat = Math.round(latDeg * 1e7);
         g.lon = Math.round(lonDeg * 1e7);
@@ -863,7 +863,7 @@ export class VirtualCopter {
       }
       case common.GpsRawInt.MSG_ID: {
         const { latDeg, lonDeg } = this.position();
-        const g = new common.GpsRawInt();
+        const g = newMessage(common.GpsRawInt);
         g.timeUsec = BigInt(now) * 1000n;
         g.fixType = this.gpsFix ? common.GpsFixType.GPS_FIX_TYPE_3D_FIX : common.GpsFixType.NO_FIX;
         g.lat = Math.round(latDeg * 1e7);
@@ -877,7 +877,7 @@ export class VirtualCopter {
         return g;
       }
       case common.Attitude.MSG_ID: {
-        const a = new common.Attitude();
+        const a = newMessage(common.Attitude);
         a.timeBootMs = bootMs;
         // Tilt to hold against wind and acceleration: small-angle from the velocity change.
         a.roll = Math.max(-0.5, Math.min(0.5, c.vel.e * 0.02));
@@ -886,7 +886,7 @@ export class VirtualCopter {
         return a;
       }
       case common.VfrHud.MSG_ID: {
-        const v = new common.VfrHud();
+        const v = newMessage(common.VfrHud);
         v.airspeed = c.airspeedMs;
         v.groundspeed = Math.hypot(c.vel.n, c.vel.e);
         v.alt = this.origin.altitudeM + c.pos.u;
@@ -896,21 +896,21 @@ export class VirtualCopter {
         return v;
       }
       case common.ExtendedSysState.MSG_ID: {
-        const e = new common.ExtendedSysState();
+        const e = newMessage(common.ExtendedSysState);
         const L = common.MavLandedState;
         e.vtolState = common.MavVtolState.UNDEFINED;
         e.landedState = !this.armed || c.onGround ? L.ON_GROUND : c.vel.u > 0.2 && c.pos.u < 5 ? L.TAKEOFF : this.landing === 'descending' || this.customMode === MODE.LAND ? L.LANDING : L.IN_AIR;
         return e;
       }
       case common.MissionCurrent.MSG_ID: {
-        const m = new common.MissionCurrent();
+        const m = newMessage(common.MissionCurrent);
         m.seq = this.missionIndex;
         m.total = Math.max(0, this.mission.length - 1);
         return m;
       }
       case common.HomePosition.MSG_ID: {
         const { latDeg, lonDeg } = offsetToLatLon(this.origin.latDeg, this.origin.lonDeg, this.pad.n, this.pad.e);
-        const h = new common.HomePosition();
+        const h = newMessage(common.HomePosition);
         h.latitude = Math.round(latDeg * 1e7);
         h.longitude = Math.round(lonDeg * 1e7);
         h.altitude = Math.round((this.origin.altitudeM + this.pad.u) * 1000);
@@ -918,7 +918,7 @@ export class VirtualCopter {
         return h;
       }
       case common.SystemTime.MSG_ID: {
-        const s = new common.SystemTime();
+        const s = newMessage(common.SystemTime);
         s.timeUnixUsec = BigInt(now) * 1000n;
         s.timeBootMs = bootMs;
         return s;

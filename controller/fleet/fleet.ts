@@ -15,12 +15,13 @@
  *   climbed clear above the net, then rises into the station: the station is never empty.
  */
 import { EventEmitter } from 'node:events';
-import { minimal } from 'mavlink-mappings';
+import { common, minimal } from 'mavlink-mappings';
 import { VehicleActions } from '../../firmware-bridge/actions.ts';
 import type { Clock, TimerHandle } from '../../firmware-bridge/clock.ts';
 import { latLonToOffset, offsetToLatLon } from '../../firmware-bridge/geo.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import type { CommandResult } from '../../firmware-bridge/microservices/command/command.ts';
+import { ParamClient } from '../../firmware-bridge/microservices/param/param.ts';
 import type { Vehicle, VehicleManager } from '../../firmware-bridge/vehicles/index.ts';
 import { assignStations, stationLattice, type Point } from './formation.ts';
 
@@ -36,6 +37,8 @@ const COMMAND_TRIES = 3;
 const CLIMB_TIMEOUT_MS = 60_000;
 /** A launch at the default speeds (60 m net, pads 50 m out), with margin. */
 const LAUNCH_S = 60;
+/** Time constant of the smoothed battery draw used for relief predictions. */
+const DRAW_SMOOTHING_MS = 60_000;
 
 export interface FleetOptions {
   clock: Clock;
@@ -60,8 +63,15 @@ export interface FleetOptions {
   windMs?: () => number;
   windLimitMs?: number;
   tickMs?: number;
+  /**
+   * Autopilot parameters written to every drone before it flies. Default: land in place on GCS
+   * loss and on low and critical battery (FS_GCS_ENABLE=5, BATT_FS_LOW_ACT=1, BATT_FS_CRT_ACT=1).
+   */
+  failsafeParams?: Record<string, number>;
   log?: Logger;
 }
+
+export const SWARM_FAILSAFE_PARAMS: Record<string, number> = { FS_GCS_ENABLE: 5, BATT_FS_LOW_ACT: 1, BATT_FS_CRT_ACT: 1 };
 
 export interface Transition {
   sysid: number;
@@ -86,6 +96,11 @@ interface Drone {
   reliefStartedAt?: number;
   busy: boolean;
   failures: number;
+  /** The swarm-safe failsafe parameters: not yet, being written, written. */
+  configured: 'no' | 'pending' | 'yes';
+  /** Battery power smoothed over about a minute (W; negative while charging): gusts make the instantaneous draw swing around zero. */
+  drawW?: number;
+  drawAt?: number;
 }
 
 export interface FleetEvents {
@@ -117,7 +132,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
 
   constructor(opts: FleetOptions) {
     super();
-    this.o = { altitudeM: 60, spacingM: 10, minSeparationM: 5, readyPct: 90, marginFraction: 0.1, criticalPct: 8, tickMs: 500, ...opts };
+    this.o = { altitudeM: 60, spacingM: 10, minSeparationM: 5, readyPct: 90, marginFraction: 0.1, criticalPct: 8, tickMs: 500, failsafeParams: SWARM_FAILSAFE_PARAMS, ...opts };
     this.log = (opts.log ?? silentLogger).child('fleet');
     if (this.o.spacingM < 2 * this.o.minSeparationM) this.log.warn('station spacing below twice the minimum separation', { spacingM: this.o.spacingM, minSeparationM: this.o.minSeparationM });
   }
@@ -158,7 +173,10 @@ export class FleetController extends EventEmitter<FleetEvents> {
   tick(): void {
     const now = this.o.clock.now();
     this.discover(now);
-    for (const d of this.drones.values()) this.failsafes(d);
+    for (const d of this.drones.values()) {
+      this.measureDraw(d, now);
+      this.failsafes(d);
+    }
     this.planStations();
     for (const d of this.drones.values()) this.advance(d, now);
     this.fillStations();
@@ -185,7 +203,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     for (const v of this.o.vehicles.list()) {
       if (v.compid !== minimal.MavComponent.AUTOPILOT1 || this.drones.has(v.sysid)) continue;
       if (v.telemetry.latDeg === undefined) continue;
-      const d: Drone = { sysid: v.sysid, vehicle: v, actions: new VehicleActions(v.port, { timeoutMs: 1500, retries: 3 }), role: 'charging', since: now, phase: '', busy: false, failures: 0 };
+      const d: Drone = { sysid: v.sysid, vehicle: v, actions: new VehicleActions(v.port, { timeoutMs: 1500, retries: 3 }), role: 'charging', since: now, phase: '', busy: false, failures: 0, configured: 'no' };
       this.drones.set(v.sysid, d);
       const airborne = (v.telemetry.relativeAltitudeM ?? 0) > 1 && v.armed;
       if (!airborne) d.pad = this.local(v);
@@ -257,8 +275,18 @@ export class FleetController extends EventEmitter<FleetEvents> {
       this.log.info('net size', { stations: want, was: this.stations.length, reason: this.windy() ? 'wind over the limit' : 'plan' });
       this.stations = stationLattice(want, this.o.spacingM);
     }
-    // Drones on stations that no longer exist go home (one at a time, through the token).
+    // Drones on stations that no longer exist go home (one at a time, through the token). A
+    // relief in progress on such a station is called off first: the replacement (which holds the
+    // token) turns back, and the relieved drone no longer waits for it.
     for (const d of this.drones.values()) {
+      if (d.station !== undefined && d.station >= this.stations.length && d.partner !== undefined) {
+        this.releasePartner(d);
+        if (d.role === 'handing-over') {
+          d.station = undefined;
+          this.startReturn(d, 'net shrank during a relief');
+          continue;
+        }
+      }
       if (d.station !== undefined && d.station >= this.stations.length && d.role === 'on-station' && d.partner === undefined) this.startReturn(d, this.windy() ? 'wind over the limit: shrinking the net' : 'net shrinks');
       else if (d.station !== undefined && d.station >= this.stations.length && d.role === 'launching' && d.phase !== 'rise') {
         // Not there yet: turn back.
@@ -280,7 +308,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     const empty = this.stations.map((_, i) => i).filter((i) => !occupied.has(i));
     const ready = [...this.drones.values()].filter((d) => d.role === 'ready' && d.pad);
     // Relief first: a drone that must leave soon and has no replacement yet.
-    const due = [...this.drones.values()].filter((d) => d.role === 'on-station' && d.partner === undefined && d.phase === 'relieve').sort((a, b) => (a.vehicle.telemetry.remainingPct ?? 0) - (b.vehicle.telemetry.remainingPct ?? 0));
+    const due = [...this.drones.values()].filter((d) => d.role === 'on-station' && d.partner === undefined && d.phase === 'relieve' && d.station !== undefined && d.station < this.stations.length).sort((a, b) => (a.vehicle.telemetry.remainingPct ?? 0) - (b.vehicle.telemetry.remainingPct ?? 0));
     if (due.length) {
       const old = due[0]!;
       const best = ready.sort((a, b) => (b.vehicle.telemetry.remainingPct ?? 0) - (a.vehicle.telemetry.remainingPct ?? 0))[0];
@@ -310,9 +338,39 @@ export class FleetController extends EventEmitter<FleetEvents> {
   }
 
   /** The % at which a drone must leave its station: energy to return and land plus the margin. */
-  private relievePct(d: Drone): number {
+  /**
+   * Writes the swarm-safe failsafe actions before a drone may fly. ArduCopter's defaults (RTL on
+   * GCS loss and on a low battery) send every drone of a net straight home at the net's altitude
+   * at once, on paths that cross; LAND descends vertically from the station, where the lattice
+   * already keeps drones `spacingM` apart. A refused write leaves the drone on its pad.
+   */
+  private configure(d: Drone): void {
+    d.configured = 'pending';
+    const params = new ParamClient(d.vehicle.port, { timeoutMs: 1500, retries: 3 });
+    void (async () => {
+      for (const [name, value] of Object.entries(this.o.failsafeParams)) {
+        const r = await params.set(name, value, common.MavParamType.INT8);
+        if (!r.ok) {
+          this.log.warn(`drone ${d.sysid}: ${name} not set`, { reason: r.reason, detail: r.detail });
+          d.configured = 'no';
+          return;
+        }
+      }
+      d.configured = 'yes';
+    })();
+  }
+
+  private measureDraw(d: Drone, now: number): void {
     const t = d.vehicle.telemetry;
-    const powerW = Math.max(100, (t.voltageV ?? 22) * (t.currentA ?? 20));
+    if (t.voltageV === undefined || t.currentA === undefined) return;
+    const p = t.voltageV * t.currentA;
+    const k = d.drawAt === undefined ? 1 : Math.min(1, (now - d.drawAt) / DRAW_SMOOTHING_MS);
+    d.drawW = d.drawW === undefined ? p : d.drawW + (p - d.drawW) * k;
+    d.drawAt = now;
+  }
+
+  private relievePct(d: Drone): number {
+    const powerW = Math.max(100, d.drawW ?? 440);
     const pad = d.pad ?? { n: 0, e: 0 };
     const here = this.local(d.vehicle);
     // Climb RETURN_ABOVE_M at ~2.5 m/s, fly home at ~5 m/s, descend at ~1.5 m/s (0.5 below 10 m).
@@ -325,7 +383,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
   private secondsToRelieve(d: Drone): number {
     const t = d.vehicle.telemetry;
     const pct = t.remainingPct ?? 100;
-    const powerW = (t.voltageV ?? 22) * (t.currentA ?? 0);
+    const powerW = d.drawW ?? 0;
     if (powerW <= 0) return Infinity;
     return (((pct - this.relievePct(d)) / 100) * this.o.batteryWh * 3600) / powerW;
   }
@@ -401,9 +459,10 @@ export class FleetController extends EventEmitter<FleetEvents> {
     const pct = v.telemetry.remainingPct ?? 0;
     switch (d.role) {
       case 'charging':
+        if (d.configured === 'no') this.configure(d);
         // ArduCopter refuses GUIDED and arming without a 3D fix (GPS_RAW_INT fix_type ≥ 3), so a
         // drone is not ready before it has one.
-        if (!v.armed && pct >= this.o.readyPct && (v.telemetry.gpsFix ?? 0) >= 3 && !this.windy()) this.setRole(d, 'ready', `charged to ${pct} %`);
+        if (!v.armed && d.configured === 'yes' && pct >= this.o.readyPct && (v.telemetry.gpsFix ?? 0) >= 3 && !this.windy()) this.setRole(d, 'ready', `charged to ${pct} %`);
         return;
       case 'ready':
         if (pct < this.o.readyPct - 5) this.setRole(d, 'charging', `discharged to ${pct} % on the ground`);

@@ -288,7 +288,14 @@ export class PowerPlanner {
     if (!this.netUp && solarPer >= 1.05 * hoverPer && nextHour.every((f) => f.perDroneSolarW >= hoverPer)) this.netUp = true;
     else if (this.netUp && solarPer < 0.9 * hoverPer) this.netUp = false;
     let stations = this.netUp ? this.sustainableStations(inputs.available, solarPer) : 0;
-    let reason = this.netUp ? `the net carries itself (${solarPer.toFixed(0)} W sun vs ${hoverPer.toFixed(0)} W hover per drone)` : `the sun does not pay for hover (${solarPer.toFixed(0)} W vs ${hoverPer.toFixed(0)} W per drone)`;
+    const perDrone = `${solarPer.toFixed(0)} W sun vs ${hoverPer.toFixed(0)} W hover per drone`;
+    let reason = this.netUp
+      ? solarPer >= hoverPer
+        ? `the net carries itself (${perDrone})`
+        : `held by rotation through a dip (${perDrone})`
+      : solarPer >= hoverPer
+        ? `the forecast has the sun stop paying for hover within the hour (${perDrone})`
+        : `the sun does not pay for hover (${perDrone})`;
     if (stations > 0 && landBy !== null && now >= landBy) {
       stations = 0;
       this.netUp = false;
@@ -315,10 +322,12 @@ export class PowerPlanner {
     const stationBatteryW = loadsW - surplusW;
     this.stationWh = Math.min(p.stationBatteryWh, Math.max(0, this.stationWh - stationBatteryW * dtH));
 
-    const wanted = forecast.reduce((m, f) => Math.max(m, f.stations), 0);
-    const bestSolar = forecast.reduce((m, f) => Math.max(m, f.perDroneSolarW), 0);
-    const need = wanted > 0 ? this.requiredFleet(wanted, bestSolar) : 0;
-    const warning = need > inputs.available ? `the fleet cannot sustain the net: ${wanted} stations need ${need} drones, ${inputs.available} available` : null;
+    // Fleet sizing: the full net is every available drone but the spares. When the sun covers
+    // less than hover the net is held by rotation, and holding all of it would take
+    // k = m(⌈R⌉ + 1) drones; say so when the fleet is smaller.
+    const target = Math.max(0, inputs.available - p.spares);
+    const need = this.netUp && solarPer < hoverPer && target >= 3 ? this.requiredFleet(target, solarPer) : 0;
+    const warning = need > inputs.available ? `the fleet cannot sustain the full net: ${target} stations at ${solarPer.toFixed(0)} W of sun per drone need ${need} drones (k = m(⌈R⌉+1)), ${inputs.available} available; holding ${stations}` : null;
 
     this.current = {
       atMs: now,

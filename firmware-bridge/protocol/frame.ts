@@ -1,4 +1,6 @@
 import { MavLinkProtocolV2 } from 'node-mavlink';
+// node-mavlink's field readers (not re-exported from its index).
+import serialization from 'node-mavlink/dist/lib/serialization.js';
 import type { MavLinkData, MavLinkDataConstructor } from 'mavlink-mappings';
 import { frameCrc } from './crc.ts';
 import { messageInfo, type MessageInfo } from './dialect.ts';
@@ -44,16 +46,24 @@ export function frameTarget(f: Frame): { system: number; component: number } {
   return { system: sys, component: comp };
 }
 
-const decoder = new MavLinkProtocolV2();
+type FieldReader = (buffer: Buffer, offset: number, length: number) => unknown;
+const READERS = serialization.DESERIALIZERS as unknown as Record<string, FieldReader>;
 
-/** Decodes a known frame into its node-mavlink data class (zero-filling truncated bytes). */
+/**
+ * Decodes a known frame into its node-mavlink data class (zero-filling truncated bytes), with
+ * node-mavlink's own field readers. The instance is made without running the class constructor:
+ * mavlink-mappings' constructors default every enum field with `Object.keys(Enum)` (SYS_STATUS
+ * alone does it six times), which cost more than the decoding itself; every field is set below.
+ */
 export function decodeFrame(f: Frame): MavLinkData | undefined {
   const info = messageInfo(f.msgid);
   if (!info || !f.known) return undefined;
   const off = payloadOffset(f);
   const payload = Buffer.alloc(Math.max(info.maxLength, f.payloadLength));
   f.raw.copy(payload, 0, off, off + f.payloadLength);
-  return decoder.data(payload, info.clazz);
+  const instance = Object.create(info.clazz.prototype) as Record<string, unknown>;
+  for (const field of info.clazz.FIELDS) instance[field.name] = READERS[field.type]!(payload, field.offset, field.length);
+  return instance as unknown as MavLinkData;
 }
 
 export interface EncodeOptions {
@@ -134,4 +144,21 @@ export function frameFromRaw(raw: Buffer): Frame {
     signed: v2 && (raw[2]! & IFLAG_SIGNED) !== 0,
     known: messageInfo(msgid) !== undefined,
   };
+}
+
+const templates = new Map<MavLinkDataConstructor<MavLinkData>, Record<string, unknown>>();
+
+/**
+ * A new message with its class's default field values, made by copying a cached instance instead
+ * of running the constructor again (see decodeFrame for why that matters at swarm rates).
+ */
+export function newMessage<T extends MavLinkData>(clazz: MavLinkDataConstructor<T>): T {
+  let template = templates.get(clazz);
+  if (!template) templates.set(clazz, (template = new clazz() as unknown as Record<string, unknown>));
+  const m = Object.create(clazz.prototype) as Record<string, unknown>;
+  for (const k in template) {
+    const v = template[k];
+    m[k] = Array.isArray(v) ? [...v] : v;
+  }
+  return m as unknown as T;
 }

@@ -96,18 +96,44 @@ test('ground failsafes: wind over the limit shrinks the net to nothing and lands
   const { world, fleet, gs } = await flyingRig({ drones: 3, stations: 2, wind: () => wind });
   await runFast(world, { durationMs: 3 * 60_000 });
   assert.equal(fleet.status().manned, 2);
-  // Drone on station 0 loses its radio: the autopilot's GCS failsafe brings it home.
+  // A drone on station loses its radio: the autopilot's GCS failsafe takes over.
   const onStation = world.drones.find((d) => fleet.role(d.sysid) === 'on-station')!;
   await onStation.channel.link.stop();
   await runFast(world, { durationMs: 10_000 });
   assert.equal(fleet.role(onStation.sysid), 'lost');
   assert.ok(fleet.transitions.some((t) => t.sysid === onStation.sysid && /no HEARTBEAT/.test(t.reason)));
-  assert.equal(onStation.mode, 'RTL', 'the autopilot flies its own failsafe');
+  // Canopy wrote FS_GCS_ENABLE=5 before the flight: the autopilot lands in place, off the paths of the others.
+  assert.equal(onStation.mode, 'LAND', 'the autopilot flies its own failsafe, as configured');
+  assert.equal(onStation.params.get('FS_GCS_ENABLE')?.value, 5);
   wind = 15;
   await runFast(world, { durationMs: 6 * 60_000 });
   assert.equal(fleet.status().stations, 0);
   assert.ok(world.drones.every((d) => d.copter.onGround && !d.armed), `everyone landed: ${world.drones.map((d) => `${d.sysid} ${d.mode} ${d.copter.pos.u.toFixed(1)} ${d.armed}`).join(', ')} ${fleet.transitions.map((t) => `${t.sysid}:${t.to}(${t.reason})`).join(', ')}`);
   assert.ok(world.minSeparationM >= 5, `minimum separation ${world.minSeparationM.toFixed(2)} m`);
+  await gs.stop();
+  fleet.stop();
+});
+
+test('the net shrinking to nothing in the middle of a relief calls the relief off and lands everyone', async () => {
+  let stations = 3;
+  const { world, fleet, gs } = await flyingRig({ drones: 6, stations: 3 });
+  (fleet as unknown as { o: { stations: () => number } }).o.stations = () => stations;
+  // Fly until a replacement is on its way to a station (a relief in progress).
+  let reliefSeen = false;
+  await runFast(world, {
+    durationMs: 15 * 60_000,
+    beforeStep: () => {
+      if (!reliefSeen && fleet.transitions.some((t) => t.to === 'launching' && /relieves drone/.test(t.reason))) {
+        reliefSeen = true;
+        stations = 0;
+      }
+    },
+  });
+  assert.ok(reliefSeen, 'a relief started');
+  assert.equal(fleet.status().stations, 0);
+  assert.ok(world.drones.every((d) => d.copter.onGround && !d.armed), `everyone landed: ${fleet.transitions.map((t) => `${t.sysid}:${t.to}(${t.reason})`).join(', ')}`);
+  assert.ok(world.minSeparationM >= 5, `minimum separation ${world.minSeparationM.toFixed(2)} m`);
+  assert.equal(fleet.denials, 0);
   await gs.stop();
   fleet.stop();
 });

@@ -1,0 +1,155 @@
+/**
+ * The power budget on its own: the forecast, the net sizing against the fleet-sizing anchor, the
+ * cloud correction learnt from telemetry, the uplink grant, the sunset plan, and load shedding in
+ * order as the station battery runs down.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ManualClock } from '../../firmware-bridge/clock.ts';
+import { PowerPlanner, type PowerProfile } from '../../controller/power/budget.ts';
+
+const ZURICH = { latitudeDeg: 47.3769, longitudeDeg: 8.5417, elevationM: 408 };
+
+function profile(over: Partial<PowerProfile> = {}): PowerProfile {
+  return {
+    site: ZURICH,
+    airframeMassKg: 2.5,
+    hoverWPerKg: 180,
+    netMassKgPerM2: 0.25,
+    netAreaM2PerDrone: 12,
+    netEfficiency: 0.2,
+    mpptEfficiency: 0.97,
+    batteryWh: 222,
+    padChargeW: 250,
+    ...over,
+  };
+}
+
+const at = (iso: string) => new ManualClock(Date.parse(iso));
+
+test('hover and solar per drone follow the stated model', () => {
+  const p = new PowerPlanner(at('2026-06-21T12:00:00Z'), profile());
+  // 180 W/kg × (2.5 kg + 0.25 kg/m² × 12 m²) + 15 W avionics
+  assert.equal(p.hoverPerDroneW(), 180 * 5.5 + 15);
+  assert.ok(Math.abs(p.solarPerDroneW(1000) - 1000 * 12 * 0.2 * 0.97) < 1e-9);
+});
+
+test('the forecast covers 24 h in 15-minute steps: no net at night, the full net at noon', () => {
+  const clock = at('2026-06-21T00:00:00Z');
+  const p = new PowerPlanner(clock, profile());
+  const f = p.forecast(25);
+  assert.equal(f.length, 96);
+  assert.equal(f[1]!.atMs - f[0]!.atMs, 15 * 60_000);
+  const noon = f.find((x) => x.atMs === Date.parse('2026-06-21T11:30:00Z'))!;
+  const night = f.find((x) => x.atMs === Date.parse('2026-06-21T22:00:00Z'))!;
+  assert.equal(night.clearSkyGhiWm2, 0);
+  assert.equal(night.stations, 0);
+  assert.ok(noon.clearSkyGhiWm2 > 850, `noon GHI ${noon.clearSkyGhiWm2}`);
+  assert.equal(noon.stations, 24, 'all but the one spare');
+});
+
+test('net sizing under a deficit follows the anchor k = m(⌈R⌉+1)', () => {
+  const p = new PowerPlanner(at('2026-06-21T12:00:00Z'), profile());
+  const hover = p.hoverPerDroneW();
+  for (const solar of [0, 300, 600, 900]) {
+    const m = p.sustainableStations(25, solar);
+    const usable = 222 * 0.65;
+    const R = usable / 250 / (usable / (hover - solar));
+    if (m > 0) assert.ok(m * (Math.ceil(R) + 1) <= 25, `${m} stations need ${m * (Math.ceil(R) + 1)} drones at ${solar} W`);
+    assert.equal(p.requiredFleet(m, solar), m * (Math.ceil(R) + 1));
+  }
+  assert.equal(p.sustainableStations(2, 2000), 0, 'fewer than three drones hold no net');
+});
+
+test('the cloud factor is learnt from the holders that can still take charge', () => {
+  const clock = at('2026-06-21T11:00:00Z');
+  const p = new PowerPlanner(clock, profile());
+  const hover = p.hoverPerDroneW();
+  const clear = p.update({ available: 25, holding: 10, charging: 0 });
+  const modelPer = clear.perDrone.solarW;
+  // The holders see half the modelled sun: each draws hover − modelPer/2 from its battery.
+  for (let i = 0; i < 60; i++) {
+    clock.advance(60_000);
+    p.update({ available: 25, holding: 10, charging: 0, measured: { holders: 10, batteryW: 10 * (hover - modelPer / 2) } });
+  }
+  const b = p.budget!;
+  assert.ok(Math.abs(b.cloudCorrection - 0.5) < 0.05, `learnt ${b.cloudCorrection}`);
+  assert.ok(b.forecast[0]!.expectedGhiWm2 < b.forecast[0]!.clearSkyGhiWm2 * 0.6, 'the forecast is corrected too');
+});
+
+test('sunset plan: the net comes down before generation stops covering hover, early enough to land everyone', () => {
+  const clock = at('2026-06-21T12:00:00Z');
+  const p = new PowerPlanner(clock, profile());
+  let b = p.update({ available: 25, holding: 0, charging: 0 });
+  assert.equal(b.decisions.stations, 24);
+  b = p.update({ available: 25, holding: 24, charging: 0 });
+  const breakEven = b.sunset.breakEvenAtMs!;
+  const landBy = b.sunset.landByMs!;
+  assert.ok(breakEven > Date.parse('2026-06-21T15:00:00Z') && breakEven < Date.parse('2026-06-21T17:30:00Z'), new Date(breakEven).toISOString());
+  assert.ok(breakEven - landBy >= 24 * 90_000, 'time to land 24 drones one at a time');
+  // Just before landBy the net is up; at landBy it comes down, with the reason.
+  clock.advance(landBy - clock.now() - 60_000);
+  assert.equal(p.update({ available: 25, holding: 24, charging: 0 }).decisions.stations, 24);
+  clock.advance(60_000);
+  const down = p.update({ available: 25, holding: 24, charging: 0 });
+  assert.equal(down.decisions.stations, 0);
+  assert.match(down.decisions.reason, /sunset plan/);
+});
+
+test('station battery low: shed the uplink, then phone charging, then the drones land', () => {
+  const night = at('2026-06-21T23:00:00Z');
+  const day = at('2026-06-21T12:00:00Z');
+  const cases: [number, string[]][] = [
+    [0.8, []],
+    [0.35, ['uplink']],
+    [0.2, ['uplink', 'phone']],
+    [0.05, ['uplink', 'phone', 'drones']],
+  ];
+  for (const [soc, shed] of cases) {
+    const b = new PowerPlanner(night, profile({ stationInitialSoc: soc })).update({ available: 25, holding: 0, charging: 0 });
+    assert.deepEqual(b.decisions.shed, shed, `at ${soc * 100} %`);
+    if (shed.includes('uplink')) assert.equal(b.decisions.uplinkGranted, false);
+    if (shed.includes('phone')) assert.equal(b.decisions.phoneChargeW, 0);
+  }
+  // A net that carries itself refills the battery rather than landing: it keeps flying.
+  const sunny = new PowerPlanner(day, profile({ stationInitialSoc: 0.05 })).update({ available: 25, holding: 0, charging: 0 });
+  assert.equal(sunny.decisions.stations, 24);
+  // Pads drain the battery at night: 10 drones charging for an hour take 2.5 kWh.
+  const p = new PowerPlanner(night, profile({ stationBatteryWh: 5000, stationInitialSoc: 0.8 }));
+  p.update({ available: 25, holding: 0, charging: 10 });
+  night.advance(3600_000);
+  const after = p.update({ available: 25, holding: 0, charging: 10 });
+  assert.ok(Math.abs(after.stationBattery.energyWh - (4000 - 2500 - 4 - 2 - 30)) < 1, `${after.stationBattery.energyWh} Wh`);
+});
+
+test('the dish is granted only when the sun pays for it or the station battery is nearly full', () => {
+  const noon = at('2026-06-21T12:00:00Z');
+  const p = new PowerPlanner(noon, profile({ stationInitialSoc: 0.6 }));
+  p.update({ available: 25, holding: 0, charging: 0 });
+  assert.equal(p.update({ available: 25, holding: 0, charging: 0 }).decisions.uplinkGranted, false, 'no net, no surplus, battery at 60 %');
+  assert.equal(p.update({ available: 25, holding: 24, charging: 0 }).decisions.uplinkGranted, true, 'the net pays');
+  const night = new PowerPlanner(at('2026-06-21T23:00:00Z'), profile({ stationInitialSoc: 0.95 }));
+  assert.equal(night.update({ available: 25, holding: 0, charging: 0 }).decisions.uplinkGranted, true, 'battery nearly full');
+});
+
+test('a fleet too small to hold the full net by rotation is warned about, and the net shrinks to what it can hold', () => {
+  const clock = at('2026-06-21T11:30:00Z');
+  // Panels just good enough for the net to carry itself at noon under a clear sky.
+  const p = new PowerPlanner(clock, profile({ netEfficiency: 0.0985 }));
+  const hover = p.hoverPerDroneW();
+  const up = p.update({ available: 25, holding: 0, charging: 0 });
+  assert.equal(up.decisions.stations, 24);
+  assert.equal(up.warning, null);
+  // Thin cloud: the holders find only 92 % of hover in the sun and draw the rest from their batteries.
+  for (let i = 0; i < 30; i++) {
+    clock.advance(60_000);
+    p.update({ available: 25, holding: 10, charging: 0, measured: { holders: 10, batteryW: 10 * hover * 0.08 } });
+  }
+  const b = p.budget!;
+  assert.ok(b.perDrone.solarW < hover && b.perDrone.solarW > 0.9 * hover, `${b.perDrone.solarW} W vs ${hover} W`);
+  const usable = 222 * 0.65;
+  const k = 24 * (Math.ceil(usable / 250 / (usable / (hover - b.perDrone.solarW))) + 1);
+  assert.equal(b.warning?.includes(`need ${k} drones`), true, b.warning ?? 'no warning');
+  assert.ok(b.decisions.stations < 24 && b.decisions.stations >= 3, `net shrinks to ${b.decisions.stations}`);
+  assert.ok(p.requiredFleet(b.decisions.stations, b.perDrone.solarW) <= 25);
+});
