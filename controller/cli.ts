@@ -13,7 +13,7 @@ interface Subcommand {
 export const SUBCOMMANDS: Record<string, Subcommand> = {
   start: {
     summary: 'run the ground station (by default against a simulated swarm)',
-    usage: 'canopy start [--link URL ...] [--sysid N] [--gcs URL ...] [--tlog FILE]\n       canopy start [--scenario NAME|FILE] [--sim-at HH:MM] [--speed N] [--data DIR] [--mqtt-port N] [--ws-port N]   (no --link: the simulated site)',
+    usage: 'canopy start [--config canopy.yaml] [--link URL ...] [--sysid N] [--gcs URL ...] [--tlog FILE]\n       canopy start [--scenario NAME|FILE] [--sim-at HH:MM] [--speed N] [--data DIR] [--mqtt-port N] [--ws-port N]   (no --link: the simulated site)',
     load: () => import('./commands/start.ts'),
   },
   sim: {

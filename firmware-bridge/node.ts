@@ -5,7 +5,7 @@ import { Channel, type ChannelOptions } from './channel.ts';
 import type { Clock, TimerHandle } from './clock.ts';
 import type { Link } from './links/link.ts';
 import { silentLogger, type Logger } from './log.ts';
-import { decodeFrame, type Frame } from './protocol/frame.ts';
+import { decodeFrame, frameTarget, type Frame } from './protocol/frame.ts';
 import { CanopyError } from './errors.ts';
 
 /** A decoded message and where it came from. */
@@ -34,6 +34,12 @@ export interface NodeOptions {
   compid?: number;
   /** HEARTBEAT rate; the spec asks for 1 Hz (microservices/heartbeat.html). 0 disables. */
   heartbeatHz?: number;
+  /**
+   * Decode only messages that are broadcast or addressed to our sysid (an end system, such as an
+   * autopilot on a shared radio, hears every other drone's traffic). A ground station that routes
+   * and watches every vehicle leaves this off.
+   */
+  onlyAddressedToUs?: boolean;
   logger?: Logger;
 }
 
@@ -61,6 +67,7 @@ export class MavlinkNode extends EventEmitter<NodeEvents> {
   readonly log: Logger;
   readonly channels: Channel[] = [];
   private readonly heartbeatMs: number;
+  private readonly onlyAddressedToUs: boolean;
   private heartbeatTimer: TimerHandle | undefined;
   private nextLinkId = 0;
   /** Handlers of message ports, by channel and (sysid << 8 | compid), so dispatch is one lookup. */
@@ -79,6 +86,7 @@ export class MavlinkNode extends EventEmitter<NodeEvents> {
     }
     const hz = opts.heartbeatHz ?? 1;
     this.heartbeatMs = hz > 0 ? 1000 / hz : 0;
+    this.onlyAddressedToUs = opts.onlyAddressedToUs ?? false;
     this.log = opts.logger ?? silentLogger;
     this.setMaxListeners(0);
   }
@@ -97,6 +105,11 @@ export class MavlinkNode extends EventEmitter<NodeEvents> {
     this.emit('frame', frame, channel, peer);
     const handlers = this.portHandlers.get(channel)?.get((frame.sysid << 8) | frame.compid);
     if (!frame.known || (this.listenerCount('message') === 0 && !handlers)) return;
+    if (this.onlyAddressedToUs) {
+      // MAVLink routing: a system processes broadcasts (target 0) and messages for its own id.
+      const target = frameTarget(frame).system;
+      if (target !== 0 && target !== this.sysid) return;
+    }
     let message: MavLinkData | undefined;
     try {
       message = decodeFrame(frame);

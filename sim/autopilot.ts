@@ -145,7 +145,7 @@ export class VirtualCopter {
       if (def) def.value = value;
     }
     this.signing = new MavlinkSigning({ clock: opts.clock, requireSigned: false });
-    this.node = new MavlinkNode({ clock: opts.clock, sysid: opts.sysid, compid: minimal.MavComponent.AUTOPILOT1, heartbeatHz: 0 });
+    this.node = new MavlinkNode({ clock: opts.clock, sysid: opts.sysid, compid: minimal.MavComponent.AUTOPILOT1, heartbeatHz: 0, onlyAddressedToUs: true });
     this.channel = this.node.addLink(opts.link, { signing: this.signing });
     for (const [id, interval] of Object.entries(STREAMABLE)) this.streams.set(Number(id), { intervalMs: interval, dueMs: this.bootMs });
     this.node.on('message', ({ frame, message }) => this.onMessage(message, frame));

@@ -26,7 +26,7 @@ export function parseDuration(v: string | number): number {
   return (((d! * 24 + h!) * 60 + min!) * 60 + s!) * 1000;
 }
 
-const duration = z.union([z.string(), z.number().nonnegative()]).transform((v, ctx) => {
+export const duration = z.union([z.string(), z.number().nonnegative()]).transform((v, ctx) => {
   try {
     return parseDuration(v);
   } catch (e) {

@@ -111,6 +111,21 @@ export function hullArea(points: readonly Vec3[]): number {
   return Math.abs(twice) / 2;
 }
 
+/**
+ * The smallest distance between any two points (Infinity for fewer than two): sort by north, then
+ * sweep, comparing each point only with those less than the best distance further north. Exact,
+ * and near n log n for a spread-out swarm (250 drones: ~1,000 comparisons instead of 31,000).
+ */
+export function closestPair(points: readonly Vec3[]): number {
+  const p = [...points].sort((a, b) => a.n - b.n);
+  let best = Infinity;
+  for (let i = 0; i < p.length; i++) {
+    const a = p[i]!;
+    for (let j = i + 1; j < p.length && p[j]!.n - a.n < best; j++) best = Math.min(best, distance(a, p[j]!));
+  }
+  return best;
+}
+
 export class SimWorld {
   readonly clock: WorldOptions['clock'];
   readonly drones: VirtualCopter[] = [];
@@ -185,24 +200,22 @@ export class SimWorld {
     const net = this.opts.net;
     // Who holds the net: armed, airborne drones above half the net altitude.
     const holders = this.drones.filter((d) => d.armed && !d.copter.failed && d.copter.pos.u > this.opts.netAltitudeM / 2);
+    const holding = new Set(holders);
     const area = Math.min(hullArea(holders.map((d) => d.copter.pos)), holders.length * net.areaM2PerDrone);
     const sky = this.sky(now);
     const generationW = sky.ghi * sky.cloud * area * net.efficiency * net.mpptEfficiency;
     const netMassKg = area * net.massKgPerM2;
     let hoverW = 0;
     for (const d of this.drones) {
-      const holding = holders.includes(d);
-      d.copter.payloadKg = holding ? netMassKg / holders.length : 0;
-      d.solarShareW = holding ? generationW / holders.length : 0;
+      const holds = holding.has(d);
+      d.copter.payloadKg = holds ? netMassKg / holders.length : 0;
+      d.solarShareW = holds ? generationW / holders.length : 0;
       d.padChargeW = !d.armed && d.copter.onGround ? this.opts.padChargeW : 0;
       d.step(dtS, wind);
       hoverW += d.copter.powerW;
     }
     const airborne = this.drones.filter((d) => !d.copter.onGround);
-    let minSep = Infinity;
-    for (let i = 0; i < airborne.length; i++) {
-      for (let j = i + 1; j < airborne.length; j++) minSep = Math.min(minSep, distance(airborne[i]!.copter.pos, airborne[j]!.copter.pos));
-    }
+    const minSep = closestPair(airborne.map((d) => d.copter.pos));
     if (minSep < this.minSeparationM) this.minSeparationM = minSep;
     this.clock.advance(dtS * 1000);
     this.last = this.sample(holders.length, area, generationW, hoverW, sky.ghi * sky.cloud, airborne.length, minSep);

@@ -9,25 +9,14 @@ import { join } from 'node:path';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { streamLogger } from '../../firmware-bridge/log.ts';
 import { loadScenario } from '../../sim/scenario.ts';
+import { dataDir, meshOptions, type CanopyConfig } from '../config.ts';
 import { ensureUsers } from '../credentials.ts';
 import { formatFleet } from '../fleet-table.ts';
 import { SimulatedSite } from '../simulated-site.ts';
+import { printCreated, untilStopped, type StartOptions } from './start.ts';
 
-export interface SimulatedStartOptions {
-  scenario: string;
-  /** UTC time of day the simulated clock starts at, on the scenario's date ("06:40"), or an ISO time. */
-  at?: string;
-  speed: number;
-  seed: number;
-  dataDir: string;
-  gcs: string[];
-  mqttPort: number;
-  wsPort: number;
-  statusEveryS: number;
-  runForS?: number;
-  tlog?: string;
-  logLevel: 'debug' | 'info' | 'warn' | 'error';
-}
+/** The default site starts just before its net goes up, so a new user sees it launch. */
+const DEFAULT_AT: Record<string, string> = { 'clear-summer-day': '06:40' };
 
 function startTime(scenarioStart: string, at: string | undefined): string {
   if (!at) return scenarioStart;
@@ -37,35 +26,34 @@ function startTime(scenarioStart: string, at: string | undefined): string {
     d.setUTCHours(h!, m!, 0, 0);
     return d.toISOString();
   }
-  if (Number.isNaN(Date.parse(at))) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--sim-at "${at}": write HH:MM (UTC) or an ISO 8601 time`);
+  if (Number.isNaN(Date.parse(at))) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `simulation start "${at}": write HH:MM (UTC) or an ISO 8601 time`);
   return new Date(at).toISOString();
 }
 
-export async function runSimulated(o: SimulatedStartOptions): Promise<number> {
-  const base = loadScenario(o.scenario);
-  const scenario = { ...base, start: startTime(base.start, o.at) };
+export async function runSimulated(c: CanopyConfig, o: StartOptions): Promise<number> {
+  const sim = c.simulation;
+  const base = loadScenario(sim.scenario);
+  const scenario = { ...base, start: startTime(base.start, sim.at ?? DEFAULT_AT[sim.scenario]) };
   const log = streamLogger({ level: o.logLevel, namespace: 'canopy', write: (line) => process.stderr.write(`${line}\n`) });
-  const { users, created } = await ensureUsers(o.dataDir);
-
+  const dir = dataDir(c);
+  const { users, created } = await ensureUsers(dir);
+  if (c.relay) log.warn('relay.upstream is not used by the simulated site: its relay sends to the simulated cloud through the simulated satellite');
   const site = await SimulatedSite.withUplink({
     scenario,
-    seed: o.seed,
+    seed: sim.seed,
     tlog: o.tlog,
     log,
-    gcs: o.gcs,
-    mesh: { users, tcp: { port: o.mqttPort }, ws: { port: o.wsPort } },
-    outboxPath: join(o.dataDir, 'outbox.sqlite'),
+    gcs: c.links.gcs,
+    mesh: { ...meshOptions(c), users },
+    outboxPath: join(dir, 'sim-outbox.sqlite'),
   });
   const satellite = site.satellite!;
   await site.start();
 
   const mesh = site.gs.mesh!.addresses();
-  console.log(`canopy: simulated site "${scenario.name}" (${scenario.swarm.drones} drones, ${scenario.location.latitudeDeg}°, ${scenario.location.longitudeDeg}°) from ${scenario.start} at ${o.speed}× real time`);
-  console.log(`canopy: MQTT on mqtt://localhost:${mesh.tcp}, WebSocket on ws://localhost:${mesh.ws}; QGroundControl on ${o.gcs.join(', ')}`);
-  if (created) {
-    console.log(`canopy: created the mesh admin (first start): username "${created.username}", password "${created.password}"`);
-    console.log(`canopy: only its hash is kept, in ${created.file}; anonymous access is off`);
-  }
+  console.log(`canopy: simulated site "${scenario.name}" (${scenario.swarm.drones} drones, ${scenario.location.latitudeDeg}°, ${scenario.location.longitudeDeg}°) from ${scenario.start} at ${sim.speed}× real time`);
+  console.log(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}; QGroundControl on ${c.links.gcs.join(', ')}`);
+  if (created) printCreated(created);
 
   const stop = new AbortController();
   const status =
@@ -77,12 +65,8 @@ export async function runSimulated(o: SimulatedStartOptions): Promise<number> {
           console.log(formatFleet(site.gs.vehicles.list(), site.clock.now()));
         }, o.statusEveryS * 1000)
       : undefined;
-  const finished = site.runRealTime({ speed: o.speed, signal: stop.signal });
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-    if (o.runForS) setTimeout(resolve, o.runForS * 1000);
-  });
+  const finished = site.runRealTime({ speed: sim.speed, signal: stop.signal });
+  await untilStopped(o.runForS);
   stop.abort();
   await finished;
   if (status) clearInterval(status);

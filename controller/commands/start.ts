@@ -1,118 +1,130 @@
 /**
- * `canopy start`: the ground station. With `--link` it attaches real drone links, answers as a GCS
- * (sysid 255 by default, 1 Hz HEARTBEAT), keeps vehicle sessions, routes every frame to the
- * pilots' tools (QGroundControl / MAVProxy on udp 14550 by default), records a tlog, and prints
- * the fleet. Without `--link` it flies the simulated site (start-simulated.ts).
+ * `canopy start`: the ground station. Settings come from `--config canopy.yaml` (see config.ts)
+ * with command-line flags on top. With drone links (`--link URL` or `links.drones`) it attaches
+ * them, answers as a GCS (sysid 255 by default, 1 Hz HEARTBEAT), keeps vehicle sessions, routes
+ * every frame to the pilots' tools (QGroundControl on udp 14550 by default), records a tlog, runs
+ * the MQTT mesh with the drones on it and, when configured, the uplink relay, and prints the
+ * fleet. Without drone links it flies the simulated site (start-simulated.ts).
  */
 import { parseArgs } from 'node:util';
 import { SystemClock } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { createLink } from '../../firmware-bridge/links/index.ts';
-import type { Link } from '../../firmware-bridge/links/link.ts';
-import { MavlinkNode } from '../../firmware-bridge/node.ts';
-import { Router } from '../../firmware-bridge/router.ts';
-import { TlogWriter } from '../../firmware-bridge/tlog.ts';
-import { VehicleManager } from '../../firmware-bridge/vehicles/index.ts';
+import { streamLogger } from '../../firmware-bridge/log.ts';
+import { dataDir, defaultConfig, loadConfig, meshOptions, relayOptions, type CanopyConfig } from '../config.ts';
+import { ensureUsers } from '../credentials.ts';
 import { formatFleet } from '../fleet-table.ts';
+import { GroundStation } from '../ground-station.ts';
 
 export const START_DEFAULTS = {
-  /** ArduPilot SITL's and MAVProxy's usual serial-over-TCP port. */
-  link: 'tcp://127.0.0.1:5760',
   /** Where QGroundControl listens. */
   gcs: 'udpout://127.0.0.1:14550',
 };
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+
+function number(name: string, v: string, ok: (n: number) => boolean): number {
+  const n = Number(v);
+  if (!ok(n)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--${name} "${v}" is out of range`);
+  return n;
+}
+const isPort = (n: number) => Number.isInteger(n) && n >= 0 && n < 65536;
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
+      config: { type: 'string', short: 'c' },
       link: { type: 'string', multiple: true },
       gcs: { type: 'string', multiple: true },
-      'read-only-gcs': { type: 'boolean', default: false },
-      sysid: { type: 'string', default: '255' },
+      'read-only-gcs': { type: 'boolean' },
+      sysid: { type: 'string' },
       tlog: { type: 'string' },
       'status-every': { type: 'string', default: '5' },
       'run-for': { type: 'string' },
-      // The simulated site (no --link):
-      scenario: { type: 'string', default: 'clear-summer-day' },
-      'sim-at': { type: 'string' },
-      speed: { type: 'string', default: '1' },
-      seed: { type: 'string', default: '1' },
-      data: { type: 'string', default: process.env.CANOPY_DATA ?? 'canopy-data' },
-      'mqtt-port': { type: 'string', default: '1883' },
-      'ws-port': { type: 'string', default: '9001' },
+      data: { type: 'string' },
+      'mqtt-port': { type: 'string' },
+      'ws-port': { type: 'string' },
       'log-level': { type: 'string', default: 'warn' },
+      // The simulated site (no drone links):
+      scenario: { type: 'string' },
+      'sim-at': { type: 'string' },
+      speed: { type: 'string' },
+      seed: { type: 'string' },
     },
   });
-  if (!values.link) {
-    const num = (name: string, v: string | undefined, ok: (n: number) => boolean) => {
-      const n = Number(v);
-      if (!ok(n)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--${name} "${v}" is out of range`);
-      return n;
-    };
-    const port = (n: number) => Number.isInteger(n) && n >= 0 && n < 65536;
-    const level = values['log-level'];
-    if (level !== 'debug' && level !== 'info' && level !== 'warn' && level !== 'error') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--log-level must be debug, info, warn or error, got "${level}"`);
-    const { runSimulated } = await import('./start-simulated.ts');
-    return runSimulated({
-      scenario: values.scenario!,
-      // The default site starts just before its net goes up, so a new user sees it launch.
-      at: values['sim-at'] ?? (values.scenario === 'clear-summer-day' ? '06:40' : undefined),
-      speed: num('speed', values.speed, (n) => n > 0 && n <= 1000),
-      seed: num('seed', values.seed, (n) => Number.isInteger(n) && n >= 0),
-      dataDir: values.data!,
-      gcs: values.gcs ?? [START_DEFAULTS.gcs],
-      mqttPort: num('mqtt-port', values['mqtt-port'], port),
-      wsPort: num('ws-port', values['ws-port'], port),
-      statusEveryS: num('status-every', values['status-every'], (n) => n >= 0),
-      runForS: values['run-for'] === undefined ? undefined : num('run-for', values['run-for'], (n) => n > 0),
-      tlog: values.tlog,
-      logLevel: level,
-    });
-  }
-  const sysid = Number(values.sysid);
-  if (!Number.isInteger(sysid) || sysid < 1 || sysid > 255) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--sysid must be 1-255, got "${values.sysid}"`);
-  const clock = new SystemClock();
-  const node = new MavlinkNode({ clock, sysid });
-  const links: Link[] = [];
-  for (const url of values.link ?? [START_DEFAULTS.link]) {
-    const link = createLink(url, { clock });
-    node.addLink(link, { name: url });
-    links.push(link);
-  }
-  for (const url of values.gcs ?? [START_DEFAULTS.gcs]) {
-    const link = createLink(url, { clock });
-    node.addLink(link, { name: url, readOnly: values['read-only-gcs'] });
-    links.push(link);
-  }
-  for (const link of links) {
-    link.on('down', (reason) => console.error(`link ${link.url} down: ${reason}`));
-    link.on('up', () => console.error(`link ${link.url} up`));
-    await link.start();
-  }
-  const vehicles = new VehicleManager(node);
-  vehicles.on('vehicle-added', (v) => console.log(`vehicle ${v.key} found`));
-  vehicles.on('vehicle-lost', (v) => console.log(`vehicle ${v.key} lost`));
-  vehicles.start();
-  const router = new Router(node);
-  router.start();
-  const tlog = values.tlog ? new TlogWriter(node, values.tlog) : undefined;
-  tlog?.start();
-  node.start();
-  console.log(`canopy: ground station as sysid ${sysid} on ${links.map((l) => l.url).join(', ')}`);
+  const c: CanopyConfig = values.config ? loadConfig(values.config) : defaultConfig();
+  // Flags override the file.
+  if (values.link) c.links.drones = values.link;
+  if (values.gcs) c.links.gcs = values.gcs;
+  if (values['read-only-gcs']) c.links.readOnlyGcs = true;
+  if (values.sysid !== undefined) c.sysid = number('sysid', values.sysid, (n) => Number.isInteger(n) && n >= 1 && n <= 255);
+  if (values.data !== undefined) c.dataDir = values.data;
+  else if (!values.config && process.env.CANOPY_DATA) c.dataDir = process.env.CANOPY_DATA;
+  if (values['mqtt-port'] !== undefined) c.mesh.mqtt = { ...(c.mesh.mqtt || {}), port: number('mqtt-port', values['mqtt-port'], isPort) };
+  if (values['ws-port'] !== undefined) c.mesh.websocket = { ...(c.mesh.websocket || {}), port: number('ws-port', values['ws-port'], isPort) };
+  if (values.scenario !== undefined) c.simulation.scenario = values.scenario;
+  if (values['sim-at'] !== undefined) c.simulation.at = values['sim-at'];
+  if (values.speed !== undefined) c.simulation.speed = number('speed', values.speed, (n) => n > 0 && n <= 1000);
+  if (values.seed !== undefined) c.simulation.seed = number('seed', values.seed, (n) => Number.isInteger(n) && n >= 0);
+  const level = values['log-level'] as LogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--log-level must be ${LOG_LEVELS.join(', ')}, got "${level}"`);
+  const statusEveryS = number('status-every', values['status-every']!, (n) => n >= 0);
+  const runForS = values['run-for'] === undefined ? undefined : number('run-for', values['run-for'], (n) => n > 0);
 
-  const everyMs = Number(values['status-every']) * 1000;
-  const status = everyMs > 0 ? setInterval(() => console.log(formatFleet(vehicles.list(), clock.now())), everyMs) : undefined;
-  await new Promise<void>((resolve) => {
+  if (c.links.drones.length === 0) {
+    const { runSimulated } = await import('./start-simulated.ts');
+    return runSimulated(c, { statusEveryS, runForS, tlog: values.tlog, logLevel: level });
+  }
+  return runReal(c, { statusEveryS, runForS, tlog: values.tlog, logLevel: level });
+}
+
+export interface StartOptions {
+  statusEveryS: number;
+  runForS?: number;
+  tlog?: string;
+  logLevel: LogLevel;
+}
+
+/** Waits for SIGINT/SIGTERM or `runForS`. */
+export function untilStopped(runForS?: number): Promise<void> {
+  return new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
-    if (values['run-for']) setTimeout(resolve, Number(values['run-for']) * 1000);
+    if (runForS) setTimeout(resolve, runForS * 1000);
   });
+}
+
+async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
+  const clock = new SystemClock();
+  const log = streamLogger({ level: o.logLevel, namespace: 'canopy', write: (line) => process.stderr.write(`${line}\n`) });
+  const { users, created } = await ensureUsers(dataDir(c));
+  const gs = new GroundStation({
+    clock,
+    sysid: c.sysid,
+    droneLinks: c.links.drones.map((url) => ({ link: createLink(url, { clock }), name: url })),
+    gcsLinks: c.links.gcs.map((url) => ({ link: createLink(url, { clock }), name: url, readOnly: c.links.readOnlyGcs })),
+    tlog: o.tlog,
+    mesh: { ...meshOptions(c), users },
+    relay: relayOptions(c),
+    log,
+  });
+  gs.vehicles.on('vehicle-added', (v) => console.log(`vehicle ${v.key} found`));
+  gs.vehicles.on('vehicle-lost', (v) => console.log(`vehicle ${v.key} lost`));
+  await gs.start();
+  const mesh = gs.mesh!.addresses();
+  console.log(`canopy: ground station as sysid ${c.sysid} on ${[...c.links.drones, ...c.links.gcs].join(', ')}`);
+  console.log(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}${gs.relay ? `; relay to ${c.relay!.upstream.url}` : ''}`);
+  if (created) printCreated(created);
+  const status = o.statusEveryS > 0 ? setInterval(() => console.log(formatFleet(gs.vehicles.list(), clock.now())), o.statusEveryS * 1000) : undefined;
+  await untilStopped(o.runForS);
   if (status) clearInterval(status);
-  node.stop();
-  router.stop();
-  vehicles.stop();
-  tlog?.stop();
-  for (const link of links) await link.stop();
+  await gs.stop();
   return 0;
+}
+
+export function printCreated(created: { username: string; password: string; file: string }): void {
+  console.log(`canopy: created the mesh admin (first start): username "${created.username}", password "${created.password}"`);
+  console.log(`canopy: only its hash is kept, in ${created.file}; anonymous access is off`);
 }

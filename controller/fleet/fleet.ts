@@ -21,6 +21,7 @@ import type { Clock, TimerHandle } from '../../firmware-bridge/clock.ts';
 import { latLonToOffset, offsetToLatLon } from '../../firmware-bridge/geo.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import type { CommandResult } from '../../firmware-bridge/microservices/command/command.ts';
+import { IntervalClient } from '../../firmware-bridge/microservices/interval/interval.ts';
 import { ParamClient } from '../../firmware-bridge/microservices/param/param.ts';
 import type { Vehicle, VehicleManager } from '../../firmware-bridge/vehicles/index.ts';
 import { assignStations, stationLattice, type Point } from './formation.ts';
@@ -68,8 +69,25 @@ export interface FleetOptions {
    * loss and on low and critical battery (FS_GCS_ENABLE=5, BATT_FS_LOW_ACT=1, BATT_FS_CRT_ACT=1).
    */
   failsafeParams?: Record<string, number>;
+  /** Telemetry rates (message id → Hz, 0 = off) set on every drone before it flies. Default STREAM_RATES. */
+  streamRates?: Record<number, number>;
   log?: Logger;
 }
+
+/**
+ * What the fleet and the power budget read, at the rates they need: position and battery once a
+ * second, GPS fix and landed state every five, attitude and BATTERY_STATUS off (SYS_STATUS carries
+ * voltage, current and remaining). About 3.4 frames/s per drone with the HEARTBEAT, so 25 drones
+ * leave a third of a 57,600-baud radio for commands and the ground's own traffic.
+ */
+export const STREAM_RATES: Record<number, number> = {
+  [common.GlobalPositionInt.MSG_ID]: 1,
+  [common.SysStatus.MSG_ID]: 1,
+  [common.GpsRawInt.MSG_ID]: 0.2,
+  [common.ExtendedSysState.MSG_ID]: 0.2,
+  [common.Attitude.MSG_ID]: 0,
+  [common.BatteryStatus.MSG_ID]: 0,
+};
 
 export const SWARM_FAILSAFE_PARAMS: Record<string, number> = { FS_GCS_ENABLE: 5, BATT_FS_LOW_ACT: 1, BATT_FS_CRT_ACT: 1 };
 
@@ -132,7 +150,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
 
   constructor(opts: FleetOptions) {
     super();
-    this.o = { altitudeM: 60, spacingM: 10, minSeparationM: 5, readyPct: 90, marginFraction: 0.1, criticalPct: 8, tickMs: 500, failsafeParams: SWARM_FAILSAFE_PARAMS, ...opts };
+    this.o = { altitudeM: 60, spacingM: 10, minSeparationM: 5, readyPct: 90, marginFraction: 0.1, criticalPct: 8, tickMs: 500, failsafeParams: SWARM_FAILSAFE_PARAMS, streamRates: STREAM_RATES, ...opts };
     this.log = (opts.log ?? silentLogger).child('fleet');
     if (this.o.spacingM < 2 * this.o.minSeparationM) this.log.warn('station spacing below twice the minimum separation', { spacingM: this.o.spacingM, minSeparationM: this.o.minSeparationM });
   }
@@ -356,6 +374,10 @@ export class FleetController extends EventEmitter<FleetEvents> {
           return;
         }
       }
+      // Telemetry sized to the radio (57,600 baud ≈ 144 frames/s for the whole swarm): what the
+      // fleet and the budget read, no more. A refusal only costs air time, so it is logged, not fatal.
+      const rates = await new IntervalClient(d.vehicle.port, { timeoutMs: 1500, retries: 2 }).setRates(this.o.streamRates);
+      for (const [id, r] of rates) if (!r.ok) this.log.warn(`drone ${d.sysid}: rate of message ${id} not set`, { reason: r.reason });
       d.configured = 'yes';
     })();
   }

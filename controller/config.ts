@@ -1,0 +1,156 @@
+/**
+ * `canopy.yaml`: what a Pi owner configures — the drone links and pilots' tools, the site, the
+ * mesh (ports, TLS, anonymous role, Redis scale-out) and the uplink relay (upstream broker with
+ * credentials and TLS, contact plan, dish, priority classes). zigbee2mqtt-style: one YAML file,
+ * every field optional, validated as a whole, and a wrong field named with its path before
+ * anything starts. Without `links.drones` the site is simulated (`simulation.scenario`).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { CanopyError } from '../firmware-bridge/errors.ts';
+import { duration } from '../sim/scenario.ts';
+import type { MeshOptions } from './mesh/mesh.ts';
+import type { RelayOptions } from './relay/relay.ts';
+
+const port = z.number().int().min(0).max(65535);
+const listen = z.strictObject({ port: port.optional(), host: z.string().min(1).optional() });
+const file = z.string().min(1);
+const ttl = z.union([duration, z.null()]);
+
+const ClassSchema = z.strictObject({ ttl: ttl.optional(), share: z.number().min(0).max(1).optional() });
+
+export const ConfigSchema = z.strictObject({
+  /** Where users.json and the relay's outbox live. Relative paths are relative to this file. */
+  dataDir: z.string().min(1).default('canopy-data'),
+  sysid: z.number().int().min(1).max(255).default(255),
+  links: z
+    .strictObject({
+      /** Drone radios by link URL (serial:/dev/ttyUSB0?baud=57600, tcp://…, udpin://…). Empty: simulated site. */
+      drones: z.array(z.string().min(1)).default([]),
+      /** Pilots' tools (QGroundControl on udpout://127.0.0.1:14550). */
+      gcs: z.array(z.string().min(1)).default(['udpout://127.0.0.1:14550']),
+      readOnlyGcs: z.boolean().default(false),
+    })
+    .default({ drones: [], gcs: ['udpout://127.0.0.1:14550'], readOnlyGcs: false }),
+  simulation: z
+    .strictObject({
+      scenario: z.string().min(1).default('clear-summer-day'),
+      /** UTC time of day (HH:MM) or ISO time the simulated clock starts at. */
+      at: z.string().optional(),
+      speed: z.number().positive().max(1000).default(1),
+      seed: z.number().int().min(0).default(1),
+    })
+    .default({ scenario: 'clear-summer-day', speed: 1, seed: 1 }),
+  mesh: z
+    .strictObject({
+      baseTopic: z.string().regex(/^[^#+/][^#+]*[^#+/]$|^[^#+/]$/, 'a topic without wildcards or leading/trailing "/"').default('canopy'),
+      mqtt: z.union([listen, z.literal(false)]).default({ port: 1883 }),
+      websocket: z.union([listen.extend({ path: z.string().optional(), tls: z.boolean().optional() }), z.literal(false)]).default({ port: 9001 }),
+      tls: listen.extend({ certFile: file, keyFile: file, caFile: file.optional() }).optional(),
+      /** Role given to clients without a username; absent: refused. */
+      anonymousRole: z.enum(['viewer', 'phone', 'neighbour']).optional(),
+      stateRateHz: z.number().positive().max(50).default(2),
+      redis: z.strictObject({ host: z.string().optional(), port: port.optional(), password: z.string().optional(), db: z.number().int().min(0).optional() }).optional(),
+    })
+    .default({ baseTopic: 'canopy', mqtt: { port: 1883 }, websocket: { port: 9001 }, stateRateHz: 2 }),
+  relay: z
+    .strictObject({
+      /** Names this site in relay ids and upstream topics. */
+      origin: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-"'),
+      outbox: z.string().min(1).default('outbox.sqlite'),
+      upstream: z.strictObject({
+        url: z.string().regex(/^(mqtts?|wss?):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL'),
+        username: z.string().optional(),
+        password: z.string().optional(),
+        tls: z.strictObject({ caFile: file.optional(), certFile: file.optional(), keyFile: file.optional(), rejectUnauthorized: z.boolean().optional() }).optional(),
+        protocolVersion: z.union([z.literal(4), z.literal(5)]).optional(),
+        topicPrefix: z.string().min(1).optional(),
+        keepalive: duration.optional(),
+      }),
+      /** `always`, or the windows in which the satellite is reachable (ISO times). */
+      contactPlan: z.union([z.literal('always'), z.array(z.strictObject({ start: z.iso.datetime({ offset: true }), end: z.iso.datetime({ offset: true }), budgetBytes: z.number().int().positive().optional() }))]).default('always'),
+      dish: z.strictObject({ watts: z.number().positive(), boot: duration.optional(), idleOff: duration.optional() }).optional(),
+      classes: z.strictObject({ control: ClassSchema.optional(), hot: ClassSchema.optional(), bulk: ClassSchema.optional() }).optional(),
+    })
+    .optional(),
+});
+
+export type CanopyConfig = z.output<typeof ConfigSchema> & { dir: string };
+
+/** Parses and validates a config text; every problem is listed with its field path. */
+export function parseConfig(text: string, source: string, dir = '.'): CanopyConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: true });
+  } catch (e) {
+    throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: not valid YAML: ${(e as Error).message}`);
+  }
+  const r = ConfigSchema.safeParse(raw ?? {});
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `${i.path.length ? i.path.map(String).join('.') : '(top level)'}: ${i.message}`);
+    throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: invalid configuration\n  ${lines.join('\n  ')}`);
+  }
+  const c = r.data;
+  for (const [i, w] of (c.relay?.contactPlan === 'always' ? [] : (c.relay?.contactPlan ?? [])).entries()) {
+    if (Date.parse(w.end) <= Date.parse(w.start)) throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: invalid configuration\n  relay.contactPlan.${i}: end must be after start`);
+  }
+  return { ...c, dir };
+}
+
+export function loadConfig(path: string): CanopyConfig {
+  if (!existsSync(path)) throw new CanopyError('CANOPY_ERR_CONFIG', `${path}: no such configuration file`);
+  return parseConfig(readFileSync(path, 'utf8'), path, dirname(path));
+}
+
+/** The defaults, as if an empty file had been given. */
+export function defaultConfig(): CanopyConfig {
+  return parseConfig('{}', '(defaults)');
+}
+
+export function resolvePath(c: CanopyConfig, p: string): string {
+  return isAbsolute(p) ? p : join(c.dir, p);
+}
+
+export function dataDir(c: CanopyConfig): string {
+  return resolvePath(c, c.dataDir);
+}
+
+/** Mesh options from the config (users are added by the caller from the data directory). */
+export function meshOptions(c: CanopyConfig): Omit<MeshOptions, 'users' | 'clock' | 'log'> {
+  const m = c.mesh;
+  return {
+    baseTopic: m.baseTopic,
+    tcp: m.mqtt === false ? false : { port: m.mqtt.port ?? 1883, host: m.mqtt.host },
+    ws: m.websocket === false ? false : { port: m.websocket.port ?? 9001, host: m.websocket.host, path: m.websocket.path, tls: m.websocket.tls },
+    tls: m.tls ? { port: m.tls.port, host: m.tls.host, certFile: resolvePath(c, m.tls.certFile), keyFile: resolvePath(c, m.tls.keyFile), caFile: m.tls.caFile && resolvePath(c, m.tls.caFile) } : undefined,
+    anonymousRole: m.anonymousRole,
+    stateRateHz: m.stateRateHz,
+    redis: m.redis,
+  };
+}
+
+/** Relay options from the config, or undefined when no relay is configured. */
+export function relayOptions(c: CanopyConfig): Omit<RelayOptions, 'mesh' | 'clock' | 'log'> | undefined {
+  const r = c.relay;
+  if (!r) return undefined;
+  const tls = r.upstream.tls;
+  const cls = (x: { ttl?: number | null; share?: number } | undefined) => (x ? { ttlMs: x.ttl, share: x.share } : undefined);
+  return {
+    origin: r.origin,
+    path: isAbsolute(r.outbox) ? r.outbox : join(dataDir(c), r.outbox),
+    upstream: {
+      url: r.upstream.url,
+      username: r.upstream.username,
+      password: r.upstream.password,
+      tls: tls && { ...tls, caFile: tls.caFile && resolvePath(c, tls.caFile), certFile: tls.certFile && resolvePath(c, tls.certFile), keyFile: tls.keyFile && resolvePath(c, tls.keyFile) },
+      protocolVersion: r.upstream.protocolVersion,
+      topicPrefix: r.upstream.topicPrefix,
+      keepaliveSec: r.upstream.keepalive === undefined ? undefined : r.upstream.keepalive / 1000,
+    },
+    plan: r.contactPlan === 'always' ? 'always' : r.contactPlan.map((w) => ({ start: Date.parse(w.start), end: Date.parse(w.end), budgetBytes: w.budgetBytes })),
+    dish: r.dish && { watts: r.dish.watts, bootMs: r.dish.boot, idleOffMs: r.dish.idleOff },
+    classes: r.classes && { control: cls(r.classes.control), hot: cls(r.classes.hot), bulk: cls(r.classes.bulk) },
+  };
+}

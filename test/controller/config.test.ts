@@ -1,0 +1,113 @@
+/**
+ * canopy.yaml: defaults, errors that name the field, and `canopy start --config` on real links
+ * with the mesh and the relay as configured: an item published on the mesh reaches the upstream
+ * broker named in the file, with credentials.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { defaultConfig, meshOptions, parseConfig, relayOptions } from '../../controller/config.ts';
+import { Upstream } from '../../sim/cloud.ts';
+import { spawnCanopy } from '../helpers/cli.ts';
+import { eventually } from '../helpers/events.ts';
+import { connect } from '../helpers/mqtt.ts';
+
+test('an empty file gives the defaults: simulated site, mesh on 1883 and 9001, anonymous off, no relay', () => {
+  const c = defaultConfig();
+  assert.deepEqual(c.links.drones, []);
+  assert.deepEqual(c.links.gcs, ['udpout://127.0.0.1:14550']);
+  assert.equal(c.simulation.scenario, 'clear-summer-day');
+  const m = meshOptions(c);
+  assert.deepEqual(m.tcp, { port: 1883, host: undefined });
+  assert.equal((m.ws as { port: number }).port, 9001);
+  assert.equal(m.anonymousRole, undefined);
+  assert.equal(relayOptions(c), undefined);
+});
+
+test('relay, TLS paths and durations are read as a user writes them', () => {
+  const c = parseConfig(
+    [
+      'dataDir: /var/lib/canopy',
+      'mesh: { tls: { port: 8883, certFile: certs/site.pem, keyFile: certs/site.key }, redis: { host: 127.0.0.1, port: 6380 } }',
+      'relay:',
+      '  origin: farm-7',
+      '  upstream: { url: "mqtts://cloud.example:8883", username: farm7, password: s3cret, keepalive: 30s, tls: { caFile: certs/ca.pem } }',
+      '  contactPlan: [{ start: "2026-06-21T10:00:00Z", end: "2026-06-21T10:20:00Z", budgetBytes: 1000000 }]',
+      '  dish: { watts: 75, boot: 90s, idleOff: 1m }',
+      '  classes: { bulk: { ttl: 30d, share: 0.5 }, control: { ttl: null } }',
+    ].join('\n'),
+    'canopy.yaml',
+    '/etc/canopy',
+  );
+  const m = meshOptions(c);
+  assert.equal(m.tls?.certFile, '/etc/canopy/certs/site.pem');
+  assert.deepEqual(m.redis, { host: '127.0.0.1', port: 6380 });
+  const r = relayOptions(c)!;
+  assert.equal(r.path, '/var/lib/canopy/outbox.sqlite');
+  assert.equal(r.upstream.keepaliveSec, 30);
+  assert.equal(r.upstream.tls?.caFile, '/etc/canopy/certs/ca.pem');
+  assert.deepEqual(r.plan, [{ start: Date.parse('2026-06-21T10:00:00Z'), end: Date.parse('2026-06-21T10:20:00Z'), budgetBytes: 1000000 }]);
+  assert.deepEqual(r.dish, { watts: 75, bootMs: 90_000, idleOffMs: 60_000 });
+  assert.deepEqual(r.classes?.bulk, { ttlMs: 30 * 86400_000, share: 0.5 });
+  assert.equal(r.classes?.control?.ttlMs, null);
+});
+
+test('a wrong field is named with its path, every problem at once', () => {
+  let err: unknown;
+  try {
+    parseConfig('mesh: { mqtt: { port: 70000 }, anonymousRole: admin }\nrelay: { origin: "my site", upstream: { url: "http://x" } }\nsysid: 0\ncolour: blue\n', 'canopy.yaml');
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(isCanopyError(err, 'CANOPY_ERR_CONFIG'));
+  const msg = (err as Error).message;
+  for (const p of ['mesh.mqtt.port', 'mesh.anonymousRole', 'relay.origin', 'relay.upstream.url', 'sysid', 'colour']) assert.ok(msg.includes(p), `names ${p}: ${msg}`);
+  assert.throws(() => parseConfig('relay: { origin: a, upstream: { url: "mqtt://x" }, contactPlan: [{ start: "2026-06-21T10:00:00Z", end: "2026-06-21T09:00:00Z" }] }', 'c.yaml'), /relay\.contactPlan\.0: end must be after start/);
+  assert.throws(() => parseConfig('mesh: [', 'c.yaml'), /not valid YAML/);
+});
+
+test('canopy start --config on a real link: the mesh and the relay as configured carry an item upstream', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'canopy-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const upstream = await Upstream.start('canopy/farm');
+  t.after(() => upstream.stop());
+  // A drone link that accepts and stays silent (the relay does not need drones).
+  const sockets: Socket[] = [];
+  const drone = createServer((s) => sockets.push(s));
+  await new Promise<void>((r) => drone.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    drone.close();
+  });
+  const file = join(dir, 'canopy.yaml');
+  writeFileSync(
+    file,
+    [
+      'dataDir: data',
+      'links:',
+      `  drones: ["tcp://127.0.0.1:${(drone.address() as { port: number }).port}"]`,
+      '  gcs: ["udpout://127.0.0.1:9"]',
+      'mesh: { mqtt: { port: 0, host: 127.0.0.1 }, websocket: false }',
+      'relay:',
+      '  origin: farm',
+      `  upstream: { url: "${upstream.url}", topicPrefix: canopy/farm }`,
+    ].join('\n'),
+  );
+  const child = spawnCanopy(t, 'start', '--config', file, '--status-every', '0');
+  await eventually(() => /MQTT on mqtt:\/\/localhost:\d+/.test(child.output()) && /password "/.test(child.output()), 30_000, 'started');
+  const out = child.output();
+  assert.match(out, /WebSocket on off/);
+  assert.match(out, new RegExp(`relay to ${upstream.url.replace(/[.]/g, '\\.')}`));
+  const port = Number(/MQTT on mqtt:\/\/localhost:(\d+)/.exec(out)![1]);
+  const password = /password "([^"]+)"/.exec(out)![1]!;
+  const client = await connect(`mqtt://127.0.0.1:${port}`, { username: 'admin', password });
+  t.after(() => void client.end(true));
+  await client.publishAsync('canopy/relay/hot/backups/phone-1', 'chunk 1', { qos: 1 });
+  await upstream.waitForDistinct(1);
+  assert.equal(upstream.received[0]!.topic, 'canopy/farm/backups/phone-1');
+  assert.equal(upstream.received[0]!.body.toString(), 'chunk 1');
+});
