@@ -122,6 +122,7 @@ export class VirtualCopter {
   private landing: Landing = 'none';
   private rtl: { stage: RtlStage; untilMs?: number } | undefined;
   private landedSinceMs: number | undefined;
+  private crashSinceMs: number | undefined;
   private lastGcsHeartbeatMs: number | undefined;
   private batteryLowSinceMs: number | undefined;
   private batteryCrtSinceMs: number | undefined;
@@ -313,6 +314,13 @@ export class VirtualCopter {
   private checkLanded(now: number): void {
     const c = this.copter;
     if (!this.armed) return;
+    // crash_check.cpp: attitude lost for CRASH_CHECK_TRIGGER_SEC (2 s) with the motors at their
+    // limit → "Crash: Disarming". A failed motor is exactly that.
+    if (c.failed) {
+      this.crashSinceMs ??= now;
+      if (now - this.crashSinceMs >= 2000) this.disarm('Crash: Disarming');
+      return;
+    }
     if (c.onGround && (this.landing === 'descending' || this.customMode === MODE.LAND || this.rtl?.stage === 'descend' || this.mission[this.missionIndex]?.command === common.MavCmd.NAV_LAND)) {
       this.landing = 'none';
       this.rtl = undefined;

@@ -210,7 +210,8 @@ export class SimWorld {
       const holds = holding.has(d);
       d.copter.payloadKg = holds ? netMassKg / holders.length : 0;
       d.solarShareW = holds ? generationW / holders.length : 0;
-      d.padChargeW = !d.armed && d.copter.onGround ? this.opts.padChargeW : 0;
+      // Only a drone standing on its own pad is charged.
+      d.padChargeW = !d.armed && d.copter.onGround && Math.hypot(d.copter.pos.n - d.pad.n, d.copter.pos.e - d.pad.e) < 2 ? this.opts.padChargeW : 0;
       d.step(dtS, wind);
       hoverW += d.copter.powerW;
     }

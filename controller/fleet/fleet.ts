@@ -34,6 +34,8 @@ const RETURN_ABOVE_M = 8;
 const HANDOVER_BELOW_M = 6;
 /** Within this of a target counts as there. */
 const ARRIVED_M = 1.5;
+/** Landed within this of its pad counts as on it (and charging). */
+const PAD_RADIUS_M = 3;
 const COMMAND_TRIES = 3;
 const CLIMB_TIMEOUT_MS = 60_000;
 /** A launch at the default speeds (60 m net, pads 50 m out), with margin. */
@@ -251,11 +253,20 @@ export class FleetController extends EventEmitter<FleetEvents> {
       return;
     }
     if (d.role === 'lost') {
-      const onGround = !v.armed;
-      this.setRole(d, onGround ? 'charging' : 'returning', 'heard again', onGround ? '' : 'up');
+      // Back in touch: on the ground it charges; in the air, a drone in its own failsafe landing
+      // (LAND or RTL) is left to finish it — ArduCopter does not resume when the failsafe clears —
+      // and any other is brought home through the token.
+      if (!v.armed) this.setRole(d, 'charging', 'heard again');
+      else if (v.mode === 'LAND' || v.mode === 'RTL') this.setRole(d, 'landing', `heard again, finishing its ${v.mode}`);
+      else this.setRole(d, 'returning', 'heard again', 'up');
       return;
     }
     const pct = v.telemetry.remainingPct ?? 100;
+    // Disarmed while it should be flying (ArduCopter's crash check disarms a drone that lost its
+    // attitude, e.g. a motor failure), or the autopilot reporting an emergency: out of the plan.
+    const inFlightRole = (d.role === 'launching' && d.phase !== 'mode' && d.phase !== 'arm') || d.role === 'on-station' || d.role === 'handing-over' || (d.role === 'returning' && d.phase !== 'land');
+    if (inFlightRole && !v.armed && this.o.clock.now() - d.since > 5000) return this.fault(d, 'disarmed in flight (crash)');
+    if (inFlightRole && v.systemStatus === minimal.MavState.EMERGENCY) return this.fault(d, 'autopilot reports an emergency');
     const flying = v.armed && d.role !== 'charging' && d.role !== 'ready';
     if (flying && pct <= this.o.criticalPct && d.role !== 'landing') {
       d.station = undefined;
@@ -518,13 +529,19 @@ export class FleetController extends EventEmitter<FleetEvents> {
       case 'returning':
         return this.advanceReturn(d, alt);
       case 'landing':
+        // A landing drone that is not landing (a mode changed under it) is told to land.
+        if (v.armed && v.mode !== 'LAND' && v.mode !== 'RTL' && now - d.since > 3000) this.command(d, 'land', (a) => a.land());
         if (!v.armed && (v.telemetry.relativeAltitudeM ?? 0) < 1) {
           if (this.token === d.sysid) this.token = undefined;
           if (d.reliefStartedAt !== undefined) {
             this.reliefMs = 0.7 * this.reliefMs + 0.3 * (now - d.reliefStartedAt);
             d.reliefStartedAt = undefined;
           }
-          this.setRole(d, 'charging', 'landed');
+          // A failsafe landing in place puts a drone down under the net, away from its charger;
+          // it stays out of the plan until someone carries it back (and never takes off under the net).
+          const here = this.local(v);
+          if (d.pad && Math.hypot(here.n - d.pad.n, here.e - d.pad.e) > PAD_RADIUS_M) this.fault(d, `landed away from its pad (${here.n.toFixed(0)} m N, ${here.e.toFixed(0)} m E): carry it back to its pad`);
+          else this.setRole(d, 'charging', 'landed');
         }
         return;
       case 'fault':
