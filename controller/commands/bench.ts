@@ -17,6 +17,7 @@ const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   bridge: () => import('../../test/bench/bridge.ts'),
   relay: () => import('../../test/bench/relay.ts'),
   sim: () => import('../../test/bench/sim.ts'),
+  fleet: () => import('../../test/bench/fleet.ts'),
 };
 
 export function formatFigures(figures: Figures): string {

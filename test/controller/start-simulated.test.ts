@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PowerState } from '../../controller/mesh/topics.ts';
+import type { PowerState, UplinkStatus } from '../../controller/mesh/topics.ts';
 import { spawnCanopy } from '../helpers/cli.ts';
 import { eventually } from '../helpers/events.ts';
 import { connect, tryConnect } from '../helpers/mqtt.ts';
@@ -37,7 +37,10 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   t.after(() => void client.end(true));
   const retained = new Map<string, string>();
   client.on('message', (topic, payload) => retained.set(topic, payload.toString()));
-  await client.subscribeAsync(['canopy/drones/+', 'canopy/power', 'canopy/bridge/event']);
+  await client.subscribeAsync(['canopy/drones/+', 'canopy/power', 'canopy/bridge/event', 'canopy/uplink']);
+  // A backup chunk for the uplink: it waits in the outbox until the budget grants the dish and a
+  // satellite is in view, then goes out through the simulated satellite link to the simulated cloud.
+  await client.publishAsync('canopy/relay/bulk/backups/phone-1', Buffer.alloc(4096, 7), { qos: 1 });
   await eventually(() => [...retained.keys()].filter((k) => /^canopy\/drones\/d\d+$/.test(k)).length === 25, 60_000, 'all 25 drones on the mesh');
   await eventually(() => retained.has('canopy/power'), 30_000, 'power budget published');
   const power = JSON.parse(retained.get('canopy/power')!) as PowerState;
@@ -46,6 +49,11 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   // The net goes up by itself once the sun pays for hover (a few simulated minutes after 06:40).
   await eventually(() => /net [1-9]\d*\/\d+ stations/.test(child.output()), 120_000, 'a station manned');
   await eventually(() => retained.has('canopy/bridge/event'), 10_000, 'fleet transitions as events');
+  const uplink = () => (retained.has('canopy/uplink') ? (JSON.parse(retained.get('canopy/uplink')!) as UplinkStatus) : undefined);
+  await eventually(() => (uplink()?.delivered.bulk.items ?? 0) >= 1, 120_000, `the chunk delivered upstream (uplink ${retained.get('canopy/uplink')})`);
+  assert.equal(uplink()!.queued.bulk.items, 0);
+  const powerNow = JSON.parse(retained.get('canopy/power')!) as PowerState;
+  assert.equal(powerNow.uplinkGranted, true, 'delivered only with the dish granted');
 
   // The second start reuses the stored admin and prints no password.
   child.kill('SIGTERM');

@@ -1,0 +1,80 @@
+/**
+ * Bench suite `fleet`: the whole controller flying the cloudy scenario headless for 30 simulated
+ * days (--quick: 2), 25 drones.
+ *   coverage_vs_bound_30d  share of daylight with the full net deployed ÷ the upper bound the
+ *                          energy balance allows (goal ≥ 0.95). The bound is the share of daylight
+ *                          in which the sun that actually fell on the net (the simulator's truth,
+ *                          clouds included) paid for hover: GHI × area × efficiency × MPPT ≥
+ *                          180 W/kg × (airframe + net share) + avionics, per drone. Outside it the
+ *                          full net can only be held by rotation, which a 25-drone fleet cannot
+ *                          sustain (k = m(⌈R⌉+1)).
+ *   coverage_bound         that bound itself
+ *   min_soc_pct            the lowest state of charge any drone reached (goal ≥ 15)
+ *   min_separation_m       the closest two airborne drones came (goal ≥ 5)
+ *   forecast_error_pct     the 24-hour energy forecast made at each midnight against the energy
+ *                          that then fell (mean absolute error over the days; goal ≤ 5)
+ *   command_denials        COMMAND_ACKs that refused (goal 0)
+ */
+import type { BenchSuite, Figures } from '../../controller/commands/bench.ts';
+import { SimulatedSite } from '../../controller/simulated-site.ts';
+import { loadScenario } from '../../sim/scenario.ts';
+
+const DAY_MS = 24 * 3600_000;
+
+export const suite: BenchSuite = {
+  description: 'the fleet and the power budget over weeks of the cloudy scenario',
+  async run(progress, { quick }) {
+    const days = quick ? 2 : 30;
+    const base = loadScenario('cloudy-week');
+    const scenario = { ...base, duration: days * DAY_MS, faults: [] };
+    const site = new SimulatedSite({ scenario, seed: 11 });
+    const t0 = Date.parse(scenario.start);
+    let daylightMin = 0;
+    let fullMin = 0;
+    let payingMin = 0;
+    let minSoc = 1;
+    const truthWh: number[] = Array(days).fill(0);
+    const forecastWh: number[] = Array(days).fill(NaN);
+    await site.start();
+    const wall0 = performance.now();
+    await site.runFast(scenario.duration, {
+      sampleEveryMs: 60_000,
+      onSample: (x) => {
+        const day = Math.floor((x.timeMs - t0) / DAY_MS);
+        const b = site.budget;
+        if (b && Number.isNaN(forecastWh[day]!) && x.timeMs - t0 - day * DAY_MS < 60_000) {
+          // The forecast made at midnight for the next 24 hours (GHI × 15 min per point).
+          forecastWh[day] = b.forecast.reduce((s, f) => s + f.expectedGhiWm2 * 0.25, 0);
+        }
+        if (day < days) truthWh[day]! += x.ghiWm2 / 60;
+        minSoc = Math.min(minSoc, x.minSoc);
+        if (site.sim.sky.sunElevationDeg(x.timeMs) <= 0 || !b) return;
+        daylightMin++;
+        const target = site.site.fleet.status();
+        const available = Object.values(target.roles).reduce((a, n) => a + n, 0) - target.roles.fault - target.roles.lost;
+        if (x.manned >= available - 1 && x.manned > 0) fullMin++;
+        if (site.site.power.solarPerDroneW(x.ghiWm2) >= b.perDrone.hoverW) payingMin++;
+      },
+      onProgress: (f) => progress(`day ${(f * days).toFixed(1)} of ${days}`),
+    });
+    const wallS = (performance.now() - wall0) / 1000;
+    await site.stop();
+    const coverage = daylightMin ? fullMin / daylightMin : 0;
+    const bound = daylightMin ? payingMin / daylightMin : 0;
+    const errors = forecastWh.map((f, i) => (Number.isFinite(f) && truthWh[i]! > 0 ? Math.abs(f - truthWh[i]!) / truthWh[i]! : NaN)).filter(Number.isFinite);
+    progress(`${days} days in ${wallS.toFixed(0)} s; daylight ${(daylightMin / 60).toFixed(1)} h, full net ${(fullMin / 60).toFixed(1)} h, sun paying ${(payingMin / 60).toFixed(1)} h`);
+    progress(`forecast vs truth per day (kWh/m²): ${forecastWh.map((f, i) => `${(f / 1000).toFixed(2)}/${(truthWh[i]! / 1000).toFixed(2)}`).join(' ')}`);
+    const figures: Figures = {
+      days,
+      [`coverage_vs_bound_${days}d`]: bound > 0 ? Math.round((coverage / bound) * 1000) / 1000 : 0,
+      coverage_full_net: Math.round(coverage * 1000) / 1000,
+      coverage_bound: Math.round(bound * 1000) / 1000,
+      min_soc_pct: Math.round(minSoc * 1000) / 10,
+      min_separation_m: Number.isFinite(site.world.minSeparationM) ? Math.round(site.world.minSeparationM * 100) / 100 : -1,
+      forecast_error_pct: errors.length ? Math.round((errors.reduce((a, b) => a + b, 0) / errors.length) * 1000) / 10 : -1,
+      command_denials: site.site.fleet.denials,
+      rtf: Math.round(scenario.duration / 1000 / wallS),
+    };
+    return figures;
+  },
+};
