@@ -44,7 +44,7 @@ export class GroundStation {
   constructor(private readonly opts: GroundStationOptions) {
     this.log = opts.log ?? silentLogger;
     this.node = new MavlinkNode({ clock: opts.clock, sysid: opts.sysid ?? 255, logger: this.log.child('bridge') });
-    for (const { link, name } of opts.droneLinks) this.node.addLink(link, { name });
+    for (const { link, name } of opts.droneLinks) this.node.addLink(link, { name, kind: 'vehicles' });
     for (const { link, name, readOnly } of opts.gcsLinks ?? []) this.node.addLink(link, { name, readOnly });
     this.links = [...opts.droneLinks, ...(opts.gcsLinks ?? [])].map((l) => l.link);
     this.vehicles = new VehicleManager(this.node, { lostAfterMs: opts.lostAfterMs });

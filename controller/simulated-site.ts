@@ -124,6 +124,8 @@ export class SimulatedSite {
         radiosW: 2 * s.radios.count,
       },
       fleet: { altitudeM: s.swarm.altitudeM, spacingM: s.swarm.spacingM, windMs: () => this.sim.world.wind.meanMs, windLimitMs: 12 },
+      // The station's reference cell sees the same sky as the net.
+      referenceGhi: () => this.sim.world.last.ghiWm2,
       dish: () => (this.uplink ? (this.uplink.satellite.powered ? 'active' : 'off') : this.dishOn() ? 'active' : 'off'),
       log: this.log,
     });

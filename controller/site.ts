@@ -19,6 +19,8 @@ export interface SiteOptions {
   fleet?: Partial<Omit<FleetOptions, 'clock' | 'vehicles' | 'origin' | 'batteryWh' | 'stations' | 'log'>>;
   /** How often the budget is recomputed. Default 1 s. */
   tickMs?: number;
+  /** GHI from a reference cell at the station, W/m² (a charge controller's PV input; the simulator's sky). */
+  referenceGhi?: () => number | undefined;
   /** Whether the dish is passing traffic (from the relay or the simulator); default off. */
   dish?: () => 'off' | 'idle' | 'active';
   log?: Logger;
@@ -89,6 +91,7 @@ export class SiteController {
       charging,
       measured: measuredHolders > 0 ? { holders: measuredHolders, batteryW: holdersW } : undefined,
       dish: this.opts.dish?.() ?? 'off',
+      referenceGhiWm2: this.opts.referenceGhi?.(),
     });
     if (budget.warning !== this.lastWarning) {
       if (budget.warning) this.log.warn(budget.warning);

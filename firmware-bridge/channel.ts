@@ -47,6 +47,11 @@ export interface ChannelOptions {
   signing?: ChannelSigning;
   /** A GCS endpoint whose commands are not obeyed (router drops them; see router.ts). */
   readOnly?: boolean;
+  /**
+   * What is on the other end: a radio to vehicles, or a ground tool (QGroundControl, MAVProxy).
+   * The router does not copy one vehicle radio's broadcasts onto another (see router.ts). Default 'gcs'.
+   */
+  kind?: 'vehicles' | 'gcs';
 }
 
 /**
@@ -60,6 +65,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   readonly name: string;
   readonly linkId: number;
   readonly readOnly: boolean;
+  readonly kind: 'vehicles' | 'gcs';
   signing: ChannelSigning | undefined;
   private readonly framers = new Map<string, Framer>();
   private readonly seqs = new Map<number, number>();
@@ -77,6 +83,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.name = opts.name ?? link.url;
     this.linkId = opts.linkId ?? 0;
     this.readOnly = opts.readOnly ?? false;
+    this.kind = opts.kind ?? 'gcs';
     this.signing = opts.signing;
     this.forcedVersion = opts.version;
     this.stats = {

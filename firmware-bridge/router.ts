@@ -11,8 +11,11 @@
  * frames of unknown ids reach their destination unchanged.
  *
  * Beyond the spec: a frame whose exact bytes were forwarded moments ago (the same drone heard
- * through two radios, or a ring of links) is not forwarded again, and read-only GCS endpoints
- * may watch but not command (see COMMAND_MESSAGE_IDS).
+ * through two radios, or a ring of links) is not forwarded again, read-only GCS endpoints
+ * may watch but not command (see COMMAND_MESSAGE_IDS), and a broadcast heard on one vehicle
+ * radio is not copied onto another: at 57,600 baud a radio carries its own 25 drones and little
+ * more, and the drones on other radios have no use for their telemetry (addressed frames are
+ * still routed to their target wherever it lives).
  */
 import { common } from 'mavlink-mappings';
 import type { Channel } from './channel.ts';
@@ -169,7 +172,7 @@ export class Router {
     if (target.system === 0) {
       let copies = 0;
       for (const ch of this.node.channels) {
-        if (ch === source || !ch.link.isUp) continue;
+        if (ch === source || !ch.link.isUp || (source.kind === 'vehicles' && ch.kind === 'vehicles')) continue;
         this.forward(frame, ch);
         copies++;
       }

@@ -90,6 +90,11 @@ export interface AutopilotEvents {
   statustext: (text: string, severity: common.MavSeverity) => void;
 }
 
+/** A reading in an int16 field: saturated, as an autopilot's own conversion does. */
+function int16(v: number): number {
+  return Math.max(-32768, Math.min(32767, Math.round(v)));
+}
+
 export class VirtualCopter {
   readonly sysid: number;
   readonly node: MavlinkNode;
@@ -835,7 +840,7 @@ export class VirtualCopter {
       case common.SysStatus.MSG_ID: {
         const s = newMessage(common.SysStatus);
         s.voltageBattery = Math.round(b.voltageV * 1000);
-        s.currentBattery = Math.round(b.currentA * 100);
+        s.currentBattery = int16(b.currentA * 100);
         s.batteryRemaining = Math.round(b.soc * 100);
         s.load = 250;
         return s;
@@ -848,8 +853,8 @@ export class VirtualCopter {
         s.temperature = 32767;
         const cell = Math.round((b.voltageV / b.cells) * 1000);
         s.voltages = Array.from({ length: 10 }, (_, i) => (i < b.cells ? cell : 65535));
-        s.currentBattery = Math.round(b.currentA * 100);
-        s.currentConsumed = Math.round(b.consumedMah);
+        s.currentBattery = int16(b.currentA * 100);
+        s.currentConsumed = Math.min(2 ** 31 - 1, Math.round(b.consumedMah));
         s.energyConsumed = -1;
         s.batteryRemaining = Math.round(b.soc * 100);
         s.chargeState = this.failsafe.batteryCritical ? common.MavBatteryChargeState.CRITICAL : this.failsafe.batteryLow ? common.MavBatteryChargeState.LOW : common.MavBatteryChargeState.OK;

@@ -79,7 +79,12 @@ export class Battery {
     const voc = this.openCircuitV;
     const r = this.internalResistanceOhm;
     const disc = voc * voc - 4 * r * powerW;
-    if (disc < 0 || this.energyWh <= 0) {
+    if (this.energyWh <= 0) {
+      // Empty: the protection circuit has cut the pack off.
+      this.currentA = 0;
+      return false;
+    }
+    if (disc < 0) {
       this.currentA = voc / (2 * r);
       this.energyWh = Math.max(0, this.energyWh - (voc * this.currentA * dtS) / 3600);
       return false;

@@ -32,6 +32,8 @@ export type FleetRole = (typeof FLEET_ROLES)[number];
 const TRANSIT_BELOW_M = 12;
 const RETURN_ABOVE_M = 8;
 const HANDOVER_BELOW_M = 6;
+/** A drone landing over its pad frees the transit token this far below the return layer. */
+const TOKEN_CLEAR_BELOW_M = 10;
 /** Within this of a target counts as there. */
 const ARRIVED_M = 1.5;
 /** Landed within this of its pad counts as on it (and charging). */
@@ -302,7 +304,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     if (this.windy()) want = 0;
     if (want !== this.stations.length) {
       this.log.info('net size', { stations: want, was: this.stations.length, reason: this.windy() ? 'wind over the limit' : 'plan' });
-      this.stations = stationLattice(want, this.o.spacingM);
+      this.resize(want);
     }
     // Drones on stations that no longer exist go home (one at a time, through the token). A
     // relief in progress on such a station is called off first: the replacement (which holds the
@@ -323,6 +325,33 @@ export class FleetController extends EventEmitter<FleetEvents> {
         this.startReturn(d, 'net shrank before arrival');
       }
     }
+  }
+
+  /**
+   * Grows the net with the lattice's next free points, or shrinks it by dropping empty stations
+   * first (a drone lost or landed leaves a hole) and then the outermost manned ones, so the drones
+   * still holding the net keep their places. Station indices are renumbered; a drone whose station
+   * is dropped gets an index past the end, which sends it home.
+   */
+  private resize(want: number): void {
+    if (want > this.stations.length) {
+      const taken = new Set(this.stations.map((p) => `${p.n.toFixed(3)},${p.e.toFixed(3)}`));
+      for (const p of stationLattice(want + this.stations.length, this.o.spacingM)) {
+        if (this.stations.length >= want) break;
+        if (!taken.has(`${p.n.toFixed(3)},${p.e.toFixed(3)}`)) this.stations.push(p);
+      }
+      return;
+    }
+    const held = new Set<number>();
+    for (const d of this.drones.values()) if (d.station !== undefined && ['launching', 'on-station', 'handing-over'].includes(d.role)) held.add(d.station);
+    const byDistance = (a: number, b: number) => Math.hypot(this.stations[a]!.n, this.stations[a]!.e) - Math.hypot(this.stations[b]!.n, this.stations[b]!.e) || a - b;
+    const all = this.stations.map((_, i) => i);
+    const manned = all.filter((i) => held.has(i)).sort(byDistance);
+    const empty = all.filter((i) => !held.has(i)).sort(byDistance);
+    const keep = [...manned.slice(0, want), ...empty.slice(0, Math.max(0, want - manned.length))].sort((a, b) => a - b);
+    const renumber = new Map(keep.map((old, i) => [old, i]));
+    this.stations = keep.map((i) => this.stations[i]!);
+    for (const d of this.drones.values()) if (d.station !== undefined) d.station = renumber.get(d.station) ?? Number.MAX_SAFE_INTEGER;
   }
 
   private occupied(): Set<number> {
@@ -531,6 +560,9 @@ export class FleetController extends EventEmitter<FleetEvents> {
       case 'landing':
         // A landing drone that is not landing (a mode changed under it) is told to land.
         if (v.armed && v.mode !== 'LAND' && v.mode !== 'RTL' && now - d.since > 3000) this.command(d, 'land', (a) => a.land());
+        // Pipelined returns: once it has sunk TOKEN_CLEAR_BELOW_M under the return layer over its
+        // own pad (outside the net's footprint), the next drone may cross at the layer above it.
+        if (this.token === d.sysid && d.phase === 'pad' && (v.telemetry.relativeAltitudeM ?? 0) < alt + RETURN_ABOVE_M - TOKEN_CLEAR_BELOW_M) this.token = undefined;
         if (!v.armed && (v.telemetry.relativeAltitudeM ?? 0) < 1) {
           if (this.token === d.sysid) this.token = undefined;
           if (d.reliefStartedAt !== undefined) {
@@ -562,6 +594,9 @@ export class FleetController extends EventEmitter<FleetEvents> {
       case 'arm':
         return v.armed ? void (d.phase = 'takeoff') : this.command(d, 'arm', (a) => a.arm(), 'takeoff');
       case 'takeoff':
+        // ArduCopter disarms an idle armed copter after DISARM_DELAY; on a busy radio that can
+        // happen before the takeoff arrives, and takeoff is then refused: arm again first.
+        if (!v.armed) return void (d.phase = 'arm');
         return this.command(d, 'takeoff', (a) => a.takeoff(layer), 'climb');
       case 'climb':
         // HEARTBEAT lags the ACKs by up to a second, so progress is judged by position only.
@@ -608,7 +643,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
         } else this.goTo(d, { ...pad, u: layer });
         return;
       case 'land':
-        if (v.mode === 'LAND') return this.setRole(d, 'landing', 'over its pad');
+        if (v.mode === 'LAND') return this.setRole(d, 'landing', 'over its pad', 'pad');
         return this.command(d, 'land', (a) => a.land());
     }
   }

@@ -122,12 +122,15 @@ export interface PowerInputs {
    * refuses the surplus, which would read as no sun): how many, and their V × A summed, W.
    */
   measured?: { holders: number; batteryW: number };
+  /** Global horizontal irradiance from a reference cell at the station, W/m² (when there is one). */
+  referenceGhiWm2?: number;
   /** Whether the dish is powered and carrying traffic. */
   dish?: 'off' | 'idle' | 'active';
   radios?: number;
 }
 
 const FORECAST_STEP_MS = 15 * 60_000;
+const CLOUD_PERSISTENCE_H = 2;
 const FORECAST_POINTS = 24 * 4;
 
 export class PowerPlanner {
@@ -135,6 +138,7 @@ export class PowerPlanner {
   private readonly sky;
   private stationWh: number;
   private cloud = 1;
+  private cloudMean = 1;
   private netUp = false;
   private lastMs: number;
   private forecastCache: { atMs: number; cloud: number; points: ForecastPoint[] } | undefined;
@@ -175,6 +179,11 @@ export class PowerPlanner {
     return p.hoverWPerKg * (p.airframeMassKg + p.netMassKgPerM2 * p.netAreaM2PerDrone) + p.avionicsW;
   }
 
+  /** Clear-sky GHI at the site (Ineichen–Perez with the site's Linke turbidity), W/m². */
+  clearSkyGhiWm2(timeMs: number): number {
+    return this.sky.ghiWm2(timeMs);
+  }
+
   solarPerDroneW(ghiWm2: number): number {
     const p = this.p;
     return ghiWm2 * p.netAreaM2PerDrone * p.netEfficiency * p.mpptEfficiency;
@@ -213,12 +222,18 @@ export class PowerPlanner {
     const now = this.clock.now();
     const base = Math.floor(now / FORECAST_STEP_MS) * FORECAST_STEP_MS;
     if (this.forecastCache && this.forecastCache.atMs === base && Math.abs(this.forecastCache.cloud - this.cloud) < 0.02) return this.forecastCache.points;
+    // Persistence for the next hours, the site's recent mean beyond: the weight of the present
+    // cloud factor halves every CLOUD_PERSISTENCE_H of lead time.
+    const cloudAt = (leadMs: number) => {
+      const w = 0.5 ** (leadMs / 3600_000 / CLOUD_PERSISTENCE_H);
+      return w * this.cloud + (1 - w) * this.cloudMean;
+    };
     const hover = this.hoverPerDroneW();
     const points: ForecastPoint[] = [];
     for (let i = 0; i < FORECAST_POINTS; i++) {
       const t = base + i * FORECAST_STEP_MS;
       const clear = this.sky.ghiWm2(t);
-      const expected = clear * this.cloud;
+      const expected = clear * cloudAt(Math.max(0, t - now));
       const solar = this.solarPerDroneW(expected);
       points.push({
         atMs: t,
@@ -247,16 +262,22 @@ export class PowerPlanner {
     // Measured generation: what the holders would draw without sun, minus what they do draw.
     let measuredW: number | null = null;
     const m = inputs.measured;
+    let ratio: number | undefined;
     if (m && m.holders > 0) {
       const perDrone = Math.max(0, hoverPer - m.batteryW / m.holders);
       measuredW = perDrone * inputs.holding;
       // Fewer than three holders do not spread the net: nothing to learn about the sky from them.
-      if (inputs.holding >= 3 && modelPer > 50) {
-        const ratio = Math.min(1.2, perDrone / modelPer);
-        // Cloud changes over tens of minutes; smooth over about ten minutes of ticks.
-        const k = Math.min(1, (dtH * 3600_000) / 600_000);
-        this.cloud += (ratio - this.cloud) * k;
-      }
+      if (inputs.holding >= 3 && modelPer > 50) ratio = perDrone / modelPer;
+    }
+    // A reference cell on the station (the charge controller's PV reading) sees the sky even when
+    // the net is down; without one, a net on its pads would never learn that the cloud has gone.
+    if (inputs.referenceGhiWm2 !== undefined && clearGhi > 50) ratio = inputs.referenceGhiWm2 / clearGhi;
+    if (ratio !== undefined) {
+      const r = Math.min(1.2, Math.max(0, ratio));
+      // Cloud changes over tens of minutes; smooth over about ten minutes of ticks. The day-scale
+      // mean (about two days) is what the forecast falls back to beyond the next few hours.
+      this.cloud += (r - this.cloud) * Math.min(1, dtH / (10 / 60));
+      this.cloudMean += (r - this.cloudMean) * Math.min(1, dtH / 48);
     }
     const solarPer = modelPer * this.cloud;
     const forecast = this.forecast(inputs.available);

@@ -79,8 +79,34 @@ const encoder = new MavLinkProtocolV2();
 
 /** Payload bytes of a message, MAVLink 2 truncated (trailing zeros removed, at least 1 byte). */
 export function encodePayload(msg: MavLinkData): Buffer {
-  const full = encoder.serialize(msg, 0);
+  let full: Buffer;
+  try {
+    full = encoder.serialize(msg, 0);
+  } catch (err) {
+    // node-mavlink throws a bare RangeError; say which field of which message was out of range.
+    const ctor = msg.constructor as MavLinkDataConstructor<MavLinkData>;
+    const bad = ctor.FIELDS.find((f) => {
+      const v = (msg as unknown as Record<string, unknown>)[f.name];
+      return typeof v === 'number' && !fits(v, f.type);
+    });
+    const what = bad ? `${bad.source} = ${(msg as unknown as Record<string, unknown>)[bad.name]} does not fit ${bad.type}` : String(err);
+    throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `cannot encode ${ctor.MSG_NAME}: ${what}`, { cause: err });
+  }
   return full.subarray(HEADER_V2, full.length - 2);
+}
+
+const INT_RANGES: Record<string, [number, number]> = {
+  int8_t: [-128, 127],
+  uint8_t: [0, 255],
+  int16_t: [-32768, 32767],
+  uint16_t: [0, 65535],
+  int32_t: [-(2 ** 31), 2 ** 31 - 1],
+  uint32_t: [0, 2 ** 32 - 1],
+};
+
+function fits(v: number, type: string): boolean {
+  const r = INT_RANGES[type];
+  return !r || (v >= r[0] && v <= r[1]);
 }
 
 export function infoOf(msg: MavLinkData): MessageInfo {

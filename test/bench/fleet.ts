@@ -59,6 +59,8 @@ export const suite: BenchSuite = {
     });
     const wallS = (performance.now() - wall0) / 1000;
     await site.stop();
+    const faults = site.site.fleet.transitions.filter((t) => t.to === 'fault' || t.to === 'lost');
+    for (const f of faults) progress(`${new Date(f.atMs).toISOString()} drone ${f.sysid}: ${f.from} → ${f.to} (${f.reason})`);
     const coverage = daylightMin ? fullMin / daylightMin : 0;
     const bound = daylightMin ? payingMin / daylightMin : 0;
     const errors = forecastWh.map((f, i) => (Number.isFinite(f) && truthWh[i]! > 0 ? Math.abs(f - truthWh[i]!) / truthWh[i]! : NaN)).filter(Number.isFinite);
@@ -73,6 +75,7 @@ export const suite: BenchSuite = {
       min_separation_m: Number.isFinite(site.world.minSeparationM) ? Math.round(site.world.minSeparationM * 100) / 100 : -1,
       forecast_error_pct: errors.length ? Math.round((errors.reduce((a, b) => a + b, 0) / errors.length) * 1000) / 10 : -1,
       command_denials: site.site.fleet.denials,
+      faults_and_losses: faults.length,
       rtf: Math.round(scenario.duration / 1000 / wallS),
     };
     return figures;

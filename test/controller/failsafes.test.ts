@@ -27,7 +27,7 @@ test('link lost to half the swarm (one radio blacked out): those drones land in 
   const s = scenario([
     'start: 2026-06-21T09:00:00Z',
     'duration: 22m',
-    'swarm: { drones: 8 }',
+    'swarm: { drones: 12 }',
     'radios: { count: 2 }',
     'faults:',
     '  - { type: radio-blackout, radio: 1, at: 9m, for: 20s }',
@@ -47,7 +47,7 @@ test('link lost to half the swarm (one radio blacked out): those drones land in 
   const world = site.world;
   // Radio 1 carries the even drones (round-robin): they were marked lost, flew their own failsafe.
   const lost = new Set(fleet.transitions.filter((t) => t.to === 'lost').map((t) => t.sysid));
-  assert.deepEqual([...lost].sort(), [2, 4, 6, 8].filter((n) => fleet.transitions.some((t) => t.sysid === n && t.atMs < t0 + 9 * 60_000)), 'exactly the drones on the dark radio were lost');
+  assert.deepEqual([...lost].sort((a, b) => a - b), [2, 4, 6, 8, 10, 12].filter((n) => fleet.transitions.some((t) => t.sysid === n && t.atMs < t0 + 9 * 60_000)), 'exactly the drones on the dark radio were lost');
   for (const n of lost) {
     const d = world.drone(n)!;
     assert.ok(!d.copter.failed, `drone ${n} is intact`);

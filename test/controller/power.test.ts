@@ -153,3 +153,26 @@ test('a fleet too small to hold the full net by rotation is warned about, and th
   assert.ok(b.decisions.stations < 24 && b.decisions.stations >= 3, `net shrinks to ${b.decisions.stations}`);
   assert.ok(p.requiredFleet(b.decisions.stations, b.perDrone.solarW) <= 25);
 });
+
+test('a reference cell keeps the cloud factor current while the net is on its pads, and the forecast relaxes to the recent mean', () => {
+  const clock = at('2026-06-19T00:00:00Z');
+  const p = new PowerPlanner(clock, profile());
+  const step = (fraction: number) => {
+    clock.advance(60_000);
+    return p.update({ available: 25, holding: 0, charging: 0, referenceGhiWm2: fraction * p.clearSkyGhiWm2(clock.now()) });
+  };
+  // Two and a half grey days (30 % of clear sky): the net stays down and the planner knows why.
+  let b = step(0.3);
+  while (clock.now() < Date.parse('2026-06-21T09:00:00Z')) b = step(0.3);
+  assert.ok(Math.abs(b.cloudCorrection - 0.3) < 0.03, `learnt ${b.cloudCorrection}`);
+  assert.equal(b.decisions.stations, 0);
+  assert.match(b.decisions.reason, /does not pay/);
+  // The cloud clears: within half an hour the net is on its way up.
+  for (let i = 0; i < 30; i++) b = step(1);
+  assert.ok(b.cloudCorrection > 0.9, `learnt ${b.cloudCorrection}`);
+  assert.equal(b.decisions.stations, 24);
+  // Near ahead the forecast trusts the present sky; a day ahead it leans on the grey days' mean.
+  const ratio = (f: { expectedGhiWm2: number; clearSkyGhiWm2: number }) => f.expectedGhiWm2 / f.clearSkyGhiWm2;
+  assert.ok(ratio(b.forecast[1]!) > 0.85, `near ${ratio(b.forecast[1]!)}`);
+  assert.ok(ratio(b.forecast.at(-1)!) < 0.7, `a day ahead ${ratio(b.forecast.at(-1)!)}`);
+});

@@ -241,3 +241,33 @@ test('a ring of three routers delivers each frame once and stops', async () => {
   await flush(20);
   assert.equal(routers.reduce((n, r) => n + r.router.stats.forwarded, 0), forwarded, 'nothing still circulating');
 });
+
+test('a broadcast from one vehicle radio is not copied onto another; the GCS hears it and addressed frames still cross', async () => {
+  const clock = new ManualClock();
+  const canopy = new MavlinkNode({ clock, heartbeatHz: 0 });
+  const router = new Router(canopy);
+  router.start();
+  const ends: Record<string, End> = {};
+  for (const [name, id, kind] of [['radioA', { sysid: 1, compid: 1 }, 'vehicles'], ['radioB', { sysid: 2, compid: 1 }, 'vehicles'], ['gcs', { sysid: 254, compid: 190 }, 'gcs']] as const) {
+    const [near, far] = createMemoryPair(`canopy-${name}`, name);
+    canopy.addLink(near, { name, kind });
+    const node = new MavlinkNode({ clock, ...id, heartbeatHz: 0 });
+    node.addLink(far);
+    await near.start();
+    await far.start();
+    const raw: Buffer[] = [];
+    node.on('frame', (f) => raw.push(Buffer.from(f.raw)));
+    ends[name] = { node, raw };
+  }
+  ends.radioA!.node.broadcast(heartbeat());
+  ends.radioB!.node.broadcast(heartbeat());
+  await flush();
+  assert.deepEqual(ends.gcs!.raw.map(sysidOf), [1, 2], 'the GCS hears both radios');
+  assert.equal(ends.radioA!.raw.length + ends.radioB!.raw.length, 0, 'no telemetry copied between radios');
+  // The GCS's broadcasts and a drone-to-drone addressed frame still go through.
+  ends.gcs!.node.broadcast(command(0));
+  ends.radioA!.node.broadcast(command(2));
+  await flush();
+  assert.equal(ends.radioA!.raw.filter((r) => msgidOf(r) === COMMAND_LONG).length, 1);
+  assert.equal(ends.radioB!.raw.filter((r) => msgidOf(r) === COMMAND_LONG).length, 2, 'the GCS broadcast and the command addressed to drone 2');
+});
