@@ -161,7 +161,8 @@ export class SimWorld {
         }),
       );
     }
-    this.last = this.sample(0, 0, 0, 0);
+    const sky = this.sky(opts.clock.now());
+    this.last = this.sample(0, 0, 0, 0, sky.ghi * sky.cloud);
   }
 
   get groundLinks(): Link[] {

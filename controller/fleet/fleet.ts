@@ -319,8 +319,8 @@ export class FleetController extends EventEmitter<FleetEvents> {
         }
       }
       if (d.station !== undefined && d.station >= this.stations.length && d.role === 'on-station' && d.partner === undefined) this.startReturn(d, this.windy() ? 'wind over the limit: shrinking the net' : 'net shrinks');
-      else if (d.station !== undefined && d.station >= this.stations.length && d.role === 'launching' && d.phase !== 'rise') {
-        // Not there yet: turn back.
+      else if (d.station !== undefined && d.station >= this.stations.length && d.role === 'launching') {
+        // Not there yet (or rising into a station that is gone): turn back. It holds the token.
         d.station = undefined;
         this.startReturn(d, 'net shrank before arrival');
       }

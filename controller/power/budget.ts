@@ -139,6 +139,7 @@ export class PowerPlanner {
   private stationWh: number;
   private cloud = 1;
   private cloudMean = 1;
+  private seenSky = false;
   private netUp = false;
   private lastMs: number;
   private forecastCache: { atMs: number; cloud: number; points: ForecastPoint[] } | undefined;
@@ -276,7 +277,9 @@ export class PowerPlanner {
       const r = Math.min(1.2, Math.max(0, ratio));
       // Cloud changes over tens of minutes; smooth over about ten minutes of ticks. The day-scale
       // mean (about two days) is what the forecast falls back to beyond the next few hours.
-      this.cloud += (r - this.cloud) * Math.min(1, dtH / (10 / 60));
+      // The first reading is taken as it is: there is nothing to smooth it against.
+      this.cloud = this.seenSky ? this.cloud + (r - this.cloud) * Math.min(1, dtH / (10 / 60)) : r;
+      this.seenSky = true;
       this.cloudMean += (r - this.cloudMean) * Math.min(1, dtH / 48);
     }
     const solarPer = modelPer * this.cloud;
