@@ -36,7 +36,11 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   const client = await connect(`mqtt://127.0.0.1:${port}`, { username: 'admin', password });
   t.after(() => void client.end(true));
   const retained = new Map<string, string>();
-  client.on('message', (topic, payload) => retained.set(topic, payload.toString()));
+  let everGranted = false;
+  client.on('message', (topic, payload) => {
+    retained.set(topic, payload.toString());
+    if (topic === 'canopy/power' && (JSON.parse(payload.toString()) as PowerState).uplinkGranted) everGranted = true;
+  });
   await client.subscribeAsync(['canopy/drones/+', 'canopy/power', 'canopy/bridge/event', 'canopy/uplink']);
   // A backup chunk for the uplink: it waits in the outbox until the budget grants the dish and a
   // satellite is in view, then goes out through the simulated satellite link to the simulated cloud.
@@ -52,8 +56,7 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   const uplink = () => (retained.has('canopy/uplink') ? (JSON.parse(retained.get('canopy/uplink')!) as UplinkStatus) : undefined);
   await eventually(() => (uplink()?.delivered.bulk.items ?? 0) >= 1, 120_000, `the chunk delivered upstream (uplink ${retained.get('canopy/uplink')})`);
   assert.equal(uplink()!.queued.bulk.items, 0);
-  const powerNow = JSON.parse(retained.get('canopy/power')!) as PowerState;
-  assert.equal(powerNow.uplinkGranted, true, 'delivered only with the dish granted');
+  assert.ok(everGranted, 'the budget granted the dish before the chunk went out');
 
   // The second start reuses the stored admin and prints no password.
   child.kill('SIGTERM');
