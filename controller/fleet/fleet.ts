@@ -34,6 +34,9 @@ const RETURN_ABOVE_M = 8;
 const HANDOVER_BELOW_M = 6;
 /** A drone landing over its pad frees the transit token this far below the return layer. */
 const TOKEN_CLEAR_BELOW_M = 10;
+const RESEND_GOTO_MS = 3000;
+/** Further than this from its station, a drone on station is sent there again. */
+const OFF_STATION_M = 3;
 /** Within this of a target counts as there. */
 const ARRIVED_M = 1.5;
 /** Landed within this of its pad counts as on it (and charging). */
@@ -118,6 +121,7 @@ interface Drone {
   reliefStartedAt?: number;
   busy: boolean;
   failures: number;
+  lastGotoMs?: number;
   /** The swarm-safe failsafe parameters: not yet, being written, written. */
   configured: 'no' | 'pending' | 'yes';
   /** Battery power smoothed over about a minute (W; negative while charging): gusts make the instantaneous draw swing around zero. */
@@ -489,13 +493,18 @@ export class FleetController extends EventEmitter<FleetEvents> {
     return Math.hypot(h.n - p.n, h.e - p.e, h.u - p.u) < ARRIVED_M;
   }
 
-  /** Sends a command once at a time; on success moves to `next`, on refusal counts and retries. */
-  private command(d: Drone, what: string, send: (a: VehicleActions) => Promise<CommandResult>, next?: string): void {
+  /**
+   * Sends a command once at a time; on success moves to `next`, on refusal counts and retries.
+   * `done` says whether the vehicle already does what was asked: a command whose ACK was lost is
+   * resent (with the confirmation counter raised), and ArduCopter refuses a repeated takeoff once
+   * it is climbing — that refusal is the first one's success arriving late, not a denial.
+   */
+  private command(d: Drone, what: string, send: (a: VehicleActions) => Promise<CommandResult>, next?: string, done?: () => boolean): void {
     if (d.busy) return;
     d.busy = true;
     void send(d.actions).then((r) => {
       d.busy = false;
-      if (r.ok) {
+      if (r.ok || (r.reason !== 'timeout' && r.attempts > 1 && done?.())) {
         if (next !== undefined) d.phase = next;
         return;
       }
@@ -544,7 +553,17 @@ export class FleetController extends EventEmitter<FleetEvents> {
         }
         return;
       }
-      case 'on-station':
+      case 'on-station': {
+        // Position targets are not acknowledged: one lost on the radio (or a handover's last move)
+        // leaves a drone off its station, so it is told again, at most every RESEND_GOTO_MS.
+        const st = this.stations[d.station ?? -1];
+        if (st && d.phase !== 'relieve' && now - (d.lastGotoMs ?? 0) > RESEND_GOTO_MS) {
+          const h = this.local(v);
+          if (Math.hypot(h.n - st.n, h.e - st.e, h.u - alt) > OFF_STATION_M) {
+            d.lastGotoMs = now;
+            this.goTo(d, { ...st, u: alt });
+          }
+        }
         if (d.partner === undefined && d.phase !== 'relieve' && this.secondsToRelieve(d) < this.reliefLeadS(d)) d.phase = 'relieve';
         if (d.phase === 'relieve' && d.partner !== undefined) {
           const p = this.drones.get(d.partner);
@@ -555,6 +574,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
           }
         }
         return;
+      }
       case 'returning':
         return this.advanceReturn(d, alt);
       case 'landing':
@@ -597,7 +617,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
         // ArduCopter disarms an idle armed copter after DISARM_DELAY; on a busy radio that can
         // happen before the takeoff arrives, and takeoff is then refused: arm again first.
         if (!v.armed) return void (d.phase = 'arm');
-        return this.command(d, 'takeoff', (a) => a.takeoff(layer), 'climb');
+        return this.command(d, 'takeoff', (a) => a.takeoff(layer), 'climb', () => v.armed && (v.telemetry.relativeAltitudeM ?? 0) > 0.3);
       case 'climb':
         // HEARTBEAT lags the ACKs by up to a second, so progress is judged by position only.
         if (now - d.since > CLIMB_TIMEOUT_MS && (v.telemetry.relativeAltitudeM ?? 0) < 1) return this.fault(d, 'did not climb after takeoff');
@@ -612,14 +632,20 @@ export class FleetController extends EventEmitter<FleetEvents> {
           this.goTo(d, { ...station, u: d.partner !== undefined ? alt - HANDOVER_BELOW_M : alt });
         } else this.goTo(d, { ...station, u: layer });
         return;
-      case 'rise':
-        if (d.partner !== undefined) {
-          if (this.at(d, { ...station, u: alt - HANDOVER_BELOW_M })) this.setRole(d, 'handing-over', `under station ${d.station}, waiting for drone ${d.partner} to leave`);
-        } else if (this.at(d, { ...station, u: alt })) {
+      case 'rise': {
+        const target = { ...station, u: d.partner !== undefined ? alt - HANDOVER_BELOW_M : alt };
+        if (!this.at(d, target)) {
+          // SET_POSITION_TARGET has no acknowledgement: say it again until the drone is there.
+          this.goTo(d, target);
+          return;
+        }
+        if (d.partner !== undefined) this.setRole(d, 'handing-over', `under station ${d.station}, waiting for drone ${d.partner} to leave`);
+        else {
           if (this.token === d.sysid) this.token = undefined;
           this.setRole(d, 'on-station', `on station ${d.station}`);
         }
         return;
+      }
     }
   }
 

@@ -89,7 +89,8 @@ export interface PowerBudget {
   stationBattery: { soc: number; energyWh: number; capacityWh: number };
   /** Measured / modelled generation, smoothed (1 clear, lower under cloud). */
   cloudCorrection: number;
-  perDrone: { hoverW: number; solarW: number };
+  /** Per drone: hover as flown (the model × hoverCorrection) and the sun it gets now, W. */
+  perDrone: { hoverW: number; solarW: number; hoverCorrection: number };
   decisions: {
     stations: number;
     /** The dish may run now (the relay's uplink grant). */
@@ -140,6 +141,7 @@ export class PowerPlanner {
   private cloud = 1;
   private cloudMean = 1;
   private seenSky = false;
+  private hoverCorrection = 1;
   private netUp = false;
   private lastMs: number;
   private forecastCache: { atMs: number; cloud: number; points: ForecastPoint[] } | undefined;
@@ -174,10 +176,15 @@ export class PowerPlanner {
     return this.current;
   }
 
-  /** Per-drone hover power holding the net, W. */
-  hoverPerDroneW(): number {
+  /** Per-drone hover power holding the net by the profile, W: hoverWPerKg × all-up mass + avionics. */
+  modelHoverPerDroneW(): number {
     const p = this.p;
     return p.hoverWPerKg * (p.airframeMassKg + p.netMassKgPerM2 * p.netAreaM2PerDrone) + p.avionicsW;
+  }
+
+  /** Per-drone hover power as flown: the model corrected by what the holders measure (wind, ageing props). */
+  hoverPerDroneW(): number {
+    return this.modelHoverPerDroneW() * this.hoverCorrection;
   }
 
   /** Clear-sky GHI at the site (Ineichen–Perez with the site's Linke turbidity), W/m². */
@@ -258,7 +265,7 @@ export class PowerPlanner {
     const dtH = Math.max(0, now - this.lastMs) / 3600_000;
     this.lastMs = now;
     const clearGhi = this.sky.ghiWm2(now);
-    const hoverPer = this.hoverPerDroneW();
+    let hoverPer = this.hoverPerDroneW();
     const modelPer = this.solarPerDroneW(clearGhi);
     // Measured generation: what the holders would draw without sun, minus what they do draw.
     let measuredW: number | null = null;
@@ -272,7 +279,17 @@ export class PowerPlanner {
     }
     // A reference cell on the station (the charge controller's PV reading) sees the sky even when
     // the net is down; without one, a net on its pads would never learn that the cloud has gone.
-    if (inputs.referenceGhiWm2 !== undefined && clearGhi > 50) ratio = inputs.referenceGhiWm2 / clearGhi;
+    if (inputs.referenceGhiWm2 !== undefined && clearGhi > 50) {
+      ratio = inputs.referenceGhiWm2 / clearGhi;
+      // With the sky known, the holders' draw tells what hovering really costs (wind raises it):
+      // battery power + their share of the sun, against the model.
+      if (m && m.holders >= 3 && inputs.holding >= 3) {
+        const flownW = m.batteryW / m.holders + this.solarPerDroneW(inputs.referenceGhiWm2);
+        const c = Math.min(1.6, Math.max(0.8, flownW / this.modelHoverPerDroneW()));
+        this.hoverCorrection += (c - this.hoverCorrection) * Math.min(1, dtH / (10 / 60));
+        hoverPer = this.hoverPerDroneW();
+      }
+    }
     if (ratio !== undefined) {
       const r = Math.min(1.2, Math.max(0, ratio));
       // Cloud changes over tens of minutes; smooth over about ten minutes of ticks. The day-scale
@@ -359,7 +376,7 @@ export class PowerPlanner {
       loads: { hoverW, padsW, dishW, piW: p.piW, phoneW: phoneChargeW, radiosW },
       stationBattery: { soc: this.stationWh / p.stationBatteryWh, energyWh: this.stationWh, capacityWh: p.stationBatteryWh },
       cloudCorrection: this.cloud,
-      perDrone: { hoverW: hoverPer, solarW: solarPer },
+      perDrone: { hoverW: hoverPer, solarW: solarPer, hoverCorrection: this.hoverCorrection },
       decisions: { stations, uplinkGranted, phoneChargeW, shed, reason },
       sunset: { breakEvenAtMs: breakEven, landByMs: landBy },
       forecast,

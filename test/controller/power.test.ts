@@ -176,3 +176,22 @@ test('a reference cell keeps the cloud factor current while the net is on its pa
   assert.ok(ratio(b.forecast[1]!) > 0.85, `near ${ratio(b.forecast[1]!)}`);
   assert.ok(ratio(b.forecast.at(-1)!) < 0.7, `a day ahead ${ratio(b.forecast.at(-1)!)}`);
 });
+
+test('the holders\' draw teaches what hovering really costs (wind), up to 1.6× the still-air model', () => {
+  const clock = at('2026-06-21T12:00:00Z');
+  const p = new PowerPlanner(clock, profile());
+  const model = p.modelHoverPerDroneW();
+  const up = p.update({ available: 25, holding: 0, charging: 0, referenceGhiWm2: p.clearSkyGhiWm2(clock.now()) });
+  assert.equal(up.decisions.stations, 24);
+  // In a stiff wind each holder needs 2.2× the still-air model; the sun (≈2100 W) no longer covers it.
+  for (let i = 0; i < 40; i++) {
+    clock.advance(60_000);
+    const ghi = p.clearSkyGhiWm2(clock.now());
+    const battery = 2.2 * model - p.solarPerDroneW(ghi);
+    p.update({ available: 25, holding: 24, charging: 0, referenceGhiWm2: ghi, measured: { holders: 24, batteryW: 24 * battery } });
+  }
+  const b = p.budget!;
+  assert.ok(Math.abs(b.perDrone.hoverCorrection - 1.6) < 0.02, `correction ${b.perDrone.hoverCorrection} (capped at 1.6)`);
+  assert.ok(Math.abs(b.perDrone.hoverW - b.perDrone.hoverCorrection * model) < 1e-6);
+  assert.ok(b.perDrone.solarW < b.perDrone.hoverW * 1.4, 'the margin shrank');
+});
