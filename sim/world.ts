@@ -117,11 +117,19 @@ export function hullArea(points: readonly Vec3[]): number {
  * and near n log n for a spread-out swarm (250 drones: ~1,000 comparisons instead of 31,000).
  */
 export function closestPair(points: readonly Vec3[]): number {
-  const p = [...points].sort((a, b) => a.n - b.n);
-  let best = Infinity;
-  for (let i = 0; i < p.length; i++) {
-    const a = p[i]!;
-    for (let j = i + 1; j < p.length && p[j]!.n - a.n < best; j++) best = Math.min(best, distance(a, p[j]!));
+  return closestPairOf(points).distance;
+}
+
+/** closestPair with the indices (into `points`) of the two points. */
+export function closestPairOf(points: readonly Vec3[]): { distance: number; a: number; b: number } {
+  const order = points.map((_, i) => i).sort((x, y) => points[x]!.n - points[y]!.n);
+  let best = { distance: Infinity, a: -1, b: -1 };
+  for (let i = 0; i < order.length; i++) {
+    const a = points[order[i]!]!;
+    for (let j = i + 1; j < order.length && points[order[j]!]!.n - a.n < best.distance; j++) {
+      const d = distance(a, points[order[j]!]!);
+      if (d < best.distance) best = { distance: d, a: order[i]!, b: order[j]! };
+    }
   }
   return best;
 }
@@ -133,7 +141,8 @@ export class SimWorld {
   readonly random: Random;
   /** The smallest distance between two airborne drones seen so far, m. */
   minSeparationM = Infinity;
-  /** Set by a radio-blackout fault: drones' radios neither send nor hear. */
+  /** Where and when the smallest separation happened. */
+  closest: { timeMs: number; sysids: [number, number]; modes: [string, string]; positions: [Vec3, Vec3] } | undefined;
   last: WorldSample;
   private readonly opts: WorldOptions;
   private ghiCache = { minute: NaN, ghi: 0, cloud: 1 };
@@ -217,7 +226,12 @@ export class SimWorld {
       hoverW += d.copter.powerW;
     }
     const airborne = this.drones.filter((d) => !d.copter.onGround);
-    const minSep = closestPair(airborne.map((d) => d.copter.pos));
+    const pair = closestPairOf(airborne.map((d) => d.copter.pos));
+    const minSep = pair.distance;
+    if (minSep < this.minSeparationM) {
+      const [a, b] = [airborne[pair.a]!, airborne[pair.b]!];
+      this.closest = { timeMs: now, sysids: [a.sysid, b.sysid], modes: [a.mode, b.mode], positions: [{ ...a.copter.pos }, { ...b.copter.pos }] };
+    }
     if (minSep < this.minSeparationM) this.minSeparationM = minSep;
     this.clock.advance(dtS * 1000);
     this.last = this.sample(holders.length, area, generationW, hoverW, sky.ghi * sky.cloud, airborne.length, minSep);

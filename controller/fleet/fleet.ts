@@ -122,6 +122,8 @@ interface Drone {
   busy: boolean;
   failures: number;
   lastGotoMs?: number;
+  /** The station this drone held when the net shrank away from it (until it has left). */
+  droppedFrom?: Point;
   /** The swarm-safe failsafe parameters: not yet, being written, written. */
   configured: 'no' | 'pending' | 'yes';
   /** Battery power smoothed over about a minute (W; negative while charging): gusts make the instantaneous draw swing around zero. */
@@ -339,7 +341,19 @@ export class FleetController extends EventEmitter<FleetEvents> {
    */
   private resize(want: number): void {
     if (want > this.stations.length) {
+      // Drones still waiting (for the token) to leave a dropped station take it back first: a new
+      // station at the same point would send another drone into them.
+      for (const d of this.drones.values()) {
+        if (this.stations.length >= want) break;
+        if (d.role === 'on-station' && d.station !== undefined && d.station >= this.stations.length && d.droppedFrom) {
+          this.stations.push(d.droppedFrom);
+          d.station = this.stations.length - 1;
+          d.droppedFrom = undefined;
+        }
+      }
       const taken = new Set(this.stations.map((p) => `${p.n.toFixed(3)},${p.e.toFixed(3)}`));
+      // …and so are the points of drones that are still there on their way out.
+      for (const d of this.drones.values()) if (d.droppedFrom && (d.role === 'on-station' || (d.role === 'returning' && d.phase === 'up'))) taken.add(`${d.droppedFrom.n.toFixed(3)},${d.droppedFrom.e.toFixed(3)}`);
       for (const p of stationLattice(want + this.stations.length, this.o.spacingM)) {
         if (this.stations.length >= want) break;
         if (!taken.has(`${p.n.toFixed(3)},${p.e.toFixed(3)}`)) this.stations.push(p);
@@ -354,8 +368,14 @@ export class FleetController extends EventEmitter<FleetEvents> {
     const empty = all.filter((i) => !held.has(i)).sort(byDistance);
     const keep = [...manned.slice(0, want), ...empty.slice(0, Math.max(0, want - manned.length))].sort((a, b) => a - b);
     const renumber = new Map(keep.map((old, i) => [old, i]));
-    this.stations = keep.map((i) => this.stations[i]!);
-    for (const d of this.drones.values()) if (d.station !== undefined) d.station = renumber.get(d.station) ?? Number.MAX_SAFE_INTEGER;
+    const before = this.stations;
+    this.stations = keep.map((i) => before[i]!);
+    for (const d of this.drones.values()) {
+      if (d.station === undefined) continue;
+      const to = renumber.get(d.station);
+      if (to === undefined) d.droppedFrom = before[d.station];
+      d.station = to ?? Number.MAX_SAFE_INTEGER;
+    }
   }
 
   private occupied(): Set<number> {
@@ -660,6 +680,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
         if (v.mode !== 'GUIDED') return this.command(d, 'set GUIDED', (a) => a.setModeByName(v.autopilot, 'GUIDED'));
         if (this.at(d, { n: here.n, e: here.e, u: layer }) || here.u >= layer - 0.5) {
           d.phase = 'home';
+          d.droppedFrom = undefined;
           this.goTo(d, { ...pad, u: layer });
         } else this.goTo(d, { n: here.n, e: here.e, u: layer });
         return;

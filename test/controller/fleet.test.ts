@@ -137,3 +137,30 @@ test('the net shrinking to nothing in the middle of a relief calls the relief of
   await gs.stop();
   fleet.stop();
 });
+
+test('a net that shrinks and grows back while drones still wait to leave gives them their stations back, never a second drone', async () => {
+  let stations = 6;
+  const { world, fleet, gs } = await flyingRig({ drones: 8, stations: 6, ghi: 1000 });
+  (fleet as unknown as { o: { stations: () => number } }).o.stations = () => stations;
+  await runFast(world, { durationMs: 8 * 60_000 });
+  assert.equal(fleet.status().manned, 6);
+  stations = 2;
+  await runFast(world, { durationMs: 20_000 });
+  const waiting = fleet.status().roles['on-station'];
+  assert.ok(waiting > 2, `some drones still wait for the token (${waiting} on station)`);
+  stations = 6;
+  let shared = 0;
+  await runFast(world, {
+    durationMs: 6 * 60_000,
+    sampleEveryMs: 1000,
+    onSample: () => {
+      const pos = world.drones.filter((d) => !d.copter.onGround).map((d) => `${Math.round(d.copter.pos.n)},${Math.round(d.copter.pos.e)},${Math.round(d.copter.pos.u)}`);
+      if (new Set(pos).size < pos.length) shared++;
+    },
+  });
+  assert.equal(shared, 0, 'no two drones on one point');
+  assert.equal(fleet.status().manned, 6);
+  assert.ok(world.minSeparationM >= 5, `minimum separation ${world.minSeparationM.toFixed(2)} m`);
+  await gs.stop();
+  fleet.stop();
+});
