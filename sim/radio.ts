@@ -151,7 +151,8 @@ interface DroneLink {
   cleanBytes: number;
 }
 
-class RadioEnd extends BaseLink {
+/** One end of a radio: a Link whose writes go to the medium and which receives what the medium delivers. */
+export class RadioEnd extends BaseLink {
   running = false;
   constructor(
     url: string,

@@ -6,19 +6,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { WorldSample } from './world.ts';
 
 /** What the report reads from each sample (controller/simulated-site.ts's SiteSample has it all). */
-export interface ReportSample {
-  timeMs: number;
-  airborne: number;
-  holding: number;
-  netAreaM2: number;
-  ghiWm2: number;
-  generationW: number;
-  hoverW: number;
-  meanSoc: number;
-  minSoc: number;
-  windMs: number;
+export interface ReportSample extends Pick<WorldSample, 'timeMs' | 'airborne' | 'holding' | 'netAreaM2' | 'ghiWm2' | 'generationW' | 'hoverW' | 'meanSoc' | 'minSoc' | 'windMs'> {
   stations: number;
   manned: number;
   uplinkGranted: boolean;

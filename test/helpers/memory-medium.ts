@@ -4,38 +4,12 @@
  * deterministic and needs no event-loop turns. The simulator's shaped radio is sim/radio.ts.
  */
 import type { Clock } from '../../firmware-bridge/clock.ts';
-import { BaseLink } from '../../firmware-bridge/links/link.ts';
+import { RadioEnd } from '../../sim/radio.ts';
 import type { RadioMedium } from '../../sim/world.ts';
 
-class End extends BaseLink {
-  running = false;
-  constructor(
-    name: string,
-    private readonly deliver: (from: End, data: Buffer) => void,
-  ) {
-    super(`memory:${name}`);
-  }
-  async start(): Promise<void> {
-    this.running = true;
-    this.setUp();
-  }
-  async stop(): Promise<void> {
-    this.running = false;
-    this.setDown('stopped');
-  }
-  write(data: Buffer): void {
-    if (!this.running) return void this.stats.dropsOut++;
-    this.sent(data.length);
-    this.deliver(this, Buffer.from(data));
-  }
-  receive(data: Buffer, from: string): void {
-    if (this.running) this.received(data, from);
-  }
-}
-
-export function memoryMedium(clock: Clock, name = 'radio'): RadioMedium & { drones: Map<number, End> } {
-  const drones = new Map<number, End>();
-  const ground: End = new End(`${name}-ground`, (_from, data) => {
+export function memoryMedium(clock: Clock, name = 'radio'): RadioMedium & { drones: Map<number, RadioEnd> } {
+  const drones = new Map<number, RadioEnd>();
+  const ground = new RadioEnd(`memory:${name}-ground`, (data) => {
     clock.setTimeout(() => {
       for (const d of drones.values()) d.receive(data, 'ground');
     }, 1);
@@ -44,7 +18,7 @@ export function memoryMedium(clock: Clock, name = 'radio'): RadioMedium & { dron
     ground,
     drones,
     attach(sysid: number) {
-      const end = new End(`${name}-${sysid}`, (_from, data) => clock.setTimeout(() => ground.receive(data, `drone-${sysid}`), 1));
+      const end = new RadioEnd(`memory:${name}-${sysid}`, (data) => clock.setTimeout(() => ground.receive(data, `drone-${sysid}`), 1));
       drones.set(sysid, end);
       return end;
     },
