@@ -34,7 +34,7 @@ const RETURN_ABOVE_M = 8;
 const HANDOVER_BELOW_M = 6;
 /** A drone landing over its pad frees the transit token this far below the return layer. */
 const TOKEN_CLEAR_BELOW_M = 10;
-const RESEND_GOTO_MS = 3000;
+const RESEND_GOTO_MS = 10_000;
 /** Further than this from its station, a drone on station is sent there again. */
 const OFF_STATION_M = 3;
 /** Within this of a target counts as there. */
@@ -122,6 +122,7 @@ interface Drone {
   busy: boolean;
   failures: number;
   lastGotoMs?: number;
+  offSinceMs?: number;
   /** The station this drone held when the net shrank away from it (until it has left). */
   droppedFrom?: Point;
   /** The swarm-safe failsafe parameters: not yet, being written, written. */
@@ -575,11 +576,15 @@ export class FleetController extends EventEmitter<FleetEvents> {
       }
       case 'on-station': {
         // Position targets are not acknowledged: one lost on the radio (or a handover's last move)
-        // leaves a drone off its station, so it is told again, at most every RESEND_GOTO_MS.
+        // leaves a drone off its station for good, so one that stays off for RESEND_GOTO_MS is told
+        // again. Gusts push drones about for a few seconds; answering each push would fill the
+        // ground radio's share of the air (its HEARTBEATs then queue, and the drones' GCS failsafe fires).
         const st = this.stations[d.station ?? -1];
-        if (st && d.phase !== 'relieve' && now - (d.lastGotoMs ?? 0) > RESEND_GOTO_MS) {
-          const h = this.local(v);
-          if (Math.hypot(h.n - st.n, h.e - st.e, h.u - alt) > OFF_STATION_M) {
+        const h = this.local(v);
+        if (!st || d.phase === 'relieve' || Math.hypot(h.n - st.n, h.e - st.e, h.u - alt) <= OFF_STATION_M) d.offSinceMs = undefined;
+        else {
+          d.offSinceMs ??= now;
+          if (now - d.offSinceMs > RESEND_GOTO_MS && now - (d.lastGotoMs ?? 0) > RESEND_GOTO_MS) {
             d.lastGotoMs = now;
             this.goTo(d, { ...st, u: alt });
           }

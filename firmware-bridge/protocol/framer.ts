@@ -57,6 +57,26 @@ export class Framer {
     return this.pending?.length ?? 0;
   }
 
+  /** The first index in [from, n) where a complete frame of a known id with a good CRC starts, or -1. */
+  private verifiedFrameInside(buf: Buffer, from: number, n: number): number {
+    for (let j = from; j < n; j++) {
+      const stx = buf[j];
+      if (stx !== STX_V2 && stx !== STX_V1) continue;
+      const v2 = stx === STX_V2;
+      const headerLen = v2 ? HEADER_V2 : HEADER_V1;
+      if (n - j < headerLen) return -1;
+      const len = buf[j + 1]!;
+      const incompat = v2 ? buf[j + 2]! : 0;
+      if (incompat & ~IFLAG_SIGNED) continue;
+      const info = messageInfo(v2 ? buf[j + 7]! | (buf[j + 8]! << 8) | (buf[j + 9]! << 16) : buf[j + 5]!);
+      if (!info || len > info.maxLength) continue;
+      const crcAt = j + headerLen + len;
+      if (crcAt + 2 + (incompat & IFLAG_SIGNED ? SIGNATURE_LENGTH : 0) > n) continue;
+      if (frameCrc(buf, j + 1, crcAt, info.crcExtra) === (buf[crcAt]! | (buf[crcAt + 1]! << 8))) return j;
+    }
+    return -1;
+  }
+
   /** Parses as much of buf as possible; returns the number of bytes consumed. */
   private parse(buf: Buffer, atEnd: boolean): number {
     const n = buf.length;
@@ -93,6 +113,16 @@ export class Framer {
       const signed = (incompat & IFLAG_SIGNED) !== 0;
       const total = headerLen + len + 2 + (signed ? SIGNATURE_LENGTH : 0);
       if (n - i < total) {
+        // Waiting for the rest of this candidate could stall a quiet link for seconds (a bit
+        // flip that turns a payload byte into STX reads as a 190-byte frame; at one HEARTBEAT a
+        // second that is ten seconds, and the autopilot's GCS failsafe fires). If a complete,
+        // CRC-verified frame already starts inside the candidate, the candidate was noise.
+        const resync = atEnd ? -1 : this.verifiedFrameInside(buf, i + 1, n);
+        if (resync >= 0) {
+          stats.garbageBytes += resync - i;
+          i = resync;
+          continue;
+        }
         if (!atEnd) return i;
         stats.garbageBytes++;
         i++;
