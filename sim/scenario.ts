@@ -4,36 +4,17 @@
  * path ("swarm.drones: expected a number, got "twenty""), never half-applied. Every field has a
  * default, so a scenario only says what differs from the stock 25-drone site.
  *
- * Durations and times of day are written the way people write them: `18h`, `90m`, `7d`, `2h30m`.
+ * Durations are written the way people write them: `18h`, `90m`, `7d`, `2h30m` (controller/config.ts).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { duration } from '../controller/config.ts';
 import { CanopyError } from '../firmware-bridge/errors.ts';
 
 export const SCENARIO_DIR = join(fileURLToPath(import.meta.url), '..', 'scenarios');
-
-const DURATION = /^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$/;
-
-/** "2h30m" → ms. Numbers are seconds. */
-export function parseDuration(v: string | number): number {
-  if (typeof v === 'number') return v * 1000;
-  const m = DURATION.exec(v.trim());
-  if (!m || v.trim() === '') throw new Error(`"${v}" is not a duration (write e.g. 90s, 15m, 2h30m, 7d)`);
-  const [, d, h, min, s] = m.map((x) => (x === undefined ? 0 : Number(x)));
-  return (((d! * 24 + h!) * 60 + min!) * 60 + s!) * 1000;
-}
-
-export const duration = z.union([z.string(), z.number().nonnegative()]).transform((v, ctx) => {
-  try {
-    return parseDuration(v);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return z.NEVER;
-  }
-});
 
 const fraction = z.number().min(0).max(1);
 const positive = z.number().positive();

@@ -15,18 +15,15 @@
  * to recharge on the pads), sized by the fleet-sizing anchor k = m(⌈R⌉ + 1) with
  * R = recharge time / flight time, and only while the station battery can pay for the pads.
  *
- * The forecast uses the same astronomy as the simulator (NREL SPA + Ineichen–Perez clear sky) and
+ * The forecast uses the site astronomy of solar.ts (NREL SPA + Ineichen–Perez clear sky, which the
+ * simulator's sky shares) and
  * learns the sky's cloud factor from measured generation over modelled generation.
  */
 import type { Clock } from '../../firmware-bridge/clock.ts';
-import { skyModel } from '../../sim/sun.ts';
+import { clearSky, type ClearSky, type SiteSky } from './solar.ts';
 
-export interface SiteProfile {
-  latitudeDeg: number;
-  longitudeDeg: number;
-  elevationM: number;
-  linkeTurbidity?: number;
-}
+/** Where the site is (the sky over it comes from solar.ts). */
+export type SiteProfile = SiteSky;
 
 export interface PowerProfile {
   site: SiteProfile;
@@ -136,7 +133,7 @@ const FORECAST_POINTS = 24 * 4;
 
 export class PowerPlanner {
   private readonly p: Required<Omit<PowerProfile, 'site'>> & { site: SiteProfile };
-  private readonly sky;
+  private readonly sky: ClearSky;
   private stationWh: number;
   private cloud = 1;
   private cloudMean = 1;
@@ -144,7 +141,7 @@ export class PowerPlanner {
   private hoverCorrection = 1;
   private netUp = false;
   private lastMs: number;
-  private forecastCache: { atMs: number; cloud: number; points: ForecastPoint[] } | undefined;
+  private forecastCache: { atMs: number; cloud: number; hover: number; available: number; points: ForecastPoint[] } | undefined;
   private current: PowerBudget | undefined;
 
   constructor(
@@ -167,7 +164,7 @@ export class PowerPlanner {
       landAllMs: 15 * 60_000,
       ...profile,
     };
-    this.sky = skyModel({ ...profile.site, linkeTurbidity: profile.site.linkeTurbidity ?? 3 });
+    this.sky = clearSky(profile.site);
     this.stationWh = this.p.stationBatteryWh * this.p.stationInitialSoc;
     this.lastMs = clock.now();
   }
@@ -229,7 +226,9 @@ export class PowerPlanner {
   forecast(available: number): ForecastPoint[] {
     const now = this.clock.now();
     const base = Math.floor(now / FORECAST_STEP_MS) * FORECAST_STEP_MS;
-    if (this.forecastCache && this.forecastCache.atMs === base && Math.abs(this.forecastCache.cloud - this.cloud) < 0.02) return this.forecastCache.points;
+    // Recomputed every 15 minutes, or sooner when what it depends on has moved.
+    const c = this.forecastCache;
+    if (c && c.atMs === base && Math.abs(c.cloud - this.cloud) < 0.02 && Math.abs(c.hover - this.hoverCorrection) < 0.02 && c.available === available) return c.points;
     // Persistence for the next hours, the site's recent mean beyond: the weight of the present
     // cloud factor halves every CLOUD_PERSISTENCE_H of lead time.
     const cloudAt = (leadMs: number) => {
@@ -254,7 +253,7 @@ export class PowerPlanner {
         stations: solar >= hover ? this.sustainableStations(available, solar) : 0,
       });
     }
-    this.forecastCache = { atMs: base, cloud: this.cloud, points };
+    this.forecastCache = { atMs: base, cloud: this.cloud, hover: this.hoverCorrection, available, points };
     return points;
   }
 

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCanopyError } from '../../firmware-bridge/errors.ts';
-import { defaultConfig, meshOptions, parseConfig, relayOptions } from '../../controller/config.ts';
+import { defaultConfig, meshOptions, parseConfig, parseDuration, relayOptions } from '../../controller/config.ts';
 import { Upstream } from '../../sim/cloud.ts';
 import { spawnCanopy } from '../helpers/cli.ts';
 import { eventually } from '../helpers/events.ts';
@@ -68,6 +68,15 @@ test('a wrong field is named with its path, every problem at once', () => {
   for (const p of ['mesh.mqtt.port', 'mesh.anonymousRole', 'relay.origin', 'relay.upstream.url', 'sysid', 'colour']) assert.ok(msg.includes(p), `names ${p}: ${msg}`);
   assert.throws(() => parseConfig('relay: { origin: a, upstream: { url: "mqtt://x" }, contactPlan: [{ start: "2026-06-21T10:00:00Z", end: "2026-06-21T09:00:00Z" }] }', 'c.yaml'), /relay\.contactPlan\.0: end must be after start/);
   assert.throws(() => parseConfig('mesh: [', 'c.yaml'), /not valid YAML/);
+});
+
+test('durations read the way people write them', () => {
+  assert.equal(parseDuration('90s'), 90_000);
+  assert.equal(parseDuration('2h30m'), 9_000_000);
+  assert.equal(parseDuration('1d6h'), 30 * 3600_000);
+  assert.equal(parseDuration(45), 45_000);
+  assert.throws(() => parseDuration('3x'), /not a duration/);
+  assert.throws(() => parseDuration(''), /not a duration/);
 });
 
 test('canopy start --config on a real link: the mesh and the relay as configured carry an item upstream', async (t) => {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCanopyError } from '../../firmware-bridge/errors.ts';
 import { runScenario } from '../../controller/commands/sim.ts';
-import { loadScenario, parseDuration, parseScenario, shippedScenarios, type Scenario } from '../../sim/scenario.ts';
+import { loadScenario, parseScenario, shippedScenarios, type Scenario } from '../../sim/scenario.ts';
 
 test('the four shipped scenarios load and say what they are', () => {
   assert.deepEqual(shippedScenarios(), ['antarctic-summer', 'clear-summer-day', 'cloudy-week', 'storm']);
@@ -23,15 +23,6 @@ test('the four shipped scenarios load and say what they are', () => {
   assert.equal(loadScenario('cloudy-week').duration, 7 * 24 * 3600_000);
   assert.equal(loadScenario('antarctic-summer').location.latitudeDeg, -77.846);
   assert.equal(loadScenario('storm').faults.length, 3);
-});
-
-test('durations read the way people write them', () => {
-  assert.equal(parseDuration('90s'), 90_000);
-  assert.equal(parseDuration('2h30m'), 9_000_000);
-  assert.equal(parseDuration('1d6h'), 30 * 3600_000);
-  assert.equal(parseDuration(45), 45_000);
-  assert.throws(() => parseDuration('3x'), /not a duration/);
-  assert.throws(() => parseDuration(''), /not a duration/);
 });
 
 test('a wrong field is reported with its path, all problems at once, nothing half-applied', () => {
