@@ -41,7 +41,7 @@ export class GroundStation {
   private readonly links: Link[];
   private readonly log: Logger;
 
-  constructor(private readonly opts: GroundStationOptions) {
+  constructor(opts: GroundStationOptions) {
     this.log = opts.log ?? silentLogger;
     this.node = new MavlinkNode({ clock: opts.clock, sysid: opts.sysid ?? 255, logger: this.log.child('bridge') });
     for (const { link, name } of opts.droneLinks) this.node.addLink(link, { name, kind: 'vehicles' });
