@@ -189,14 +189,6 @@ export class FleetController extends EventEmitter<FleetEvents> {
     return { roles, stations: this.stations.length, manned, transits: this.token === undefined ? 0 : 1, denials: this.denials };
   }
 
-  /**
-   * Fleet sizing: to keep `stations` manned with flights of `flightMin` and recharges of
-   * `rechargeMin`, a fleet needs k = m(⌈R⌉ + 1) drones, R = recharge / flight time.
-   */
-  static requiredFleet(stations: number, flightMin: number, rechargeMin: number): number {
-    return stations * (Math.ceil(rechargeMin / flightMin) + 1);
-  }
-
   // ---- the tick ---------------------------------------------------------------------------------
 
   tick(): void {

@@ -127,6 +127,15 @@ export interface PowerInputs {
   radios?: number;
 }
 
+/**
+ * Fleet sizing (the anchor): to keep a station manned with flights of `flightTime` and recharges
+ * of `rechargeTime` (any one unit), it takes ⌈R⌉ + 1 drones, R = recharge / flight time; m
+ * stations take k = m(⌈R⌉ + 1).
+ */
+export function fleetPerStation(flightTime: number, rechargeTime: number): number {
+  return Math.ceil(rechargeTime / flightTime) + 1;
+}
+
 const FORECAST_STEP_MS = 15 * 60_000;
 const CLOUD_PERSISTENCE_H = 2;
 const FORECAST_POINTS = 24 * 4;
@@ -200,27 +209,21 @@ export class PowerPlanner {
    * Fewer than three drones hold no net (no area), so that is 0.
    */
   sustainableStations(available: number, solarW: number): number {
-    const hover = this.hoverPerDroneW();
     const n = Math.max(0, available - this.p.spares);
-    let m: number;
-    if (solarW >= hover) m = n;
-    else {
-      const usableWh = this.p.batteryWh * this.p.usableFraction;
-      const flightH = usableWh / (hover - solarW);
-      const rechargeH = usableWh / this.p.padChargeW;
-      m = Math.floor(available / (Math.ceil(rechargeH / flightH) + 1));
-      m = Math.min(m, n);
-    }
+    const m = solarW >= this.hoverPerDroneW() ? n : Math.min(n, Math.floor(available / this.dronesPerStation(solarW)));
     return m >= 3 ? m : 0;
   }
 
   /** Drones needed to hold `stations` at this per-drone generation (the sizing anchor). */
   requiredFleet(stations: number, solarW: number): number {
-    const hover = this.hoverPerDroneW();
-    if (solarW >= hover) return stations + this.p.spares;
+    if (solarW >= this.hoverPerDroneW()) return stations + this.p.spares;
+    return stations * this.dronesPerStation(solarW);
+  }
+
+  /** ⌈R⌉ + 1 of the sizing anchor at this per-drone generation, for flights in deficit. */
+  private dronesPerStation(solarW: number): number {
     const usableWh = this.p.batteryWh * this.p.usableFraction;
-    const R = usableWh / this.p.padChargeW / (usableWh / (hover - solarW));
-    return stations * (Math.ceil(R) + 1);
+    return fleetPerStation(usableWh / (this.hoverPerDroneW() - solarW), usableWh / this.p.padChargeW);
   }
 
   forecast(available: number): ForecastPoint[] {

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../firmware-bridge/clock.ts';
 import { FleetController } from '../../controller/fleet/fleet.ts';
+import { fleetPerStation } from '../../controller/power/budget.ts';
 import { assignStations, stationLattice } from '../../controller/fleet/formation.ts';
 import { GroundStation } from '../../controller/ground-station.ts';
 import { runFast } from '../../sim/runner.ts';
@@ -49,7 +50,7 @@ test('formation: hexagonal stations spaced as asked, nearest pairs assigned', ()
   for (const p of s.slice(1)) assert.ok(Math.abs(Math.hypot(p.n, p.e) - 10) < 1e-6, 'first ring at the spacing');
   const a = assignStations([{ n: 100, e: 0 }, { n: -100, e: 0 }], [{ n: -10, e: 0 }, { n: 10, e: 0 }]);
   assert.deepEqual([...a.entries()].sort(), [[0, 1], [1, 0]]);
-  assert.equal(FleetController.requiredFleet(25, 20, 60), 100);
+  assert.equal(25 * fleetPerStation(20, 60), 100, 'k = m(⌈R⌉+1): 25 stations, 20 min flights, 60 min recharges');
 });
 
 test('the net is manned, drones rotate with the replacement there first, separation holds, nothing is refused', async () => {
