@@ -115,9 +115,12 @@ export class Framer {
       if (n - i < total) {
         // Waiting for the rest of this candidate could stall a quiet link for seconds (a bit
         // flip that turns a payload byte into STX reads as a 190-byte frame; at one HEARTBEAT a
-        // second that is ten seconds, and the autopilot's GCS failsafe fires). If a complete,
-        // CRC-verified frame already starts inside the candidate, the candidate was noise.
-        const resync = atEnd ? -1 : this.verifiedFrameInside(buf, i + 1, n);
+        // second that is ten seconds, and the autopilot's GCS failsafe fires). If the candidate's
+        // id is unknown (so its CRC could never be checked) and a complete, CRC-verified frame
+        // already starts inside it, the candidate was noise. A known id is waited for: its
+        // length is bounded by the dialect, and its payload may carry MAVLink bytes of its own
+        // (FTP, SERIAL_CONTROL) that must not cut it short.
+        const resync = atEnd || info ? -1 : this.verifiedFrameInside(buf, i + 1, n);
         if (resync >= 0) {
           stats.garbageBytes += resync - i;
           i = resync;

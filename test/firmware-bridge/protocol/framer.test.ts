@@ -169,3 +169,20 @@ test('a bit flip that forges a long frame does not stall a quiet link: the next 
   assert.deepEqual(got, [0, 2, 3, 4, 5]);
   assert.equal(framer.stats.badCrc, 1);
 });
+
+test('a known frame whose payload carries a whole MAVLink frame is not cut short while it arrives in pieces', () => {
+  const inner = encodeFrame(new minimal.Heartbeat(), { sysid: 1, compid: 1, seq: 0 });
+  const sc = new common.SerialControl();
+  sc.device = common.SerialControlDev.TELEM1;
+  sc.count = inner.length;
+  sc.data = [...inner, ...Array(70 - inner.length).fill(0)];
+  sc.data[69] = 1; // keep the payload from being truncated before the inner frame ends
+  const outer = encodeFrame(sc, { sysid: 255, compid: 190, seq: 3 });
+  const got: number[] = [];
+  const framer = new Framer((f) => got.push(f.msgid));
+  const cut = outer.indexOf(inner) + inner.length + 2;
+  framer.push(outer.subarray(0, cut));
+  assert.deepEqual(got, [], 'still waiting for the rest of SERIAL_CONTROL');
+  framer.push(outer.subarray(cut));
+  assert.deepEqual(got, [common.SerialControl.MSG_ID], 'the whole frame, not the frame inside it');
+});
