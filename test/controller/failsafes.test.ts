@@ -6,22 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { runScenario } from '../../controller/commands/sim.ts';
-import { loadScenario, type Scenario } from '../../sim/scenario.ts';
+import { parseScenario, type Scenario } from '../../sim/scenario.ts';
 
-function scenario(yaml: string[]): Scenario {
-  const dir = mkdtempSync(join(tmpdir(), 'canopy-failsafe-'));
-  const file = join(dir, 'failsafe.yaml');
-  writeFileSync(file, yaml.join('\n'));
-  try {
-    return loadScenario(file);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+/** A scenario written inline (named after the source, as a file would be). */
+const scenario = (yaml: string[]): Scenario => parseScenario(yaml.join('\n'), 'failsafe.yaml');
 
 test('link lost to half the swarm (one radio blacked out): those drones land in place on their own failsafe, the rest hold the net; a motor failure is a fault and its station is refilled', async () => {
   const s = scenario([

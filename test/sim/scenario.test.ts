@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCanopyError } from '../../firmware-bridge/errors.ts';
@@ -44,10 +44,7 @@ test('a wrong field is reported with its path, all problems at once, nothing hal
 
 /** A small, eventful run: 6 drones in the morning, a blackout and a motor failure. */
 function eventful(): Scenario {
-  const dir = mkdtempSync(join(tmpdir(), 'canopy-scn-'));
-  const file = join(dir, 'eventful.yaml');
-  writeFileSync(
-    file,
+  return parseScenario(
     [
       'description: six drones, a short radio blackout and a motor failure',
       'start: 2026-06-21T07:30:00Z',
@@ -59,10 +56,8 @@ function eventful(): Scenario {
       '  - { type: motor-failure, at: 10m, drone: 6 }',
       '  - { type: battery-ageing, drone: 2, capacityLoss: 0.3 }',
     ].join('\n'),
+    'eventful.yaml',
   );
-  const s = loadScenario(file);
-  rmSync(dir, { recursive: true, force: true });
-  return s;
 }
 
 test('same scenario and seed give a byte-identical tlog; another seed does not', async () => {

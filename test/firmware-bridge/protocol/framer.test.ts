@@ -173,7 +173,7 @@ test('a bit flip that forges a long frame does not stall a quiet link: the next 
 test('a known frame whose payload carries a whole MAVLink frame is not cut short while it arrives in pieces', () => {
   const inner = encodeFrame(new minimal.Heartbeat(), { sysid: 1, compid: 1, seq: 0 });
   const sc = new common.SerialControl();
-  sc.device = common.SerialControlDev.TELEM1;
+  sc.device = common.SerialControlDev.DEV_TELEM1;
   sc.count = inner.length;
   sc.data = [...inner, ...Array(70 - inner.length).fill(0)];
   sc.data[69] = 1; // keep the payload from being truncated before the inner frame ends
