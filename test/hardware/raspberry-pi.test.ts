@@ -1,5 +1,5 @@
 /**
- * The systemd unit in hardware/ starts Canopy with flags that exist: its ExecStart, pointed at a
+ * The systemd unit in hardware/raspberry-pi/ starts Canopy with flags that exist: its ExecStart, pointed at a
  * config in a temporary directory, brings the ground station up and stops on the signal.
  */
 import { test } from 'node:test';
@@ -11,7 +11,7 @@ import { canopy } from '../helpers/cli.ts';
 import { repoRoot } from '../helpers/tools.ts';
 
 test('the systemd unit\'s canopy command line is valid', async (t) => {
-  const unit = readFileSync(join(repoRoot, 'hardware', 'canopy.service'), 'utf8');
+  const unit = readFileSync(join(repoRoot, 'hardware', 'raspberry-pi', 'canopy.service'), 'utf8');
   const exec = /^ExecStart=\/usr\/bin\/node \/opt\/canopy\/bin\/canopy\.js (.+)$/m.exec(unit);
   assert.ok(exec, 'ExecStart runs bin/canopy.js with node');
   assert.match(unit, /^SupplementaryGroups=dialout$/m, 'the service may open the serial radios');
