@@ -16,6 +16,12 @@ export const ERROR_CODES = {
   CANOPY_ERR_TLOG: 'unreadable tlog file',
   CANOPY_ERR_CANCELLED: 'cancelled',
   CANOPY_ERR_CONFIG: 'invalid configuration or scenario file',
+  CANOPY_ERR_STORE_NOT_FOUND: 'no such chunk in the store',
+  CANOPY_ERR_STORE_CORRUPT: 'stored data does not match its hash or authentication tag',
+  CANOPY_ERR_STORE_QUOTA: 'the store class is full',
+  CANOPY_ERR_STORE_PASSPHRASE: 'wrong passphrase',
+  CANOPY_ERR_STORE_MANIFEST: 'unreadable backup manifest',
+  CANOPY_ERR_STORE_SHARES: 'not enough erasure-code shares to rebuild',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
