@@ -26,6 +26,11 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: 'canopy bench <suite> [--json]   (suites: bridge, relay, sim, fleet)',
     load: () => import('./commands/bench.ts'),
   },
+  config: {
+    summary: 'check a canopy.yaml (every problem with its field path) or print the effective configuration',
+    usage: 'canopy config check [FILE] | canopy config print [FILE]   (no FILE: ./canopy.yaml, then /etc/canopy/canopy.yaml)',
+    load: () => import('./commands/config.ts'),
+  },
   tlog: {
     summary: 'inspect or replay a .tlog telemetry log',
     usage: 'canopy tlog info FILE | canopy tlog replay FILE [--speed N] [--to URL]',

@@ -10,6 +10,8 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CanopyError } from '../firmware-bridge/errors.ts';
+import { parseLinkUrl } from '../firmware-bridge/links/url.ts';
+import { formatIssues } from './config-issues.ts';
 import type { MeshOptions } from './mesh/mesh.ts';
 import type { RelayOptions } from './relay/relay.ts';
 
@@ -35,22 +37,34 @@ export const duration = z.union([z.string(), z.number().nonnegative()]).transfor
 });
 
 const port = z.number().int().min(0).max(65535);
+/** A link URL (firmware-bridge/links/url.ts), checked here so a typo stops `config check`, not a start. */
+const linkUrl = z.string().min(1).superRefine((v, ctx) => {
+  try {
+    parseLinkUrl(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+});
 const listen = z.strictObject({ port: port.optional(), host: z.string().min(1).optional() });
 const file = z.string().min(1);
 const ttl = z.union([duration, z.null()]);
 
 const ClassSchema = z.strictObject({ ttl: ttl.optional(), share: z.number().min(0).max(1).optional() });
 
+/** The configuration format this Canopy reads (`version:` at the top of the file; absent means 1). */
+export const CONFIG_VERSION = 1;
+
 export const ConfigSchema = z.strictObject({
+  version: z.literal(CONFIG_VERSION).default(CONFIG_VERSION),
   /** Where users.json and the relay's outbox live. Relative paths are relative to this file. */
   dataDir: z.string().min(1).default('canopy-data'),
   sysid: z.number().int().min(1).max(255).default(255),
   links: z
     .strictObject({
       /** Drone radios by link URL (serial:/dev/ttyUSB0?baud=57600, tcp://…, udpin://…). Empty: simulated site. */
-      drones: z.array(z.string().min(1)).default([]),
+      drones: z.array(linkUrl).default([]),
       /** Pilots' tools (QGroundControl on udpout://127.0.0.1:14550). */
-      gcs: z.array(z.string().min(1)).default(['udpout://127.0.0.1:14550']),
+      gcs: z.array(linkUrl).default(['udpout://127.0.0.1:14550']),
       readOnlyGcs: z.boolean().default(false),
     })
     .default({ drones: [], gcs: ['udpout://127.0.0.1:14550'], readOnlyGcs: false }),
@@ -97,31 +111,74 @@ export const ConfigSchema = z.strictObject({
     .optional(),
 });
 
-export type CanopyConfig = z.output<typeof ConfigSchema> & { dir: string };
+/** `dir`: relative paths in the file are relative to it; `envOverrides`: the SECRET_ENV variables applied. */
+export type CanopyConfig = z.output<typeof ConfigSchema> & { dir: string; envOverrides?: string[] };
 
-/** Parses and validates a config text; every problem is listed with its field path. */
-export function parseConfig(text: string, source: string, dir = '.'): CanopyConfig {
+/**
+ * Secrets may come from the environment instead of the file (systemd `EnvironmentFile=`, a
+ * container's secrets): a variable that is set and not empty wins over the file. It applies only
+ * where its section is configured (a relay password without a relay configures nothing).
+ */
+export const SECRET_ENV: ReadonlyArray<{ env: string; path: readonly string[] }> = [
+  { env: 'CANOPY_RELAY_PASSWORD', path: ['relay', 'upstream', 'password'] },
+  { env: 'CANOPY_REDIS_PASSWORD', path: ['mesh', 'redis', 'password'] },
+];
+
+/** Sets the SECRET_ENV values in the parsed YAML; returns the names applied. */
+function applySecretEnv(raw: unknown, env: NodeJS.ProcessEnv): string[] {
+  const applied: string[] = [];
+  for (const { env: name, path } of SECRET_ENV) {
+    const value = env[name];
+    if (!value) continue;
+    let parent: unknown = raw;
+    for (const k of path.slice(0, -1)) parent = parent && typeof parent === 'object' ? (parent as Record<string, unknown>)[k] : undefined;
+    if (!parent || typeof parent !== 'object' || Array.isArray(parent)) continue;
+    (parent as Record<string, unknown>)[path.at(-1)!] = value;
+    applied.push(name);
+  }
+  return applied;
+}
+
+/**
+ * Parses and validates a config text; every problem is listed at once with its field path, the
+ * value found and what is allowed. `env` supplies the SECRET_ENV overrides.
+ */
+export function parseConfig(text: string, source: string, dir = '.', env: NodeJS.ProcessEnv = process.env): CanopyConfig {
   let raw: unknown;
   try {
     raw = parseYaml(text, { prettyErrors: true });
   } catch (e) {
     throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: not valid YAML: ${(e as Error).message}`);
   }
-  const r = ConfigSchema.safeParse(raw ?? {});
+  raw ??= {};
+  const version = (raw as { version?: unknown }).version;
+  if (typeof version === 'number' && Number.isInteger(version) && version > CONFIG_VERSION) {
+    throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: configuration version ${version} is newer than this Canopy reads (version ${CONFIG_VERSION}); update Canopy or write the file for version ${CONFIG_VERSION}`);
+  }
+  const envOverrides = applySecretEnv(raw, env);
+  const r = ConfigSchema.safeParse(raw);
   if (!r.success) {
-    const lines = r.error.issues.map((i) => `${i.path.length ? i.path.map(String).join('.') : '(top level)'}: ${i.message}`);
-    throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: invalid configuration\n  ${lines.join('\n  ')}`);
+    const lines = formatIssues(r.error.issues, raw, ConfigSchema);
+    throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: invalid configuration (${lines.length} problem${lines.length === 1 ? '' : 's'})\n  ${lines.join('\n  ')}`);
   }
   const c = r.data;
   for (const [i, w] of (c.relay?.contactPlan === 'always' ? [] : (c.relay?.contactPlan ?? [])).entries()) {
     if (Date.parse(w.end) <= Date.parse(w.start)) throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: invalid configuration\n  relay.contactPlan.${i}: end must be after start`);
   }
-  return { ...c, dir };
+  return { ...c, dir, envOverrides };
 }
 
 export function loadConfig(path: string): CanopyConfig {
   if (!existsSync(path)) throw new CanopyError('CANOPY_ERR_CONFIG', `${path}: no such configuration file`);
   return parseConfig(readFileSync(path, 'utf8'), path, dirname(path));
+}
+
+/** Where `canopy start` and `canopy config` look for the file when none is named, in order. */
+export const CONFIG_SEARCH: readonly string[] = ['canopy.yaml', '/etc/canopy/canopy.yaml'];
+
+/** The first file of `search` that exists (relative entries against `cwd`), or undefined. */
+export function findConfig(search: readonly string[] = CONFIG_SEARCH, cwd = process.cwd()): string | undefined {
+  return search.map((p) => (isAbsolute(p) ? p : join(cwd, p))).find((p) => existsSync(p));
 }
 
 /** The defaults, as if an empty file had been given. */

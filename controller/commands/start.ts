@@ -11,7 +11,7 @@ import { SystemClock } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { createLink } from '../../firmware-bridge/links/index.ts';
 import { streamLogger } from '../../firmware-bridge/log.ts';
-import { dataDir, defaultConfig, loadConfig, meshOptions, relayOptions, type CanopyConfig } from '../config.ts';
+import { dataDir, defaultConfig, findConfig, loadConfig, meshOptions, relayOptions, type CanopyConfig } from '../config.ts';
 import { ensureUsers } from '../credentials.ts';
 import { formatFleet } from '../fleet-table.ts';
 import { GroundStation } from '../ground-station.ts';
@@ -54,14 +54,17 @@ export async function run(args: string[]): Promise<number> {
       seed: { type: 'string' },
     },
   });
-  const c: CanopyConfig = values.config ? loadConfig(values.config) : defaultConfig();
+  // No --config: the first of ./canopy.yaml, /etc/canopy/canopy.yaml; neither: the defaults.
+  const file = values.config ?? findConfig();
+  const c: CanopyConfig = file ? loadConfig(file) : defaultConfig();
+  if (file && !values.config) console.log(`canopy: configuration from ${file}`);
   // Flags override the file.
   if (values.link) c.links.drones = values.link;
   if (values.gcs) c.links.gcs = values.gcs;
   if (values['read-only-gcs']) c.links.readOnlyGcs = true;
   if (values.sysid !== undefined) c.sysid = number('sysid', values.sysid, (n) => Number.isInteger(n) && n >= 1 && n <= 255);
   if (values.data !== undefined) c.dataDir = values.data;
-  else if (!values.config && process.env.CANOPY_DATA) c.dataDir = process.env.CANOPY_DATA;
+  else if (!file && process.env.CANOPY_DATA) c.dataDir = process.env.CANOPY_DATA;
   if (values['mqtt-port'] !== undefined) c.mesh.mqtt = { ...(c.mesh.mqtt || {}), port: number('mqtt-port', values['mqtt-port'], isPort) };
   if (values['ws-port'] !== undefined) c.mesh.websocket = { ...(c.mesh.websocket || {}), port: number('ws-port', values['ws-port'], isPort) };
   if (values.scenario !== undefined) c.simulation.scenario = values.scenario;
