@@ -31,6 +31,11 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: 'canopy config check [FILE] | canopy config print [FILE]   (no FILE: ./canopy.yaml, then /etc/canopy/canopy.yaml)',
     load: () => import('./commands/config.ts'),
   },
+  radio: {
+    summary: "read or set a SiK radio's NETID, air speed, ECC and MAVLink framing (AT commands)",
+    usage: 'canopy radio setup DEVICE [--netid N] [--air-speed K] [--ecc|--no-ecc] [--mavlink|--no-mavlink] [--tx-power DBM] [--remote] [--baud B]\n       canopy radio show DEVICE [--baud B]',
+    load: () => import('./commands/radio.ts'),
+  },
   tlog: {
     summary: 'inspect or replay a .tlog telemetry log',
     usage: 'canopy tlog info FILE | canopy tlog replay FILE [--speed N] [--to URL]',
