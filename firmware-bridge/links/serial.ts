@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { SerialPort } from 'serialport';
 import type { Clock, TimerHandle } from '../clock.ts';
-import { CanopyError } from '../errors.ts';
+import { CanopyError, isCanopyError } from '../errors.ts';
 import { Backoff, BaseLink } from './link.ts';
 
 /**
@@ -25,6 +25,8 @@ export interface SerialLinkOptions {
   waitForDevice?: boolean;
   /** How often the open device's path is checked for removal or replacement, in ms (default 500). */
   checkIntervalMs?: number;
+  /** How often an absent device's path is looked for, in ms (default 250). */
+  absentPollMs?: number;
 }
 
 /** Which device node a path names; a re-plugged radio gets a new node at the same path. */
@@ -49,6 +51,8 @@ export class SerialLink extends BaseLink {
   private readonly backoff = new Backoff(250, 2000);
   /** Set on the first open after start(); later opens count as reconnects. */
   private openedBefore = false;
+  /** The device's absence has been reported once in this outage. */
+  private reportedAbsent = false;
 
   constructor(
     url: string,
@@ -87,6 +91,7 @@ export class SerialLink extends BaseLink {
         }
         this.port = port;
         this.backoff.reset();
+        this.reportedAbsent = false;
         if (this.openedBefore) this.stats.reconnects++;
         this.openedBefore = true;
         port.on('data', (chunk: Buffer) => this.received(chunk, this.path));
@@ -118,14 +123,24 @@ export class SerialLink extends BaseLink {
     if (this.running) this.scheduleReopen();
   }
 
-  private scheduleReopen(): void {
+  /**
+   * While the device is absent its path is looked for every `absentPollMs` (a stat, cheap), so a
+   * radio plugged back in is open within that time however long it was gone, and the absence is
+   * reported once per outage. A device that is there but fails to open (permissions, busy) is
+   * retried with backoff (250 ms doubling to 2 s) and each failure is reported.
+   */
+  private scheduleReopen(delayMs = this.backoff.next()): void {
     this.retry = this.clock.setTimeout(() => {
       if (!this.running) return;
       this.open().catch((err) => {
-        this.emit('error', serialOpenError(this.path, err as Error));
-        if (this.running) this.scheduleReopen();
+        if (!this.running) return;
+        const e = serialOpenError(this.path, err as Error);
+        const absent = isCanopyError(e, 'CANOPY_ERR_SERIAL_NOT_FOUND');
+        if (!absent || !this.reportedAbsent) this.emit('error', e);
+        this.reportedAbsent ||= absent;
+        this.scheduleReopen(absent ? (this.opts.absentPollMs ?? 250) : undefined);
       });
-    }, this.backoff.next());
+    }, delayMs);
   }
 
   async stop(): Promise<void> {

@@ -99,3 +99,47 @@ test('tcp client: refused connects are retried on the injected clock, 250 ms dou
   }
   assert.equal(clock.pending, 0, 'stop() cancels the retry');
 });
+
+test('serial: however long the device was gone, it is open again within one 250 ms look of the injected clock after it reappears; the absence is reported once', TIMEOUT, async (t) => {
+  if (!needCommand(t, 'socat')) return;
+  const pty = new PtyPair();
+  await pty.start();
+  const clock = new ManualClock();
+  const link = createLink(`serial:${pty.a}?baud=57600`, { clock });
+  const errors: Error[] = [];
+  link.on('error', (e) => errors.push(e));
+  await link.start();
+  /** Fires the next timer and waits until whatever it started (a stat, an open) has finished. */
+  const step = async (): Promise<number> => {
+    const delay = clock.nextDue()! - clock.now();
+    clock.advance(delay);
+    while (clock.pending === 0) await new Promise((r) => setImmediate(r));
+    return delay;
+  };
+  try {
+    const down = nextEvent(link, 'down');
+    await pty.stop();
+    clock.advance(500); // the path check, should the port not report its close itself
+    await down;
+    while (clock.pending === 0) await new Promise((r) => setTimeout(r, 5));
+    // Gone for a simulated minute (backoff would have reached its cap long before): looked for every 250 ms, reported once.
+    const delays: number[] = [];
+    const gone = clock.now();
+    while (clock.now() - gone < 60_000) delays.push(await step());
+    assert.equal(delays.length, 240, `looked ${delays.length} times`);
+    assert.deepEqual(new Set(delays), new Set([250]), 'no backoff while the device is absent');
+    assert.equal(errors.length, 1, errors.map(String).join('\n'));
+    assert.match(String(errors[0]), /does not exist/);
+
+    await pty.start();
+    const back = clock.now();
+    const up = nextEvent(link, 'up');
+    while (!link.isUp) await step();
+    await up;
+    assert.ok(clock.now() - back <= 250, `open ${clock.now() - back} ms after the device came back`);
+    assert.equal(link.stats.reconnects, 1);
+  } finally {
+    await link.stop();
+    await pty.dispose();
+  }
+});
