@@ -1,0 +1,210 @@
+/**
+ * The store agent: a ChunkStore answering the store protocol (protocol.ts) on an MQTT broker. The
+ * same agent runs on the owner's phone (`canopy phone`), on each neighbour's phone (holding the
+ * owner's shares in its cold class) and next to the upstream broker (`--ingest`: it keeps what the
+ * uplink relay delivers and answers restores from there).
+ *
+ * Who may do what: requests on `<base>/store/<name>/req/+` come from clients with write access to
+ * this agent's subtree (the owner, admin: the mesh's ACL decides) and may use every class.
+ * Neighbours ask on their own `<base>/store/<nb>/ask/+` and see only their own cold entries and the
+ * hot cache: puts go to cold or hot under their name, gets of anything else are "not found" (the
+ * owner's entries are not even confirmed to exist). Everything stored is ciphertext already; the
+ * agent never holds a key.
+ */
+import type { MqttClient } from 'mqtt';
+import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
+import { decodeEnvelope, parseTopic, topicTree, type Availability, type TopicTree } from '../mesh/topics.ts';
+import { isAddress, isStoreClass, type ChunkStore, type EntryInfo, type PutInput } from './chunk-store.ts';
+import { connectMqtt, decodeFrame, encodeFrame, errorReply, storeTopics, subscribe, type Reply, type StoreRequest } from './protocol.ts';
+
+export interface PhoneAgentOptions {
+  store: ChunkStore;
+  url: string;
+  baseTopic?: string;
+  username?: string;
+  password?: string;
+  /** The agent's name: it answers on `<base>/store/<name>/req/+`. The owner's (or neighbour's) mesh username. */
+  name: string;
+  /** Also answer neighbours on `<base>/store/+/ask/+` (needs read access to every store subtree: the phone role). */
+  serveNeighbours?: boolean;
+  /** Keep the sealed blobs the uplink relay delivers on `<base>/store/+/blob/#` (the upstream store). */
+  ingest?: boolean;
+  log?: Logger;
+}
+
+export interface AgentCounts {
+  requests: number;
+  asks: number;
+  ingested: number;
+  refused: number;
+}
+
+interface Caller {
+  /** Undefined for a trusted request; the neighbour's name for an ask. */
+  neighbour?: string;
+  replyTo: string;
+}
+
+export class PhoneAgent {
+  readonly counts: AgentCounts = { requests: 0, asks: 0, ingested: 0, refused: 0 };
+  private client: MqttClient | undefined;
+  private readonly tree: TopicTree;
+  private readonly topics: ReturnType<typeof storeTopics>;
+  private readonly log: Logger;
+  private puts: { input: PutInput; done: (e?: unknown, stored?: boolean) => void }[] = [];
+
+  constructor(private readonly opts: PhoneAgentOptions) {
+    this.tree = topicTree(opts.baseTopic);
+    this.topics = storeTopics(this.tree);
+    this.log = (opts.log ?? silentLogger).child('canopy:store');
+  }
+
+  get store(): ChunkStore {
+    return this.opts.store;
+  }
+
+  async start(): Promise<void> {
+    if (this.client) return;
+    const { name } = this.opts;
+    const availability = this.topics.availability(name);
+    const client = await connectMqtt(this.opts.url, {
+      username: this.opts.username,
+      password: this.opts.password,
+      // A stable id and a kept session: requests and relayed blobs published while the agent was
+      // away are delivered when it comes back (QoS 1).
+      clientId: `canopy-store-${name}`,
+      clean: false,
+      will: { topic: availability, payload: Buffer.from('offline' satisfies Availability), qos: 1, retain: true },
+    });
+    this.client = client;
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    const filters = [this.topics.request(name, '+')];
+    if (this.opts.serveNeighbours) filters.push(this.topics.ask('+', '+'));
+    if (this.opts.ingest) filters.push(this.tree.store('+', 'blob', '#'));
+    await subscribe(client, filters);
+    client.publish(availability, 'online' satisfies Availability, { qos: 1, retain: true });
+    this.log.info('store agent up', { name, serveNeighbours: !!this.opts.serveNeighbours, ingest: !!this.opts.ingest });
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    this.client = undefined;
+    this.flushPuts();
+    await new Promise<void>((resolve) => client.publish(this.topics.availability(this.opts.name), 'offline', { qos: 1, retain: true }, () => resolve()));
+    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const parsed = parseTopic(this.tree.base, topic);
+    if (parsed?.kind !== 'store') return;
+    const [verb, ...rest] = parsed.path.split('/');
+    if (verb === 'blob') return this.ingest(parsed.owner, rest, payload);
+    if (verb !== 'req' && verb !== 'ask') return;
+    const client = rest.join('/');
+    const caller: Caller =
+      verb === 'ask' ? { neighbour: parsed.owner, replyTo: this.topics.answer(parsed.owner, client) } : { replyTo: this.topics.response(parsed.owner, client) };
+    if (verb === 'ask' && parsed.owner === this.opts.name) return; // our own subtree's asks are not for us
+    let req: StoreRequest & { rid: string };
+    let body: Uint8Array;
+    try {
+      ({ header: req, body } = decodeFrame<StoreRequest & { rid: string }>(payload));
+    } catch (e) {
+      this.log.warn('undecodable store request', { topic, error: String(e) });
+      return;
+    }
+    if (caller.neighbour) this.counts.asks++;
+    else this.counts.requests++;
+    void this.handle(req, body, caller).then(
+      ({ data, body: out }) => this.reply(caller, { rid: req.rid, ok: true, data }, out),
+      (e: unknown) => {
+        this.counts.refused++;
+        this.reply(caller, errorReply(req.rid, e));
+      },
+    );
+  }
+
+  private reply(caller: Caller, reply: Reply, body?: Uint8Array): void {
+    this.client?.publish(caller.replyTo, encodeFrame(reply, body), { qos: 1 });
+  }
+
+  private async handle(req: StoreRequest, body: Uint8Array, caller: Caller): Promise<{ data: Record<string, unknown>; body?: Uint8Array }> {
+    const store = this.opts.store;
+    const nb = caller.neighbour;
+    // What a neighbour may see: the hot cache and its own cold entries.
+    const visible = (e: EntryInfo | undefined) => e !== undefined && (nb === undefined || e.cls === 'hot' || (e.cls === 'cold' && e.owner === nb));
+    switch (req.op) {
+      case 'put': {
+        if (!isStoreClass(req.cls)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `store class "${String(req.cls)}": one of own, cold, hot`);
+        if (nb && req.cls === 'own') throw new CanopyError('CANOPY_ERR_DENIED', `neighbour "${nb}" may put to the cold or hot class only`);
+        const owner = nb ?? req.owner ?? this.opts.name;
+        const stored = await this.queuePut({ addr: req.addr, body, cls: req.cls, owner, tag: typeof req.tag === 'string' ? req.tag.slice(0, 32) : '' });
+        return { data: { stored } };
+      }
+      case 'get': {
+        if (!isAddress(req.addr) || !visible(store.info(req.addr))) throw new CanopyError('CANOPY_ERR_STORE_NOT_FOUND', `chunk ${String(req.addr)} is not in the store of "${this.opts.name}"`);
+        return { data: {}, body: store.get(req.addr) };
+      }
+      case 'has': {
+        if (!Array.isArray(req.addrs)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'has needs addrs: a list of addresses');
+        return { data: { present: req.addrs.map((a) => isAddress(a) && visible(store.info(a))) } };
+      }
+      case 'list': {
+        const filter = { ...req.filter };
+        const entries = store.list(nb ? { ...filter, owner: nb } : filter).filter(visible);
+        return { data: { entries } };
+      }
+      case 'delete': {
+        if (!isAddress(req.addr) || !visible(store.info(req.addr)) || (nb && store.info(req.addr)?.owner !== nb)) {
+          throw new CanopyError('CANOPY_ERR_STORE_NOT_FOUND', `chunk ${String(req.addr)} is not in the store of "${this.opts.name}"`);
+        }
+        return { data: { deleted: store.delete(req.addr) } };
+      }
+      case 'usage':
+        return { data: { usage: store.usage() } };
+      case 'scrub':
+        if (nb) throw new CanopyError('CANOPY_ERR_DENIED', 'only the owner may scrub the store');
+        return { data: { report: store.scrub() } };
+      default:
+        throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `unknown store operation "${String((req as { op?: unknown }).op)}"`);
+    }
+  }
+
+  /** Group commit: puts arriving in one turn of the event loop share a transaction. */
+  private queuePut(input: PutInput): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.puts.push({ input, done: (e, stored) => (e ? reject(e) : resolve(stored!)) });
+      if (this.puts.length === 1) setImmediate(() => this.flushPuts());
+    });
+  }
+
+  private flushPuts(): void {
+    const batch = this.puts.splice(0);
+    if (batch.length === 0) return;
+    try {
+      const stored = this.opts.store.putMany(batch.map((p) => p.input));
+      batch.forEach((p, i) => p.done(undefined, stored[i]));
+    } catch {
+      // One of them was refused (quota, bad hash): the rest go in one by one, each with its own answer.
+      for (const p of batch) {
+        try {
+          p.done(undefined, this.opts.store.put(p.input));
+        } catch (e) {
+          p.done(e);
+        }
+      }
+    }
+  }
+
+  /** A blob the relay delivered: `<base>/store/<owner>/blob/<tag>/<addr>`, in the relay's envelope. */
+  private ingest(owner: string, rest: string[], payload: Buffer): void {
+    const [tag, addr] = rest;
+    const body = decodeEnvelope(payload)?.body ?? payload;
+    if (!tag || !addr) return;
+    void this.queuePut({ addr, body, cls: 'own', owner, tag }).then(
+      () => this.counts.ingested++,
+      (e: unknown) => this.log.warn('relayed blob refused', { owner, addr, error: String(e) }),
+    );
+  }
+}
