@@ -19,7 +19,7 @@ export function droneId(sysid: number): string {
   return `d${sysid}`;
 }
 
-export function droneState(v: Vehicle, nowMs: number): DroneState {
+export function droneState(v: Vehicle, nowMs: number, role?: string): DroneState {
   const t = v.telemetry;
   return {
     id: droneId(v.sysid),
@@ -29,6 +29,8 @@ export function droneState(v: Vehicle, nowMs: number): DroneState {
     position: t.latDeg !== undefined && t.lonDeg !== undefined ? { lat: t.latDeg, lon: t.lonDeg, altM: t.relativeAltitudeM ?? 0 } : undefined,
     battery: t.voltageV !== undefined ? { voltageV: t.voltageV, currentA: t.currentA, remainingPct: t.remainingPct } : undefined,
     link: { rssi: v.radio?.rssiDbm, lossPct: v.sequence.recentLossPct },
+    role,
+    heartbeatAt: v.lastHeartbeatMs,
     updatedAt: nowMs,
   };
 }
@@ -38,6 +40,8 @@ export class DroneBridge {
   private readonly offs: (() => void)[] = [];
   /** Command results, for tests and the status line. */
   readonly results: { id: string; command: DroneCommand['command']; result: CommandResult }[] = [];
+  /** The fleet's role of a drone, published in its state (set by the site controller when it flies a fleet). */
+  roleOf: ((sysid: number) => string | undefined) | undefined;
 
   constructor(
     private readonly node: MavlinkNode,
@@ -47,7 +51,7 @@ export class DroneBridge {
   ) {}
 
   start(): void {
-    const publish = (v: Vehicle) => this.mesh.publishDroneState(droneState(v, this.node.clock.now()));
+    const publish = (v: Vehicle) => this.mesh.publishDroneState(droneState(v, this.node.clock.now(), this.roleOf?.(v.sysid)));
     const onMessage = ({ frame, channel }: { frame: { sysid: number; compid: number }; channel: Vehicle['channel'] }) => {
       const v = this.vehicles.bySysid(frame.sysid);
       if (v && v.channel === channel && v.compid === frame.compid) publish(v);

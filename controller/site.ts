@@ -8,8 +8,9 @@ import type { Clock, TimerHandle } from '../firmware-bridge/clock.ts';
 import { silentLogger, type Logger } from '../firmware-bridge/log.ts';
 import { FleetController, type FleetOptions, type Transition } from './fleet/fleet.ts';
 import type { GroundStation } from './ground-station.ts';
-import type { PowerState } from './mesh/topics.ts';
+import type { FleetState, PowerState } from './mesh/topics.ts';
 import { PowerPlanner, type PowerBudget, type PowerProfile } from './power/budget.ts';
+import { EnergyMeter, solarOffsetMs } from './power/energy.ts';
 
 export interface SiteOptions {
   clock: Clock;
@@ -33,6 +34,9 @@ export class SiteController {
   private lastPublished = 0;
   private lastWarning: string | null = null;
   private readonly log: Logger;
+  private readonly energy: EnergyMeter;
+  /** An admin recalled the net (dashboard "recall all"): no stations until launched again. */
+  private held = false;
 
   constructor(private readonly opts: SiteOptions) {
     this.log = opts.log ?? silentLogger;
@@ -43,10 +47,28 @@ export class SiteController {
       vehicles: opts.gs.vehicles,
       origin: opts.origin,
       batteryWh: opts.power.batteryWh,
-      stations: () => this.power.budget?.decisions.stations ?? 0,
+      stations: () => (this.held ? 0 : (this.power.budget?.decisions.stations ?? 0)),
       log: this.log,
     });
     this.fleet.on('transition', (t) => this.publishTransition(t));
+    this.energy = new EnergyMeter(solarOffsetMs(opts.origin.lonDeg));
+    if (opts.gs.drones) opts.gs.drones.roleOf = (sysid) => this.fleet.role(sysid);
+  }
+
+  get hold(): boolean {
+    return this.held;
+  }
+
+  /** Recall all: the net shrinks to nothing, every drone comes home through the transit token. */
+  recall(): void {
+    this.held = true;
+    this.lastPublished = 0;
+  }
+
+  /** Launch: the net follows the power plan again (it goes up when the sun pays for hover). */
+  launch(): void {
+    this.held = false;
+    this.lastPublished = 0;
   }
 
   get budget(): PowerBudget | undefined {
@@ -93,6 +115,7 @@ export class SiteController {
       dish: this.opts.dish?.() ?? 'off',
       referenceGhiWm2: this.opts.referenceGhi?.(),
     });
+    this.energy.add(budget.atMs, generationW(budget), loadW(budget));
     if (budget.warning !== this.lastWarning) {
       if (budget.warning) this.log.warn(budget.warning);
       this.lastWarning = budget.warning;
@@ -106,8 +129,8 @@ export class SiteController {
     if (!mesh || b.atMs - this.lastPublished < 5000) return;
     this.lastPublished = b.atMs;
     const state: PowerState = {
-      solarW: b.sources.solarMeasuredW ?? b.sources.solarModelW,
-      loadW: b.loads.hoverW + b.loads.padsW + b.loads.dishW + b.loads.piW + b.loads.phoneW + b.loads.radiosW,
+      solarW: generationW(b),
+      loadW: loadW(b),
       batteryPct: b.stationBattery.soc * 100,
       dishW: b.loads.dishW,
       uplinkGranted: b.decisions.uplinkGranted,
@@ -116,9 +139,22 @@ export class SiteController {
       landByMs: b.sunset.landByMs,
       warning: b.warning,
       forecast: b.forecast.map((f) => ({ atMs: f.atMs, ghiWm2: f.expectedGhiWm2, stations: f.stations })),
+      ghiWm2: this.opts.referenceGhi?.(),
+      energyToday: this.energy.value,
       updatedAt: b.atMs,
     };
     void mesh.publish(mesh.topics.power, JSON.stringify(state), { retain: true }).catch((e: Error) => this.log.warn('power state not published', { error: e.message }));
+    const status = this.fleet.status();
+    const fleet: FleetState = {
+      origin: { lat: this.opts.origin.latDeg, lon: this.opts.origin.lonDeg },
+      altitudeM: this.opts.fleet?.altitudeM ?? 60,
+      stations: this.fleet.stationPoints().map((p) => ({ n: p.n, e: p.e })),
+      manned: status.manned,
+      roles: status.roles,
+      hold: this.held,
+      updatedAt: b.atMs,
+    };
+    void mesh.publish(mesh.topics.fleet, JSON.stringify(fleet), { retain: true }).catch((e: Error) => this.log.warn('fleet state not published', { error: e.message }));
   }
 
   private publishTransition(t: Transition): void {
@@ -126,4 +162,12 @@ export class SiteController {
     if (!mesh) return;
     void mesh.publish(mesh.topics.event, JSON.stringify({ type: 'fleet-transition', data: t })).catch(() => {});
   }
+}
+
+function generationW(b: PowerBudget): number {
+  return b.sources.solarMeasuredW ?? b.sources.solarModelW;
+}
+
+function loadW(b: PowerBudget): number {
+  return b.loads.hoverW + b.loads.padsW + b.loads.dishW + b.loads.piW + b.loads.phoneW + b.loads.radiosW;
 }

@@ -9,6 +9,7 @@
  *   <base>/drones/<id>/set             DroneCommand (admin only)
  *   <base>/power                       PowerState, retained
  *   <base>/uplink                      UplinkStatus, retained
+ *   <base>/fleet                       FleetState, retained (the net's outline, roles, hold)
  *   <base>/bridge/state                "online" | "offline", retained (the controller's availability)
  *   <base>/bridge/event                BridgeEvent (fleet transitions), not retained
  *   <base>/bridge/request/<verb>       BridgeRequest (admin only)
@@ -32,6 +33,10 @@ export interface DroneState {
   position?: { lat: number; lon: number; altM: number };
   battery?: { voltageV: number; currentA?: number; remainingPct?: number };
   link?: { rssi?: number; lossPct?: number };
+  /** The fleet's role for this drone (charging, ready, launching, on-station …), when a fleet flies it. */
+  role?: string;
+  /** Epoch milliseconds of the drone's last HEARTBEAT. */
+  heartbeatAt?: number;
   /** Epoch milliseconds of the newest data in this state. */
   updatedAt: number;
 }
@@ -63,11 +68,32 @@ export interface PowerState {
   warning?: string | null;
   /** The next 24 h: expected irradiance and stations, 15-minute steps. */
   forecast?: { atMs: number; ghiWm2: number; stations: number }[];
+  /** Irradiance measured now (the station's reference cell), W/m², to set against the forecast. */
+  ghiWm2?: number;
+  /** Energy since the site's local midnight (mean solar time), Wh. */
+  energyToday?: { generatedWh: number; consumedWh: number; dayStartMs: number };
+  updatedAt: number;
+}
+
+/** Retained `<base>/fleet`: what the map and the fleet summary need, published with the power state. */
+export interface FleetState {
+  /** The station's position: the map's origin (local east/north metres around it). */
+  origin: { lat: number; lon: number };
+  altitudeM: number;
+  /** The net's stations, metres north and east of the origin. */
+  stations: { n: number; e: number }[];
+  manned: number;
+  roles: Record<string, number>;
+  /** An admin recalled the net: it stays down until launched again. */
+  hold: boolean;
   updatedAt: number;
 }
 
 /** `<base>/bridge/event` (not retained): something happened, zigbee2mqtt's bridge/event habit. */
-export type BridgeEvent = { type: 'fleet-transition'; data: { sysid: number; from: string; to: string; reason: string; atMs: number } };
+export type BridgeEvent =
+  | { type: 'fleet-transition'; data: { sysid: number; from: string; to: string; reason: string; atMs: number } }
+  /** An admin's action (dashboard or any admin client) and what came of it. */
+  | { type: 'action'; data: { verb: string; ok: boolean; message: string; atMs: number } };
 
 /** Priority classes of relayed items, highest first; the array index is the class's ordinal. */
 export const PRIORITY_CLASSES = ['control', 'hot', 'bulk'] as const;
@@ -91,12 +117,22 @@ export interface UplinkStatus {
   /** Items dropped because their TTL ran out before an uplink window carried them. */
   expired: PerClass<number>;
   dish: { on: boolean; energyWh: number; whPerGb: number | null };
+  /** An admin paused the uplink: the dish stays off whatever the grant. */
+  paused?: boolean;
+  /** Payload bytes delivered upstream since UTC midnight. */
+  sentToday?: { bytes: number; dayStartMs: number };
   updatedAt: number;
 }
 
 /** Request and response payloads per bridge verb. */
 export interface BridgeVerbs {
   health_check: { request: Record<string, never>; response: { healthy: boolean } };
+  /** Admin actions (the dashboard's buttons); the answer says what happens now. */
+  'fleet/launch': { request: Record<string, never>; response: { message: string } };
+  'fleet/recall': { request: Record<string, never>; response: { message: string } };
+  'drone/land': { request: { id: string }; response: { message: string } };
+  'uplink/pause': { request: Record<string, never>; response: { message: string } };
+  'uplink/resume': { request: Record<string, never>; response: { message: string } };
 }
 export type BridgeVerb = keyof BridgeVerbs;
 
@@ -117,6 +153,7 @@ export function topicTree(base = DEFAULT_BASE_TOPIC) {
     droneSet: (id: string) => `${base}/drones/${id}/set`,
     power: `${base}/power`,
     uplink: `${base}/uplink`,
+    fleet: `${base}/fleet`,
     bridgeState: `${base}/bridge/state`,
     event: `${base}/bridge/event`,
     request: (verb: string) => `${base}/bridge/request/${verb}`,
@@ -129,7 +166,7 @@ export type TopicTree = ReturnType<typeof topicTree>;
 
 /**
  * ACL classes. Every topic belongs to exactly one; `acl.ts` grants each role access per class.
- *   drone: drone state and availability    status: power, uplink, bridge state
+ *   drone: drone state and availability    status: power, uplink, fleet, bridge state
  *   command: drone /set and bridge requests  response: bridge responses
  *   store: the store protocol, per owner     relay: uplink items
  *   other: anything else under any root, $SYS included
@@ -144,7 +181,7 @@ export type TopicClass = (typeof TOPIC_CLASSES)[number];
 export function classFilters(base: string, owner = '+'): Record<TopicClass, string[]> {
   return {
     drone: [`${base}/drones/+`, `${base}/drones/+/availability`],
-    status: [`${base}/power`, `${base}/uplink`, `${base}/bridge/state`, `${base}/bridge/event`],
+    status: [`${base}/power`, `${base}/uplink`, `${base}/fleet`, `${base}/bridge/state`, `${base}/bridge/event`],
     command: [`${base}/drones/+/set`, `${base}/bridge/request/#`],
     response: [`${base}/bridge/response/#`],
     store: [`${base}/store/${owner}/#`],
@@ -160,6 +197,7 @@ export type ParsedTopic =
   | { kind: 'droneSet'; id: string }
   | { kind: 'power' }
   | { kind: 'uplink' }
+  | { kind: 'fleet' }
   | { kind: 'bridgeState' }
   | { kind: 'event' }
   | { kind: 'request'; verb: string }
@@ -184,6 +222,8 @@ export function parseTopic(base: string, topic: string): ParsedTopic | undefined
       return levels.length === 1 ? { kind: 'power' } : undefined;
     case 'uplink':
       return levels.length === 1 ? { kind: 'uplink' } : undefined;
+    case 'fleet':
+      return levels.length === 1 ? { kind: 'fleet' } : undefined;
     case 'bridge':
       if (levels.length === 2 && second === 'state') return { kind: 'bridgeState' };
       if (levels.length === 2 && second === 'event') return { kind: 'event' };

@@ -23,6 +23,7 @@ import { decodeEnvelope, encodeJson, parseTopic, PRIORITY_CLASSES, type PerClass
 import { ContactPlan, WindowBudget, type ContactWindow } from './contact-plan.ts';
 import { Outbox, type OutboxInput, type OutboxItem } from './outbox.ts';
 import { Uplink, type UpstreamOptions } from './uplink.ts';
+import { dayStart } from '../power/energy.ts';
 
 /** The power budget's answer: may the dish draw `dishWatts` now, in this window? */
 export type UplinkGrant = (request: { now: number; window: ContactWindow; dishWatts: number }) => boolean;
@@ -134,6 +135,9 @@ export class Relay extends EventEmitter<RelayEvents> {
   private dishOnSince: number | undefined;
   private poweredMs = 0;
   private deliveredBytes = 0;
+  private sentToday = { bytes: 0, dayStartMs: 0 };
+  /** An admin paused the uplink (dashboard): the dish stays off whatever the grant. */
+  private paused = false;
   private batch: PendingCommit[] = [];
 
   constructor(private readonly opts: RelayOptions) {
@@ -178,7 +182,11 @@ export class Relay extends EventEmitter<RelayEvents> {
       if (this.state !== 'off') this.setState('connecting');
     });
     uplink.on('delivered', (items) => {
-      this.deliveredBytes += items.reduce((s, i) => s + i.body.length, 0);
+      const bytes = items.reduce((s, i) => s + i.body.length, 0);
+      this.deliveredBytes += bytes;
+      const today = dayStart(this.clock.now());
+      if (today !== this.sentToday.dayStartMs) this.sentToday = { bytes: 0, dayStartMs: today };
+      this.sentToday.bytes += bytes;
       this.emit('delivered', items);
       this.publishStatus();
     });
@@ -231,6 +239,8 @@ export class Relay extends EventEmitter<RelayEvents> {
       delivered: counts.delivered,
       expired: counts.expired,
       dish: { on: this.dishOnSince !== undefined, energyWh: energy.wh, whPerGb: energy.whPerGb },
+      paused: this.paused,
+      sentToday: this.sentToday.dayStartMs === dayStart(now) ? { ...this.sentToday } : { bytes: 0, dayStartMs: dayStart(now) },
       updatedAt: now,
     };
   }
@@ -243,6 +253,16 @@ export class Relay extends EventEmitter<RelayEvents> {
 
   get currentState(): RelayState {
     return this.state;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Pauses (true) or resumes the uplink: a paused relay powers the dish off and keeps queueing. */
+  setPaused(paused: boolean): void {
+    this.paused = paused;
+    this.reconsider();
   }
 
   /** Group commit: items arriving in the same turn of the event loop share one transaction. */
@@ -324,7 +344,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     }
     this.scheduleBoundary(r, now);
     const work = this.worthWaking(r, now) || (this.state !== 'off' && !this.drained);
-    const want = window !== undefined && this.exhausted === undefined && work && this.granted(window, now);
+    const want = !this.paused && window !== undefined && this.exhausted === undefined && work && this.granted(window, now);
     if (want && this.state === 'off') this.run(() => this.powerOn(r));
     else if (!want && this.state !== 'off') this.run(() => this.powerOff(r));
     this.publishStatus();

@@ -1,0 +1,89 @@
+/**
+ * Admin actions as bridge requests (zigbee2mqtt's `bridge/request/<verb>` → `bridge/response/<verb>`):
+ * the dashboard's buttons publish them, and so can any admin client. The ACL lets only admins
+ * publish on `<base>/bridge/request/#`, so a viewer's attempt never reaches these handlers. Every
+ * action is also announced on `<base>/bridge/event` for the event log.
+ *
+ *   fleet/launch    the net follows the power plan again (it goes up when the sun pays for hover)
+ *   fleet/recall    the net shrinks to nothing: every drone comes home through the transit token
+ *   drone/land      { id }: one drone lands where it is (MAV_CMD_NAV_LAND)
+ *   uplink/pause    the dish goes off and stays off; items keep queueing
+ *   uplink/resume   the uplink follows the contact plan and the power grant again
+ */
+import type { Clock } from '../../firmware-bridge/clock.ts';
+import { CanopyError } from '../../firmware-bridge/errors.ts';
+import type { DroneBridge } from '../drone-bridge.ts';
+import type { Mesh } from '../mesh/mesh.ts';
+import type { BridgeEvent } from '../mesh/topics.ts';
+import type { Relay } from '../relay/relay.ts';
+import type { SiteController } from '../site.ts';
+
+export interface ActionTargets {
+  mesh: Mesh;
+  clock: Clock;
+  /** The site controller (fleet + power); absent on a site whose fleet Canopy does not fly. */
+  site?: SiteController;
+  relay?: Relay;
+  drones?: DroneBridge;
+}
+
+export const ACTION_VERBS = ['fleet/launch', 'fleet/recall', 'drone/land', 'uplink/pause', 'uplink/resume'] as const;
+
+function unavailable(what: string): never {
+  throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${what}: not available on this site`);
+}
+
+/** Registers the handlers; the result removes them. */
+export function registerActions(t: ActionTargets): () => void {
+  const announce = (verb: string, ok: boolean, message: string) => {
+    const event: BridgeEvent = { type: 'action', data: { verb, ok, message, atMs: t.clock.now() } };
+    void t.mesh.publish(t.mesh.topics.event, JSON.stringify(event)).catch(() => {});
+  };
+  const handlers: Record<(typeof ACTION_VERBS)[number], (data: Record<string, unknown>) => Promise<string> | string> = {
+    'fleet/launch': () => {
+      const site = t.site ?? unavailable('launch');
+      site.launch();
+      const want = site.budget?.decisions.stations ?? 0;
+      return want > 0 ? `launching: the net follows the power plan (${want} stations now)` : `the net follows the power plan; it goes up when the sun pays for hover (${site.budget?.decisions.reason ?? 'no budget yet'})`;
+    },
+    'fleet/recall': () => {
+      const site = t.site ?? unavailable('recall');
+      site.recall();
+      return `recalling all: ${site.fleet.status().manned} stations come down one drone at a time; the net stays down until launched`;
+    },
+    'drone/land': async (data) => {
+      const drones = t.drones ?? unavailable('land');
+      const id = data.id;
+      if (typeof id !== 'string' || id === '') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'drone/land needs { "id": "<drone id>" }');
+      const result = await drones.command(id, { command: 'land' });
+      if (!result) throw new CanopyError('CANOPY_ERR_UNKNOWN_VEHICLE', `no drone "${id}"`);
+      if (!result.ok) throw new CanopyError('CANOPY_ERR_DENIED', `${id} refused to land (${result.reason}${result.detail ? `: ${result.detail}` : ''})`);
+      return `${id} is landing where it is`;
+    },
+    'uplink/pause': () => {
+      const relay = t.relay ?? unavailable('uplink pause');
+      relay.setPaused(true);
+      return 'uplink paused: the dish goes off, items keep queueing';
+    },
+    'uplink/resume': () => {
+      const relay = t.relay ?? unavailable('uplink resume');
+      relay.setPaused(false);
+      return 'uplink resumed: it follows the contact plan and the power grant';
+    },
+  };
+  const offs = Object.entries(handlers).map(([verb, fn]) =>
+    t.mesh.onRequest(verb, async (data) => {
+      try {
+        const message = await fn(data);
+        announce(verb, true, message);
+        return { message };
+      } catch (e) {
+        announce(verb, false, (e as Error).message);
+        throw e;
+      }
+    }),
+  );
+  return () => {
+    for (const off of offs) off();
+  };
+}

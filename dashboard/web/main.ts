@@ -1,0 +1,578 @@
+/**
+ * The dashboard in the browser. It speaks only the mesh's public MQTT API (controller/mesh/topics.ts)
+ * over WebSocket on its own origin, with the user's mesh credentials: retained state arrives at
+ * once on connect, live updates after. Admin actions are bridge requests; whether this user is an
+ * admin is the broker's answer to a subscription to the bridge responses (refused for viewers),
+ * and the broker refuses a viewer's requests anyway.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import uPlot from 'uplot';
+import { latLonToOffset } from '../../firmware-bridge/geo.ts';
+import {
+  parseTopic,
+  PRIORITY_CLASSES,
+  topicTree,
+  type BridgeEvent,
+  type BridgeResponse,
+  type DroneState,
+  type FleetState,
+  type PowerState,
+  type UplinkStatus,
+} from '../../controller/mesh/topics.ts';
+
+const $ = <T extends HTMLElement | SVGElement = HTMLElement>(sel: string) => document.querySelector(sel) as T;
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const base = document.body.dataset.baseTopic ?? 'canopy';
+const topics = topicTree(base);
+
+const ROLE_COLOURS: Record<string, string> = {
+  charging: '#8b98a5',
+  ready: '#3fb950',
+  launching: '#4fb3ff',
+  'on-station': '#a371f7',
+  'handing-over': '#db61a2',
+  returning: '#d29922',
+  landing: '#e3b341',
+  fault: '#f85149',
+  lost: '#6e7681',
+};
+const FAILSAFE = /battery critical|autopilot switched|no HEARTBEAT|crash|emergency|landed away/;
+const MAX_POINTS = 3000;
+const TRAIL = 40;
+
+// ---- state -----------------------------------------------------------------------------------------
+
+const drones = new Map<string, DroneState>();
+const availability = new Map<string, string>();
+const trails = new Map<string, { e: number; n: number }[]>();
+let power: PowerState | undefined;
+let fleet: FleetState | undefined;
+let uplink: UplinkStatus | undefined;
+let bridgeOnline = false;
+/** Newest time seen in any state: the site's clock (simulated or real). */
+let siteNow = 0;
+/** The first forecast made for each 15-minute slot, to set against what actually came. */
+const predictions = new Map<number, number>();
+const powerSeries = { t: [] as number[], gen: [] as number[], load: [] as number[], batt: [] as number[] };
+const ghiActual = new Map<number, number>();
+const uplinkSeries = { t: [] as number[], granted: [] as number[], used: [] as number[], kbps: [] as (number | null)[] };
+let lastDelivered: { atMs: number; bytes: number } | undefined;
+let lastReason = '';
+let lastWarning: string | null | undefined;
+let lastUplinkState = '';
+let client: MqttClient | undefined;
+let admin = false;
+const pending = new Map<string, (r: BridgeResponse<{ message: string }>) => void>();
+const dirty = new Set<'map' | 'fleet' | 'power' | 'uplink'>();
+
+// ---- formatting --------------------------------------------------------------------------------------
+
+const fmt = (v: number | undefined | null, digits = 0) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : v.toFixed(digits));
+const time = (ms: number) => new Date(ms).toISOString().slice(11, 19);
+function bytes(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+function batteryColour(pct: number | undefined): string {
+  if (pct === undefined) return '#6e7681';
+  return pct >= 60 ? '#3fb950' : pct >= 30 ? '#d29922' : '#f85149';
+}
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+function svg(tag: string, attrs: Record<string, string | number>, text?: string): SVGElement {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+function figures(target: HTMLElement, rows: [string, string][]): void {
+  target.replaceChildren(...rows.map(([k, v]) => {
+    const d = el('div');
+    d.append(el('dt', {}, k), el('dd', {}, v));
+    return d;
+  }));
+}
+function push<T>(arr: T[], v: T): void {
+  arr.push(v);
+  if (arr.length > MAX_POINTS) arr.shift();
+}
+
+// ---- messages ----------------------------------------------------------------------------------------
+
+function onMessage(topic: string, payload: Uint8Array): void {
+  const t = parseTopic(base, topic);
+  if (!t) return;
+  const text = new TextDecoder().decode(payload);
+  if (t.kind === 'availability') {
+    const was = availability.get(t.id);
+    availability.set(t.id, text);
+    if (was === 'online' && text === 'offline') logEvent(`${t.id} offline (no HEARTBEAT)`, true);
+    dirty.add('fleet');
+    return;
+  }
+  if (t.kind === 'bridgeState') {
+    bridgeOnline = text === 'online';
+    setConnection();
+    return;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return;
+  }
+  switch (t.kind) {
+    case 'drone': {
+      const d = value as DroneState;
+      drones.set(t.id, d);
+      siteNow = Math.max(siteNow, d.updatedAt);
+      const p = local(d);
+      if (p) {
+        const trail = trails.get(t.id) ?? [];
+        const last = trail[trail.length - 1];
+        if (!last || Math.hypot(last.e - p.e, last.n - p.n) > 0.5) trail.push(p);
+        if (trail.length > TRAIL) trail.shift();
+        trails.set(t.id, trail);
+      }
+      dirty.add('map').add('fleet');
+      return;
+    }
+    case 'power':
+      return onPower(value as PowerState);
+    case 'fleet':
+      fleet = value as FleetState;
+      dirty.add('map').add('fleet');
+      return;
+    case 'uplink':
+      return onUplink(value as UplinkStatus);
+    case 'event':
+      return onEvent(value as BridgeEvent);
+    case 'response': {
+      const r = value as BridgeResponse<{ message: string }>;
+      const resolve = r.transaction ? pending.get(r.transaction) : undefined;
+      if (resolve && r.transaction) {
+        pending.delete(r.transaction);
+        resolve(r);
+      }
+      return;
+    }
+  }
+}
+
+function local(d: DroneState): { e: number; n: number } | undefined {
+  if (!d.position || !fleet) return undefined;
+  const { n, e } = latLonToOffset(fleet.origin.lat, fleet.origin.lon, d.position.lat, d.position.lon);
+  return { n, e };
+}
+
+function onPower(p: PowerState): void {
+  power = p;
+  siteNow = Math.max(siteNow, p.updatedAt);
+  const s = p.updatedAt / 1000;
+  if (powerSeries.t.length === 0 || s > powerSeries.t[powerSeries.t.length - 1]!) {
+    push(powerSeries.t, s);
+    push(powerSeries.gen, p.solarW);
+    push(powerSeries.load, p.loadW);
+    push(powerSeries.batt, p.batteryPct ?? NaN);
+  }
+  for (const f of p.forecast ?? []) if (!predictions.has(f.atMs)) predictions.set(f.atMs, f.ghiWm2);
+  if (p.ghiWm2 !== undefined) ghiActual.set(p.updatedAt, p.ghiWm2);
+  if (p.reason && p.reason !== lastReason) {
+    logEvent(`power: ${p.stations ?? '?'} stations, uplink ${p.uplinkGranted ? 'granted' : 'not granted'}: ${p.reason}`, false, p.updatedAt);
+    lastReason = p.reason;
+  }
+  if (p.warning !== lastWarning) {
+    if (p.warning) alertUser(`Power: ${p.warning}`);
+    lastWarning = p.warning;
+  }
+  dirty.add('power').add('uplink');
+}
+
+function onUplink(u: UplinkStatus): void {
+  uplink = u;
+  siteNow = Math.max(siteNow, u.updatedAt);
+  const delivered = PRIORITY_CLASSES.reduce((s, c) => s + u.delivered[c].bytes, 0);
+  let kbps: number | null = null;
+  if (lastDelivered && u.updatedAt > lastDelivered.atMs) kbps = ((delivered - lastDelivered.bytes) * 8) / (u.updatedAt - lastDelivered.atMs);
+  lastDelivered = { atMs: u.updatedAt, bytes: delivered };
+  push(uplinkSeries.t, u.updatedAt / 1000);
+  push(uplinkSeries.granted, power?.uplinkGranted ? 1 : 0);
+  push(uplinkSeries.used, u.dish.on ? 1 : 0);
+  push(uplinkSeries.kbps, kbps);
+  if (lastUplinkState && u.state !== lastUplinkState) logEvent(`uplink: ${lastUplinkState} → ${u.state}${u.paused ? ' (paused)' : ''}`, false, u.updatedAt);
+  lastUplinkState = u.state;
+  dirty.add('uplink');
+}
+
+function onEvent(ev: BridgeEvent): void {
+  if (ev.type === 'fleet-transition') {
+    const d = ev.data;
+    const id = `d${d.sysid}`;
+    const bad = d.to === 'fault' || d.to === 'lost' || (d.to === 'landing' && FAILSAFE.test(d.reason));
+    logEvent(`${id}: ${d.from} → ${d.to} — ${d.reason}`, bad, d.atMs);
+    if (bad) alertUser(`Failsafe: ${id} ${d.to} — ${d.reason}`);
+  } else if (ev.type === 'action') {
+    logEvent(`admin ${ev.data.verb}: ${ev.data.message}`, !ev.data.ok, ev.data.atMs);
+  }
+}
+
+// ---- rendering ---------------------------------------------------------------------------------------
+
+function logEvent(text: string, bad = false, atMs = siteNow): void {
+  const list = $('#events');
+  const li = el('li', bad ? { class: 'bad' } : {});
+  li.append(el('time', {}, atMs ? time(atMs) : ''), document.createTextNode(text));
+  list.prepend(li);
+  while (list.children.length > 300) list.lastChild!.remove();
+}
+
+function alertUser(text: string): void {
+  const box = $('#alerts');
+  const div = el('div', { class: 'alert' });
+  const close = el('button', { class: 'small', 'aria-label': 'dismiss' }, '×');
+  close.addEventListener('click', () => div.remove());
+  div.append(el('span', {}, `${siteNow ? time(siteNow) : ''} ${text}`), close);
+  box.prepend(div);
+  while (box.children.length > 8) box.lastChild!.remove();
+}
+
+function renderMap(): void {
+  const map = $<SVGSVGElement>('#map');
+  const points: { e: number; n: number }[] = [{ e: 0, n: 0 }, ...(fleet?.stations ?? [])];
+  for (const d of drones.values()) {
+    const p = local(d);
+    if (p) points.push(p);
+  }
+  const half = Math.max(40, ...points.map((p) => Math.max(Math.abs(p.e), Math.abs(p.n)))) * 1.15;
+  map.setAttribute('viewBox', `${-half} ${-half} ${2 * half} ${2 * half}`);
+  const r = half / 45;
+  const nodes: SVGElement[] = [];
+  // Axes through the station, and a ring every 50 m.
+  nodes.push(svg('line', { x1: -half, y1: 0, x2: half, y2: 0, stroke: '#2a3440', 'stroke-width': r / 5 }), svg('line', { x1: 0, y1: -half, x2: 0, y2: half, stroke: '#2a3440', 'stroke-width': r / 5 }));
+  for (let ring = 50; ring < half; ring += 50) nodes.push(svg('circle', { cx: 0, cy: 0, r: ring, fill: 'none', stroke: '#1f2a35', 'stroke-width': r / 5 }));
+  nodes.push(svg('text', { x: -half + r, y: half - r, 'font-size': r * 2.2, fill: '#8b98a5' }, `rings 50 m · N up · ${fleet ? `net at ${fleet.altitudeM} m` : ''}`));
+  // The net: the hull of its stations, and each station.
+  const stations = fleet?.stations ?? [];
+  const hull = convexHull(stations.map((s) => ({ x: s.e, y: -s.n })));
+  if (hull.length >= 3) nodes.push(svg('polygon', { points: hull.map((p) => `${p.x},${p.y}`).join(' '), fill: 'rgba(163,113,247,0.12)', stroke: '#a371f7', 'stroke-width': r / 3 }));
+  for (const s of stations) nodes.push(svg('rect', { x: s.e - r / 2, y: -s.n - r / 2, width: r, height: r, fill: 'none', stroke: '#a371f7', 'stroke-width': r / 4 }));
+  nodes.push(svg('rect', { x: -r, y: -r, width: 2 * r, height: 2 * r, fill: '#e6edf3' }, ''));
+  for (const [id, trail] of trails) {
+    if (trail.length < 2) continue;
+    const role = drones.get(id)?.role ?? '';
+    nodes.push(svg('polyline', { points: trail.map((p) => `${p.e},${-p.n}`).join(' '), fill: 'none', stroke: ROLE_COLOURS[role] ?? '#8b98a5', 'stroke-opacity': 0.35, 'stroke-width': r / 3 }));
+  }
+  for (const d of [...drones.values()].sort((a, b) => a.sysid - b.sysid)) {
+    const p = local(d);
+    if (!p) continue;
+    const g = svg('g', { class: 'drone', 'data-id': d.id });
+    const pct = d.battery?.remainingPct;
+    g.append(
+      svg('title', {}, `${d.id} ${d.role ?? ''} ${d.mode ?? ''} ${fmt(pct)} % ${fmt(d.position?.altM, 0)} m`),
+      svg('circle', { cx: p.e, cy: -p.n, r, fill: ROLE_COLOURS[d.role ?? ''] ?? '#8b98a5', stroke: batteryColour(pct), 'stroke-width': r / 2, opacity: availability.get(d.id) === 'offline' ? 0.4 : 1 }),
+    );
+    nodes.push(g);
+  }
+  map.replaceChildren(...nodes);
+  $('#map-info').textContent = `${drones.size} drones · ${stations.length} stations`;
+}
+
+/** Andrew's monotone chain. */
+function convexHull(points: { x: number; y: number }[]): { x: number; y: number }[] {
+  const p = [...points].sort((a, b) => a.x - b.x || a.y - b.y);
+  if (p.length < 3) return p;
+  const cross = (o: { x: number; y: number }, a: { x: number; y: number }, b: { x: number; y: number }) => (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
+  const half = (pts: typeof p) => {
+    const out: typeof p = [];
+    for (const q of pts) {
+      while (out.length >= 2 && cross(out[out.length - 2]!, out[out.length - 1]!, q) <= 0) out.pop();
+      out.push(q);
+    }
+    out.pop();
+    return out;
+  };
+  return [...half(p), ...half([...p].reverse())];
+}
+
+function renderFleet(): void {
+  const rows = [...drones.values()].sort((a, b) => a.sysid - b.sysid).map((d) => {
+    const tr = el('tr', { 'data-id': d.id });
+    const offline = availability.get(d.id) === 'offline';
+    const cells: [string, string?][] = [
+      [d.id],
+      [offline ? 'offline' : (d.role ?? '–')],
+      [d.mode ?? '–'],
+      [fmt(d.battery?.remainingPct), 'num'],
+      [fmt(d.battery?.voltageV, 2), 'num'],
+      [d.link?.lossPct === undefined ? '–' : fmt(100 - d.link.lossPct, 1), 'num'],
+      [fmt(d.link?.rssi), 'num'],
+      [d.heartbeatAt ? `${fmt(Math.max(0, (siteNow - d.heartbeatAt) / 1000))} s ago` : '–', 'num'],
+    ];
+    for (const [text, cls] of cells) tr.append(el('td', cls ? { class: cls } : {}, text));
+    const td = el('td', { class: 'admin-only' });
+    if (admin) {
+      const b = el('button', { class: 'small danger', 'data-action': 'drone/land', 'data-id': d.id, 'data-confirm': `Land ${d.id} where it is now?` }, 'Land');
+      td.append(b);
+    }
+    tr.append(td);
+    const dot = tr.children[1] as HTMLElement;
+    dot.style.color = ROLE_COLOURS[d.role ?? ''] ?? '';
+    return tr;
+  });
+  $('#fleet tbody').replaceChildren(...rows);
+  const roles = fleet?.roles ?? {};
+  $('#fleet-summary').textContent = fleet ? `${fleet.manned}/${fleet.stations.length} stations manned${fleet.hold ? ' · recalled (held down)' : ''} · ${Object.entries(roles).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')}` : '';
+  $('#legend').replaceChildren(
+    ...Object.entries(ROLE_COLOURS).map(([role, c]) => {
+      const s = el('span');
+      const i = el('i');
+      i.style.background = c;
+      s.append(i, document.createTextNode(role));
+      return s;
+    }),
+    el('span', {}, 'ring: battery ≥60 / ≥30 / <30 %'),
+  );
+}
+
+function renderPower(): void {
+  if (!power) return;
+  const e = power.energyToday;
+  figures($('#power-figures'), [
+    ['generation', `${fmt(power.solarW)} W`],
+    ['loads', `${fmt(power.loadW)} W`],
+    ['station battery', `${fmt(power.batteryPct)} %`],
+    ['generated today', `${fmt(e?.generatedWh)} Wh`],
+    ['consumed today', `${fmt(e?.consumedWh)} Wh`],
+    ['stations planned', fmt(power.stations)],
+    ['irradiance', `${fmt(power.ghiWm2)} W/m²`],
+    ['land by', power.landByMs ? time(power.landByMs) : '–'],
+  ]);
+  $('#power-reason').textContent = `${power.reason ?? ''}${power.warning ? ` — ${power.warning}` : ''}`;
+  charts.power?.setData([powerSeries.t, powerSeries.gen, powerSeries.load]);
+  const xs = [...new Set([...predictions.keys(), ...ghiActual.keys()])].sort((a, b) => a - b);
+  // Keep the chart to the last day and the forecast's day ahead.
+  const from = siteNow - 24 * 3600_000;
+  const shown = xs.filter((x) => x >= from);
+  charts.forecast?.setData([shown.map((x) => x / 1000), shown.map((x) => predictions.get(x) ?? null), shown.map((x) => ghiActual.get(x) ?? null)]);
+}
+
+function renderUplink(): void {
+  if (!uplink) return;
+  const u = uplink;
+  figures($('#uplink-figures'), [
+    ['state', `${u.state}${u.paused ? ' (paused)' : ''}`],
+    ['power grant', power ? (power.uplinkGranted ? 'granted' : 'not granted') : '–'],
+    ['dish', u.dish.on ? 'on' : 'off'],
+    ['sent today', bytes(u.sentToday?.bytes ?? 0)],
+    ['throughput', `${fmt(uplinkSeries.kbps[uplinkSeries.kbps.length - 1] ?? null, 1)} kbit/s`],
+    ['Wh per GB', fmt(u.dish.whPerGb, 0)],
+    ['window', u.window ? `${time(u.window.start)}–${time(u.window.end)}` : 'none now'],
+    ['next window', u.nextWindow ? `${time(u.nextWindow.start)}–${time(u.nextWindow.end)}` : '–'],
+  ]);
+  $('#queue tbody').replaceChildren(
+    ...PRIORITY_CLASSES.map((c) => {
+      const tr = el('tr', { 'data-class': c });
+      for (const [text, cls] of [[c], [String(u.queued[c].items), 'num'], [bytes(u.queued[c].bytes), 'num'], [bytes(u.delivered[c].bytes), 'num'], [String(u.expired[c]), 'num']] as [string, string?][]) tr.append(el('td', cls ? { class: cls } : {}, text));
+      return tr;
+    }),
+  );
+  // The next 24 h: windows as bars, now at the left edge.
+  const tl = $<SVGSVGElement>('#timeline');
+  const now = siteNow || u.updatedAt;
+  const span = 24 * 3600_000;
+  const x = (ms: number) => Math.max(0, Math.min(600, ((ms - now) / span) * 600));
+  const parts: SVGElement[] = [];
+  for (const w of [u.window, u.nextWindow]) if (w) parts.push(svg('rect', { x: x(w.start), y: 8, width: Math.max(1, x(w.end) - x(w.start)), height: 18, fill: w === u.window ? '#3fb950' : '#4fb3ff' }));
+  for (let h = 0; h <= 24; h += 6) parts.push(svg('text', { x: Math.min(585, (h / 24) * 600 + 2), y: 38, 'font-size': 9, fill: '#8b98a5' }, h === 0 ? 'now' : `+${h} h`));
+  tl.replaceChildren(...parts);
+  charts.uplink?.setData([uplinkSeries.t, uplinkSeries.granted, uplinkSeries.used, uplinkSeries.kbps]);
+  // Store: what went through the relay per class.
+  const totals = PRIORITY_CLASSES.map((c) => ({ c, b: u.queued[c].bytes + u.delivered[c].bytes }));
+  const max = Math.max(1, ...totals.map((t) => t.b));
+  $('#store-bars').replaceChildren(
+    ...totals.map(({ c, b }) => {
+      const row = el('div', { class: 'bar', 'data-class': c });
+      const bar = el('span');
+      bar.style.width = `${(100 * b) / max}%`;
+      row.append(el('span', {}, c), bar, el('span', { class: 'num' }, bytes(b)));
+      return row;
+    }),
+  );
+}
+
+const charts: { power?: uPlot; forecast?: uPlot; uplink?: uPlot } = {};
+
+function makeCharts(): void {
+  const width = (id: string) => Math.max(260, $(id).clientWidth);
+  const axis = { stroke: '#8b98a5', grid: { stroke: '#222c36' }, ticks: { stroke: '#222c36' } };
+  charts.power = new uPlot(
+    { width: width('#chart-power'), height: 200, series: [{}, { label: 'generation W', stroke: '#e3b341', width: 2 }, { label: 'loads W', stroke: '#4fb3ff', width: 2 }], axes: [axis, axis] },
+    [[], [], []],
+    $('#chart-power') as HTMLElement,
+  );
+  charts.forecast = new uPlot(
+    {
+      width: width('#chart-forecast'),
+      height: 200,
+      series: [{}, { label: 'forecast', stroke: '#a371f7', width: 2, spanGaps: true, dash: [6, 4] }, { label: 'actual', stroke: '#e3b341', width: 2, spanGaps: true }],
+      axes: [axis, axis],
+    },
+    [[], [], []],
+    $('#chart-forecast') as HTMLElement,
+  );
+  charts.uplink = new uPlot(
+    {
+      width: width('#chart-uplink'),
+      height: 200,
+      scales: { onoff: { range: [0, 1.2] } },
+      series: [
+        {},
+        { label: 'granted', stroke: '#3fb950', scale: 'onoff', paths: uPlot.paths.stepped!({ align: 1 }) },
+        { label: 'dish on', stroke: '#d29922', scale: 'onoff', paths: uPlot.paths.stepped!({ align: 1 }) },
+        { label: 'kbit/s', stroke: '#4fb3ff', scale: 'kbps', spanGaps: true },
+      ],
+      axes: [axis, { ...axis, scale: 'onoff' }, { ...axis, scale: 'kbps', side: 1, grid: { show: false } }],
+    },
+    [[], [], [], []],
+    $('#chart-uplink') as HTMLElement,
+  );
+  new ResizeObserver(() => {
+    charts.power?.setSize({ width: width('#chart-power'), height: 200 });
+    charts.forecast?.setSize({ width: width('#chart-forecast'), height: 200 });
+    charts.uplink?.setSize({ width: width('#chart-uplink'), height: 200 });
+  }).observe($('#app'));
+}
+
+function render(): void {
+  if (siteNow) $('#clock').textContent = `${new Date(siteNow).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+  if (dirty.has('map')) renderMap();
+  if (dirty.has('fleet')) renderFleet();
+  if (dirty.has('power')) renderPower();
+  if (dirty.has('uplink')) renderUplink();
+  dirty.clear();
+}
+
+// ---- connection, login, actions ----------------------------------------------------------------------
+
+function setConnection(state?: string): void {
+  const conn = $('#conn');
+  const connected = client?.connected ?? false;
+  conn.textContent = state ?? (connected ? (bridgeOnline ? 'connected' : 'connected, controller offline') : 'disconnected');
+  conn.className = `pill ${connected && bridgeOnline ? 'ok' : 'bad'}`;
+}
+
+function toast(text: string): void {
+  const t = $('#toast');
+  t.textContent = text;
+  t.classList.add('show');
+  setTimeout(() => t.classList.remove('show'), 6000);
+}
+
+function connect(username: string, password: string): void {
+  const path = document.body.dataset.mqttPath ?? '/mqtt';
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
+  // aedes speaks MQTT 3.1.1 (protocol version 4).
+  const c = mqtt.connect(url, { username, password, protocolVersion: 4, reconnectPeriod: 3000, connectTimeout: 10_000, clean: true });
+  client = c;
+  let first = true;
+  c.on('connect', () => {
+    if (first) {
+      first = false;
+      sessionStorage.setItem('canopy-login', JSON.stringify({ username, password }));
+      $('#login').hidden = true;
+      $('#app').hidden = false;
+      $('#logout').hidden = false;
+      if (!charts.power) makeCharts();
+    }
+    setConnection();
+    c.subscribe([topics.drone('+'), topics.availability('+'), topics.power, topics.uplink, topics.fleet, topics.bridgeState, topics.event], { qos: 0 });
+    // Only admins may read the bridge responses: the SUBACK tells this page which user it is.
+    c.subscribe(topics.response('#'), { qos: 0 }, (err, granted) => {
+      const code = granted?.[0]?.qos;
+      setRole(username, !err && code !== undefined && code < 128);
+    });
+  });
+  c.on('message', (topic, payload) => onMessage(topic, payload));
+  c.on('close', () => setConnection());
+  c.on('offline', () => setConnection());
+  c.on('error', (err: Error & { code?: number }) => {
+    if (err.code === 4 || err.code === 5) {
+      // Refused credentials: stop retrying and ask again.
+      c.end(true);
+      sessionStorage.removeItem('canopy-login');
+      $('#login-error').textContent = err.code === 4 ? 'Wrong username or password.' : 'Not authorised.';
+      $('#login').hidden = false;
+      $('#app').hidden = true;
+    }
+    setConnection(`error: ${err.message}`);
+  });
+}
+
+function setRole(username: string, isAdmin: boolean): void {
+  admin = isAdmin;
+  document.body.classList.toggle('admin', isAdmin);
+  $('#actions').hidden = !isAdmin;
+  const who = $('#who');
+  who.hidden = false;
+  who.textContent = `${username} · ${isAdmin ? 'admin' : 'viewer'}`;
+  dirty.add('fleet');
+}
+
+function confirmAction(text: string): Promise<boolean> {
+  const dialog = $('#confirm') as HTMLDialogElement;
+  $('#confirm-text').textContent = text;
+  dialog.returnValue = '';
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }));
+}
+
+async function act(verb: string, data: Record<string, unknown>, question: string): Promise<void> {
+  if (!admin || !client) return;
+  if (!(await confirmAction(question))) return;
+  const transaction = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const answer = new Promise<BridgeResponse<{ message: string }> | undefined>((resolve) => {
+    pending.set(transaction, resolve);
+    setTimeout(() => {
+      if (pending.delete(transaction)) resolve(undefined);
+    }, 15_000);
+  });
+  client.publish(topics.request(verb), JSON.stringify({ ...data, transaction }), { qos: 1 });
+  const r = await answer;
+  toast(!r ? `${verb}: no answer from the controller` : r.status === 'ok' ? r.data.message : `${verb} refused: ${r.error}`);
+}
+
+document.addEventListener('click', (e) => {
+  const b = (e.target as HTMLElement).closest<HTMLElement>('button[data-action]');
+  if (!b) return;
+  const data: Record<string, unknown> = b.dataset.id ? { id: b.dataset.id } : {};
+  void act(b.dataset.action!, data, b.dataset.confirm ?? `${b.dataset.action}?`);
+});
+
+$('#login').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const form = new FormData(e.target as HTMLFormElement);
+  $('#login-error').textContent = '';
+  connect(String(form.get('username')), String(form.get('password')));
+});
+
+$('#logout').addEventListener('click', () => {
+  sessionStorage.removeItem('canopy-login');
+  client?.end(true);
+  location.reload();
+});
+
+const saved = sessionStorage.getItem('canopy-login');
+if (saved) {
+  const { username, password } = JSON.parse(saved) as { username: string; password: string };
+  connect(username, password);
+}
+setInterval(render, 500);

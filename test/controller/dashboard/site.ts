@@ -1,0 +1,48 @@
+/**
+ * The simulated site with its dashboard, in-process, for the dashboard tests: the default
+ * scenario from 09:00 (the net goes up at once), the relay to the simulated cloud, the mesh on a
+ * free loopback port with one user per role (cheap scrypt), and the dashboard on a free port,
+ * paced at `speed` × real time.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { Dashboard } from '../../../controller/dashboard/server.ts';
+import { SimulatedSite } from '../../../controller/simulated-site.ts';
+import { loadScenario } from '../../../sim/scenario.ts';
+import { testUsers } from '../mesh/fixtures.ts';
+
+export interface DashboardSite {
+  site: SimulatedSite;
+  dashboard: Dashboard;
+  /** mqtt://127.0.0.1:<port> of the mesh. */
+  mqttUrl: string;
+}
+
+export async function startDashboardSite(t: TestContext, opts: { speed: number; at?: string }): Promise<DashboardSite> {
+  const dir = mkdtempSync(join(tmpdir(), 'canopy-dashboard-'));
+  const base = loadScenario('clear-summer-day');
+  const start = new Date(base.start);
+  const [h, m] = (opts.at ?? '09:00').split(':').map(Number);
+  start.setUTCHours(h!, m!, 0, 0);
+  const site = await SimulatedSite.withUplink({
+    scenario: { ...base, start: start.toISOString() },
+    seed: 3,
+    mesh: { users: await testUsers(), tcp: { host: '127.0.0.1', port: 0 }, ws: false },
+    outboxPath: join(dir, 'outbox.sqlite'),
+  });
+  await site.start();
+  const dashboard = new Dashboard({ mesh: site.gs.mesh!, clock: site.clock, host: '127.0.0.1', port: 0, site: site.site, relay: site.gs.relay, drones: site.gs.drones });
+  await dashboard.start();
+  const stop = new AbortController();
+  const running = site.runRealTime({ speed: opts.speed, signal: stop.signal });
+  t.after(async () => {
+    stop.abort();
+    await running;
+    await dashboard.stop();
+    await site.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { site, dashboard, mqttUrl: `mqtt://127.0.0.1:${site.gs.mesh!.addresses().tcp}` };
+}
