@@ -109,6 +109,17 @@ export const ConfigSchema = z.strictObject({
       classes: z.strictObject({ control: ClassSchema.optional(), hot: ClassSchema.optional(), bulk: ClassSchema.optional() }).optional(),
     })
     .optional(),
+  /** The station's Victron MPPT on VE.Direct, the power budget's reference cell (power/charge-controller.ts). */
+  chargeController: z
+    .strictObject({
+      /** serial:/dev/ttyUSB1 (19200 baud unless the URL says otherwise) or tcp://host:port of a serial bridge. */
+      url: linkUrl,
+      /** The station panel's rated power, Wp. */
+      panelWp: z.number().positive(),
+      /** Delivered / rated power at 1000 W/m² (temperature, wiring, tilt). Default 0.8. */
+      performanceRatio: z.number().gt(0).max(1.2).optional(),
+    })
+    .optional(),
 });
 
 /** `dir`: relative paths in the file are relative to it; `envOverrides`: the SECRET_ENV variables applied. */

@@ -1,0 +1,87 @@
+/**
+ * The station's solar charge controller as the power budget's reference cell. The budget
+ * (budget.ts) reads the sky as `referenceGhiWm2`; a Victron MPPT on VE.Direct measures the
+ * station panel's power, which is the irradiance it gets times the panel's rating:
+ *
+ *   GHI ≈ PPV / (panelWp × performanceRatio) × 1000 W/m²
+ *
+ * `performanceRatio` lumps the panel's temperature loss, wiring, the MPPT's own loss and its tilt
+ * against the horizontal (calibrate it at a clear noon: PPV / (panelWp × clear-sky GHI / 1000)).
+ *
+ * The panel's power measures the sky only while the charger takes all it can give: in bulk with
+ * the tracker active. In absorption and float the charger holds the panel back because the battery
+ * is full, which would read as cloud, so there is no reading then (the budget keeps the sky it
+ * learnt last). With the charger off for want of panel voltage it is night or heavy overcast, and
+ * the estimate is 0 W/m². No reading for `staleMs` (cable out) is no reading either.
+ */
+import type { Clock } from '../../firmware-bridge/clock.ts';
+import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
+import { VeDirectReader, type MpptReading, type VeDirectReaderOptions } from '../../hardware/vedirect.ts';
+
+export interface ChargeControllerOptions {
+  /** VE.Direct link URL (serial:/dev/ttyUSB1; 19200 baud unless the URL says otherwise). */
+  url: string;
+  /** The station panel's rated power, Wp. */
+  panelWp: number;
+  /** Delivered / rated power at 1000 W/m² on this site. Default 0.8. */
+  performanceRatio?: number;
+  /** A reading older than this is not used, ms. Default 10 s. */
+  staleMs?: number;
+  clock: Clock;
+  log?: Logger;
+  /** For tests: read from this link instead of opening the URL. */
+  link?: VeDirectReaderOptions['link'];
+}
+
+/** Irradiance a charge controller's reading stands for, W/m², or undefined when it does not measure the sky. */
+export function irradianceFromMppt(r: MpptReading, panelWp: number, performanceRatio = 0.8): number | undefined {
+  if (r.error !== 0 || r.state === 2) return undefined;
+  // Off with too little panel voltage to charge: no sun to speak of.
+  if (r.state === 0) return r.solarV < r.batteryV + 1 ? 0 : undefined;
+  // Bulk with the tracker at the maximum power point (older firmware sends no MPPT field).
+  if (r.state !== 3 || (r.tracker !== undefined && r.tracker !== 2)) return undefined;
+  return (r.solarW / (panelWp * performanceRatio)) * 1000;
+}
+
+export class ChargeController {
+  readonly reader: VeDirectReader;
+  private readonly log: Logger;
+  private faultLogged = false;
+
+  constructor(private readonly opts: ChargeControllerOptions) {
+    this.log = (opts.log ?? silentLogger).child('charge-controller');
+    this.reader = new VeDirectReader(opts.url, { clock: opts.clock, link: opts.link });
+    this.reader.on('up', () => this.log.info('charge controller connected', { url: this.reader.url }));
+    this.reader.on('down', (reason) => this.log.warn('charge controller disconnected; reconnecting', { url: this.reader.url, reason }));
+    this.reader.on('reading', (r) => {
+      if (r.error !== 0 && !this.faultLogged) this.log.warn(`charge controller error ${r.error}: ${r.errorName}`);
+      this.faultLogged = r.error !== 0;
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.reader.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.reader.stop();
+  }
+
+  /** The latest reading, unless it is older than `staleMs`. */
+  get reading(): MpptReading | undefined {
+    const r = this.reader.last;
+    if (!r || this.opts.clock.now() - r.atMs > (this.opts.staleMs ?? 10_000)) return undefined;
+    return r;
+  }
+
+  /** For SiteOptions.referenceGhi: the sky the station panel sees, W/m². */
+  readonly referenceGhiWm2 = (): number | undefined => {
+    const r = this.reading;
+    return r && irradianceFromMppt(r, this.opts.panelWp, this.opts.performanceRatio);
+  };
+
+  /** Measured station generation, W (what the charger puts into the battery from the panel). */
+  solarW(): number | undefined {
+    return this.reading?.solarW;
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * A simulated Victron MPPT charge controller (SmartSolar 100/20 class) on a VE.Direct port: once a
+ * second it writes a text-protocol block (hardware/vedirect.ts encodes it) computed from a small
+ * model of a panel and a 12 V battery:
+ *
+ * - the panel gives `irradiance / 1000 × panelWp × performance` watts at its maximum power point
+ *   (Vmp scales with the cell count, a little lower in weak light; Voc when nothing is drawn);
+ * - the charger is off below 1 W of panel power (CS 0, VPV the open-circuit voltage), in bulk (CS 3,
+ *   MPPT 2) taking all the panel gives up to its current limit, in absorption (CS 4) at the
+ *   absorption voltage taking what the battery accepts, then in float (CS 5, MPPT 1);
+ * - the battery is charged by the controller and discharged by a constant station load, its
+ *   voltage following state of charge and current;
+ * - yields count in 0.01 kWh as the device does (H19 total, H20 today, H21 max power today, H22/H23
+ *   yesterday) and roll over at midnight UTC (HSDS counts days).
+ *
+ * Options corrupt bytes (a noisy cable) and interleave HEX-protocol frames, so the reader's
+ * checksum and resynchronisation are exercised over a real serial path.
+ */
+import type { Clock, TimerHandle } from '../firmware-bridge/clock.ts';
+import type { Link } from '../firmware-bridge/links/link.ts';
+import { seededRandom, type Random } from '../firmware-bridge/random.ts';
+import { encodeVeDirectBlock } from '../hardware/vedirect.ts';
+
+export interface SimMpptOptions {
+  clock: Clock;
+  /** Irradiance on the panel now, W/m². */
+  irradiance: () => number;
+  /** Rated panel power at 1000 W/m², W. Default 400. */
+  panelWp?: number;
+  /** Share of the rated power delivered (heat, wiring, soiling). Default 0.85. */
+  performance?: number;
+  /** Battery capacity, Wh (12 V). Default 1200. */
+  batteryWh?: number;
+  initialSoc?: number;
+  /** Station load on the battery, W. Default 8. */
+  loadW?: () => number;
+  /** Charger output limit, A. Default 20. */
+  maxChargeA?: number;
+  /** Probability that a written byte has one bit flipped. Default 0. */
+  byteErrorRate?: number;
+  /** Write a HEX-protocol frame after every n-th block (0: never). Default 0. */
+  hexEvery?: number;
+  seed?: number;
+  /** Block interval, ms. Default 1000 (the protocol's). */
+  intervalMs?: number;
+  productId?: string;
+  serial?: string;
+  firmware?: string;
+}
+
+const ABSORPTION_V = 14.4;
+const FLOAT_V = 13.8;
+const VMP_STC = 36.5;
+const VOC = 44;
+
+export class SimMppt {
+  soc: number;
+  state = 0;
+  /** Energy into the battery: today and in total, Wh (the H fields floor these to 10 Wh). */
+  todayWh = 0;
+  totalWh = 0;
+  yesterdayWh = 0;
+  maxTodayW = 0;
+  maxYesterdayW = 0;
+  day = 0;
+  blocksSent = 0;
+  /** What the last block carried. */
+  last = { batteryV: 12.8, batteryA: 0, solarV: 0, solarW: 0 };
+  private timer: TimerHandle | undefined;
+  private lastMs: number;
+  private readonly random: Random;
+  private absorptionS = 0;
+
+  constructor(
+    private readonly opts: SimMpptOptions,
+    private readonly write: (data: Buffer) => void,
+  ) {
+    this.soc = opts.initialSoc ?? 0.6;
+    this.lastMs = opts.clock.now();
+    this.random = seededRandom(opts.seed ?? 1);
+    this.day = Math.floor(this.lastMs / 86_400_000);
+  }
+
+  start(): void {
+    this.timer = this.opts.clock.setInterval(() => this.tick(), this.opts.intervalMs ?? 1000);
+  }
+
+  stop(): void {
+    this.opts.clock.clearInterval(this.timer);
+  }
+
+  /** Advances the model to now and writes one block. */
+  tick(): void {
+    const now = this.opts.clock.now();
+    const dtS = Math.max(0, now - this.lastMs) / 1000;
+    this.lastMs = now;
+    this.step(dtS, now);
+    let bytes = encodeVeDirectBlock(this.fields());
+    this.blocksSent++;
+    const hexEvery = this.opts.hexEvery ?? 0;
+    // An asynchronous HEX frame right after the checksum byte, as SmartSolars send them.
+    if (hexEvery > 0 && this.blocksSent % hexEvery === 0) bytes = Buffer.concat([bytes, Buffer.from(':A0102000543\n', 'latin1')]);
+    this.write(this.corrupt(bytes));
+  }
+
+  private step(dtS: number, now: number): void {
+    const o = this.opts;
+    const day = Math.floor(now / 86_400_000);
+    if (day !== this.day) {
+      this.day = day;
+      this.yesterdayWh = this.todayWh;
+      this.maxYesterdayW = this.maxTodayW;
+      this.todayWh = 0;
+      this.maxTodayW = 0;
+    }
+    const g = Math.max(0, o.irradiance());
+    const availableW = (g / 1000) * (o.panelWp ?? 400) * (o.performance ?? 0.85);
+    const capacityWh = o.batteryWh ?? 1200;
+    const restV = 11.8 + 1.4 * this.soc;
+    let chargeW = 0;
+    if (availableW < 1) {
+      this.state = 0;
+      this.absorptionS = 0;
+    } else {
+      const limitW = (o.maxChargeA ?? 20) * ABSORPTION_V;
+      if (this.soc < 0.9) {
+        this.state = 3;
+        chargeW = Math.min(availableW, limitW);
+      } else if (this.state !== 5 && this.soc < 0.995 && this.absorptionS < 2 * 3600) {
+        // Absorption: the battery takes less as it fills.
+        this.state = 4;
+        this.absorptionS += dtS;
+        chargeW = Math.min(availableW, limitW, capacityWh * (1 - this.soc) * 4);
+      } else {
+        this.state = 5;
+        chargeW = Math.min(availableW, (o.loadW?.() ?? 8) + capacityWh * Math.max(0, 0.98 - this.soc));
+      }
+    }
+    const loadW = o.loadW?.() ?? 8;
+    this.soc = Math.min(1, Math.max(0, this.soc + ((chargeW - loadW) * dtS) / 3600 / capacityWh));
+    const batteryV = this.state === 4 ? ABSORPTION_V : this.state === 5 ? FLOAT_V : restV + chargeW / 12.8 / 100;
+    const wh = (chargeW * dtS) / 3600;
+    this.todayWh += wh;
+    this.totalWh += wh;
+    this.maxTodayW = Math.max(this.maxTodayW, chargeW);
+    const tracking = this.state === 3;
+    const solarV = availableW < 1 ? (g > 0 ? VOC * Math.min(1, g / 20) : 0) : tracking ? VMP_STC * (0.92 + 0.08 * Math.min(1, g / 1000)) : VOC * 0.95;
+    this.last = { batteryV, batteryA: chargeW / batteryV, solarV, solarW: chargeW };
+  }
+
+  private fields(): [string, string][] {
+    const o = this.opts;
+    const l = this.last;
+    const round = (x: number) => String(Math.round(x));
+    return [
+      ['PID', o.productId ?? '0xA060'],
+      ['FW', o.firmware ?? '161'],
+      ['SER#', o.serial ?? 'HQ2250SIM01'],
+      ['V', round(l.batteryV * 1000)],
+      ['I', round(l.batteryA * 1000)],
+      ['VPV', round(l.solarV * 1000)],
+      ['PPV', round(l.solarW)],
+      ['CS', String(this.state)],
+      ['MPPT', String(this.state === 0 ? 0 : this.state === 3 ? 2 : 1)],
+      ['OR', this.state === 0 ? '0x00000001' : '0x00000000'],
+      ['ERR', '0'],
+      ['LOAD', 'ON'],
+      ['IL', round(((o.loadW?.() ?? 8) / l.batteryV) * 1000)],
+      ['H19', String(Math.floor(this.totalWh / 10))],
+      ['H20', String(Math.floor(this.todayWh / 10))],
+      ['H21', round(this.maxTodayW)],
+      ['H22', String(Math.floor(this.yesterdayWh / 10))],
+      ['H23', round(this.maxYesterdayW)],
+      ['HSDS', String(this.day % 365)],
+    ];
+  }
+
+  private corrupt(bytes: Buffer): Buffer {
+    const rate = this.opts.byteErrorRate ?? 0;
+    if (rate <= 0) return bytes;
+    const out = Buffer.from(bytes);
+    for (let i = 0; i < out.length; i++) if (this.random() < rate) out[i]! ^= 1 << Math.floor(this.random() * 8);
+    return out;
+  }
+}
+
+/** A simulated charge controller writing to `link` (a pseudo-terminal end in tests). */
+export function serveMppt(link: Link, opts: SimMpptOptions): SimMppt {
+  const mppt = new SimMppt(opts, (d) => link.write(d));
+  mppt.start();
+  return mppt;
+}
