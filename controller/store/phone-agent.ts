@@ -28,8 +28,11 @@ export interface PhoneAgentOptions {
   name: string;
   /** Also answer neighbours on `<base>/store/+/ask/+` (needs read access to every store subtree: the phone role). */
   serveNeighbours?: boolean;
-  /** Keep the sealed blobs the uplink relay delivers on `<base>/store/+/blob/#` (the upstream store). */
-  ingest?: boolean;
+  /**
+   * The upstream store: keep the sealed blobs the uplink relay delivers on
+   * `<ingest>/store/+/blob/#`, where `<ingest>` is the relay's upstream topic prefix.
+   */
+  ingest?: string;
   log?: Logger;
 }
 
@@ -81,10 +84,10 @@ export class PhoneAgent {
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     const filters = [this.topics.request(name, '+')];
     if (this.opts.serveNeighbours) filters.push(this.topics.ask('+', '+'));
-    if (this.opts.ingest) filters.push(this.tree.store('+', 'blob', '#'));
+    if (this.opts.ingest) filters.push(topicTree(this.opts.ingest).store('+', 'blob', '#'));
     await subscribe(client, filters);
     client.publish(availability, 'online' satisfies Availability, { qos: 1, retain: true });
-    this.log.info('store agent up', { name, serveNeighbours: !!this.opts.serveNeighbours, ingest: !!this.opts.ingest });
+    this.log.info('store agent up', { name, serveNeighbours: !!this.opts.serveNeighbours, ingest: this.opts.ingest ?? null });
   }
 
   async stop(): Promise<void> {
@@ -97,10 +100,11 @@ export class PhoneAgent {
   }
 
   private onMessage(topic: string, payload: Buffer): void {
+    const relayed = this.opts.ingest ? parseTopic(this.opts.ingest, topic) : undefined;
+    if (relayed?.kind === 'store' && relayed.path.startsWith('blob/')) return this.ingest(relayed.owner, relayed.path.split('/').slice(1), payload);
     const parsed = parseTopic(this.tree.base, topic);
     if (parsed?.kind !== 'store') return;
     const [verb, ...rest] = parsed.path.split('/');
-    if (verb === 'blob') return this.ingest(parsed.owner, rest, payload);
     if (verb !== 'req' && verb !== 'ask') return;
     const client = rest.join('/');
     const caller: Caller =

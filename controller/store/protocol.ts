@@ -11,9 +11,11 @@
  *                                         entries and the hot cache, nothing of the owner's
  *   <base>/store/<nb>/answer/<client>     the phone's answer
  *   <base>/store/<agent>/availability     "online" | "offline", retained (the agent's will)
- *   <relay base>/store/<owner>/blob/<tag>/<addr>
- *                                         sealed blobs that arrived through the uplink relay
- *                                         (relay dest `store/<owner>/blob/<tag>/<addr>`)
+ *   <upstream prefix>/store/<owner>/blob/<tag>/<addr>
+ *                                         on the upstream broker: sealed blobs the uplink relay
+ *                                         delivered (sent to `<base>/relay/bulk/store/<owner>/blob/…`);
+ *                                         the upstream store agent keeps them and answers restores
+ *                                         on its own `<base>/store/<agent>/req/+` there
  *
  * Every payload is a frame: u32 BE n, n bytes of JSON header, then the body (a chunk's bytes). A
  * response echoes the request's `rid` (zigbee2mqtt's `transaction`).

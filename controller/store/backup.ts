@@ -1,0 +1,318 @@
+/**
+ * `canopy backup PATH`, the owner's side: walk the tree, cut every file into content-defined chunks
+ * (chunker.ts), give each a keyed id, seal the ones no earlier backup of this repository holds
+ * (crypto.ts), and send each sealed chunk
+ *   - to the phone (class own),
+ *   - to the uplink relay (bulk class, `<base>/relay/bulk/store/<owner>/blob/chunk/<addr>`), when
+ *     the mesh has one,
+ *   - as k-of-n Reed-Solomon shares (erasure.ts) to the neighbours' phones (class cold);
+ * then seal the manifest (manifest.ts) and send it the same ways, and write it to a local file.
+ *
+ * The repository is the phone's own-class manifests: a backup opens the newest one with the
+ * passphrase, keeps its salt and KDF parameters (so ids, hence dedup, carry across runs) and reuses
+ * every chunk it lists. A passphrase that does not open it is refused before anything is sent.
+ */
+import { createReadStream } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { basename, join, relative, resolve, sep } from 'node:path';
+import { CanopyError, isCanopyError } from '../../firmware-bridge/errors.ts';
+import { addressOf } from './chunk-store.ts';
+import { Chunker, DEFAULT_CHUNKER, type ChunkerParams } from './chunker.ts';
+import { chunkId, DEFAULT_KDF, deriveKeys, newKdfParams, seal, type Keys } from './crypto.ts';
+import { encodeShares } from './erasure.ts';
+import { openManifest, sealManifest, type ChunkRef, type ManifestBody, type ManifestHeader, type ShareRef } from './manifest.ts';
+import type { StoreClient } from './protocol.ts';
+
+export interface StoreTargets {
+  client: StoreClient;
+  /** The owner's name: the phone agent's name and the owner of every share on the neighbours. */
+  owner: string;
+  /** Neighbours' store agents that keep shares. */
+  neighbours: readonly string[];
+  k: number;
+  n: number;
+  /** Queue sealed blobs for the uplink: true, false, or 'auto' (when the mesh's relay publishes its status). */
+  uplink?: boolean | 'auto';
+  /** Requests in flight at once. Default 16. */
+  window?: number;
+}
+
+export interface BackupOptions extends StoreTargets {
+  path: string;
+  passphrase: string;
+  /** scrypt cost for a new repository (log2 N). Default 17. */
+  kdfLogN?: number;
+  chunker?: ChunkerParams;
+  progress?: (fraction: number, detail: string) => void;
+  warn?: (msg: string) => void;
+}
+
+export interface BackupResult {
+  manifest: Uint8Array;
+  manifestAddr: string;
+  files: number;
+  /** Plaintext bytes read. */
+  bytes: number;
+  chunks: number;
+  /** Chunks (and their plaintext bytes) that no earlier backup held: sealed and sent this run. */
+  newChunks: number;
+  newBytes: number;
+  /** Sealed bytes sent to the phone (chunks and manifest). */
+  sentBytes: number;
+  shares: number;
+  uplinked: number;
+  warnings: string[];
+}
+
+/** The newest manifest of `owner` on the phone, opened; undefined for a new repository. */
+export async function latestManifest(client: StoreClient, owner: string, passphrase: string): Promise<{ bytes: Uint8Array; header: ManifestHeader; body: ManifestBody; keys: Keys } | undefined> {
+  const { data } = await client.request(owner, { op: 'list', filter: { cls: 'own', owner, tag: 'manifest' } });
+  const newest = [...data.entries].sort((a, b) => b.createdAt - a.createdAt)[0];
+  if (!newest) return undefined;
+  const { body: bytes } = await client.request(owner, { op: 'get', addr: newest.addr });
+  const opened = await openManifest(bytes, passphrase, { source: `manifest ${newest.addr} on the phone` }).catch((e: unknown) => {
+    if (isCanopyError(e, 'CANOPY_ERR_STORE_PASSPHRASE')) {
+      throw new CanopyError('CANOPY_ERR_STORE_PASSPHRASE', `wrong passphrase: it does not open the backups already on the phone of "${owner}" (nothing was sent)`);
+    }
+    throw e;
+  });
+  return { bytes, ...opened };
+}
+
+interface Walked {
+  dirs: { path: string; mode: number }[];
+  files: { abs: string; path: string; size: number; mode: number; mtimeMs: number }[];
+}
+
+/** Every directory and regular file under `root`, in a stable order; paths start with root's name. */
+async function walk(root: string, warn: (m: string) => void): Promise<Walked> {
+  const out: Walked = { dirs: [], files: [] };
+  const top = resolve(root);
+  const name = basename(top);
+  const rel = (abs: string) => [name, ...relative(top, abs).split(sep).filter(Boolean)].join('/');
+  const visit = async (abs: string): Promise<void> => {
+    const st = await lstat(abs);
+    if (st.isDirectory()) {
+      out.dirs.push({ path: rel(abs), mode: st.mode & 0o7777 });
+      for (const entry of (await readdir(abs)).sort()) await visit(join(abs, entry));
+    } else if (st.isFile()) {
+      out.files.push({ abs, path: rel(abs), size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs });
+    } else {
+      warn(`${rel(abs)}: not a regular file or directory (symlink, socket, device): skipped`);
+    }
+  };
+  try {
+    await visit(top);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${root}: no such file or directory`);
+    throw e;
+  }
+  return out;
+}
+
+/** At most `size` promises in flight; add() waits for room; drain() for all. The first failure is rethrown. */
+export class Window {
+  private readonly running = new Set<Promise<void>>();
+  private failure: unknown;
+  constructor(private readonly size: number) {}
+  async add(task: () => Promise<void>): Promise<void> {
+    while (this.running.size >= this.size) await Promise.race(this.running);
+    this.check();
+    const p: Promise<void> = task()
+      .catch((e: unknown) => void (this.failure ??= e))
+      .finally(() => this.running.delete(p));
+    this.running.add(p);
+  }
+  async drain(): Promise<void> {
+    await Promise.all(this.running);
+    this.check();
+  }
+  private check(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
+
+/** Puts a sealed blob everywhere it belongs; shares are placed by `placeShares`. */
+export class Sender {
+  readonly dead = new Set<string>();
+  readonly warnings: string[] = [];
+  uplinked = 0;
+  sharesPut = 0;
+  sentBytes = 0;
+  private uplinkOn = false;
+
+  constructor(
+    private readonly t: StoreTargets,
+    private readonly warn: (msg: string) => void = () => {},
+  ) {
+    if (!(Number.isInteger(t.k) && Number.isInteger(t.n) && t.k >= 1 && t.n >= t.k && t.n <= 255)) {
+      throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `erasure code ${t.k}-of-${t.n}: need integers 1 ≤ k ≤ n ≤ 255`);
+    }
+  }
+
+  /** Decides once whether blobs go to the uplink. */
+  async init(): Promise<void> {
+    const u = this.t.uplink ?? 'auto';
+    if (u === 'auto') {
+      this.uplinkOn = (await this.t.client.retained(this.t.client.tree.uplink)) !== undefined;
+      if (!this.uplinkOn) this.note('no uplink relay on this mesh (no retained uplink status): nothing is queued for upstream');
+    } else this.uplinkOn = u;
+    if (this.t.neighbours.length === 0) this.note('no neighbours: no erasure shares are made');
+    else if (this.t.neighbours.length < this.t.n) this.note(`${this.t.neighbours.length} neighbours for ${this.t.n} shares: some hold several shares of a chunk`);
+  }
+
+  note(msg: string): void {
+    if (this.warnings.includes(msg)) return;
+    this.warnings.push(msg);
+    this.warn(msg);
+  }
+
+  /** The phone's copy (own class) and the uplink's. */
+  async toPhoneAndUplink(tag: string, addr: string, sealed: Uint8Array): Promise<void> {
+    const { client, owner } = this.t;
+    await client.request(owner, { op: 'put', addr, cls: 'own', tag }, sealed);
+    this.sentBytes += sealed.length;
+    if (this.uplinkOn) {
+      await client.uplink(owner, tag, addr, sealed);
+      this.uplinked++;
+    }
+  }
+
+  /**
+   * Shares `indexes` of `sealed` to neighbours: share i of the j-th chunk goes to neighbour (j+i) mod N
+   * first (spread evenly), then to the next live one that is not yet holding a share of this chunk.
+   */
+  async placeShares(seq: number, sealed: Uint8Array, indexes?: readonly number[], taken: readonly string[] = []): Promise<ShareRef[]> {
+    const { neighbours, k, n } = this.t;
+    if (neighbours.length === 0) return [];
+    const shares = encodeShares(sealed, k, n).filter((s) => !indexes || indexes.includes(s.index));
+    const holding = new Set(taken);
+    const placed = await Promise.all(
+      shares.map(async (share) => {
+        const addr = addressOf(share.data);
+        const order = neighbours.map((_, i) => neighbours[(seq + share.index + i) % neighbours.length]!);
+        // Prefer a neighbour not holding a share of this chunk yet; fall back to any live one.
+        const preferred = [...order.filter((h) => !holding.has(h)), ...order.filter((h) => holding.has(h))];
+        for (const holder of preferred) {
+          if (this.dead.has(holder)) continue;
+          holding.add(holder);
+          try {
+            await this.t.client.request(holder, { op: 'put', addr, cls: 'cold', owner: this.t.owner, tag: 'share' }, share.data);
+            this.sharesPut++;
+            return { index: share.index, addr, holder };
+          } catch (e) {
+            if (!isCanopyError(e)) throw e;
+            if (e.code === 'CANOPY_ERR_TIMEOUT' || e.code === 'CANOPY_ERR_LINK_DOWN') {
+              this.dead.add(holder);
+              this.note(`neighbour "${holder}" does not answer: its shares go to others`);
+            } else this.note(`neighbour "${holder}" refused a share: ${e.message}`);
+          }
+        }
+        return undefined;
+      }),
+    );
+    const ok = placed.filter((p): p is ShareRef => p !== undefined);
+    if (ok.length < shares.length) this.note(`only ${ok.length} of ${shares.length} shares of a chunk found a neighbour`);
+    return ok;
+  }
+
+  /** The manifest: to the phone, the uplink and, whole, to every live neighbour (a restore can start anywhere). */
+  async sendManifest(manifest: Uint8Array): Promise<string> {
+    const addr = addressOf(manifest);
+    await this.toPhoneAndUplink('manifest', addr, manifest);
+    await Promise.all(
+      this.t.neighbours
+        .filter((h) => !this.dead.has(h))
+        .map((holder) =>
+          this.t.client.request(holder, { op: 'put', addr, cls: 'cold', owner: this.t.owner, tag: 'manifest' }, manifest).catch((e: unknown) => {
+            this.note(`neighbour "${holder}" did not take the manifest: ${(e as Error).message}`);
+          }),
+        ),
+    );
+    return addr;
+  }
+}
+
+export async function backup(opts: BackupOptions): Promise<BackupResult> {
+  const warn = opts.warn ?? (() => {});
+  const chunker = opts.chunker ?? DEFAULT_CHUNKER;
+  const sender = new Sender(opts, warn);
+  const tree = await walk(opts.path, (m) => sender.note(m));
+  const total = tree.files.reduce((s, f) => s + f.size, 0);
+  const progress = opts.progress ?? (() => {});
+  progress(0, 'deriving keys');
+
+  // The repository: the newest manifest's KDF and chunks, or a new salt.
+  const previous = await latestManifest(opts.client, opts.owner, opts.passphrase);
+  const kdf = previous?.header.kdf ?? newKdfParams(opts.kdfLogN ?? DEFAULT_KDF.logN);
+  const keys = previous?.keys ?? (await deriveKeys(opts.passphrase, kdf));
+  await sender.init();
+
+  const known = new Map<string, ChunkRef>(previous?.body.chunks.map((c) => [c.id, c]));
+  const body: ManifestBody = { source: resolve(opts.path), owner: opts.owner, chunker, erasure: { k: opts.k, n: opts.n }, dirs: tree.dirs, files: [], chunks: [] };
+  const indexOf = new Map<string, number>();
+  const window = new Window(opts.window ?? 16);
+  let done = 0;
+  let newChunks = 0;
+  let newBytes = 0;
+
+  const addChunk = async (plain: Uint8Array): Promise<number> => {
+    const idBytes = chunkId(keys, plain);
+    const id = Buffer.from(idBytes).toString('hex');
+    const seen = indexOf.get(id);
+    if (seen !== undefined) return seen;
+    const index = body.chunks.length;
+    indexOf.set(id, index);
+    const old = known.get(id);
+    if (old) {
+      body.chunks.push(old);
+      return index;
+    }
+    const sealed = seal(keys, idBytes, plain);
+    const ref: ChunkRef = { id, addr: addressOf(sealed), size: plain.length, sealed: sealed.length, shares: [] };
+    body.chunks.push(ref);
+    newChunks++;
+    newBytes += plain.length;
+    await window.add(async () => {
+      await sender.toPhoneAndUplink('chunk', ref.addr, sealed);
+      ref.shares = await sender.placeShares(index, sealed);
+    });
+    return index;
+  };
+
+  for (const f of tree.files) {
+    const entry = { path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs, chunks: [] as number[] };
+    const c = new Chunker(chunker);
+    let read = 0;
+    for await (const block of createReadStream(f.abs, { highWaterMark: 1 << 20 })) {
+      read += (block as Buffer).length;
+      for (const chunk of c.push(block as Buffer)) entry.chunks.push(await addChunk(chunk));
+      progress(total === 0 ? 1 : (done + read) / total, f.path);
+    }
+    for (const chunk of c.finish()) entry.chunks.push(await addChunk(chunk));
+    if (read !== f.size) sender.note(`${f.path} changed size while it was read (${f.size} → ${read} bytes)`);
+    entry.size = read;
+    done += f.size;
+    body.files.push(entry);
+  }
+  await window.drain();
+
+  const header: ManifestHeader = { v: 1, kdf, check: Buffer.from(keys.check).toString('base64'), createdAt: Date.now() };
+  const manifest = sealManifest(header, body, keys);
+  const manifestAddr = await sender.sendManifest(manifest);
+  progress(1, 'done');
+  return {
+    manifest,
+    manifestAddr,
+    files: body.files.length,
+    bytes: done,
+    chunks: body.chunks.length,
+    newChunks,
+    newBytes,
+    sentBytes: sender.sentBytes,
+    shares: sender.sharesPut,
+    uplinked: sender.uplinked,
+    warnings: sender.warnings,
+  };
+}
+

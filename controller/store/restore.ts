@@ -1,0 +1,232 @@
+/**
+ * `canopy restore MANIFEST DIR`: open the manifest with the passphrase (nothing is written before
+ * that succeeds), then rebuild every file from whichever source answers, per chunk:
+ *   1. the phone (its own class),
+ *   2. the upstream store, when one is given (the blobs the relay carried up),
+ *   3. any k of the chunk's n erasure shares on the neighbours' phones.
+ * Every blob is checked against its address (SHA-256 of the sealed bytes, from the authenticated
+ * manifest), every chunk against its seal and its keyed id. A chunk no source can give intact is
+ * named with the files that need it; those files are not written and the rest are.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, open as openFile, rename, rm, utimes } from 'node:fs/promises';
+import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
+import { CanopyError, isCanopyError } from '../../firmware-bridge/errors.ts';
+import { addressOf, isAddress } from './chunk-store.ts';
+import { chunkId, open } from './crypto.ts';
+import { decodeShares, type Share } from './erasure.ts';
+import { openManifest, type ChunkRef, type ManifestBody, type OpenedManifest } from './manifest.ts';
+import type { StoreClient } from './protocol.ts';
+
+/** A store agent to fetch from: a client and the agent's name on that client's broker. */
+export interface Source {
+  client: StoreClient;
+  agent: string;
+  /** How it is named in reports ("phone", "upstream"). */
+  label: string;
+}
+
+export interface RestoreOptions {
+  /** A manifest file, or a manifest's address on one of the sources. */
+  manifest: string;
+  dir: string;
+  passphrase: string;
+  /** Tried in order for whole sealed chunks (the phone, then the upstream store). */
+  sources: Source[];
+  /** The client neighbours' shares are fetched through (the owner's mesh client). */
+  shares?: StoreClient;
+  /** Neighbours asked for the manifest when it is given by address. */
+  neighbours?: readonly string[];
+  /** Chunks fetched at once. Default 8. */
+  window?: number;
+  timeoutMs?: number;
+  progress?: (fraction: number, detail: string) => void;
+  warn?: (msg: string) => void;
+}
+
+export interface RestoreResult {
+  files: number;
+  bytes: number;
+  /** Files not written, each with the reason (the chunk that could not be had). */
+  failed: { path: string; reason: string }[];
+  /** Bad copies met on the way (a source that gave damaged bytes, a missing share), named. */
+  problems: string[];
+  /** Chunks fetched per source label ("shares" for the erasure-coded path). */
+  fetched: Record<string, number>;
+}
+
+export async function loadManifestBytes(opts: Pick<RestoreOptions, 'manifest' | 'sources' | 'shares' | 'neighbours' | 'timeoutMs'>): Promise<{ bytes: Uint8Array; source: string }> {
+  if (existsSync(opts.manifest)) return { bytes: readFileSync(opts.manifest), source: opts.manifest };
+  if (!isAddress(opts.manifest)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${opts.manifest}: no such manifest file (nor a 64-hex-digit manifest address)`);
+  const tried: string[] = [];
+  const candidates: Source[] = [...opts.sources, ...(opts.shares ? (opts.neighbours ?? []).map((agent) => ({ client: opts.shares!, agent, label: `neighbour ${agent}` })) : [])];
+  for (const s of candidates) {
+    try {
+      const { body } = await s.client.request(s.agent, { op: 'get', addr: opts.manifest }, undefined, opts.timeoutMs);
+      if (addressOf(body) === opts.manifest) return { bytes: body, source: `manifest ${opts.manifest} from the ${s.label}` };
+      tried.push(`${s.label}: damaged copy`);
+    } catch (e) {
+      tried.push(`${s.label}: ${(e as Error).message}`);
+    }
+  }
+  throw new CanopyError('CANOPY_ERR_STORE_NOT_FOUND', `manifest ${opts.manifest} not found (${tried.join('; ') || 'no sources'})`);
+}
+
+/** Relative, "/"-separated, inside the target: a manifest cannot write outside DIR. */
+function safePath(dir: string, p: string): string {
+  const n = normalize(p);
+  if (isAbsolute(p) || n.split(sep).includes('..') || n === '.' || n === '') throw new CanopyError('CANOPY_ERR_STORE_MANIFEST', `manifest path "${p}" leaves the restore directory`);
+  return join(dir, n);
+}
+
+class Fetcher {
+  readonly problems: string[] = [];
+  readonly fetched: Record<string, number> = {};
+
+  constructor(
+    private readonly m: OpenedManifest,
+    private readonly opts: RestoreOptions,
+  ) {}
+
+  /** The plaintext of chunk `ref`, from the first source that has it intact. */
+  async chunk(ref: ChunkRef): Promise<Uint8Array> {
+    const tried: string[] = [];
+    for (const s of this.opts.sources) {
+      try {
+        const { body } = await s.client.request(s.agent, { op: 'get', addr: ref.addr }, undefined, this.opts.timeoutMs);
+        if (addressOf(body) !== ref.addr) throw new CanopyError('CANOPY_ERR_STORE_CORRUPT', `the bytes do not match chunk ${ref.addr}`);
+        return this.opened(ref, body, s.label);
+      } catch (e) {
+        if (!isCanopyError(e)) throw e;
+        if (e.code === 'CANOPY_ERR_STORE_CORRUPT') this.problem(`chunk ${ref.id} (sealed ${ref.addr}) is damaged on the ${s.label}`);
+        tried.push(`${s.label}: ${e.code === 'CANOPY_ERR_STORE_NOT_FOUND' ? 'not there' : e.code === 'CANOPY_ERR_STORE_CORRUPT' ? 'damaged' : e.message}`);
+      }
+    }
+    if (this.opts.shares && ref.shares.length > 0) {
+      try {
+        return this.opened(ref, await this.fromShares(ref), 'shares');
+      } catch (e) {
+        if (!isCanopyError(e)) throw e;
+        tried.push(`shares: ${e.message}`);
+      }
+    }
+    throw new CanopyError('CANOPY_ERR_STORE_CORRUPT', `chunk ${ref.id} (sealed ${ref.addr}) cannot be restored: ${tried.join('; ') || 'no source has it'}`);
+  }
+
+  private opened(ref: ChunkRef, sealed: Uint8Array, label: string): Uint8Array {
+    const id = Buffer.from(ref.id, 'hex');
+    const plain = open(this.m.keys, id, sealed, `chunk ${ref.id}`);
+    if (!Buffer.from(chunkId(this.m.keys, plain)).equals(id) || plain.length !== ref.size) throw new CanopyError('CANOPY_ERR_STORE_CORRUPT', `chunk ${ref.id} opens to other content than it was made from`);
+    this.fetched[label] = (this.fetched[label] ?? 0) + 1;
+    return plain;
+  }
+
+  /** Asks every holder at once and decodes from the first k shares that arrive intact. */
+  private fromShares(ref: ChunkRef): Promise<Uint8Array> {
+    const { k, n } = this.m.body.erasure;
+    const client = this.opts.shares!;
+    return new Promise((resolve, reject) => {
+      const got: Share[] = [];
+      let answered = 0;
+      let settled = false;
+      const finish = () => {
+        if (settled) return;
+        if (got.length >= k) {
+          settled = true;
+          try {
+            const sealed = decodeShares(got.slice(0, k), k, n, ref.sealed);
+            if (addressOf(sealed) !== ref.addr) throw new CanopyError('CANOPY_ERR_STORE_CORRUPT', `shares of chunk ${ref.id} decode to other bytes`);
+            resolve(sealed);
+          } catch (e) {
+            reject(e);
+          }
+        } else if (answered === ref.shares.length) {
+          settled = true;
+          reject(new CanopyError('CANOPY_ERR_STORE_SHARES', `only ${got.length} of the ${k} shares needed answered intact`));
+        }
+      };
+      for (const s of ref.shares) {
+        client.request(s.holder, { op: 'get', addr: s.addr }, undefined, this.opts.timeoutMs).then(
+          ({ body }) => {
+            answered++;
+            if (addressOf(body) === s.addr) got.push({ index: s.index, data: body });
+            else this.problem(`share ${s.index} of chunk ${ref.id} is damaged on neighbour "${s.holder}"`);
+            finish();
+          },
+          (e: unknown) => {
+            answered++;
+            if (isCanopyError(e, 'CANOPY_ERR_STORE_CORRUPT')) this.problem(`share ${s.index} of chunk ${ref.id} is damaged on neighbour "${s.holder}"`);
+            finish();
+          },
+        );
+      }
+    });
+  }
+
+  private problem(msg: string): void {
+    this.problems.push(msg);
+    this.opts.warn?.(msg);
+  }
+}
+
+export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
+  const progress = opts.progress ?? (() => {});
+  const { bytes, source } = await loadManifestBytes(opts);
+  progress(0, 'deriving keys');
+  // Wrong passphrase or a damaged manifest end here, before DIR is touched.
+  const m = await openManifest(bytes, opts.passphrase, { source });
+  const body: ManifestBody = m.body;
+  for (const d of body.dirs) safePath(opts.dir, d.path);
+  for (const f of body.files) safePath(opts.dir, f.path);
+
+  const fetcher = new Fetcher(m, opts);
+  const total = body.files.reduce((s, f) => s + f.size, 0);
+  const result: RestoreResult = { files: 0, bytes: 0, failed: [], problems: fetcher.problems, fetched: fetcher.fetched };
+  await mkdir(opts.dir, { recursive: true });
+  for (const d of body.dirs) await mkdir(safePath(opts.dir, d.path), { recursive: true });
+  const windowSize = opts.window ?? 8;
+  let done = 0;
+
+  for (const f of body.files) {
+    const target = safePath(opts.dir, f.path);
+    const partial = `${target}.canopy-partial`;
+    await mkdir(dirname(target), { recursive: true });
+    const fh = await openFile(partial, 'w', 0o600);
+    let failure: string | undefined;
+    try {
+      // Fetch ahead by `window` chunks, write in order.
+      const ahead: Promise<Uint8Array>[] = [];
+      const refs = f.chunks.map((i) => body.chunks[i]!);
+      for (let i = 0; i < refs.length; i++) {
+        while (ahead.length < windowSize && i + ahead.length < refs.length) {
+          const p = fetcher.chunk(refs[i + ahead.length]!);
+          p.catch(() => {}); // awaited below, in order
+          ahead.push(p);
+        }
+        const plain = await ahead.shift()!;
+        await fh.write(plain);
+        done += plain.length;
+        progress(total === 0 ? 1 : done / total, f.path);
+      }
+    } catch (e) {
+      if (!isCanopyError(e)) throw e;
+      failure = e.message;
+    } finally {
+      await fh.close();
+    }
+    if (failure) {
+      await rm(partial, { force: true });
+      result.failed.push({ path: f.path, reason: failure });
+      opts.warn?.(`${f.path}: not restored: ${failure}`);
+      continue;
+    }
+    await chmod(partial, f.mode);
+    await utimes(partial, new Date(f.mtimeMs), new Date(f.mtimeMs));
+    await rename(partial, target);
+    result.files++;
+    result.bytes += f.size;
+  }
+  for (const d of [...body.dirs].reverse()) await chmod(safePath(opts.dir, d.path), d.mode).catch(() => {});
+  progress(1, 'done');
+  return result;
+}
