@@ -54,7 +54,12 @@ export interface PowerProfile {
   shedDronesPct?: number;
   /** Drones kept on the pads beyond what the net needs (for faults and relief). Default 1. */
   spares?: number;
-  /** Time to land the whole net, for the sunset plan. Default 15 min. */
+  /**
+   * How long the fleet takes per drone to launch or land the net through its transit token.
+   * Default 30 s (measured in the simulator: 24 drones land in about 10 minutes).
+   */
+  transitPerDroneMs?: number;
+  /** The least time allowed for landing the whole net, for the sunset plan. Default 5 min. */
   landAllMs?: number;
 }
 
@@ -138,6 +143,8 @@ export function fleetPerStation(flightTime: number, rechargeTime: number): numbe
 
 const FORECAST_STEP_MS = 15 * 60_000;
 const CLOUD_PERSISTENCE_H = 2;
+/** The site's climate: the sky's transmittance averaged, weighted by energy, over about a week. */
+const CLIMATE_DAYS = 7;
 const FORECAST_POINTS = 24 * 4;
 
 export class PowerPlanner {
@@ -145,10 +152,15 @@ export class PowerPlanner {
   private readonly sky: ClearSky;
   private stationWh: number;
   private cloud = 1;
-  private cloudMean = 1;
   private seenSky = false;
+  /** When the sky was last measured (the present cloud factor ages from then, not from now). */
+  private skyAtMs = 0;
+  /** Decaying sums of measured and clear-sky irradiance × time: their ratio is the site's climate. */
+  private climate = { measured: 0, clear: 0 };
   private hoverCorrection = 1;
   private netUp = false;
+  /** Set while a net launched ahead of the sun waits for it to pay (until then it is held whole). */
+  private aheadUntilMs: number | null = null;
   private lastMs: number;
   private forecastCache: { atMs: number; cloud: number; hover: number; available: number; points: ForecastPoint[] } | undefined;
   private current: PowerBudget | undefined;
@@ -170,7 +182,8 @@ export class PowerPlanner {
       shedPhonePct: 25,
       shedDronesPct: 10,
       spares: 1,
-      landAllMs: 15 * 60_000,
+      transitPerDroneMs: 30_000,
+      landAllMs: 5 * 60_000,
       ...profile,
     };
     this.sky = clearSky(profile.site);
@@ -191,6 +204,15 @@ export class PowerPlanner {
   /** Per-drone hover power as flown: the model corrected by what the holders measure (wind, ageing props). */
   hoverPerDroneW(): number {
     return this.modelHoverPerDroneW() * this.hoverCorrection;
+  }
+
+  /**
+   * The site's climate: measured over clear-sky energy in the last week or so (1 before anything
+   * was measured). The day-ahead forecast rests on it; without a weather forecast from outside,
+   * nothing local predicts tomorrow's clouds better.
+   */
+  climateFactor(): number {
+    return this.climate.clear > 0 ? this.climate.measured / this.climate.clear : 1;
   }
 
   /** Clear-sky GHI at the site (Ineichen–Perez with the site's Linke turbidity), W/m². */
@@ -232,18 +254,19 @@ export class PowerPlanner {
     // Recomputed every 15 minutes, or sooner when what it depends on has moved.
     const c = this.forecastCache;
     if (c && c.atMs === base && Math.abs(c.cloud - this.cloud) < 0.02 && Math.abs(c.hover - this.hoverCorrection) < 0.02 && c.available === available) return c.points;
-    // Persistence for the next hours, the site's recent mean beyond: the weight of the present
-    // cloud factor halves every CLOUD_PERSISTENCE_H of lead time.
-    const cloudAt = (leadMs: number) => {
-      const w = 0.5 ** (leadMs / 3600_000 / CLOUD_PERSISTENCE_H);
-      return w * this.cloud + (1 - w) * this.cloudMean;
+    // Persistence for the next hours, the site's climate beyond: the weight of the last measured
+    // cloud factor halves every CLOUD_PERSISTENCE_H after it was measured (overnight it is gone).
+    const climate = this.climateFactor();
+    const cloudAt = (atMs: number) => {
+      const w = this.seenSky ? 0.5 ** (Math.max(0, atMs - this.skyAtMs) / 3600_000 / CLOUD_PERSISTENCE_H) : 0;
+      return w * this.cloud + (1 - w) * climate;
     };
     const hover = this.hoverPerDroneW();
     const points: ForecastPoint[] = [];
     for (let i = 0; i < FORECAST_POINTS; i++) {
       const t = base + i * FORECAST_STEP_MS;
       const clear = this.sky.ghiWm2(t);
-      const expected = clear * cloudAt(Math.max(0, t - now));
+      const expected = clear * cloudAt(Math.max(t, now));
       const solar = this.solarPerDroneW(expected);
       points.push({
         atMs: t,
@@ -292,14 +315,19 @@ export class PowerPlanner {
         hoverPer = this.hoverPerDroneW();
       }
     }
+    const keep = Math.exp(-dtH / (CLIMATE_DAYS * 24));
+    this.climate.measured *= keep;
+    this.climate.clear *= keep;
     if (ratio !== undefined) {
       const r = Math.min(1.2, Math.max(0, ratio));
-      // Cloud changes over tens of minutes; smooth over about ten minutes of ticks. The day-scale
-      // mean (about two days) is what the forecast falls back to beyond the next few hours.
+      // Cloud changes over tens of minutes; smooth over about ten minutes of ticks. The climate
+      // (energy-weighted, about a week) is what the forecast falls back to beyond a few hours.
       // The first reading is taken as it is: there is nothing to smooth it against.
       this.cloud = this.seenSky ? this.cloud + (r - this.cloud) * Math.min(1, dtH / (10 / 60)) : r;
       this.seenSky = true;
-      this.cloudMean += (r - this.cloudMean) * Math.min(1, dtH / 48);
+      this.skyAtMs = now;
+      this.climate.measured += r * clearGhi * dtH;
+      this.climate.clear += clearGhi * dtH;
     }
     const solarPer = modelPer * this.cloud;
     const forecast = this.forecast(inputs.available);
@@ -320,20 +348,40 @@ export class PowerPlanner {
       const fall = forecast.find((f) => f.perDroneSolarW < hoverPer);
       breakEven = fall ? fall.atMs : null;
     }
-    // Drones come down one at a time (the fleet's transit token): about 90 s each.
-    const landAllMs = Math.max(p.landAllMs, (this.current?.decisions.stations ?? 0) * 90_000);
+    // Drones come down one at a time through the fleet's transit token.
+    const landAllMs = Math.max(p.landAllMs, (this.current?.decisions.stations ?? 0) * p.transitPerDroneMs);
     const landBy = breakEven === null ? null : breakEven - landAllMs;
 
     // Hysteresis: the net goes up when the sun pays for hover with 5 % to spare and the forecast
     // keeps it so for the next hour; it stays up until the sun covers less than 90 % (the drones'
     // batteries and rotation bridge a passing cloud) or the sunset plan lands it.
+    // Launching takes as long as landing, so on a rising sun the net goes up ahead: when the
+    // forecast has the sun pay within the time to launch everyone (and for an hour after), the
+    // first drones hover a few minutes on a small deficit (under 10 %) and the net is full when
+    // the sun pays for it.
     const nextHour = forecast.slice(0, 4);
+    const launchAllMs = Math.max(0, inputs.available - p.spares) * p.transitPerDroneMs;
+    const paysFrom = forecast.findIndex((f) => f.atMs > now && f.perDroneSolarW >= 1.05 * hoverPer);
+    const launchAhead =
+      paysFrom >= 0 &&
+      forecast[paysFrom]!.atMs - now <= launchAllMs &&
+      solarPer >= 0.9 * hoverPer &&
+      forecast.slice(paysFrom, paysFrom + 4).every((f) => f.perDroneSolarW >= hoverPer) &&
+      (landBy === null || now < landBy);
     if (!this.netUp && solarPer >= 1.05 * hoverPer && nextHour.every((f) => f.perDroneSolarW >= hoverPer)) this.netUp = true;
-    else if (this.netUp && solarPer < 0.9 * hoverPer) this.netUp = false;
-    let stations = this.netUp ? this.sustainableStations(inputs.available, solarPer) : 0;
+    else if (!this.netUp && launchAhead) {
+      this.netUp = true;
+      // If the sun has not caught up by then, the forecast was wrong: size the net as usual.
+      this.aheadUntilMs = forecast[paysFrom]!.atMs + 15 * 60_000;
+    } else if (this.netUp && solarPer < 0.9 * hoverPer) this.netUp = false;
+    if (!this.netUp || solarPer >= hoverPer || (this.aheadUntilMs !== null && now > this.aheadUntilMs)) this.aheadUntilMs = null;
+    const ahead = this.aheadUntilMs !== null;
+    let stations = !this.netUp ? 0 : this.sustainableStations(inputs.available, ahead ? Infinity : solarPer);
     const perDrone = `${solarPer.toFixed(0)} W sun vs ${hoverPer.toFixed(0)} W hover per drone`;
     let reason = this.netUp
-      ? solarPer >= hoverPer
+      ? ahead
+        ? `up ahead of the sun: the forecast has it pay for hover by ${new Date(this.aheadUntilMs! - 15 * 60_000).toISOString().slice(11, 16)} UTC (${perDrone})`
+        : solarPer >= hoverPer
         ? `the net carries itself (${perDrone})`
         : `held by rotation through a dip (${perDrone})`
       : solarPer >= hoverPer

@@ -86,7 +86,7 @@ test('sunset plan: the net comes down before generation stops covering hover, ea
   const breakEven = b.sunset.breakEvenAtMs!;
   const landBy = b.sunset.landByMs!;
   assert.ok(breakEven > Date.parse('2026-06-21T15:00:00Z') && breakEven < Date.parse('2026-06-21T17:30:00Z'), new Date(breakEven).toISOString());
-  assert.ok(breakEven - landBy >= 24 * 90_000, 'time to land 24 drones one at a time');
+  assert.ok(breakEven - landBy >= 24 * 30_000, 'time to land 24 drones one at a time through the transit token');
   // Just before landBy the net is up; at landBy it comes down, with the reason.
   clock.advance(landBy - clock.now() - 60_000);
   assert.equal(p.update({ available: 25, holding: 24, charging: 0 }).decisions.stations, 24);
@@ -94,6 +94,29 @@ test('sunset plan: the net comes down before generation stops covering hover, ea
   const down = p.update({ available: 25, holding: 24, charging: 0 });
   assert.equal(down.decisions.stations, 0);
   assert.match(down.decisions.reason, /sunset plan/);
+});
+
+test('on a rising sun the net is launched ahead, whole, so it is full when the sun pays for it', () => {
+  const clock = at('2026-06-21T04:00:00Z');
+  const p = new PowerPlanner(clock, profile());
+  let b = p.update({ available: 25, holding: 0, charging: 0 });
+  while (b.decisions.stations === 0 && clock.now() < Date.parse('2026-06-21T12:00:00Z')) {
+    clock.advance(60_000);
+    b = p.update({ available: 25, holding: 0, charging: 0 });
+  }
+  const launchAt = clock.now();
+  assert.ok(b.perDrone.solarW < b.perDrone.hoverW, 'launched before the sun pays');
+  assert.ok(b.perDrone.solarW >= 0.9 * b.perDrone.hoverW, 'on a small deficit only');
+  assert.equal(b.decisions.stations, 24, 'the whole net, not the rotation-sized one');
+  assert.match(b.decisions.reason, /ahead of the sun/);
+  // The sun pays within the time to launch 24 drones (30 s each), and the net stays whole.
+  while (b.perDrone.solarW < b.perDrone.hoverW) {
+    clock.advance(60_000);
+    b = p.update({ available: 25, holding: 0, charging: 0 });
+    assert.equal(b.decisions.stations, 24);
+  }
+  assert.ok(clock.now() - launchAt <= 24 * 30_000, `${(clock.now() - launchAt) / 60_000} min`);
+  assert.match(b.decisions.reason, /carries itself/);
 });
 
 test('station battery low: shed the uplink, then phone charging, then the drones land', () => {
