@@ -43,6 +43,9 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   },
 };
 
+/** Exit code for an invalid configuration (sysexits.h EX_CONFIG). */
+export const EX_CONFIG = 78;
+
 export function helpText(): string {
   const width = Math.max(...Object.keys(SUBCOMMANDS).map((k) => k.length));
   const lines = Object.entries(SUBCOMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
@@ -83,7 +86,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (isCanopyError(err)) {
       console.error(`canopy ${name}: ${err.message} [${err.code}]`);
-      return 1;
+      // `start` on a bad canopy.yaml exits with sysexits' EX_CONFIG: the systemd unit does not restart on it.
+      return name === 'start' && err.code === 'CANOPY_ERR_CONFIG' ? EX_CONFIG : 1;
     }
     throw err;
   }

@@ -142,7 +142,7 @@ test('canopy config check: ok with a summary, or every problem and exit 1; print
   assert.match(no.stderr, /mesh\.anonymousRole: "admin"; allowed: one of "viewer", "phone", "neighbour"/);
 
   const missing = await canopy('config', 'check', join(dir, 'nope.yaml'));
-  assert.equal(missing.code, 1);
+  assert.equal(missing.code, 1, missing.stderr);
   assert.match(missing.stderr, /no such configuration file/);
 
   const printed = await canopy('config', 'print', good);
@@ -162,7 +162,7 @@ test('canopy start refuses an invalid file before anything starts; without --con
     );
   for (const args of [['start', '--run-for', '5'], ['start', '--config', join(dir, 'canopy.yaml'), '--run-for', '5']]) {
     const r = await run(args);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 78, 'EX_CONFIG, which the systemd unit does not restart on');
     assert.match(r.stderr, /canopy\.yaml: invalid configuration \(1 problem\)\n\s+mesh\.mqtt\.port: -1; allowed: a number at least 0/);
   }
   assert.equal(existsSync(join(dir, 'data')), false, 'nothing was started or written');
