@@ -124,7 +124,9 @@ export class VeDirectParser {
             this.state = 'value';
             this.value = '';
           }
-        } else if (c === 0x0d || c === 0x0a || this.label.length >= MAX_LABEL) {
+        } else if (c < 0x21 || c > 0x7e || this.label.length >= MAX_LABEL) {
+          // Labels are printable ASCII: anything else is noise the checksum may not catch (two
+          // flips of the same bit cancel in a sum modulo 256).
           this.malformed = true;
           this.state = c === 0x0d ? 'lf' : 'cr';
         } else {
@@ -133,9 +135,11 @@ export class VeDirectParser {
         break;
       case 'value':
         if (c === 0x0d) {
+          // A label sent twice means two blocks ran together (a Checksum label was hit).
+          if (this.fields.some(([l]) => l === this.label)) this.malformed = true;
           this.fields.push([this.label, this.value]);
           this.state = 'lf';
-        } else if (c === 0x0a || c === 0x09 || this.value.length >= MAX_VALUE) {
+        } else if (c < 0x20 || c > 0x7e || this.value.length >= MAX_VALUE) {
           this.malformed = true;
           this.state = 'cr';
         } else {

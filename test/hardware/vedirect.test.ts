@@ -1,0 +1,204 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { seededRandom } from '../../firmware-bridge/random.ts';
+import { VeDirectParser, encodeVeDirectBlock, mpptReading, vedirectUrl, type VeDirectBlock } from '../../hardware/vedirect.ts';
+import { needReference } from '../helpers/tools.ts';
+
+/** Parses a whole buffer fed in chunks of random sizes (1..max bytes). */
+function parseChunked(buf: Buffer, seed: number, max = 64): { blocks: VeDirectBlock[]; parser: VeDirectParser } {
+  const parser = new VeDirectParser();
+  const random = seededRandom(seed);
+  const blocks: VeDirectBlock[] = [];
+  for (let i = 0; i < buf.length; ) {
+    const n = 1 + Math.floor(random() * max);
+    blocks.push(...parser.push(buf.subarray(i, i + n)));
+    i += n;
+  }
+  return { blocks, parser };
+}
+
+/** How many Checksum fields a recording holds (independent of the parser). */
+function checksumFields(buf: Buffer): number {
+  let n = 0;
+  for (let i = buf.indexOf('\r\nChecksum\t'); i >= 0; i = buf.indexOf('\r\nChecksum\t', i + 1)) n++;
+  return n;
+}
+
+const field = (b: VeDirectBlock, label: string) => b.fields.find(([l]) => l === label)?.[1];
+
+test('BlueSolar MPPT recording (fw 1.23): every block after the first partial one, HEX frames skipped, exact values', (t) => {
+  const path = needReference(t, 'vedirect/bluesolar_1.23.dump');
+  if (!path) return;
+  const buf = readFileSync(path);
+  const parser = new VeDirectParser();
+  const blocks = parser.push(buf);
+  // The recording opens on the last byte of a block (its checksum), so the first block it holds
+  // is counted as skipped, not as bad; 248 Checksum fields, 247 whole blocks.
+  assert.equal(checksumFields(buf), 248);
+  assert.equal(blocks.length, 247);
+  assert.deepEqual(parser.stats, { blocks: 247, badBlocks: 0, hexFrames: 7, skippedBytes: 165, overruns: 0 });
+
+  const first = mpptReading(blocks[0]!, 0)!;
+  assert.deepEqual(first, {
+    atMs: 0,
+    productId: '0xA042',
+    serial: 'HQ1411MYIKN',
+    firmware: '123',
+    batteryV: 12.53,
+    batteryA: 0.64,
+    solarV: 31.39,
+    solarW: 8,
+    solarA: 8 / 31.39,
+    state: 3,
+    stateName: 'bulk',
+    tracker: undefined,
+    trackerName: undefined,
+    error: 0,
+    errorName: 'no error',
+    loadOn: true,
+    loadA: 0,
+    yieldTotalWh: 82720,
+    yieldTodayWh: 0,
+    maxPowerTodayW: 11,
+    yieldYesterdayWh: 250,
+    maxPowerYesterdayW: 119,
+    daySequence: 274,
+  });
+  const last = mpptReading(blocks.at(-1)!, 0)!;
+  assert.deepEqual([last.batteryV, last.batteryA, last.solarV, last.solarW], [12.54, 0.5, 29.99, 7]);
+  // Fed in random pieces, the same blocks come out.
+  const chunked = parseChunked(buf, 7);
+  assert.deepEqual(
+    chunked.blocks.map((b) => b.raw.toString('hex')),
+    blocks.map((b) => b.raw.toString('hex')),
+  );
+});
+
+test('SmartSolar MPPT recording (fw 1.39): 493 blocks at night, the tracker mode field read', (t) => {
+  const path = needReference(t, 'vedirect/smartsolar_1.39.dump');
+  if (!path) return;
+  const buf = readFileSync(path);
+  const { blocks, parser } = parseChunked(buf, 3, 8);
+  assert.equal(checksumFields(buf), 494, 'the recording opens inside the first block ("ID\\t0xA05F")');
+  assert.equal(blocks.length, 493);
+  assert.equal(parser.stats.badBlocks, 0);
+  assert.equal(parser.stats.hexFrames, 2);
+  const r = mpptReading(blocks[0]!, 0)!;
+  assert.deepEqual([r.productId, r.serial, r.batteryV, r.batteryA, r.solarV, r.solarW, r.solarA, r.stateName, r.tracker, r.trackerName], ['0xA05F', 'HQ18486U2B4', 12.81, -0.01, 0.01, 0, 0, 'off', 0, 'off']);
+  const last = mpptReading(blocks.at(-1)!, 0)!;
+  assert.equal(last.batteryV, 12.73);
+});
+
+test('BMV-702 recording: two alternating blocks a second, none of them an MPPT reading', (t) => {
+  const path = needReference(t, 'vedirect/bvm702.dump');
+  if (!path) return;
+  const buf = readFileSync(path);
+  const parser = new VeDirectParser();
+  const blocks = parser.push(buf);
+  assert.equal(checksumFields(buf), 906);
+  assert.equal(blocks.length, 906, 'the recording opens on a block boundary, so its first block counts');
+  assert.deepEqual(parser.stats, { blocks: 906, badBlocks: 0, hexFrames: 0, skippedBytes: 0, overruns: 0 });
+  assert.deepEqual(blocks[0]!.fields.slice(0, 4), [
+    ['PID', '0x203'],
+    ['V', '12065'],
+    ['I', '-7625'],
+    ['P', '-92'],
+  ]);
+  assert.equal(field(blocks[1]!, 'H6'), '-5526294');
+  assert.equal(field(blocks[1]!, 'H18'), '8527');
+  assert.ok(blocks.every((b) => mpptReading(b, 0) === undefined));
+  assert.equal(blocks.filter((b) => b.fields[0]![0] === 'PID').length, 453);
+});
+
+/** A block whose checksum byte is `want`, made by varying the serial number. */
+function blockWithChecksum(want: number): Buffer {
+  // Three printable characters (no ':'): their sums span more than 256.
+  const chars = Array.from({ length: 94 }, (_, k) => String.fromCharCode(0x21 + k)).filter((c) => c !== ':');
+  const pick = (n: number) => chars[Math.floor(n) % chars.length];
+  for (let i = 0; i < chars.length ** 3; i++) {
+    const b = encodeVeDirectBlock([
+      ['PID', '0xA060'],
+      ['SER#', `HQ${pick(i)}${pick(i / chars.length)}${pick(i / chars.length ** 2)}`],
+      ['V', '13100'],
+      ['I', '2500'],
+      ['VPV', '35000'],
+      ['PPV', '33'],
+      ['CS', '3'],
+    ]);
+    if (b.at(-1) === want) return b;
+  }
+  throw new Error('no such block');
+}
+
+test('checksum bytes that look like CR, LF, TAB or a HEX-frame colon end their block and nothing else', () => {
+  const parts = [0x0d, 0x0a, 0x09, 0x3a, 0x00, 0xff].map(blockWithChecksum);
+  const stream = Buffer.concat([...parts, ...parts]);
+  for (const seed of [1, 2, 3]) {
+    const { blocks, parser } = parseChunked(stream, seed, 5);
+    assert.equal(blocks.length, 12);
+    assert.equal(parser.stats.badBlocks, 0);
+    assert.deepEqual(
+      blocks.map((b) => b.raw.at(-1)),
+      [0x0d, 0x0a, 0x09, 0x3a, 0x00, 0xff, 0x0d, 0x0a, 0x09, 0x3a, 0x00, 0xff],
+    );
+  }
+});
+
+test('HEX frames between blocks, right after a checksum byte and between fields are skipped', () => {
+  const a = encodeVeDirectBlock([
+    ['V', '12800'],
+    ['I', '100'],
+  ]);
+  const b = encodeVeDirectBlock([
+    ['V', '12900'],
+    ['I', '200'],
+  ]);
+  const hex = Buffer.from(':A0102000543\n');
+  const cut = b.indexOf('\r\nI');
+  const stream = Buffer.concat([a, hex, b.subarray(0, cut), hex, b.subarray(cut), hex, hex]);
+  const p = new VeDirectParser();
+  const blocks = p.push(stream);
+  assert.deepEqual(
+    blocks.map((x) => x.raw),
+    [a, b],
+  );
+  assert.equal(p.stats.hexFrames, 4);
+});
+
+test('a corrupted block is counted and dropped; the parser is back on the next block', () => {
+  const blocks = [1, 2, 3, 4].map((i) => encodeVeDirectBlock([['V', `1280${i}`], ['PPV', String(i)]]));
+  const bad = Buffer.from(blocks[1]!);
+  bad[5]! ^= 0x04;
+  const p = new VeDirectParser();
+  const out = p.push(Buffer.concat([blocks[0]!, bad, blocks[2]!, Buffer.from('\x00\xff garbage \t\r'), blocks[3]!, blocks[0]!]));
+  assert.deepEqual(
+    out.map((b) => field(b, 'PPV')),
+    ['1', '3', '1'],
+  );
+  assert.equal(p.stats.badBlocks, 2, 'the flipped block, and the one behind the garbage');
+});
+
+test('a panel current field (IPV) is used when present; PPV / VPV otherwise', () => {
+  const base: [string, string][] = [
+    ['V', '13000'],
+    ['I', '5000'],
+    ['VPV', '32000'],
+    ['PPV', '64'],
+    ['CS', '3'],
+  ];
+  const raw = encodeVeDirectBlock(base);
+  assert.equal(mpptReading({ fields: base, raw }, 0)!.solarA, 2);
+  assert.equal(mpptReading({ fields: [...base, ['IPV', '2100']], raw }, 0)!.solarA, 2.1);
+  assert.equal(mpptReading({ fields: [...base.slice(0, 3), ['PPV', 'x'], ['CS', '3']], raw }, 0), undefined, 'a non-numeric power is no reading');
+});
+
+test('VE.Direct URLs get 19200 baud unless they name a rate; UDP is refused', () => {
+  assert.equal(vedirectUrl('serial:/dev/ttyUSB1'), 'serial:/dev/ttyUSB1?baud=19200');
+  assert.equal(vedirectUrl('serial:///dev/ttyUSB1'), 'serial:///dev/ttyUSB1?baud=19200');
+  assert.equal(vedirectUrl('serial:/dev/ttyUSB1?baud=9600'), 'serial:/dev/ttyUSB1?baud=9600');
+  assert.equal(vedirectUrl('tcp://10.0.0.5:3000'), 'tcp://10.0.0.5:3000');
+  assert.throws(() => vedirectUrl('udpin://0.0.0.0:1'), (e) => isCanopyError(e, 'CANOPY_ERR_LINK_URL'));
+  assert.throws(() => vedirectUrl('serial:/dev/ttyUSB1?baud=12345'), (e) => isCanopyError(e, 'CANOPY_ERR_LINK_URL'));
+});
