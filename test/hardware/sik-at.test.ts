@@ -42,33 +42,22 @@ test('sim: +++ enters command mode only after 1 s of silence before it and 1 s a
 });
 
 test('sim: data just before +++ or any byte within the second after it cancels the escape', () => {
-  const b = bench();
-  b.clock.advance(5000);
-  b.type('x');
-  b.clock.advance(500);
-  b.type('+++');
-  b.clock.advance(3000);
-  assert.equal(b.out(), '', 'only 500 ms of silence before the +++');
-
-  b.clock.advance(1000);
-  b.type('+++');
-  b.clock.advance(500);
-  b.type('y');
-  b.clock.advance(3000);
-  assert.equal(b.out(), '', 'a byte 500 ms after the +++');
-
-  b.clock.advance(1000);
-  b.type('++++');
-  b.clock.advance(3000);
-  assert.equal(b.out(), '', 'four pluses are data');
-  assert.equal(b.radio.commandMode, false);
-
-  b.clock.advance(1000);
-  b.type('++');
-  b.clock.advance(300);
-  b.type('+');
-  b.clock.advance(1000);
-  assert.equal(b.out(), 'OK\r\n', 'the pluses need not come together; the silences must');
+  // Numbers are milliseconds of silence, strings are typed.
+  const cases: [steps: (number | string)[], ok: boolean, why: string][] = [
+    [[5000, 'x', 500, '+++', 3000], false, 'only 500 ms of silence before the +++'],
+    [[1000, '+++', 500, 'y', 3000], false, 'a byte 500 ms after the +++'],
+    [[1000, '++++', 3000], false, 'four pluses are data'],
+    [[1000, '++', 300, '+', 1000], true, 'the pluses need not come together; the silences must'],
+  ];
+  for (const [steps, ok, why] of cases) {
+    const b = bench();
+    for (const step of steps) {
+      if (typeof step === 'number') b.clock.advance(step);
+      else b.type(step);
+    }
+    assert.equal(b.out(), ok ? 'OK\r\n' : '', why);
+    assert.equal(b.radio.commandMode, ok, why);
+  }
 });
 
 test('sim: commands echo upper-cased, ATI5 lists the registers, sets are checked as the firmware does', () => {
