@@ -14,6 +14,7 @@ import { parseLinkUrl } from '../firmware-bridge/links/url.ts';
 import { formatIssues } from './config-issues.ts';
 import type { MeshOptions } from './mesh/mesh.ts';
 import type { RelayOptions } from './relay/relay.ts';
+import { parseSize } from './store/size.ts';
 
 const DURATION = /^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$/;
 
@@ -50,6 +51,16 @@ const file = z.string().min(1);
 const ttl = z.union([duration, z.null()]);
 
 const ClassSchema = z.strictObject({ ttl: ttl.optional(), share: z.number().min(0).max(1).optional() });
+
+/** A byte size for the store's quotas: "10G", "500MiB" or a number of bytes. */
+const storeSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  try {
+    return parseSize(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
 
 /** The configuration format this Canopy reads (`version:` at the top of the file; absent means 1). */
 export const CONFIG_VERSION = 1;
@@ -119,6 +130,21 @@ export const ConfigSchema = z.strictObject({
       /** Delivered / rated power at 1000 W/m² (temperature, wiring, tilt). Default 0.8. */
       performanceRatio: z.number().gt(0).max(1.2).optional(),
     })
+    .optional(),
+  /** The phone store and backups (controller/store/): `canopy phone`, `canopy backup`, `canopy restore`. */
+  store: z
+    .strictObject({
+      /** The owner's mesh username, which is also the name of the owner's phone agent. */
+      owner: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-"').default('phone'),
+      /** The neighbours' phone agents (their mesh usernames) that keep the owner's erasure shares. */
+      neighbours: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-"')).default([]),
+      /** k-of-n Reed-Solomon: any k of a chunk's n shares rebuild it. */
+      k: z.number().int().min(1).max(255).default(3),
+      n: z.number().int().min(1).max(255).default(6),
+      /** Byte limits of the phone's classes ("10G", "500MiB" or bytes): cold = neighbours' backups, hot = cache. */
+      quotas: z.strictObject({ own: storeSize.optional(), cold: storeSize.optional(), hot: storeSize.optional() }).optional(),
+    })
+    .refine((s) => s.k <= s.n, { message: 'k must not be larger than n', path: ['k'] })
     .optional(),
 });
 
