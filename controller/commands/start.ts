@@ -15,6 +15,7 @@ import { dataDir, defaultConfig, findConfig, loadConfig, meshOptions, relayOptio
 import { ensureUsers } from '../credentials.ts';
 import { formatFleet } from '../fleet-table.ts';
 import { GroundStation } from '../ground-station.ts';
+import { ChargeController, formatChargeController } from '../power/charge-controller.ts';
 
 export const START_DEFAULTS = {
   /** Where QGroundControl listens. */
@@ -120,9 +121,13 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
   console.log(`canopy: ground station as sysid ${c.sysid} on ${[...c.links.drones, ...c.links.gcs].join(', ')}`);
   console.log(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}${gs.relay ? `; relay to ${c.relay!.upstream.url}` : ''}`);
   if (created) printCreated(created);
-  const status = o.statusEveryS > 0 ? setInterval(() => console.log(formatFleet(gs.vehicles.list(), clock.now())), o.statusEveryS * 1000) : undefined;
+  // The station's charge controller (VE.Direct), when configured: read and shown with the fleet.
+  const cc = c.chargeController && new ChargeController({ ...c.chargeController, clock, log });
+  await cc?.start();
+  const status = o.statusEveryS > 0 ? setInterval(() => console.log([formatFleet(gs.vehicles.list(), clock.now()), cc && formatChargeController(cc)].filter(Boolean).join('\n')), o.statusEveryS * 1000) : undefined;
   await untilStopped(o.runForS);
   if (status) clearInterval(status);
+  await cc?.stop();
   await gs.stop();
   return 0;
 }

@@ -85,3 +85,18 @@ export class ChargeController {
     return this.reading?.solarW;
   }
 }
+
+/** One status line: what the station's panel and battery do now. */
+export function formatChargeController(cc: ChargeController): string {
+  const r = cc.reading;
+  if (!r) return `charge controller ${cc.reader.url}: ${cc.reader.isUp ? 'no valid block in the last 10 s' : 'not connected (reconnecting)'}`;
+  const ghi = cc.referenceGhiWm2();
+  const kwh = (wh: number | undefined) => (wh === undefined ? '?' : (wh / 1000).toFixed(2));
+  return [
+    `charge controller ${r.productId ?? ''} ${r.serial ?? ''}:`.replace(/\s+/g, ' '),
+    `battery ${r.batteryV.toFixed(2)} V ${r.batteryA.toFixed(2)} A,`,
+    `PV ${r.solarV.toFixed(1)} V ${r.solarA.toFixed(2)} A ${r.solarW} W, ${r.stateName}${r.error ? ` (error ${r.error}: ${r.errorName})` : ''},`,
+    `today ${kwh(r.yieldTodayWh)} kWh, total ${kwh(r.yieldTotalWh)} kWh,`,
+    ghi === undefined ? 'sky not measured (charger not tracking)' : `sky ≈ ${Math.round(ghi)} W/m²`,
+  ].join(' ');
+}

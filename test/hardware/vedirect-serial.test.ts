@@ -5,12 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ManualClock, SystemClock } from '../../firmware-bridge/clock.ts';
 import { createLink, createMemoryPair } from '../../firmware-bridge/links/index.ts';
 import { ChargeController, irradianceFromMppt } from '../../controller/power/charge-controller.ts';
 import { PowerPlanner } from '../../controller/power/budget.ts';
 import { VeDirectReader, type MpptReading } from '../../hardware/vedirect.ts';
 import { serveMppt } from '../../sim/vedirect.ts';
+import { spawnCanopy } from '../helpers/cli.ts';
 import { eventually, nextEvent } from '../helpers/events.ts';
 import { PtyPair } from '../helpers/pty.ts';
 import { needCommand } from '../helpers/tools.ts';
@@ -122,4 +126,25 @@ test('charge controller as the budget reference cell: half the clear sky on the 
     await cc.stop();
     await device.stop();
   }
+});
+
+test('canopy start with chargeController in canopy.yaml reads the MPPT and shows it with the fleet', { timeout: 40_000 }, async (t) => {
+  if (!needCommand(t, 'socat')) return;
+  const pty = new PtyPair();
+  await pty.start();
+  const clock = new SystemClock();
+  const device = createLink(`serial:${pty.a}?baud=19200`, { clock, waitForDevice: true });
+  await device.start();
+  const mppt = serveMppt(device, { clock, irradiance: () => 600, intervalMs: 200 });
+  t.after(async () => {
+    mppt.stop();
+    await device.stop();
+    await pty.dispose();
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'canopy-cc-'));
+  const config = join(dir, 'canopy.yaml');
+  writeFileSync(config, ['links:', '  drones: ["udpin://127.0.0.1:0"]', '  gcs: []', 'mesh: { mqtt: { port: 0 }, websocket: false }', 'chargeController:', `  url: "serial:${pty.b}"`, '  panelWp: 400', '  performanceRatio: 0.85', ''].join('\n'));
+  const child = spawnCanopy(t, 'start', '--config', config, '--data', join(dir, 'data'), '--status-every', '1');
+  await eventually(() => /charge controller 0xA060 HQ2250SIM01: battery [\d.]+ V [\d.]+ A, PV [\d.]+ V [\d.]+ A 204 W, bulk/.test(child.output()), 30_000, `status line with the MPPT reading in:\n${child.output()}`);
+  assert.match(child.output(), /sky ≈ 600 W\/m²/);
 });
