@@ -11,6 +11,7 @@ import { computeFigures, writeReport, type Figures } from '../../sim/report.ts';
 import { loadScenario, shippedScenarios, type Scenario } from '../../sim/scenario.ts';
 import { startMs } from '../../sim/build.ts';
 import { SimulatedSite, type SiteSample } from '../simulated-site.ts';
+import { progressBar } from '../progress.ts';
 
 export interface SimRunResult {
   figures: Figures;
@@ -67,23 +68,6 @@ export async function runScenario(
     warning: site.budget?.warning,
   });
   return { figures, samples, site };
-}
-
-/** A progress bar on a terminal, a line per 10 % otherwise (CI logs, pipes). */
-export function progressBar(label: string, stream: NodeJS.WriteStream = process.stderr): (fraction: number, detail?: string) => void {
-  let lastDecile = -1;
-  return (f, detail = '') => {
-    const pct = Math.round(f * 100);
-    if (stream.isTTY) {
-      const width = 30;
-      const filled = Math.round(f * width);
-      stream.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(pct).padStart(3)} % ${detail}`.padEnd(100));
-      if (f >= 1) stream.write('\n');
-    } else if (Math.floor(pct / 10) > lastDecile) {
-      lastDecile = Math.floor(pct / 10);
-      stream.write(`${label} ${pct} % ${detail}\n`);
-    }
-  };
 }
 
 export async function run(args: string[]): Promise<number> {
