@@ -36,6 +36,11 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: 'canopy radio setup DEVICE [--netid N] [--air-speed K] [--ecc|--no-ecc] [--mavlink|--no-mavlink] [--tx-power DBM] [--remote] [--baud B]\n       canopy radio show DEVICE [--baud B]',
     load: () => import('./commands/radio.ts'),
   },
+  doctor: {
+    summary: 'check this machine for Canopy: radios, permissions, config, ports, disk, clock, Node',
+    usage: 'canopy doctor [--config FILE] [--json]',
+    load: () => import('./commands/doctor.ts'),
+  },
   tlog: {
     summary: 'inspect or replay a .tlog telemetry log',
     usage: 'canopy tlog info FILE | canopy tlog replay FILE [--speed N] [--to URL]',
