@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { ManualClock, SystemClock } from '../../firmware-bridge/clock.ts';
 import { createLink, createMemoryPair } from '../../firmware-bridge/links/index.ts';
 import { ChargeController, irradianceFromMppt } from '../../controller/power/charge-controller.ts';
+import { parseConfig } from '../../controller/config.ts';
+import { isCanopyError } from '../../firmware-bridge/errors.ts';
 import { PowerPlanner } from '../../controller/power/budget.ts';
 import { VeDirectReader, type MpptReading } from '../../hardware/vedirect.ts';
 import { serveMppt } from '../../sim/vedirect.ts';
@@ -147,4 +149,13 @@ test('canopy start with chargeController in canopy.yaml reads the MPPT and shows
   const child = spawnCanopy(t, 'start', '--config', config, '--data', join(dir, 'data'), '--status-every', '1');
   await eventually(() => /charge controller 0xA060 HQ2250SIM01: battery [\d.]+ V [\d.]+ A, PV [\d.]+ V [\d.]+ A 204 W, bulk/.test(child.output()), 30_000, `status line with the MPPT reading in:\n${child.output()}`);
   assert.match(child.output(), /sky ≈ 600 W\/m²/);
+});
+
+test('canopy.yaml chargeController: url and panelWp are checked with their paths', () => {
+  const ok = parseConfig('chargeController: { url: "serial:///dev/ttyUSB1", panelWp: 400 }', 'canopy.yaml');
+  assert.deepEqual(ok.chargeController, { url: 'serial:///dev/ttyUSB1', panelWp: 400 });
+  assert.throws(
+    () => parseConfig('chargeController: { url: "serial:/dev/ttyUSB1?baud=1234", panelWp: -1 }', 'canopy.yaml'),
+    (e) => isCanopyError(e, 'CANOPY_ERR_CONFIG') && /chargeController\.url/.test(e.message) && /chargeController\.panelWp/.test(e.message),
+  );
 });
