@@ -154,7 +154,9 @@ export class SikAtSession {
     this.link.write(Buffer.from('+++'));
     // …and it answers only after 1 s without input after the third '+': write nothing meanwhile.
     const ok = await this.waitFor(this.guardMs + (this.opts.replyMs ?? 1000), (t) => (/(^|\n)OK\r?\n/.test(t) ? true : undefined));
-    this.inCommandMode = ok === true;
+    // A radio left in command mode (an earlier setup cut short) took "+++" as the start of a
+    // command line: end that line, then a bare AT answers OK.
+    this.inCommandMode = ok === true || (await this.command('\rAT', 'ok'))?.includes('OK') === true;
     return this.inCommandMode;
   }
 

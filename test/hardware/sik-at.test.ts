@@ -171,6 +171,15 @@ test('setup: values already set are left alone, without writing or rebooting', a
   assert.equal(radio.commandMode, false);
 });
 
+test('setup: a radio left in command mode by an earlier run is picked up with a bare AT', async () => {
+  const { host, radio } = await memoryRadio();
+  radio.commandMode = true;
+  const r = await setupSikRadio(host, { netid: 12 }, { clock, guardMs: GUARD, device: 'radio' });
+  assert.equal(r.rebooted, true);
+  assert.deepEqual(radio.log.slice(0, 3), ['+++', 'AT', 'ATI'], 'the "+++" line ends unanswered, AT gets OK');
+  assert.equal(radio.eeprom[3], 12);
+});
+
 test('setup --remote: the far radio is set first over RT commands, then the near one', async () => {
   const { host, radio } = await memoryRadio();
   const far = new SimSikAt({ clock, output: () => {}, guardMs: GUARD, bootMs: 20 });
