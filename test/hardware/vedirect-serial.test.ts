@@ -15,21 +15,33 @@ import { parseConfig } from '../../controller/config.ts';
 import { isCanopyError } from '../../firmware-bridge/errors.ts';
 import { PowerPlanner } from '../../controller/power/budget.ts';
 import { VeDirectReader, type MpptReading } from '../../hardware/vedirect.ts';
-import { serveMppt } from '../../sim/vedirect.ts';
+import { serveMppt, type SimMpptOptions } from '../../sim/vedirect.ts';
 import { spawnCanopy } from '../helpers/cli.ts';
 import { eventually, nextEvent } from '../helpers/events.ts';
 import { PtyPair } from '../helpers/pty.ts';
 import { needCommand } from '../helpers/tools.ts';
 
-test('reader over a pseudo-terminal: typed readings from a noisy line, bad blocks counted, back after an unplug', { timeout: 30_000 }, async (t) => {
-  if (!needCommand(t, 'socat')) return;
+const clock = new SystemClock();
+
+/** The simulated charge controller on one end of a fresh pty pair (the test reads `pty.b`); stopped after the test. */
+async function mpptOnPty(t: { after(fn: () => Promise<void>): void }, opts: Omit<SimMpptOptions, 'clock'>) {
   const pty = new PtyPair();
   await pty.start();
-  const clock = new SystemClock();
   const device = createLink(`serial:${pty.a}?baud=19200`, { clock, waitForDevice: true });
   await device.start();
+  const mppt = serveMppt(device, { clock, ...opts });
+  t.after(async () => {
+    mppt.stop();
+    await device.stop();
+    await pty.dispose();
+  });
+  return { pty, mppt };
+}
+
+test('reader over a pseudo-terminal: typed readings from a noisy line, bad blocks counted, back after an unplug', { timeout: 30_000 }, async (t) => {
+  if (!needCommand(t, 'socat')) return;
   // 600 W/m² on a 400 Wp panel at 85 %: 204 W, all of it taken in bulk by a battery at 60 %.
-  const mppt = serveMppt(device, { clock, irradiance: () => 600, intervalMs: 50, byteErrorRate: 0.0005, hexEvery: 3, seed: 5 });
+  const { pty } = await mpptOnPty(t, { irradiance: () => 600, intervalMs: 50, byteErrorRate: 0.0005, hexEvery: 3, seed: 5 });
   const reader = new VeDirectReader(`serial:${pty.b}`, { clock });
   assert.equal(reader.url, `serial:${pty.b}?baud=19200`);
   const readings: MpptReading[] = [];
@@ -60,10 +72,7 @@ test('reader over a pseudo-terminal: typed readings from a noisy line, bad block
     await eventually(() => readings.length >= before + 5, 10_000, 'readings after the reconnect');
     assert.ok(reader.stats.blocks >= readings.length);
   } finally {
-    mppt.stop();
     await reader.stop();
-    await device.stop();
-    await pty.dispose();
   }
 });
 
@@ -132,17 +141,7 @@ test('charge controller as the budget reference cell: half the clear sky on the 
 
 test('canopy start with chargeController in canopy.yaml reads the MPPT and shows it with the fleet', { timeout: 40_000 }, async (t) => {
   if (!needCommand(t, 'socat')) return;
-  const pty = new PtyPair();
-  await pty.start();
-  const clock = new SystemClock();
-  const device = createLink(`serial:${pty.a}?baud=19200`, { clock, waitForDevice: true });
-  await device.start();
-  const mppt = serveMppt(device, { clock, irradiance: () => 600, intervalMs: 200 });
-  t.after(async () => {
-    mppt.stop();
-    await device.stop();
-    await pty.dispose();
-  });
+  const { pty } = await mpptOnPty(t, { irradiance: () => 600, intervalMs: 200 });
   const dir = mkdtempSync(join(tmpdir(), 'canopy-cc-'));
   const config = join(dir, 'canopy.yaml');
   writeFileSync(config, ['links:', '  drones: ["udpin://127.0.0.1:0"]', '  gcs: []', 'mesh: { mqtt: { port: 0 }, websocket: false }', 'chargeController:', `  url: "serial:${pty.b}"`, '  panelWp: 400', '  performanceRatio: 0.85', ''].join('\n'));
