@@ -148,8 +148,9 @@ export class SikAtSession {
    * command mode treats `+++` as a command line, so a plain `AT` is tried first when asked to.
    */
   async enterCommandMode(): Promise<boolean> {
-    // Guard time before: the radio only listens for +++ after 1 s without serial input.
-    await this.sleep(this.guardMs);
+    // Guard time before: the radio only listens for +++ after 1 s without serial input. Wait a
+    // fifth longer, so timer granularity on either side (SiK counts 10 ms ticks) cannot cut it short.
+    await this.sleep(Math.ceil(this.guardMs * 1.2));
     this.text = '';
     this.link.write(Buffer.from('+++'));
     // …and it answers only after 1 s without input after the third '+': write nothing meanwhile.

@@ -9,6 +9,7 @@ import { createLink } from '../firmware-bridge/links/index.ts';
 import type { Link } from '../firmware-bridge/links/link.ts';
 import { buildSim, type BuiltSim } from './build.ts';
 import { runRealTime } from './runner.ts';
+import { SimSikAt, sikRegistersFor } from './sik-at.ts';
 import type { Scenario } from './scenario.ts';
 
 export interface ServedSim {
@@ -27,9 +28,11 @@ export async function serveSim(scenario: Scenario, opts: { seed: number; urls: s
   await sim.world.start();
   sim.radios.forEach((radio, i) => {
     const outside = links[i]!;
-    // The radio's ground end is the USB serial side of a SiK radio: bytes both ways, unframed.
-    radio.ground.on('data', (chunk) => outside.write(chunk));
-    outside.on('data', (chunk) => radio.ground.write(chunk));
+    // The radio's ground end is the USB serial side of a SiK radio: bytes both ways, unframed,
+    // through its AT command mode (`canopy radio setup` answers against it; sik-at.ts).
+    const at = new SimSikAt({ clock: sim.clock, eeprom: sikRegistersFor(s.radios), output: (d) => outside.write(d), air: (d) => radio.ground.write(d) });
+    radio.ground.on('data', (chunk) => at.fromAir(chunk));
+    outside.on('data', (chunk) => at.input(chunk));
   });
   for (const l of links) await l.start();
   const abort = new AbortController();

@@ -104,9 +104,17 @@ export class SimSikAt {
   /** Bytes from the host's serial port. */
   input(data: Buffer): void {
     if (this.booting) return;
-    for (const c of data) {
-      if (this.commandMode) this.commandByte(c);
-      else this.dataByte(c);
+    for (let i = 0; i < data.length; i++) {
+      if (this.commandMode) {
+        this.commandByte(data[i]!);
+        continue;
+      }
+      // Data mode: the rest of the chunk goes over the air as it is (command mode only starts
+      // after a second of silence, never inside a chunk); the +++ detector still sees every byte.
+      const rest = data.subarray(i);
+      this.opts.air?.(rest);
+      for (const c of rest) this.detect(c);
+      return;
     }
   }
 
@@ -117,11 +125,10 @@ export class SimSikAt {
 
   // --- +++ detection (at_plus_detector) ----------------------------------------------------------
 
-  private dataByte(c: number): void {
+  private detect(c: number): void {
     const now = this.opts.clock.now();
     const quietBefore = now - this.lastInputAt >= this.guardMs;
     this.lastInputAt = now;
-    this.opts.air?.(Buffer.of(c));
     if (this.opts.deaf) return;
     // Any byte, '+' or not, inside the silence after the third '+' cancels the escape.
     this.opts.clock.clearTimeout(this.enableTimer);
@@ -297,6 +304,12 @@ export class SimSikAt {
     const air = SIK_REGISTERS.indexOf('AIR_SPEED');
     this.ram[air] = effectiveAirSpeed(this.ram[air]!);
   }
+}
+
+/** The EEPROM a radio of the link model (radio.ts options) would hold: the reverse of `radioOptions()`. */
+export function sikRegistersFor(o: Pick<SikRadioOptions, 'baud' | 'radioStatus'>): SimSikAtOptions['eeprom'] {
+  const serial = Object.entries(SIK_SERIAL_SPEEDS).find(([, baud]) => baud === (o.baud ?? 57600));
+  return { SERIAL_SPEED: serial ? Number(serial[0]) : 57, MAVLINK: o.radioStatus === false ? 0 : 1 };
 }
 
 /** A simulated SiK radio answering on `link` (a pseudo-terminal end in tests, like a USB radio). */

@@ -5,6 +5,9 @@ import { isCanopyError } from '../../firmware-bridge/errors.ts';
 import { createLink, createMemoryPair } from '../../firmware-bridge/links/index.ts';
 import { effectiveAirSpeed, parseSikParameters, setupSikRadio, sikTargets } from '../../hardware/sik-at.ts';
 import { SimSikAt, serveSikAt } from '../../sim/sik-at.ts';
+import { loadScenario } from '../../sim/scenario.ts';
+import { serveSim } from '../../sim/serve.ts';
+import { receiveBytes } from '../helpers/events.ts';
 import { canopy } from '../helpers/cli.ts';
 import { PtyPair } from '../helpers/pty.ts';
 import { needCommand } from '../helpers/tools.ts';
@@ -233,4 +236,24 @@ test('canopy radio setup: a device that is not there is named, with the fix', as
   const r = await canopy('radio', 'setup', '/dev/ttyCANOPY-none', '--netid', '1');
   assert.equal(r.code, 1);
   assert.match(r.stderr, /does not exist.*by-id.*CANOPY_ERR_SERIAL_NOT_FOUND/s);
+});
+
+test('canopy sim serve: the simulated ground radio answers AT commands with the real 1 s guard time, then passes MAVLink again', { timeout: 60_000 }, async (t) => {
+  if (!needCommand(t, 'socat')) return;
+  const pty = new PtyPair();
+  await pty.start();
+  t.after(() => pty.dispose());
+  const base = loadScenario('clear-summer-day');
+  const served = await serveSim({ ...base, swarm: { ...base.swarm, drones: 2 } }, { seed: 3, urls: [`serial:${pty.a}?baud=57600`] });
+  t.after(() => served.stop());
+  const show = await canopy('radio', 'show', pty.b);
+  assert.equal(show.code, 0, show.stderr);
+  assert.match(show.stdout, /^S1\tSERIAL_SPEED\t57$/m);
+  assert.match(show.stdout, /^S6\tMAVLINK\t1$/m);
+  // ATO: back in data mode, the drones' MAVLink 2 frames come through.
+  const host = createLink(`serial:${pty.b}?baud=57600`, { clock });
+  await host.start();
+  t.after(() => host.stop());
+  const bytes = await receiveBytes(host, 300, 15_000);
+  assert.ok(bytes.includes(0xfd), 'MAVLink 2 frames after ATO');
 });
