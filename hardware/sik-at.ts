@@ -79,7 +79,7 @@ export interface SikAtOptions {
   replyMs?: number;
   /** How long to wait for a reply from the remote radio (RT commands travel over the air), ms (default 3000). */
   remoteReplyMs?: number;
-  /** A multi-line reply (ATI5) is complete after this much quiet, ms (default 200). */
+  /** A multi-line reply (ATI5) is complete after this much quiet, ms (default 200; three times that for RT). */
   quietMs?: number;
 }
 
@@ -190,7 +190,8 @@ export class SikAtSession {
       });
     }
     return this.waitFor(timeout, () => undefined, {
-      ms: this.opts.quietMs ?? 200,
+      // A remote listing comes over the air in several TDM slots: allow longer gaps in it.
+      ms: (this.opts.quietMs ?? 200) * (remote ? 3 : 1),
       result: (t) => {
         const { lines } = linesOf(t);
         return lines.length > 0 ? lines : undefined;
