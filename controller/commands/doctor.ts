@@ -193,8 +193,11 @@ export function listenPorts(c: CanopyConfig): { what: string; port: number; host
 
 async function portFindings(sys: DoctorSystem, c: CanopyConfig): Promise<Finding[]> {
   const out: Finding[] = [];
+  // On a running station the ports are Canopy's own.
+  const serviceActive = sys.run('systemctl', ['is-active', 'canopy'])?.stdout.trim() === 'active';
   for (const p of listenPorts(c)) {
     if (await sys.portFree(p.port, p.host)) out.push({ check: 'ports', status: 'ok', message: `${p.what} port ${p.port} is free` });
+    else if (serviceActive) out.push({ check: 'ports', status: 'info', message: `${p.what} port ${p.port} is in use: the canopy service is running` });
     else out.push({ check: 'ports', status: 'problem', message: `${p.what} port ${p.port} is in use`, fix: `see who holds it: sudo ss -ltnp 'sport = :${p.port}' (Canopy itself, if the service is running; a mosquitto package listens on 1883: sudo systemctl disable --now mosquitto), or choose another port in the configuration` });
   }
   return out;

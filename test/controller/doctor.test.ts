@@ -182,6 +182,10 @@ test('each problem comes with its fix', async (t) => {
   }
   assert.match(messages(findings).join('\n'), /\/dev\/ttyUSB3 {2}1a86:7523: not a device Canopy knows/);
   assert.ok(!findings.some((f) => /cannot open \/dev\/ttyUSB3/.test(f.message)), 'unknown devices are not a problem');
+  // The same port held while the canopy service runs is the service's own.
+  const running = await runDoctor({ ...sys, run: (cmd, args) => (cmd === 'systemctl' && args.join(' ') === 'is-active canopy' ? { status: 0, stdout: 'active\n' } : sys.run(cmd, args)) });
+  assert.equal(running.find((f) => f.check === 'ports')?.message, `MQTT port ${taken} is in use: the canopy service is running`);
+  assert.equal(running.find((f) => f.check === 'ports')?.status, 'info');
   assert.equal(problems(findings).length, 7);
   const text = formatFindings(findings);
   assert.match(text, /PROBLEM pi cannot open \/dev\/ttyUSB0\n {10}fix: sudo usermod/);
