@@ -303,32 +303,43 @@ function convexHull(points: { x: number; y: number }[]): { x: number; y: number 
   return [...half(p), ...half([...p].reverse())];
 }
 
+/** Table rows by drone id, updated in place (a rebuilt row would swallow a click on its button). */
+const fleetRows = new Map<string, { tr: HTMLTableRowElement; cells: HTMLTableCellElement[]; admin: boolean }>();
+
 function renderFleet(): void {
-  const rows = [...drones.values()].sort((a, b) => a.sysid - b.sysid).map((d) => {
-    const tr = el('tr', { 'data-id': d.id });
-    const offline = availability.get(d.id) === 'offline';
-    const cells: [string, string?][] = [
-      [d.id],
-      [offline ? 'offline' : (d.role ?? '–')],
-      [d.mode ?? '–'],
-      [fmt(d.battery?.remainingPct), 'num'],
-      [fmt(d.battery?.voltageV, 2), 'num'],
-      [d.link?.lossPct === undefined ? '–' : fmt(100 - d.link.lossPct, 1), 'num'],
-      [fmt(d.link?.rssi), 'num'],
-      [d.heartbeatAt ? `${fmt(Math.max(0, (siteNow - d.heartbeatAt) / 1000))} s ago` : '–', 'num'],
-    ];
-    for (const [text, cls] of cells) tr.append(el('td', cls ? { class: cls } : {}, text));
-    const td = el('td', { class: 'admin-only' });
-    if (admin) {
-      const b = el('button', { class: 'small danger', 'data-action': 'drone/land', 'data-id': d.id, 'data-confirm': `Land ${d.id} where it is now?` }, 'Land');
-      td.append(b);
+  const tbody = $('#fleet tbody');
+  const sorted = [...drones.values()].sort((a, b) => a.sysid - b.sysid);
+  for (const d of sorted) {
+    let row = fleetRows.get(d.id);
+    if (!row || row.admin !== admin) {
+      const tr = el('tr', { 'data-id': d.id });
+      const cells = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => el('td', i >= 3 ? { class: 'num' } : {}));
+      const td = el('td', { class: 'admin-only' });
+      if (admin) td.append(el('button', { class: 'small danger', 'data-action': 'drone/land', 'data-id': d.id, 'data-confirm': `Land ${d.id} where it is now?` }, 'Land'));
+      tr.append(...cells, td);
+      row?.tr.remove();
+      row = { tr, cells, admin };
+      fleetRows.set(d.id, row);
+      // Keep the table in sysid order.
+      const next = sorted.slice(sorted.indexOf(d) + 1).map((x) => fleetRows.get(x.id)?.tr).find((x) => x?.parentNode === tbody);
+      tbody.insertBefore(tr, next ?? null);
     }
-    tr.append(td);
-    const dot = tr.children[1] as HTMLElement;
-    dot.style.color = ROLE_COLOURS[d.role ?? ''] ?? '';
-    return tr;
-  });
-  $('#fleet tbody').replaceChildren(...rows);
+    const offline = availability.get(d.id) === 'offline';
+    const texts = [
+      d.id,
+      offline ? 'offline' : (d.role ?? '–'),
+      d.mode ?? '–',
+      fmt(d.battery?.remainingPct),
+      fmt(d.battery?.voltageV, 2),
+      d.link?.lossPct === undefined ? '–' : fmt(100 - d.link.lossPct, 1),
+      fmt(d.link?.rssi),
+      d.heartbeatAt ? `${fmt(Math.max(0, (siteNow - d.heartbeatAt) / 1000))} s ago` : '–',
+    ];
+    texts.forEach((text, i) => {
+      if (row.cells[i]!.textContent !== text) row.cells[i]!.textContent = text;
+    });
+    row.cells[1]!.style.color = ROLE_COLOURS[d.role ?? ''] ?? '';
+  }
   const roles = fleet?.roles ?? {};
   $('#fleet-summary').textContent = fleet ? `${fleet.manned}/${fleet.stations.length} stations manned${fleet.hold ? ' · recalled (held down)' : ''} · ${Object.entries(roles).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')}` : '';
   $('#legend').replaceChildren(
@@ -452,12 +463,23 @@ function makeCharts(): void {
   }).observe($('#app'));
 }
 
+/** Each chart's point count and newest x, on its container (what the browser test watches advance). */
+function markCharts(): void {
+  for (const [id, chart] of [['#chart-power', charts.power], ['#chart-forecast', charts.forecast], ['#chart-uplink', charts.uplink]] as const) {
+    const xs = chart?.data[0] ?? [];
+    const box = $(id);
+    box.dataset.points = String(xs.length);
+    box.dataset.last = String(xs[xs.length - 1] ?? '');
+  }
+}
+
 function render(): void {
   if (siteNow) $('#clock').textContent = `${new Date(siteNow).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
   if (dirty.has('map')) renderMap();
   if (dirty.has('fleet')) renderFleet();
   if (dirty.has('power')) renderPower();
   if (dirty.has('uplink')) renderUplink();
+  if (dirty.has('power') || dirty.has('uplink')) markCharts();
   dirty.clear();
 }
 
@@ -470,18 +492,25 @@ function setConnection(state?: string): void {
   conn.className = `pill ${connected && bridgeOnline ? 'ok' : 'bad'}`;
 }
 
+let toastTimer: ReturnType<typeof setTimeout> | undefined;
+let toastSeq = 0;
+
+/** Shows an action's outcome for a few seconds; `data-seq` counts them (the browser test waits on it). */
 function toast(text: string): void {
   const t = $('#toast');
   t.textContent = text;
+  t.dataset.seq = String(++toastSeq);
   t.classList.add('show');
-  setTimeout(() => t.classList.remove('show'), 6000);
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => t.classList.remove('show'), 6000);
 }
 
 function connect(username: string, password: string): void {
   const path = document.body.dataset.mqttPath ?? '/mqtt';
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
   // aedes speaks MQTT 3.1.1 (protocol version 4).
-  const c = mqtt.connect(url, { username, password, protocolVersion: 4, reconnectPeriod: 3000, connectTimeout: 10_000, clean: true });
+  // Native timers: mqtt.js's default runs them in a blob: worker, which the page's CSP refuses.
+  const c = mqtt.connect(url, { username, password, protocolVersion: 4, reconnectPeriod: 3000, connectTimeout: 10_000, clean: true, timerVariant: 'native' });
   client = c;
   let first = true;
   c.on('connect', () => {
@@ -526,6 +555,10 @@ function setRole(username: string, isAdmin: boolean): void {
   who.textContent = `${username} · ${isAdmin ? 'admin' : 'viewer'}`;
   dirty.add('fleet');
 }
+
+// Buttons, not a method="dialog" form: a form submission reads as a navigation to automation tools.
+$('#confirm-ok').addEventListener('click', () => ($('#confirm') as HTMLDialogElement).close('ok'));
+$('#confirm-cancel').addEventListener('click', () => ($('#confirm') as HTMLDialogElement).close('cancel'));
 
 function confirmAction(text: string): Promise<boolean> {
   const dialog = $('#confirm') as HTMLDialogElement;

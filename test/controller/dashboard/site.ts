@@ -29,7 +29,9 @@ export async function startDashboardSite(t: TestContext, opts: { speed: number; 
   const site = await SimulatedSite.withUplink({
     scenario: { ...base, start: start.toISOString() },
     seed: 3,
-    mesh: { users: await testUsers(), tcp: { host: '127.0.0.1', port: 0 }, ws: false },
+    // Drone state at most every 10 simulated seconds: at 20× that is still 50 messages a second
+    // for the browser, on a shared 2-core machine.
+    mesh: { users: await testUsers(), tcp: { host: '127.0.0.1', port: 0 }, ws: false, stateRateHz: 0.1 },
     outboxPath: join(dir, 'outbox.sqlite'),
   });
   await site.start();
