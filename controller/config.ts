@@ -100,6 +100,18 @@ export const ConfigSchema = z.strictObject({
       redis: z.strictObject({ host: z.string().optional(), port: port.optional(), password: z.string().optional(), db: z.number().int().min(0).optional() }).optional(),
     })
     .default({ baseTopic: 'canopy', mqtt: { port: 1883 }, websocket: { port: 9001 }, stateRateHz: 2 }),
+  /** The dashboard (controller/dashboard/): web app, MQTT over WebSocket on /mqtt, /metrics; false turns it off. */
+  dashboard: z
+    .union([
+      z.strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: port.default(8080),
+        /** Home Assistant's MQTT discovery prefix; false publishes no discovery. */
+        homeAssistant: z.union([z.string().regex(/^[^#+/][^#+]*[^#+/]$|^[^#+/]$/, 'a topic without wildcards or leading/trailing "/"'), z.literal(false)]).default('homeassistant'),
+      }),
+      z.literal(false),
+    ])
+    .default({ host: '127.0.0.1', port: 8080, homeAssistant: 'homeassistant' }),
   relay: z
     .strictObject({
       /** Names this site in relay ids and upstream topics. */

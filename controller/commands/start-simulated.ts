@@ -13,7 +13,8 @@ import { dataDir, meshOptions, type CanopyConfig } from '../config.ts';
 import { ensureUsers } from '../credentials.ts';
 import { formatFleet } from '../fleet-table.ts';
 import { SimulatedSite } from '../simulated-site.ts';
-import { printCreated, untilStopped, type StartOptions } from './start.ts';
+import { startDashboard } from '../dashboard/server.ts';
+import { printCreated, printDashboard, untilStopped, type StartOptions } from './start.ts';
 
 /** The default site starts just before its net goes up, so a new user sees it launch. */
 const DEFAULT_AT: Record<string, string> = { 'clear-summer-day': '06:40' };
@@ -53,6 +54,8 @@ export async function runSimulated(c: CanopyConfig, o: StartOptions): Promise<nu
   const mesh = site.gs.mesh!.addresses();
   console.log(`canopy: simulated site "${scenario.name}" (${scenario.swarm.drones} drones, ${scenario.location.latitudeDeg}°, ${scenario.location.longitudeDeg}°) from ${scenario.start} at ${sim.speed}× real time`);
   console.log(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}; QGroundControl on ${c.links.gcs.join(', ')}`);
+  const dashboard = await startDashboard(c.dashboard, { mesh: site.gs.mesh!, clock: site.clock, site: site.site, relay: site.gs.relay, drones: site.gs.drones, log });
+  printDashboard(dashboard);
   if (created) printCreated(created);
 
   const stop = new AbortController();
@@ -70,6 +73,7 @@ export async function runSimulated(c: CanopyConfig, o: StartOptions): Promise<nu
   stop.abort();
   await finished;
   if (status) clearInterval(status);
+  await dashboard?.stop();
   await site.stop();
   return 0;
 }

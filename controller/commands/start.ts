@@ -15,6 +15,7 @@ import { dataDir, defaultConfig, findConfig, loadConfig, meshOptions, relayOptio
 import { ensureUsers } from '../credentials.ts';
 import { formatFleet } from '../fleet-table.ts';
 import { GroundStation } from '../ground-station.ts';
+import { startDashboard, type Dashboard } from '../dashboard/server.ts';
 import { ChargeController, formatChargeController } from '../power/charge-controller.ts';
 
 export const START_DEFAULTS = {
@@ -47,6 +48,7 @@ export async function run(args: string[]): Promise<number> {
       data: { type: 'string' },
       'mqtt-port': { type: 'string' },
       'ws-port': { type: 'string' },
+      'dashboard-port': { type: 'string' },
       'log-level': { type: 'string', default: 'warn' },
       // The simulated site (no drone links):
       scenario: { type: 'string' },
@@ -68,6 +70,7 @@ export async function run(args: string[]): Promise<number> {
   else if (!file && process.env.CANOPY_DATA) c.dataDir = process.env.CANOPY_DATA;
   if (values['mqtt-port'] !== undefined) c.mesh.mqtt = { ...(c.mesh.mqtt || {}), port: number('mqtt-port', values['mqtt-port'], isPort) };
   if (values['ws-port'] !== undefined) c.mesh.websocket = { ...(c.mesh.websocket || {}), port: number('ws-port', values['ws-port'], isPort) };
+  if (values['dashboard-port'] !== undefined) c.dashboard = { host: '127.0.0.1', homeAssistant: 'homeassistant', ...(c.dashboard || {}), port: number('dashboard-port', values['dashboard-port'], isPort) };
   if (values.scenario !== undefined) c.simulation.scenario = values.scenario;
   if (values['sim-at'] !== undefined) c.simulation.at = values['sim-at'];
   if (values.speed !== undefined) c.simulation.speed = number('speed', values.speed, (n) => n > 0 && n <= 1000);
@@ -120,6 +123,8 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
   const mesh = gs.mesh!.addresses();
   console.log(`canopy: ground station as sysid ${c.sysid} on ${[...c.links.drones, ...c.links.gcs].join(', ')}`);
   console.log(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}${gs.relay ? `; relay to ${c.relay!.upstream.url}` : ''}`);
+  const dashboard = await startDashboard(c.dashboard, { mesh: gs.mesh!, clock, relay: gs.relay, drones: gs.drones, log });
+  printDashboard(dashboard);
   if (created) printCreated(created);
   // The station's charge controller (VE.Direct), when configured: read and shown with the fleet.
   const cc = c.chargeController && new ChargeController({ ...c.chargeController, clock, log });
@@ -128,8 +133,13 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
   await untilStopped(o.runForS);
   if (status) clearInterval(status);
   await cc?.stop();
+  await dashboard?.stop();
   await gs.stop();
   return 0;
+}
+
+export function printDashboard(dashboard: Dashboard | undefined): void {
+  console.log(dashboard ? `canopy: dashboard on ${dashboard.url} (log in with a mesh user; metrics on ${dashboard.url}metrics)` : 'canopy: dashboard off');
 }
 
 export function printCreated(created: { username: string; password: string; file: string }): void {

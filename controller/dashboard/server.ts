@@ -183,3 +183,11 @@ function version(): string | undefined {
     return undefined;
   }
 }
+
+/** The dashboard as `canopy.yaml` configures it (`dashboard: false` turns it off). */
+export async function startDashboard(cfg: { host: string; port: number; homeAssistant: string | false } | false, opts: Omit<DashboardOptions, 'host' | 'port' | 'discoveryPrefix'>): Promise<Dashboard | undefined> {
+  if (cfg === false) return undefined;
+  const dashboard = new Dashboard({ ...opts, host: cfg.host, port: cfg.port, discoveryPrefix: cfg.homeAssistant });
+  await dashboard.start();
+  return dashboard;
+}

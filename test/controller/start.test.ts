@@ -55,7 +55,7 @@ test('canopy start finds the vehicle on its link, prints the fleet, and routes t
 
   const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
-  const child = spawnCanopy(t, 'start', '--link', `tcp://127.0.0.1:${dronePort}`, '--gcs', `udpout://127.0.0.1:${gcs.address().port}`, '--sysid', '250', '--status-every', '1', '--data', data, '--mqtt-port', '0', '--ws-port', '0');
+  const child = spawnCanopy(t, 'start', '--dashboard-port', '0', '--link', `tcp://127.0.0.1:${dronePort}`, '--gcs', `udpout://127.0.0.1:${gcs.address().port}`, '--sysid', '250', '--status-every', '1', '--data', data, '--mqtt-port', '0', '--ws-port', '0');
   await eventually(() => /vehicle .*\/7\/1 found/.test(child.output()), 20_000, 'vehicle found');
   await eventually(() => /LOITER/.test(child.output()), 10_000, 'fleet table with the mode');
   await eventually(() => seenAtGcs.has(7) && seenAtGcs.has(250), 10_000, 'GCS sees the drone and Canopy');
@@ -64,7 +64,7 @@ test('canopy start finds the vehicle on its link, prints the fleet, and routes t
 });
 
 test('canopy start with a malformed link URL names what is wrong and exits 1', async (t) => {
-  const child = spawnCanopy(t, 'start', '--link', 'tcp://127.0.0.1:99999', '--data', mkdtempSync(join(tmpdir(), 'canopy-start-')), '--mqtt-port', '0', '--ws-port', '0');
+  const child = spawnCanopy(t, 'start', '--dashboard-port', '0', '--link', 'tcp://127.0.0.1:99999', '--data', mkdtempSync(join(tmpdir(), 'canopy-start-')), '--mqtt-port', '0', '--ws-port', '0');
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   assert.equal(code, 1);
   assert.match(child.output(), /port/i);

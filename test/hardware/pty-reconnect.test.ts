@@ -45,7 +45,7 @@ test(`canopy start on a pseudo-terminal cut and restored ${CUTS} times: reconnec
   gcs.on('message', (m) => framer.push(m));
 
   const sim = spawnCanopy(t, 'sim', 'serve', '--link', `serial:${pty.a}?baud=57600`, '--drones', String(DRONES));
-  const canopy = spawnCanopy(t, 'start', '--link', `serial:${pty.b}?baud=57600`, '--gcs', `udpout://127.0.0.1:${gcs.address().port}`, '--data', data, '--mqtt-port', '0', '--ws-port', '0', '--status-every', '0', '--log-level', 'info');
+  const canopy = spawnCanopy(t, 'start', '--dashboard-port', '0', '--link', `serial:${pty.b}?baud=57600`, '--gcs', `udpout://127.0.0.1:${gcs.address().port}`, '--data', data, '--mqtt-port', '0', '--ws-port', '0', '--status-every', '0', '--log-level', 'info');
   const count = (re: RegExp) => (canopy.output().match(re) ?? []).length;
   const alive = () => {
     assert.equal(canopy.exitCode, null, `canopy start exited:\n${canopy.output()}`);
