@@ -2,7 +2,8 @@
  * The simulated site with its dashboard, in-process, for the dashboard tests: the default
  * scenario from 09:00 (the net goes up at once), the relay to the simulated cloud, the mesh on a
  * free loopback port with one user per role (cheap scrypt), and the dashboard on a free port,
- * paced at `speed` × real time.
+ * paced at `speed` × real time, or with speed 'manual' stepped by the test (site.runFast), so
+ * that what the mesh shows holds still between steps.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,7 @@ export interface DashboardSite {
   mqttUrl: string;
 }
 
-export async function startDashboardSite(t: TestContext, opts: { speed: number; at?: string }): Promise<DashboardSite> {
+export async function startDashboardSite(t: TestContext, opts: { speed: number | 'manual'; at?: string }): Promise<DashboardSite> {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-dashboard-'));
   const base = loadScenario('clear-summer-day');
   const start = new Date(base.start);
@@ -38,7 +39,7 @@ export async function startDashboardSite(t: TestContext, opts: { speed: number; 
   const dashboard = new Dashboard({ mesh: site.gs.mesh!, clock: site.clock, host: '127.0.0.1', port: 0, site: site.site, relay: site.gs.relay, drones: site.gs.drones });
   await dashboard.start();
   const stop = new AbortController();
-  const running = site.runRealTime({ speed: opts.speed, signal: stop.signal });
+  const running = opts.speed === 'manual' ? Promise.resolve(0) : site.runRealTime({ speed: opts.speed, signal: stop.signal });
   t.after(async () => {
     stop.abort();
     await running;
