@@ -20,10 +20,13 @@ function findTests(dir) {
 }
 
 console.log('type-check: tsc --noEmit');
-const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', root], { stdio: 'inherit', cwd: root });
-if (tsc.status !== 0) {
-  console.error('type-check failed');
-  process.exit(tsc.status ?? 1);
+// The project, then the dashboard's browser code (its own tsconfig: DOM, no Node).
+for (const project of [root, join(root, 'dashboard', 'web')]) {
+  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', project], { stdio: 'inherit', cwd: root });
+  if (tsc.status !== 0) {
+    console.error(`type-check failed (${relative(root, project) || '.'})`);
+    process.exit(tsc.status ?? 1);
+  }
 }
 
 const files = findTests(join(root, 'test')).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
