@@ -22,6 +22,7 @@ import type { Relay } from '../relay/relay.ts';
 import type { SiteController } from '../site.ts';
 import { registerActions } from './actions.ts';
 import { DEFAULT_DISCOVERY_PREFIX, publishDiscovery } from './discovery.ts';
+import { PowerHistoryRecorder } from './history.ts';
 import { METRICS_CONTENT_TYPE, MetricsCollector } from './metrics.ts';
 
 export const DASHBOARD_DEFAULTS = { host: '127.0.0.1', port: 8080 };
@@ -79,6 +80,7 @@ export class Dashboard {
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
   private metrics: MetricsCollector | undefined;
+  private history: PowerHistoryRecorder | undefined;
   private removeActions: (() => void) | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly log: Logger;
@@ -96,6 +98,8 @@ export class Dashboard {
     assets.set('/', { ...html, body: Buffer.from(html.body.toString().replace('data-base-topic="canopy"', `data-base-topic="${escapeAttr(base)}"`)) });
     this.metrics = new MetricsCollector(mesh);
     await this.metrics.start();
+    this.history = new PowerHistoryRecorder(mesh);
+    await this.history.start();
     if (this.opts.discoveryPrefix !== false) await publishDiscovery(mesh, this.opts.discoveryPrefix ?? DEFAULT_DISCOVERY_PREFIX, version());
     this.removeActions = registerActions({ mesh, clock: this.opts.clock, site: this.opts.site, relay: this.opts.relay, drones: this.opts.drones });
 
@@ -134,6 +138,7 @@ export class Dashboard {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await this.metrics?.stop();
+    await this.history?.stop();
   }
 
   /** http://host:port/ once started. */

@@ -8,6 +8,7 @@
  *   <base>/drones/<id>/availability    "online" | "offline", retained
  *   <base>/drones/<id>/set             DroneCommand (admin only)
  *   <base>/power                       PowerState, retained
+ *   <base>/power/history               PowerHistory, retained (the last 24 h in 5-minute steps)
  *   <base>/uplink                      UplinkStatus, retained
  *   <base>/fleet                       FleetState, retained (the net's outline, roles, hold)
  *   <base>/bridge/state                "online" | "offline", retained (the controller's availability)
@@ -72,6 +73,22 @@ export interface PowerState {
   ghiWm2?: number;
   /** Energy since the site's local midnight (mean solar time), Wh. */
   energyToday?: { generatedWh: number; consumedWh: number; dayStartMs: number };
+  updatedAt: number;
+}
+
+/** Retained `<base>/power/history`: what a dashboard opened now plots for the last day. */
+export interface PowerHistory {
+  stepMs: number;
+  /** Oldest first; each step averages the power states published in it. */
+  points: {
+    atMs: number;
+    solarW: number;
+    loadW: number;
+    batteryPct?: number;
+    /** Measured irradiance, and what the first forecast that covered this step expected, W/m². */
+    ghiWm2?: number;
+    forecastGhiWm2?: number;
+  }[];
   updatedAt: number;
 }
 
@@ -152,6 +169,7 @@ export function topicTree(base = DEFAULT_BASE_TOPIC) {
     availability: (id: string) => `${base}/drones/${id}/availability`,
     droneSet: (id: string) => `${base}/drones/${id}/set`,
     power: `${base}/power`,
+    powerHistory: `${base}/power/history`,
     uplink: `${base}/uplink`,
     fleet: `${base}/fleet`,
     bridgeState: `${base}/bridge/state`,
@@ -181,7 +199,7 @@ export type TopicClass = (typeof TOPIC_CLASSES)[number];
 export function classFilters(base: string, owner = '+'): Record<TopicClass, string[]> {
   return {
     drone: [`${base}/drones/+`, `${base}/drones/+/availability`],
-    status: [`${base}/power`, `${base}/uplink`, `${base}/fleet`, `${base}/bridge/state`, `${base}/bridge/event`],
+    status: [`${base}/power`, `${base}/power/history`, `${base}/uplink`, `${base}/fleet`, `${base}/bridge/state`, `${base}/bridge/event`],
     command: [`${base}/drones/+/set`, `${base}/bridge/request/#`],
     response: [`${base}/bridge/response/#`],
     store: [`${base}/store/${owner}/#`],
@@ -196,6 +214,7 @@ export type ParsedTopic =
   | { kind: 'availability'; id: string }
   | { kind: 'droneSet'; id: string }
   | { kind: 'power' }
+  | { kind: 'powerHistory' }
   | { kind: 'uplink' }
   | { kind: 'fleet' }
   | { kind: 'bridgeState' }
@@ -219,6 +238,7 @@ export function parseTopic(base: string, topic: string): ParsedTopic | undefined
       if (levels.length === 3 && third === 'set') return { kind: 'droneSet', id: second };
       return undefined;
     case 'power':
+      if (levels.length === 2 && second === 'history') return { kind: 'powerHistory' };
       return levels.length === 1 ? { kind: 'power' } : undefined;
     case 'uplink':
       return levels.length === 1 ? { kind: 'uplink' } : undefined;

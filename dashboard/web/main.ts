@@ -16,6 +16,7 @@ import {
   type BridgeResponse,
   type DroneState,
   type FleetState,
+  type PowerHistory,
   type PowerState,
   type UplinkStatus,
 } from '../../controller/mesh/topics.ts';
@@ -46,6 +47,8 @@ const drones = new Map<string, DroneState>();
 const availability = new Map<string, string>();
 const trails = new Map<string, { e: number; n: number }[]>();
 let power: PowerState | undefined;
+/** The controller's last 24 h (retained), drawn before what arrived live. */
+let history: PowerHistory | undefined;
 let fleet: FleetState | undefined;
 let uplink: UplinkStatus | undefined;
 let bridgeOnline = false;
@@ -148,6 +151,10 @@ function onMessage(topic: string, payload: Uint8Array): void {
     }
     case 'power':
       return onPower(value as PowerState);
+    case 'powerHistory':
+      history = value as PowerHistory;
+      dirty.add('power');
+      return;
     case 'fleet':
       fleet = value as FleetState;
       dirty.add('map').add('fleet');
@@ -186,6 +193,11 @@ function onPower(p: PowerState): void {
   }
   for (const f of p.forecast ?? []) if (!predictions.has(f.atMs)) predictions.set(f.atMs, f.ghiWm2);
   if (p.ghiWm2 !== undefined) ghiActual.set(p.updatedAt, p.ghiWm2);
+  // A day of live readings at most (a Map iterates oldest first).
+  for (const t of ghiActual.keys()) {
+    if (t >= p.updatedAt - 24 * 3600_000) break;
+    ghiActual.delete(t);
+  }
   if (p.reason && p.reason !== lastReason) {
     logEvent(`power: ${p.stations ?? '?'} stations, uplink ${p.uplinkGranted ? 'granted' : 'not granted'}: ${p.reason}`, false, p.updatedAt);
     lastReason = p.reason;
@@ -368,12 +380,25 @@ function renderPower(): void {
     ['land by', power.landByMs ? time(power.landByMs) : '–'],
   ]);
   $('#power-reason').textContent = `${power.reason ?? ''}${power.warning ? ` — ${power.warning}` : ''}`;
-  charts.power?.setData([powerSeries.t, powerSeries.gen, powerSeries.load]);
-  const xs = [...new Set([...predictions.keys(), ...ghiActual.keys()])].sort((a, b) => a - b);
-  // Keep the chart to the last day and the forecast's day ahead.
+  // The controller's history first, then the live points newer than it.
+  const past = history?.points ?? [];
+  const liveFrom = past.length ? (past[past.length - 1]!.atMs + (history?.stepMs ?? 0)) / 1000 : -Infinity;
+  const live = powerSeries.t.map((t, i) => i).filter((i) => powerSeries.t[i]! >= liveFrom);
+  charts.power?.setData([
+    [...past.map((p) => p.atMs / 1000), ...live.map((i) => powerSeries.t[i]!)],
+    [...past.map((p) => p.solarW), ...live.map((i) => powerSeries.gen[i]!)],
+    [...past.map((p) => p.loadW), ...live.map((i) => powerSeries.load[i]!)],
+  ]);
+  const forecastAt = new Map(predictions);
+  const actualAt = new Map(ghiActual);
+  for (const p of past) {
+    if (p.forecastGhiWm2 !== undefined && !forecastAt.has(p.atMs)) forecastAt.set(p.atMs, p.forecastGhiWm2);
+    if (p.ghiWm2 !== undefined) actualAt.set(p.atMs, p.ghiWm2);
+  }
+  // The last day and the forecast's day ahead.
   const from = siteNow - 24 * 3600_000;
-  const shown = xs.filter((x) => x >= from);
-  charts.forecast?.setData([shown.map((x) => x / 1000), shown.map((x) => predictions.get(x) ?? null), shown.map((x) => ghiActual.get(x) ?? null)]);
+  const shown = [...new Set([...forecastAt.keys(), ...actualAt.keys()])].filter((x) => x >= from).sort((a, b) => a - b);
+  charts.forecast?.setData([shown.map((x) => x / 1000), shown.map((x) => forecastAt.get(x) ?? null), shown.map((x) => actualAt.get(x) ?? null)]);
 }
 
 function renderUplink(): void {
@@ -523,7 +548,7 @@ function connect(username: string, password: string): void {
       if (!charts.power) makeCharts();
     }
     setConnection();
-    c.subscribe([topics.drone('+'), topics.availability('+'), topics.power, topics.uplink, topics.fleet, topics.bridgeState, topics.event], { qos: 0 });
+    c.subscribe([topics.drone('+'), topics.availability('+'), topics.power, topics.powerHistory, topics.uplink, topics.fleet, topics.bridgeState, topics.event], { qos: 0 });
     // Only admins may read the bridge responses: the SUBACK tells this page which user it is.
     c.subscribe(topics.response('#'), { qos: 0 }, (err, granted) => {
       const code = granted?.[0]?.qos;

@@ -10,7 +10,7 @@ import type { MqttClient } from 'mqtt';
 import { escapeLabelValue, renderFamilies } from '../../../controller/dashboard/metrics.ts';
 import { ACTION_VERBS } from '../../../controller/dashboard/actions.ts';
 import type { SensorDiscovery } from '../../../controller/dashboard/discovery.ts';
-import type { BridgeEvent, BridgeResponse, DroneState, FleetState, PowerState, UplinkStatus } from '../../../controller/mesh/topics.ts';
+import type { BridgeEvent, BridgeResponse, DroneState, FleetState, PowerHistory, PowerState, UplinkStatus } from '../../../controller/mesh/topics.ts';
 import { loadScenario } from '../../../sim/scenario.ts';
 import { connect, end, nextMessage, publishOutcome } from '../../helpers/mqtt.ts';
 import { credentials } from '../mesh/fixtures.ts';
@@ -108,7 +108,7 @@ test('metrics text: label values and HELP are escaped as format 0.0.4 says', () 
 test('dashboard server: local assets, /metrics, Home Assistant discovery and admin actions on the simulated site', { timeout: 120_000 }, async (t) => {
   const s = await startDashboardSite(t, { speed: 'manual' });
   const { site, dashboard, mqttUrl } = s;
-  await step(s, 240_000);
+  await step(s, 12 * 60_000);
 
   // ---- the app's assets ---------------------------------------------------------------------------
   const page = await fetch(dashboard.url);
@@ -142,6 +142,12 @@ test('dashboard server: local assets, /metrics, Home Assistant discovery and adm
   const power = JSON.parse(state.get('canopy/power')!) as PowerState;
   assert.ok(power.energyToday && power.energyToday.generatedWh > 0 && power.energyToday.consumedWh > 0, 'energy today accumulates');
   assert.equal(typeof power.ghiWm2, 'number');
+  const history = JSON.parse(state.get('canopy/power/history')!) as PowerHistory;
+  assert.ok(history.points.length >= 2, 'the day so far, in 5-minute steps');
+  for (const p of history.points) {
+    assert.equal(p.atMs % history.stepMs, 0);
+    assert.ok(Number.isFinite(p.solarW) && Number.isFinite(p.loadW) && Number.isFinite(p.ghiWm2!) && Number.isFinite(p.forecastGhiWm2!));
+  }
 
   // ---- /metrics matches the mesh -------------------------------------------------------------------
   const res = await fetch(new URL('metrics', dashboard.url));
