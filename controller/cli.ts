@@ -13,7 +13,7 @@ interface Subcommand {
 export const SUBCOMMANDS: Record<string, Subcommand> = {
   start: {
     summary: 'run the ground station (by default against a simulated swarm)',
-    usage: 'canopy start [--config canopy.yaml] [--link URL ...] [--sysid N] [--gcs URL ...] [--tlog FILE]\n       canopy start [--scenario NAME|FILE] [--sim-at HH:MM] [--speed N] [--data DIR] [--mqtt-port N] [--ws-port N]   (no --link: the simulated site)',
+    usage: 'canopy start [--config canopy.yaml] [--link URL ...] [--sysid N] [--gcs URL ...] [--tlog FILE]\n       canopy start [--scenario NAME|FILE] [--sim-at HH:MM] [--speed N] [--data DIR] [--mqtt-port N] [--ws-port N]   (no --link: the simulated site)\n       (either way the dashboard on http://127.0.0.1:8080: --dashboard-port N)',
     load: () => import('./commands/start.ts'),
   },
   sim: {
@@ -40,6 +40,11 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: 'check this machine for Canopy: radios, permissions, config, ports, disk, clock, Node',
     usage: 'canopy doctor [--config FILE] [--json]',
     load: () => import('./commands/doctor.ts'),
+  },
+  user: {
+    summary: "the mesh's users (viewers for the dashboard, admins, phones, neighbours) in users.json",
+    usage: 'canopy user add NAME [--role viewer|admin|phone|neighbour|drone-bridge] [--password-file FILE] [--data DIR | --config FILE]\n       canopy user remove NAME | canopy user list',
+    load: () => import('./commands/user.ts'),
   },
   tlog: {
     summary: 'inspect or replay a .tlog telemetry log',
