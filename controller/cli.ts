@@ -41,6 +41,21 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: 'canopy doctor [--config FILE] [--json]',
     load: () => import('./commands/doctor.ts'),
   },
+  phone: {
+    summary: "the phone's store agent: content-addressed chunks for the owner, neighbours' cold shares, a hot cache",
+    usage: 'canopy phone --store DIR [--broker URL] [--name NAME] [--username U] [--quota-cold SIZE] [--quota-hot SIZE] [--quota-own SIZE] [--bodies sqlite|files] [--ingest PREFIX] [--base TOPIC] [--config FILE]\n       canopy phone scrub|usage --store DIR [--json]\n       (mesh password from CANOPY_PASSWORD or --password-file)',
+    load: () => import('./commands/phone.ts'),
+  },
+  backup: {
+    summary: 'back up a directory: encrypted chunks to the phone, the uplink and k-of-n shares on neighbours',
+    usage: 'canopy backup PATH [--broker URL] [--owner NAME] [--neighbour NAME ...] [--k K] [--n N] [--manifest FILE] [--no-uplink] [--config FILE]\n       canopy backup --repair MANIFEST [--neighbour NAME ...]\n       (passphrase from CANOPY_PASSPHRASE or --passphrase-file; mesh password from CANOPY_PASSWORD or --password-file)',
+    load: () => import('./commands/backup.ts'),
+  },
+  restore: {
+    summary: 'restore a backup from the phone, the upstream store or any k neighbours',
+    usage: 'canopy restore MANIFEST DIR [--broker URL] [--owner NAME] [--upstream URL [--upstream-base TOPIC]] [--neighbour NAME ...] [--no-mesh] [--config FILE]\n       (MANIFEST: the file canopy backup wrote, or its address; passphrase from CANOPY_PASSPHRASE or --passphrase-file)',
+    load: () => import('./commands/restore.ts'),
+  },
   user: {
     summary: "the mesh's users (viewers for the dashboard, admins, phones, neighbours) in users.json",
     usage: 'canopy user add NAME [--role viewer|admin|phone|neighbour|drone-bridge] [--password-file FILE] [--data DIR | --config FILE]\n       canopy user remove NAME | canopy user list',

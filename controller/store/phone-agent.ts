@@ -95,8 +95,12 @@ export class PhoneAgent {
     if (!client) return;
     this.client = undefined;
     this.flushPuts();
-    await new Promise<void>((resolve) => client.publish(this.topics.availability(this.opts.name), 'offline', { qos: 1, retain: true }, () => resolve()));
-    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    // Say goodbye if the broker is there to hear it (a broker already gone would never PUBACK).
+    const offline = new Promise<void>((resolve) => client.publish(this.topics.availability(this.opts.name), 'offline', { qos: 1, retain: true }, () => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([offline, new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)))]);
+    clearTimeout(timer);
+    await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
   }
 
   private onMessage(topic: string, payload: Buffer): void {

@@ -1,0 +1,75 @@
+/**
+ * `canopy restore MANIFEST DIR`: every file of a backup, from the phone, the upstream store
+ * (--upstream URL) or any k of the neighbours' shares, whichever answers; checked and opened with
+ * the passphrase (CANOPY_PASSPHRASE or --passphrase-file). MANIFEST is the file `canopy backup`
+ * wrote or the manifest's address. Exit code 1 when any file could not be restored (each is named).
+ */
+import { parseArgs } from 'node:util';
+import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { progressBar } from '../progress.ts';
+import { CONNECTION_OPTIONS, connectOwner, intFlag, readSecret, storeConfig } from '../store/command-line.ts';
+import { StoreClient } from '../store/protocol.ts';
+import { restore, type Source } from '../store/restore.ts';
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      ...CONNECTION_OPTIONS,
+      neighbour: { type: 'string', multiple: true },
+      upstream: { type: 'string' },
+      'upstream-base': { type: 'string' },
+      'upstream-username': { type: 'string' },
+      'no-mesh': { type: 'boolean', default: false },
+      'passphrase-file': { type: 'string' },
+      timeout: { type: 'string' },
+    },
+  });
+  const [manifest, dir] = positionals;
+  if (!manifest || !dir) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'canopy restore MANIFEST DIR: give the manifest (file or address) and the directory to restore into');
+  const { config, store } = storeConfig(values.config);
+  const owner = values.owner ?? store.owner;
+  const passphrase = readSecret('CANOPY_PASSPHRASE', values['passphrase-file'], 'passphrase')!;
+  const timeoutMs = intFlag(values.timeout, 'timeout', 5000);
+  const clients: StoreClient[] = [];
+  try {
+    const sources: Source[] = [];
+    let mesh: StoreClient | undefined;
+    if (!values['no-mesh']) {
+      mesh = await connectOwner(values, config, owner, timeoutMs);
+      clients.push(mesh);
+      sources.push({ client: mesh, agent: owner, label: 'phone' });
+    }
+    if (values.upstream) {
+      const up = await StoreClient.connect({
+        url: values.upstream,
+        baseTopic: values['upstream-base'] ?? config.mesh.baseTopic,
+        username: values['upstream-username'],
+        password: readSecret('CANOPY_UPSTREAM_PASSWORD', undefined, 'upstream password', false),
+        timeoutMs,
+      });
+      clients.push(up);
+      sources.push({ client: up, agent: owner, label: 'upstream' });
+    }
+    if (sources.length === 0) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'nothing to restore from: drop --no-mesh or give --upstream URL');
+    const bar = progressBar('restore');
+    const r = await restore({
+      manifest,
+      dir,
+      passphrase,
+      sources,
+      shares: mesh,
+      neighbours: values.neighbour ?? store.neighbours,
+      timeoutMs,
+      progress: bar,
+      warn: (m) => process.stderr.write(`warning: ${m}\n`),
+    });
+    const from = Object.entries(r.fetched).map(([k, v]) => `${v} from ${k}`).join(', ');
+    console.log(`restored ${r.files} files, ${(r.bytes / 1e6).toFixed(1)} MB into ${dir}${from ? ` (chunks: ${from})` : ''}`);
+    for (const f of r.failed) console.log(`not restored: ${f.path}: ${f.reason}`);
+    return r.failed.length === 0 ? 0 : 1;
+  } finally {
+    for (const c of clients) await c.close();
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * What `canopy phone`, `canopy backup` and `canopy restore` share on the command line: the store
+ * settings (canopy.yaml's `store:` section, flags over it), secrets from the environment or a file
+ * (never from a flag: flags show in `ps`), and the owner's connection to the mesh.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { defaultConfig, findConfig, loadConfig, type CanopyConfig } from '../config.ts';
+import { StoreClient } from './protocol.ts';
+
+export const DEFAULT_BROKER = 'mqtt://127.0.0.1:1883';
+
+/** The option table every store command accepts (node:util parseArgs). */
+export const CONNECTION_OPTIONS = {
+  config: { type: 'string' },
+  broker: { type: 'string' },
+  base: { type: 'string' },
+  owner: { type: 'string' },
+  username: { type: 'string' },
+  'password-file': { type: 'string' },
+} as const;
+
+export interface ConnectionFlags {
+  config?: string;
+  broker?: string;
+  base?: string;
+  owner?: string;
+  username?: string;
+  'password-file'?: string;
+}
+
+/** canopy.yaml (from --config, or ./canopy.yaml or /etc/canopy/canopy.yaml when present), else the defaults. */
+export function storeConfig(path: string | undefined): { config: CanopyConfig; store: NonNullable<CanopyConfig['store']> } {
+  const found = path ?? findConfig();
+  const config = found ? loadConfig(found) : defaultConfig();
+  return { config, store: config.store ?? { owner: 'phone', neighbours: [], k: 3, n: 6 } };
+}
+
+/** A secret from `env` or from `file`; undefined when neither is given (and `required` is false). */
+export function readSecret(env: string, file: string | undefined, what: string, required = true): string | undefined {
+  if (file !== undefined) {
+    if (!existsSync(file)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${what} file ${file} does not exist`);
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  }
+  const v = process.env[env];
+  if (v) return v;
+  if (required) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `no ${what}: set ${env} or give --${what.replace(/ /g, '-')}-file FILE`);
+  return undefined;
+}
+
+/** Connects the owner (or the given user) to the mesh as a store client. */
+export async function connectOwner(flags: ConnectionFlags, config: CanopyConfig, owner: string, timeoutMs?: number): Promise<StoreClient> {
+  const username = flags.username ?? owner;
+  return StoreClient.connect({
+    url: flags.broker ?? DEFAULT_BROKER,
+    baseTopic: flags.base ?? config.mesh.baseTopic,
+    username,
+    password: readSecret('CANOPY_PASSWORD', flags['password-file'], 'password', false),
+    timeoutMs,
+  });
+}
+
+export function intFlag(v: string | undefined, name: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--${name} must be an integer, got "${v}"`);
+  return n;
+}

@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { canopy, spawnCanopy } from '../../helpers/cli.ts';
+import { password, startMesh } from '../mesh/fixtures.ts';
+import { makeTree, treeHashes } from './rig.ts';
+
+async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('canopy phone, backup and restore end to end; a wrong passphrase writes nothing; scrub and usage', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'canopy-store-cli-'));
+  const { mesh, url } = await startMesh();
+  t.after(async () => {
+    await mesh.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  process.env.CANOPY_PASSWORD = password('phone');
+  process.env.CANOPY_PASSPHRASE = 'a long and private passphrase';
+  t.after(() => {
+    delete process.env.CANOPY_PASSWORD;
+    delete process.env.CANOPY_PASSPHRASE;
+  });
+  const store = join(dir, 'store');
+  const agent = spawnCanopy(t, 'phone', '--store', store, '--broker', url, '--quota-cold', '10M');
+  await until(() => agent.output().includes('serving'), 'the phone agent');
+
+  const src = join(dir, 'src', 'home');
+  makeTree(src);
+  const manifest = join(dir, 'home.manifest');
+  const b = await canopy('backup', src, '--broker', url, '--no-uplink', '--scrypt-log-n', '4', '--manifest', manifest);
+  assert.equal(b.code, 0, b.stderr);
+  assert.match(b.stdout, /backed up 5 files, \d\.\d MB in \d+ chunks; new: \d+ chunks/);
+  assert.match(b.stdout, /manifest [0-9a-f]{64} written to/);
+  assert.match(b.stderr, /backup home 100 %/);
+  assert.match(b.stderr, /warning: no neighbours: no erasure shares are made/);
+
+  const out = join(dir, 'out');
+  const r = await canopy('restore', manifest, out, '--broker', url);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /restored 5 files, \d\.\d MB into .* \(chunks: \d+ from phone\)/);
+  assert.deepEqual(treeHashes(out), treeHashes(join(dir, 'src')));
+
+  process.env.CANOPY_PASSPHRASE = 'not the passphrase';
+  const wrong = await canopy('restore', manifest, join(dir, 'out2'), '--broker', url);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /canopy restore: wrong passphrase.*\[CANOPY_ERR_STORE_PASSPHRASE\]/);
+  assert.equal(existsSync(join(dir, 'out2')), false);
+
+  const scrub = await canopy('phone', 'scrub', '--store', store);
+  assert.equal(scrub.code, 0, scrub.stderr);
+  assert.match(scrub.stdout, /checked \d+ chunks, \d+ bytes: all intact/);
+  const usage = await canopy('phone', 'usage', '--store', store, '--json');
+  const u = JSON.parse(usage.stdout) as Record<string, { items: number }>;
+  assert.ok(u.own!.items > 5);
+
+  const missing = await canopy('backup', join(dir, 'nope'), '--broker', url, '--scrypt-log-n', '4');
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /no such file or directory \[CANOPY_ERR_BAD_ARGUMENT\]/);
+});
