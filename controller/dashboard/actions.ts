@@ -49,7 +49,8 @@ export function registerActions(t: ActionTargets): () => void {
     'fleet/recall': () => {
       const site = t.site ?? unavailable('recall');
       site.recall();
-      return `recalling all: ${site.fleet.status().manned} stations come down one drone at a time; the net stays down until launched`;
+      const manned = site.fleet.status().manned;
+      return `recalling all: ${manned === 1 ? '1 station comes' : `${manned} stations come`} down one drone at a time; the net stays down until launched`;
     },
     'drone/land': async (data) => {
       const drones = t.drones ?? unavailable('land');

@@ -66,7 +66,13 @@ let lastUplinkState = '';
 let client: MqttClient | undefined;
 let admin = false;
 const pending = new Map<string, (r: BridgeResponse<{ message: string }>) => void>();
-const dirty = new Set<'map' | 'fleet' | 'power' | 'uplink'>();
+const dirty = new Set<'map' | 'fleet' | 'power' | 'uplink' | 'store'>();
+/** This page's name as a store client (replies come back on `<base>/store/<agent>/res/<it>`). */
+const storeClient = `dashboard-${Math.random().toString(36).slice(2, 10)}`;
+type ClassUsage = Record<string, { items: number; bytes: number; quota: number | null }>;
+/** Store agents (the phone, neighbours' phones) by name: online, and their usage by class. */
+const agents = new Map<string, { online: boolean; usage?: ClassUsage }>();
+let storeRid = 0;
 
 // ---- formatting --------------------------------------------------------------------------------------
 
@@ -122,6 +128,7 @@ function onMessage(topic: string, payload: Uint8Array): void {
     dirty.add('fleet');
     return;
   }
+  if (t.kind === 'store') return onStore(t.owner, t.path, payload);
   if (t.kind === 'bridgeState') {
     bridgeOnline = text === 'online';
     setConnection();
@@ -173,6 +180,88 @@ function onMessage(topic: string, payload: Uint8Array): void {
       return;
     }
   }
+}
+
+// ---- the store agents (admins only: the ACL keeps the store's topics from viewers) -------------------
+
+/**
+ * The store protocol's frame (controller/store/protocol.ts): u32 big-endian n, n bytes of JSON
+ * header, then the body.
+ */
+function encodeStoreFrame(header: unknown): Uint8Array {
+  const h = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(4 + h.length);
+  new DataView(out.buffer).setUint32(0, h.length);
+  out.set(h, 4);
+  return out;
+}
+
+function decodeStoreHeader(payload: Uint8Array): unknown {
+  const n = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0);
+  return JSON.parse(new TextDecoder().decode(payload.subarray(4, 4 + n)));
+}
+
+function onStore(agent: string, path: string, payload: Uint8Array): void {
+  if (path === 'availability') {
+    const online = new TextDecoder().decode(payload) === 'online';
+    const a = agents.get(agent) ?? { online };
+    a.online = online;
+    agents.set(agent, a);
+    if (online) askUsage(agent);
+    dirty.add('store');
+    return;
+  }
+  if (path !== `res/${storeClient}`) return;
+  try {
+    const r = decodeStoreHeader(payload) as { ok: boolean; data?: { usage?: ClassUsage } };
+    const a = agents.get(agent);
+    if (a && r.ok && r.data?.usage) {
+      a.usage = r.data.usage;
+      dirty.add('store');
+    }
+  } catch {
+    // Not a frame: nothing to show.
+  }
+}
+
+function askUsage(agent: string): void {
+  if (!admin || !client?.connected) return;
+  // Typed as a Node Buffer; mqtt.js's browser build writes any Uint8Array.
+  const frame = encodeStoreFrame({ op: 'usage', rid: `u${++storeRid}` }) as unknown as Parameters<MqttClient['publish']>[1];
+  client.publish(topics.store(agent, 'req', storeClient), frame, { qos: 0 });
+}
+
+function renderStore(): void {
+  const box = $('#store-agents');
+  if (!admin) {
+    box.textContent = "The store agents' usage is shown to admins (their topics are not a viewer's).";
+    return;
+  }
+  if (agents.size === 0) {
+    box.textContent = 'No store agent has been seen on the mesh.';
+    return;
+  }
+  box.replaceChildren(
+    ...[...agents].sort(([a], [b]) => a.localeCompare(b)).map(([name, a]) => {
+      const div = el('div', { class: 'agent', 'data-agent': name });
+      div.append(el('h3', {}, `${name} · ${a.online ? 'online' : 'offline'}`));
+      if (!a.usage) return div;
+      const head = el('tr');
+      for (const h of ['class', 'items', 'bytes', 'quota', 'used']) head.append(el('th', {}, h));
+      const body = el('tbody');
+      for (const [cls, u] of Object.entries(a.usage)) {
+        const tr = el('tr', { 'data-class': cls });
+        for (const [text, c] of [[cls], [String(u.items), 'num'], [bytes(u.bytes), 'num'], [u.quota === null ? 'none' : bytes(u.quota), 'num'], [u.quota ? `${fmt((100 * u.bytes) / u.quota)} %` : '–', 'num']] as [string, string?][]) tr.append(el('td', c ? { class: c } : {}, text));
+        body.append(tr);
+      }
+      const table = el('table');
+      const thead = el('thead');
+      thead.append(head);
+      table.append(thead, body);
+      div.append(table);
+      return div;
+    }),
+  );
 }
 
 function local(d: DroneState): { e: number; n: number } | undefined {
@@ -459,7 +548,7 @@ function makeCharts(): void {
     {
       width: width('#chart-forecast'),
       height: 200,
-      series: [{}, { label: 'forecast', stroke: '#a371f7', width: 2, spanGaps: true, dash: [6, 4] }, { label: 'actual', stroke: '#e3b341', width: 2, spanGaps: true }],
+      series: [{}, { label: 'forecast', stroke: '#a371f7', width: 2, spanGaps: true, dash: [6, 4] }, { label: 'actual', stroke: '#e3b341', width: 2, spanGaps: true, points: { show: true, size: 3 } }],
       axes: [axis, axis],
     },
     [[], [], []],
@@ -504,6 +593,7 @@ function render(): void {
   if (dirty.has('fleet')) renderFleet();
   if (dirty.has('power')) renderPower();
   if (dirty.has('uplink')) renderUplink();
+  if (dirty.has('store')) renderStore();
   if (dirty.has('power') || dirty.has('uplink')) markCharts();
   dirty.clear();
 }
@@ -553,6 +643,8 @@ function connect(username: string, password: string): void {
     c.subscribe(topics.response('#'), { qos: 0 }, (err, granted) => {
       const code = granted?.[0]?.qos;
       setRole(username, !err && code !== undefined && code < 128);
+      // The store agents' availability and this page's replies: topics only admins reach.
+      if (admin) c.subscribe([topics.store('+', 'availability'), topics.store('+', 'res', storeClient)], { qos: 0 });
     });
   });
   c.on('message', (topic, payload) => onMessage(topic, payload));
@@ -578,7 +670,7 @@ function setRole(username: string, isAdmin: boolean): void {
   const who = $('#who');
   who.hidden = false;
   who.textContent = `${username} · ${isAdmin ? 'admin' : 'viewer'}`;
-  dirty.add('fleet');
+  dirty.add('fleet').add('store');
 }
 
 // Buttons, not a method="dialog" form: a form submission reads as a navigation to automation tools.
@@ -634,3 +726,6 @@ if (saved) {
   connect(username, password);
 }
 setInterval(render, 500);
+setInterval(() => {
+  for (const [name, a] of agents) if (a.online) askUsage(name);
+}, 30_000);

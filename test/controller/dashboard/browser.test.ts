@@ -10,9 +10,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { addressOf, ChunkStore } from '../../../controller/store/chunk-store.ts';
+import { PhoneAgent } from '../../../controller/store/phone-agent.ts';
 import { eventually } from '../../helpers/events.ts';
 import { connect, end, publishOutcome } from '../../helpers/mqtt.ts';
 import { needCommand, repoRoot } from '../../helpers/tools.ts';
@@ -82,6 +85,16 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   if (!needCommand(t, 'chromium', 'chromium')) return;
   const executablePath = execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
   const { site, dashboard, mqttUrl } = await startDashboardSite(t, { speed: 20 });
+  // The phone's store agent on the mesh, holding one chunk of the owner's.
+  const store = new ChunkStore({ dir: mkdtempSync(join(tmpdir(), 'canopy-dashboard-store-')) });
+  const chunk = Buffer.alloc(5000, 1);
+  store.put({ addr: addressOf(chunk), body: chunk, cls: 'own', owner: 'phone' });
+  const phone = new PhoneAgent({ store, url: mqttUrl, name: 'phone', ...credentials('phone') });
+  await phone.start();
+  t.after(async () => {
+    await phone.stop();
+    store.close();
+  });
   const origin = new URL(dashboard.url).origin;
   mkdirSync(OUTPUT, { recursive: true });
   // Chromium's sandbox refuses to start as root (CI containers).
@@ -104,6 +117,9 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   assert.ok((await numberAttr(adminPage, '#chart-power', 'data-last')) > lastX, 'newer points, later in time');
   assert.ok((await numberAttr(adminPage, '#chart-forecast', 'data-points')) >= 96, 'the 24 h forecast is plotted');
   assert.match(await text(adminPage, '#power-figures'), /generated today\d+ Wh/);
+
+  // The phone's usage by class, asked of its store agent over the store protocol.
+  await until(async () => /own\s*1\s*5\.0 kB/.test(await text(adminPage, '#store-agents [data-agent="phone"]')), 15_000, "the phone's usage by class");
 
   // Land one drone that holds the net: the simulated autopilot switches to LAND.
   await eventually(() => site.site.fleet.status().manned >= 2, 60_000, 'two stations manned');
@@ -133,6 +149,7 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   assert.match(await text(viewerPage, '#who'), /viewer · viewer/);
   assert.equal(await viewerPage.isVisible('#actions'), false, 'a viewer sees no action buttons');
   assert.equal(await viewerPage.locator('button[data-action]:visible').count(), 0, 'no action anywhere on the page');
+  assert.match(await text(viewerPage, '#store-agents'), /shown to admins/);
   // Evaluated once (evaluate is not eval), so the CSP allows it.
   assert.ok(await viewerPage.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth'), 'no sideways scrolling on a phone');
   await viewerPage.screenshot({ path: join(OUTPUT, 'viewer-phone.png'), fullPage: true });
