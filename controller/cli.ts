@@ -23,7 +23,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   bench: {
     summary: 'run a benchmark suite and print its figures',
-    usage: 'canopy bench <suite> [--json]   (suites: bridge, relay, sim, fleet)',
+    usage: 'canopy bench <suite> [--json]   (suites: bridge, relay, sim, fleet, store)',
     load: () => import('./commands/bench.ts'),
   },
   config: {

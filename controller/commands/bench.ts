@@ -18,6 +18,7 @@ const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   relay: () => import('../../test/bench/relay.ts'),
   sim: () => import('../../test/bench/sim.ts'),
   fleet: () => import('../../test/bench/fleet.ts'),
+  store: () => import('../../test/bench/store.ts'),
 };
 
 export function formatFigures(figures: Figures): string {

@@ -1,0 +1,190 @@
+/**
+ * Bench suite `store`: the phone store and the backup pipeline.
+ *   pipeline_vs_raw_cipher  backup throughput in-process (FastCDC chunking + HMAC id + dedup index +
+ *                           XChaCha20-Poly1305 seal + SHA-256 address) ÷ raw xchacha20poly1305
+ *                           encryption of the same bytes in 64 KiB pieces, best of three rounds
+ *                           each, alternated in the same run (goal ≥ 0.8)
+ *   pipeline_with_store_vs_raw_cipher
+ *                           the same with every sealed chunk committed to a ChunkStore as well (the
+ *                           phone's side of the work, here in the same process)
+ *   dedup_ratio             plaintext bytes of a second backup of a slightly changed tree ÷ the
+ *                           plaintext bytes it had to seal and send (two files edited in the
+ *                           middle, one appended to, one added)
+ *   restore_mb_s            restore of that backup from the phone agent over a real mesh, MB/s
+ *   backup_mb_s             the first backup end to end over the mesh (phone only), MB/s
+ *   sqlite_* / files_*      chunk bodies in the SQLite index vs as files, 64 KiB bodies,
+ *                           synchronous FULL, put (batches of 32, as the agent's group commit) and get
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import type { BenchSuite, Figures } from '../../controller/commands/bench.ts';
+import { addressOf, ChunkStore, type PutInput } from '../../controller/store/chunk-store.ts';
+import { Chunker } from '../../controller/store/chunker.ts';
+import { chunkId, deriveKeys, newKdfParams, seal } from '../../controller/store/crypto.ts';
+import { backup } from '../../controller/store/backup.ts';
+import { restore } from '../../controller/store/restore.ts';
+import { PhoneAgent } from '../../controller/store/phone-agent.ts';
+import { StoreClient } from '../../controller/store/protocol.ts';
+import { password, startMesh } from '../controller/mesh/fixtures.ts';
+
+const MB = 1e6;
+
+function best(times: number[]): number {
+  return Math.min(...times);
+}
+
+/**
+ * Seconds for the owner's side of a backup on `data` (1 MiB blocks, as a file read): chunk, keyed
+ * id, dedup index lookup and insert, seal, address. With `store`, the sealed chunks are also
+ * committed to a ChunkStore (bodies in SQLite, WAL, synchronous NORMAL, batches of 32): the phone's
+ * work, done here in the same process.
+ */
+async function pipelineSeconds(data: Uint8Array, dir: string | undefined): Promise<number> {
+  const keys = await deriveKeys('bench', newKdfParams(4));
+  const store = dir ? new ChunkStore({ dir, synchronous: 'NORMAL' }) : undefined;
+  try {
+    const t0 = performance.now();
+    const chunker = new Chunker();
+    const index = new Map<string, string>();
+    let batch: PutInput[] = [];
+    const take = (chunks: Uint8Array[]) => {
+      for (const plain of chunks) {
+        const id = chunkId(keys, plain);
+        const key = Buffer.from(id).toString('hex');
+        if (index.has(key)) continue;
+        const sealed = seal(keys, id, plain);
+        const addr = addressOf(sealed);
+        index.set(key, addr);
+        if (!store) continue;
+        batch.push({ addr, body: sealed, cls: 'own', owner: 'bench', tag: 'chunk' });
+        if (batch.length === 32) {
+          store.putMany(batch);
+          batch = [];
+        }
+      }
+    };
+    for (let i = 0; i < data.length; i += 1 << 20) take(chunker.push(data.subarray(i, i + (1 << 20))));
+    take(chunker.finish());
+    store?.putMany(batch);
+    return (performance.now() - t0) / 1000;
+  } finally {
+    store?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function rawCipherSeconds(data: Uint8Array): number {
+  const key = randomBytes(32);
+  const aad = randomBytes(32);
+  const t0 = performance.now();
+  for (let i = 0; i < data.length; i += 65536) xchacha20poly1305(key, randomBytes(24), aad).encrypt(data.subarray(i, i + 65536));
+  return (performance.now() - t0) / 1000;
+}
+
+function bodiesFigures(dir: string, count: number): Figures {
+  const blobs = Array.from({ length: count }, () => {
+    const body = randomBytes(65536);
+    return { addr: addressOf(body), body };
+  });
+  const figures: Figures = {};
+  for (const bodies of ['sqlite', 'files'] as const) {
+    const d = join(dir, bodies);
+    const store = new ChunkStore({ dir: d, bodies, synchronous: 'FULL' });
+    let t0 = performance.now();
+    for (let i = 0; i < blobs.length; i += 32) store.putMany(blobs.slice(i, i + 32).map((b) => ({ ...b, cls: 'own' as const, owner: 'bench' })));
+    const put = (performance.now() - t0) / 1000;
+    t0 = performance.now();
+    for (const b of blobs) store.get(b.addr);
+    const get = (performance.now() - t0) / 1000;
+    store.close();
+    rmSync(d, { recursive: true, force: true });
+    const mb = (count * 65536) / MB;
+    figures[`${bodies}_put_mb_s`] = mb / put;
+    figures[`${bodies}_get_mb_s`] = mb / get;
+  }
+  return figures;
+}
+
+/** A tree of `files` files of `size` bytes (half text, half random: photos and notes). */
+function makeTree(root: string, files: number, size: number): void {
+  mkdirSync(root, { recursive: true });
+  for (let i = 0; i < files; i++) {
+    const body = i % 2 === 0 ? randomBytes(size) : Buffer.from(Array.from({ length: Math.ceil(size / 40) }, (_, j) => `note ${i} line ${j} ${randomBytes(8).toString('hex')}\n`).join('').slice(0, size));
+    writeFileSync(join(root, `file-${String(i).padStart(3, '0')}.bin`), body);
+  }
+}
+
+function editTree(root: string): void {
+  for (const i of [1, 4]) {
+    const p = join(root, `file-${String(i).padStart(3, '0')}.bin`);
+    const b = readFileSync(p);
+    writeFileSync(p, Buffer.concat([b.subarray(0, b.length >> 1), Buffer.from('an edit in the middle'), b.subarray(b.length >> 1)]));
+  }
+  writeFileSync(join(root, 'file-002.bin'), 'appended at the end\n', { flag: 'a' });
+  writeFileSync(join(root, 'added.txt'), 'a new small file\n');
+}
+
+export const suite: BenchSuite = {
+  description: 'phone store and backup: pipeline vs raw cipher, dedup, restore, bodies in SQLite vs files',
+  async run(progress, { quick }) {
+    const work = mkdtempSync(join(tmpdir(), 'canopy-bench-store-'));
+    try {
+      const figures: Figures = {};
+      const size = (quick ? 16 : 64) << 20;
+      const data = randomBytes(size);
+      progress(`pipeline vs raw cipher on ${size >> 20} MiB, best of 3`);
+      const pipe: number[] = [];
+      const withStore: number[] = [];
+      const raw: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        raw.push(rawCipherSeconds(data));
+        pipe.push(await pipelineSeconds(data, undefined));
+        withStore.push(await pipelineSeconds(data, join(work, `pipe-${round}`)));
+      }
+      figures.raw_cipher_mb_s = size / MB / best(raw);
+      figures.pipeline_mb_s = size / MB / best(pipe);
+      figures.pipeline_vs_raw_cipher = best(raw) / best(pipe);
+      figures.pipeline_with_store_mb_s = size / MB / best(withStore);
+      figures.pipeline_with_store_vs_raw_cipher = best(raw) / best(withStore);
+
+      progress('chunk bodies: SQLite vs files');
+      Object.assign(figures, bodiesFigures(join(work, 'bodies'), quick ? 160 : 480));
+
+      progress('backup, second backup of a changed tree, restore over a real mesh');
+      const { mesh, url } = await startMesh();
+      const store = new ChunkStore({ dir: join(work, 'phone') });
+      const agent = new PhoneAgent({ store, url, username: 'phone', password: password('phone'), name: 'phone' });
+      await agent.start();
+      const client = await StoreClient.connect({ url, username: 'phone', password: password('phone'), timeoutMs: 30_000 });
+      try {
+        const src = join(work, 'src', 'tree');
+        const files = quick ? 8 : 24;
+        makeTree(src, files, 1 << 20);
+        const opts = { client, owner: 'phone', neighbours: [], k: 3, n: 6, path: src, passphrase: 'bench', kdfLogN: 4, uplink: false } as const;
+        let t0 = performance.now();
+        const first = await backup(opts);
+        figures.backup_mb_s = first.bytes / MB / ((performance.now() - t0) / 1000);
+        editTree(src);
+        const second = await backup(opts);
+        figures.dedup_ratio = second.bytes / second.newBytes;
+        figures.second_backup_new_chunks = second.newChunks;
+        figures.second_backup_chunks = second.chunks;
+        t0 = performance.now();
+        const r = await restore({ manifest: second.manifestAddr, dir: join(work, 'out'), passphrase: 'bench', sources: [{ client, agent: 'phone', label: 'phone' }] });
+        figures.restore_mb_s = r.bytes / MB / ((performance.now() - t0) / 1000);
+        if (r.failed.length > 0) throw new Error(`restore failed: ${JSON.stringify(r.failed)}`);
+      } finally {
+        await client.close();
+        await agent.stop();
+        store.close();
+        await mesh.stop();
+      }
+      return figures;
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  },
+};
