@@ -121,6 +121,8 @@ export type PerClass<T> = Record<PriorityClass, T>;
 export interface ContactWindowView {
   start: number;
   end: number;
+  /** Bytes the window may carry; absent: unlimited. */
+  budgetBytes?: number;
 }
 
 /** Retained `<base>/uplink`: the relay's outbox and dish. */
@@ -129,6 +131,10 @@ export interface UplinkStatus {
   state: 'off' | 'booting' | 'connecting' | 'up';
   window: ContactWindowView | null;
   nextWindow: ContactWindowView | null;
+  /** The contact plan's windows over the next 24 hours. */
+  upcoming?: ContactWindowView[];
+  /** The current window's byte budget (null: unlimited) against what it has carried. */
+  windowBytes?: { budget: number | null; used: number } | null;
   queued: PerClass<{ items: number; bytes: number }>;
   delivered: PerClass<{ items: number; bytes: number }>;
   /** Items dropped because their TTL ran out before an uplink window carried them. */

@@ -52,6 +52,11 @@ export class ContactPlan {
   next(now: number): ContactWindow | undefined {
     return this.windows.find((w) => w.start > now);
   }
+
+  /** The windows open at some time in [from, to), at most `max` of them (the dashboard's timeline). */
+  between(from: number, to: number, max = 48): ContactWindow[] {
+    return this.windows.filter((w) => w.end > from && w.start < to).slice(0, max);
+  }
 }
 
 /**
@@ -77,6 +82,11 @@ export class WindowBudget {
   spend(cls: PriorityClass, bytes: number): void {
     this.used.total += bytes;
     this.used[cls] += bytes;
+  }
+
+  /** Bytes sent in the window so far. */
+  get usedBytes(): number {
+    return this.used.total;
   }
 
   /** Bytes left in the window (Infinity without a budget). */

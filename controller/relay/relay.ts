@@ -19,7 +19,7 @@ import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import type { Mesh } from '../mesh/mesh.ts';
 import { LatestThrottle } from '../mesh/throttle.ts';
-import { decodeEnvelope, encodeJson, parseTopic, PRIORITY_CLASSES, type PerClass, type PriorityClass, type UplinkStatus } from '../mesh/topics.ts';
+import { decodeEnvelope, encodeJson, parseTopic, PRIORITY_CLASSES, type ContactWindowView, type PerClass, type PriorityClass, type UplinkStatus } from '../mesh/topics.ts';
 import { ContactPlan, WindowBudget, type ContactWindow } from './contact-plan.ts';
 import { Outbox, type OutboxInput, type OutboxItem } from './outbox.ts';
 import { Uplink, type UpstreamOptions } from './uplink.ts';
@@ -233,8 +233,10 @@ export class Relay extends EventEmitter<RelayEvents> {
     const energy = this.energy();
     return {
       state: this.state,
-      window: window ? { start: window.start, end: window.end } : null,
-      nextWindow: next ? { start: next.start, end: next.end } : null,
+      window: window ? view(window) : null,
+      nextWindow: next ? view(next) : null,
+      upcoming: r.plan.between(now, now + 24 * 3_600_000).map(view),
+      windowBytes: window ? { budget: window.budgetBytes ?? null, used: this.budget?.window === window ? this.budget.usedBytes : 0 } : null,
       queued: counts.queued,
       delivered: counts.delivered,
       expired: counts.expired,
@@ -442,4 +444,8 @@ export class Relay extends EventEmitter<RelayEvents> {
     if (!this.running) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the relay is not started');
     return this.running;
   }
+}
+
+function view(w: ContactWindow): ContactWindowView {
+  return w.budgetBytes === undefined ? { start: w.start, end: w.end } : { start: w.start, end: w.end, budgetBytes: w.budgetBytes };
 }

@@ -502,6 +502,7 @@ function renderUplink(): void {
     ['Wh per GB', fmt(u.dish.whPerGb, 0)],
     ['window', u.window ? `${time(u.window.start)}–${time(u.window.end)}` : 'none now'],
     ['next window', u.nextWindow ? `${time(u.nextWindow.start)}–${time(u.nextWindow.end)}` : '–'],
+    ['window bytes', u.windowBytes ? `${bytes(u.windowBytes.used)} of ${u.windowBytes.budget === null ? 'unlimited' : bytes(u.windowBytes.budget)}` : '–'],
   ]);
   $('#queue tbody').replaceChildren(
     ...PRIORITY_CLASSES.map((c) => {
@@ -516,7 +517,12 @@ function renderUplink(): void {
   const span = 24 * 3600_000;
   const x = (ms: number) => Math.max(0, Math.min(600, ((ms - now) / span) * 600));
   const parts: SVGElement[] = [];
-  for (const w of [u.window, u.nextWindow]) if (w) parts.push(svg('rect', { x: x(w.start), y: 8, width: Math.max(1, x(w.end) - x(w.start)), height: 18, fill: w === u.window ? '#3fb950' : '#4fb3ff' }));
+  for (const w of u.upcoming ?? [u.window, u.nextWindow].filter((v) => v !== null)) {
+    const open = w.start <= now && now < w.end;
+    const bar = svg('rect', { x: x(w.start), y: 8, width: Math.max(1, x(w.end) - x(w.start)), height: 18, fill: open ? '#3fb950' : '#4fb3ff', class: 'window' });
+    bar.append(svg('title', {}, `${time(w.start)}–${time(w.end)}${w.budgetBytes === undefined ? '' : `, ${bytes(w.budgetBytes)}`}`));
+    parts.push(bar);
+  }
   for (let h = 0; h <= 24; h += 6) parts.push(svg('text', { x: Math.min(585, (h / 24) * 600 + 2), y: 38, 'font-size': 9, fill: '#8b98a5' }, h === 0 ? 'now' : `+${h} h`));
   tl.replaceChildren(...parts);
   charts.uplink?.setData([uplinkSeries.t, uplinkSeries.granted, uplinkSeries.used, uplinkSeries.kbps]);

@@ -118,6 +118,8 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   assert.ok((await numberAttr(adminPage, '#chart-forecast', 'data-points')) >= 96, 'the 24 h forecast is plotted');
   assert.match(await text(adminPage, '#power-figures'), /generated today\d+ Wh/);
 
+  assert.ok((await adminPage.locator('#timeline rect.window').count()) >= 2, 'contact windows on the 24-hour line');
+
   // The phone's usage by class, asked of its store agent over the store protocol.
   await until(async () => /own\s*1\s*5\.0 kB/.test(await text(adminPage, '#store-agents [data-agent="phone"]')), 15_000, "the phone's usage by class");
 

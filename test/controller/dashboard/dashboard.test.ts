@@ -167,6 +167,10 @@ test('dashboard server: local assets, /metrics, Home Assistant discovery and adm
     (['control', 'hot', 'bulk'] as const).map((c) => [c, uplink.queued[c].items]),
   );
   assert.equal(metrics.get('canopy_uplink_delivered_bytes_total')!.samples.length, 3);
+  // The contact plan's next 24 hours, for the timeline.
+  const upcoming = uplink.upcoming!;
+  assert.ok(upcoming.length >= 2);
+  assert.ok(upcoming.every((w, i) => w.end > uplink.updatedAt && w.start < uplink.updatedAt + 24 * 3_600_000 && (i === 0 || w.start >= upcoming[i - 1]!.end)));
   const clients = () => fetch(new URL('metrics', dashboard.url)).then(async (r) => parseExposition(await r.text()).get('canopy_mesh_clients')!.samples[0]!.value);
   const before = await clients();
   const another = await connect(mqttUrl, credentials('viewer'));
