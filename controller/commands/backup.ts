@@ -12,7 +12,7 @@ import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { decodeJson, type PowerState } from '../mesh/topics.ts';
 import { progressBar } from '../progress.ts';
 import { backup } from '../store/backup.ts';
-import { CONNECTION_OPTIONS, connectOwner, intFlag, readSecret, storeConfig } from '../store/command-line.ts';
+import { connectOwner, intFlag, OWNER_OPTIONS, readSecret, storeConfig } from '../store/command-line.ts';
 import { DEFAULT_KDF } from '../store/crypto.ts';
 import { repair } from '../store/repair.ts';
 import type { StoreClient } from '../store/protocol.ts';
@@ -22,16 +22,13 @@ export async function run(args: string[]): Promise<number> {
     args,
     allowPositionals: true,
     options: {
-      ...CONNECTION_OPTIONS,
-      neighbour: { type: 'string', multiple: true },
+      ...OWNER_OPTIONS,
       k: { type: 'string' },
       n: { type: 'string' },
       manifest: { type: 'string' },
       'no-uplink': { type: 'boolean', default: false },
       'scrypt-log-n': { type: 'string' },
-      'passphrase-file': { type: 'string' },
       repair: { type: 'string' },
-      timeout: { type: 'string' },
     },
   });
   const path = positionals[0];

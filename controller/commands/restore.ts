@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { progressBar } from '../progress.ts';
-import { CONNECTION_OPTIONS, connectOwner, intFlag, readSecret, storeConfig } from '../store/command-line.ts';
+import { connectOwner, intFlag, OWNER_OPTIONS, readSecret, storeConfig } from '../store/command-line.ts';
 import { StoreClient } from '../store/protocol.ts';
 import { restore, type Source } from '../store/restore.ts';
 
@@ -16,14 +16,11 @@ export async function run(args: string[]): Promise<number> {
     args,
     allowPositionals: true,
     options: {
-      ...CONNECTION_OPTIONS,
-      neighbour: { type: 'string', multiple: true },
+      ...OWNER_OPTIONS,
       upstream: { type: 'string' },
       'upstream-base': { type: 'string' },
       'upstream-username': { type: 'string' },
       'no-mesh': { type: 'boolean', default: false },
-      'passphrase-file': { type: 'string' },
-      timeout: { type: 'string' },
     },
   });
   const [manifest, dir] = positionals;

@@ -20,6 +20,14 @@ export const CONNECTION_OPTIONS = {
   'password-file': { type: 'string' },
 } as const;
 
+/** What backup and restore add: the neighbours, the passphrase file, the per-request timeout (ms). */
+export const OWNER_OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  neighbour: { type: 'string', multiple: true },
+  'passphrase-file': { type: 'string' },
+  timeout: { type: 'string' },
+} as const;
+
 export interface ConnectionFlags {
   config?: string;
   broker?: string;

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { eventually } from '../../helpers/events.ts';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, appendFileSync, writeFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,13 +21,6 @@ function restoreOpts(rig: Rig, manifest: string, dir: string, over: Partial<Rest
   return { manifest, dir, passphrase: PASS, sources: [{ client: rig.client, agent: OWNER, label: 'phone' }], shares: rig.client, timeoutMs: 1500, ...over };
 }
 
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('backup goes to the phone, the uplink and 3-of-6 shares; restore from the phone, from upstream alone and from any 3 neighbours is byte-identical; nothing readable reaches the neighbours or upstream', async (t) => {
   const rig = await storeRig(t, { uplink: true });
@@ -59,7 +53,7 @@ test('backup goes to the phone, the uplink and 3-of-6 shares; restore from the p
 
   // 2. From upstream alone, by manifest address, once the relay has carried everything up.
   await rig.upstream!.waitForDistinct(r.uplinked);
-  await until(() => rig.upstreamAgent!.counts.ingested >= r.uplinked, 'the upstream store to keep every relayed blob');
+  await eventually(() => rig.upstreamAgent!.counts.ingested >= r.uplinked, 10_000, 'the upstream store keeping every relayed blob');
   const out2 = join(rig.dir, 'out2');
   const r2 = await restore(restoreOpts(rig, r.manifestAddr, out2, { sources: [{ client: rig.upstreamClient!, agent: OWNER, label: 'upstream' }], shares: undefined }));
   assert.deepEqual(treeHashes(out2), expected);

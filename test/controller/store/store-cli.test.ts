@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { eventually } from '../../helpers/events.ts';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,13 +8,6 @@ import { canopy, spawnCanopy } from '../../helpers/cli.ts';
 import { password, startMesh } from '../mesh/fixtures.ts';
 import { makeTree, treeHashes } from './rig.ts';
 
-async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('canopy phone, backup and restore end to end; a wrong passphrase writes nothing; scrub and usage', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-store-cli-'));
@@ -30,7 +24,7 @@ test('canopy phone, backup and restore end to end; a wrong passphrase writes not
   });
   const store = join(dir, 'store');
   const agent = spawnCanopy(t, 'phone', '--store', store, '--broker', url, '--quota-cold', '10M');
-  await until(() => agent.output().includes('serving'), 'the phone agent');
+  await eventually(() => agent.output().includes('serving'), 30_000, 'the phone agent up');
 
   const src = join(dir, 'src', 'home');
   makeTree(src);
