@@ -94,12 +94,14 @@ export class SiteController {
     let holdersW = 0;
     let measuredHolders = 0;
     let charging = 0;
+    let holdersMinSoc: number | undefined;
     for (const v of this.opts.gs.vehicles.list()) {
       const role = this.fleet.role(v.sysid);
       const { voltageV, currentA } = v.telemetry;
       // A pad charger shows as negative battery current on a landed drone.
       if ((role === 'charging' || role === 'ready') && currentA !== undefined && currentA < -0.5) charging++;
       if (role !== 'on-station') continue;
+      if (v.telemetry.remainingPct !== undefined) holdersMinSoc = Math.min(holdersMinSoc ?? 1, v.telemetry.remainingPct / 100);
       if (voltageV !== undefined && currentA !== undefined && (v.telemetry.remainingPct ?? 0) < 97) {
         holdersW += voltageV * currentA;
         measuredHolders++;
@@ -112,6 +114,7 @@ export class SiteController {
       holding: status.roles['on-station'],
       charging,
       measured: measuredHolders > 0 ? { holders: measuredHolders, batteryW: holdersW } : undefined,
+      holdersMinSoc,
       dish: this.opts.dish?.() ?? 'off',
       referenceGhiWm2: this.opts.referenceGhi?.(),
     });

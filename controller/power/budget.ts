@@ -125,6 +125,8 @@ export interface PowerInputs {
    * refuses the surplus, which would read as no sun): how many, and their V × A summed, W.
    */
   measured?: { holders: number; batteryW: number };
+  /** The lowest state of charge (0..1) among the drones on station, when any report one. */
+  holdersMinSoc?: number;
   /** Global horizontal irradiance from a reference cell at the station, W/m² (when there is one). */
   referenceGhiWm2?: number;
   /** Whether the dish is powered and carrying traffic. */
@@ -145,6 +147,9 @@ const FORECAST_STEP_MS = 15 * 60_000;
 const CLOUD_PERSISTENCE_H = 2;
 /** The site's climate: the sky's transmittance averaged, weighted by energy, over about a week. */
 const CLIMATE_DAYS = 7;
+/** A dip is bridged whole when the holders' lowest battery is above this, until it falls below the next. */
+const DIP_BRIDGE_FROM_SOC = 0.6;
+const DIP_BRIDGE_UNTIL_SOC = 0.5;
 const FORECAST_POINTS = 24 * 4;
 
 export class PowerPlanner {
@@ -161,6 +166,8 @@ export class PowerPlanner {
   private netUp = false;
   /** Set while a net launched ahead of the sun waits for it to pay (until then it is held whole). */
   private aheadUntilMs: number | null = null;
+  /** Through a dip the net is first held whole on the holders' batteries ('bridge'), then sized for rotation. */
+  private dip: 'bridge' | 'rotate' | null = null;
   private lastMs: number;
   private forecastCache: { atMs: number; cloud: number; hover: number; available: number; points: ForecastPoint[] } | undefined;
   private current: PowerBudget | undefined;
@@ -353,13 +360,14 @@ export class PowerPlanner {
     const landBy = breakEven === null ? null : breakEven - landAllMs;
 
     // Hysteresis: the net goes up when the sun pays for hover with 5 % to spare and the forecast
-    // keeps it so for the next hour; it stays up until the sun covers less than 90 % (the drones'
+    // keeps it so for the next half hour (a cloudy climate's sunny spells are short, and the drones'
+    // batteries carry them home if one ends early); it stays up until the sun covers less than 90 % (the drones'
     // batteries and rotation bridge a passing cloud) or the sunset plan lands it.
     // Launching takes as long as landing, so on a rising sun the net goes up ahead: when the
     // forecast has the sun pay within the time to launch everyone (and for an hour after), the
     // first drones hover a few minutes on a small deficit (under 10 %) and the net is full when
     // the sun pays for it.
-    const nextHour = forecast.slice(0, 4);
+    const nextHalfHour = forecast.slice(0, 3);
     const launchAllMs = Math.max(0, inputs.available - p.spares) * p.transitPerDroneMs;
     const paysFrom = forecast.findIndex((f) => f.atMs > now && f.perDroneSolarW >= 1.05 * hoverPer);
     const launchAhead =
@@ -368,7 +376,7 @@ export class PowerPlanner {
       solarPer >= 0.9 * hoverPer &&
       forecast.slice(paysFrom, paysFrom + 4).every((f) => f.perDroneSolarW >= hoverPer) &&
       (landBy === null || now < landBy);
-    if (!this.netUp && solarPer >= 1.05 * hoverPer && nextHour.every((f) => f.perDroneSolarW >= hoverPer)) this.netUp = true;
+    if (!this.netUp && solarPer >= 1.05 * hoverPer && nextHalfHour.every((f) => f.perDroneSolarW >= hoverPer)) this.netUp = true;
     else if (!this.netUp && launchAhead) {
       this.netUp = true;
       // If the sun has not caught up by then, the forecast was wrong: size the net as usual.
@@ -376,16 +384,26 @@ export class PowerPlanner {
     } else if (this.netUp && solarPer < 0.9 * hoverPer) this.netUp = false;
     if (!this.netUp || solarPer >= hoverPer || (this.aheadUntilMs !== null && now > this.aheadUntilMs)) this.aheadUntilMs = null;
     const ahead = this.aheadUntilMs !== null;
-    let stations = !this.netUp ? 0 : this.sustainableStations(inputs.available, ahead ? Infinity : solarPer);
+    // A passing cloud is bridged on the holders' batteries while the lowest has more than half its
+    // charge left (in the 90–100 % band the deficit is at most a tenth of hover: over an hour of
+    // flight); after that the net shrinks to what rotation sustains (k = m(⌈R⌉+1)) until the sun
+    // pays again. Shrinking and regrowing through the transit token costs more than the bridge.
+    if (!this.netUp || ahead || solarPer >= hoverPer) this.dip = null;
+    else if (this.dip === null) this.dip = (inputs.holdersMinSoc ?? 0) >= DIP_BRIDGE_FROM_SOC ? 'bridge' : 'rotate';
+    else if (this.dip === 'bridge' && (inputs.holdersMinSoc ?? 0) < DIP_BRIDGE_UNTIL_SOC) this.dip = 'rotate';
+    const whole = ahead || this.dip === 'bridge';
+    let stations = !this.netUp ? 0 : this.sustainableStations(inputs.available, whole ? Infinity : solarPer);
     const perDrone = `${solarPer.toFixed(0)} W sun vs ${hoverPer.toFixed(0)} W hover per drone`;
     let reason = this.netUp
       ? ahead
         ? `up ahead of the sun: the forecast has it pay for hover by ${new Date(this.aheadUntilMs! - 15 * 60_000).toISOString().slice(11, 16)} UTC (${perDrone})`
         : solarPer >= hoverPer
         ? `the net carries itself (${perDrone})`
+        : this.dip === 'bridge'
+        ? `bridging a dip on the holders' batteries, lowest at ${((inputs.holdersMinSoc ?? 0) * 100).toFixed(0)} % (${perDrone})`
         : `held by rotation through a dip (${perDrone})`
       : solarPer >= hoverPer
-        ? `the forecast has the sun stop paying for hover within the hour (${perDrone})`
+        ? `the forecast has the sun stop paying for hover within half an hour (${perDrone})`
         : `the sun does not pay for hover (${perDrone})`;
     if (stations > 0 && landBy !== null && now >= landBy) {
       stations = 0;

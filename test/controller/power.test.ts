@@ -218,3 +218,34 @@ test('the holders\' draw teaches what hovering really costs (wind), up to 1.6× 
   assert.ok(Math.abs(b.perDrone.hoverW - b.perDrone.hoverCorrection * model) < 1e-6);
   assert.ok(b.perDrone.solarW < b.perDrone.hoverW * 1.4, 'the margin shrank');
 });
+
+test('a passing cloud is bridged whole on the holders\' batteries while they have charge, then the net is sized for rotation', () => {
+  const clock = at('2026-06-21T11:30:00Z');
+  const p = new PowerPlanner(clock, profile({ netEfficiency: 0.0985 }));
+  const hover = p.hoverPerDroneW();
+  assert.equal(p.update({ available: 25, holding: 0, charging: 0 }).decisions.stations, 24);
+  const dip = (holdersMinSoc: number) => p.update({ available: 25, holding: 24, charging: 0, holdersMinSoc, measured: { holders: 24, batteryW: 24 * hover * 0.06 } });
+  // The same thin cloud as above, with the holders' batteries nearly full: the net stays whole.
+  let b = dip(0.95);
+  for (let i = 0; i < 30; i++) {
+    clock.advance(60_000);
+    b = dip(0.95 - i * 0.01);
+  }
+  assert.ok(b.perDrone.solarW < hover && b.perDrone.solarW > 0.9 * hover, `${b.perDrone.solarW} W vs ${hover} W`);
+  assert.equal(b.decisions.stations, 24);
+  assert.match(b.decisions.reason, /bridging a dip/);
+  // The lowest holder falls under half: rotation sizing from now on, even when fresh drones
+  // (fuller batteries) take the stations.
+  clock.advance(60_000);
+  b = dip(0.49);
+  assert.ok(b.decisions.stations < 24 && b.decisions.stations >= 3, `net shrinks to ${b.decisions.stations}`);
+  assert.match(b.decisions.reason, /rotation/);
+  clock.advance(60_000);
+  assert.equal(dip(0.99).decisions.stations, b.decisions.stations);
+  // A dip that starts with tired holders is sized for rotation at once.
+  const q = new PowerPlanner(at('2026-06-21T11:30:00Z'), profile({ netEfficiency: 0.0985 }));
+  q.update({ available: 25, holding: 0, charging: 0 });
+  let c = q.budget!;
+  for (let i = 0; i < 30; i++) c = q.update({ available: 25, holding: 24, charging: 0, holdersMinSoc: 0.4, measured: { holders: 24, batteryW: 24 * hover * 0.06 } });
+  assert.ok(c.decisions.stations < 24, `${c.decisions.stations}`);
+});
