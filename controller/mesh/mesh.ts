@@ -363,13 +363,15 @@ export class Mesh {
       socket.once('close', () => r.sockets.delete(socket));
       r.broker.handle(socket, req);
     };
+    // No Nagle: request/response traffic (the store protocol, bridge requests) otherwise waits
+    // ≈ 40 ms for the client's delayed ACK on every small write (`canopy bench store`: 8× per request).
     if (tcp) {
-      r.tcp = createNetServer(handle);
+      r.tcp = createNetServer({ noDelay: true }, handle);
       await listenOn(r.tcp, 'tcp', tcp.port ?? 1883, tcp.host);
     }
     const tlsOptions = tls ? loadTls(tls) : undefined;
     if (tls && tlsOptions) {
-      r.tls = createTlsServer(tlsOptions, handle);
+      r.tls = createTlsServer({ ...tlsOptions, noDelay: true }, handle);
       await listenOn(r.tls, 'tls', tls.port ?? 8883, tls.host);
     }
     if (ws) {

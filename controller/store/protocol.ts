@@ -207,6 +207,8 @@ export function connectMqtt(url: string, opts: IClientOptions = {}): Promise<Mqt
       reject(new CanopyError('CANOPY_ERR_LINK_DOWN', `cannot connect to ${url}: ${why}`, { cause: e }));
     };
     const closed = () => fail(new Error('the connection closed before the broker accepted it'));
+    // No Nagle on our side either (each reconnect is a new socket): small requests and PUBACKs go at once.
+    client.on('connect', () => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true));
     client.once('connect', () => {
       client.off('error', fail);
       client.off('close', closed);
