@@ -100,8 +100,6 @@ export class Dashboard {
     await this.metrics.start();
     this.history = new PowerHistoryRecorder(mesh);
     await this.history.start();
-    if (this.opts.discoveryPrefix !== false) await publishDiscovery(mesh, this.opts.discoveryPrefix ?? DEFAULT_DISCOVERY_PREFIX, version());
-    this.removeActions = registerActions({ mesh, clock: this.opts.clock, site: this.opts.site, relay: this.opts.relay, drones: this.opts.drones });
 
     const server = createServer((req, res) => this.serve(req, res, assets));
     this.wss = new WebSocketServer({ noServer: true });
@@ -118,13 +116,23 @@ export class Dashboard {
     });
     const host = this.opts.host ?? DASHBOARD_DEFAULTS.host;
     const port = this.opts.port ?? DASHBOARD_DEFAULTS.port;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) =>
-        reject(e.code === 'EADDRINUSE' ? new CanopyError('CANOPY_ERR_PORT_IN_USE', `dashboard port ${port} on ${host} is in use; choose another with dashboard.port or --dashboard-port`) : e),
-      );
-      server.listen(port, host, () => resolve());
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (e: NodeJS.ErrnoException) =>
+          reject(e.code === 'EADDRINUSE' ? new CanopyError('CANOPY_ERR_PORT_IN_USE', `dashboard port ${port} on ${host} is in use; choose another with dashboard.port or --dashboard-port`) : e),
+        );
+        server.listen(port, host, () => resolve());
+      });
+    } catch (e) {
+      // Nothing stays behind: the subscriptions go with the listener that failed.
+      await this.metrics.stop();
+      await this.history.stop();
+      throw e;
+    }
     this.server = server;
+    // Only a dashboard that is up answers the actions and announces the site to Home Assistant.
+    this.removeActions = registerActions({ mesh, clock: this.opts.clock, site: this.opts.site, relay: this.opts.relay, drones: this.opts.drones });
+    if (this.opts.discoveryPrefix !== false) await publishDiscovery(mesh, this.opts.discoveryPrefix ?? DEFAULT_DISCOVERY_PREFIX, version());
     this.log.info('dashboard started', { url: this.url });
   }
 

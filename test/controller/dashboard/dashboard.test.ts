@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { escapeLabelValue, renderFamilies } from '../../../controller/dashboard/metrics.ts';
+import { Dashboard } from '../../../controller/dashboard/server.ts';
 import { ACTION_VERBS } from '../../../controller/dashboard/actions.ts';
 import type { SensorDiscovery } from '../../../controller/dashboard/discovery.ts';
 import type { BridgeEvent, BridgeResponse, DroneState, FleetState, PowerHistory, PowerState, UplinkStatus } from '../../../controller/mesh/topics.ts';
@@ -123,6 +124,8 @@ test('dashboard server: local assets, /metrics, Home Assistant discovery and adm
   assert.doesNotMatch(await js.text(), /\bimport\s*\(?\s*["']https?:/, 'no module imported from elsewhere');
   assert.match(await (await fetch(new URL('app.css', dashboard.url))).text(), /\.uplot/, "uPlot's stylesheet served from here");
   assert.equal((await fetch(new URL('nothing-here', dashboard.url))).status, 404);
+  const clash = new Dashboard({ mesh: site.gs.mesh!, clock: site.clock, host: '127.0.0.1', port: Number(new URL(dashboard.url).port), discoveryPrefix: false });
+  await assert.rejects(clash.start(), (e: Error & { code?: string }) => e.code === 'CANOPY_ERR_PORT_IN_USE' && /dashboard port \d+ on 127\.0\.0\.1 is in use/.test(e.message));
 
   // ---- retained state a dashboard reads, as a viewer -------------------------------------------------
   const viewer = await connect(mqttUrl, credentials('viewer'));
