@@ -56,7 +56,7 @@ function topBits(n: number): number {
  * The chunks returned are views of internal buffers that are never written again.
  */
 export class Chunker {
-  private buf = new Uint8Array(0);
+  private buf: Uint8Array = new Uint8Array(0);
   /** Start of the current chunk in buf. */
   private start = 0;
   /** Next byte to hash, and the fingerprint so far: scanning resumes where the data ran out. */
