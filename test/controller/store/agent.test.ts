@@ -78,6 +78,13 @@ test('a neighbour reads the hot cache and its own cold entries from the phone wi
   assert.equal(await subscribeGranted(raw, 'canopy/store/alice/answer/#'), 128);
 });
 
+test("an agent's availability is retained: online while it runs, offline when it stops", async (t) => {
+  const rig = await storeRig(t, { neighbours: 1 });
+  assert.equal(String(await rig.client.retained('canopy/store/alice/availability')), 'online');
+  await rig.stopNeighbour('alice');
+  assert.equal(String(await rig.client.retained('canopy/store/alice/availability')), 'offline');
+});
+
 test('an agent that does not answer is a timeout, not a hang', async (t) => {
   const rig = await storeRig(t, { neighbours: 0 });
   await assert.rejects(rig.client.request('nobody', { op: 'has', addrs: [] }, undefined, 300), (e) => isCanopyError(e, 'CANOPY_ERR_TIMEOUT') && /"nobody"/.test(e.message));

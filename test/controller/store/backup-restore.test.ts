@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { isCanopyError } from '../../../firmware-bridge/errors.ts';
 import { backup, type BackupOptions } from '../../../controller/store/backup.ts';
 import { restore, type RestoreOptions } from '../../../controller/store/restore.ts';
-import { openManifest } from '../../../controller/store/manifest.ts';
+import { openManifest, sealManifest } from '../../../controller/store/manifest.ts';
 import { makeTree, NEIGHBOURS, OWNER, storeRig, TEST_LOG_N, treeHashes, type Rig } from './rig.ts';
 
 const PASS = 'correct horse battery staple';
@@ -141,4 +141,19 @@ test('erasure parameters and a missing source path are clear errors', async (t) 
   await assert.rejects(backup(backupOpts(rig, join(rig.dir, 'nope'))), (e) => isCanopyError(e, 'CANOPY_ERR_BAD_ARGUMENT') && /no such file/.test(e.message));
   await assert.rejects(backup(backupOpts(rig, rig.dir, { k: 4, n: 3 })), (e) => isCanopyError(e, 'CANOPY_ERR_BAD_ARGUMENT') && /4-of-3/.test(e.message));
   assert.ok(NEIGHBOURS.length >= 6);
+});
+
+test('a manifest whose paths leave the restore directory is refused before anything is written', async (t) => {
+  const rig = await storeRig(t, { neighbours: 0 });
+  const src = join(rig.dir, 'src', 'home');
+  makeTree(src);
+  const r = await backup(backupOpts(rig, src));
+  const { header, body, keys } = await openManifest(r.manifest, PASS);
+  body.files[0]!.path = '../escaped.txt';
+  const evil = join(rig.dir, 'evil.manifest');
+  writeFileSync(evil, sealManifest(header, body, keys));
+  const out = join(rig.dir, 'out');
+  await assert.rejects(restore(restoreOpts(rig, evil, out)), (e) => isCanopyError(e, 'CANOPY_ERR_STORE_MANIFEST') && /leaves the restore directory/.test(e.message));
+  assert.equal(existsSync(out), false);
+  assert.equal(existsSync(join(rig.dir, 'escaped.txt')), false);
 });
