@@ -3,7 +3,7 @@
  * shares on the neighbours; writes the sealed manifest to a local file (a restore needs it, or its
  * address, and the passphrase). `canopy backup --repair MANIFEST` re-creates the shares of
  * neighbours that went away, while the power budget grants it (the retained `<base>/power`).
- * The passphrase comes from CANOPY_PASSPHRASE or --passphrase-file.
+ * The passphrase comes from CANOPY_PASSPHRASE, --passphrase-file or, on a terminal, a prompt.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
@@ -12,7 +12,7 @@ import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { decodeJson, type PowerState } from '../mesh/topics.ts';
 import { progressBar } from '../progress.ts';
 import { backup } from '../store/backup.ts';
-import { connectOwner, intFlag, OWNER_OPTIONS, readSecret, storeConfig } from '../store/command-line.ts';
+import { connectOwner, intFlag, OWNER_OPTIONS, passphrase, storeConfig } from '../store/command-line.ts';
 import { DEFAULT_KDF } from '../store/crypto.ts';
 import { repair } from '../store/repair.ts';
 import type { StoreClient } from '../store/protocol.ts';
@@ -35,7 +35,7 @@ export async function run(args: string[]): Promise<number> {
   if (!path && !values.repair) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'give what to back up: canopy backup PATH (or canopy backup --repair MANIFEST)');
   const { config, store } = storeConfig(values.config);
   const owner = values.owner ?? store.owner;
-  const passphrase = readSecret('CANOPY_PASSPHRASE', values['passphrase-file'], 'passphrase')!;
+  const secret = await passphrase(values['passphrase-file']);
   const timeoutMs = intFlag(values.timeout, 'timeout', 10_000);
   const client = await connectOwner(values, config, owner, timeoutMs);
   const targets = {
@@ -50,7 +50,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     if (values.repair) {
       const grant = await powerGrant(client);
-      const r = await repair({ ...targets, manifest: readFileSync(values.repair), passphrase, grant, timeoutMs: Math.min(timeoutMs, 3000), warn });
+      const r = await repair({ ...targets, manifest: readFileSync(values.repair), passphrase: secret, grant, timeoutMs: Math.min(timeoutMs, 3000), warn });
       console.log(`checked ${r.chunks} chunks: ${r.healthy} with every share${r.gone.length ? `; neighbours gone: ${r.gone.join(', ')}` : ''}`);
       console.log(`shares lost ${r.lostShares}, re-created ${r.recreated}${r.deferred ? `, ${r.deferred} chunks deferred (the power budget does not grant it now)` : ''}`);
       for (const id of r.unrecoverable) console.log(`unrecoverable: chunk ${id} (no phone copy and fewer than k shares)`);
@@ -62,7 +62,7 @@ export async function run(args: string[]): Promise<number> {
       return r.unrecoverable.length > 0 ? 1 : 0;
     }
     const bar = progressBar(`backup ${basename(resolve(path!))}`);
-    const r = await backup({ ...targets, path: path!, passphrase, kdfLogN: intFlag(values['scrypt-log-n'], 'scrypt-log-n', DEFAULT_KDF.logN), progress: bar, warn });
+    const r = await backup({ ...targets, path: path!, passphrase: secret, kdfLogN: intFlag(values['scrypt-log-n'], 'scrypt-log-n', DEFAULT_KDF.logN), progress: bar, warn });
     const out = values.manifest ?? `${basename(resolve(path!))}-${new Date().toISOString().replace(/[:.]/g, '').slice(0, 15)}.canopy-manifest`;
     writeFileSync(out, r.manifest);
     const mb = (b: number) => (b / 1e6).toFixed(1);

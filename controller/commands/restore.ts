@@ -1,13 +1,13 @@
 /**
  * `canopy restore MANIFEST DIR`: every file of a backup, from the phone, the upstream store
  * (--upstream URL) or any k of the neighbours' shares, whichever answers; checked and opened with
- * the passphrase (CANOPY_PASSPHRASE or --passphrase-file). MANIFEST is the file `canopy backup`
+ * the passphrase (CANOPY_PASSPHRASE, --passphrase-file or a prompt on a terminal). MANIFEST is the file `canopy backup`
  * wrote or the manifest's address. Exit code 1 when any file could not be restored (each is named).
  */
 import { parseArgs } from 'node:util';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { progressBar } from '../progress.ts';
-import { connectOwner, intFlag, OWNER_OPTIONS, readSecret, storeConfig } from '../store/command-line.ts';
+import { connectOwner, intFlag, OWNER_OPTIONS, passphrase, readSecret, storeConfig } from '../store/command-line.ts';
 import { StoreClient } from '../store/protocol.ts';
 import { restore, type Source } from '../store/restore.ts';
 
@@ -27,7 +27,7 @@ export async function run(args: string[]): Promise<number> {
   if (!manifest || !dir) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'canopy restore MANIFEST DIR: give the manifest (file or address) and the directory to restore into');
   const { config, store } = storeConfig(values.config);
   const owner = values.owner ?? store.owner;
-  const passphrase = readSecret('CANOPY_PASSPHRASE', values['passphrase-file'], 'passphrase')!;
+  const secret = await passphrase(values['passphrase-file']);
   const timeoutMs = intFlag(values.timeout, 'timeout', 5000);
   const clients: StoreClient[] = [];
   try {
@@ -54,7 +54,7 @@ export async function run(args: string[]): Promise<number> {
     const r = await restore({
       manifest,
       dir,
-      passphrase,
+      passphrase: secret,
       sources,
       shares: mesh,
       neighbours: values.neighbour ?? store.neighbours,

@@ -56,6 +56,42 @@ export function readSecret(env: string, file: string | undefined, what: string, 
   return undefined;
 }
 
+/**
+ * The backup passphrase: CANOPY_PASSPHRASE, --passphrase-file, or asked on the terminal without
+ * echo when there is one.
+ */
+export async function passphrase(file: string | undefined): Promise<string> {
+  const known = readSecret('CANOPY_PASSPHRASE', file, 'passphrase', !process.stdin.isTTY);
+  return known ?? askHidden('passphrase: ');
+}
+
+function askHidden(question: string): Promise<string> {
+  const input = process.stdin;
+  input.setRawMode(true); // no echo, from before the question shows
+  input.resume();
+  process.stderr.write(question);
+  return new Promise((resolve, reject) => {
+    let typed = '';
+    const done = (e?: Error) => {
+      input.off('data', onData);
+      input.setRawMode(false);
+      input.pause();
+      process.stderr.write('\n');
+      if (e) reject(e);
+      else resolve(typed);
+    };
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\u0003') return done(new CanopyError('CANOPY_ERR_CANCELLED', 'no passphrase given (Ctrl-C)'));
+        if (ch === '\u007f' || ch === '\b') typed = typed.slice(0, -1);
+        else typed += ch;
+      }
+    };
+    input.on('data', onData);
+  });
+}
+
 /** Connects the owner (or the given user) to the mesh as a store client. */
 export async function connectOwner(flags: ConnectionFlags, config: CanopyConfig, owner: string, timeoutMs?: number): Promise<StoreClient> {
   const username = flags.username ?? owner;
