@@ -64,6 +64,7 @@ export async function run(args: string[]): Promise<number> {
     });
     const from = Object.entries(r.fetched).map(([k, v]) => `${v} from ${k}`).join(', ');
     console.log(`restored ${r.files} files, ${(r.bytes / 1e6).toFixed(1)} MB into ${dir}${from ? ` (chunks: ${from})` : ''}`);
+    if (r.unreachable.length > 0) console.log(`did not answer: ${r.unreachable.join(', ')}`);
     for (const f of r.failed) console.log(`not restored: ${f.path}: ${f.reason}`);
     return r.failed.length === 0 ? 0 : 1;
   } finally {

@@ -53,6 +53,8 @@ export interface RestoreResult {
   problems: string[];
   /** Chunks fetched per source label ("shares" for the erasure-coded path). */
   fetched: Record<string, number>;
+  /** Sources and neighbours that stopped answering: not asked again during this restore. */
+  unreachable: string[];
 }
 
 export async function loadManifestBytes(opts: Pick<RestoreOptions, 'manifest' | 'sources' | 'shares' | 'neighbours' | 'timeoutMs'>): Promise<{ bytes: Uint8Array; source: string }> {
@@ -79,9 +81,16 @@ function safePath(dir: string, p: string): string {
   return join(dir, n);
 }
 
+/** A request that got no answer (timeout, connection down), as opposed to an answer saying no. */
+function silent(e: unknown): boolean {
+  return isCanopyError(e, 'CANOPY_ERR_TIMEOUT') || isCanopyError(e, 'CANOPY_ERR_LINK_DOWN');
+}
+
 class Fetcher {
   readonly problems: string[] = [];
   readonly fetched: Record<string, number> = {};
+  /** Sources (by label) and share holders that did not answer once: each chunk would wait for them again. */
+  readonly unreachable = new Set<string>();
 
   constructor(
     private readonly m: OpenedManifest,
@@ -92,12 +101,14 @@ class Fetcher {
   async chunk(ref: ChunkRef): Promise<Uint8Array> {
     const tried: string[] = [];
     for (const s of this.opts.sources) {
+      if (this.unreachable.has(s.label)) continue;
       try {
         const { body } = await s.client.request(s.agent, { op: 'get', addr: ref.addr }, undefined, this.opts.timeoutMs);
         if (addressOf(body) !== ref.addr) throw new CanopyError('CANOPY_ERR_STORE_CORRUPT', `the bytes do not match chunk ${ref.addr}`);
         return this.opened(ref, body, s.label);
       } catch (e) {
         if (!isCanopyError(e)) throw e;
+        if (silent(e)) this.gone(s.label);
         if (e.code === 'CANOPY_ERR_STORE_CORRUPT') this.problem(`chunk ${ref.id} (sealed ${ref.addr}) is damaged on the ${s.label}`);
         tried.push(`${s.label}: ${e.code === 'CANOPY_ERR_STORE_NOT_FOUND' ? 'not there' : e.code === 'CANOPY_ERR_STORE_CORRUPT' ? 'damaged' : e.message}`);
       }
@@ -125,6 +136,7 @@ class Fetcher {
   private fromShares(ref: ChunkRef): Promise<Uint8Array> {
     const { k, n } = this.m.body.erasure;
     const client = this.opts.shares!;
+    const asked = ref.shares.filter((s) => !this.unreachable.has(`neighbour ${s.holder}`));
     return new Promise((resolve, reject) => {
       const got: Share[] = [];
       let answered = 0;
@@ -140,12 +152,13 @@ class Fetcher {
           } catch (e) {
             reject(e);
           }
-        } else if (answered === ref.shares.length) {
+        } else if (answered === asked.length) {
           settled = true;
           reject(new CanopyError('CANOPY_ERR_STORE_SHARES', `only ${got.length} of the ${k} shares needed answered intact`));
         }
       };
-      for (const s of ref.shares) {
+      finish(); // nobody left to ask
+      for (const s of asked) {
         client.request(s.holder, { op: 'get', addr: s.addr }, undefined, this.opts.timeoutMs).then(
           ({ body }) => {
             answered++;
@@ -155,12 +168,19 @@ class Fetcher {
           },
           (e: unknown) => {
             answered++;
+            if (silent(e)) this.gone(`neighbour ${s.holder}`);
             if (isCanopyError(e, 'CANOPY_ERR_STORE_CORRUPT')) this.problem(`share ${s.index} of chunk ${ref.id} is damaged on neighbour "${s.holder}"`);
             finish();
           },
         );
       }
     });
+  }
+
+  private gone(label: string): void {
+    if (this.unreachable.has(label)) return;
+    this.unreachable.add(label);
+    this.opts.warn?.(`the ${label} does not answer: not asked again`);
   }
 
   private problem(msg: string): void {
@@ -181,7 +201,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
 
   const fetcher = new Fetcher(m, opts);
   const total = body.files.reduce((s, f) => s + f.size, 0);
-  const result: RestoreResult = { files: 0, bytes: 0, failed: [], problems: fetcher.problems, fetched: fetcher.fetched };
+  const result: RestoreResult = { files: 0, bytes: 0, failed: [], problems: fetcher.problems, fetched: fetcher.fetched, unreachable: [] };
   await mkdir(opts.dir, { recursive: true });
   for (const d of body.dirs) await mkdir(safePath(opts.dir, d.path), { recursive: true });
   const windowSize = opts.window ?? 8;
@@ -228,5 +248,6 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   }
   for (const d of [...body.dirs].reverse()) await chmod(safePath(opts.dir, d.path), d.mode).catch(() => {});
   progress(1, 'done');
+  result.unreachable = [...fetcher.unreachable];
   return result;
 }

@@ -157,3 +157,22 @@ test('a manifest whose paths leave the restore directory is refused before anyth
   assert.equal(existsSync(out), false);
   assert.equal(existsSync(join(rig.dir, 'escaped.txt')), false);
 });
+
+test('a phone that has gone away is asked once, then the restore goes on from the shares alone', async (t) => {
+  const rig = await storeRig(t, { neighbours: 6 });
+  const src = join(rig.dir, 'src', 'home');
+  makeTree(src);
+  const r = await backup(backupOpts(rig, src));
+  writeFileSync(join(rig.dir, 'm'), r.manifest);
+  await rig.phone.stop();
+  await rig.stopNeighbour('bob');
+  const warnings: string[] = [];
+  const out = join(rig.dir, 'out');
+  const res = await restore(restoreOpts(rig, join(rig.dir, 'm'), out, { timeoutMs: 400, warn: (w) => warnings.push(w) }));
+  assert.deepEqual(res.failed, []);
+  // bob's silence may not have timed out yet: five other shares answer first.
+  assert.ok(res.unreachable.includes('phone'), res.unreachable.join());
+  assert.equal(warnings.filter((w) => w.includes('the phone does not answer')).length, 1);
+  assert.equal(res.fetched.shares, r.chunks);
+  assert.deepEqual(treeHashes(out), treeHashes(join(rig.dir, 'src')));
+});
