@@ -178,8 +178,7 @@ export function listenPorts(c: CanopyConfig): { what: string; port: number; host
   if (m.mqtt !== false) ports.push({ what: 'MQTT', port: m.mqtt.port ?? 1883, host: m.mqtt.host });
   if (m.websocket !== false) ports.push({ what: 'MQTT over WebSocket', port: m.websocket.port ?? 9001, host: m.websocket.host });
   if (m.tls) ports.push({ what: 'MQTT over TLS', port: m.tls.port ?? 8883, host: m.tls.host });
-  const dashboard = (c as { dashboard?: unknown }).dashboard as { port?: unknown; host?: unknown } | false | undefined;
-  if (dashboard && typeof dashboard.port === 'number') ports.push({ what: 'dashboard', port: dashboard.port, host: typeof dashboard.host === 'string' ? dashboard.host : undefined });
+  if (c.dashboard) ports.push({ what: 'dashboard', port: c.dashboard.port, host: c.dashboard.host });
   for (const url of c.links.drones) {
     try {
       const s = parseLinkUrl(url);

@@ -138,6 +138,7 @@ test('a healthy station: every device identified, stable names present, no probl
   assert.match(text, /\/dev\/ttyACM0 {2}26ac:0011 3D Robotics serial 0: a Pixhawk autopilot on USB/);
   assert.match(text, /canopy\.yaml is valid \(version 1\)/);
   assert.match(text, /MQTT port 1883 is free/);
+  assert.match(text, /dashboard port 8080 is free/);
   assert.match(text, /the clock is synchronised \(timedatectl\)/);
   assert.match(text, /Node\.js 20\.11\.1/);
   assert.match(formatFindings(findings), /\nno problems$/);
