@@ -203,13 +203,16 @@ export class SikAtSession {
   async leave(): Promise<void> {
     this.link.write(Buffer.from('ATO\r'));
     this.inCommandMode = false;
-    await this.sleep(50);
+    // As after ATZ: the line must leave before the port closes.
+    await this.sleep(100);
   }
 
   /** Reboots the radio (ATZ / RTZ); it comes back in data mode with the EEPROM's parameters. */
-  reboot(prefix: Prefix = 'AT'): void {
+  async reboot(prefix: Prefix = 'AT'): Promise<void> {
     this.link.write(Buffer.from(`${prefix}Z\r`));
     if (prefix === 'AT') this.inCommandMode = false;
+    // Let the line go out before the caller closes the port (the radio answers nothing to ATZ).
+    await this.sleep(100);
   }
 }
 
@@ -338,12 +341,12 @@ export async function setupSikRadio(link: Link, req: SikSetupRequest, opts: SikS
         const r = await configure(s, 'RT', targets, opts, 'remote');
         const changed = r.changes.some((c) => c.before !== c.after);
         if (changed) {
-          s.reboot('RT');
+          await s.reboot('RT');
           say('remote radio rebooting with its new settings');
         }
         remote = { ...r, rebooted: changed };
       } catch (e) {
-        s.reboot('RT');
+        await s.reboot('RT');
         throw e;
       }
     }
@@ -352,12 +355,12 @@ export async function setupSikRadio(link: Link, req: SikSetupRequest, opts: SikS
       local = await configure(s, 'AT', targets, opts, 'local');
     } catch (e) {
       // ATZ without AT&W: the radio boots from its EEPROM, as it was.
-      s.reboot('AT');
+      await s.reboot('AT');
       throw e;
     }
     const changed = local.changes.some((c) => c.before !== c.after);
     if (changed) {
-      s.reboot('AT');
+      await s.reboot('AT');
       say('rebooting the radio with its new settings');
     } else {
       await s.leave();

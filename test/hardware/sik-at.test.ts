@@ -7,7 +7,7 @@ import { effectiveAirSpeed, parseSikParameters, setupSikRadio, sikTargets } from
 import { SimSikAt, serveSikAt } from '../../sim/sik-at.ts';
 import { loadScenario } from '../../sim/scenario.ts';
 import { serveSim } from '../../sim/serve.ts';
-import { receiveBytes } from '../helpers/events.ts';
+import { eventually, receiveBytes } from '../helpers/events.ts';
 import { canopy } from '../helpers/cli.ts';
 import { PtyPair } from '../helpers/pty.ts';
 import { needCommand } from '../helpers/tools.ts';
@@ -208,6 +208,8 @@ test('canopy radio setup over a pseudo-terminal: reads, sets, writes, verifies a
   try {
     const r = await canopy('radio', 'setup', pty.b, '--netid', '42', '--air-speed', '128', '--ecc', '--no-mavlink', '--guard-ms', '200');
     assert.equal(r.code, 0, r.stderr);
+    // The last line may still be on its way through the pty when the command has exited.
+    await eventually(() => radio.log.at(-1) === 'ATZ', 5000, 'ATZ received');
     assert.deepEqual(radio.log, ['ATI', 'ATI5', 'ATS3=42', 'ATS2=128', 'ATS5=1', 'ATS6=0', 'AT&W', 'ATS3?', 'ATS2?', 'ATS5?', 'ATS6?', 'ATZ']);
     assert.deepEqual([radio.eeprom[3], radio.eeprom[2], radio.eeprom[5], radio.eeprom[6]], [42, 128, 1, 0]);
     assert.match(r.stderr, /local radio: SiK 2\.2 on HM-TRP/);
