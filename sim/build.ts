@@ -105,6 +105,16 @@ export function buildSim(scenario: Scenario, seed: number): BuiltSim {
         outages.push({ start: t0 + f.at, end: t0 + f.at + f.for });
         events.push({ atMs: t0 + f.at, what: `satellite outage for ${f.for / 60_000} min`, apply: () => {} });
         break;
+      case 'battery-fault':
+        events.push({
+          atMs: t0 + f.at,
+          what: `drone ${f.drone}: battery fault, charge falls to ${Math.round(f.soc * 100)} %`,
+          apply: () => {
+            const b = built.drone(f.drone)!.battery;
+            b.energyWh = Math.min(b.energyWh, b.capacityWh * f.soc);
+          },
+        });
+        break;
       case 'battery-ageing':
         break;
     }

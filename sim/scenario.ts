@@ -28,6 +28,8 @@ const FaultSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('radio-blackout'), at: duration, for: duration, radio: z.number().int().min(0).optional() }),
   /** The satellite link is down (the operator's outage, rain fade). */
   z.strictObject({ type: z.literal('satellite-outage'), at: duration, for: duration }),
+  /** A cell fails in flight: the drone's battery falls to this state of charge (0..1) at once. */
+  z.strictObject({ type: z.literal('battery-fault'), at: duration, drone, soc: z.number().min(0).max(1) }),
   /** A drone's battery has lost this fraction of its rated capacity from the start. */
   z.strictObject({ type: z.literal('battery-ageing'), drone, capacityLoss: z.number().min(0).max(0.5) }),
 ]);

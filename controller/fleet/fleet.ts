@@ -46,6 +46,8 @@ const CLIMB_TIMEOUT_MS = 60_000;
 /** A launch at the default speeds (60 m net, pads 50 m out), with margin. */
 const LAUNCH_S = 60;
 /** Time constant of the smoothed battery draw used for relief predictions. */
+/** Battery draw of a drone flying without the net (a 2.5 kg quad at 180 W/kg), W, for return reserves. */
+const RETURN_DRAW_W = 440;
 const DRAW_SMOOTHING_MS = 60_000;
 
 export interface FleetOptions {
@@ -449,7 +451,9 @@ export class FleetController extends EventEmitter<FleetEvents> {
   }
 
   private relievePct(d: Drone): number {
-    const powerW = Math.max(100, d.drawW ?? 440);
+    // On the way home the drone leaves the net and its sun behind: it draws at least what the
+    // airframe alone hovers on, whatever it draws (or gains) on station now.
+    const powerW = Math.max(RETURN_DRAW_W, d.drawW ?? RETURN_DRAW_W);
     const pad = d.pad ?? { n: 0, e: 0 };
     const here = this.local(d.vehicle);
     // Climb RETURN_ABOVE_M at ~2.5 m/s, fly home at ~5 m/s, descend at ~1.5 m/s (0.5 below 10 m).
@@ -458,10 +462,13 @@ export class FleetController extends EventEmitter<FleetEvents> {
     return 100 * (returnWh / this.o.batteryWh + this.o.marginFraction);
   }
 
-  /** Seconds until the drone reaches its relieve level at the present draw (∞ when charging in the air). */
+  /** Seconds until the drone reaches its relieve level at the present draw (∞ when charging in the air above it). */
   private secondsToRelieve(d: Drone): number {
     const t = d.vehicle.telemetry;
     const pct = t.remainingPct ?? 100;
+    // Low battery: at or under the relieve level a drone is relieved now, even while the sun
+    // charges it (a cloud can take that away before a replacement arrives).
+    if (pct <= this.relievePct(d)) return 0;
     const powerW = d.drawW ?? 0;
     if (powerW <= 0) return Infinity;
     return (((pct - this.relievePct(d)) / 100) * this.o.batteryWh * 3600) / powerW;

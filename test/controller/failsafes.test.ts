@@ -78,3 +78,46 @@ test('wind over the limit: the net shrinks and every drone lands on its pad; whe
   assert.ok(figures.min_separation_m !== null && figures.min_separation_m >= 5, `separation ${figures.min_separation_m}`);
   assert.equal(figures.command_denials, 0);
 });
+
+test('low battery: the drone is relieved now (its replacement first); critical battery: it lands where it is and its station is refilled', async () => {
+  const s = scenario([
+    'start: 2026-06-21T09:00:00Z',
+    'duration: 24m',
+    'swarm: { drones: 8 }',
+    'faults:',
+    // Both under way on station by then; the sun pays for hover, so their batteries were charging.
+    '  - { type: battery-fault, drone: 2, at: 12m, soc: 0.12 }',
+    '  - { type: battery-fault, drone: 7, at: 14m, soc: 0.05 }',
+  ]);
+  const t0 = Date.parse(s.start);
+  const { site, samples, figures } = await runScenario(s, { seed: 5, sampleEveryMs: 1000 });
+  const fleet = site.site.fleet;
+  const world = site.world;
+  const after = (sysid: number, atMs: number) => fleet.transitions.filter((t) => t.sysid === sysid && t.atMs >= atMs);
+  // Drone 2 (12 %, under its relieve level): a replacement came, then it went home to its pad.
+  const low = after(2, t0 + 12 * 60_000);
+  const leaves = low.find((t) => t.from === 'on-station');
+  assert.ok(leaves, `drone 2 left its station: ${JSON.stringify(low)}`);
+  assert.match(leaves.reason, /relieved by drone \d+/);
+  const relief = fleet.transitions.find((t) => t.atMs >= t0 + 12 * 60_000 && t.to === 'launching' && /relieves drone 2\b/.test(t.reason));
+  assert.ok(relief && relief.atMs <= leaves.atMs, 'its replacement launched before it left');
+  const d2 = world.drone(2)!;
+  assert.ok(d2.copter.onGround && !d2.armed, 'drone 2 landed');
+  assert.ok(Math.hypot(d2.copter.pos.n - d2.pad.n, d2.copter.pos.e - d2.pad.e) < 2, 'on its own pad');
+  assert.equal(fleet.role(2), 'charging');
+  // Drone 7 (5 %, under the critical level): landed in place at once.
+  const crit = after(7, t0 + 14 * 60_000);
+  const land = crit.find((t) => t.to === 'landing');
+  assert.ok(land && land.atMs - (t0 + 14 * 60_000) < 10_000, `drone 7 landing within seconds: ${JSON.stringify(crit)}`);
+  assert.match(land.reason, /battery critical/);
+  const d7 = world.drone(7)!;
+  assert.ok(d7.copter.onGround && !d7.armed, 'drone 7 landed');
+  // Nobody was lost, and the net was whole again at the end.
+  for (const d of world.drones) assert.ok(!d.copter.failed, `drone ${d.sysid} intact`);
+  assert.ok(!fleet.transitions.some((t) => t.to === 'lost'), 'no drone lost');
+  const end = samples.at(-1)!;
+  const status = fleet.status();
+  assert.ok(status.manned === status.stations && status.stations >= 3, `net whole at the end (${status.manned}/${status.stations}, ${end.manned} manned)`);
+  assert.ok(figures.min_separation_m !== null && figures.min_separation_m >= 5, `separation ${figures.min_separation_m}`);
+  assert.equal(figures.command_denials, 0);
+});
