@@ -54,7 +54,7 @@ export class ContactPlan {
   }
 
   /** The windows open at some time in [from, to), at most `max` of them (the dashboard's timeline). */
-  between(from: number, to: number, max = 48): ContactWindow[] {
+  between(from: number, to: number, max = 128): ContactWindow[] {
     return this.windows.filter((w) => w.end > from && w.start < to).slice(0, max);
   }
 }

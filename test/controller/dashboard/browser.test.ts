@@ -111,10 +111,9 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
 
   // Retained state showed at once; the live charts advance as the site's clock runs.
   await until(async () => (await numberAttr(adminPage, '#chart-power', 'data-points')) >= 1, 20_000, 'the power chart drawn');
-  const before = await numberAttr(adminPage, '#chart-power', 'data-points');
+  // Its newest point moves on in time (the day's history may arrive meanwhile and add older ones).
   const lastX = await numberAttr(adminPage, '#chart-power', 'data-last');
-  await until(async () => (await numberAttr(adminPage, '#chart-power', 'data-points')) >= before + 2, 30_000, 'the power chart advancing');
-  assert.ok((await numberAttr(adminPage, '#chart-power', 'data-last')) > lastX, 'newer points, later in time');
+  await until(async () => (await numberAttr(adminPage, '#chart-power', 'data-last')) >= lastX + 10, 30_000, 'the power chart advancing');
   assert.ok((await numberAttr(adminPage, '#chart-forecast', 'data-points')) >= 96, 'the 24 h forecast is plotted');
   assert.match(await text(adminPage, '#power-figures'), /generated today\d+ Wh/);
 
@@ -162,6 +161,8 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   assert.equal(await publishOutcome(viewer, 'canopy/bridge/request/fleet/launch', '{}'), 'closed');
   assert.equal(site.site.hold, true, "a viewer's launch changed nothing");
 
+  // What went wrong in the fleet on this (shared, loaded) machine, for whoever reads the output.
+  for (const x of site.site.fleet.transitions.filter((x) => x.to === 'fault' || x.to === 'lost')) t.diagnostic(`d${x.sysid} ${x.from} → ${x.to}: ${x.reason}`);
   assert.deepEqual(adminWatch.errors, [], 'no console errors (admin)');
   assert.deepEqual(viewerWatch.errors, [], 'no console errors (viewer)');
   assert.deepEqual([...adminWatch.foreign, ...viewerWatch.foreign], [], 'nothing requested outside the page origin');
