@@ -287,9 +287,11 @@ function onPower(p: PowerState): void {
     if (t >= p.updatedAt - 24 * 3600_000) break;
     ghiActual.delete(t);
   }
-  if (p.reason && p.reason !== lastReason) {
+  // A decision, not its figures: the reason's numbers move with every update.
+  const decision = `${p.stations}|${p.uplinkGranted}|${(p.reason ?? '').replace(/[\d.,]+/g, '#')}`;
+  if (p.reason && decision !== lastReason) {
     logEvent(`power: ${p.stations ?? '?'} stations, uplink ${p.uplinkGranted ? 'granted' : 'not granted'}: ${p.reason}`, false, p.updatedAt);
-    lastReason = p.reason;
+    lastReason = decision;
   }
   if (p.warning !== lastWarning) {
     if (p.warning) alertUser(`Power: ${p.warning}`);
