@@ -50,7 +50,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     if (values.repair) {
       const grant = await powerGrant(client);
-      const r = await repair({ ...targets, manifest: readFileSync(values.repair), passphrase: secret, grant, timeoutMs: Math.min(timeoutMs, 3000), warn });
+      const r = await repair({ ...targets, manifest: readFileSync(values.repair), passphrase: secret, grant, timeoutMs: Math.min(timeoutMs, 3000), warn, progress: progressBar('repair') });
       console.log(`checked ${r.chunks} chunks: ${r.healthy} with every share${r.gone.length ? `; neighbours gone: ${r.gone.join(', ')}` : ''}`);
       console.log(`shares lost ${r.lostShares}, re-created ${r.recreated}${r.deferred ? `, ${r.deferred} chunks deferred (the power budget does not grant it now)` : ''}`);
       for (const id of r.unrecoverable) console.log(`unrecoverable: chunk ${id} (no phone copy and fewer than k shares)`);

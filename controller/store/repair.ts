@@ -19,6 +19,7 @@ export interface RepairOptions extends StoreTargets {
   grant?: () => boolean;
   timeoutMs?: number;
   warn?: (msg: string) => void;
+  progress?: (fraction: number, detail: string) => void;
 }
 
 export interface RepairResult {
@@ -63,6 +64,7 @@ export async function repair(opts: RepairOptions): Promise<RepairResult> {
 
   let changed = false;
   for (const [seq, ref] of body.chunks.entries()) {
+    opts.progress?.(seq / body.chunks.length, `chunk ${seq + 1} of ${body.chunks.length}`);
     const live = ref.shares.filter((s) => alive.has(s));
     const missing = Array.from({ length: n }, (_, i) => i).filter((i) => !live.some((s) => s.index === i));
     if (missing.length === 0) {
@@ -85,6 +87,7 @@ export async function repair(opts: RepairOptions): Promise<RepairResult> {
     result.recreated += placed.length;
   }
 
+  opts.progress?.(1, 'checked');
   if (changed) {
     result.manifest = sealManifest({ ...header, createdAt: Date.now() }, body, keys);
     result.manifestAddr = await sender.sendManifest(result.manifest);
