@@ -1,12 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { backup } from '../../../controller/store/backup.ts';
 import { restore } from '../../../controller/store/restore.ts';
 import { repair } from '../../../controller/store/repair.ts';
 import { openManifest } from '../../../controller/store/manifest.ts';
 import { makeTree, NEIGHBOURS, OWNER, storeRig, TEST_LOG_N, treeHashes } from './rig.ts';
+import { canopy } from '../../helpers/cli.ts';
+import { connect, end } from '../../helpers/mqtt.ts';
+import { credentials, password } from '../mesh/fixtures.ts';
 
 const PASS = 'repair me';
 
@@ -57,4 +60,40 @@ test('when a neighbour disappears, its shares are re-created on the others once 
   assert.deepEqual(res.failed, []);
   assert.equal(res.fetched.shares, b.chunks);
   assert.deepEqual(treeHashes(out), treeHashes(join(rig.dir, 'src')));
+});
+
+test('canopy backup --repair follows the power budget: the retained PowerState withholds, then grants', async (t) => {
+  const rig = await storeRig(t, { neighbours: 6 });
+  const src = join(rig.dir, 'src', 'home');
+  makeTree(src);
+  const four = NEIGHBOURS.slice(0, 4);
+  const b = await backup({ client: rig.client, owner: OWNER, k: 2, n: 4, neighbours: four, path: src, passphrase: PASS, kdfLogN: TEST_LOG_N });
+  const manifestFile = join(rig.dir, 'home.manifest');
+  writeFileSync(manifestFile, b.manifest);
+  await rig.stopNeighbour('alice');
+  const admin = await connect(rig.url, credentials('admin'));
+  t.after(() => end(admin));
+  // The power budget's retained state, as the controller publishes it.
+  const power = (uplinkGranted: boolean) => admin.publishAsync('canopy/power', JSON.stringify({ solarW: 0, loadW: 0, dishW: 0, uplinkGranted, updatedAt: 0 }), { qos: 1, retain: true });
+  process.env.CANOPY_PASSWORD = password(OWNER);
+  process.env.CANOPY_PASSPHRASE = PASS;
+  t.after(() => {
+    delete process.env.CANOPY_PASSWORD;
+    delete process.env.CANOPY_PASSPHRASE;
+  });
+  const args = ['backup', '--repair', manifestFile, '--broker', rig.url, ...NEIGHBOURS.flatMap((n) => ['--neighbour', n]), '--timeout', '1000'];
+
+  await power(false);
+  const withheld = await canopy(...args);
+  assert.equal(withheld.code, 0, withheld.stderr);
+  assert.match(withheld.stdout, /neighbours gone: alice/);
+  assert.match(withheld.stdout, new RegExp(`shares lost ${b.chunks}, re-created 0, ${b.chunks} chunks deferred`));
+
+  await power(true);
+  const granted = await canopy(...args);
+  assert.equal(granted.code, 0, granted.stderr);
+  assert.match(granted.stdout, new RegExp(`shares lost ${b.chunks}, re-created ${b.chunks}\\n`));
+  assert.match(granted.stdout, /manifest [0-9a-f]{64} written to/);
+  const after = await openManifest(readFileSync(manifestFile), PASS);
+  assert.ok(after.body.chunks.every((c) => c.shares.length === 4 && !c.shares.some((s) => s.holder === 'alice')));
 });
