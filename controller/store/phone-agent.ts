@@ -83,9 +83,12 @@ export class PhoneAgent {
     this.client = client;
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     const filters = [this.topics.request(name, '+')];
-    if (this.opts.serveNeighbours) filters.push(this.topics.ask('+', '+'));
     if (this.opts.ingest) filters.push(topicTree(this.opts.ingest).store('+', 'blob', '#'));
     await subscribe(client, filters);
+    if (this.opts.serveNeighbours) {
+      // Only a phone (or admin) may read other owners' subtrees; a neighbour's own agent is refused here and serves its owner only.
+      await subscribe(client, this.topics.ask('+', '+')).catch((e: unknown) => this.log.info('not serving neighbours', { error: String(e) }));
+    }
     client.publish(availability, 'online' satisfies Availability, { qos: 1, retain: true });
     this.log.info('store agent up', { name, serveNeighbours: !!this.opts.serveNeighbours, ingest: this.opts.ingest ?? null });
   }

@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { isCanopyError } from '../../../firmware-bridge/errors.ts';
-import { addressOf } from '../../../controller/store/chunk-store.ts';
+import { addressOf, ChunkStore } from '../../../controller/store/chunk-store.ts';
+import { PhoneAgent } from '../../../controller/store/phone-agent.ts';
 import { StoreClient } from '../../../controller/store/protocol.ts';
 import { connect, end, subscribeGranted } from '../../helpers/mqtt.ts';
 import { password } from '../mesh/fixtures.ts';
@@ -83,6 +84,20 @@ test("an agent's availability is retained: online while it runs, offline when it
   assert.equal(String(await rig.client.retained('canopy/store/alice/availability')), 'online');
   await rig.stopNeighbour('alice');
   assert.equal(String(await rig.client.retained('canopy/store/alice/availability')), 'offline');
+});
+
+test("a neighbour's own agent started as the CLI starts it (serving neighbours too) comes up and serves the owner", async (t) => {
+  const rig = await storeRig(t, { neighbours: 0 });
+  const store = new ChunkStore({ dir: join(rig.dir, 'alice-cli'), synchronous: 'NORMAL' });
+  const agent = new PhoneAgent({ store, url: rig.url, username: 'alice', password: password('alice'), name: 'alice', serveNeighbours: true });
+  await agent.start();
+  t.after(async () => {
+    await agent.stop();
+    store.close();
+  });
+  const b = blob();
+  assert.deepEqual((await rig.client.request('alice', { op: 'put', addr: b.addr, cls: 'cold', owner: OWNER }, b.body)).data, { stored: true });
+  assert.equal(store.info(b.addr)?.owner, OWNER);
 });
 
 test('an agent that does not answer is a timeout, not a hang', async (t) => {
