@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canopy, spawnCanopy } from '../../helpers/cli.ts';
 import { password, startMesh } from '../mesh/fixtures.ts';
-import { makeTree, treeHashes } from './rig.ts';
+import { ChunkStore } from '../../../controller/store/chunk-store.ts';
+import { makeTree, PREFIX, storeRig, treeHashes } from './rig.ts';
 
 
 test('canopy phone, backup and restore end to end; a wrong passphrase writes nothing; scrub and usage', async (t) => {
@@ -58,4 +59,41 @@ test('canopy phone, backup and restore end to end; a wrong passphrase writes not
   const missing = await canopy('backup', join(dir, 'nope'), '--broker', url, '--scrypt-log-n', '4');
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /no such file or directory \[CANOPY_ERR_BAD_ARGUMENT\]/);
+});
+
+test('canopy phone --ingest keeps what the relay carries up, and canopy restore --upstream --no-mesh restores from it alone', async (t) => {
+  const rig = await storeRig(t, { neighbours: 0, uplink: true });
+  // The rig's upstream agent is in-process; this one is the CLI's, on its own store.
+  await rig.upstreamAgent!.stop();
+  const upStore = join(rig.dir, 'cli-upstream');
+  const ingest = spawnCanopy(t, 'phone', '--store', upStore, '--broker', rig.upstream!.url, '--name', 'phone', '--ingest', PREFIX);
+  await eventually(() => ingest.output().includes('serving'), 30_000, 'the upstream agent up');
+  process.env.CANOPY_PASSWORD = password('phone');
+  process.env.CANOPY_PASSPHRASE = 'upstream only';
+  t.after(() => {
+    delete process.env.CANOPY_PASSWORD;
+    delete process.env.CANOPY_PASSPHRASE;
+  });
+  const src = join(rig.dir, 'src', 'home');
+  makeTree(src);
+  const manifest = join(rig.dir, 'home.manifest');
+  const b = await canopy('backup', src, '--broker', rig.url, '--scrypt-log-n', '4', '--manifest', manifest);
+  assert.equal(b.code, 0, b.stderr);
+  const queued = Number(/uplink: (\d+) queued/.exec(b.stdout)?.[1]);
+  assert.ok(queued > 5, b.stdout);
+  await rig.upstream!.waitForDistinct(queued);
+  // The relay delivered everything; wait until the CLI agent has committed it (its SQLite file, read beside it).
+  await eventually(() => {
+    const store = new ChunkStore({ dir: upStore });
+    try {
+      return store.usage().own.items >= queued;
+    } finally {
+      store.close();
+    }
+  }, 10_000, 'the upstream store keeping every relayed blob');
+  const out = join(rig.dir, 'out');
+  const r = await canopy('restore', manifest, out, '--no-mesh', '--upstream', rig.upstream!.url, '--timeout', '2000');
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /\(chunks: \d+ from upstream\)/);
+  assert.deepEqual(treeHashes(out), treeHashes(join(rig.dir, 'src')));
 });
