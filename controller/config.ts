@@ -14,6 +14,7 @@ import { parseLinkUrl } from '../firmware-bridge/links/url.ts';
 import { formatIssues } from './config-issues.ts';
 import type { MeshOptions } from './mesh/mesh.ts';
 import type { RelayOptions } from './relay/relay.ts';
+import type { SiteOptions } from './site.ts';
 import { parseSize } from './store/size.ts';
 
 const DURATION = /^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$/;
@@ -143,6 +144,33 @@ export const ConfigSchema = z.strictObject({
       performanceRatio: z.number().gt(0).max(1.2).optional(),
     })
     .optional(),
+  /**
+   * The site the fleet flies on real links (absent: Canopy runs the ground station, the mesh and the
+   * relay and flies nothing). The figures are those of the simulator's scenarios.
+   */
+  site: z
+    .strictObject({
+      location: z.strictObject({
+        latitudeDeg: z.number().min(-90).max(90),
+        longitudeDeg: z.number().min(-180).max(180),
+        elevationM: z.number().min(-500).max(9000).default(0),
+        /** Linke turbidity of the clear-sky model: 2 clean mountain air … 3–4 farmland … 6 hazy city. */
+        linkeTurbidity: z.number().min(1).max(8).default(3),
+      }),
+      drone: z
+        .strictObject({ massKg: z.number().positive().default(2.5), hoverWPerKg: z.number().positive().default(180), batteryWh: z.number().positive().default(222), padChargeW: z.number().positive().default(250) })
+        .prefault({}),
+      net: z
+        .strictObject({ massKgPerM2: z.number().min(0).default(0.25), areaM2PerDrone: z.number().positive().default(12), efficiency: z.number().gt(0).max(1).default(0.2), mpptEfficiency: z.number().gt(0).max(1).default(0.97) })
+        .prefault({}),
+      formation: z
+        .strictObject({ altitudeM: z.number().min(5).max(120).default(60), spacingM: z.number().positive().default(10), minSeparationM: z.number().positive().default(5), spares: z.number().int().min(0).default(1) })
+        .refine((f) => f.spacingM >= 2 * f.minSeparationM, { message: 'spacingM must be at least twice minSeparationM (stations are a hexagonal lattice)', path: ['spacingM'] })
+        .prefault({}),
+      /** Fly the net as soon as Canopy starts; by default it waits for an admin's launch (dashboard, or <base>/bridge/request/fleet/launch). */
+      autoLaunch: z.boolean().default(false),
+    })
+    .optional(),
   /** The phone store and backups (controller/store/): `canopy phone`, `canopy backup`, `canopy restore`. */
   store: z
     .strictObject({
@@ -257,6 +285,31 @@ export function meshOptions(c: CanopyConfig): Omit<MeshOptions, 'users' | 'clock
   };
 }
 
+
+/** The fleet's and the power budget's settings from `site:` (undefined when the file has none). */
+export function siteOptions(c: CanopyConfig): Pick<SiteOptions, 'origin' | 'power' | 'fleet' | 'held'> | undefined {
+  const s = c.site;
+  if (!s) return undefined;
+  return {
+    origin: { latDeg: s.location.latitudeDeg, lonDeg: s.location.longitudeDeg },
+    power: {
+      site: s.location,
+      airframeMassKg: s.drone.massKg,
+      hoverWPerKg: s.drone.hoverWPerKg,
+      netMassKgPerM2: s.net.massKgPerM2,
+      netAreaM2PerDrone: s.net.areaM2PerDrone,
+      netEfficiency: s.net.efficiency,
+      mpptEfficiency: s.net.mpptEfficiency,
+      batteryWh: s.drone.batteryWh,
+      padChargeW: s.drone.padChargeW,
+      spares: s.formation.spares,
+      radiosW: 2 * c.links.drones.length,
+      ...(c.relay?.dish ? { dishW: { idleW: c.relay.dish.watts / 2, activeW: c.relay.dish.watts } } : {}),
+    },
+    fleet: { altitudeM: s.formation.altitudeM, spacingM: s.formation.spacingM, minSeparationM: s.formation.minSeparationM },
+    held: !s.autoLaunch,
+  };
+}
 /** Relay options from the config, or undefined when no relay is configured. */
 export function relayOptions(c: CanopyConfig): Omit<RelayOptions, 'mesh' | 'clock' | 'log'> | undefined {
   const r = c.relay;

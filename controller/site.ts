@@ -22,6 +22,8 @@ export interface SiteOptions {
   tickMs?: number;
   /** GHI from a reference cell at the station, W/m² (a charge controller's PV input; the simulator's sky). */
   referenceGhi?: () => number | undefined;
+  /** Start recalled: no stations until an admin launches (a real site's default). */
+  held?: boolean;
   /** Whether the dish is passing traffic (from the relay or the simulator); default off. */
   dish?: () => 'off' | 'idle' | 'active';
   log?: Logger;
@@ -40,6 +42,7 @@ export class SiteController {
 
   constructor(private readonly opts: SiteOptions) {
     this.log = opts.log ?? silentLogger;
+    this.held = opts.held ?? false;
     this.power = new PowerPlanner(opts.clock, opts.power);
     this.fleet = new FleetController({
       ...opts.fleet,

@@ -11,12 +11,13 @@ import { SystemClock } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { createLink } from '../../firmware-bridge/links/index.ts';
 import { streamLogger } from '../../firmware-bridge/log.ts';
-import { dataDir, defaultConfig, findConfig, loadConfig, meshOptions, relayOptions, type CanopyConfig } from '../config.ts';
+import { dataDir, defaultConfig, findConfig, loadConfig, meshOptions, relayOptions, siteOptions, type CanopyConfig } from '../config.ts';
 import { ensureUsers } from '../credentials.ts';
 import { formatFleet } from '../fleet-table.ts';
 import { GroundStation } from '../ground-station.ts';
 import { startDashboard, type Dashboard } from '../dashboard/server.ts';
 import { ChargeController, formatChargeController } from '../power/charge-controller.ts';
+import { SiteController } from '../site.ts';
 
 export const START_DEFAULTS = {
   /** Where QGroundControl listens. */
@@ -107,6 +108,10 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
   const clock = new SystemClock();
   const log = streamLogger({ level: o.logLevel, namespace: 'canopy', write: (line) => process.stderr.write(`${line}\n`) });
   const { users, created } = await ensureUsers(dataDir(c));
+  // With `site:` the fleet flies: the power budget sizes the net and grants the relay its dish.
+  const siteOpts = siteOptions(c);
+  let site: SiteController | undefined;
+  const relay = relayOptions(c);
   const gs = new GroundStation({
     clock,
     sysid: c.sysid,
@@ -114,7 +119,7 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
     gcsLinks: c.links.gcs.map((url) => ({ link: createLink(url, { clock }), name: url, readOnly: c.links.readOnlyGcs })),
     tlog: o.tlog,
     mesh: { ...meshOptions(c), users },
-    relay: relayOptions(c),
+    relay: relay && siteOpts ? { ...relay, grant: () => site?.grant() ?? false } : relay,
     log,
   });
   gs.vehicles.on('vehicle-added', (v) => console.log(`vehicle ${v.key} found`));
@@ -123,15 +128,21 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
   const mesh = gs.mesh!.addresses();
   console.log(`canopy: ground station as sysid ${c.sysid} on ${[...c.links.drones, ...c.links.gcs].join(', ')}`);
   console.log(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}${gs.relay ? `; relay to ${c.relay!.upstream.url}` : ''}`);
-  const dashboard = await startDashboard(c.dashboard, { mesh: gs.mesh!, clock, relay: gs.relay, drones: gs.drones, log });
-  printDashboard(dashboard);
-  if (created) printCreated(created);
-  // The station's charge controller (VE.Direct), when configured: read and shown with the fleet.
+  // The station's charge controller (VE.Direct), when configured: the budget's reference cell, shown with the fleet.
   const cc = c.chargeController && new ChargeController({ ...c.chargeController, clock, log });
   await cc?.start();
+  if (siteOpts) {
+    site = new SiteController({ ...siteOpts, clock, gs, referenceGhi: cc?.referenceGhiWm2, dish: () => (gs.relay?.status().dish.on ? 'active' : 'off'), log });
+    site.start();
+    console.log(`canopy: flying the site at ${c.site!.location.latitudeDeg}, ${c.site!.location.longitudeDeg}; ${siteOpts.held ? 'the net waits for an admin to launch it (site.autoLaunch: false)' : 'the net follows the power plan (site.autoLaunch: true)'}`);
+  }
+  const dashboard = await startDashboard(c.dashboard, { mesh: gs.mesh!, clock, site, relay: gs.relay, drones: gs.drones, log });
+  printDashboard(dashboard);
+  if (created) printCreated(created);
   const status = o.statusEveryS > 0 ? setInterval(() => console.log([formatFleet(gs.vehicles.list(), clock.now()), cc && formatChargeController(cc)].filter(Boolean).join('\n')), o.statusEveryS * 1000) : undefined;
   await untilStopped(o.runForS);
   if (status) clearInterval(status);
+  site?.stop();
   await cc?.stop();
   await dashboard?.stop();
   await gs.stop();
