@@ -276,6 +276,7 @@ export function meshOptions(c: CanopyConfig): Omit<MeshOptions, 'users' | 'clock
   const m = c.mesh;
   return {
     baseTopic: m.baseTopic,
+    discoveryPrefix: c.dashboard && c.dashboard.homeAssistant !== false ? c.dashboard.homeAssistant : undefined,
     tcp: m.mqtt === false ? false : { port: m.mqtt.port ?? 1883, host: m.mqtt.host },
     ws: m.websocket === false ? false : { port: m.websocket.port ?? 9001, host: m.websocket.host, path: m.websocket.path, tls: m.websocket.tls },
     tls: m.tls ? { port: m.tls.port, host: m.tls.host, certFile: resolvePath(c, m.tls.certFile), keyFile: resolvePath(c, m.tls.keyFile), caFile: m.tls.caFile && resolvePath(c, m.tls.caFile) } : undefined,

@@ -6,7 +6,8 @@
  */
 import type { Mesh } from '../mesh/mesh.ts';
 
-export const DEFAULT_DISCOVERY_PREFIX = 'homeassistant';
+import { DEFAULT_DISCOVERY_PREFIX } from '../mesh/topics.ts';
+export { DEFAULT_DISCOVERY_PREFIX };
 
 /** The fields of a sensor discovery payload Canopy uses (names as Home Assistant spells them). */
 export interface SensorDiscovery {

@@ -7,7 +7,7 @@
 import { filtersIntersect, topicMatches } from './filters.ts';
 import { classFilters, TOPIC_CLASSES, type TopicClass } from './topics.ts';
 
-export const ROLES = ['admin', 'viewer', 'phone', 'neighbour', 'drone-bridge'] as const;
+export const ROLES = ['admin', 'viewer', 'phone', 'neighbour', 'drone-bridge', 'homeassistant'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** r: subscribe, w: publish, rw: both, rw-own: both, on the user's own store topics only. */
@@ -15,12 +15,14 @@ export type Access = 'r' | 'w' | 'rw' | 'rw-own';
 
 /** The access matrix. A class missing from a role's row is out of its reach. */
 export const ACL_MATRIX: Readonly<Record<Role, Readonly<Partial<Record<TopicClass, Access>>>>> = {
-  //              drone state  controller status  commands       responses       store           uplink items  anything else
-  admin:          { drone: 'rw', status: 'rw', command: 'rw', response: 'rw', store: 'rw', relay: 'rw', other: 'rw' },
+  //              drone state  controller status  commands       responses       store           uplink items  HA discovery     anything else
+  admin:          { drone: 'rw', status: 'rw', command: 'rw', response: 'rw', store: 'rw', relay: 'rw', discovery: 'rw', other: 'rw' },
   viewer:         { drone: 'r', status: 'r' },
   phone:          { drone: 'r', status: 'r', store: 'rw', relay: 'w' },
   neighbour:      { store: 'rw-own' },
   'drone-bridge': { drone: 'rw', status: 'r' },
+  // Home Assistant reads the state its discovered sensors point at and publishes its birth/will.
+  homeassistant:  { drone: 'r', status: 'r', discovery: 'rw' },
 };
 
 export interface Principal {
@@ -40,7 +42,10 @@ export function isRole(s: string): s is Role {
 export class Acl {
   private readonly cache = new Map<string, Grants>();
 
-  constructor(readonly base: string) {}
+  constructor(
+    readonly base: string,
+    readonly discoveryPrefix?: string,
+  ) {}
 
   canPublish(who: Principal, topic: string): boolean {
     // $SYS is the broker's own (aedes issue #597: clients publishing there can take it down).
@@ -61,16 +66,16 @@ export class Acl {
     const key = `${who.role}\u0000${who.username}`;
     let g = this.cache.get(key);
     if (!g) {
-      g = buildGrants(this.base, who);
+      g = buildGrants(this.base, who, this.discoveryPrefix);
       this.cache.set(key, g);
     }
     return g;
   }
 }
 
-function buildGrants(base: string, who: Principal): Grants {
-  const all = classFilters(base);
-  const own = classFilters(base, who.username);
+function buildGrants(base: string, who: Principal, discoveryPrefix?: string): Grants {
+  const all = classFilters(base, '+', discoveryPrefix);
+  const own = classFilters(base, who.username, discoveryPrefix);
   const g: Grants = { publish: [], subscribe: [] };
   const row = ACL_MATRIX[who.role];
   for (const cls of TOPIC_CLASSES) {

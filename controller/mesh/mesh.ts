@@ -48,6 +48,8 @@ export interface ListenOptions {
 
 export interface MeshOptions {
   baseTopic?: string;
+  /** Home Assistant's discovery prefix, which the `homeassistant` role may use. Default homeassistant. */
+  discoveryPrefix?: string;
   users?: readonly MeshUser[];
   /** Role of clients that connect without a username. Unset: such clients are refused (CONNACK 5). */
   anonymousRole?: Role;
@@ -138,7 +140,7 @@ export class Mesh {
   async start(): Promise<void> {
     if (this.running) return;
     const users = new UserDirectory(this.opts.users ?? []);
-    const acl = new Acl(this.topics.base);
+    const acl = new Acl(this.topics.base, this.opts.discoveryPrefix);
     const redis = this.opts.redis ? await redisEngine(this.opts.redis) : undefined;
     const broker = await Aedes.createBroker({
       ...this.opts.broker,

@@ -195,14 +195,17 @@ export type TopicTree = ReturnType<typeof topicTree>;
  *   store: the store protocol, per owner     relay: uplink items
  *   other: anything else under any root, $SYS included
  */
-export const TOPIC_CLASSES = ['drone', 'status', 'command', 'response', 'store', 'relay', 'other'] as const;
+export const TOPIC_CLASSES = ['drone', 'status', 'command', 'response', 'store', 'relay', 'discovery', 'other'] as const;
 export type TopicClass = (typeof TOPIC_CLASSES)[number];
 
 /**
  * The topic filters of each class. `owner` narrows the store class to one owner's topics (the
  * ACL's "own" access); `other` is every topic, `$SYS` included.
  */
-export function classFilters(base: string, owner = '+'): Record<TopicClass, string[]> {
+/** Home Assistant's MQTT discovery prefix (its default; `dashboard.homeAssistant` in canopy.yaml). */
+export const DEFAULT_DISCOVERY_PREFIX = 'homeassistant';
+
+export function classFilters(base: string, owner = '+', discoveryPrefix = DEFAULT_DISCOVERY_PREFIX): Record<TopicClass, string[]> {
   return {
     drone: [`${base}/drones/+`, `${base}/drones/+/availability`],
     status: [`${base}/power`, `${base}/power/history`, `${base}/uplink`, `${base}/fleet`, `${base}/bridge/state`, `${base}/bridge/event`],
@@ -210,6 +213,8 @@ export function classFilters(base: string, owner = '+'): Record<TopicClass, stri
     response: [`${base}/bridge/response/#`],
     store: [`${base}/store/${owner}/#`],
     relay: [`${base}/relay/+/#`],
+    // Discovery configs, and Home Assistant's own birth and will (<prefix>/status).
+    discovery: [`${discoveryPrefix}/#`],
     other: ['#', '$SYS/#'],
   };
 }

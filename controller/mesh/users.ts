@@ -7,7 +7,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
-import { isRole, type Principal, type Role } from './acl.ts';
+import { isRole, ROLES, type Principal, type Role } from './acl.ts';
 
 export interface ScryptParams {
   /** log2 of the CPU/memory cost N. */
@@ -77,7 +77,7 @@ export class UserDirectory {
       if (!USERNAME.test(u.username)) {
         throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `users[${i}].username "${u.username}": use 1–64 letters, digits, "_", "." or "-"`);
       }
-      if (!isRole(u.role)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `users[${i}].role "${u.role}": one of admin, viewer, phone, neighbour, drone-bridge`);
+      if (!isRole(u.role)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `users[${i}].role "${u.role}": one of ${ROLES.join(', ')}`);
       if (this.users.has(u.username)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `users[${i}].username "${u.username}" appears twice`);
       this.dummyParams = parsePasswordHash(u.passwordHash).params;
       this.users.set(u.username, u);

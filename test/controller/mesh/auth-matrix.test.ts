@@ -11,7 +11,7 @@ import { ROLES, type Role } from '../../../controller/mesh/acl.ts';
 import { connect, end, nextMessage, publishOutcome, subscribeGranted, tryConnect } from '../../helpers/mqtt.ts';
 import { credentials, startMesh, USERNAMES } from './fixtures.ts';
 
-type Column = 'drone' | 'status' | 'command' | 'response' | 'storeOwn' | 'storeOther' | 'relay' | 'foreign' | 'sys';
+type Column = 'drone' | 'status' | 'command' | 'response' | 'storeOwn' | 'storeOther' | 'relay' | 'discovery' | 'foreign' | 'sys';
 
 /** One concrete topic per class (store split into the user's own and somebody else's). */
 function sample(column: Column, role: Role): string {
@@ -30,6 +30,8 @@ function sample(column: Column, role: Role): string {
       return 'canopy/store/bob/chunks/c1';
     case 'relay':
       return 'canopy/relay/bulk/backup/b1';
+    case 'discovery':
+      return 'homeassistant/status';
     case 'foreign':
       return 'elsewhere/thing';
     case 'sys':
@@ -37,15 +39,17 @@ function sample(column: Column, role: Role): string {
   }
 }
 
-const COLUMNS: Column[] = ['drone', 'status', 'command', 'response', 'storeOwn', 'storeOther', 'relay', 'foreign', 'sys'];
+const COLUMNS: Column[] = ['drone', 'status', 'command', 'response', 'storeOwn', 'storeOther', 'relay', 'discovery', 'foreign', 'sys'];
 
-//                               drone status command response storeOwn storeOther relay foreign sys
+//                               drone status command response storeOwn storeOther relay discovery foreign sys
 const EXPECTED: Record<Role, string> = {
-  admin: /*                   */ 'rw    rw     rw      rw       rw       rw         rw    rw      r',
-  viewer: /*                  */ 'r     r      -       -        -        -          -     -       -',
-  phone: /*                   */ 'r     r      -       -        rw       rw         w     -       -',
-  neighbour: /*               */ '-     -      -       -        rw       -          -     -       -',
-  'drone-bridge': /*          */ 'rw    r      -       -        -        -          -     -       -',
+  admin: /*                   */ 'rw    rw     rw      rw       rw       rw         rw    rw        rw      r',
+  viewer: /*                  */ 'r     r      -       -        -        -          -     -         -       -',
+  phone: /*                   */ 'r     r      -       -        rw       rw         w     -         -       -',
+  neighbour: /*               */ '-     -      -       -        rw       -          -     -         -       -',
+  'drone-bridge': /*          */ 'rw    r      -       -        -        -          -     -         -       -',
+  // Home Assistant: the sensors' state, and its own birth/will under the discovery prefix.
+  homeassistant: /*           */ 'r     r      -       -        -        -          -     rw        -       -',
 };
 
 function expected(role: Role, column: Column): { read: boolean; write: boolean } {

@@ -16,7 +16,7 @@ export const CERT = join(FIXTURES, 'localhost.crt');
 export const KEY = join(FIXTURES, 'localhost.key');
 
 /** username = role name (neighbour "alice" too), password = `${username}-pw`. */
-export const USERNAMES: Record<Role, string> = { admin: 'admin', viewer: 'viewer', phone: 'phone', neighbour: 'alice', 'drone-bridge': 'drone-bridge' };
+export const USERNAMES: Record<Role, string> = { admin: 'admin', viewer: 'viewer', phone: 'phone', neighbour: 'alice', 'drone-bridge': 'drone-bridge', homeassistant: 'homeassistant' };
 
 export function password(username: string): string {
   return `${username}-pw`;
