@@ -6,24 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../firmware-bridge/clock.ts';
-import { PowerPlanner, type PowerProfile } from '../../controller/power/budget.ts';
+import { PowerPlanner } from '../../controller/power/budget.ts';
+import { powerProfile } from '../helpers/power-profile.ts';
 
-const ZURICH = { latitudeDeg: 47.3769, longitudeDeg: 8.5417, elevationM: 408 };
-
-function profile(over: Partial<PowerProfile> = {}): PowerProfile {
-  return {
-    site: ZURICH,
-    airframeMassKg: 2.5,
-    hoverWPerKg: 180,
-    netMassKgPerM2: 0.25,
-    netAreaM2PerDrone: 12,
-    netEfficiency: 0.2,
-    mpptEfficiency: 0.97,
-    batteryWh: 222,
-    padChargeW: 250,
-    ...over,
-  };
-}
+const profile = powerProfile;
 
 const at = (iso: string) => new ManualClock(Date.parse(iso));
 

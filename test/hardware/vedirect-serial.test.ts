@@ -20,6 +20,7 @@ import { spawnCanopy } from '../helpers/cli.ts';
 import { eventually, nextEvent } from '../helpers/events.ts';
 import { PtyPair } from '../helpers/pty.ts';
 import { needCommand } from '../helpers/tools.ts';
+import { powerProfile } from '../helpers/power-profile.ts';
 
 const clock = new SystemClock();
 
@@ -90,17 +91,7 @@ test('irradiance from a reading: only bulk with the tracker active measures the 
 
 test('charge controller as the budget reference cell: half the clear sky on the panel is a cloud factor of one half', async () => {
   const clock = new ManualClock(Date.parse('2026-06-21T11:30:00Z'));
-  const planner = new PowerPlanner(clock, {
-    site: { latitudeDeg: 47.3769, longitudeDeg: 8.5417, elevationM: 408 },
-    airframeMassKg: 2.5,
-    hoverWPerKg: 180,
-    netMassKgPerM2: 0.25,
-    netAreaM2PerDrone: 12,
-    netEfficiency: 0.2,
-    mpptEfficiency: 0.97,
-    batteryWh: 222,
-    padChargeW: 250,
-  });
+  const planner = new PowerPlanner(clock, powerProfile());
   const clear = planner.clearSkyGhiWm2(clock.now());
   const [device, host] = createMemoryPair('mppt', 'pi');
   await device.start();
