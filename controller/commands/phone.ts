@@ -47,7 +47,7 @@ export async function run(args: string[]): Promise<number> {
     }
     if (verb === 'scrub') {
       const bar = progressBar('scrub');
-      const report = store.scrub((done, total) => bar(done / total, `${done}/${total}`));
+      const report = await store.scrub((done, total) => bar(done / total, `${done}/${total}`));
       if (report.checked === 0) bar(1, 'empty store');
       if (values.json) console.log(JSON.stringify(report));
       else {

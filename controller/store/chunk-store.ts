@@ -100,7 +100,7 @@ export class ChunkStore {
   private readonly db: Database.Database;
   private readonly clock: Clock;
   private readonly files: boolean;
-  private readonly stmt: Record<'insert' | 'info' | 'body' | 'touch' | 'remove' | 'usage' | 'lru' | 'all', Database.Statement>;
+  private readonly stmt: Record<'insert' | 'info' | 'body' | 'touch' | 'remove' | 'usage' | 'lru', Database.Statement>;
   private readonly putTx: (inputs: readonly PutInput[]) => boolean[];
   /** Bytes per class, kept beside the index so a quota check does not scan it. */
   private used: Record<StoreClass, number> = { own: 0, cold: 0, hot: 0 };
@@ -132,7 +132,6 @@ export class ChunkStore {
       remove: this.db.prepare('DELETE FROM chunks WHERE addr = ?'),
       usage: this.db.prepare('SELECT cls, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM chunks GROUP BY cls'),
       lru: this.db.prepare(`SELECT ${cols} FROM chunks WHERE cls = 'hot' ORDER BY last_access, created LIMIT 64`),
-      all: this.db.prepare(`SELECT ${cols} FROM chunks ORDER BY created, addr`),
     };
     this.putTx = this.db.transaction((inputs: readonly PutInput[]) => inputs.map((i) => this.insert(i)));
     this.recount();
@@ -227,18 +226,28 @@ export class ChunkStore {
     return u;
   }
 
-  /** Re-reads and re-hashes every entry (restic's `check --read-data`); `progress` gets (done, total). */
-  scrub(progress?: (done: number, total: number) => void): ScrubReport {
-    // Row by row (a 1 TB store has millions of rows): the count first, for the progress.
+  /**
+   * Re-reads and re-hashes every entry (restic's `check --read-data`); `progress` gets (done, total).
+   * Page by page in address order, and between pages the event loop runs: an agent scrubbing a
+   * large store keeps answering (entries put meanwhile behind the current page are checked too).
+   */
+  async scrub(progress?: (done: number, total: number) => void): Promise<ScrubReport> {
     const total = (this.db.prepare('SELECT COUNT(*) AS n FROM chunks').get() as { n: number }).n;
+    const page = this.db.prepare('SELECT addr, cls, owner, tag, size, created, last_access FROM chunks WHERE addr > ? ORDER BY addr LIMIT 256');
     const report: ScrubReport = { checked: 0, bytes: 0, corrupt: [] };
-    for (const row of this.stmt.all.iterate() as IterableIterator<Row>) {
-      const info = toInfo(row);
-      const body = this.readBody(info);
-      report.checked++;
-      report.bytes += info.size;
-      if (!body || addressOf(body) !== info.addr) report.corrupt.push(info);
-      progress?.(report.checked, total);
+    for (let after = ''; ; ) {
+      const rows = page.all(after) as Row[];
+      if (rows.length === 0 || !this.db.open) break;
+      for (const row of rows) {
+        const info = toInfo(row);
+        const body = this.readBody(info);
+        report.checked++;
+        report.bytes += info.size;
+        if (!body || addressOf(body) !== info.addr) report.corrupt.push(info);
+        progress?.(report.checked, Math.max(total, report.checked));
+      }
+      after = rows.at(-1)!.addr;
+      await new Promise((resolve) => setImmediate(resolve));
     }
     return report;
   }

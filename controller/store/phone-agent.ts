@@ -176,7 +176,7 @@ export class PhoneAgent {
         return { data: { usage: store.usage() } };
       case 'scrub':
         if (nb) throw new CanopyError('CANOPY_ERR_DENIED', 'only the owner may scrub the store');
-        return { data: { report: store.scrub() } };
+        return { data: { report: await store.scrub() } };
       default:
         throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `unknown store operation "${String((req as { op?: unknown }).op)}"`);
     }

@@ -46,7 +46,7 @@ for (const bodies of ['sqlite', 'files'] as const) {
     assert.equal(store.has(b.addr), false);
   });
 
-  test(`${bodies}: a damaged body is named on get and by scrub; the others still read`, (t) => {
+  test(`${bodies}: a damaged body is named on get and by scrub; the others still read`, async (t) => {
     const store = tempStore(t, { bodies });
     const good = blob();
     const bad = blob();
@@ -64,7 +64,7 @@ for (const bodies of ['sqlite', 'files'] as const) {
     assert.throws(() => store.get(bad.addr), (e) => isCanopyError(e, 'CANOPY_ERR_STORE_CORRUPT') && e.message.includes(bad.addr));
     assert.deepEqual(Buffer.from(store.get(good.addr)), Buffer.from(good.body));
     const seen: number[] = [];
-    const report = store.scrub((done) => seen.push(done));
+    const report = await store.scrub((done) => seen.push(done));
     assert.equal(report.checked, 2);
     assert.equal(report.bytes, 2000);
     assert.deepEqual(report.corrupt.map((c) => [c.addr, c.cls, c.owner]), [[bad.addr, 'cold', 'alice']]);
@@ -123,4 +123,23 @@ test('the index and the quota counters survive a reopen', (t) => {
   t.after(() => s2.close());
   assert.deepEqual(Buffer.from(s2.get(a.addr)), Buffer.from(a.body));
   assert.throws(() => s2.put({ ...blob(), cls: 'cold', owner: 'alice' }), (e) => isCanopyError(e, 'CANOPY_ERR_STORE_QUOTA'));
+});
+
+test('scrub pages through a store larger than one page and lets other work run between pages', async (t) => {
+  const store = tempStore(t);
+  const blobs = Array.from({ length: 600 }, () => blob(64));
+  store.putMany(blobs.map((b) => ({ ...b, cls: 'own' as const, owner: 'phone' })));
+  const victim = blobs[417]!;
+  const db = new Database(join((store as unknown as { opts: ChunkStoreOptions }).opts.dir, 'index.sqlite'));
+  db.prepare('UPDATE chunks SET body = ? WHERE addr = ?').run(randomBytes(64), victim.addr);
+  db.close();
+  // Work queued before the scrub runs once its first page is done, not after the whole store.
+  let other = false;
+  setImmediate(() => (other = true));
+  const seenAt: Record<number, boolean> = {};
+  const report = await store.scrub((done) => (seenAt[done] = other));
+  assert.equal(report.checked, 600);
+  assert.deepEqual(report.corrupt.map((c) => c.addr), [victim.addr]);
+  assert.equal(seenAt[1], false);
+  assert.equal(seenAt[300], true);
 });
