@@ -5,6 +5,7 @@
  * drones, power and uplink on it, QGroundControl fed on udp 14550, and the uplink relay sending
  * through the simulated satellite link (contact windows, dish power) to a simulated cloud broker.
  */
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { streamLogger } from '../../firmware-bridge/log.ts';
@@ -14,6 +15,9 @@ import { ensureUsers } from '../credentials.ts';
 import { formatFleet } from '../fleet-table.ts';
 import { SimulatedSite } from '../simulated-site.ts';
 import { startDashboard } from '../dashboard/server.ts';
+import { hashPassword } from '../mesh/users.ts';
+import { ChunkStore } from '../store/chunk-store.ts';
+import { PhoneAgent } from '../store/phone-agent.ts';
 import { printCreated, printDashboard, untilStopped, type StartOptions } from './start.ts';
 
 /** The default site starts just before its net goes up, so a new user sees it launch. */
@@ -39,6 +43,13 @@ export async function runSimulated(c: CanopyConfig, o: StartOptions): Promise<nu
   const dir = dataDir(c);
   const { users, created } = await ensureUsers(dir);
   if (c.relay) log.warn('relay.upstream is not used by the simulated site: its relay sends to the simulated cloud through the simulated satellite');
+  // The owner's phone, simulated: a store agent on the site's mesh as it would run under Termux,
+  // with a password made for this run (kept in memory only). A configured user of that name is
+  // a real phone: then none is simulated.
+  const phoneName = c.store?.owner ?? 'phone';
+  const phonePassword = randomBytes(18).toString('base64url');
+  const simulatePhone = c.mesh.mqtt !== false && !users.some((u) => u.username === phoneName);
+  if (simulatePhone) users.push({ username: phoneName, role: 'phone', passwordHash: await hashPassword(phonePassword) });
   const site = await SimulatedSite.withUplink({
     scenario,
     seed: sim.seed,
@@ -52,8 +63,12 @@ export async function runSimulated(c: CanopyConfig, o: StartOptions): Promise<nu
   await site.start();
 
   const mesh = site.gs.mesh!.addresses();
+  const phoneStore = simulatePhone && mesh.tcp !== undefined ? new ChunkStore({ dir: join(dir, 'sim-phone') }) : undefined;
+  const phone = phoneStore && new PhoneAgent({ store: phoneStore, url: `mqtt://127.0.0.1:${mesh.tcp}`, baseTopic: c.mesh.baseTopic, username: phoneName, password: phonePassword, name: phoneName, serveNeighbours: true, log });
+  await phone?.start();
   console.log(`canopy: simulated site "${scenario.name}" (${scenario.swarm.drones} drones, ${scenario.location.latitudeDeg}°, ${scenario.location.longitudeDeg}°) from ${scenario.start} at ${sim.speed}× real time`);
   console.log(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}; QGroundControl on ${c.links.gcs.join(', ')}`);
+  if (phone) console.log(`canopy: simulated phone "${phoneName}" keeps its store in ${join(dir, 'sim-phone')} (canopy backup PATH stores there)`);
   const dashboard = await startDashboard(c.dashboard, { mesh: site.gs.mesh!, clock: site.clock, site: site.site, relay: site.gs.relay, drones: site.gs.drones, log });
   printDashboard(dashboard);
   if (created) printCreated(created);
@@ -74,6 +89,8 @@ export async function runSimulated(c: CanopyConfig, o: StartOptions): Promise<nu
   await finished;
   if (status) clearInterval(status);
   await dashboard?.stop();
+  await phone?.stop();
+  phoneStore?.close();
   await site.stop();
   return 0;
 }

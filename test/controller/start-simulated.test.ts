@@ -1,7 +1,8 @@
 /**
  * `canopy start` with no drone links, as a new user runs it: the simulated site comes up, the
  * first start prints the admin's credentials (anonymous access is off), the mesh carries the
- * drones' retained state and the power budget, and the net goes up by itself.
+ * drones' retained state and the power budget, the simulated phone's store agent is on it, and
+ * the net goes up by itself.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,6 +27,8 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   assert.match(out, /dashboard on http:\/\/127\.0\.0\.1:\d+\/ /);
   const users = JSON.parse(readFileSync(join(data, 'users.json'), 'utf8')) as { username: string; passwordHash: string }[];
   assert.equal(users[0]!.username, 'admin');
+  assert.equal(users.length, 1, 'the simulated phone\'s login is not stored');
+  assert.match(out, /simulated phone "phone" keeps its store in /);
   assert.ok(!readFileSync(join(data, 'users.json'), 'utf8').includes(password), 'only the hash is stored');
   assert.equal(statSync(join(data, 'users.json')).mode & 0o077, 0, 'users.json is private to its owner');
 
@@ -42,7 +45,8 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
     retained.set(topic, payload.toString());
     if (topic === 'canopy/power' && (JSON.parse(payload.toString()) as PowerState).uplinkGranted) everGranted = true;
   });
-  await client.subscribeAsync(['canopy/drones/+', 'canopy/power', 'canopy/bridge/event', 'canopy/uplink']);
+  await client.subscribeAsync(['canopy/drones/+', 'canopy/power', 'canopy/bridge/event', 'canopy/uplink', 'canopy/store/phone/availability']);
+  await eventually(() => retained.get('canopy/store/phone/availability') === 'online', 30_000, 'the simulated phone\'s store agent on the mesh');
   // A backup chunk for the uplink: it waits in the outbox until the budget grants the dish and a
   // satellite is in view, then goes out through the simulated satellite link to the simulated cloud.
   await client.publishAsync('canopy/relay/bulk/backups/phone-1', Buffer.alloc(4096, 7), { qos: 1 });
