@@ -136,7 +136,8 @@ function serialFindings(sys: DoctorSystem, c: CanopyConfig | undefined): Finding
       out.push({ check: 'permissions', status: 'problem', message: `${sys.user} cannot open /dev/${d.name}`, fix: `sudo usermod -aG dialout ${sys.user}, then log in again (the canopy service has the dialout group already)` });
     }
   }
-  for (const url of c?.links.drones ?? []) {
+  const configured = [...(c?.links.drones ?? []).map((url) => ({ url, what: 'radio', field: 'links.drones' })), ...(c?.chargeController ? [{ url: c.chargeController.url, what: 'charge controller cable', field: 'chargeController.url' }] : [])];
+  for (const { url, what, field } of configured) {
     let spec;
     try {
       spec = parseLinkUrl(url);
@@ -144,7 +145,7 @@ function serialFindings(sys: DoctorSystem, c: CanopyConfig | undefined): Finding
       continue; // the config check reports it
     }
     if (spec.kind !== 'serial') continue;
-    if (!existsSync(spec.path)) out.push({ check: 'serial', status: 'problem', message: `the configured radio ${spec.path} is not attached`, fix: 'plug it in, or correct links.drones in the configuration (ls /dev/canopy-* lists the radios by their stable names)' });
+    if (!existsSync(spec.path)) out.push({ check: 'serial', status: 'problem', message: `the configured ${what} ${spec.path} is not attached`, fix: `plug it in, or correct ${field} in the configuration (ls /dev/canopy-* lists the devices by their stable names)` });
   }
   const dialout = groupMembers(sys.etcRoot, 'dialout');
   if (!dialout) {

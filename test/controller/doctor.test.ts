@@ -157,7 +157,7 @@ test('each problem comes with its fix', async (t) => {
     diskFree: () => ({ free: 300 * 1024 ** 2, total: 8 * 1024 ** 3 }),
     portFree: async (port) => port !== taken,
     nodeVersion: '18.19.0',
-    config: `dataDir: $DATA\nlinks: { drones: ["serial:/nonexistent/canopy-radio-GONE"] }\nmesh: { mqtt: { port: ${taken}, host: 127.0.0.1 }, websocket: false }\n`,
+    config: `dataDir: $DATA\nlinks: { drones: ["serial:/nonexistent/canopy-radio-GONE"] }\nmesh: { mqtt: { port: ${taken}, host: 127.0.0.1 }, websocket: false }\nchargeController: { url: "serial:///nonexistent/canopy-vedirect-GONE", panelWp: 400 }\n`,
   });
   const findings = await runDoctor(sys);
   const byText = (re: RegExp) => {
@@ -171,6 +171,7 @@ test('each problem comes with its fix', async (t) => {
     [/pi is not in the dialout group/, 'warn', /usermod -aG dialout pi/],
     [/\/dev\/canopy-radio-D30F2C1A does not exist: the udev rules are not installed/, 'warn', /99-canopy-radios\.rules/],
     [/configured radio \/nonexistent\/canopy-radio-GONE is not attached/, 'problem', /links\.drones/],
+    [/configured charge controller cable \/nonexistent\/canopy-vedirect-GONE is not attached/, 'problem', /chargeController\.url/],
     [new RegExp(`MQTT port ${taken} is in use`), 'problem', new RegExp(`ss -ltnp 'sport = :${taken}'`)],
     [/0\.3 GiB free of 8\.0 GiB/, 'problem', /journalctl --vacuum-size/],
     [/clock is not synchronised \(timedatectl\)/, 'problem', /timedatectl set-ntp true/],
@@ -187,10 +188,10 @@ test('each problem comes with its fix', async (t) => {
   const running = await runDoctor({ ...sys, run: (cmd, args) => (cmd === 'systemctl' && args.join(' ') === 'is-active canopy' ? { status: 0, stdout: 'active\n' } : sys.run(cmd, args)) });
   assert.equal(running.find((f) => f.check === 'ports')?.message, `MQTT port ${taken} is in use: the canopy service is running`);
   assert.equal(running.find((f) => f.check === 'ports')?.status, 'info');
-  assert.equal(problems(findings).length, 7);
+  assert.equal(problems(findings).length, 8);
   const text = formatFindings(findings);
   assert.match(text, /PROBLEM pi cannot open \/dev\/ttyUSB0\n {10}fix: sudo usermod/);
-  assert.match(text, /\n7 problems, 2 warnings$/);
+  assert.match(text, /\n8 problems, 2 warnings$/);
 });
 
 test('an invalid configuration is a problem with every field named', async (t) => {
