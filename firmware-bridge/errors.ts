@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   CANOPY_ERR_STORE_PASSPHRASE: 'wrong passphrase',
   CANOPY_ERR_STORE_MANIFEST: 'unreadable backup manifest',
   CANOPY_ERR_STORE_SHARES: 'not enough erasure-code shares to rebuild',
+  CANOPY_ERR_STORE_SEAL: 'sealing a chunk failed (a seal worker failed or stopped)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

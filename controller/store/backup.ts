@@ -18,10 +18,11 @@ import { basename, join, relative, resolve, sep } from 'node:path';
 import { CanopyError, isCanopyError } from '../../firmware-bridge/errors.ts';
 import { addressOf } from './chunk-store.ts';
 import { Chunker, DEFAULT_CHUNKER, type ChunkerParams } from './chunker.ts';
-import { chunkId, DEFAULT_KDF, deriveKeys, newKdfParams, seal, type Keys } from './crypto.ts';
+import { chunkId, DEFAULT_KDF, deriveKeys, newKdfParams, type Keys } from './crypto.ts';
 import { encodeShares } from './erasure.ts';
 import { openManifest, sealManifest, type ChunkRef, type ManifestBody, type ManifestHeader, type ShareRef } from './manifest.ts';
 import type { StoreClient } from './protocol.ts';
+import { SealPool } from './seal-pool.ts';
 
 export interface StoreTargets {
   client: StoreClient;
@@ -45,6 +46,10 @@ export interface BackupOptions extends StoreTargets {
   chunker?: ChunkerParams;
   progress?: (fraction: number, detail: string) => void;
   warn?: (msg: string) => void;
+  /** Seal worker threads (seal-pool.ts; 0 seals in this thread). Default: defaultSealers(). */
+  sealers?: number;
+  /** A pool to seal on instead (not closed by the backup); `sealers` is then ignored. */
+  sealPool?: SealPool;
 }
 
 export interface BackupResult {
@@ -129,6 +134,63 @@ export class Window {
   }
   private check(): void {
     if (this.failure !== undefined) throw this.failure;
+  }
+}
+
+/**
+ * The owner's side of a backup for a stream of chunks: keyed id, dedup (this run and the previous
+ * manifest's chunks), seal on the pool, address, then `onSealed` (send; nothing in the bench). A
+ * chunk's place in `chunks` is taken when it is cut, so the manifest's order does not depend on
+ * which worker finishes first. At most `window` new chunks are out (sealing or being sent) at
+ * once: add() waits for room, so the main thread chunks ahead of the workers only that far.
+ */
+export class ChunkPipeline {
+  readonly chunks: ChunkRef[] = [];
+  newChunks = 0;
+  newBytes = 0;
+  private readonly indexOf = new Map<string, number>();
+  private readonly window: Window;
+
+  constructor(
+    private readonly keys: Keys,
+    private readonly pool: SealPool,
+    private readonly onSealed: (ref: ChunkRef, index: number, sealed: Uint8Array) => Promise<void> | void,
+    private readonly known: ReadonlyMap<string, ChunkRef> = new Map(),
+    window = 16,
+  ) {
+    this.window = new Window(window);
+  }
+
+  /** The chunk's index in `chunks`; `plain` may be reused once this resolves. */
+  async add(plain: Uint8Array): Promise<number> {
+    const idBytes = chunkId(this.keys, plain);
+    const id = Buffer.from(idBytes).toString('hex');
+    const seen = this.indexOf.get(id);
+    if (seen !== undefined) return seen;
+    const index = this.chunks.length;
+    this.indexOf.set(id, index);
+    const old = this.known.get(id);
+    if (old) {
+      this.chunks.push(old);
+      return index;
+    }
+    const ref: ChunkRef = { id, addr: '', size: plain.length, sealed: 0, shares: [] };
+    this.chunks.push(ref);
+    this.newChunks++;
+    this.newBytes += plain.length;
+    // The task starts (and the pool copies `plain`) as soon as there is room, before add() returns.
+    await this.window.add(async () => {
+      const sealed = await this.pool.seal(this.keys, idBytes, plain);
+      ref.addr = addressOf(sealed);
+      ref.sealed = sealed.length;
+      await this.onSealed(ref, index, sealed);
+    });
+    return index;
+  }
+
+  /** Waits for every chunk to be sealed and handled; rethrows the first failure. */
+  drain(): Promise<void> {
+    return this.window.drain();
   }
 }
 
@@ -241,78 +303,64 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   const total = tree.files.reduce((s, f) => s + f.size, 0);
   const progress = opts.progress ?? (() => {});
   progress(0, 'deriving keys');
+  // The workers start while the keys are derived.
+  const pool = opts.sealPool ?? new SealPool({ ...(opts.sealers !== undefined && { size: opts.sealers }) });
+  try {
+    // The repository: the newest manifest's KDF and chunks, or a new salt.
+    const previous = await latestManifest(opts.client, opts.owner, opts.passphrase);
+    const kdf = previous?.header.kdf ?? newKdfParams(opts.kdfLogN ?? DEFAULT_KDF.logN);
+    const keys = previous?.keys ?? (await deriveKeys(opts.passphrase, kdf));
+    await sender.init();
 
-  // The repository: the newest manifest's KDF and chunks, or a new salt.
-  const previous = await latestManifest(opts.client, opts.owner, opts.passphrase);
-  const kdf = previous?.header.kdf ?? newKdfParams(opts.kdfLogN ?? DEFAULT_KDF.logN);
-  const keys = previous?.keys ?? (await deriveKeys(opts.passphrase, kdf));
-  await sender.init();
+    const known = new Map<string, ChunkRef>(previous?.body.chunks.map((c) => [c.id, c]));
+    const pipeline = new ChunkPipeline(
+      keys,
+      pool,
+      async (ref, index, sealed) => {
+        await sender.toPhoneAndUplink('chunk', ref.addr, sealed);
+        ref.shares = await sender.placeShares(index, sealed);
+      },
+      known,
+      opts.window ?? 16,
+    );
+    const body: ManifestBody = { source: resolve(opts.path), owner: opts.owner, chunker, erasure: { k: opts.k, n: opts.n }, dirs: tree.dirs, files: [], chunks: pipeline.chunks };
+    let done = 0;
 
-  const known = new Map<string, ChunkRef>(previous?.body.chunks.map((c) => [c.id, c]));
-  const body: ManifestBody = { source: resolve(opts.path), owner: opts.owner, chunker, erasure: { k: opts.k, n: opts.n }, dirs: tree.dirs, files: [], chunks: [] };
-  const indexOf = new Map<string, number>();
-  const window = new Window(opts.window ?? 16);
-  let done = 0;
-  let newChunks = 0;
-  let newBytes = 0;
-
-  const addChunk = async (plain: Uint8Array): Promise<number> => {
-    const idBytes = chunkId(keys, plain);
-    const id = Buffer.from(idBytes).toString('hex');
-    const seen = indexOf.get(id);
-    if (seen !== undefined) return seen;
-    const index = body.chunks.length;
-    indexOf.set(id, index);
-    const old = known.get(id);
-    if (old) {
-      body.chunks.push(old);
-      return index;
+    for (const f of tree.files) {
+      const entry = { path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs, chunks: [] as number[] };
+      const c = new Chunker(chunker);
+      let read = 0;
+      for await (const block of createReadStream(f.abs, { highWaterMark: 1 << 20 })) {
+        read += (block as Buffer).length;
+        for (const chunk of c.push(block as Buffer)) entry.chunks.push(await pipeline.add(chunk));
+        progress(total === 0 ? 1 : (done + read) / total, f.path);
+      }
+      for (const chunk of c.finish()) entry.chunks.push(await pipeline.add(chunk));
+      if (read !== f.size) sender.note(`${f.path} changed size while it was read (${f.size} → ${read} bytes)`);
+      entry.size = read;
+      done += f.size;
+      body.files.push(entry);
     }
-    const sealed = seal(keys, idBytes, plain);
-    const ref: ChunkRef = { id, addr: addressOf(sealed), size: plain.length, sealed: sealed.length, shares: [] };
-    body.chunks.push(ref);
-    newChunks++;
-    newBytes += plain.length;
-    await window.add(async () => {
-      await sender.toPhoneAndUplink('chunk', ref.addr, sealed);
-      ref.shares = await sender.placeShares(index, sealed);
-    });
-    return index;
-  };
+    await pipeline.drain();
 
-  for (const f of tree.files) {
-    const entry = { path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs, chunks: [] as number[] };
-    const c = new Chunker(chunker);
-    let read = 0;
-    for await (const block of createReadStream(f.abs, { highWaterMark: 1 << 20 })) {
-      read += (block as Buffer).length;
-      for (const chunk of c.push(block as Buffer)) entry.chunks.push(await addChunk(chunk));
-      progress(total === 0 ? 1 : (done + read) / total, f.path);
-    }
-    for (const chunk of c.finish()) entry.chunks.push(await addChunk(chunk));
-    if (read !== f.size) sender.note(`${f.path} changed size while it was read (${f.size} → ${read} bytes)`);
-    entry.size = read;
-    done += f.size;
-    body.files.push(entry);
+    const header: ManifestHeader = { v: 1, kdf, check: Buffer.from(keys.check).toString('base64'), createdAt: Date.now() };
+    const manifest = sealManifest(header, body, keys);
+    const manifestAddr = await sender.sendManifest(manifest);
+    progress(1, 'done');
+    return {
+      manifest,
+      manifestAddr,
+      files: body.files.length,
+      bytes: done,
+      chunks: body.chunks.length,
+      newChunks: pipeline.newChunks,
+      newBytes: pipeline.newBytes,
+      sentBytes: sender.sentBytes,
+      shares: sender.sharesPut,
+      uplinked: sender.uplinked,
+      warnings: sender.warnings,
+    };
+  } finally {
+    if (!opts.sealPool) await pool.close();
   }
-  await window.drain();
-
-  const header: ManifestHeader = { v: 1, kdf, check: Buffer.from(keys.check).toString('base64'), createdAt: Date.now() };
-  const manifest = sealManifest(header, body, keys);
-  const manifestAddr = await sender.sendManifest(manifest);
-  progress(1, 'done');
-  return {
-    manifest,
-    manifestAddr,
-    files: body.files.length,
-    bytes: done,
-    chunks: body.chunks.length,
-    newChunks,
-    newBytes,
-    sentBytes: sender.sentBytes,
-    shares: sender.sharesPut,
-    uplinked: sender.uplinked,
-    warnings: sender.warnings,
-  };
 }
-

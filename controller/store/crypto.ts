@@ -76,7 +76,8 @@ export function chunkId(keys: Keys, plaintext: Uint8Array): Uint8Array {
   return createHmac('sha256', keys.idKey).update(plaintext).digest();
 }
 
-export function seal(keys: Keys, id: Uint8Array, plaintext: Uint8Array): Uint8Array {
+/** The one place a chunk is sealed, in this thread or in a seal worker (seal-pool.ts). */
+export function seal(keys: Pick<Keys, 'sealKey'>, id: Uint8Array, plaintext: Uint8Array): Uint8Array {
   const out = new Uint8Array(NONCE_BYTES + plaintext.length + TAG_BYTES);
   const nonce = randomBytes(NONCE_BYTES);
   out.set(nonce, 0);

@@ -1,0 +1,137 @@
+/**
+ * Sealing chunks on other cores. XChaCha20-Poly1305 in pure JS (@noble/ciphers) is most of a
+ * backup's work, so a backup hands each new chunk to a small pool of worker threads while the main
+ * thread goes on chunking, hashing and indexing. The format does not change: each worker runs
+ * crypto.ts's seal() (random 24-byte nonce, chunk id as associated data).
+ *
+ *   size 0   no workers: seal() seals in this thread (the same function, one code path)
+ *   size n   n workers; a job goes to the one with the fewest jobs waiting
+ *
+ * The pool does not queue without bound: callers keep their own window of chunks in flight
+ * (backup.ts's Window), which bounds the memory on any size of tree. The plaintext is copied into a
+ * fresh buffer that is transferred to the worker (a chunk is a view of a file block that later
+ * chunks still read), and the sealed bytes are transferred back. A job that fails rejects with
+ * CANOPY_ERR_STORE_SEAL; a worker that dies (uncaught error, exit) fails its jobs and the pool,
+ * whose workers are then stopped. Idle workers are unref()ed, so a pool that is never closed does
+ * not keep the process alive; close() stops them.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { seal, type Keys } from './crypto.ts';
+
+/** A job as posted to a worker: `plain` arrives in a buffer of its own (offset 0, so 4-byte aligned). */
+export interface SealJob {
+  seq: number;
+  key: Uint8Array;
+  id: Uint8Array;
+  plain: Uint8Array;
+}
+
+export type SealReply = { seq: number; sealed: Uint8Array } | { seq: number; error: string };
+
+export interface SealPoolOptions {
+  /** Worker threads; 0 seals in this thread. Default: defaultSealers(). */
+  size?: number;
+  /** The worker's entry point. Default seal-worker.js; tests pass one that fails on purpose. */
+  worker?: URL;
+}
+
+/** One core for the main thread (chunking, ids, index, sending), the rest for sealing, at most 4 (a Raspberry Pi's). */
+export function defaultSealers(): number {
+  return Math.max(1, Math.min(availableParallelism() - 1, 4));
+}
+
+interface Job {
+  resolve: (sealed: Uint8Array) => void;
+  reject: (e: unknown) => void;
+  what: string;
+}
+
+interface Slot {
+  worker: Worker;
+  jobs: Map<number, Job>;
+}
+
+function sealError(what: string, why: string, cause?: unknown): CanopyError {
+  return new CanopyError('CANOPY_ERR_STORE_SEAL', `${what}: ${why}`, cause === undefined ? undefined : { cause });
+}
+
+export class SealPool {
+  readonly size: number;
+  private readonly slots: Slot[] = [];
+  private seq = 0;
+  private failure: CanopyError | undefined;
+  private closing = false;
+
+  constructor(opts: SealPoolOptions = {}) {
+    const size = opts.size ?? defaultSealers();
+    if (!(Number.isInteger(size) && size >= 0 && size <= 64)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `seal workers: ${size}; need an integer from 0 to 64`);
+    this.size = size;
+    const url = opts.worker ?? new URL('./seal-worker.js', import.meta.url);
+    for (let i = 0; i < size; i++) {
+      const slot: Slot = { worker: new Worker(url), jobs: new Map() };
+      slot.worker.unref();
+      slot.worker.on('message', (reply: SealReply) => this.settle(slot, reply));
+      slot.worker.on('error', (e: Error) => this.fail(sealError(`seal worker ${i + 1} of ${size}`, `failed: ${e.message}`, e)));
+      slot.worker.on('exit', (code) => {
+        if (!this.closing) this.fail(sealError(`seal worker ${i + 1} of ${size}`, `stopped unexpectedly (exit code ${code})`));
+      });
+      this.slots.push(slot);
+    }
+  }
+
+  /** `plaintext` sealed as crypto.ts's seal() does; CANOPY_ERR_STORE_SEAL when that fails. */
+  seal(keys: Pick<Keys, 'sealKey'>, id: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+    const what = `sealing chunk ${Buffer.from(id).toString('hex').slice(0, 16)}…`;
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closing) return Promise.reject(sealError(what, 'the seal pool is closed'));
+    if (this.slots.length === 0) {
+      try {
+        return Promise.resolve(seal(keys, id, plaintext));
+      } catch (e) {
+        return Promise.reject(sealError(what, (e as Error).message, e));
+      }
+    }
+    const slot = this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+    const plain = new Uint8Array(plaintext.length);
+    plain.set(plaintext);
+    const job: SealJob = { seq: this.seq++, key: keys.sealKey, id, plain };
+    return new Promise<Uint8Array>((resolve, reject) => {
+      if (slot.jobs.size === 0) slot.worker.ref();
+      slot.jobs.set(job.seq, { resolve, reject, what });
+      slot.worker.postMessage(job, [plain.buffer]);
+    });
+  }
+
+  /** Stops the workers; jobs still out reject. Safe to call more than once. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.rejectAll(this.failure ?? sealError('seal pool', 'closed with chunks still being sealed'));
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  private settle(slot: Slot, reply: SealReply): void {
+    const job = slot.jobs.get(reply.seq);
+    if (!job) return;
+    slot.jobs.delete(reply.seq);
+    if (slot.jobs.size === 0) slot.worker.unref();
+    if ('error' in reply) job.reject(sealError(job.what, reply.error));
+    else job.resolve(reply.sealed);
+  }
+
+  /** The first failure fails every job out and every later seal(); the workers are stopped. */
+  private fail(e: CanopyError): void {
+    if (this.failure || this.closing) return;
+    this.failure = e;
+    void this.close();
+  }
+
+  private rejectAll(e: CanopyError): void {
+    for (const slot of this.slots) {
+      for (const job of slot.jobs.values()) job.reject(e);
+      slot.jobs.clear();
+    }
+  }
+}
