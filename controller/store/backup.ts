@@ -1,7 +1,7 @@
 /**
  * `canopy backup PATH`, the owner's side: walk the tree, cut every file into content-defined chunks
  * (chunker.ts), give each a keyed id, seal the ones no earlier backup of this repository holds
- * (crypto.ts), and send each sealed chunk
+ * (crypto.ts, on the seal workers of seal-pool.ts), and send each sealed chunk
  *   - to the phone (class own),
  *   - to the uplink relay (bulk class, `<base>/relay/bulk/store/<owner>/blob/chunk/<addr>`), when
  *     the mesh has one,
@@ -153,7 +153,7 @@ export class ChunkPipeline {
 
   constructor(
     private readonly keys: Keys,
-    private readonly pool: SealPool,
+    private readonly pool: Pick<SealPool, 'seal'>,
     private readonly onSealed: (ref: ChunkRef, index: number, sealed: Uint8Array) => Promise<void> | void,
     private readonly known: ReadonlyMap<string, ChunkRef> = new Map(),
     window = 16,

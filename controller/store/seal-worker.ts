@@ -3,13 +3,11 @@
  * seal(), the same code the in-thread path runs, and sends the sealed bytes back (transferred, not
  * copied). A failure is answered as an error for that job; the worker carries on.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 import { seal } from './crypto.ts';
 import type { SealJob, SealReply } from './seal-pool.ts';
 
-const port = parentPort;
-if (!port) throw new Error('seal-worker.ts runs in a worker thread (seal-pool.ts starts it)');
-port.on('message', (job: SealJob) => {
+export function answer(port: MessagePort, job: SealJob): void {
   let reply: SealReply;
   try {
     const sealed = seal({ sealKey: job.key }, job.id, job.plain);
@@ -19,4 +17,8 @@ port.on('message', (job: SealJob) => {
     reply = { seq: job.seq, error: e instanceof Error ? e.message : String(e) };
     port.postMessage(reply);
   }
-});
+}
+
+const port = parentPort;
+if (!port) throw new Error('seal-worker.ts runs in a worker thread (seal-pool.ts starts it)');
+port.on('message', (job: SealJob) => answer(port, job));
