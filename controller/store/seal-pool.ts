@@ -5,7 +5,11 @@
  * crypto.ts's seal() (random 24-byte nonce, chunk id as associated data).
  *
  *   size 0   no workers: seal() seals in this thread (the same function, one code path)
- *   size n   n workers; a job goes to the one with the fewest jobs waiting
+ *   size n   n workers; a job goes to the one with the fewest jobs waiting, or, when every
+ *            worker already has `backlog` jobs, is sealed in this thread (a thread pool's
+ *            caller-runs policy): the main thread's own work is a fraction of the sealing, so it
+ *            would otherwise idle waiting for the workers, and a worker starved of CPU by other
+ *            load does not hold the backup up
  *
  * The pool does not queue without bound: callers keep their own window of chunks in flight
  * (backup.ts's Window), which bounds the memory on any size of tree. The plaintext is copied into a
@@ -33,6 +37,11 @@ export type SealReply = { seq: number; sealed: Uint8Array } | { seq: number; err
 export interface SealPoolOptions {
   /** Worker threads; 0 seals in this thread. Default: defaultSealers(). */
   size?: number;
+  /**
+   * Jobs every worker holds before the caller seals in its own thread. Default 2 (one being
+   * sealed, the next ready); Infinity: only the workers seal.
+   */
+  backlog?: number;
   /** The worker's entry point. Default seal-worker.js; tests pass one that fails on purpose. */
   worker?: URL;
 }
@@ -63,11 +72,15 @@ export class SealPool {
   private seq = 0;
   private failure: CanopyError | undefined;
   private closing = false;
+  private readonly backlog: number;
+  /** Chunks sealed by the workers and in this thread. */
+  readonly counts = { workers: 0, here: 0 };
 
   constructor(opts: SealPoolOptions = {}) {
     const size = opts.size ?? defaultSealers();
     if (!(Number.isInteger(size) && size >= 0 && size <= 64)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `seal workers: ${size}; need an integer from 0 to 64`);
     this.size = size;
+    this.backlog = opts.backlog ?? 2;
     const url = opts.worker ?? new URL('./seal-worker.js', import.meta.url);
     for (let i = 0; i < size; i++) {
       const slot: Slot = { worker: new Worker(url), jobs: new Map() };
@@ -86,14 +99,16 @@ export class SealPool {
     const what = `sealing chunk ${Buffer.from(id).toString('hex').slice(0, 16)}…`;
     if (this.failure) return Promise.reject(this.failure);
     if (this.closing) return Promise.reject(sealError(what, 'the seal pool is closed'));
-    if (this.slots.length === 0) {
+    const slot = this.slots.length === 0 ? undefined : this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+    if (!slot || slot.jobs.size >= this.backlog) {
       try {
-        return Promise.resolve(seal(keys, id, plaintext));
+        const sealed = seal(keys, id, plaintext);
+        this.counts.here++;
+        return Promise.resolve(sealed);
       } catch (e) {
         return Promise.reject(sealError(what, (e as Error).message, e));
       }
     }
-    const slot = this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
     const plain = new Uint8Array(plaintext.length);
     plain.set(plaintext);
     const job: SealJob = { seq: this.seq++, key: keys.sealKey, id, plain };
@@ -118,7 +133,10 @@ export class SealPool {
     slot.jobs.delete(reply.seq);
     if (slot.jobs.size === 0) slot.worker.unref();
     if ('error' in reply) job.reject(sealError(job.what, reply.error));
-    else job.resolve(reply.sealed);
+    else {
+      this.counts.workers++;
+      job.resolve(reply.sealed);
+    }
   }
 
   /** The first failure fails every job out and every later seal(); the workers are stopped. */

@@ -48,6 +48,7 @@ test('sealed on 3 workers or in this thread, a stream gives the same chunk ids i
     const pooled = await runPipeline(keys, pool, data, 8);
     const inThread = await runPipeline(keys, new SealPool({ size: 0 }), data);
     assert.ok(pooled.chunks.length > 50, `${pooled.chunks.length} chunks`);
+    assert.ok(pool.counts.workers > 0, 'the workers sealed some');
     assert.deepEqual(pooled.chunks.map((c) => c.id), inThread.chunks.map((c) => c.id));
     assert.deepEqual(pooled.order, inThread.order);
     assert.ok(new Set(pooled.order).size < pooled.order.length, 'repeated blocks reuse chunks');
@@ -108,6 +109,20 @@ test('a backup sealed on two workers restores byte-identically through the exist
   assert.deepEqual(b.body.chunks.map((c) => c.addr), a.body.chunks.map((c) => c.addr));
 });
 
+test('when every worker has its backlog, the caller seals in its own thread; all of it opens', async () => {
+  const keys = { sealKey: randomBytes(32) };
+  const full = { ...keys, idKey: keys.sealKey, check: keys.sealKey };
+  const pool = new SealPool({ size: 2, backlog: 1 });
+  try {
+    const jobs = Array.from({ length: 6 }, () => ({ id: randomBytes(32), plain: randomBytes(3000) }));
+    const sealed = await Promise.all(jobs.map((j) => pool.seal(keys, j.id, j.plain)));
+    assert.deepEqual(pool.counts, { workers: 2, here: 4 });
+    for (const [i, j] of jobs.entries()) assert.deepEqual(open(full, j.id, sealed[i]!), new Uint8Array(j.plain));
+  } finally {
+    await pool.close();
+  }
+});
+
 test('a seal that fails inside a worker rejects that chunk with CANOPY_ERR_STORE_SEAL; the worker carries on', async () => {
   const pool = new SealPool({ size: 1 });
   try {
@@ -129,12 +144,12 @@ test('a worker that dies (uncaught error, exit) fails its chunks and the pool wi
     ['POISON', /seal worker \d of 2: failed: poisoned chunk/],
     ['EXIT-7', /seal worker \d of 2: stopped unexpectedly \(exit code 7\)/],
   ] as const) {
-    const pool = new SealPool({ size: 2, worker: POISON_WORKER });
+    const pool = new SealPool({ size: 2, worker: POISON_WORKER, backlog: Infinity });
     try {
       assert.equal((await pool.seal(keys, randomBytes(32), randomBytes(100))).length, 140);
-      const jobs = Array.from({ length: 6 }, (_, i) => pool.seal(keys, randomBytes(32), i === 3 ? Buffer.from(`a ${marker} chunk`) : randomBytes(5000)));
+      const jobs = Array.from({ length: 6 }, (_, i) => pool.seal(keys, randomBytes(32), i === 0 ? Buffer.from(`a ${marker} chunk`) : randomBytes(5000)));
       for (const j of jobs) j.catch(() => {});
-      await assert.rejects(jobs[3]!, isSealError(why));
+      await assert.rejects(jobs[0]!, isSealError(why));
       await assert.rejects(pool.seal(keys, randomBytes(32), randomBytes(10)), isSealError(why), 'a failed pool refuses later chunks');
       await Promise.allSettled(jobs);
     } finally {
@@ -151,7 +166,8 @@ test('a backup whose seal worker dies rejects with CANOPY_ERR_STORE_SEAL instead
   const src = join(rig.dir, 'src', 'home');
   makeTree(src);
   writeFileSync(join(src, 'zz-poisoned.txt'), 'this file holds a POISON chunk');
-  const pool = new SealPool({ size: 2, worker: POISON_WORKER });
+  // Only the workers seal here: the poisoned chunk must reach one.
+  const pool = new SealPool({ size: 2, worker: POISON_WORKER, backlog: Infinity });
   try {
     await assert.rejects(
       backup({ client: rig.client, owner: OWNER, neighbours: [], k: 1, n: 1, path: src, passphrase: PASS, kdfLogN: TEST_LOG_N, uplink: false, sealPool: pool }),
