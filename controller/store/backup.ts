@@ -161,7 +161,7 @@ export class ChunkPipeline {
     this.window = new Window(window);
   }
 
-  /** The chunk's index in `chunks`; `plain` may be reused once this resolves. */
+  /** The chunk's index in `chunks`; `plain` must not change until drain() (a Chunker's chunks never do). */
   async add(plain: Uint8Array): Promise<number> {
     const idBytes = chunkId(this.keys, plain);
     const id = Buffer.from(idBytes).toString('hex');
@@ -178,7 +178,7 @@ export class ChunkPipeline {
     this.chunks.push(ref);
     this.newChunks++;
     this.newBytes += plain.length;
-    // The task starts (and the pool copies `plain`) as soon as there is room, before add() returns.
+    // The task (the seal) starts as soon as there is room, before add() returns.
     await this.window.add(async () => {
       const sealed = await this.pool.seal(this.keys, idBytes, plain);
       ref.addr = addressOf(sealed);

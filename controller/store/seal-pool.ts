@@ -94,29 +94,45 @@ export class SealPool {
     }
   }
 
-  /** `plaintext` sealed as crypto.ts's seal() does; CANOPY_ERR_STORE_SEAL when that fails. */
-  seal(keys: Pick<Keys, 'sealKey'>, id: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+  /**
+   * `plaintext` sealed as crypto.ts's seal() does; CANOPY_ERR_STORE_SEAL when that fails.
+   * `plaintext` must not change until this resolves (a Chunker's chunks never do).
+   */
+  async seal(keys: Pick<Keys, 'sealKey'>, id: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
     const what = `sealing chunk ${Buffer.from(id).toString('hex').slice(0, 16)}…`;
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.closing) return Promise.reject(sealError(what, 'the seal pool is closed'));
-    const slot = this.slots.length === 0 ? undefined : this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+    let slot = this.leastBusy(what);
+    if (slot && slot.jobs.size >= this.backlog) {
+      // The workers' answers wait in the event loop while this thread runs: let them in before
+      // deciding that every worker is still busy (else this thread ends up sealing everything).
+      await new Promise((r) => setImmediate(r));
+      slot = this.leastBusy(what);
+    }
     if (!slot || slot.jobs.size >= this.backlog) {
       try {
         const sealed = seal(keys, id, plaintext);
         this.counts.here++;
-        return Promise.resolve(sealed);
+        return sealed;
       } catch (e) {
-        return Promise.reject(sealError(what, (e as Error).message, e));
+        throw sealError(what, (e as Error).message, e);
       }
     }
     const plain = new Uint8Array(plaintext.length);
     plain.set(plaintext);
     const job: SealJob = { seq: this.seq++, key: keys.sealKey, id, plain };
+    const worker = slot.worker;
+    const jobs = slot.jobs;
     return new Promise<Uint8Array>((resolve, reject) => {
-      if (slot.jobs.size === 0) slot.worker.ref();
-      slot.jobs.set(job.seq, { resolve, reject, what });
-      slot.worker.postMessage(job, [plain.buffer]);
+      if (jobs.size === 0) worker.ref();
+      jobs.set(job.seq, { resolve, reject, what });
+      worker.postMessage(job, [plain.buffer]);
     });
+  }
+
+  /** The worker with the fewest jobs out; undefined without workers. Throws once the pool has failed or closed. */
+  private leastBusy(what: string): Slot | undefined {
+    if (this.failure) throw this.failure;
+    if (this.closing) throw sealError(what, 'the seal pool is closed');
+    return this.slots.length === 0 ? undefined : this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
   }
 
   /** Stops the workers; jobs still out reject. Safe to call more than once. */

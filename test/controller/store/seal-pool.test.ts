@@ -109,18 +109,20 @@ test('a backup sealed on two workers restores byte-identically through the exist
   assert.deepEqual(b.body.chunks.map((c) => c.addr), a.body.chunks.map((c) => c.addr));
 });
 
-test('when every worker has its backlog, the caller seals in its own thread; all of it opens', async () => {
+test('when every worker has its backlog, the caller seals in its own thread; close() fails what the workers still hold', async () => {
   const keys = { sealKey: randomBytes(32) };
   const full = { ...keys, idKey: keys.sealKey, check: keys.sealKey };
-  const pool = new SealPool({ size: 2, backlog: 1 });
-  try {
-    const jobs = Array.from({ length: 6 }, () => ({ id: randomBytes(32), plain: randomBytes(3000) }));
-    const sealed = await Promise.all(jobs.map((j) => pool.seal(keys, j.id, j.plain)));
-    assert.deepEqual(pool.counts, { workers: 2, here: 4 });
-    for (const [i, j] of jobs.entries()) assert.deepEqual(open(full, j.id, sealed[i]!), new Uint8Array(j.plain));
-  } finally {
-    await pool.close();
-  }
+  const pool = new SealPool({ size: 2, backlog: 1, worker: POISON_WORKER });
+  // Each worker gets a chunk it never answers: from then on every worker has its backlog.
+  const held = [pool.seal(keys, randomBytes(32), Buffer.from('HOLD one')), pool.seal(keys, randomBytes(32), Buffer.from('HOLD two'))];
+  for (const h of held) h.catch(() => {});
+  const jobs = Array.from({ length: 4 }, () => ({ id: randomBytes(32), plain: randomBytes(3000) }));
+  const sealed = await Promise.all(jobs.map((j) => pool.seal(keys, j.id, j.plain)));
+  assert.deepEqual(pool.counts, { workers: 0, here: 4 });
+  for (const [i, j] of jobs.entries()) assert.deepEqual(open(full, j.id, sealed[i]!), new Uint8Array(j.plain));
+  await pool.close();
+  for (const h of held) await assert.rejects(h, isSealError(/closed with chunks still being sealed/));
+  await assert.rejects(pool.seal(keys, randomBytes(32), randomBytes(10)), isSealError(/the seal pool is closed/));
 });
 
 test('a seal that fails inside a worker rejects that chunk with CANOPY_ERR_STORE_SEAL; the worker carries on', async () => {
