@@ -48,7 +48,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   backup: {
     summary: 'back up a directory: encrypted chunks to the phone, the uplink and k-of-n shares on neighbours',
-    usage: 'canopy backup PATH [--broker URL] [--owner NAME] [--neighbour NAME ...] [--k K] [--n N] [--manifest FILE] [--no-uplink] [--config FILE]\n       canopy backup --repair MANIFEST [--neighbour NAME ...]\n       (passphrase from CANOPY_PASSPHRASE or --passphrase-file; mesh password from CANOPY_PASSWORD or --password-file)',
+    usage: 'canopy backup PATH [--broker URL] [--owner NAME] [--neighbour NAME ...] [--k K] [--n N] [--manifest FILE] [--no-uplink] [--seal-workers N] [--config FILE]\n       canopy backup --repair MANIFEST [--neighbour NAME ...]\n       (passphrase from CANOPY_PASSPHRASE or --passphrase-file; mesh password from CANOPY_PASSWORD or --password-file)',
     load: () => import('./commands/backup.ts'),
   },
   restore: {

@@ -29,12 +29,15 @@ export async function run(args: string[]): Promise<number> {
       'no-uplink': { type: 'boolean', default: false },
       'scrypt-log-n': { type: 'string' },
       repair: { type: 'string' },
+      'seal-workers': { type: 'string' },
     },
   });
   const path = positionals[0];
   if (!path && !values.repair) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'give what to back up: canopy backup PATH (or canopy backup --repair MANIFEST)');
   const { config, store } = storeConfig(values.config);
   const owner = values.owner ?? store.owner;
+  // Worker threads that seal chunks (seal-pool.ts); 0 seals in the main thread.
+  const sealers = values['seal-workers'] === undefined ? undefined : intFlag(values['seal-workers'], 'seal-workers', 0);
   const secret = await passphrase(values['passphrase-file']);
   const timeoutMs = intFlag(values.timeout, 'timeout', 10_000);
   const client = await connectOwner(values, config, owner, timeoutMs);
@@ -62,7 +65,7 @@ export async function run(args: string[]): Promise<number> {
       return r.unrecoverable.length > 0 ? 1 : 0;
     }
     const bar = progressBar(`backup ${basename(resolve(path!))}`);
-    const r = await backup({ ...targets, path: path!, passphrase: secret, kdfLogN: intFlag(values['scrypt-log-n'], 'scrypt-log-n', DEFAULT_KDF.logN), progress: bar, warn });
+    const r = await backup({ ...targets, path: path!, passphrase: secret, kdfLogN: intFlag(values['scrypt-log-n'], 'scrypt-log-n', DEFAULT_KDF.logN), progress: bar, warn, ...(sealers !== undefined && { sealers }) });
     const out = values.manifest ?? `${basename(resolve(path!))}-${new Date().toISOString().replace(/[:.]/g, '').slice(0, 15)}.canopy-manifest`;
     writeFileSync(out, r.manifest);
     const mb = (b: number) => (b / 1e6).toFixed(1);

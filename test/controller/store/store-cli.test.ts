@@ -30,7 +30,8 @@ test('canopy phone, backup and restore end to end; a wrong passphrase writes not
   const src = join(dir, 'src', 'home');
   makeTree(src);
   const manifest = join(dir, 'home.manifest');
-  const b = await canopy('backup', src, '--broker', url, '--no-uplink', '--scrypt-log-n', '4', '--manifest', manifest);
+  // Sealed on two worker threads: they load through bin/canopy.js (seal-worker.js) and stop at the end.
+  const b = await canopy('backup', src, '--broker', url, '--no-uplink', '--scrypt-log-n', '4', '--manifest', manifest, '--seal-workers', '2');
   assert.equal(b.code, 0, b.stderr);
   assert.match(b.stdout, /backed up 5 files, \d\.\d MB in \d+ chunks; new: \d+ chunks/);
   assert.match(b.stdout, /manifest [0-9a-f]{64} written to/);
@@ -55,6 +56,10 @@ test('canopy phone, backup and restore end to end; a wrong passphrase writes not
   const usage = await canopy('phone', 'usage', '--store', store, '--json');
   const u = JSON.parse(usage.stdout) as Record<string, { items: number }>;
   assert.ok(u.own!.items > 5);
+
+  const badWorkers = await canopy('backup', src, '--broker', url, '--scrypt-log-n', '4', '--seal-workers=-1');
+  assert.equal(badWorkers.code, 1);
+  assert.match(badWorkers.stderr, /seal workers: -1; need an integer from 0 to 64.*\[CANOPY_ERR_BAD_ARGUMENT\]/);
 
   const missing = await canopy('backup', join(dir, 'nope'), '--broker', url, '--scrypt-log-n', '4');
   assert.equal(missing.code, 1);
