@@ -5,11 +5,13 @@
  * crypto.ts's seal() (random 24-byte nonce, chunk id as associated data).
  *
  *   size 0   no workers: seal() seals in this thread (the same function, one code path)
- *   size n   n workers; a job goes to the one with the fewest jobs waiting, or, when every
- *            worker already has `backlog` jobs, is sealed in this thread (a thread pool's
- *            caller-runs policy): the main thread's own work is a fraction of the sealing, so it
- *            would otherwise idle waiting for the workers, and a worker starved of CPU by other
- *            load does not hold the backup up
+ *   size n   n workers; a job goes to the one with the fewest jobs out, while it has fewer
+ *            than `backlog`. When every worker has its backlog, jobs wait here, and this thread
+ *            seals one of them per event-loop turn (a thread pool's caller-runs policy): the main
+ *            thread's own work is a fraction of the sealing, so it would otherwise idle waiting
+ *            for the workers, and a worker short of CPU does not hold the backup up. One job per
+ *            turn, so the workers' answers come in between and they are refilled before they
+ *            run dry.
  *
  * The pool does not queue without bound: callers keep their own window of chunks in flight
  * (backup.ts's Window), which bounds the memory on any size of tree. The plaintext is copied into a
@@ -57,6 +59,13 @@ interface Job {
   what: string;
 }
 
+/** A job no worker has room for yet. */
+interface Waiting extends Job {
+  keys: Pick<Keys, 'sealKey'>;
+  id: Uint8Array;
+  plaintext: Uint8Array;
+}
+
 interface Slot {
   worker: Worker;
   jobs: Map<number, Job>;
@@ -73,6 +82,8 @@ export class SealPool {
   private failure: CanopyError | undefined;
   private closing = false;
   private readonly backlog: number;
+  private readonly waiting: Waiting[] = [];
+  private turnScheduled = false;
   /** Chunks sealed by the workers and in this thread. */
   readonly counts = { workers: 0, here: 0 };
 
@@ -98,41 +109,63 @@ export class SealPool {
    * `plaintext` sealed as crypto.ts's seal() does; CANOPY_ERR_STORE_SEAL when that fails.
    * `plaintext` must not change until this resolves (a Chunker's chunks never do).
    */
-  async seal(keys: Pick<Keys, 'sealKey'>, id: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+  seal(keys: Pick<Keys, 'sealKey'>, id: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
     const what = `sealing chunk ${Buffer.from(id).toString('hex').slice(0, 16)}…`;
-    let slot = this.leastBusy(what);
-    if (slot && slot.jobs.size >= this.backlog) {
-      // The workers' answers wait in the event loop while this thread runs: let them in before
-      // deciding that every worker is still busy (else this thread ends up sealing everything).
-      await new Promise((r) => setImmediate(r));
-      slot = this.leastBusy(what);
-    }
-    if (!slot || slot.jobs.size >= this.backlog) {
-      try {
-        const sealed = seal(keys, id, plaintext);
-        this.counts.here++;
-        return sealed;
-      } catch (e) {
-        throw sealError(what, (e as Error).message, e);
-      }
-    }
-    const plain = new Uint8Array(plaintext.length);
-    plain.set(plaintext);
-    const job: SealJob = { seq: this.seq++, key: keys.sealKey, id, plain };
-    const worker = slot.worker;
-    const jobs = slot.jobs;
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closing) return Promise.reject(sealError(what, 'the seal pool is closed'));
     return new Promise<Uint8Array>((resolve, reject) => {
-      if (jobs.size === 0) worker.ref();
-      jobs.set(job.seq, { resolve, reject, what });
-      worker.postMessage(job, [plain.buffer]);
+      const job: Waiting = { keys, id, plaintext, what, resolve, reject };
+      if (this.slots.length === 0) this.sealHere(job);
+      else {
+        this.waiting.push(job);
+        this.pump();
+      }
     });
   }
 
-  /** The worker with the fewest jobs out; undefined without workers. Throws once the pool has failed or closed. */
-  private leastBusy(what: string): Slot | undefined {
-    if (this.failure) throw this.failure;
-    if (this.closing) throw sealError(what, 'the seal pool is closed');
-    return this.slots.length === 0 ? undefined : this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+  /** Posts waiting jobs to workers with room; schedules a turn of this thread for the rest. */
+  private pump(): void {
+    if (this.failure || this.closing) return;
+    while (this.waiting.length > 0) {
+      const slot = this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+      if (slot.jobs.size >= this.backlog) break;
+      this.post(slot, this.waiting.shift()!);
+    }
+    if (this.waiting.length > 0 && !this.turnScheduled) {
+      this.turnScheduled = true;
+      setImmediate(() => this.turn());
+    }
+  }
+
+  /** This thread's turn: the workers' answers came in since the last one, so refill them first; then seal one job here. */
+  private turn(): void {
+    this.turnScheduled = false;
+    this.pump();
+    if (this.failure || this.closing) return;
+    const job = this.waiting.shift();
+    if (job) this.sealHere(job);
+    this.pump();
+  }
+
+  private sealHere(job: Waiting): void {
+    let sealed: Uint8Array;
+    try {
+      sealed = seal(job.keys, job.id, job.plaintext);
+    } catch (e) {
+      job.reject(sealError(job.what, (e as Error).message, e));
+      return;
+    }
+    this.counts.here++;
+    job.resolve(sealed);
+  }
+
+  private post(slot: Slot, w: Waiting): void {
+    const plain = new Uint8Array(w.plaintext.length);
+    plain.set(w.plaintext);
+    const job: SealJob = { seq: this.seq++, key: w.keys.sealKey, id: w.id, plain };
+    if (slot.jobs.size === 0) slot.worker.ref();
+    slot.jobs.set(job.seq, { resolve: w.resolve, reject: w.reject, what: w.what });
+    slot.worker.postMessage(job, [plain.buffer]);
   }
 
   /** Stops the workers; jobs still out reject. Safe to call more than once. */
@@ -153,6 +186,7 @@ export class SealPool {
       this.counts.workers++;
       job.resolve(reply.sealed);
     }
+    this.pump();
   }
 
   /** The first failure fails every job out and every later seal(); the workers are stopped. */
@@ -163,6 +197,7 @@ export class SealPool {
   }
 
   private rejectAll(e: CanopyError): void {
+    for (const job of this.waiting.splice(0)) job.reject(e);
     for (const slot of this.slots) {
       for (const job of slot.jobs.values()) job.reject(e);
       slot.jobs.clear();
