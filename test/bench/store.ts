@@ -12,6 +12,9 @@
  *   seal_workers            the pool's size: defaultSealers(), min(cores - 1, 4), at least 1
  *   sealed_by_workers_pct   chunks the workers sealed, of the pooled runs' (the rest: the main thread
  *                           sealing while every worker had its backlog; seal-pool.ts)
+ *   pipeline_cores_used     CPU time of the process (main thread and workers) ÷ wall time over the
+ *                           pooled pipeline runs: how much of the machine the pool actually got
+ *                           (about 1 when other load leaves no second core free)
  *   seal_pool_start_ms      starting the pool until its first chunk comes back sealed (once per
  *                           backup; outside the timed rounds)
  *   pipeline_with_store_vs_raw_cipher
@@ -155,16 +158,20 @@ export const suite: BenchSuite = {
       const pipe1: number[] = [];
       const withStore: number[] = [];
       const raw: number[] = [];
+      const cores: number[] = [];
       try {
         for (let round = -1; round < rounds; round++) {
           const r = rawCipherSeconds(data);
+          const c0 = process.cpuUsage();
           const p = await pipelineSeconds(data, pool, undefined);
+          const c = process.cpuUsage(c0);
           const p1 = await pipelineSeconds(data, inThread, undefined);
           const r2 = rawCipherSeconds(data);
           const w = await pipelineSeconds(data, pool, join(work, `pipe-${round}`));
           if (round < 0) continue;
           raw.push(r, r2);
           pipe.push(p);
+          cores.push((c.user + c.system) / 1e6 / p);
           pipe1.push(p1);
           withStore.push(w);
           ratios.push((r + r2) / 2 / p);
@@ -177,6 +184,7 @@ export const suite: BenchSuite = {
       figures.raw_cipher_mb_s = size / MB / median(raw);
       figures.pipeline_mb_s = size / MB / median(pipe);
       figures.pipeline_vs_raw_cipher = median(ratios);
+      figures.pipeline_cores_used = median(cores);
       figures.pipeline_1thread_mb_s = size / MB / median(pipe1);
       figures.pipeline_1thread_vs_raw_cipher = median(ratios1);
       figures.pipeline_with_store_mb_s = size / MB / median(withStore);
