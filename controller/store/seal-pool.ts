@@ -13,8 +13,8 @@
  *            turn, so the workers' answers come in between and they are refilled before they
  *            run dry.
  *
- * The pool does not queue without bound: callers keep their own window of chunks in flight
- * (backup.ts's Window), which bounds the memory on any size of tree. The plaintext is copied into a
+ * The pool queues what the workers have no room for; callers bound it with their own window of
+ * chunks in flight (backup.ts's ChunkPipeline), which bounds the memory on any size of tree. The plaintext is copied into a
  * fresh buffer that is transferred to the worker (a chunk is a view of a file block that later
  * chunks still read), and the sealed bytes are transferred back. A job that fails rejects with
  * CANOPY_ERR_STORE_SEAL; a worker that dies (uncaught error, exit) fails its jobs and the pool,
@@ -84,6 +84,7 @@ export class SealPool {
   private readonly backlog: number;
   private readonly waiting: Waiting[] = [];
   private turnScheduled = false;
+  private closed: Promise<void> | undefined;
   /** Chunks sealed by the workers and in this thread. */
   readonly counts = { workers: 0, here: 0 };
 
@@ -168,12 +169,14 @@ export class SealPool {
     slot.worker.postMessage(job, [plain.buffer]);
   }
 
-  /** Stops the workers; jobs still out reject. Safe to call more than once. */
-  async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
-    this.rejectAll(this.failure ?? sealError('seal pool', 'closed with chunks still being sealed'));
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  /** Stops the workers; jobs still out reject. Every call waits for the same stop. */
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closing = true;
+      this.rejectAll(this.failure ?? sealError('seal pool', 'closed with chunks still being sealed'));
+      this.closed = Promise.all(this.slots.map((s) => s.worker.terminate())).then(() => {});
+    }
+    return this.closed;
   }
 
   private settle(slot: Slot, reply: SealReply): void {
