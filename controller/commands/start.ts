@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { SystemClock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError, isCanopyError } from '../../firmware-bridge/errors.ts';
 import { createLink } from '../../firmware-bridge/links/index.ts';
 import { streamLogger } from '../../firmware-bridge/log.ts';
 import { dataDir, defaultConfig, findConfig, loadConfig, meshOptions, relayOptions, siteOptions, type CanopyConfig } from '../config.ts';
@@ -115,7 +115,7 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
   const gs = new GroundStation({
     clock,
     sysid: c.sysid,
-    droneLinks: c.links.drones.map((url) => ({ link: createLink(url, { clock }), name: url })),
+    droneLinks: c.links.drones.map((url) => ({ link: droneLink(url, clock), name: url })),
     gcsLinks: c.links.gcs.map((url) => ({ link: createLink(url, { clock }), name: url, readOnly: c.links.readOnlyGcs })),
     tlog: o.tlog,
     mesh: { ...meshOptions(c), users },
@@ -147,6 +147,16 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
   await dashboard?.stop();
   await gs.stop();
   return 0;
+}
+
+/**
+ * A drone radio's link. A radio absent at start is waited for (plugged in later, or a USB hub slow
+ * to enumerate at boot) instead of ending Canopy; each outage is said once, with the fix.
+ */
+function droneLink(url: string, clock: SystemClock) {
+  const link = createLink(url, { clock, waitForDevice: true });
+  link.on('error', (e: Error) => console.error(`canopy: ${url}: ${e.message}${isCanopyError(e, 'CANOPY_ERR_SERIAL_NOT_FOUND') ? ' (waiting for it; `canopy doctor` lists the serial devices present)' : ''}`));
+  return link;
 }
 
 export function printDashboard(dashboard: Dashboard | undefined): void {

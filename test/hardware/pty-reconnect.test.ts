@@ -76,3 +76,23 @@ test(`canopy start on a pseudo-terminal cut and restored ${CUTS} times: reconnec
   const sorted = [...latencies].sort((a, b) => a - b);
   t.diagnostic(`device back → controller link up (wall clock, ms): median ${sorted[Math.floor(sorted.length / 2)]}, max ${sorted.at(-1)}, over ${CUTS} cuts`);
 });
+
+test('a radio absent when canopy start begins is waited for, and its drones come in once it is plugged in', { timeout: 120_000 }, async (t) => {
+  if (!needCommand(t, 'socat')) return;
+  const pty = new PtyPair();
+  t.after(() => pty.dispose());
+  const data = mkdtempSync(join(tmpdir(), 'canopy-pty-absent-'));
+  t.after(() => rmSync(data, { recursive: true, force: true }));
+  // The device does not exist yet (socat not started): Canopy says so once and keeps running.
+  const canopy = spawnCanopy(t, 'start', '--dashboard-port', '0', '--link', `serial:${pty.b}?baud=57600`, '--gcs', 'udpout://127.0.0.1:9', '--data', data, '--mqtt-port', '0', '--ws-port', '0', '--status-every', '0');
+  await eventually(() => /does not exist.*\(waiting for it; `canopy doctor`/.test(canopy.output()), 30_000, `the absent radio reported:\n${canopy.output()}`);
+  await eventually(() => /MQTT on mqtt:/.test(canopy.output()), 30_000, 'the rest of the station up meanwhile');
+  assert.equal(canopy.exitCode, null, `canopy start exited:\n${canopy.output()}`);
+  // Plugged in: the device appears, the simulated drones talk on its far end.
+  await pty.start();
+  const sim = spawnCanopy(t, 'sim', 'serve', '--link', `serial:${pty.a}?baud=57600`, '--drones', String(DRONES));
+  await eventually(() => (canopy.output().match(/vehicle \S+ found/g) ?? []).length === DRONES, 60_000, `${DRONES} drones found once the radio is there:\n${canopy.output()}`);
+  assert.equal((canopy.output().match(/does not exist/g) ?? []).length, 1, 'the outage was said once');
+  assert.equal(canopy.exitCode, null);
+  assert.equal(sim.exitCode, null);
+});
