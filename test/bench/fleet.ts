@@ -7,7 +7,9 @@
  *                          clouds included) paid for hover: GHI × area × efficiency × MPPT ≥
  *                          180 W/kg × (airframe + net share) + avionics, per drone. Outside it the
  *                          full net can only be held by rotation, which a 25-drone fleet cannot
- *                          sustain (k = m(⌈R⌉+1)).
+ *                          sustain (k = m(⌈R⌉+1)). The bound leaves out the drones' batteries,
+ *                          so the ratio can pass 1: the net is launched ahead of a rising sun and
+ *                          bridges passing clouds on them.
  *   coverage_bound         that bound itself
  *   min_soc_pct            the lowest state of charge any drone reached (goal ≥ 15)
  *   min_separation_m       the closest two airborne drones came (goal ≥ 5)
