@@ -145,6 +145,8 @@ export function fleetPerStation(flightTime: number, rechargeTime: number): numbe
 
 const FORECAST_STEP_MS = 15 * 60_000;
 const CLOUD_PERSISTENCE_H = 2;
+/** Time constant of the measured cloud factor's smoothing, minutes. */
+const CLOUD_SMOOTHING_MIN = 2;
 /** The site's climate: the sky's transmittance averaged, weighted by energy, over about a week. */
 const CLIMATE_DAYS = 7;
 /** A dip is bridged whole when the holders' lowest battery is above this, until it falls below the next. */
@@ -327,10 +329,11 @@ export class PowerPlanner {
     this.climate.clear *= keep;
     if (ratio !== undefined) {
       const r = Math.min(1.2, Math.max(0, ratio));
-      // Cloud changes over tens of minutes; smooth over about ten minutes of ticks. The climate
+      // Cloud changes over tens of minutes; smooth over a couple of minutes of ticks (over ten, a
+      // net on its pads saw a midday clearing several minutes late). The climate
       // (energy-weighted, about a week) is what the forecast falls back to beyond a few hours.
       // The first reading is taken as it is: there is nothing to smooth it against.
-      this.cloud = this.seenSky ? this.cloud + (r - this.cloud) * Math.min(1, dtH / (10 / 60)) : r;
+      this.cloud = this.seenSky ? this.cloud + (r - this.cloud) * Math.min(1, dtH / (CLOUD_SMOOTHING_MIN / 60)) : r;
       this.seenSky = true;
       this.skyAtMs = now;
       this.climate.measured += r * clearGhi * dtH;
