@@ -85,10 +85,17 @@ export async function runCrashTrial(opts: CrashTrialOptions): Promise<CrashTrial
     child = startChild(args);
     await withTimeout(publisher.done, 60_000, () => `publisher stuck at ${publisher.acked.size}/${opts.items} acknowledged`);
     await withTimeout(upstream.waitForDistinct(opts.items), 60_000, () => `upstream stuck at ${upstream.distinct}/${opts.items}`);
-  } finally {
+  } catch (e) {
+    // A failed trial leaves nothing running behind it (the test process would not end).
     publisher.stop();
     if (child) await kill(child);
+    await link.stop();
+    await upstream.stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
   }
+  publisher.stop();
+  if (child) await kill(child);
   const received = new Map<string, Buffer>();
   let corrupted = 0;
   for (const r of upstream.received) {
