@@ -305,7 +305,8 @@ export function siteOptions(c: CanopyConfig): Pick<SiteOptions, 'origin' | 'powe
       padChargeW: s.drone.padChargeW,
       spares: s.formation.spares,
       radiosW: 2 * c.links.drones.length,
-      ...(c.relay?.dish ? { dishW: { idleW: c.relay.dish.watts / 2, activeW: c.relay.dish.watts } } : {}),
+      // The relay powers the dish or not; it reports no idle state, so both figures are its rating.
+      ...(c.relay?.dish ? { dishW: { idleW: c.relay.dish.watts, activeW: c.relay.dish.watts } } : {}),
     },
     fleet: { altitudeM: s.formation.altitudeM, spacingM: s.formation.spacingM, minSeparationM: s.formation.minSeparationM },
     held: !s.autoLaunch,

@@ -132,7 +132,7 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
   const cc = c.chargeController && new ChargeController({ ...c.chargeController, clock, log });
   await cc?.start();
   if (siteOpts) {
-    site = new SiteController({ ...siteOpts, clock, gs, referenceGhi: cc?.referenceGhiWm2, dish: () => (gs.relay?.status().dish.on ? 'active' : 'off'), log });
+    site = new SiteController({ ...siteOpts, clock, gs, referenceGhi: cc?.referenceGhiWm2, dish: () => (gs.relay?.dishOn ? 'active' : 'off'), log });
     site.start();
     console.log(`canopy: flying the site at ${c.site!.location.latitudeDeg}, ${c.site!.location.longitudeDeg}; ${siteOpts.held ? 'the net waits for an admin to launch it (site.autoLaunch: false)' : 'the net follows the power plan (site.autoLaunch: true)'}`);
   }

@@ -269,7 +269,10 @@ export class Mesh {
   /** Answers `<base>/bridge/request/<verb>` on `<base>/bridge/response/<verb>`. */
   onRequest(verb: string, handler: RequestHandler): () => void {
     this.requestHandlers.set(verb, handler);
-    return () => this.requestHandlers.delete(verb);
+    // Removes this registration only: a later one for the same verb stays.
+    return () => {
+      if (this.requestHandlers.get(verb) === handler) this.requestHandlers.delete(verb);
+    };
   }
 
   /** Receives admins' `<base>/drones/<id>/set` commands that have a known shape. */

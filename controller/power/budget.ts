@@ -240,9 +240,15 @@ export class PowerPlanner {
    * Fewer than three drones hold no net (no area), so that is 0.
    */
   sustainableStations(available: number, solarW: number): number {
-    const n = Math.max(0, available - this.p.spares);
-    const m = solarW >= this.hoverPerDroneW() ? n : Math.min(n, Math.floor(available / this.dronesPerStation(solarW)));
+    if (solarW >= this.hoverPerDroneW()) return this.fullStations(available);
+    const m = Math.min(Math.max(0, available - this.p.spares), Math.floor(available / this.dronesPerStation(solarW)));
     return m >= 3 ? m : 0;
+  }
+
+  /** The whole net: every available drone but the spares (fewer than three hold no net). */
+  fullStations(available: number): number {
+    const n = Math.max(0, available - this.p.spares);
+    return n >= 3 ? n : 0;
   }
 
   /** Drones needed to hold `stations` at this per-drone generation (the sizing anchor). */
@@ -395,7 +401,7 @@ export class PowerPlanner {
     else if (this.dip === null) this.dip = (inputs.holdersMinSoc ?? 0) >= DIP_BRIDGE_FROM_SOC ? 'bridge' : 'rotate';
     else if (this.dip === 'bridge' && (inputs.holdersMinSoc ?? 0) < DIP_BRIDGE_UNTIL_SOC) this.dip = 'rotate';
     const whole = ahead || this.dip === 'bridge';
-    let stations = !this.netUp ? 0 : this.sustainableStations(inputs.available, whole ? Infinity : solarPer);
+    let stations = !this.netUp ? 0 : whole ? this.fullStations(inputs.available) : this.sustainableStations(inputs.available, solarPer);
     const perDrone = `${solarPer.toFixed(0)} W sun vs ${hoverPer.toFixed(0)} W hover per drone`;
     let reason = this.netUp
       ? ahead

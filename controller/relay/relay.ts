@@ -257,6 +257,11 @@ export class Relay extends EventEmitter<RelayEvents> {
     return this.state;
   }
 
+  /** Whether the dish is powered now (cheap: no outbox query, unlike status()). */
+  get dishOn(): boolean {
+    return this.dishOnSince !== undefined;
+  }
+
   get isPaused(): boolean {
     return this.paused;
   }
