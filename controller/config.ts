@@ -16,6 +16,7 @@ import type { MeshOptions } from './mesh/mesh.ts';
 import type { RelayOptions } from './relay/relay.ts';
 import type { SiteOptions } from './site.ts';
 import { parseSize } from './store/size.ts';
+import { vedirectUrl } from '../hardware/vedirect.ts';
 
 const DURATION = /^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$/;
 
@@ -43,6 +44,14 @@ const port = z.number().int().min(0).max(65535);
 const linkUrl = z.string().min(1).superRefine((v, ctx) => {
   try {
     parseLinkUrl(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+});
+/** A charge controller's URL: a link URL of a kind VE.Direct can be read from (serial or a TCP bridge). */
+const vedirectLinkUrl = z.string().min(1).superRefine((v, ctx) => {
+  try {
+    vedirectUrl(v);
   } catch (e) {
     ctx.addIssue({ code: 'custom', message: (e as Error).message });
   }
@@ -137,7 +146,7 @@ export const ConfigSchema = z.strictObject({
   chargeController: z
     .strictObject({
       /** serial:/dev/ttyUSB1 (19200 baud unless the URL says otherwise) or tcp://host:port of a serial bridge. */
-      url: linkUrl,
+      url: vedirectLinkUrl,
       /** The station panel's rated power, Wp. */
       panelWp: z.number().positive(),
       /** Delivered / rated power at 1000 W/m² (temperature, wiring, tilt). Default 0.8. */

@@ -53,6 +53,8 @@ export class ChargeController {
     this.reader = new VeDirectReader(opts.url, { clock: opts.clock, link: opts.link });
     this.reader.on('up', () => this.log.info('charge controller connected', { url: this.reader.url }));
     this.reader.on('down', (reason) => this.log.warn('charge controller disconnected; reconnecting', { url: this.reader.url, reason }));
+    // The serial link says an absent device once per outage: pass it on, with where to look.
+    this.reader.on('error', (e: Error) => this.log.warn(`charge controller: ${e.message}`, { url: this.reader.url, hint: 'canopy doctor lists the serial devices present' }));
     this.reader.on('reading', (r) => {
       if (r.error !== 0 && !this.faultLogged) this.log.warn(`charge controller error ${r.error}: ${r.errorName}`);
       this.faultLogged = r.error !== 0;

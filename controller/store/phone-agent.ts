@@ -80,11 +80,19 @@ export class PhoneAgent {
       clean: false,
       will: { topic: availability, payload: Buffer.from('offline' satisfies Availability), qos: 1, retain: true },
     });
+    // Set before subscribing: a kept session may deliver waiting requests at once, and they are answered.
     this.client = client;
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     const filters = [this.topics.request(name, '+')];
     if (this.opts.ingest) filters.push(topicTree(this.opts.ingest).store('+', 'blob', '#'));
-    await subscribe(client, filters);
+    try {
+      await subscribe(client, filters);
+    } catch (e) {
+      // Refused (ACL): no half-started agent left connected and reconnecting.
+      this.client = undefined;
+      await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+      throw e;
+    }
     if (this.opts.serveNeighbours) {
       // Only a phone (or admin) may read other owners' subtrees; a neighbour's own agent is refused here and serves its owner only.
       await subscribe(client, this.topics.ask('+', '+')).catch((e: unknown) => this.log.info('not serving neighbours', { error: String(e) }));
@@ -96,8 +104,9 @@ export class PhoneAgent {
   async stop(): Promise<void> {
     const client = this.client;
     if (!client) return;
-    this.client = undefined;
+    // Puts still batched are stored and answered while the connection is there to carry the replies.
     this.flushPuts();
+    this.client = undefined;
     // Say goodbye if the broker is there to hear it (a broker already gone would never PUBACK).
     const offline = new Promise<void>((resolve) => client.publish(this.topics.availability(this.opts.name), 'offline', { qos: 1, retain: true }, () => resolve()));
     let timer: NodeJS.Timeout | undefined;
