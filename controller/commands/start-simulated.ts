@@ -15,6 +15,7 @@ import { ensureUsers } from '../credentials.ts';
 import { formatFleet } from '../fleet-table.ts';
 import { SimulatedSite } from '../simulated-site.ts';
 import { startDashboard } from '../dashboard/server.ts';
+import { registerActions } from '../bridge-actions.ts';
 import { hashPassword } from '../mesh/users.ts';
 import { ChunkStore } from '../store/chunk-store.ts';
 import { PhoneAgent } from '../store/phone-agent.ts';
@@ -69,7 +70,8 @@ export async function runSimulated(c: CanopyConfig, o: StartOptions): Promise<nu
   console.log(`canopy: simulated site "${scenario.name}" (${scenario.swarm.drones} drones, ${scenario.location.latitudeDeg}°, ${scenario.location.longitudeDeg}°) from ${scenario.start} at ${sim.speed}× real time`);
   console.log(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}; QGroundControl on ${c.links.gcs.join(', ')}`);
   if (phone) console.log(`canopy: simulated phone "${phoneName}" keeps its store in ${join(dir, 'sim-phone')} (canopy backup PATH stores there)`);
-  const dashboard = await startDashboard(c.dashboard, { mesh: site.gs.mesh!, clock: site.clock, site: site.site, relay: site.gs.relay, drones: site.gs.drones, log });
+  const removeActions = registerActions({ mesh: site.gs.mesh!, clock: site.clock, site: site.site, relay: site.gs.relay, drones: site.gs.drones });
+  const dashboard = await startDashboard(c.dashboard, { mesh: site.gs.mesh!, clock: site.clock, log });
   printDashboard(dashboard);
   if (created) printCreated(created);
 
@@ -89,6 +91,7 @@ export async function runSimulated(c: CanopyConfig, o: StartOptions): Promise<nu
   await finished;
   if (status) clearInterval(status);
   await dashboard?.stop();
+  removeActions();
   await phone?.stop();
   phoneStore?.close();
   await site.stop();

@@ -18,6 +18,7 @@ import { GroundStation } from '../ground-station.ts';
 import { startDashboard, type Dashboard } from '../dashboard/server.ts';
 import { ChargeController, formatChargeController } from '../power/charge-controller.ts';
 import { SiteController } from '../site.ts';
+import { registerActions } from '../bridge-actions.ts';
 
 export const START_DEFAULTS = {
   /** Where QGroundControl listens. */
@@ -136,7 +137,8 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
     site.start();
     console.log(`canopy: flying the site at ${c.site!.location.latitudeDeg}, ${c.site!.location.longitudeDeg}; ${siteOpts.held ? 'the net waits for an admin to launch it (site.autoLaunch: false)' : 'the net follows the power plan (site.autoLaunch: true)'}`);
   }
-  const dashboard = await startDashboard(c.dashboard, { mesh: gs.mesh!, clock, site, relay: gs.relay, drones: gs.drones, log });
+  const removeActions = registerActions({ mesh: gs.mesh!, clock, site, relay: gs.relay, drones: gs.drones });
+  const dashboard = await startDashboard(c.dashboard, { mesh: gs.mesh!, clock, log });
   printDashboard(dashboard);
   if (created) printCreated(created);
   const status = o.statusEveryS > 0 ? setInterval(() => console.log([formatFleet(gs.vehicles.list(), clock.now()), cc && formatChargeController(cc)].filter(Boolean).join('\n')), o.statusEveryS * 1000) : undefined;
@@ -145,6 +147,7 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
   site?.stop();
   await cc?.stop();
   await dashboard?.stop();
+  removeActions();
   await gs.stop();
   return 0;
 }

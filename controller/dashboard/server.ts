@@ -16,11 +16,7 @@ import { WebSocketServer } from 'ws';
 import type { Clock } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
-import type { DroneBridge } from '../drone-bridge.ts';
 import type { Mesh } from '../mesh/mesh.ts';
-import type { Relay } from '../relay/relay.ts';
-import type { SiteController } from '../site.ts';
-import { registerActions } from './actions.ts';
 import { DEFAULT_DISCOVERY_PREFIX, publishDiscovery } from './discovery.ts';
 import { PowerHistoryRecorder } from './history.ts';
 import { METRICS_CONTENT_TYPE, MetricsCollector } from './metrics.ts';
@@ -37,9 +33,6 @@ export interface DashboardOptions {
   host?: string;
   /** 0 picks a free port (see url). */
   port?: number;
-  site?: SiteController;
-  relay?: Relay;
-  drones?: DroneBridge;
   /** Home Assistant's discovery prefix; false publishes no discovery. */
   discoveryPrefix?: string | false;
   log?: Logger;
@@ -81,7 +74,6 @@ export class Dashboard {
   private wss: WebSocketServer | undefined;
   private metrics: MetricsCollector | undefined;
   private history: PowerHistoryRecorder | undefined;
-  private removeActions: (() => void) | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly log: Logger;
 
@@ -130,8 +122,7 @@ export class Dashboard {
       throw e;
     }
     this.server = server;
-    // Only a dashboard that is up answers the actions and announces the site to Home Assistant.
-    this.removeActions = registerActions({ mesh, clock: this.opts.clock, site: this.opts.site, relay: this.opts.relay, drones: this.opts.drones });
+    // Only a dashboard that is up announces the site to Home Assistant.
     if (this.opts.discoveryPrefix !== false) await publishDiscovery(mesh, this.opts.discoveryPrefix ?? DEFAULT_DISCOVERY_PREFIX, version());
     this.log.info('dashboard started', { url: this.url });
   }
@@ -140,7 +131,6 @@ export class Dashboard {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    this.removeActions?.();
     for (const c of this.wss?.clients ?? []) c.terminate();
     this.wss?.close();
     for (const s of this.sockets) s.destroy();

@@ -44,13 +44,15 @@ test('canopy start with site: on real links runs the budget and the fleet over t
       `  drones: ["tcp://127.0.0.1:${port}"]`,
       '  gcs: ["udpout://127.0.0.1:9"]',
       'mesh: { mqtt: { port: 0, host: 127.0.0.1 }, websocket: false }',
+      // The admin actions are the mesh's API: they answer without the dashboard.
+      'dashboard: false',
       // The simulated drones' site (the shipped scenario's Zürich).
       'site:',
       '  location: { latitudeDeg: 47.3769, longitudeDeg: 8.5417, elevationM: 408 }',
       '  formation: { spares: 1 }',
     ].join('\n'),
   );
-  const child = spawnCanopy(t, 'start', '--dashboard-port', '0', '--config', file, '--status-every', '0');
+  const child = spawnCanopy(t, 'start', '--config', file, '--status-every', '0');
   await eventually(() => /MQTT on mqtt:\/\/localhost:\d+/.test(child.output()) && /password "/.test(child.output()), 30_000, `started: ${child.output()}`);
   const out = child.output();
   assert.match(out, /flying the site at 47\.3769, 8\.5417; the net waits for an admin to launch it/);

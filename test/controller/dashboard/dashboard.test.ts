@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { escapeLabelValue, renderFamilies } from '../../../controller/dashboard/metrics.ts';
 import { Dashboard } from '../../../controller/dashboard/server.ts';
-import { ACTION_VERBS } from '../../../controller/dashboard/actions.ts';
+import { ACTION_VERBS } from '../../../controller/bridge-actions.ts';
 import type { SensorDiscovery } from '../../../controller/dashboard/discovery.ts';
 import type { BridgeEvent, BridgeResponse, DroneState, FleetState, PowerHistory, PowerState, UplinkStatus } from '../../../controller/mesh/topics.ts';
 import { loadScenario } from '../../../sim/scenario.ts';

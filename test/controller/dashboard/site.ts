@@ -13,6 +13,7 @@ import { Dashboard } from '../../../controller/dashboard/server.ts';
 import { SimulatedSite } from '../../../controller/simulated-site.ts';
 import { loadScenario } from '../../../sim/scenario.ts';
 import { testUsers } from '../mesh/fixtures.ts';
+import { registerActions } from '../../../controller/bridge-actions.ts';
 
 export interface DashboardSite {
   site: SimulatedSite;
@@ -36,14 +37,17 @@ export async function startDashboardSite(t: TestContext, opts: { speed: number |
     outboxPath: join(dir, 'outbox.sqlite'),
   });
   await site.start();
-  const dashboard = new Dashboard({ mesh: site.gs.mesh!, clock: site.clock, host: '127.0.0.1', port: 0, site: site.site, relay: site.gs.relay, drones: site.gs.drones });
+  const dashboard = new Dashboard({ mesh: site.gs.mesh!, clock: site.clock, host: '127.0.0.1', port: 0 });
   await dashboard.start();
+  // The admin actions, as `canopy start` registers them beside the dashboard.
+  const removeActions = registerActions({ mesh: site.gs.mesh!, clock: site.clock, site: site.site, relay: site.gs.relay, drones: site.gs.drones });
   const stop = new AbortController();
   const running = opts.speed === 'manual' ? Promise.resolve(0) : site.runRealTime({ speed: opts.speed, signal: stop.signal });
   t.after(async () => {
     stop.abort();
     await running;
     await dashboard.stop();
+    removeActions();
     await site.stop();
     rmSync(dir, { recursive: true, force: true });
   });

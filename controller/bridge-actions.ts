@@ -1,6 +1,7 @@
 /**
  * Admin actions as bridge requests (zigbee2mqtt's `bridge/request/<verb>` → `bridge/response/<verb>`):
- * the dashboard's buttons publish them, and so can any admin client. The ACL lets only admins
+ * the dashboard's buttons publish them, and so can any admin client; they are part of the mesh's
+ * public API, registered by `canopy start` whether or not the dashboard runs. The ACL lets only admins
  * publish on `<base>/bridge/request/#`, so a viewer's attempt never reaches these handlers. Every
  * action is also announced on `<base>/bridge/event` for the event log.
  *
@@ -10,13 +11,13 @@
  *   uplink/pause    the dish goes off and stays off; items keep queueing
  *   uplink/resume   the uplink follows the contact plan and the power grant again
  */
-import type { Clock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
-import type { DroneBridge } from '../drone-bridge.ts';
-import type { Mesh } from '../mesh/mesh.ts';
-import type { BridgeEvent } from '../mesh/topics.ts';
-import type { Relay } from '../relay/relay.ts';
-import type { SiteController } from '../site.ts';
+import type { Clock } from '../firmware-bridge/clock.ts';
+import { CanopyError } from '../firmware-bridge/errors.ts';
+import type { DroneBridge } from './drone-bridge.ts';
+import type { Mesh } from './mesh/mesh.ts';
+import type { BridgeEvent } from './mesh/topics.ts';
+import type { Relay } from './relay/relay.ts';
+import type { SiteController } from './site.ts';
 
 export interface ActionTargets {
   mesh: Mesh;
