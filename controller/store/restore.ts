@@ -86,6 +86,9 @@ function silent(e: unknown): boolean {
   return isCanopyError(e, 'CANOPY_ERR_TIMEOUT') || isCanopyError(e, 'CANOPY_ERR_LINK_DOWN');
 }
 
+/** How many fetched chunks a restore keeps in memory for repeats (at most 256 KiB each: 8 MiB). */
+const RECENT_CHUNKS = 32;
+
 class Fetcher {
   readonly problems: string[] = [];
   readonly fetched: Record<string, number> = {};
@@ -97,8 +100,25 @@ class Fetcher {
     private readonly opts: RestoreOptions,
   ) {}
 
-  /** The plaintext of chunk `ref`, from the first source that has it intact. */
-  async chunk(ref: ChunkRef): Promise<Uint8Array> {
+  /** Recently fetched chunks by address: a chunk repeated in a tree (zero runs, copies) is fetched once. */
+  private readonly recent = new Map<string, Promise<Uint8Array>>();
+
+  /** The plaintext of chunk `ref`, from the first source that has it intact (recent ones from memory). */
+  chunk(ref: ChunkRef): Promise<Uint8Array> {
+    const hit = this.recent.get(ref.addr);
+    if (hit) {
+      this.recent.delete(ref.addr);
+      this.recent.set(ref.addr, hit); // most recently used last
+      return hit;
+    }
+    const p = this.fetch(ref);
+    this.recent.set(ref.addr, p);
+    p.catch(() => this.recent.delete(ref.addr));
+    if (this.recent.size > RECENT_CHUNKS) this.recent.delete(this.recent.keys().next().value!);
+    return p;
+  }
+
+  private async fetch(ref: ChunkRef): Promise<Uint8Array> {
     const tried: string[] = [];
     for (const s of this.opts.sources) {
       if (this.unreachable.has(s.label)) continue;

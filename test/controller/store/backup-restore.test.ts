@@ -176,3 +176,22 @@ test('a phone that has gone away is asked once, then the restore goes on from th
   assert.equal(res.fetched.shares, r.chunks);
   assert.deepEqual(treeHashes(out), treeHashes(join(rig.dir, 'src')));
 });
+
+test('a chunk that repeats in the tree (copies of a file) is fetched once by a restore', async (t) => {
+  const rig = await storeRig(t, { uplink: false });
+  const src = join(rig.dir, 'copysrc', 'copies');
+  mkdirSync(src, { recursive: true });
+  const content = randomBytes(600 * 1024);
+  for (const name of ['a.bin', 'b.bin', 'c.bin']) writeFileSync(join(src, name), content);
+  const r = await backup(backupOpts(rig, src, { neighbours: [] }));
+  const { body } = await openManifest(r.manifest, PASS);
+  const refs = body.files.reduce((s, f) => s + f.chunks.length, 0);
+  assert.equal(refs, 3 * body.chunks.length, 'three files, one set of chunks');
+  const manifestFile = join(rig.dir, 'copies.manifest');
+  writeFileSync(manifestFile, r.manifest);
+  const out = join(rig.dir, 'copies-out');
+  const res = await restore(restoreOpts(rig, manifestFile, out));
+  assert.deepEqual(res.failed, []);
+  assert.deepEqual(treeHashes(out), treeHashes(join(rig.dir, 'copysrc')));
+  assert.equal(res.fetched.phone, body.chunks.length, `${res.fetched.phone} fetches for ${body.chunks.length} distinct chunks`);
+});
