@@ -25,6 +25,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { CanopyError, type ErrorCode, isCanopyError } from '../../firmware-bridge/errors.ts';
 import { encodeEnvelope, topicTree, type TopicTree } from '../mesh/topics.ts';
 import type { EntryInfo, ListFilter, ScrubReport, StoreClass, Usage } from './chunk-store.ts';
+import { decodeFrameBytes, encodeFrameBytes } from './frame.ts';
 
 export type StoreRequest =
   | { op: 'put'; addr: string; cls: StoreClass; tag?: string; owner?: string }
@@ -49,22 +50,13 @@ export interface StoreReplies {
 
 export type Reply = { rid: string; ok: true; data: Record<string, unknown> } | { rid: string; ok: false; code: ErrorCode; error: string };
 
+/** A frame (frame.ts) as the Buffer mqtt.js publishes. */
 export function encodeFrame(header: unknown, body: Uint8Array = new Uint8Array(0)): Buffer {
-  const h = Buffer.from(JSON.stringify(header));
-  const out = Buffer.allocUnsafe(4 + h.length + body.length);
-  out.writeUInt32BE(h.length, 0);
-  h.copy(out, 4);
-  out.set(body, 4 + h.length);
-  return out;
+  const f = encodeFrameBytes(header, body);
+  return Buffer.from(f.buffer, f.byteOffset, f.byteLength);
 }
 
-export function decodeFrame<T>(payload: Uint8Array): { header: T; body: Uint8Array } {
-  const view = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  if (view.length < 4) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'store frame shorter than its length prefix');
-  const n = view.readUInt32BE(0);
-  if (4 + n > view.length) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `store frame header of ${n} bytes runs past the ${view.length}-byte payload`);
-  return { header: JSON.parse(view.subarray(4, 4 + n).toString('utf8')) as T, body: view.subarray(4 + n) };
-}
+export const decodeFrame = decodeFrameBytes;
 
 /** Topic builders for the store protocol on one base topic. */
 export function storeTopics(tree: TopicTree) {

@@ -8,6 +8,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import uPlot from 'uplot';
 import { latLonToOffset } from '../../firmware-bridge/geo.ts';
+import { decodeFrameBytes, encodeFrameBytes } from '../../controller/store/frame.ts';
 import {
   parseTopic,
   PRIORITY_CLASSES,
@@ -184,22 +185,8 @@ function onMessage(topic: string, payload: Uint8Array): void {
 
 // ---- the store agents (admins only: the ACL keeps the store's topics from viewers) -------------------
 
-/**
- * The store protocol's frame (controller/store/protocol.ts): u32 big-endian n, n bytes of JSON
- * header, then the body.
- */
-function encodeStoreFrame(header: unknown): Uint8Array {
-  const h = new TextEncoder().encode(JSON.stringify(header));
-  const out = new Uint8Array(4 + h.length);
-  new DataView(out.buffer).setUint32(0, h.length);
-  out.set(h, 4);
-  return out;
-}
-
-function decodeStoreHeader(payload: Uint8Array): unknown {
-  const n = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0);
-  return JSON.parse(new TextDecoder().decode(payload.subarray(4, 4 + n)));
-}
+const encodeStoreFrame = (header: unknown): Uint8Array => encodeFrameBytes(header);
+const decodeStoreHeader = (payload: Uint8Array): unknown => decodeFrameBytes(payload).header;
 
 function onStore(agent: string, path: string, payload: Uint8Array): void {
   if (path === 'availability') {
