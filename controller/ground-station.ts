@@ -57,21 +57,27 @@ export class GroundStation {
     }
   }
 
+  /** Starts everything; if a part fails (a port in use, say), what already started is stopped again. */
   async start(): Promise<void> {
-    this.tlog?.start();
-    this.vehicles.start();
-    this.router.start();
-    if (this.mesh) {
-      await this.mesh.start();
-      this.drones!.start();
-      await this.relay?.start();
+    try {
+      this.tlog?.start();
+      this.vehicles.start();
+      this.router.start();
+      if (this.mesh) {
+        await this.mesh.start();
+        this.drones!.start();
+        await this.relay?.start();
+      }
+      for (const link of this.links) {
+        link.on('down', (reason) => this.log.warn('link down', { link: link.url, reason }));
+        link.on('up', () => this.log.info('link up', { link: link.url }));
+        await link.start();
+      }
+      this.node.start();
+    } catch (e) {
+      await this.stop().catch((stopError: unknown) => this.log.error('stopping after a failed start failed', { error: String(stopError) }));
+      throw e;
     }
-    for (const link of this.links) {
-      link.on('down', (reason) => this.log.warn('link down', { link: link.url, reason }));
-      link.on('up', () => this.log.info('link up', { link: link.url }));
-      await link.start();
-    }
-    this.node.start();
   }
 
   async stop(): Promise<void> {

@@ -76,7 +76,12 @@ export class SimulatedSite {
       dish: opts.scenario.satellite.dish,
       powered: false,
     });
-    await satellite.start();
+    try {
+      await satellite.start();
+    } catch (e) {
+      await cloud.stop();
+      throw e;
+    }
     const uplink = { satellite, cloud };
     const site: SimulatedSite = new SimulatedSite(opts, sim, {
       path: opts.outboxPath,
@@ -156,10 +161,16 @@ export class SimulatedSite {
     return (this.site.budget?.decisions.uplinkGranted ?? false) && isInContact(this.sim.contacts, this.clock.now());
   }
 
+  /** Starts the simulator and the site; if a part fails, everything (the uplink's far side too) is stopped again. */
   async start(): Promise<void> {
-    await this.sim.world.start();
-    await this.gs.start();
-    this.site.start();
+    try {
+      await this.sim.world.start();
+      await this.gs.start();
+      this.site.start();
+    } catch (e) {
+      await this.stop().catch((stopError: unknown) => this.log.error('stopping after a failed start failed', { error: String(stopError) }));
+      throw e;
+    }
   }
 
   async stop(): Promise<void> {

@@ -20,6 +20,7 @@ import { hashPassword } from '../mesh/users.ts';
 import { ChunkStore } from '../store/chunk-store.ts';
 import { PhoneAgent } from '../store/phone-agent.ts';
 import { printCreated, printDashboard, untilStopped, type StartOptions } from './start.ts';
+import { Teardown } from './teardown.ts';
 
 /** The default site starts just before its net goes up, so a new user sees it launch. */
 const DEFAULT_AT: Record<string, string> = { 'clear-summer-day': '06:40' };
@@ -61,39 +62,46 @@ export async function runSimulated(c: CanopyConfig, o: StartOptions): Promise<nu
     outboxPath: join(dir, 'sim-outbox.sqlite'),
   });
   const satellite = site.satellite!;
-  await site.start();
+  // Each part's stop is registered as it starts: a later part that fails stops the earlier ones.
+  const teardown = new Teardown();
+  try {
+    await site.start(); // stops its own parts (the simulated uplink too) if one of them fails
+    teardown.add('the simulated site', () => site.stop());
+    const mesh = site.gs.mesh!.addresses();
+    const phoneStore = simulatePhone && mesh.tcp !== undefined ? new ChunkStore({ dir: join(dir, 'sim-phone') }) : undefined;
+    if (phoneStore) teardown.add("the simulated phone's store", () => phoneStore.close());
+    const phone = phoneStore && new PhoneAgent({ store: phoneStore, url: `mqtt://127.0.0.1:${mesh.tcp}`, baseTopic: c.mesh.baseTopic, username: phoneName, password: phonePassword, name: phoneName, serveNeighbours: true, log });
+    if (phone) {
+      teardown.add('the simulated phone', () => phone.stop());
+      await phone.start();
+    }
+    console.log(`canopy: simulated site "${scenario.name}" (${scenario.swarm.drones} drones, ${scenario.location.latitudeDeg}°, ${scenario.location.longitudeDeg}°) from ${scenario.start} at ${sim.speed}× real time`);
+    console.log(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}; QGroundControl on ${c.links.gcs.join(', ')}`);
+    if (phone) console.log(`canopy: simulated phone "${phoneName}" keeps its store in ${join(dir, 'sim-phone')} (canopy backup PATH stores there)`);
+    teardown.add('the admin actions', registerActions({ mesh: site.gs.mesh!, clock: site.clock, site: site.site, relay: site.gs.relay, drones: site.gs.drones }));
+    const dashboard = await startDashboard(c.dashboard, { mesh: site.gs.mesh!, clock: site.clock, log });
+    if (dashboard) teardown.add('the dashboard', () => dashboard.stop());
+    printDashboard(dashboard);
+    if (created) printCreated(created);
 
-  const mesh = site.gs.mesh!.addresses();
-  const phoneStore = simulatePhone && mesh.tcp !== undefined ? new ChunkStore({ dir: join(dir, 'sim-phone') }) : undefined;
-  const phone = phoneStore && new PhoneAgent({ store: phoneStore, url: `mqtt://127.0.0.1:${mesh.tcp}`, baseTopic: c.mesh.baseTopic, username: phoneName, password: phonePassword, name: phoneName, serveNeighbours: true, log });
-  await phone?.start();
-  console.log(`canopy: simulated site "${scenario.name}" (${scenario.swarm.drones} drones, ${scenario.location.latitudeDeg}°, ${scenario.location.longitudeDeg}°) from ${scenario.start} at ${sim.speed}× real time`);
-  console.log(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}; QGroundControl on ${c.links.gcs.join(', ')}`);
-  if (phone) console.log(`canopy: simulated phone "${phoneName}" keeps its store in ${join(dir, 'sim-phone')} (canopy backup PATH stores there)`);
-  const removeActions = registerActions({ mesh: site.gs.mesh!, clock: site.clock, site: site.site, relay: site.gs.relay, drones: site.gs.drones });
-  const dashboard = await startDashboard(c.dashboard, { mesh: site.gs.mesh!, clock: site.clock, log });
-  printDashboard(dashboard);
-  if (created) printCreated(created);
-
-  const stop = new AbortController();
-  const status =
-    o.statusEveryS > 0
-      ? setInterval(() => {
-          const b = site.budget;
-          const st = site.site.fleet.status();
-          console.log(`${new Date(site.clock.now()).toISOString().slice(0, 19)}Z  net ${st.manned}/${st.stations} stations  sun ${b ? b.perDrone.solarW.toFixed(0) : '?'} W/drone vs hover ${b ? b.perDrone.hoverW.toFixed(0) : '?'} W  station battery ${b ? (b.stationBattery.soc * 100).toFixed(0) : '?'} %  uplink ${b?.decisions.uplinkGranted ? 'granted' : 'off'}${satellite.inContact ? '' : ' (no satellite in view)'}`);
-          console.log(formatFleet(site.gs.vehicles.list(), site.clock.now()));
-        }, o.statusEveryS * 1000)
-      : undefined;
-  const finished = site.runRealTime({ speed: sim.speed, signal: stop.signal });
-  await untilStopped(o.runForS);
-  stop.abort();
-  await finished;
-  if (status) clearInterval(status);
-  await dashboard?.stop();
-  removeActions();
-  await phone?.stop();
-  phoneStore?.close();
-  await site.stop();
+    if (o.statusEveryS > 0) {
+      const status = setInterval(() => {
+        const b = site.budget;
+        const st = site.site.fleet.status();
+        console.log(`${new Date(site.clock.now()).toISOString().slice(0, 19)}Z  net ${st.manned}/${st.stations} stations  sun ${b ? b.perDrone.solarW.toFixed(0) : '?'} W/drone vs hover ${b ? b.perDrone.hoverW.toFixed(0) : '?'} W  station battery ${b ? (b.stationBattery.soc * 100).toFixed(0) : '?'} %  uplink ${b?.decisions.uplinkGranted ? 'granted' : 'off'}${satellite.inContact ? '' : ' (no satellite in view)'}`);
+        console.log(formatFleet(site.gs.vehicles.list(), site.clock.now()));
+      }, o.statusEveryS * 1000);
+      teardown.add('the status lines', () => clearInterval(status));
+    }
+    const stop = new AbortController();
+    const finished = site.runRealTime({ speed: sim.speed, signal: stop.signal });
+    teardown.add('the simulation', async () => {
+      stop.abort();
+      await finished;
+    });
+    await untilStopped(o.runForS);
+  } finally {
+    await teardown.run();
+  }
   return 0;
 }

@@ -19,6 +19,7 @@ import { startDashboard, type Dashboard } from '../dashboard/server.ts';
 import { ChargeController, formatChargeController } from '../power/charge-controller.ts';
 import { SiteController } from '../site.ts';
 import { registerActions } from '../bridge-actions.ts';
+import { Teardown } from './teardown.ts';
 
 export const START_DEFAULTS = {
   /** Where QGroundControl listens. */
@@ -125,30 +126,40 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
   });
   gs.vehicles.on('vehicle-added', (v) => console.log(`vehicle ${v.key} found`));
   gs.vehicles.on('vehicle-lost', (v) => console.log(`vehicle ${v.key} lost`));
-  await gs.start();
-  const mesh = gs.mesh!.addresses();
-  console.log(`canopy: ground station as sysid ${c.sysid} on ${[...c.links.drones, ...c.links.gcs].join(', ')}`);
-  console.log(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}${gs.relay ? `; relay to ${c.relay!.upstream.url}` : ''}`);
-  // The station's charge controller (VE.Direct), when configured: the budget's reference cell, shown with the fleet.
-  const cc = c.chargeController && new ChargeController({ ...c.chargeController, clock, log });
-  await cc?.start();
-  if (siteOpts) {
-    site = new SiteController({ ...siteOpts, clock, gs, referenceGhi: cc?.referenceGhiWm2, dish: () => (gs.relay?.dishOn ? 'active' : 'off'), log });
-    site.start();
-    console.log(`canopy: flying the site at ${c.site!.location.latitudeDeg}, ${c.site!.location.longitudeDeg}; ${siteOpts.held ? 'the net waits for an admin to launch it (site.autoLaunch: false)' : 'the net follows the power plan (site.autoLaunch: true)'}`);
+  // Each part's stop is registered as it starts: a later part that fails stops the earlier ones.
+  const teardown = new Teardown();
+  try {
+    await gs.start(); // stops its own parts if one of them fails
+    teardown.add('the ground station', () => gs.stop());
+    const mesh = gs.mesh!.addresses();
+    console.log(`canopy: ground station as sysid ${c.sysid} on ${[...c.links.drones, ...c.links.gcs].join(', ')}`);
+    console.log(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}${gs.relay ? `; relay to ${c.relay!.upstream.url}` : ''}`);
+    // The station's charge controller (VE.Direct), when configured: the budget's reference cell, shown with the fleet.
+    const cc = c.chargeController && new ChargeController({ ...c.chargeController, clock, log });
+    if (cc) {
+      teardown.add('the charge controller', () => cc.stop());
+      await cc.start();
+    }
+    if (siteOpts) {
+      const s = new SiteController({ ...siteOpts, clock, gs, referenceGhi: cc?.referenceGhiWm2, dish: () => (gs.relay?.dishOn ? 'active' : 'off'), log });
+      site = s;
+      s.start();
+      teardown.add('the site', () => s.stop());
+      console.log(`canopy: flying the site at ${c.site!.location.latitudeDeg}, ${c.site!.location.longitudeDeg}; ${siteOpts.held ? 'the net waits for an admin to launch it (site.autoLaunch: false)' : 'the net follows the power plan (site.autoLaunch: true)'}`);
+    }
+    teardown.add('the admin actions', registerActions({ mesh: gs.mesh!, clock, site, relay: gs.relay, drones: gs.drones }));
+    const dashboard = await startDashboard(c.dashboard, { mesh: gs.mesh!, clock, log });
+    if (dashboard) teardown.add('the dashboard', () => dashboard.stop());
+    printDashboard(dashboard);
+    if (created) printCreated(created);
+    if (o.statusEveryS > 0) {
+      const status = setInterval(() => console.log([formatFleet(gs.vehicles.list(), clock.now()), cc && formatChargeController(cc)].filter(Boolean).join('\n')), o.statusEveryS * 1000);
+      teardown.add('the status lines', () => clearInterval(status));
+    }
+    await untilStopped(o.runForS);
+  } finally {
+    await teardown.run();
   }
-  const removeActions = registerActions({ mesh: gs.mesh!, clock, site, relay: gs.relay, drones: gs.drones });
-  const dashboard = await startDashboard(c.dashboard, { mesh: gs.mesh!, clock, log });
-  printDashboard(dashboard);
-  if (created) printCreated(created);
-  const status = o.statusEveryS > 0 ? setInterval(() => console.log([formatFleet(gs.vehicles.list(), clock.now()), cc && formatChargeController(cc)].filter(Boolean).join('\n')), o.statusEveryS * 1000) : undefined;
-  await untilStopped(o.runForS);
-  if (status) clearInterval(status);
-  site?.stop();
-  await cc?.stop();
-  await dashboard?.stop();
-  removeActions();
-  await gs.stop();
   return 0;
 }
 

@@ -69,3 +69,39 @@ test('canopy start with a malformed link URL names what is wrong and exits 1', a
   assert.equal(code, 1);
   assert.match(child.output(), /port/i);
 });
+
+/** A listener holding a loopback port, so that Canopy finds it in use. */
+async function takenPort(t: { after(fn: () => void): void }): Promise<number> {
+  const holder = createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+  t.after(() => holder.close());
+  return (holder.address() as { port: number }).port;
+}
+
+async function exitOf(child: ReturnType<typeof spawnCanopy>): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  return new Promise<number | null>((r) => child.once('exit', r));
+}
+
+// A start that fails part-way used to leave the earlier parts running (mesh, links, timers): the
+// error was printed and the process never ended, so systemd never restarted it.
+test('a start that fails part-way stops what it started and exits 1: the dashboard port of a real site in use', { timeout: 90_000 }, async (t) => {
+  const dashboardPort = await takenPort(t);
+  const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
+  t.after(() => rmSync(data, { recursive: true, force: true }));
+  const drone = createServer((s) => s.on('error', () => {}));
+  await new Promise<void>((r) => drone.listen(0, '127.0.0.1', r));
+  t.after(() => drone.close());
+  const child = spawnCanopy(t, 'start', '--dashboard-port', String(dashboardPort), '--link', `tcp://127.0.0.1:${(drone.address() as { port: number }).port}`, '--data', data, '--mqtt-port', '0', '--ws-port', '0');
+  assert.equal(await exitOf(child), 1, child.output());
+  assert.match(child.output(), new RegExp(`dashboard port ${dashboardPort} .* is in use`));
+});
+
+test('a start that fails part-way stops what it started and exits 1: the MQTT port of the simulated site in use', { timeout: 90_000 }, async (t) => {
+  const mqttPort = await takenPort(t);
+  const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
+  t.after(() => rmSync(data, { recursive: true, force: true }));
+  const child = spawnCanopy(t, 'start', '--dashboard-port', '0', '--data', data, '--mqtt-port', String(mqttPort), '--ws-port', '0');
+  assert.equal(await exitOf(child), 1, child.output());
+  assert.match(child.output(), new RegExp(`mesh tcp port ${mqttPort} is in use`));
+});
