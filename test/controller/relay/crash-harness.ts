@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
 import { randomInt, seededRandom } from '../../../firmware-bridge/random.ts';
 import { encodeEnvelope } from '../../../controller/mesh/topics.ts';
@@ -86,12 +87,15 @@ export async function runCrashTrial(opts: CrashTrialOptions): Promise<CrashTrial
     await withTimeout(publisher.done, 60_000, () => `publisher stuck at ${publisher.acked.size}/${opts.items} acknowledged`);
     await withTimeout(upstream.waitForDistinct(opts.items), 60_000, () => `upstream stuck at ${upstream.distinct}/${opts.items}`);
   } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    const stuck = why.startsWith('upstream stuck') ? ` (${whereAreTheMissing(join(dir, 'outbox.db'), publisher.acked, upstream)})` : '';
     // A failed trial leaves nothing running behind it (the test process would not end).
     publisher.stop();
     if (child) await kill(child);
     await link.stop();
     await upstream.stop();
     rmSync(dir, { recursive: true, force: true });
+    if (stuck) throw new Error(why + stuck, { cause: e });
     throw e;
   }
   publisher.stop();
@@ -196,6 +200,21 @@ class Publisher {
         this.pump();
       });
     }
+  }
+}
+
+/** Tells a stalled uplink (the missing items wait in the outbox) from a lost item (they are nowhere). */
+function whereAreTheMissing(outboxPath: string, acked: Set<number>, upstream: Upstream): string {
+  const upstreamIds = new Set(upstream.received.map((r) => r.id));
+  const missing = [...acked].map(itemId).filter((id) => !upstreamIds.has(id));
+  try {
+    const db = new Database(outboxPath, { readonly: true, fileMustExist: true });
+    const queued = new Set((db.prepare('SELECT id FROM outbox').all() as { id: string }[]).map((r) => r.id));
+    db.close();
+    const waiting = missing.filter((id) => queued.has(id)).length;
+    return `${missing.length} acknowledged items missing upstream: ${waiting} still queued in the outbox (${queued.size} queued in all), ${missing.length - waiting} nowhere; first missing ${missing.slice(0, 5).join(', ')}`;
+  } catch (e) {
+    return `${missing.length} acknowledged items missing upstream; the outbox could not be read: ${String(e)}`;
   }
 }
 
