@@ -85,11 +85,16 @@ export async function run(args: string[]): Promise<number> {
 async function powerGrant(client: StoreClient): Promise<() => boolean> {
   const topic = client.tree.power;
   let latest: PowerState | undefined;
-  const first = await client.retained(topic);
-  if (first) latest = decodeJson<PowerState>(first);
+  let heard: () => void = () => {};
+  const first = new Promise<void>((resolve) => (heard = resolve));
+  // One subscription, followed for the whole run (it ends with the client).
   client.client.on('message', (t, payload) => {
-    if (t === topic) latest = decodeJson<PowerState>(payload);
+    if (t !== topic) return;
+    latest = decodeJson<PowerState>(payload);
+    heard();
   });
   client.client.subscribe(topic, { qos: 0 });
+  // The retained state comes right after the SUBACK; a mesh without a power budget has none.
+  await Promise.race([first, new Promise((resolve) => setTimeout(resolve, 500).unref())]);
   return () => latest?.uplinkGranted ?? true;
 }
