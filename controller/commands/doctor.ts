@@ -145,7 +145,9 @@ function serialFindings(sys: DoctorSystem, c: CanopyConfig | undefined): Finding
       continue; // the config check reports it
     }
     if (spec.kind !== 'serial') continue;
-    if (!existsSync(spec.path)) out.push({ check: 'serial', status: 'problem', message: `the configured ${what} ${spec.path} is not attached`, fix: `plug it in, or correct ${field} in the configuration (ls /dev/canopy-* lists the devices by their stable names)` });
+    // A device under /dev is looked for in the (injectable) device tree, like the ones listed above.
+    const path = spec.path.startsWith('/dev/') ? join(sys.devRoot, spec.path.slice('/dev/'.length)) : spec.path;
+    if (!existsSync(path)) out.push({ check: 'serial', status: 'problem', message: `the configured ${what} ${spec.path} is not attached`, fix: `plug it in, or correct ${field} in the configuration (ls /dev/canopy-* lists the devices by their stable names)` });
   }
   const dialout = groupMembers(sys.etcRoot, 'dialout');
   if (!dialout) {

@@ -127,7 +127,7 @@ test('serial devices are read from sysfs with their USB ids and named for what t
 });
 
 test('a healthy station: every device identified, stable names present, no problems', async (t) => {
-  const { sys } = machine(t, [RADIO, VICTRON, PIXHAWK], { config: 'version: 1\ndataDir: $DATA\n' });
+  const { sys } = machine(t, [RADIO, VICTRON, PIXHAWK], { config: 'version: 1\ndataDir: $DATA\nlinks: { drones: ["serial:/dev/canopy-radio-D30F2C1A"] }\n' });
   for (const name of ['canopy-radio-D30F2C1A', 'canopy-vedirect-VE6GBH44', 'canopy-autopilot-0']) writeFileSync(join(sys.devRoot, name), '');
   const findings = await runDoctor(sys);
   assert.deepEqual(problems(findings), []);
@@ -157,7 +157,7 @@ test('each problem comes with its fix', async (t) => {
     diskFree: () => ({ free: 300 * 1024 ** 2, total: 8 * 1024 ** 3 }),
     portFree: async (port) => port !== taken,
     nodeVersion: '18.19.0',
-    config: `dataDir: $DATA\nlinks: { drones: ["serial:/nonexistent/canopy-radio-GONE"] }\nmesh: { mqtt: { port: ${taken}, host: 127.0.0.1 }, websocket: false }\nchargeController: { url: "serial:///nonexistent/canopy-vedirect-GONE", panelWp: 400 }\n`,
+    config: `dataDir: $DATA\nlinks: { drones: ["serial:/dev/canopy-radio-GONE"] }\nmesh: { mqtt: { port: ${taken}, host: 127.0.0.1 }, websocket: false }\nchargeController: { url: "serial:///nonexistent/canopy-vedirect-GONE", panelWp: 400 }\n`,
   });
   const findings = await runDoctor(sys);
   const byText = (re: RegExp) => {
@@ -170,7 +170,7 @@ test('each problem comes with its fix', async (t) => {
     [/canopy user is not in the dialout group/, 'problem', /usermod -aG dialout canopy/],
     [/pi is not in the dialout group/, 'warn', /usermod -aG dialout pi/],
     [/\/dev\/canopy-radio-D30F2C1A does not exist: the udev rules are not installed/, 'warn', /99-canopy-radios\.rules/],
-    [/configured radio \/nonexistent\/canopy-radio-GONE is not attached/, 'problem', /links\.drones/],
+    [/configured radio \/dev\/canopy-radio-GONE is not attached/, 'problem', /links\.drones/],
     [/configured charge controller cable \/nonexistent\/canopy-vedirect-GONE is not attached/, 'problem', /chargeController\.url/],
     [new RegExp(`MQTT port ${taken} is in use`), 'problem', new RegExp(`ss -ltnp 'sport = :${taken}'`)],
     [/0\.3 GiB free of 8\.0 GiB/, 'problem', /journalctl --vacuum-size/],
