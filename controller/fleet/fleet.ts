@@ -11,6 +11,11 @@
  * - only one drone moves between pad and net at a time (the transit token); it travels on a
  *   layer `TRANSIT_BELOW_M` below the net going out and `RETURN_ABOVE_M` above it coming back,
  *   and enters or leaves its station vertically;
+ * - the next drone to launch does not wait on the ground for the token: it takes off and climbs
+ *   over its own pad to a staging level `STAGE_BELOW_M` under the transit layer (pads are apart,
+ *   and whoever crosses on the layer passes that far above), and takes the token from there once
+ *   no drone landing over its pad is still near the layer — so the climb of one launch overlaps
+ *   the transit of the one before;
  * - a replacement waits `HANDOVER_BELOW_M` under the station until the relieved drone has
  *   climbed clear above the net, then rises into the station: the station is never empty.
  */
@@ -32,6 +37,10 @@ export type FleetRole = (typeof FLEET_ROLES)[number];
 const TRANSIT_BELOW_M = 12;
 const RETURN_ABOVE_M = 8;
 const HANDOVER_BELOW_M = 6;
+/** The next drone to launch waits this far below the transit layer, over its own pad, for the token. */
+const STAGE_BELOW_M = 8;
+/** Launch phases before the token: ground checks, takeoff and the climb to the staging level. */
+const STAGING_PHASES: ReadonlySet<string> = new Set(['mode', 'arm', 'takeoff', 'climb', 'staged']);
 /** A drone landing over its pad frees the transit token this far below the return layer. */
 const TOKEN_CLEAR_BELOW_M = 10;
 const RESEND_GOTO_MS = 10_000;
@@ -321,9 +330,10 @@ export class FleetController extends EventEmitter<FleetEvents> {
       }
       if (d.station !== undefined && d.station >= this.stations.length && d.role === 'on-station' && d.partner === undefined) this.startReturn(d, this.windy() ? 'wind over the limit: shrinking the net' : 'net shrinks');
       else if (d.station !== undefined && d.station >= this.stations.length && d.role === 'launching') {
-        // Not there yet (or rising into a station that is gone): turn back. It holds the token.
         d.station = undefined;
-        this.startReturn(d, 'net shrank before arrival');
+        if (this.isStaging(d)) this.standDown(d, 'net shrank before it left its pad');
+        // On its way (or rising into a station that is gone): turn back. It holds the token.
+        else this.startReturn(d, 'net shrank before arrival');
       }
     }
   }
@@ -373,14 +383,16 @@ export class FleetController extends EventEmitter<FleetEvents> {
     }
   }
 
+  /** Stations someone holds or is on the way to, a relief's pair included (its station is not empty). */
   private occupied(): Set<number> {
     const s = new Set<number>();
-    for (const d of this.drones.values()) if (d.station !== undefined && d.partner === undefined && (d.role === 'launching' || d.role === 'on-station')) s.add(d.station);
+    for (const d of this.drones.values()) if (d.station !== undefined && (d.role === 'launching' || d.role === 'on-station' || d.role === 'handing-over')) s.add(d.station);
     return s;
   }
 
   private fillStations(): void {
-    if (this.token !== undefined) return;
+    // One drone stages at a time (it hovers on its battery while it waits for the token).
+    if ([...this.drones.values()].some((d) => this.isStaging(d))) return;
     const occupied = this.occupied();
     const empty = this.stations.map((_, i) => i).filter((i) => !occupied.has(i));
     const ready = [...this.drones.values()].filter((d) => d.role === 'ready' && d.pad);
@@ -414,7 +426,23 @@ export class FleetController extends EventEmitter<FleetEvents> {
     this.startLaunch(d, `fills station ${station}`);
   }
 
-  /** The % at which a drone must leave its station: energy to return and land plus the margin. */
+  /** A launching drone that has not taken the token yet (on its pad, or climbing or waiting over it). */
+  private isStaging(d: Drone): boolean {
+    return d.role === 'launching' && this.token !== d.sysid && STAGING_PHASES.has(d.phase);
+  }
+
+  /**
+   * Whether a staged drone may take the token and cross on the transit layer: none of the drones
+   * landing (over their pads, token handed back TOKEN_CLEAR_BELOW_M under the return layer, or in
+   * place after a failsafe) is still within the minimum separation of that layer.
+   */
+  private transitLayerClear(layer: number): boolean {
+    for (const x of this.drones.values()) {
+      if (x.role === 'landing' && x.vehicle.armed && this.local(x.vehicle).u > layer - this.o.minSeparationM) return false;
+    }
+    return true;
+  }
+
   /**
    * Writes the swarm-safe failsafe actions before a drone may fly. ArduCopter's defaults (RTL on
    * GCS loss and on a low battery) send every drone of a net straight home at the net's altitude
@@ -488,8 +516,8 @@ export class FleetController extends EventEmitter<FleetEvents> {
 
   // ---- moving drones ----------------------------------------------------------------------------
 
+  /** Starts a launch: the drone stages over its pad and takes the token from there (advanceLaunch). */
   private startLaunch(d: Drone, reason: string): void {
-    this.token = d.sysid;
     this.setRole(d, 'launching', reason, 'mode');
   }
 
@@ -501,6 +529,13 @@ export class FleetController extends EventEmitter<FleetEvents> {
     this.token = d.sysid;
     d.station = undefined;
     this.setRole(d, 'returning', reason, 'up');
+  }
+
+  /** A staging drone is not needed after all: it lands straight down on its pad (or stays there). */
+  private standDown(d: Drone, reason: string): void {
+    if (!d.vehicle.armed || (d.vehicle.telemetry.relativeAltitudeM ?? 0) < 0.5) return this.setRole(d, 'ready', reason);
+    this.command(d, 'land', (a) => a.land());
+    this.setRole(d, 'landing', reason, 'pad');
   }
 
   private goTo(d: Drone, p: Point & { u: number }): void {
@@ -631,6 +666,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     const station = this.stations[d.station ?? -1];
     const pad = d.pad!;
     const layer = alt - TRANSIT_BELOW_M;
+    const stage = layer - STAGE_BELOW_M;
     if (!station) return;
     switch (d.phase) {
       case 'mode':
@@ -641,14 +677,24 @@ export class FleetController extends EventEmitter<FleetEvents> {
         // ArduCopter disarms an idle armed copter after DISARM_DELAY; on a busy radio that can
         // happen before the takeoff arrives, and takeoff is then refused: arm again first.
         if (!v.armed) return void (d.phase = 'arm');
-        return this.command(d, 'takeoff', (a) => a.takeoff(layer), 'climb', () => v.armed && (v.telemetry.relativeAltitudeM ?? 0) > 0.3);
+        return this.command(d, 'takeoff', (a) => a.takeoff(stage), 'climb', () => v.armed && (v.telemetry.relativeAltitudeM ?? 0) > 0.3);
       case 'climb':
         // HEARTBEAT lags the ACKs by up to a second, so progress is judged by position only.
         if (now - d.since > CLIMB_TIMEOUT_MS && (v.telemetry.relativeAltitudeM ?? 0) < 1) return this.fault(d, 'did not climb after takeoff');
+        if (this.at(d, { ...pad, u: stage })) d.phase = 'staged';
+        return;
+      case 'staged':
+        // Over its own pad, under the transit layer: the token, once it is free and the layer is clear.
+        if (this.token !== undefined || !this.transitLayerClear(layer)) return;
+        this.token = d.sysid;
+        d.phase = 'ascend';
+        this.goTo(d, { ...pad, u: layer });
+        return;
+      case 'ascend':
         if (this.at(d, { ...pad, u: layer })) {
           d.phase = 'transit';
           this.goTo(d, { ...station, u: layer });
-        }
+        } else this.goTo(d, { ...pad, u: layer });
         return;
       case 'transit':
         if (this.at(d, { ...station, u: layer })) {

@@ -17,7 +17,7 @@ import { memoryMedium } from '../helpers/memory-medium.ts';
 const ORIGIN = { latDeg: 47.4, lonDeg: 8.5, altitudeM: 400 };
 const BATTERY_WH = 222;
 
-async function flyingRig(opts: { drones: number; stations: number; ghi?: number; soc?: number; wind?: () => number }) {
+async function flyingRig(opts: { drones: number; stations: number | (() => number); ghi?: number; soc?: number; wind?: () => number }) {
   const clock = new ManualClock(Date.UTC(2026, 5, 21, 22, 0, 0));
   const radio = memoryMedium(clock);
   const world = new SimWorld({
@@ -38,7 +38,8 @@ async function flyingRig(opts: { drones: number; stations: number; ghi?: number;
   const gs = new GroundStation({ clock, droneLinks: [{ link: radio.ground, name: 'radio' }] });
   await world.start();
   await gs.start();
-  const fleet = new FleetController({ clock, vehicles: gs.vehicles, origin: ORIGIN, batteryWh: BATTERY_WH, stations: () => opts.stations, windMs: opts.wind, windLimitMs: 12 });
+  const stations = opts.stations;
+  const fleet = new FleetController({ clock, vehicles: gs.vehicles, origin: ORIGIN, batteryWh: BATTERY_WH, stations: typeof stations === 'number' ? () => stations : stations, windMs: opts.wind, windLimitMs: 12 });
   fleet.start();
   return { clock, world, gs, fleet };
 }
@@ -88,6 +89,56 @@ test('the net is manned, drones rotate with the replacement there first, separat
     const d = world.drone(t.sysid)!;
     if (d.copter.onGround) assert.ok(Math.hypot(d.copter.pos.n - d.pad.n, d.copter.pos.e - d.pad.e) < 2, `drone ${t.sysid} on its pad`);
   }
+  await gs.stop();
+  fleet.stop();
+});
+
+test('launches overlap: the next drone climbs to the staging level over its own pad while another crosses; one whose station goes away on the way lands back on its pad', async () => {
+  let stations = 6;
+  // Full sun: the net carries itself, so nothing is relieved and the spares stay ready.
+  const { world, fleet, gs } = await flyingRig({ drones: 8, stations: () => stations, soc: 1, ghi: 1000, wind: () => 2 });
+  const stage = 60 - 12 - 8; // transit layer 12 m under the net, staging 8 m under that
+  const overPad = (d: (typeof world.drones)[number]) => Math.hypot(d.copter.pos.n - d.pad.n, d.copter.pos.e - d.pad.e) < 2;
+  const atStation = (d: (typeof world.drones)[number]) => fleet.stationPoints().some((p) => Math.hypot(d.copter.pos.n - p.n, d.copter.pos.e - p.e) < 3);
+  let overlaps = 0;
+  let mostCrossing = 0;
+  await runFast(world, {
+    durationMs: 4 * 60_000,
+    sampleEveryMs: 200,
+    onSample: () => {
+      const airborne = world.drones.filter((d) => !d.copter.onGround);
+      const crossing = airborne.filter((d) => !overPad(d) && !atStation(d));
+      const staged = airborne.filter((d) => overPad(d) && d.copter.pos.u > 2 && d.copter.pos.u < stage + 1 && fleet.role(d.sysid) === 'launching');
+      mostCrossing = Math.max(mostCrossing, crossing.length);
+      if (crossing.length === 1 && staged.length === 1) overlaps++;
+    },
+  });
+  assert.equal(fleet.status().manned, 6, `all six stations manned (${JSON.stringify(fleet.status())})`);
+  assert.ok(overlaps > 0, 'a drone climbed to (or waited at) the staging level over its pad while another crossed');
+  assert.equal(mostCrossing, 1, 'never two drones crossing between pads and stations at once');
+  // A seventh station: a spare climbs to the staging level for it; the station is dropped again on the way.
+  const busy = fleet.transitions.length;
+  stations = 7;
+  let staged: number | undefined;
+  await runFast(world, {
+    durationMs: 60_000,
+    sampleEveryMs: 200,
+    onSample: () => {
+      const d = world.drones.find((x) => fleet.role(x.sysid) === 'launching' && overPad(x) && x.copter.pos.u > 10 && x.copter.pos.u < stage + 1);
+      if (staged === undefined && d) {
+        staged = d.sysid;
+        stations = 6;
+      }
+    },
+  });
+  assert.ok(staged !== undefined, `a spare climbed for the seventh station: ${fleet.transitions.slice(busy).map((t) => `${t.sysid}:${t.to}(${t.reason})`).join(', ')}`);
+  await runFast(world, { durationMs: 2 * 60_000 });
+  const mine = fleet.transitions.slice(busy).filter((t) => t.sysid === staged).map((t) => `${t.to} (${t.reason})`);
+  assert.deepEqual(mine.slice(0, 3), ['launching (fills station 6)', 'landing (net shrank before it left its pad)', 'charging (landed)']);
+  const d = world.drone(staged!)!;
+  assert.ok(d.copter.onGround && overPad(d), `drone ${staged} back on its own pad`);
+  assert.equal(fleet.status().manned, 6);
+  assert.ok(world.minSeparationM >= 5, `minimum separation ${world.minSeparationM.toFixed(2)} m`);
   await gs.stop();
   fleet.stop();
 });
