@@ -41,8 +41,6 @@ const HANDOVER_BELOW_M = 6;
 const STAGE_BELOW_M = 8;
 /** Launch phases before the token: ground checks, takeoff and the climb to the staging level. */
 const STAGING_PHASES: ReadonlySet<string> = new Set(['mode', 'arm', 'takeoff', 'climb', 'staged']);
-/** A drone landing over its pad frees the transit token this far below the return layer. */
-const TOKEN_CLEAR_BELOW_M = 10;
 const RESEND_GOTO_MS = 10_000;
 /** Further than this from its station, a drone on station is sent there again. */
 const OFF_STATION_M = 3;
@@ -433,7 +431,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
 
   /**
    * Whether a staged drone may take the token and cross on the transit layer: none of the drones
-   * landing (over their pads, token handed back TOKEN_CLEAR_BELOW_M under the return layer, or in
+   * landing (over their pads, token handed back a separation under the return layer, or in
    * place after a failsafe) is still within the minimum separation of that layer.
    */
   private transitLayerClear(layer: number): boolean {
@@ -639,9 +637,11 @@ export class FleetController extends EventEmitter<FleetEvents> {
       case 'landing':
         // A landing drone that is not landing (a mode changed under it) is told to land.
         if (v.armed && v.mode !== 'LAND' && v.mode !== 'RTL' && now - d.since > 3000) this.command(d, 'land', (a) => a.land());
-        // Pipelined returns: once it has sunk TOKEN_CLEAR_BELOW_M under the return layer over its
-        // own pad (outside the net's footprint), the next drone may cross at the layer above it.
-        if (this.token === d.sysid && d.phase === 'pad' && (v.telemetry.relativeAltitudeM ?? 0) < alt + RETURN_ABOVE_M - TOKEN_CLEAR_BELOW_M) this.token = undefined;
+        // Pipelined returns: once it has sunk the minimum separation (and a metre) under the return
+        // layer over its own pad (outside the net's footprint), the next drone may cross on that
+        // layer: a drone in LAND only goes down. Crossing on the transit layer waits until it is
+        // clear of that one too (transitLayerClear).
+        if (this.token === d.sysid && d.phase === 'pad' && (v.telemetry.relativeAltitudeM ?? 0) < alt + RETURN_ABOVE_M - (this.o.minSeparationM + 1)) this.token = undefined;
         if (!v.armed && (v.telemetry.relativeAltitudeM ?? 0) < 1) {
           if (this.token === d.sysid) this.token = undefined;
           if (d.reliefStartedAt !== undefined) {
