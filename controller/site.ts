@@ -120,6 +120,7 @@ export class SiteController {
       holdersMinSoc,
       dish: this.opts.dish?.() ?? 'off',
       referenceGhiWm2: this.opts.referenceGhi?.(),
+      transitPace: this.fleet.transitPace(),
     });
     this.energy.add(budget.atMs, generationW(budget), loadW(budget));
     if (budget.warning !== this.lastWarning) {

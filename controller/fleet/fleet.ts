@@ -159,7 +159,10 @@ export class FleetController extends EventEmitter<FleetEvents> {
   denials = 0;
   private readonly drones = new Map<number, Drone>();
   private stations: Point[] = [];
-  private token: number | undefined;
+  private tokenHolder: number | undefined;
+  private tokenSince = 0;
+  /** How long a launch and a return hold the token, smoothed (ms; undefined before the first). */
+  private readonly pace: { launchMs?: number; landMs?: number } = {};
   /** Learnt duration of one relief (replacement's launch to the relieved drone's landing), ms. */
   private reliefMs = 180_000;
   private timer: TimerHandle | undefined;
@@ -196,6 +199,37 @@ export class FleetController extends EventEmitter<FleetEvents> {
     for (const d of this.drones.values()) roles[d.role]++;
     const manned = new Set([...this.drones.values()].filter((d) => d.role === 'on-station' && d.station !== undefined).map((d) => d.station)).size;
     return { roles, stations: this.stations.length, manned, transits: this.token === undefined ? 0 : 1, denials: this.denials };
+  }
+
+  /**
+   * The measured pace of the transit token: how long one launch (from leaving the staging level to
+   * being on station or under it) and one return (from leaving the station to handing the token
+   * back over its pad) hold it. The power budget times the evening landing by it.
+   */
+  transitPace(): { launchMs?: number; landMs?: number } {
+    return { ...this.pace };
+  }
+
+  /** The drone allowed to cross between pads and net now (one at a time). */
+  private get token(): number | undefined {
+    return this.tokenHolder;
+  }
+
+  private set token(sysid: number | undefined) {
+    if (sysid === this.tokenHolder) return;
+    const now = this.o.clock.now();
+    const held = this.tokenHolder === undefined ? undefined : this.drones.get(this.tokenHolder);
+    if (held) this.notePace(held, now - this.tokenSince);
+    this.tokenHolder = sysid;
+    this.tokenSince = now;
+  }
+
+  /** Folds one token hold into the pace: a launch or a return that ran its course (not one cut short by a fault or a change of plan). */
+  private notePace(d: Drone, ms: number): void {
+    const kind = d.role === 'on-station' || d.role === 'handing-over' ? 'launchMs' : d.role === 'landing' && d.phase === 'pad' ? 'landMs' : undefined;
+    if (!kind || ms < 1000 || ms > 5 * 60_000) return;
+    const was = this.pace[kind];
+    this.pace[kind] = was === undefined ? ms : 0.8 * was + 0.2 * ms;
   }
 
   // ---- the tick ---------------------------------------------------------------------------------
@@ -711,8 +745,8 @@ export class FleetController extends EventEmitter<FleetEvents> {
         }
         if (d.partner !== undefined) this.setRole(d, 'handing-over', `under station ${d.station}, waiting for drone ${d.partner} to leave`);
         else {
-          if (this.token === d.sysid) this.token = undefined;
           this.setRole(d, 'on-station', `on station ${d.station}`);
+          if (this.token === d.sysid) this.token = undefined;
         }
         return;
       }

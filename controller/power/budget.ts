@@ -55,8 +55,9 @@ export interface PowerProfile {
   /** Drones kept on the pads beyond what the net needs (for faults and relief). Default 1. */
   spares?: number;
   /**
-   * How long the fleet takes per drone to launch or land the net through its transit token.
-   * Default 30 s (measured in the simulator: 24 drones land in about 10 minutes).
+   * How long the fleet takes per drone to launch or land the net through its transit token, until
+   * the fleet has measured its own pace (PowerInputs.transitPace). Default 30 s (the simulator's
+   * airframe: 24 drones land in about 10 minutes).
    */
   transitPerDroneMs?: number;
   /** The least time allowed for landing the whole net, for the sunset plan. Default 5 min. */
@@ -131,6 +132,8 @@ export interface PowerInputs {
   referenceGhiWm2?: number;
   /** Whether the dish is powered and carrying traffic. */
   dish?: 'off' | 'idle' | 'active';
+  /** The fleet's measured transit pace (FleetController.transitPace): token time per launch and per return, ms. */
+  transitPace?: { launchMs?: number; landMs?: number };
   radios?: number;
 }
 
@@ -153,6 +156,12 @@ const CLIMATE_DAYS = 7;
 const DIP_BRIDGE_FROM_SOC = 0.6;
 const DIP_BRIDGE_UNTIL_SOC = 0.5;
 const FORECAST_POINTS = 24 * 4;
+/** A measured transit pace is planned with this much to spare. */
+const PACE_MARGIN = 1.15;
+/** After the last drone hands the token back it still descends to its pad (≈ 60 m at 1.5 m/s, the last 10 at 0.5). */
+const LAST_DESCENT_MS = 60_000;
+/** Before the first drone takes the token it takes off and climbs to the staging level (≈ 40 m at 2.5 m/s, and the commands). */
+const FIRST_CLIMB_MS = 30_000;
 
 export class PowerPlanner {
   private readonly p: Required<Omit<PowerProfile, 'site'>> & { site: SiteProfile };
@@ -364,8 +373,11 @@ export class PowerPlanner {
       const fall = forecast.find((f) => f.perDroneSolarW < hoverPer);
       breakEven = fall ? fall.atMs : null;
     }
-    // Drones come down one at a time through the fleet's transit token.
-    const landAllMs = Math.max(p.landAllMs, (this.current?.decisions.stations ?? 0) * p.transitPerDroneMs);
+    // Drones come down one at a time through the fleet's transit token, at the pace the fleet
+    // measures (the profile's until it has), and the last one then descends to its pad.
+    const pace = inputs.transitPace;
+    const landing = (this.current?.decisions.stations ?? 0) * (pace?.landMs !== undefined ? pace.landMs * PACE_MARGIN : p.transitPerDroneMs) + (pace?.landMs !== undefined ? LAST_DESCENT_MS : 0);
+    const landAllMs = Math.max(p.landAllMs, landing);
     const landBy = breakEven === null ? null : breakEven - landAllMs;
 
     // Hysteresis: the net goes up when the sun pays for hover with 5 % to spare and the forecast
@@ -377,7 +389,7 @@ export class PowerPlanner {
     // first drones hover a few minutes on a small deficit (under 10 %) and the net is full when
     // the sun pays for it.
     const nextHalfHour = forecast.slice(0, 3);
-    const launchAllMs = Math.max(0, inputs.available - p.spares) * p.transitPerDroneMs;
+    const launchAllMs = Math.max(0, inputs.available - p.spares) * (pace?.launchMs !== undefined ? pace.launchMs * PACE_MARGIN : p.transitPerDroneMs) + (pace?.launchMs !== undefined ? FIRST_CLIMB_MS : 0);
     const paysFrom = forecast.findIndex((f) => f.atMs > now && f.perDroneSolarW >= 1.05 * hoverPer);
     const launchAhead =
       paysFrom >= 0 &&

@@ -81,6 +81,11 @@ test('the net is manned, drones rotate with the replacement there first, separat
     assert.ok(arrived && arrived.atMs <= r.atMs, `drone ${replacement} was under the station before drone ${r.sysid} left`);
   }
   assert.ok(world.minSeparationM >= 5, `minimum separation ${world.minSeparationM.toFixed(2)} m`);
+  // The token's pace, for the sunset plan: a launch (8 m up, across, 12 m up) and a return (8 m up,
+  // across, 6 m down) each hold it for tens of seconds at the airframe's 2.5 m/s up, 5 m/s across.
+  const pace = fleet.transitPace();
+  for (const [what, ms] of Object.entries(pace)) assert.ok(ms !== undefined && ms > 8_000 && ms < 45_000, `${what} ${ms} ms`);
+  assert.deepEqual(Object.keys(pace).sort(), ['landMs', 'launchMs']);
   assert.equal(fleet.denials, 0, 'no command refused');
   const denied = world.drones.reduce((n, d) => n + [...d.acks].filter(([r]) => r !== 0).reduce((s, [, c]) => s + c, 0), 0);
   assert.equal(denied, 0, 'no COMMAND_ACK other than ACCEPTED');

@@ -82,6 +82,24 @@ test('sunset plan: the net comes down before generation stops covering hover, ea
   assert.match(down.decisions.reason, /sunset plan/);
 });
 
+test('the sunset plan lands at the pace the fleet measured: a slower fleet starts earlier, a quicker one later', () => {
+  const landByWith = (pace?: { landMs?: number }) => {
+    const clock = at('2026-06-21T12:00:00Z');
+    const p = new PowerPlanner(clock, profile());
+    p.update({ available: 25, holding: 0, charging: 0, transitPace: pace });
+    const b = p.update({ available: 25, holding: 24, charging: 0, transitPace: pace });
+    return { breakEven: b.sunset.breakEvenAtMs!, landBy: b.sunset.landByMs! };
+  };
+  const profileDefault = landByWith();
+  const slow = landByWith({ landMs: 45_000 });
+  const quick = landByWith({ landMs: 20_000 });
+  assert.equal(slow.breakEven, profileDefault.breakEven);
+  // 24 returns at the measured pace with 15 % to spare, and a minute for the last one's descent.
+  assert.equal(slow.breakEven - slow.landBy, 24 * 45_000 * 1.15 + 60_000);
+  assert.equal(quick.breakEven - quick.landBy, 24 * 20_000 * 1.15 + 60_000);
+  assert.ok(slow.landBy < profileDefault.landBy && quick.landBy > profileDefault.landBy);
+});
+
 test('on a rising sun the net is launched ahead, whole, so it is full when the sun pays for it', () => {
   const clock = at('2026-06-21T04:00:00Z');
   const p = new PowerPlanner(clock, profile());
