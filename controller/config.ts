@@ -173,8 +173,22 @@ export const ConfigSchema = z.strictObject({
         .strictObject({ massKgPerM2: z.number().min(0).default(0.25), areaM2PerDrone: z.number().positive().default(12), efficiency: z.number().gt(0).max(1).default(0.2), mpptEfficiency: z.number().gt(0).max(1).default(0.97) })
         .prefault({}),
       formation: z
-        .strictObject({ altitudeM: z.number().min(5).max(120).default(60), spacingM: z.number().positive().default(10), minSeparationM: z.number().positive().default(5), spares: z.number().int().min(0).default(1) })
+        .strictObject({
+          // Launches stage 20 m under the net (transit layer 12 m under it, staging 8 m under that).
+          altitudeM: z.number().min(25).max(120).default(60),
+          spacingM: z.number().positive().default(10),
+          minSeparationM: z.number().positive().default(5),
+          spares: z.number().int().min(0).default(1),
+          /** Sustained wind (m/s, the ten-minute mean) over which everyone lands. */
+          windLimitMs: z.number().positive().max(30).default(12),
+          /** Over this the net comes down to lowAltitudeM and shrinks to half. Default 0.75 × windLimitMs. */
+          windLowerMs: z.number().positive().optional(),
+          /** The net's altitude in a strong wind. Default two thirds of altitudeM. */
+          lowAltitudeM: z.number().min(25).optional(),
+        })
         .refine((f) => f.spacingM >= 2 * f.minSeparationM, { message: 'spacingM must be at least twice minSeparationM (stations are a hexagonal lattice)', path: ['spacingM'] })
+        .refine((f) => f.windLowerMs === undefined || f.windLowerMs < f.windLimitMs, { message: 'windLowerMs must be below windLimitMs', path: ['windLowerMs'] })
+        .refine((f) => f.lowAltitudeM === undefined || f.lowAltitudeM <= f.altitudeM, { message: 'lowAltitudeM must not be above altitudeM', path: ['lowAltitudeM'] })
         .prefault({}),
       /** Fly the net as soon as Canopy starts; by default it waits for an admin's launch (dashboard, or <base>/bridge/request/fleet/launch). */
       autoLaunch: z.boolean().default(false),
@@ -317,7 +331,14 @@ export function siteOptions(c: CanopyConfig): Pick<SiteOptions, 'origin' | 'powe
       // The relay powers the dish or not; it reports no idle state, so both figures are its rating.
       ...(c.relay?.dish ? { dishW: { idleW: c.relay.dish.watts, activeW: c.relay.dish.watts } } : {}),
     },
-    fleet: { altitudeM: s.formation.altitudeM, spacingM: s.formation.spacingM, minSeparationM: s.formation.minSeparationM },
+    fleet: {
+      altitudeM: s.formation.altitudeM,
+      spacingM: s.formation.spacingM,
+      minSeparationM: s.formation.minSeparationM,
+      windLimitMs: s.formation.windLimitMs,
+      ...(s.formation.windLowerMs !== undefined && { windLowerMs: s.formation.windLowerMs }),
+      ...(s.formation.lowAltitudeM !== undefined && { lowAltitudeM: s.formation.lowAltitudeM }),
+    },
     held: !s.autoLaunch,
   };
 }

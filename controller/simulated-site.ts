@@ -128,6 +128,7 @@ export class SimulatedSite {
         spares: Math.max(1, s.swarm.spares),
         radiosW: 2 * s.radios.count,
       },
+      // The simulated station's anemometer reads the scenario's sustained wind (the drones' autopilots report theirs, gusts and all).
       fleet: { altitudeM: s.swarm.altitudeM, spacingM: s.swarm.spacingM, windMs: () => this.sim.world.wind.meanMs, windLimitMs: 12 },
       // The station's reference cell sees the same sky as the net.
       referenceGhi: () => this.sim.world.last.ghiWm2,

@@ -154,7 +154,9 @@ export class SiteController {
     const status = this.fleet.status();
     const fleet: FleetState = {
       origin: { lat: this.opts.origin.latDeg, lon: this.opts.origin.lonDeg },
-      altitudeM: this.opts.fleet?.altitudeM ?? 60,
+      altitudeM: status.altitudeM,
+      windMs: status.windMs ?? null,
+      windStage: status.windStage,
       stations: this.fleet.stationPoints().map((p) => ({ n: p.n, e: p.e })),
       manned: status.manned,
       roles: status.roles,

@@ -8,7 +8,7 @@
  * The world calls `step(dt)` on the simulated clock; the autopilot flies its Multicopter and
  * drains its Battery. Telemetry is scheduled on the same steps.
  */
-import { common, minimal, standard, type MavLinkData } from 'mavlink-mappings';
+import { ardupilotmega, common, minimal, standard, type MavLinkData } from 'mavlink-mappings';
 import type { Channel } from '../firmware-bridge/channel.ts';
 import type { Clock } from '../firmware-bridge/clock.ts';
 import type { Link } from '../firmware-bridge/links/link.ts';
@@ -28,6 +28,8 @@ const ARMABLE = new Set([ARDUCOPTER_MODES.STABILIZE, ARDUCOPTER_MODES.ALT_HOLD, 
 /** The magic number that forces arming/disarming (MAV_CMD_COMPONENT_ARM_DISARM param2). */
 const FORCE_MAGIC = 21196;
 const MISSION_REQUEST_RESEND_MS = 1500;
+/** Time constant of the EKF's wind estimate following the true wind. */
+const WIND_ESTIMATE_LAG_S = 5;
 const MISSION_REQUEST_TRIES = 5;
 
 export interface Origin {
@@ -75,6 +77,7 @@ const STREAMABLE: Record<number, number> = {
   [common.MissionCurrent.MSG_ID]: 0,
   [common.HomePosition.MSG_ID]: 0,
   [common.SystemTime.MSG_ID]: 0,
+  [ardupilotmega.Wind.MSG_ID]: 0,
 };
 
 /** ArduPilot's REQUEST_DATA_STREAM groups (GCS_MAVLink/GCS_Common.cpp, the STREAM_* tables). */
@@ -83,7 +86,7 @@ const DATA_STREAM_GROUPS: Record<number, number[]> = {
   [common.MavDataStream.POSITION]: [common.GlobalPositionInt.MSG_ID],
   [common.MavDataStream.EXTRA1]: [common.Attitude.MSG_ID],
   [common.MavDataStream.EXTRA2]: [common.VfrHud.MSG_ID],
-  [common.MavDataStream.EXTRA3]: [common.BatteryStatus.MSG_ID, common.ExtendedSysState.MSG_ID, common.SystemTime.MSG_ID],
+  [common.MavDataStream.EXTRA3]: [common.BatteryStatus.MSG_ID, common.ExtendedSysState.MSG_ID, common.SystemTime.MSG_ID, ardupilotmega.Wind.MSG_ID],
 };
 
 export interface AutopilotEvents {
@@ -100,6 +103,8 @@ export class VirtualCopter {
   readonly node: MavlinkNode;
   readonly channel: Channel;
   readonly copter: Multicopter;
+  /** The EKF's wind estimate (the air's velocity, m/s): follows the wind with a few seconds' lag while flying, held on the ground. */
+  private windEstimate: Vec3 = { n: 0, e: 0, u: 0 };
   readonly battery: Battery;
   readonly signing: MavlinkSigning;
   readonly params: Map<string, ParamDef>;
@@ -184,6 +189,10 @@ export class VirtualCopter {
   step(dtS: number, wind: Vec3): void {
     const now = this.clock.now();
     this.copter.step(dtS, this.guidance(now), wind);
+    if (!this.copter.onGround) {
+      const k = Math.min(1, dtS / WIND_ESTIMATE_LAG_S);
+      this.windEstimate = { n: this.windEstimate.n + (wind.n - this.windEstimate.n) * k, e: this.windEstimate.e + (wind.e - this.windEstimate.e) * k, u: 0 };
+    }
     this.energy(dtS);
     this.checkLanded(now);
     this.checkGcsFailsafe(now);
@@ -914,6 +923,15 @@ export class VirtualCopter {
         e.vtolState = common.MavVtolState.UNDEFINED;
         e.landedState = !this.armed || c.onGround ? L.ON_GROUND : c.vel.u > 0.2 && c.pos.u < 5 ? L.TAKEOFF : this.landing === 'descending' || this.customMode === MODE.LAND ? L.LANDING : L.IN_AIR;
         return e;
+      }
+      case ardupilotmega.Wind.MSG_ID: {
+        // As ArduPilot's GCS_MAVLINK::send_wind: the direction the wind comes from, −180..180 degrees.
+        const w = newMessage(ardupilotmega.Wind);
+        const v = this.windEstimate;
+        w.direction = (Math.atan2(-v.e, -v.n) * 180) / Math.PI;
+        w.speed = Math.hypot(v.n, v.e);
+        w.speedZ = 0;
+        return w;
       }
       case common.MissionCurrent.MSG_ID: {
         const m = newMessage(common.MissionCurrent);

@@ -20,7 +20,7 @@
  *   climbed clear above the net, then rises into the station: the station is never empty.
  */
 import { EventEmitter } from 'node:events';
-import { common, minimal } from 'mavlink-mappings';
+import { ardupilotmega, common, minimal } from 'mavlink-mappings';
 import { VehicleActions } from '../../firmware-bridge/actions.ts';
 import type { Clock, TimerHandle } from '../../firmware-bridge/clock.ts';
 import { latLonToOffset, offsetToLatLon } from '../../firmware-bridge/geo.ts';
@@ -30,6 +30,7 @@ import { IntervalClient } from '../../firmware-bridge/microservices/interval/int
 import { ParamClient } from '../../firmware-bridge/microservices/param/param.ts';
 import type { Vehicle, VehicleManager } from '../../firmware-bridge/vehicles/index.ts';
 import { assignStations, stationLattice, type Point } from './formation.ts';
+import { WindEstimate } from './wind.ts';
 
 export const FLEET_ROLES = ['charging', 'ready', 'launching', 'on-station', 'handing-over', 'returning', 'landing', 'fault', 'lost'] as const;
 export type FleetRole = (typeof FLEET_ROLES)[number];
@@ -76,9 +77,17 @@ export interface FleetOptions {
   marginFraction?: number;
   /** At or below this % a drone lands where it is. Default 8. */
   criticalPct?: number;
-  /** Wind speed source and limit: above the limit the net shrinks to nothing and everyone lands. */
-  windMs?: () => number;
+  /**
+   * A station anemometer (m/s at the net's height; undefined while it has no reading). The fleet
+   * also reads the wind estimates of its airborne drones' autopilots (WIND, WIND_COV).
+   */
+  windMs?: () => number | undefined;
+  /** Over this sustained wind the net comes down to lowAltitudeM and shrinks to half. Default 0.75 × windLimitMs. */
+  windLowerMs?: number;
+  /** Over this sustained wind the net shrinks to nothing and everyone lands. Default 12 m/s. */
   windLimitMs?: number;
+  /** The net's altitude in the lower stage. Default two thirds of altitudeM. */
+  lowAltitudeM?: number;
   tickMs?: number;
   /**
    * Autopilot parameters written to every drone before it flies. Default: land in place on GCS
@@ -92,9 +101,10 @@ export interface FleetOptions {
 
 /**
  * What the fleet and the power budget read, at the rates they need: position and battery once a
- * second, GPS fix and landed state every five, attitude and BATTERY_STATUS off (SYS_STATUS carries
- * voltage, current and remaining). About 3.4 frames/s per drone with the HEARTBEAT, so 25 drones
- * leave a third of a 57,600-baud radio for commands and the ground's own traffic.
+ * second, GPS fix and landed state every five, the wind estimate every ten, attitude and
+ * BATTERY_STATUS off (SYS_STATUS carries voltage, current and remaining). About 3.5 frames/s per
+ * drone with the HEARTBEAT, so 25 drones leave a third of a 57,600-baud radio for commands and the
+ * ground's own traffic.
  */
 export const STREAM_RATES: Record<number, number> = {
   [common.GlobalPositionInt.MSG_ID]: 1,
@@ -103,6 +113,8 @@ export const STREAM_RATES: Record<number, number> = {
   [common.ExtendedSysState.MSG_ID]: 0.2,
   [common.Attitude.MSG_ID]: 0,
   [common.BatteryStatus.MSG_ID]: 0,
+  // The autopilot's wind estimate, for the wind stages (ArduPilot; PX4 sends WIND_COV on its own).
+  [ardupilotmega.Wind.MSG_ID]: 0.1,
 };
 
 export const SWARM_FAILSAFE_PARAMS: Record<string, number> = { FS_GCS_ENABLE: 5, BATT_FS_LOW_ACT: 1, BATT_FS_CRT_ACT: 1 };
@@ -151,7 +163,23 @@ export interface FleetStatus {
   manned: number;
   transits: number;
   denials: number;
+  /** The net's altitude now (lower in a strong wind). */
+  altitudeM: number;
+  /** The sustained wind the fleet acts on (undefined: not measured lately) and what it does about it. */
+  windMs: number | undefined;
+  windStage: WindStage;
 }
+
+/** calm: the net as planned; lower: down to lowAltitudeM and at most half the stations; land: everyone down. */
+export type WindStage = 'calm' | 'lower' | 'land';
+/** A stage is left only once the wind is this far under its threshold. */
+const WIND_HYSTERESIS_MS = 1.5;
+/** Holds the transit token while the net changes altitude (no drone has this sysid). */
+const MOVE_TOKEN = -1;
+/** A drone fresher than this counts towards the wind estimate. */
+const WIND_REPORT_FRESH_MS = 30_000;
+/** Giving up on waiting for every drone to reach the new altitude (one may be stuck off station). */
+const MOVE_TIMEOUT_MS = 120_000;
 
 export class FleetController extends EventEmitter<FleetEvents> {
   readonly transitions: Transition[] = [];
@@ -168,12 +196,21 @@ export class FleetController extends EventEmitter<FleetEvents> {
   private timer: TimerHandle | undefined;
 
 
-  private readonly o: Required<Omit<FleetOptions, 'stations' | 'windMs' | 'windLimitMs' | 'log'>> & Pick<FleetOptions, 'stations' | 'windMs' | 'windLimitMs'>;
+  private readonly o: Required<Omit<FleetOptions, 'stations' | 'windMs' | 'log'>> & Pick<FleetOptions, 'stations' | 'windMs'>;
+  private readonly wind = new WindEstimate();
+  private windStage: WindStage = 'calm';
+  /** The net's altitude now: altitudeM, or lowAltitudeM in the lower wind stage. */
+  private netAlt: number;
+  /** Set while the whole net moves to a new altitude (it holds the token). */
+  private moving: { sinceMs: number } | undefined;
   private readonly log: Logger;
 
   constructor(opts: FleetOptions) {
     super();
-    this.o = { altitudeM: 60, spacingM: 10, minSeparationM: 5, readyPct: 90, marginFraction: 0.1, criticalPct: 8, tickMs: 500, failsafeParams: SWARM_FAILSAFE_PARAMS, streamRates: STREAM_RATES, ...opts };
+    const altitudeM = opts.altitudeM ?? 60;
+    const windLimitMs = opts.windLimitMs ?? 12;
+    this.o = { spacingM: 10, minSeparationM: 5, readyPct: 90, marginFraction: 0.1, criticalPct: 8, tickMs: 500, failsafeParams: SWARM_FAILSAFE_PARAMS, streamRates: STREAM_RATES, windLowerMs: 0.75 * windLimitMs, lowAltitudeM: Math.round((altitudeM * 2) / 3), ...opts, altitudeM, windLimitMs };
+    this.netAlt = altitudeM;
     this.log = (opts.log ?? silentLogger).child('fleet');
     if (this.o.spacingM < 2 * this.o.minSeparationM) this.log.warn('station spacing below twice the minimum separation', { spacingM: this.o.spacingM, minSeparationM: this.o.minSeparationM });
   }
@@ -198,7 +235,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     const roles = Object.fromEntries(FLEET_ROLES.map((r) => [r, 0])) as Record<FleetRole, number>;
     for (const d of this.drones.values()) roles[d.role]++;
     const manned = new Set([...this.drones.values()].filter((d) => d.role === 'on-station' && d.station !== undefined).map((d) => d.station)).size;
-    return { roles, stations: this.stations.length, manned, transits: this.token === undefined ? 0 : 1, denials: this.denials };
+    return { roles, stations: this.stations.length, manned, transits: this.token === undefined ? 0 : 1, denials: this.denials, altitudeM: this.netAlt, windMs: this.wind.value(this.o.clock.now()), windStage: this.windStage };
   }
 
   /**
@@ -241,7 +278,9 @@ export class FleetController extends EventEmitter<FleetEvents> {
       this.measureDraw(d, now);
       this.failsafes(d);
     }
+    this.judgeWind(now);
     this.planStations();
+    this.moveNet(now);
     for (const d of this.drones.values()) this.advance(d, now);
     this.fillStations();
   }
@@ -337,15 +376,67 @@ export class FleetController extends EventEmitter<FleetEvents> {
   // ---- formation --------------------------------------------------------------------------------
 
   private windy(): boolean {
-    return this.o.windMs !== undefined && this.o.windLimitMs !== undefined && this.o.windMs() > this.o.windLimitMs;
+    return this.windStage === 'land';
+  }
+
+  /** Wind over the limits: lower and shrink, then land (and back, with hysteresis, as it eases). */
+  private judgeWind(now: number): void {
+    // The holders' estimates: at the net's height, and settled (an EKF's estimate starts from zero at takeoff).
+    const holders: number[] = [];
+    for (const d of this.drones.values()) {
+      const t = d.vehicle.telemetry;
+      if (d.role === 'on-station' && d.vehicle.armed && t.windSpeedMs !== undefined && now - (t.windAtMs ?? -Infinity) <= WIND_REPORT_FRESH_MS) holders.push(t.windSpeedMs);
+    }
+    this.wind.update(now, holders, this.o.windMs?.());
+    const w = this.wind.value(now) ?? 0;
+    const { windLowerMs, windLimitMs } = this.o;
+    // A stage is entered over its threshold and left under the threshold less the hysteresis.
+    let stage: WindStage = 'calm';
+    if (w > windLimitMs || (this.windStage === 'land' && w > windLimitMs - WIND_HYSTERESIS_MS)) stage = 'land';
+    else if (w > windLowerMs || (this.windStage !== 'calm' && w > windLowerMs - WIND_HYSTERESIS_MS)) stage = 'lower';
+    if (stage !== this.windStage) {
+      this.log.info('wind stage', { stage, was: this.windStage, windMs: Math.round(w * 10) / 10 });
+      this.windStage = stage;
+    }
+  }
+
+  /**
+   * Moves the whole net to the altitude its wind stage asks for, vertically and together (the
+   * lattice keeps the columns apart), once nobody is between the pads and the net or waiting under
+   * a station; the token is held meanwhile, so nobody starts across until every drone is there.
+   */
+  private moveNet(now: number): void {
+    const holding = [...this.drones.values()].filter((d) => d.role === 'on-station' && d.station !== undefined && d.station < this.stations.length);
+    if (this.moving) {
+      const there = holding.every((d) => Math.abs(this.local(d.vehicle).u - this.netAlt) < ARRIVED_M);
+      if (there || now - this.moving.sinceMs > MOVE_TIMEOUT_MS) {
+        this.moving = undefined;
+        if (this.token === MOVE_TOKEN) this.token = undefined;
+      }
+      return;
+    }
+    const want = this.windStage === 'lower' ? this.o.lowAltitudeM : this.o.altitudeM;
+    if (want === this.netAlt || this.token !== undefined) return;
+    const crossing = [...this.drones.values()].some((d) => d.role === 'handing-over' || d.role === 'returning' || (d.role === 'launching' && !['mode', 'arm', 'staged'].includes(d.phase)));
+    if (crossing) return;
+    this.token = MOVE_TOKEN;
+    this.moving = { sinceMs: now };
+    this.log.info('net altitude', { altitudeM: want, was: this.netAlt, reason: this.windStage === 'lower' ? 'strong wind: lower and shrink' : 'wind eased' });
+    this.netAlt = want;
+    for (const d of holding) {
+      d.lastGotoMs = now;
+      this.goTo(d, { ...this.stations[d.station!]!, u: want });
+    }
   }
 
   private planStations(): void {
     const usable = [...this.drones.values()].filter((d) => d.role !== 'fault' && d.role !== 'lost').length;
     let want = Math.min(this.o.stations?.() ?? usable, usable);
+    // A strong wind: at most half the net (it lands in half the time if the wind keeps rising), or none.
+    if (this.windStage === 'lower') want = Math.min(want, Math.max(3, Math.ceil(want / 2)));
     if (this.windy()) want = 0;
     if (want !== this.stations.length) {
-      this.log.info('net size', { stations: want, was: this.stations.length, reason: this.windy() ? 'wind over the limit' : 'plan' });
+      this.log.info('net size', { stations: want, was: this.stations.length, reason: this.windy() ? 'wind over the limit' : this.windStage === 'lower' ? 'strong wind' : 'plan' });
       this.resize(want);
     }
     // Drones on stations that no longer exist go home (one at a time, through the token). A
@@ -360,7 +451,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
           continue;
         }
       }
-      if (d.station !== undefined && d.station >= this.stations.length && d.role === 'on-station' && d.partner === undefined) this.startReturn(d, this.windy() ? 'wind over the limit: shrinking the net' : 'net shrinks');
+      if (d.station !== undefined && d.station >= this.stations.length && d.role === 'on-station' && d.partner === undefined) this.startReturn(d, this.windy() ? 'wind over the limit: shrinking the net' : this.windStage === 'lower' ? 'strong wind: shrinking the net' : 'net shrinks');
       else if (d.station !== undefined && d.station >= this.stations.length && d.role === 'launching') {
         d.station = undefined;
         if (this.isStaging(d)) this.standDown(d, 'net shrank before it left its pad');
@@ -517,7 +608,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     const pad = d.pad ?? { n: 0, e: 0 };
     const here = this.local(d.vehicle);
     // Climb RETURN_ABOVE_M at ~2.5 m/s, fly home at ~5 m/s, descend at ~1.5 m/s (0.5 below 10 m).
-    const returnS = RETURN_ABOVE_M / 2.5 + Math.hypot(here.n - pad.n, here.e - pad.e) / 5 + (this.o.altitudeM + RETURN_ABOVE_M - 10) / 1.5 + 10 / 0.5 + 20;
+    const returnS = RETURN_ABOVE_M / 2.5 + Math.hypot(here.n - pad.n, here.e - pad.e) / 5 + (this.netAlt + RETURN_ABOVE_M - 10) / 1.5 + 10 / 0.5 + 20;
     const returnWh = (powerW * returnS) / 3600;
     return 100 * (returnWh / this.o.batteryWh + this.o.marginFraction);
   }
@@ -613,7 +704,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
 
   private advance(d: Drone, now: number): void {
     const v = d.vehicle;
-    const alt = this.o.altitudeM;
+    const alt = this.netAlt;
     const pct = v.telemetry.remainingPct ?? 0;
     switch (d.role) {
       case 'charging':

@@ -96,7 +96,11 @@ export interface PowerHistory {
 export interface FleetState {
   /** The station's position: the map's origin (local east/north metres around it). */
   origin: { lat: number; lon: number };
+  /** The net's altitude now (lowered in a strong wind). */
   altitudeM: number;
+  /** The sustained wind the fleet acts on, m/s (null: not measured lately), and its stage: calm, lower (lowered, at most half the net) or land. */
+  windMs?: number | null;
+  windStage?: 'calm' | 'lower' | 'land';
   /** The net's stations, metres north and east of the origin. */
   stations: { n: number; e: number }[];
   manned: number;

@@ -2,7 +2,7 @@
  * One vehicle session: a (channel, sysid, compid) that sent an autopilot HEARTBEAT, with the
  * state its telemetry describes. Units are in the field names.
  */
-import { common, minimal, type MavLinkData } from 'mavlink-mappings';
+import { ardupilotmega, common, minimal, type MavLinkData } from 'mavlink-mappings';
 import type { Channel } from '../channel.ts';
 import type { MessagePort } from '../node.ts';
 import { decodeMode } from './modes.ts';
@@ -41,6 +41,10 @@ export interface Telemetry {
   homeLonDeg?: number;
   homeAltitudeM?: number;
   landedState?: number;
+  /** The autopilot's wind estimate (ArduPilot WIND, PX4 WIND_COV): speed, the direction it blows from, and when it came. */
+  windSpeedMs?: number;
+  windFromDeg?: number;
+  windAtMs?: number;
 }
 
 const STATUSTEXT_KEEP = 20;
@@ -127,6 +131,18 @@ export class Vehicle {
       t.homeAltitudeM = m.altitude / 1000;
     } else if (m instanceof common.ExtendedSysState) {
       t.landedState = m.landedState;
+    } else if (m instanceof ardupilotmega.Wind) {
+      // ardupilotmega.xml WIND: direction the wind is coming from (deg), horizontal speed (m/s).
+      t.windSpeedMs = m.speed;
+      t.windFromDeg = ((m.direction % 360) + 360) % 360;
+      t.windAtMs = nowMs;
+    } else if (m instanceof common.WindCov) {
+      // common.xml WIND_COV: wind_x / wind_y are the air's velocity north / east (NaN unknown); it blows from the opposite way.
+      if (Number.isFinite(m.windX) && Number.isFinite(m.windY)) {
+        t.windSpeedMs = Math.hypot(m.windX, m.windY);
+        t.windFromDeg = (((Math.atan2(-m.windY, -m.windX) * 180) / Math.PI) % 360 + 360) % 360;
+        t.windAtMs = nowMs;
+      }
     } else if (m instanceof common.StatusText) {
       return this.statusText(m, nowMs);
     }

@@ -60,7 +60,7 @@ test('link lost to half the swarm (one radio blacked out): those drones land in 
   assert.equal(figures.command_denials, 0);
 });
 
-test('wind over the limit: the net shrinks and every drone lands on its pad; when the wind drops it goes up again', async () => {
+test('a rising wind: the net is lowered and shrunk, then everyone lands on its pad; when the wind drops it goes up again, lowered first', async () => {
   const s = scenario([
     'start: 2026-06-21T09:00:00Z',
     'duration: 40m',
@@ -68,7 +68,22 @@ test('wind over the limit: the net shrinks and every drone lands on its pad; whe
     'weather: { wind: { meanMs: 4, gustMs: 1, changes: [{ at: 10m, meanMs: 14, gustMs: 2 }, { at: 25m, meanMs: 4, gustMs: 1 }] } }',
   ]);
   const t0 = Date.parse(s.start);
-  const { site, samples, figures } = await runScenario(s, { seed: 4, sampleEveryMs: 1000 });
+  const seen: { stage: string; altitudeM: number; stations: number }[] = [];
+  const { site, samples, figures } = await runScenario(s, {
+    seed: 4,
+    sampleEveryMs: 1000,
+    onProgress: (_f, site) => {
+      const st = site.site.fleet.status();
+      seen.push({ stage: st.windStage, altitudeM: st.altitudeM, stations: st.stations });
+    },
+  });
+  // The stages follow the sustained wind (the ten-minute mean) up through 9 and 12 m/s and back down.
+  const stages = seen.map((x) => x.stage).filter((x, i, all) => i === 0 || all[i - 1] !== x);
+  assert.deepEqual(stages, ['calm', 'lower', 'land', 'lower', 'calm']);
+  assert.ok(seen.some((x) => x.stage === 'lower' && x.altitudeM === 40 && x.stations === 3), `lowered to 40 m with half the net: ${JSON.stringify(seen)}`);
+  assert.ok(site.site.fleet.transitions.some((t) => t.reason === 'strong wind: shrinking the net'));
+  const end = site.site.fleet.status();
+  assert.deepEqual([end.windStage, end.altitudeM, end.stations], ['calm', 60, site.budget!.decisions.stations], 'back to full height, the net as the budget plans it');
   const windy = samples.filter((x) => x.timeMs > t0 + 22 * 60_000 && x.timeMs < t0 + 25 * 60_000);
   assert.ok(windy.length > 0 && windy.every((x) => x.airborne === 0), 'everyone down while the wind is over the limit');
   assert.ok(site.site.fleet.transitions.some((t) => /wind over the limit/.test(t.reason)));

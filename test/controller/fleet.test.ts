@@ -17,7 +17,7 @@ import { memoryMedium } from '../helpers/memory-medium.ts';
 const ORIGIN = { latDeg: 47.4, lonDeg: 8.5, altitudeM: 400 };
 const BATTERY_WH = 222;
 
-async function flyingRig(opts: { drones: number; stations: number | (() => number); ghi?: number; soc?: number; wind?: () => number }) {
+async function flyingRig(opts: { drones: number; stations: number | (() => number); ghi?: number; soc?: number; wind?: () => number; airWindMs?: number }) {
   const clock = new ManualClock(Date.UTC(2026, 5, 21, 22, 0, 0));
   const radio = memoryMedium(clock);
   const world = new SimWorld({
@@ -30,7 +30,7 @@ async function flyingRig(opts: { drones: number; stations: number | (() => numbe
     padChargeW: 250,
     net: { massKgPerM2: 0.35, areaM2PerDrone: 12, efficiency: 0.2, mpptEfficiency: 0.97 },
     netAltitudeM: 60,
-    wind: { meanMs: 2, gustMs: 0.5, directionDeg: 270 },
+    wind: { meanMs: opts.airWindMs ?? 2, gustMs: 0.5, directionDeg: 270 },
     sky: { ghiWm2: () => opts.ghi ?? 0, cloudFactor: () => 1 },
     radios: [radio],
     gpsFixAfterMs: 0,
@@ -162,11 +162,39 @@ test('ground failsafes: wind over the limit shrinks the net to nothing and lands
   // Canopy wrote FS_GCS_ENABLE=5 before the flight: the autopilot lands in place, off the paths of the others.
   assert.equal(onStation.mode, 'LAND', 'the autopilot flies its own failsafe, as configured');
   assert.equal(onStation.params.get('FS_GCS_ENABLE')?.value, 5);
+  // The limit is on the sustained wind (the ten-minute mean): a step from 3 to 15 m/s passes 12 after 7.5 minutes.
   wind = 15;
-  await runFast(world, { durationMs: 6 * 60_000 });
+  await runFast(world, { durationMs: 12 * 60_000 });
   assert.equal(fleet.status().stations, 0);
   assert.ok(world.drones.every((d) => d.copter.onGround && !d.armed), `everyone landed: ${world.drones.map((d) => `${d.sysid} ${d.mode} ${d.copter.pos.u.toFixed(1)} ${d.armed}`).join(', ')} ${fleet.transitions.map((t) => `${t.sysid}:${t.to}(${t.reason})`).join(', ')}`);
   assert.ok(world.minSeparationM >= 5, `minimum separation ${world.minSeparationM.toFixed(2)} m`);
+  await gs.stop();
+  fleet.stop();
+});
+
+test('a strong wind that only the drones measure (no anemometer): their autopilots\' WIND reports bring the net down to the lower altitude at half size', async () => {
+  // 10.5 m/s from the west: over the lower threshold (0.75 × 12 m/s), under the limit.
+  const { world, fleet, gs } = await flyingRig({ drones: 8, stations: 6, soc: 1, ghi: 1000, airWindMs: 10.5 });
+  let highest = 0;
+  await runFast(world, {
+    durationMs: 8 * 60_000,
+    sampleEveryMs: 1000,
+    onSample: () => {
+      if (fleet.status().altitudeM === 40) for (const d of world.drones) if (fleet.role(d.sysid) === 'on-station') highest = Math.max(highest, d.copter.pos.u);
+    },
+  });
+  const st = fleet.status();
+  assert.equal(st.windStage, 'lower');
+  assert.ok(st.windMs !== undefined && Math.abs(st.windMs - 10.5) < 1.5, `wind ${st.windMs}`);
+  assert.equal(st.altitudeM, 40, 'two thirds of 60 m');
+  assert.equal(st.stations, 3, 'half of six');
+  assert.equal(st.manned, 3);
+  const holders = world.drones.filter((d) => fleet.role(d.sysid) === 'on-station');
+  for (const d of holders) assert.ok(Math.abs(d.copter.pos.u - 40) < 2, `drone ${d.sysid} at ${d.copter.pos.u.toFixed(1)} m`);
+  assert.ok(highest < 62, 'nobody on station climbed back above the net once it was lowered');
+  // The first holders' reports came in before the rest launched: the net never grew past half.
+  assert.ok(world.minSeparationM >= 5, `minimum separation ${world.minSeparationM.toFixed(2)} m`);
+  assert.equal(fleet.denials, 0);
   await gs.stop();
   fleet.stop();
 });

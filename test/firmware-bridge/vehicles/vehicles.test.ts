@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { common, minimal } from 'mavlink-mappings';
+import { ardupilotmega, common, minimal } from 'mavlink-mappings';
 import { ManualClock } from '../../../firmware-bridge/clock.ts';
 import { InjectedLink } from '../../bench/pipeline.ts';
 import { MavlinkNode } from '../../../firmware-bridge/node.ts';
@@ -205,6 +205,37 @@ test('telemetry fills the session in SI units; -1 and 65535 mean "not measured"'
   assert.equal(t.gpsFix, 3);
   assert.equal(t.satellites, 14);
   assert.ok(Math.abs(t.rollRad! - 0.1) < 1e-6);
+});
+
+test('wind: ArduPilot\'s WIND (from-direction, speed) and PX4\'s WIND_COV (the air\'s velocity north and east) give the same estimate; NaN is not one', async () => {
+  const { b, cb, clock, manager } = await managed();
+  b.send(cb, heartbeat());
+  const ap = new ardupilotmega.Wind();
+  ap.direction = -90; // from the west, as ArduPilot may send it (−180..180)
+  ap.speed = 7.5;
+  b.send(cb, ap);
+  await flush();
+  const t = manager.list()[0]!.telemetry;
+  assert.equal(t.windSpeedMs, 7.5);
+  assert.equal(t.windFromDeg, 270);
+  assert.equal(t.windAtMs, clock.now());
+  // A westerly blows towards the east: the air moves east at 7.5 m/s.
+  await clock.advanceAsync(1000);
+  const px4 = new common.WindCov();
+  px4.windX = 0;
+  px4.windY = 7.5;
+  b.send(cb, px4);
+  await flush();
+  assert.equal(t.windSpeedMs, 7.5);
+  assert.ok(Math.abs(t.windFromDeg! - 270) < 1e-9, String(t.windFromDeg));
+  assert.equal(t.windAtMs, clock.now());
+  const unknown = new common.WindCov();
+  unknown.windX = Number.NaN;
+  unknown.windY = Number.NaN;
+  await clock.advanceAsync(1000);
+  b.send(cb, unknown);
+  await flush();
+  assert.equal(t.windAtMs, clock.now() - 1000, 'an unknown estimate leaves the last one');
 });
 
 test('STATUSTEXT: single texts, and chunked ones reassembled by id and chunk_seq', async () => {
