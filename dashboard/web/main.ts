@@ -431,7 +431,7 @@ function renderFleet(): void {
     row.cells[1]!.style.color = ROLE_COLOURS[d.role ?? ''] ?? '';
   }
   const roles = fleet?.roles ?? {};
-  $('#fleet-summary').textContent = fleet ? `${fleet.manned}/${fleet.stations.length} stations manned${fleet.hold ? ' · recalled (held down)' : ''} · ${Object.entries(roles).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')}` : '';
+  $('#fleet-summary').textContent = fleet ? `${fleet.manned}/${fleet.stations.length} stations manned${fleet.hold ? ' · recalled (held down)' : ''}${windText(fleet)} · ${Object.entries(roles).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')}` : '';
   $('#legend').replaceChildren(
     ...Object.entries(ROLE_COLOURS).map(([role, c]) => {
       const s = el('span');
@@ -724,3 +724,11 @@ setInterval(render, 500);
 setInterval(() => {
   for (const [name, a] of agents) if (a.online) askUsage(name);
 }, 30_000);
+
+/** The sustained wind and what the fleet does about it (older controllers do not say). */
+function windText(fleet: FleetState): string {
+  if (fleet.windStage === undefined) return '';
+  const speed = fleet.windMs === null || fleet.windMs === undefined ? 'wind not measured' : `wind ${fleet.windMs.toFixed(1)} m/s`;
+  const stage = fleet.windStage === 'lower' ? ' (strong: net lowered, half size)' : fleet.windStage === 'land' ? ' (over the limit: all land)' : '';
+  return ` · ${speed}${stage}`;
+}
