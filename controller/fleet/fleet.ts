@@ -388,14 +388,18 @@ export class FleetController extends EventEmitter<FleetEvents> {
       if (d.role === 'on-station' && d.vehicle.armed && t.windSpeedMs !== undefined && now - (t.windAtMs ?? -Infinity) <= WIND_REPORT_FRESH_MS) holders.push(t.windSpeedMs);
     }
     this.wind.update(now, holders, this.o.windMs?.());
-    const w = this.wind.value(now) ?? 0;
+    const w = this.wind.value(now);
     const { windLowerMs, windLimitMs } = this.o;
     // A stage is entered over its threshold and left under the threshold less the hysteresis.
     let stage: WindStage = 'calm';
-    if (w > windLimitMs || (this.windStage === 'land' && w > windLimitMs - WIND_HYSTERESIS_MS)) stage = 'land';
+    if (w === undefined) {
+      // Nothing measured lately (no anemometer, nobody holding the net): after a strong wind the
+      // net goes up lowered and at half size, and its holders' reports decide from there.
+      if (this.windStage !== 'calm') stage = 'lower';
+    } else if (w > windLimitMs || (this.windStage === 'land' && w > windLimitMs - WIND_HYSTERESIS_MS)) stage = 'land';
     else if (w > windLowerMs || (this.windStage !== 'calm' && w > windLowerMs - WIND_HYSTERESIS_MS)) stage = 'lower';
     if (stage !== this.windStage) {
-      this.log.info('wind stage', { stage, was: this.windStage, windMs: Math.round(w * 10) / 10 });
+      this.log.info('wind stage', { stage, was: this.windStage, windMs: w === undefined ? null : Math.round(w * 10) / 10 });
       this.windStage = stage;
     }
   }

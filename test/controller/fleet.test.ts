@@ -199,6 +199,27 @@ test('a strong wind that only the drones measure (no anemometer): their autopilo
   fleet.stop();
 });
 
+test('with only the drones to measure it, a wind over the limit lands the net; once that is forgotten the net goes up lowered and at half size to measure again', async () => {
+  const { world, fleet, gs } = await flyingRig({ drones: 8, stations: 6, soc: 1, ghi: 1000, airWindMs: 13 });
+  const seen: string[] = [];
+  let relaunch: { altitudeM: number; stations: number } | undefined;
+  await runFast(world, {
+    durationMs: 30 * 60_000,
+    sampleEveryMs: 5000,
+    onSample: () => {
+      const st = fleet.status();
+      if (seen.at(-1) !== st.windStage) seen.push(st.windStage);
+      if (seen.length === 3 && st.windStage === 'lower' && st.manned > 0) relaunch ??= { altitudeM: st.altitudeM, stations: st.stations };
+    },
+  });
+  assert.deepEqual(seen.slice(0, 4), ['calm', 'land', 'lower', 'land']);
+  assert.deepEqual(relaunch, { altitudeM: 40, stations: 3 });
+  assert.ok(world.minSeparationM >= 5, `minimum separation ${world.minSeparationM.toFixed(2)} m`);
+  assert.equal(fleet.denials, 0);
+  await gs.stop();
+  fleet.stop();
+});
+
 test('the net shrinking to nothing in the middle of a relief calls the relief off and lands everyone', async () => {
   let stations = 3;
   const { world, fleet, gs } = await flyingRig({ drones: 6, stations: 3 });
