@@ -21,6 +21,8 @@
  *                          measurement alone can hope for
  *   forecast_bias_pct      the forecasts' sum against the truth's sum over the run
  *   command_denials        COMMAND_ACKs that refused (goal 0)
+ *   strong_wind_min        minutes the fleet spent lowered or landed for the wind (the scenario's
+ *                          6 m/s westerly should not reach 9 m/s as a ten-minute mean)
  */
 import type { BenchSuite, Figures } from '../../controller/commands/bench.ts';
 import { SimulatedSite } from '../../controller/simulated-site.ts';
@@ -40,6 +42,7 @@ export const suite: BenchSuite = {
     let fullMin = 0;
     let payingMin = 0;
     let minSoc = 1;
+    let windyMin = 0;
     const truthWh: number[] = Array(days).fill(0);
     const clearWh: number[] = Array(days).fill(0);
     const forecastWh: number[] = Array(days).fill(NaN);
@@ -59,6 +62,7 @@ export const suite: BenchSuite = {
           clearWh[day]! += site.sim.sky.ghiWm2(x.timeMs) / 60;
         }
         minSoc = Math.min(minSoc, x.minSoc);
+        if (site.site.fleet.status().windStage !== 'calm') windyMin++;
         if (site.sim.sky.sunElevationDeg(x.timeMs) <= 0 || !b) return;
         daylightMin++;
         const target = site.site.fleet.status();
@@ -97,6 +101,7 @@ export const suite: BenchSuite = {
       forecast_error_floor_pct: meanAbsPct(clearWh.map((c) => c * climate)),
       forecast_bias_pct: truthSum > 0 ? Math.round(((forecastSum - truthSum) / truthSum) * 1000) / 10 : -1,
       command_denials: site.site.fleet.denials,
+      strong_wind_min: windyMin,
       faults_and_losses: faults.length,
       rtf: Math.round(scenario.duration / 1000 / wallS),
     };
