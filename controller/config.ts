@@ -17,6 +17,7 @@ import type { RelayOptions } from './relay/relay.ts';
 import type { SiteOptions } from './site.ts';
 import { parseSize } from './store/size.ts';
 import { vedirectUrl } from '../hardware/vedirect.ts';
+import { MIN_NET_ALTITUDE_M } from './fleet/formation.ts';
 
 const DURATION = /^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$/;
 
@@ -175,7 +176,7 @@ export const ConfigSchema = z.strictObject({
       formation: z
         .strictObject({
           // Launches stage 20 m under the net (transit layer 12 m under it, staging 8 m under that).
-          altitudeM: z.number().min(25).max(120).default(60),
+          altitudeM: z.number().min(MIN_NET_ALTITUDE_M).max(120).default(60),
           spacingM: z.number().positive().default(10),
           minSeparationM: z.number().positive().default(5),
           spares: z.number().int().min(0).default(1),
@@ -184,7 +185,7 @@ export const ConfigSchema = z.strictObject({
           /** Over this the net comes down to lowAltitudeM and shrinks to half. Default 0.75 × windLimitMs. */
           windLowerMs: z.number().positive().optional(),
           /** The net's altitude in a strong wind. Default two thirds of altitudeM. */
-          lowAltitudeM: z.number().min(25).optional(),
+          lowAltitudeM: z.number().min(MIN_NET_ALTITUDE_M).optional(),
         })
         .refine((f) => f.spacingM >= 2 * f.minSeparationM, { message: 'spacingM must be at least twice minSeparationM (stations are a hexagonal lattice)', path: ['spacingM'] })
         .refine((f) => f.windLowerMs === undefined || f.windLowerMs < f.windLimitMs, { message: 'windLowerMs must be below windLimitMs', path: ['windLowerMs'] })
@@ -336,8 +337,8 @@ export function siteOptions(c: CanopyConfig): Pick<SiteOptions, 'origin' | 'powe
       spacingM: s.formation.spacingM,
       minSeparationM: s.formation.minSeparationM,
       windLimitMs: s.formation.windLimitMs,
-      ...(s.formation.windLowerMs !== undefined && { windLowerMs: s.formation.windLowerMs }),
-      ...(s.formation.lowAltitudeM !== undefined && { lowAltitudeM: s.formation.lowAltitudeM }),
+      windLowerMs: s.formation.windLowerMs,
+      lowAltitudeM: s.formation.lowAltitudeM,
     },
     held: !s.autoLaunch,
   };

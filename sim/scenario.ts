@@ -54,7 +54,8 @@ export const ScenarioSchema = z.strictObject({
       spares: z.number().int().min(0).default(0),
       /** Station spacing in the net, m. */
       spacingM: positive.default(10),
-      altitudeM: z.number().min(10).max(120).default(60),
+      // The fleet's lowest net (controller/fleet/formation.ts MIN_NET_ALTITUDE_M: launches stage 20 m under it).
+      altitudeM: z.number().min(25).max(120).default(60),
     })
     .default({ drones: 25, spares: 0, spacingM: 10, altitudeM: 60 }),
   airframe: z

@@ -22,6 +22,7 @@
 import { EventEmitter } from 'node:events';
 import { ardupilotmega, common, minimal } from 'mavlink-mappings';
 import { VehicleActions } from '../../firmware-bridge/actions.ts';
+import { CanopyError } from '../../firmware-bridge/errors.ts';
 import type { Clock, TimerHandle } from '../../firmware-bridge/clock.ts';
 import { latLonToOffset, offsetToLatLon } from '../../firmware-bridge/geo.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
@@ -29,19 +30,17 @@ import type { CommandResult } from '../../firmware-bridge/microservices/command/
 import { IntervalClient } from '../../firmware-bridge/microservices/interval/interval.ts';
 import { ParamClient } from '../../firmware-bridge/microservices/param/param.ts';
 import type { Vehicle, VehicleManager } from '../../firmware-bridge/vehicles/index.ts';
-import { assignStations, stationLattice, type Point } from './formation.ts';
+import { assignStations, HANDOVER_BELOW_M, MIN_NET_ALTITUDE_M, RETURN_ABOVE_M, STAGE_BELOW_M, stationLattice, TRANSIT_BELOW_M, type Point } from './formation.ts';
 import { WindEstimate } from './wind.ts';
 
 export const FLEET_ROLES = ['charging', 'ready', 'launching', 'on-station', 'handing-over', 'returning', 'landing', 'fault', 'lost'] as const;
 export type FleetRole = (typeof FLEET_ROLES)[number];
 
-const TRANSIT_BELOW_M = 12;
-const RETURN_ABOVE_M = 8;
-const HANDOVER_BELOW_M = 6;
-/** The next drone to launch waits this far below the transit layer, over its own pad, for the token. */
-const STAGE_BELOW_M = 8;
 /** Launch phases before the token: ground checks, takeoff and the climb to the staging level. */
 const STAGING_PHASES: ReadonlySet<string> = new Set(['mode', 'arm', 'takeoff', 'climb', 'staged']);
+/** …of which these keep the drone still: on its pad, or waiting at the staging level. */
+const STILL_STAGING_PHASES: ReadonlySet<string> = new Set(['mode', 'arm', 'staged']);
+
 const RESEND_GOTO_MS = 10_000;
 /** Further than this from its station, a drone on station is sent there again. */
 const OFF_STATION_M = 3;
@@ -209,7 +208,26 @@ export class FleetController extends EventEmitter<FleetEvents> {
     super();
     const altitudeM = opts.altitudeM ?? 60;
     const windLimitMs = opts.windLimitMs ?? 12;
-    this.o = { spacingM: 10, minSeparationM: 5, readyPct: 90, marginFraction: 0.1, criticalPct: 8, tickMs: 500, failsafeParams: SWARM_FAILSAFE_PARAMS, streamRates: STREAM_RATES, windLowerMs: 0.75 * windLimitMs, lowAltitudeM: Math.round((altitudeM * 2) / 3), ...opts, altitudeM, windLimitMs };
+    const lowAltitudeM = opts.lowAltitudeM ?? Math.max(MIN_NET_ALTITUDE_M, Math.round((altitudeM * 2) / 3));
+    if (altitudeM < MIN_NET_ALTITUDE_M || lowAltitudeM < MIN_NET_ALTITUDE_M || lowAltitudeM > altitudeM) {
+      throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `fleet altitudes: the net flies at ${MIN_NET_ALTITUDE_M} m or higher (launches stage ${TRANSIT_BELOW_M + STAGE_BELOW_M} m under it) and lowAltitudeM is not above altitudeM; got altitudeM ${altitudeM}, lowAltitudeM ${lowAltitudeM}`);
+    }
+    this.o = {
+      spacingM: 10,
+      minSeparationM: 5,
+      readyPct: 90,
+      marginFraction: 0.1,
+      criticalPct: 8,
+      tickMs: 500,
+      failsafeParams: SWARM_FAILSAFE_PARAMS,
+      streamRates: STREAM_RATES,
+      ...opts,
+      // Options given as undefined take their defaults too (canopy.yaml leaves them out that way).
+      altitudeM,
+      windLimitMs,
+      windLowerMs: opts.windLowerMs ?? 0.75 * windLimitMs,
+      lowAltitudeM,
+    };
     this.netAlt = altitudeM;
     this.log = (opts.log ?? silentLogger).child('fleet');
     if (this.o.spacingM < 2 * this.o.minSeparationM) this.log.warn('station spacing below twice the minimum separation', { spacingM: this.o.spacingM, minSeparationM: this.o.minSeparationM });
@@ -410,9 +428,9 @@ export class FleetController extends EventEmitter<FleetEvents> {
    * a station; the token is held meanwhile, so nobody starts across until every drone is there.
    */
   private moveNet(now: number): void {
-    const holding = [...this.drones.values()].filter((d) => d.role === 'on-station' && d.station !== undefined && d.station < this.stations.length);
+    const holding = () => [...this.drones.values()].filter((d) => d.role === 'on-station' && d.station !== undefined && d.station < this.stations.length);
     if (this.moving) {
-      const there = holding.every((d) => Math.abs(this.local(d.vehicle).u - this.netAlt) < ARRIVED_M);
+      const there = holding().every((d) => Math.abs(this.local(d.vehicle).u - this.netAlt) < ARRIVED_M);
       if (there || now - this.moving.sinceMs > MOVE_TIMEOUT_MS) {
         this.moving = undefined;
         if (this.token === MOVE_TOKEN) this.token = undefined;
@@ -421,13 +439,13 @@ export class FleetController extends EventEmitter<FleetEvents> {
     }
     const want = this.windStage === 'lower' ? this.o.lowAltitudeM : this.o.altitudeM;
     if (want === this.netAlt || this.token !== undefined) return;
-    const crossing = [...this.drones.values()].some((d) => d.role === 'handing-over' || d.role === 'returning' || (d.role === 'launching' && !['mode', 'arm', 'staged'].includes(d.phase)));
+    const crossing = [...this.drones.values()].some((d) => d.role === 'handing-over' || d.role === 'returning' || (d.role === 'launching' && !STILL_STAGING_PHASES.has(d.phase)));
     if (crossing) return;
     this.token = MOVE_TOKEN;
     this.moving = { sinceMs: now };
     this.log.info('net altitude', { altitudeM: want, was: this.netAlt, reason: this.windStage === 'lower' ? 'strong wind: lower and shrink' : 'wind eased' });
     this.netAlt = want;
-    for (const d of holding) {
+    for (const d of holding()) {
       d.lastGotoMs = now;
       this.goTo(d, { ...this.stations[d.station!]!, u: want });
     }

@@ -1,8 +1,20 @@
 /**
- * The net's geometry: stations on a hexagonal lattice around the ground station (the densest
+ * The net's geometry: the layers drones move on (relative to the net's altitude; the fleet keeps
+ * separation with them), stations on a hexagonal lattice around the ground station (the densest
  * packing for a given spacing, so the net spreads evenly), and the assignment of drones to
  * stations that keeps travel short.
  */
+
+/** Launches cross this far under the net… */
+export const TRANSIT_BELOW_M = 12;
+/** …returns this far over it… */
+export const RETURN_ABOVE_M = 8;
+/** …a replacement waits this far under its station for the relieved drone to leave… */
+export const HANDOVER_BELOW_M = 6;
+/** …and the next drone to launch waits this far under the transit layer, over its own pad, for the token. */
+export const STAGE_BELOW_M = 8;
+/** The lowest net: launches stage TRANSIT_BELOW_M + STAGE_BELOW_M under it, and that must leave 5 m over the pads. */
+export const MIN_NET_ALTITUDE_M = TRANSIT_BELOW_M + STAGE_BELOW_M + 5;
 
 export interface Point {
   n: number;

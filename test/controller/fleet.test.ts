@@ -54,6 +54,15 @@ test('formation: hexagonal stations spaced as asked, nearest pairs assigned', ()
   assert.equal(25 * fleetPerStation(20, 60), 100, 'k = m(⌈R⌉+1): 25 stations, 20 min flights, 60 min recharges');
 });
 
+test('a net too low for the launch layers (staging 20 m under it) is refused with the numbers', () => {
+  const base = { clock: new ManualClock(), vehicles: {} as GroundStation['vehicles'], origin: ORIGIN, batteryWh: BATTERY_WH };
+  assert.throws(() => new FleetController({ ...base, altitudeM: 20 }), /25 m or higher .* got altitudeM 20/);
+  assert.throws(() => new FleetController({ ...base, altitudeM: 30, lowAltitudeM: 24 }), /lowAltitudeM 24/);
+  // Two thirds of 30 m would be 20: the default lower stage stops at the floor instead.
+  assert.equal(new FleetController({ ...base, altitudeM: 30 }).status().altitudeM, 30);
+  assert.doesNotThrow(() => new FleetController({ ...base, altitudeM: 30, windLowerMs: undefined, lowAltitudeM: undefined }));
+});
+
 test('the net is manned, drones rotate with the replacement there first, separation holds, nothing is refused', async () => {
   const { world, fleet, gs } = await flyingRig({ drones: 6, stations: 3 });
   const stationsLocal = () => fleet.stationPoints().map((p) => ({ ...p, u: 60 }));

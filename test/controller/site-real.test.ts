@@ -21,7 +21,7 @@ test('site: defaults fill in what a user leaves out; a lattice tighter than twic
   assert.deepEqual(o.origin, { latDeg: 53.55, lonDeg: 9.99 });
   assert.equal(o.power.batteryWh, 222);
   assert.equal(o.power.radiosW, 2);
-  assert.deepEqual(o.fleet, { altitudeM: 60, spacingM: 10, minSeparationM: 5, windLimitMs: 12 });
+  assert.deepEqual(o.fleet, { altitudeM: 60, spacingM: 10, minSeparationM: 5, windLimitMs: 12, windLowerMs: undefined, lowAltitudeM: undefined });
   assert.equal(o.held, true, 'a real site waits for an admin unless autoLaunch');
   assert.equal(siteOptions({ ...c, site: { ...c.site!, autoLaunch: true } })!.held, false);
   assert.equal(siteOptions({ ...c, site: undefined }), undefined);
