@@ -266,6 +266,15 @@ export class PowerPlanner {
     return stations * this.dronesPerStation(solarW);
   }
 
+  /**
+   * Time for `drones` to pass the transit token one at a time: at the measured pace with
+   * PACE_MARGIN, plus `endMs` off the token (the first climb, the last descent); at the profile's
+   * transitPerDroneMs (which includes those) before anything was measured.
+   */
+  private throughToken(drones: number, measuredMs: number | undefined, endMs: number): number {
+    return measuredMs === undefined ? drones * this.p.transitPerDroneMs : drones * (measuredMs * PACE_MARGIN) + endMs;
+  }
+
   /** ⌈R⌉ + 1 of the sizing anchor at this per-drone generation, for flights in deficit. */
   private dronesPerStation(solarW: number): number {
     const usableWh = this.p.batteryWh * this.p.usableFraction;
@@ -376,8 +385,7 @@ export class PowerPlanner {
     // Drones come down one at a time through the fleet's transit token, at the pace the fleet
     // measures (the profile's until it has), and the last one then descends to its pad.
     const pace = inputs.transitPace;
-    const landing = (this.current?.decisions.stations ?? 0) * (pace?.landMs !== undefined ? pace.landMs * PACE_MARGIN : p.transitPerDroneMs) + (pace?.landMs !== undefined ? LAST_DESCENT_MS : 0);
-    const landAllMs = Math.max(p.landAllMs, landing);
+    const landAllMs = Math.max(p.landAllMs, this.throughToken(this.current?.decisions.stations ?? 0, pace?.landMs, LAST_DESCENT_MS));
     const landBy = breakEven === null ? null : breakEven - landAllMs;
 
     // Hysteresis: the net goes up when the sun pays for hover with 5 % to spare and the forecast
@@ -389,7 +397,7 @@ export class PowerPlanner {
     // first drones hover a few minutes on a small deficit (under 10 %) and the net is full when
     // the sun pays for it.
     const nextHalfHour = forecast.slice(0, 3);
-    const launchAllMs = Math.max(0, inputs.available - p.spares) * (pace?.launchMs !== undefined ? pace.launchMs * PACE_MARGIN : p.transitPerDroneMs) + (pace?.launchMs !== undefined ? FIRST_CLIMB_MS : 0);
+    const launchAllMs = this.throughToken(Math.max(0, inputs.available - p.spares), pace?.launchMs, FIRST_CLIMB_MS);
     const paysFrom = forecast.findIndex((f) => f.atMs > now && f.perDroneSolarW >= 1.05 * hoverPer);
     const launchAhead =
       paysFrom >= 0 &&
