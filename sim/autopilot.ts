@@ -28,9 +28,9 @@ const ARMABLE = new Set([ARDUCOPTER_MODES.STABILIZE, ARDUCOPTER_MODES.ALT_HOLD, 
 /** The magic number that forces arming/disarming (MAV_CMD_COMPONENT_ARM_DISARM param2). */
 const FORCE_MAGIC = 21196;
 const MISSION_REQUEST_RESEND_MS = 1500;
+const MISSION_REQUEST_TRIES = 5;
 /** Time constant of the EKF's wind estimate following the true wind. */
 const WIND_ESTIMATE_LAG_S = 5;
-const MISSION_REQUEST_TRIES = 5;
 
 export interface Origin {
   latDeg: number;
@@ -104,7 +104,7 @@ export class VirtualCopter {
   readonly channel: Channel;
   readonly copter: Multicopter;
   /** The EKF's wind estimate (the air's velocity, m/s): follows the wind with a few seconds' lag while flying, held on the ground. */
-  private windEstimate: Vec3 = { n: 0, e: 0, u: 0 };
+  private readonly windEstimate = { n: 0, e: 0 };
   readonly battery: Battery;
   readonly signing: MavlinkSigning;
   readonly params: Map<string, ParamDef>;
@@ -191,7 +191,8 @@ export class VirtualCopter {
     this.copter.step(dtS, this.guidance(now), wind);
     if (!this.copter.onGround) {
       const k = Math.min(1, dtS / WIND_ESTIMATE_LAG_S);
-      this.windEstimate = { n: this.windEstimate.n + (wind.n - this.windEstimate.n) * k, e: this.windEstimate.e + (wind.e - this.windEstimate.e) * k, u: 0 };
+      this.windEstimate.n += (wind.n - this.windEstimate.n) * k;
+      this.windEstimate.e += (wind.e - this.windEstimate.e) * k;
     }
     this.energy(dtS);
     this.checkLanded(now);
