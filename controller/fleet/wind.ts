@@ -2,9 +2,9 @@
  * The wind the fleet acts on: the estimates the drones holding the net send from their autopilots
  * (ArduPilot WIND, PX4 WIND_COV; their median, so one confused EKF does not move it) and a station
  * anemometer when there is one, each as its mean over the last ten minutes (WMO's mean wind; once
- * readings cover three of them); the stronger of the two counts. Limits are set against the sustained wind: the
- * autopilots' own position controllers ride the gusts (and the larger of two gusty readings, taken
- * reading by reading, would be biased high).
+ * readings cover three of them); the stronger of the two counts. Limits are set against the
+ * sustained wind: the autopilots' own position controllers ride the gusts (and the larger of two
+ * gusty readings, taken reading by reading, would be biased high).
  *
  * A source silent for the whole window is forgotten: a site without an anemometer that landed for
  * the wind finds out whether it has dropped by flying (the reports of the drones that go up again

@@ -185,8 +185,6 @@ function onMessage(topic: string, payload: Uint8Array): void {
 
 // ---- the store agents (admins only: the ACL keeps the store's topics from viewers) -------------------
 
-const encodeStoreFrame = (header: unknown): Uint8Array => encodeFrameBytes(header);
-const decodeStoreHeader = (payload: Uint8Array): unknown => decodeFrameBytes(payload).header;
 
 function onStore(agent: string, path: string, payload: Uint8Array): void {
   if (path === 'availability') {
@@ -200,7 +198,7 @@ function onStore(agent: string, path: string, payload: Uint8Array): void {
   }
   if (path !== `res/${storeClient}`) return;
   try {
-    const r = decodeStoreHeader(payload) as { ok: boolean; data?: { usage?: ClassUsage } };
+    const r = decodeFrameBytes(payload).header as { ok: boolean; data?: { usage?: ClassUsage } };
     const a = agents.get(agent);
     if (a && r.ok && r.data?.usage) {
       a.usage = r.data.usage;
@@ -214,7 +212,7 @@ function onStore(agent: string, path: string, payload: Uint8Array): void {
 function askUsage(agent: string): void {
   if (!admin || !client?.connected) return;
   // Typed as a Node Buffer; mqtt.js's browser build writes any Uint8Array.
-  const frame = encodeStoreFrame({ op: 'usage', rid: `u${++storeRid}` }) as unknown as Parameters<MqttClient['publish']>[1];
+  const frame = encodeFrameBytes({ op: 'usage', rid: `u${++storeRid}` }) as unknown as Parameters<MqttClient['publish']>[1];
   client.publish(topics.store(agent, 'req', storeClient), frame, { qos: 0 });
 }
 
