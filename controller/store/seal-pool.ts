@@ -14,8 +14,8 @@
  *            run dry.
  *
  * The pool queues what the workers have no room for; callers bound it with their own window of
- * chunks in flight (backup.ts's ChunkPipeline), which bounds the memory on any size of tree. The plaintext is copied into a
- * fresh buffer that is transferred to the worker (a chunk is a view of a file block that later
+ * chunks in flight (backup.ts's ChunkPipeline), which bounds the memory on any size of tree. The
+ * plaintext is copied into a fresh buffer that is transferred to the worker (a chunk is a view of a file block that later
  * chunks still read), and the sealed bytes are transferred back. A job that fails rejects with
  * CANOPY_ERR_STORE_SEAL; a worker that dies (uncaught error, exit) fails its jobs and the pool,
  * whose workers are then stopped. Idle workers are unref()ed, so a pool that is never closed does

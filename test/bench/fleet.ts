@@ -21,6 +21,8 @@
  *                          measurement alone can hope for
  *   forecast_bias_pct      the forecasts' sum against the truth's sum over the run
  *   command_denials        COMMAND_ACKs that refused (goal 0)
+ *   launch_pace_s, return_pace_s  how long one launch and one return held the transit token at the
+ *                          end (the fleet's smoothed measurement; the sunset plan is timed by it)
  *   strong_wind_min        minutes the fleet spent in a strong-wind stage (lowered and halved, or
  *                          landed): the scenario's 6 m/s westerly with 2 m/s gusts passes 9 m/s as
  *                          a ten-minute mean now and then
@@ -103,6 +105,8 @@ export const suite: BenchSuite = {
       forecast_bias_pct: truthSum > 0 ? Math.round(((forecastSum - truthSum) / truthSum) * 1000) / 10 : -1,
       command_denials: site.site.fleet.denials,
       strong_wind_min: windyMin,
+      launch_pace_s: Math.round((site.site.fleet.transitPace().launchMs ?? NaN) / 100) / 10,
+      return_pace_s: Math.round((site.site.fleet.transitPace().landMs ?? NaN) / 100) / 10,
       faults_and_losses: faults.length,
       rtf: Math.round(scenario.duration / 1000 / wallS),
     };
