@@ -8,6 +8,7 @@
  *   fleet/launch    the net follows the power plan again (it goes up when the sun pays for hover)
  *   fleet/recall    the net shrinks to nothing: every drone comes home through the transit token
  *   drone/land      { id }: one drone lands where it is (MAV_CMD_NAV_LAND)
+ *   drone/clear-fault { id }: a faulted drone is back in the plan (it stands disarmed where it now is)
  *   uplink/pause    the dish goes off and stays off; items keep queueing
  *   uplink/resume   the uplink follows the contact plan and the power grant again
  */
@@ -28,7 +29,7 @@ export interface ActionTargets {
   drones?: DroneBridge;
 }
 
-export const ACTION_VERBS = ['fleet/launch', 'fleet/recall', 'drone/land', 'uplink/pause', 'uplink/resume'] as const;
+export const ACTION_VERBS = ['fleet/launch', 'fleet/recall', 'drone/land', 'drone/clear-fault', 'uplink/pause', 'uplink/resume'] as const;
 
 function unavailable(what: string): never {
   throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${what}: not available on this site`);
@@ -61,6 +62,13 @@ export function registerActions(t: ActionTargets): () => void {
       if (!result) throw new CanopyError('CANOPY_ERR_UNKNOWN_VEHICLE', `no drone "${id}"`);
       if (!result.ok) throw new CanopyError('CANOPY_ERR_DENIED', `${id} refused to land (${result.reason}${result.detail ? `: ${result.detail}` : ''})`);
       return `${id} is landing where it is`;
+    },
+    'drone/clear-fault': (data) => {
+      const site = t.site ?? unavailable('clear fault');
+      const id = data.id;
+      const sysid = typeof id === 'string' ? Number(/^d(\d+)$/.exec(id)?.[1] ?? NaN) : NaN;
+      if (!Number.isInteger(sysid)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'drone/clear-fault needs { "id": "<drone id>" } (d1, d2 …)');
+      return site.fleet.clearFault(sysid);
     },
     'uplink/pause': () => {
       const relay = t.relay ?? unavailable('uplink pause');

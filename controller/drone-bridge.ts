@@ -5,53 +5,112 @@
  * become MAVLink actions. A command's result goes to the log (as zigbee2mqtt does for device
  * sets); its effect shows in the drone's next state.
  */
-import { minimal } from 'mavlink-mappings';
 import { VehicleActions } from '../firmware-bridge/actions.ts';
 import type { CommandResult } from '../firmware-bridge/microservices/command/command.ts';
 import type { MavlinkNode } from '../firmware-bridge/node.ts';
 import type { Logger } from '../firmware-bridge/log.ts';
-import type { Vehicle, VehicleManager } from '../firmware-bridge/vehicles/index.ts';
+import type { StreamKeeper, Vehicle, VehicleManager } from '../firmware-bridge/vehicles/index.ts';
 import type { Mesh } from './mesh/mesh.ts';
-import type { DroneCommand, DroneState } from './mesh/topics.ts';
+import type { BridgeEvent, DroneCommand, DroneState } from './mesh/topics.ts';
+import { radioShareBytesPerS } from './telemetry.ts';
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
 
 /** The mesh id of a drone: its MAVLink system id, prefixed so topics read well ("d7"). */
 export function droneId(sysid: number): string {
   return `d${sysid}`;
 }
 
-export function droneState(v: Vehicle, nowMs: number, role?: string): DroneState {
+/** What the fleet says of one drone, for its state. */
+export interface FleetView {
+  role?: string;
+  waiting?: string;
+}
+
+/** The measured traffic of a drone against its share of its radio. */
+export interface LinkLoad {
+  framesPerS: number;
+  bytesPerS: number;
+  shareBytesPerS: number;
+  overShare: boolean;
+}
+
+export function droneState(v: Vehicle, nowMs: number, fleet?: FleetView, load?: LinkLoad): DroneState {
   const t = v.telemetry;
+  const readiness = v.readiness(nowMs);
   return {
     id: droneId(v.sysid),
     sysid: v.sysid,
     mode: v.mode,
     armed: v.armed,
+    autopilot: v.flavour.family,
+    telemetry: t.latDeg === undefined ? 'waiting for telemetry' : 'ok',
+    readiness: readiness.ready ? { ready: true } : { ready: false, reason: readiness.reason },
     position: t.latDeg !== undefined && t.lonDeg !== undefined ? { lat: t.latDeg, lon: t.lonDeg, altM: t.relativeAltitudeM ?? 0 } : undefined,
     battery: t.voltageV !== undefined ? { voltageV: t.voltageV, currentA: t.currentA, remainingPct: t.remainingPct } : undefined,
-    link: { rssi: v.radio?.rssiDbm, lossPct: v.sequence.recentLossPct },
-    role,
+    link: { rssi: v.radio?.rssiDbm, lossPct: v.sequence.recentLossPct, ...load },
+    role: fleet?.role,
+    waiting: fleet?.waiting || undefined,
     heartbeatAt: v.lastHeartbeatMs,
     updatedAt: nowMs,
   };
 }
+
+/** Each radio's air rate when its link does not say (the SiK radios the product ships: 57,600 baud). */
+export const DEFAULT_RADIO_BAUD = 57_600;
+/** A drone over its share for this long is named (a saved stream group is switched off within seconds). */
+const OVER_SHARE_AFTER_MS = 30_000;
 
 export class DroneBridge {
   private readonly actions = new Map<Vehicle, VehicleActions>();
   private readonly offs: (() => void)[] = [];
   /** Command results, for tests and the status line. */
   readonly results: { id: string; command: DroneCommand['command']; result: CommandResult }[] = [];
-  /** The fleet's role of a drone, published in its state (set by the site controller when it flies a fleet). */
-  roleOf: ((sysid: number) => string | undefined) | undefined;
+  /** The fleet's view of a drone, published in its state (set by the site controller when it flies a fleet). */
+  fleetView: ((sysid: number) => FleetView | undefined) | undefined;
+  /** Since when each drone has been over its share of its radio, and whether it was named. */
+  private readonly overShare = new Map<Vehicle, { since: number; named: boolean }>();
 
   constructor(
     private readonly node: MavlinkNode,
     private readonly vehicles: VehicleManager,
     private readonly mesh: Mesh,
     private readonly log: Logger,
+    private readonly streams?: StreamKeeper,
+    /** Air rate of each drone channel (by channel name), baud. */
+    private readonly radioBaud: (channel: string) => number = () => DEFAULT_RADIO_BAUD,
   ) {}
 
+  /**
+   * A drone's measured traffic against its share of its radio (the radio's capacity at the
+   * utilisation goal, split between the drones heard on it). One over its share for
+   * OVER_SHARE_AFTER_MS is named in the log and on the mesh (an alert event).
+   */
+  linkLoad(v: Vehicle): LinkLoad | undefined {
+    const stats = this.streams?.stats(v);
+    if (!stats) return undefined;
+    const now = this.node.clock.now();
+    const onRadio = this.vehicles.list().filter((x) => x.channel === v.channel && x.alive).length;
+    const share = radioShareBytesPerS(this.radioBaud(v.channel.name), onRadio);
+    const over = stats.bytesPerS > share;
+    let spell = this.overShare.get(v);
+    if (!over) this.overShare.delete(v);
+    else if (!spell) this.overShare.set(v, (spell = { since: now, named: false }));
+    const named = over && spell !== undefined && now - spell.since >= OVER_SHARE_AFTER_MS;
+    if (named && !spell!.named) {
+      spell!.named = true;
+      const message = `drone ${droneId(v.sysid)} sends ${Math.round(stats.bytesPerS)} B/s (${stats.framesPerS.toFixed(1)} frames/s), over its share of ${v.channel.name} (${Math.round(share)} B/s)`;
+      this.log.warn(message);
+      const event: BridgeEvent = { type: 'alert', data: { sysid: v.sysid, message, atMs: now } };
+      void this.mesh.publish(this.mesh.topics.event, JSON.stringify(event)).catch(() => {});
+    }
+    return { framesPerS: round1(stats.framesPerS), bytesPerS: Math.round(stats.bytesPerS), shareBytesPerS: Math.round(share), overShare: named };
+  }
+
   start(): void {
-    const publish = (v: Vehicle) => this.mesh.publishDroneState(droneState(v, this.node.clock.now(), this.roleOf?.(v.sysid)));
+    const publish = (v: Vehicle) => this.mesh.publishDroneState(droneState(v, this.node.clock.now(), this.fleetView?.(v.sysid), this.linkLoad(v)));
     const onMessage = ({ frame, channel }: { frame: { sysid: number; compid: number }; channel: Vehicle['channel'] }) => {
       const v = this.vehicles.bySysid(frame.sysid);
       if (v && v.channel === channel && v.compid === frame.compid) publish(v);
@@ -77,7 +136,7 @@ export class DroneBridge {
 
   private actionsFor(v: Vehicle): VehicleActions {
     let a = this.actions.get(v);
-    if (!a) this.actions.set(v, (a = new VehicleActions(v.port)));
+    if (!a) this.actions.set(v, (a = VehicleActions.of(v)));
     return a;
   }
 
@@ -98,9 +157,9 @@ export class DroneBridge {
         result = await a.disarm();
         break;
       case 'takeoff':
-        // ArduCopter takes off only in GUIDED; PX4 takes off from its own AUTO.TAKEOFF.
-        if (v.autopilot === minimal.MavAutopilot.ARDUPILOTMEGA && v.mode !== 'GUIDED') {
-          const mode = await a.setModeByName(v.autopilot, 'GUIDED');
+        // ArduCopter takes off only in GUIDED; PX4 from Hold (its flavour's "guided") with an AMSL altitude.
+        if (!v.flavour.isMode(v, 'guided')) {
+          const mode = await a.mode('guided');
           if (!mode.ok) {
             result = mode;
             break;

@@ -10,21 +10,24 @@ import { silentLogger, type Logger } from '../firmware-bridge/log.ts';
 import { MavlinkNode } from '../firmware-bridge/node.ts';
 import { Router } from '../firmware-bridge/router.ts';
 import { TlogWriter, type TlogSink } from '../firmware-bridge/tlog.ts';
-import { VehicleManager } from '../firmware-bridge/vehicles/index.ts';
-import { DroneBridge } from './drone-bridge.ts';
+import { StreamKeeper, VehicleManager } from '../firmware-bridge/vehicles/index.ts';
+import { DEFAULT_RADIO_BAUD, DroneBridge } from './drone-bridge.ts';
+import { STREAM_RATES } from './telemetry.ts';
 import { Mesh, type MeshOptions } from './mesh/mesh.ts';
 import { Relay, type RelayOptions } from './relay/relay.ts';
 
 export interface GroundStationOptions {
   clock: Clock;
   sysid?: number;
-  /** Links to the drones' radios (started and stopped by the ground station). */
-  droneLinks: { link: Link; name: string }[];
+  /** Links to the drones' radios (started and stopped by the ground station); `baud`: the radio's air rate for the drones' shares (default 57,600). */
+  droneLinks: { link: Link; name: string; baud?: number }[];
   /** Pilots' tools (QGroundControl, MAVProxy). */
   gcsLinks?: { link: Link; name: string; readOnly?: boolean }[];
   /** A vehicle without HEARTBEAT for this long is lost. */
   lostAfterMs?: number;
   tlog?: string | TlogSink;
+  /** Telemetry asked of every drone, message id → Hz (0 off). Default: what the fleet and the budget read (fleet.ts STREAM_RATES). */
+  streamRates?: Record<number, number>;
   mesh?: MeshOptions;
   relay?: Omit<RelayOptions, 'mesh' | 'clock' | 'log'>;
   log?: Logger;
@@ -33,6 +36,8 @@ export interface GroundStationOptions {
 export class GroundStation {
   readonly node: MavlinkNode;
   readonly vehicles: VehicleManager;
+  /** Asks every drone for its telemetry and measures what it sends. */
+  readonly streams: StreamKeeper;
   readonly router: Router;
   readonly tlog: TlogWriter | undefined;
   readonly mesh: Mesh | undefined;
@@ -48,11 +53,13 @@ export class GroundStation {
     for (const { link, name, readOnly } of opts.gcsLinks ?? []) this.node.addLink(link, { name, readOnly });
     this.links = [...opts.droneLinks, ...(opts.gcsLinks ?? [])].map((l) => l.link);
     this.vehicles = new VehicleManager(this.node, { lostAfterMs: opts.lostAfterMs });
+    this.streams = new StreamKeeper(this.node, this.vehicles, { rates: opts.streamRates ?? STREAM_RATES, log: this.log });
     this.router = new Router(this.node);
     this.tlog = opts.tlog ? new TlogWriter(this.node, opts.tlog) : undefined;
     if (opts.mesh) {
       this.mesh = new Mesh({ clock: opts.clock, log: this.log.child('mesh'), ...opts.mesh });
-      this.drones = new DroneBridge(this.node, this.vehicles, this.mesh, this.log.child('drones'));
+      const bauds = new Map(opts.droneLinks.map((l) => [l.name, l.baud ?? DEFAULT_RADIO_BAUD]));
+      this.drones = new DroneBridge(this.node, this.vehicles, this.mesh, this.log.child('drones'), this.streams, (name) => bauds.get(name) ?? DEFAULT_RADIO_BAUD);
       if (opts.relay) this.relay = new Relay({ ...opts.relay, mesh: this.mesh, clock: opts.clock, log: this.log });
     }
   }
@@ -62,6 +69,7 @@ export class GroundStation {
     try {
       this.tlog?.start();
       this.vehicles.start();
+      this.streams.start();
       this.router.start();
       if (this.mesh) {
         await this.mesh.start();
@@ -87,6 +95,7 @@ export class GroundStation {
     this.drones?.stop();
     await this.mesh?.stop();
     this.router.stop();
+    this.streams.stop();
     this.vehicles.stop();
     await this.tlog?.stop();
   }

@@ -102,7 +102,7 @@ export class SimulatedSite {
     const clock = this.sim.clock;
     this.gs = new GroundStation({
       clock,
-      droneLinks: this.sim.radios.map((r, i) => ({ link: r.ground, name: `radio${i}` })),
+      droneLinks: this.sim.radios.map((r, i) => ({ link: r.ground, name: `radio${i}`, baud: s.radios.baud })),
       gcsLinks: (opts.gcs ?? []).map((url) => ({ link: createLink(url, { clock }), name: url })),
       tlog: opts.tlog,
       mesh: opts.mesh,

@@ -8,7 +8,7 @@ import type { Clock, TimerHandle } from '../firmware-bridge/clock.ts';
 import { silentLogger, type Logger } from '../firmware-bridge/log.ts';
 import { FleetController, type FleetOptions, type Transition } from './fleet/fleet.ts';
 import type { GroundStation } from './ground-station.ts';
-import type { FleetState, PowerState } from './mesh/topics.ts';
+import type { BridgeEvent, FleetState, PowerState } from './mesh/topics.ts';
 import { PowerPlanner, type PowerBudget, type PowerProfile } from './power/budget.ts';
 import { EnergyMeter, solarOffsetMs } from './power/energy.ts';
 
@@ -54,8 +54,9 @@ export class SiteController {
       log: this.log,
     });
     this.fleet.on('transition', (t) => this.publishTransition(t));
+    this.fleet.on('alert', (a) => this.publishEvent({ type: 'alert', data: a }));
     this.energy = new EnergyMeter(solarOffsetMs(opts.origin.lonDeg));
-    if (opts.gs.drones) opts.gs.drones.roleOf = (sysid) => this.fleet.role(sysid);
+    if (opts.gs.drones) opts.gs.drones.fleetView = (sysid) => ({ role: this.fleet.role(sysid), waiting: this.fleet.waitingFor(sysid) });
   }
 
   get hold(): boolean {
@@ -167,10 +168,15 @@ export class SiteController {
   }
 
   private publishTransition(t: Transition): void {
+    this.publishEvent({ type: 'fleet-transition', data: t });
+  }
+
+  private publishEvent(event: BridgeEvent): void {
     const mesh = this.opts.gs.mesh;
     if (!mesh) return;
-    void mesh.publish(mesh.topics.event, JSON.stringify({ type: 'fleet-transition', data: t })).catch(() => {});
+    void mesh.publish(mesh.topics.event, JSON.stringify(event)).catch(() => {});
   }
+
 }
 
 function generationW(b: PowerBudget): number {

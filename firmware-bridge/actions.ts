@@ -13,7 +13,9 @@ import type { MavlinkNode } from './node.ts';
 import type { Random } from './random.ts';
 import { buildCommandLong, CommandSender, type CommandOptions, type CommandParams, type CommandResult } from './microservices/command/command.ts';
 import type { MessagePort } from './node.ts';
+import { ardupilot, type AutopilotFlavour, type GenericMode, type GoToTarget } from './autopilots/index.ts';
 import { encodeMode } from './vehicles/modes.ts';
+import type { Vehicle } from './vehicles/vehicle.ts';
 
 export interface ModeSetting {
   baseMode: number;
@@ -27,31 +29,35 @@ export const actionCommands = {
   arm: (): CommandParams => ({ command: common.MavCmd.COMPONENT_ARM_DISARM, params: [1] }),
   disarm: (): CommandParams => ({ command: common.MavCmd.COMPONENT_ARM_DISARM, params: [0] }),
   setMode: (mode: ModeSetting): CommandParams => ({ command: common.MavCmd.DO_SET_MODE, params: [mode.baseMode | CUSTOM_MODE_ENABLED, mode.customMode] }),
-  /** param7: altitude above home in metres (ArduCopter ignores lat/lon for takeoff). */
-  takeoff: (altitudeM: number): CommandParams => ({ command: common.MavCmd.NAV_TAKEOFF, params: [0, 0, 0, NaN, 0, 0, altitudeM] }),
-  returnToLaunch: (): CommandParams => ({ command: common.MavCmd.NAV_RETURN_TO_LAUNCH }),
-  land: (): CommandParams => ({ command: common.MavCmd.NAV_LAND, params: [0, 0, 0, NaN, 0, 0, 0] }),
+  /** ArduPilot's form (autopilots/ardupilot.ts): param7 above home, lat/lon ignored. */
+  takeoff: (altitudeM: number): CommandParams => ardupilot.takeoff(undefined, altitudeM),
+  returnToLaunch: (): CommandParams => ardupilot.returnToLaunch(),
+  land: (): CommandParams => ardupilot.land(),
 };
 
-/** Position-only type mask: ignore velocity, acceleration, yaw and yaw rate (bits 3-11). */
-export const POSITION_ONLY_TYPE_MASK = 0b0000_1111_1111_1000;
+export type { GoToTarget } from './autopilots/index.ts';
 
-export interface GoToTarget {
-  latDeg: number;
-  lonDeg: number;
-  /** Metres above home (MAV_FRAME_GLOBAL_RELATIVE_ALT_INT). */
-  relativeAltM: number;
-}
-
-/** One vehicle's actions on top of its CommandSender. */
+/**
+ * One vehicle's actions on top of its CommandSender, in its firmware's own form (autopilots/):
+ * given the vehicle, its flavour decides how a mode, a takeoff or a go-to is sent; given only a
+ * port, the ArduPilot forms are used.
+ */
 export class VehicleActions {
   readonly commands: CommandSender;
+  private readonly flavour: AutopilotFlavour;
 
   constructor(
     private readonly port: MessagePort,
     defaults: CommandOptions = {},
+    private readonly vehicle?: Vehicle,
   ) {
     this.commands = new CommandSender(port, defaults);
+    this.flavour = vehicle?.flavour ?? ardupilot;
+  }
+
+  /** The actions of a known vehicle, in its firmware's form. */
+  static of(vehicle: Vehicle, defaults: CommandOptions = {}): VehicleActions {
+    return new VehicleActions(vehicle.port, defaults, vehicle);
   }
 
   arm(opts?: CommandOptions): Promise<CommandResult> {
@@ -63,36 +69,33 @@ export class VehicleActions {
   setMode(mode: ModeSetting, opts?: CommandOptions): Promise<CommandResult> {
     return this.commands.sendLong(actionCommands.setMode(mode), opts);
   }
+  /** A generic mode (guided, land, rtl) in the firmware's DO_SET_MODE form (PX4: main and sub mode in param2 and param3). */
+  mode(mode: GenericMode, opts?: CommandOptions): Promise<CommandResult> {
+    return this.commands.sendLong(this.flavour.setMode(mode), opts);
+  }
   /** By name: ArduCopter's ("GUIDED"), PX4's ("AUTO.MISSION") or the generic ones; see vehicles/modes.ts. */
   setModeByName(autopilot: number, name: string, opts?: CommandOptions): Promise<CommandResult> {
     return this.setMode(encodeMode(autopilot, name), opts);
   }
+  /** Takeoff to `altitudeM` above home. */
   takeoff(altitudeM: number, opts?: CommandOptions): Promise<CommandResult> {
-    return this.commands.sendLong(actionCommands.takeoff(altitudeM), opts);
+    return this.commands.sendLong(this.vehicle ? this.flavour.takeoff(this.vehicle, altitudeM) : actionCommands.takeoff(altitudeM), opts);
   }
   returnToLaunch(opts?: CommandOptions): Promise<CommandResult> {
-    return this.commands.sendLong(actionCommands.returnToLaunch(), opts);
+    return this.commands.sendLong(this.flavour.returnToLaunch(), opts);
   }
   land(opts?: CommandOptions): Promise<CommandResult> {
-    return this.commands.sendLong(actionCommands.land(), opts);
+    return this.commands.sendLong(this.flavour.land(), opts);
   }
 
   /**
-   * Guided go-to with SET_POSITION_TARGET_GLOBAL_INT. The message has no acknowledgement
-   * (mavlink.io "Offboard control"): success is seen in GLOBAL_POSITION_INT, and ArduCopter only
-   * obeys it in GUIDED mode.
+   * Go-to in the firmware's form (ArduPilot: SET_POSITION_TARGET_GLOBAL_INT, obeyed in GUIDED;
+   * PX4: DO_REPOSITION). Nothing is awaited (mavlink.io "Offboard control": position targets have
+   * no acknowledgement): success is seen in GLOBAL_POSITION_INT.
    */
   goTo(target: GoToTarget): void {
-    const m = new common.SetPositionTargetGlobalInt();
-    m.timeBootMs = 0;
-    m.targetSystem = this.port.target.sysid;
-    m.targetComponent = this.port.target.compid;
-    m.coordinateFrame = common.MavFrame.GLOBAL_RELATIVE_ALT_INT;
-    m.typeMask = POSITION_ONLY_TYPE_MASK as common.PositionTargetTypemask;
-    m.latInt = Math.round(target.latDeg * 1e7);
-    m.lonInt = Math.round(target.lonDeg * 1e7);
-    m.alt = target.relativeAltM;
-    this.port.send(m);
+    if (this.vehicle) this.flavour.goTo(this.port, this.vehicle, target);
+    else ardupilot.goTo(this.port, undefined, target);
   }
 }
 

@@ -17,9 +17,12 @@ import { MavlinkNode } from '../firmware-bridge/node.ts';
 import { newMessage, type Frame } from '../firmware-bridge/protocol/frame.ts';
 import { ARDUCOPTER_MODES, decodeMode } from '../firmware-bridge/vehicles/modes.ts';
 import { Battery, type BatteryOptions } from './battery.ts';
-import { arducopterParams, BATT_FS_ACTION, FS_GCS, type ParamDef } from './params.ts';
+import { arducopterParams, BATT_FS_ACTION, FS_GCS, paramNames, type ParamDef } from './params.ts';
+import { ALWAYS, ARDUPILOT_GROUPS, fillerMessage, GROUP_OF_DATA_STREAM, StreamSchedule, streamRateParam, type StreamGroup } from './streams.ts';
 import { latLonToOffset, offsetToLatLon } from '../firmware-bridge/geo.ts';
 import { Multicopter, type AirframeProfile, type Guidance, type Vec3 } from './physics.ts';
+import { seededRandom, type Random } from '../firmware-bridge/random.ts';
+import { bootArmingFailure, coldBoot, warmBoot, type BootTimeline } from './boot.ts';
 
 const { ACCEPTED, FAILED, DENIED, UNSUPPORTED } = common.MavResult;
 const MODE = ARDUCOPTER_MODES as Record<'STABILIZE' | 'AUTO' | 'GUIDED' | 'LOITER' | 'RTL' | 'LAND', number>;
@@ -54,40 +57,32 @@ export interface VirtualCopterOptions {
   params?: Record<string, number>;
   /** Firmware version text in the boot STATUSTEXT. */
   firmware?: string;
+  /**
+   * Powered on now (a cold start: the boot timeline runs, the EKF uses GPS 30–45 s later) or long
+   * before the run (warmed up). Default: warmed up.
+   */
+  coldStart?: boolean;
+  /** Seeds the boot timeline's jitter (default: the sysid). */
+  seed?: number;
+  /** Stream-group rates a GCS once saved in the rate parameters (Hz), back at every boot. Default: none (stock: 0). */
+  savedStreams?: Partial<Record<StreamGroup, number>>;
+  /** The parameter names before ArduPilot 4.7 (SYSID_THISMAV, SRn_*) instead of today's (MAV_SYSID, MAVn_*). */
+  legacyParamNames?: boolean;
 }
 
-interface Stream {
-  intervalMs: number;
-  dueMs: number;
-}
+/** The serial port the telemetry radio is on (SERIAL1, TELEM1): its stream-rate parameters are MAV1_* / SR1_*. */
+const RADIO_SERIAL = 1;
+
 
 type Landing = 'none' | 'descending';
 type RtlStage = 'climb' | 'return' | 'loiter' | 'descend';
 
-/** Messages this autopilot can stream, with their default interval (ms; 0 = off). */
-const STREAMABLE: Record<number, number> = {
-  [minimal.Heartbeat.MSG_ID]: 1000,
-  [common.SysStatus.MSG_ID]: 1000,
-  [common.GlobalPositionInt.MSG_ID]: 1000,
-  [common.GpsRawInt.MSG_ID]: 2000,
-  [common.Attitude.MSG_ID]: 2000,
-  [common.BatteryStatus.MSG_ID]: 2000,
-  [common.ExtendedSysState.MSG_ID]: 2000,
-  [common.VfrHud.MSG_ID]: 0,
-  [common.MissionCurrent.MSG_ID]: 0,
-  [common.HomePosition.MSG_ID]: 0,
-  [common.SystemTime.MSG_ID]: 0,
-  [ardupilotmega.Wind.MSG_ID]: 0,
-};
-
-/** ArduPilot's REQUEST_DATA_STREAM groups (GCS_MAVLink/GCS_Common.cpp, the STREAM_* tables). */
-const DATA_STREAM_GROUPS: Record<number, number[]> = {
-  [common.MavDataStream.EXTENDED_STATUS]: [common.SysStatus.MSG_ID, common.GpsRawInt.MSG_ID, common.MissionCurrent.MSG_ID],
-  [common.MavDataStream.POSITION]: [common.GlobalPositionInt.MSG_ID],
-  [common.MavDataStream.EXTRA1]: [common.Attitude.MSG_ID],
-  [common.MavDataStream.EXTRA2]: [common.VfrHud.MSG_ID],
-  [common.MavDataStream.EXTRA3]: [common.BatteryStatus.MSG_ID, common.ExtendedSysState.MSG_ID, common.SystemTime.MSG_ID, ardupilotmega.Wind.MSG_ID],
-};
+/** The messages build() models from the copter's state; any other streamed message is a filler of its real size (streams.ts). */
+const MODELLED: ReadonlySet<number> = new Set([
+  minimal.Heartbeat.MSG_ID, common.SysStatus.MSG_ID, common.BatteryStatus.MSG_ID, common.GlobalPositionInt.MSG_ID, common.GpsRawInt.MSG_ID, common.Attitude.MSG_ID,
+  common.VfrHud.MSG_ID, common.ExtendedSysState.MSG_ID, ardupilotmega.Wind.MSG_ID, ardupilotmega.EkfStatusReport.MSG_ID, common.MissionCurrent.MSG_ID,
+  common.HomePosition.MSG_ID, common.SystemTime.MSG_ID, standard.AutopilotVersion.MSG_ID,
+]);
 
 export interface AutopilotEvents {
   statustext: (text: string, severity: common.MavSeverity) => void;
@@ -123,10 +118,16 @@ export class VirtualCopter {
   mission: common.MissionItemInt[] = [];
   missionIndex = 0;
   private readonly clock: Clock;
-  private readonly bootMs: number;
-  private readonly gpsFixAtMs: number;
+  /** Power-on of this boot, and its timeline (sim/boot.ts). */
+  private bootMs: number;
+  private boot: BootTimeline;
+  private bootTextsSent = 0;
+  private homeSet = false;
+  private lastPrearmTextMs = -Infinity;
+  private readonly random: Random;
   private readonly firmware: string;
-  private readonly streams = new Map<number, Stream>();
+  private readonly streams = new StreamSchedule(ALWAYS);
+  private readonly legacyNames: boolean;
   private guidedTarget: Vec3 | undefined;
   private takeoffTarget: number | undefined;
   private landing: Landing = 'none';
@@ -144,13 +145,16 @@ export class VirtualCopter {
     this.sysid = opts.sysid;
     this.clock = opts.clock;
     this.bootMs = opts.clock.now();
-    this.gpsFixAtMs = this.bootMs + (opts.gpsFixAfterMs ?? 5000);
-    this.firmware = opts.firmware ?? 'ArduCopter V4.5.7 (Canopy sim)';
+    this.random = seededRandom(opts.seed ?? opts.sysid);
+    this.boot = opts.coldStart ? coldBoot(this.random, opts.origin.altitudeM) : warmBoot(opts.gpsFixAfterMs ?? 5000);
+    this.firmware = opts.firmware ?? 'ArduCopter V4.8.0-dev (Canopy sim)';
     this.origin = opts.origin;
     this.pad = { ...opts.pad };
     this.copter = new Multicopter(opts.airframe, opts.pad);
     this.battery = new Battery(opts.battery);
-    this.params = arducopterParams(opts.sysid, { cells: this.battery.cells, capacityMah: this.battery.capacityMah });
+    this.legacyNames = opts.legacyParamNames ?? false;
+    this.params = arducopterParams(opts.sysid, { cells: this.battery.cells, capacityMah: this.battery.capacityMah }, { legacyNames: this.legacyNames, serial: RADIO_SERIAL });
+    for (const [group, hz] of Object.entries(opts.savedStreams ?? {})) this.params.get(streamRateParam(group as StreamGroup, RADIO_SERIAL, this.legacyNames))!.value = hz;
     for (const [name, value] of Object.entries(opts.params ?? {})) {
       const def = this.params.get(name);
       if (def) def.value = value;
@@ -158,7 +162,7 @@ export class VirtualCopter {
     this.signing = new MavlinkSigning({ clock: opts.clock, requireSigned: false });
     this.node = new MavlinkNode({ clock: opts.clock, sysid: opts.sysid, compid: minimal.MavComponent.AUTOPILOT1, heartbeatHz: 0, onlyAddressedToUs: true });
     this.channel = this.node.addLink(opts.link, { signing: this.signing });
-    for (const [id, interval] of Object.entries(STREAMABLE)) this.streams.set(Number(id), { intervalMs: interval, dueMs: this.bootMs });
+    this.loadStreamRates();
     this.node.on('message', ({ frame, message }) => this.onMessage(message, frame));
   }
 
@@ -176,8 +180,66 @@ export class VirtualCopter {
     return decodeMode(minimal.MavAutopilot.ARDUPILOTMEGA, this.customMode);
   }
 
+  /** Time since this boot's power-on. */
+  private get upMs(): number {
+    return this.clock.now() - this.bootMs;
+  }
+
   get gpsFix(): boolean {
-    return this.clock.now() >= this.gpsFixAtMs;
+    return this.upMs >= this.boot.gpsFixMs;
+  }
+
+  /** The EKF uses GPS: an absolute position, which GUIDED and arming need. */
+  get ekfReady(): boolean {
+    return this.upMs >= this.boot.ekfGpsMs;
+  }
+
+  /** Sending anything (the first HEARTBEAT comes a second after power-on). */
+  get alive(): boolean {
+    return this.upMs >= this.boot.aliveMs;
+  }
+
+  /**
+   * Power-cycles the autopilot (MAV_CMD_PREFLIGHT_REBOOT_SHUTDOWN, or a scenario's reboot): it
+   * goes silent, forgets its mode, its arming and every message interval a GCS set, and boots
+   * along a new cold timeline; saved parameters (stream rates too) and the mission survive.
+   */
+  reboot(): void {
+    this.bootMs = this.clock.now();
+    this.boot = coldBoot(this.random, this.origin.altitudeM);
+    this.bootTextsSent = 0;
+    this.homeSet = false;
+    this.lastPrearmTextMs = -Infinity;
+    this.armed = false;
+    this.customMode = MODE.STABILIZE;
+    this.guidedTarget = undefined;
+    this.takeoffTarget = undefined;
+    this.landing = 'none';
+    this.rtl = undefined;
+    this.failsafe = { gcs: false, batteryLow: false, batteryCritical: false };
+    this.lastGcsHeartbeatMs = undefined;
+    this.missionIndex = 0;
+    this.loadStreamRates();
+  }
+
+  /** The boot's STATUSTEXTs as their time comes, home once the origin is set, and the pre-arm report every 30 s. */
+  private bootProgress(now: number): void {
+    const up = now - this.bootMs;
+    const texts = this.boot.texts;
+    while (this.bootTextsSent < texts.length && texts[this.bootTextsSent]!.atMs <= up) this.text(common.MavSeverity.INFO, texts[this.bootTextsSent++]!.text);
+    if (!this.homeSet && up >= this.boot.originMs) {
+      // AP_AHRS sets home with the EKF origin and sends HOME_POSITION once, unasked.
+      this.homeSet = true;
+      this.node.broadcast(this.build(common.HomePosition.MSG_ID)!);
+    }
+    // AP_Arming::update: pre-arm checks at 1 Hz, failures shown every PREARM_DISPLAY_PERIOD (30 s).
+    if (!this.armed && up >= this.boot.standbyMs && now - this.lastPrearmTextMs >= 30_000) {
+      const failure = this.armingFailure();
+      if (failure) {
+        this.lastPrearmTextMs = now;
+        this.text(common.MavSeverity.CRITICAL, `PreArm: ${failure}`);
+      }
+    }
   }
 
   get flying(): boolean {
@@ -189,6 +251,8 @@ export class VirtualCopter {
   step(dtS: number, wind: Vec3): void {
     const now = this.clock.now();
     this.copter.step(dtS, this.guidance(now), wind);
+    if (!this.alive) return;
+    this.bootProgress(now);
     if (!this.copter.onGround) {
       const k = Math.min(1, dtS / WIND_ESTIMATE_LAG_S);
       this.windEstimate.n += (wind.n - this.windEstimate.n) * k;
@@ -431,7 +495,7 @@ export class VirtualCopter {
       return false;
     }
     const needsPosition = mode !== MODE.STABILIZE && mode !== ARDUCOPTER_MODES.ALT_HOLD && mode !== MODE.LAND;
-    if (needsPosition && !this.gpsFix) {
+    if (needsPosition && !this.ekfReady) {
       this.text(common.MavSeverity.WARNING, `Mode change to ${name} failed: requires position`);
       return false;
     }
@@ -455,21 +519,29 @@ export class VirtualCopter {
 
   /** AP_Arming checks in the order ArduCopter reports them; returns the failure text or undefined. */
   private armingFailure(): string | undefined {
-    if (this.param('ARMING_CHECK') === 0) return undefined;
-    if (!this.gpsFix) return 'PreArm: GPS 1: Bad fix';
+    // ARMING_CHECK 0 (before 4.7) or ARMING_SKIPCHK -1 (skip all) turn the checks off.
+    const checks = this.param(paramNames(this.legacyNames).armingChecks);
+    if (this.legacyNames ? checks === 0 : checks === -1) return undefined;
+    const booting = bootArmingFailure(this.boot, this.upMs);
+    if (booting) return booting;
     const v = this.battery.openCircuitV;
-    if (this.failsafe.batteryLow || v < this.param('BATT_LOW_VOLT')) return 'PreArm: Battery 1 low voltage failsafe';
-    if (v < this.param('BATT_ARM_VOLT')) return `PreArm: Battery 1 below minimum arming voltage`;
-    if (this.copter.failed) return 'PreArm: Motors: check failed';
-    if (!ARMABLE.has(this.customMode)) return 'Arm: Mode not armable';
+    if (this.failsafe.batteryLow || v < this.param('BATT_LOW_VOLT')) return 'Battery 1 low voltage failsafe';
+    if (v < this.param('BATT_ARM_VOLT')) return `Battery 1 below minimum arming voltage`;
+    if (this.copter.failed) return 'Motors: check failed';
     return undefined;
+  }
+
+  /** The pre-arm checks pass (SYS_STATUS's MAV_SYS_STATUS_PREARM_CHECK health bit). */
+  get prearmOk(): boolean {
+    return this.armingFailure() === undefined;
   }
 
   private arm(force: boolean): common.MavResult {
     if (this.armed) return ACCEPTED;
-    const failure = force ? undefined : this.armingFailure();
+    // AP_Arming::arm: the pre-arm checks, then the arm-time ones ("Arm: …" while they run).
+    const failure = force ? undefined : (this.armingFailure() ?? (ARMABLE.has(this.customMode) ? undefined : 'Mode not armable'));
     if (failure) {
-      this.text(common.MavSeverity.CRITICAL, failure);
+      this.text(common.MavSeverity.CRITICAL, `Arm: ${failure}`);
       return FAILED;
     }
     this.armed = true;
@@ -496,8 +568,10 @@ export class VirtualCopter {
   }
 
   private onMessage(m: MavLinkData, frame: Frame): void {
+    // Booting (or rebooting): nobody answers yet.
+    if (!this.alive) return;
     if (m instanceof minimal.Heartbeat) {
-      if (frame.sysid === this.param('SYSID_MYGCS') && m.type === minimal.MavType.GCS) {
+      if (frame.sysid === this.param(paramNames(this.legacyNames).gcsSysid) && m.type === minimal.MavType.GCS) {
         if (this.lastGcsHeartbeatMs === undefined) this.sendBanner();
         this.lastGcsHeartbeatMs = this.clock.now();
       }
@@ -617,9 +691,18 @@ export class VirtualCopter {
       case C.REQUEST_AUTOPILOT_CAPABILITIES:
         this.node.broadcast(this.autopilotVersion());
         return ACCEPTED;
-      case C.GET_HOME_POSITION:
-        this.node.broadcast(this.build(common.HomePosition.MSG_ID)!);
+      case C.PREFLIGHT_REBOOT_SHUTDOWN:
+        // GCS_MAVLINK::handle_preflight_reboot: refused while armed; the ACK goes out, then the restart.
+        if ((p[0] ?? 0) !== 1) return UNSUPPORTED;
+        if (this.armed) return FAILED;
+        this.clock.setTimeout(() => this.reboot(), 200);
         return ACCEPTED;
+      case C.GET_HOME_POSITION: {
+        const home = this.build(common.HomePosition.MSG_ID);
+        if (!home) return FAILED;
+        this.node.broadcast(home);
+        return ACCEPTED;
+      }
       default:
         return UNSUPPORTED;
     }
@@ -633,25 +716,34 @@ export class VirtualCopter {
     this.guidedTarget = { n: off.n, e: off.e, u };
   }
 
+  /** The group rates saved in the rate parameters, as at boot (GCS_MAVLINK::init: streamRates[] from SRn_/MAVn_). */
+  private loadStreamRates(): void {
+    const now = this.clock.now();
+    for (const g of ARDUPILOT_GROUPS) this.streams.setGroup(g, this.param(streamRateParam(g, RADIO_SERIAL, this.legacyNames)), now);
+    this.streams.reset(now);
+  }
+
+  /** MAV_CMD_SET_MESSAGE_INTERVAL (GCS_MAVLINK::handle_command_set_message_interval): -1 off, 0 the default, else µs. */
   private setInterval(msgid: number, intervalUs: number): common.MavResult {
-    const stream = this.streams.get(msgid);
-    if (!stream) return FAILED;
-    if (intervalUs === -1) stream.intervalMs = 0;
-    else if (intervalUs === 0) stream.intervalMs = STREAMABLE[msgid] ?? 0;
-    else if (intervalUs > 0) stream.intervalMs = intervalUs / 1000;
+    if (!MODELLED.has(msgid) && !fillerMessage(msgid, 0)) return FAILED;
+    const now = this.clock.now();
+    if (intervalUs === -1) this.streams.setInterval(msgid, 0, now);
+    else if (intervalUs === 0) this.streams.setInterval(msgid, undefined, now);
+    else if (intervalUs > 0) this.streams.setInterval(msgid, intervalUs / 1000, now);
     else return DENIED;
-    stream.dueMs = this.clock.now();
     return ACCEPTED;
   }
 
+  /**
+   * REQUEST_DATA_STREAM sets a group's rate (ALL: every group but PARAMS), and resets the intervals
+   * of its messages; the rate is not saved (GCS_MAVLINK::handle_request_data_stream with
+   * persist_streamrates() false, ArduPilot's default): a reboot brings the saved rates back.
+   */
   private requestDataStream(m: common.RequestDataStream): void {
-    const ids = m.reqStreamId === common.MavDataStream.ALL ? Object.values(DATA_STREAM_GROUPS).flat() : (DATA_STREAM_GROUPS[m.reqStreamId] ?? []);
-    for (const id of ids) {
-      const s = this.streams.get(id);
-      if (!s) continue;
-      s.intervalMs = m.startStop && m.reqMessageRate > 0 ? 1000 / m.reqMessageRate : 0;
-      s.dueMs = this.clock.now();
-    }
+    const hz = m.startStop ? m.reqMessageRate : 0;
+    const now = this.clock.now();
+    const groups = m.reqStreamId === common.MavDataStream.ALL ? ARDUPILOT_GROUPS.filter((g) => g !== 'PARAMS') : [GROUP_OF_DATA_STREAM[m.reqStreamId]].filter((g) => g !== undefined);
+    for (const g of groups) this.streams.setGroup(g, hz, now);
   }
 
   private timesync(m: common.TimeSync): void {
@@ -817,10 +909,8 @@ export class VirtualCopter {
   }
 
   private sendDueStreams(now: number): void {
-    for (const [id, s] of this.streams) {
-      if (s.intervalMs <= 0 || now < s.dueMs) continue;
-      s.dueMs = Math.max(s.dueMs + s.intervalMs, now);
-      const msg = this.build(id);
+    for (const id of this.streams.due(now)) {
+      const msg = MODELLED.has(id) ? this.build(id) : fillerMessage(id, this.sysid + id);
       if (msg) this.node.broadcast(msg);
     }
   }
@@ -843,12 +933,23 @@ export class VirtualCopter {
         const F = minimal.MavModeFlag;
         hb.baseMode = (F.CUSTOM_MODE_ENABLED | F.STABILIZE_ENABLED | (this.customMode === MODE.GUIDED ? F.GUIDED_ENABLED : 0) | (this.customMode === MODE.AUTO ? F.AUTO_ENABLED : 0) | (this.armed ? F.SAFETY_ARMED : 0)) as minimal.MavModeFlag;
         hb.customMode = this.customMode;
-        hb.systemStatus = this.failsafe.batteryCritical || this.failsafe.gcs || c.failed ? minimal.MavState.CRITICAL : this.armed ? minimal.MavState.ACTIVE : minimal.MavState.STANDBY;
+        hb.systemStatus = this.failsafe.batteryCritical || this.failsafe.gcs || c.failed ? minimal.MavState.CRITICAL : this.armed ? minimal.MavState.ACTIVE : this.upMs < this.boot.standbyMs ? minimal.MavState.BOOT : minimal.MavState.STANDBY;
         hb.mavlinkVersion = 3;
         return hb;
       }
       case common.SysStatus.MSG_ID: {
         const s = newMessage(common.SysStatus);
+        // GCS_MAVLINK::send_sys_status / update_sensor_status_flags: the pre-arm check is always
+        // present and enabled, healthy only while the checks pass; GPS healthy with a fix, AHRS once the EKF runs.
+        const Sn = common.MavSysStatusSensor;
+        const present = Sn.SENSOR_3D_GYRO | Sn.SENSOR_3D_ACCEL | Sn.SENSOR_3D_MAG | Sn.SENSOR_ABSOLUTE_PRESSURE | Sn.SENSOR_GPS | Sn.SENSOR_MOTOR_OUTPUTS | Sn.AHRS | Sn.SENSOR_BATTERY | Sn.PREARM_CHECK;
+        let health = present & ~Sn.PREARM_CHECK & ~Sn.SENSOR_GPS & ~Sn.AHRS;
+        if (this.gpsFix) health |= Sn.SENSOR_GPS;
+        if (this.upMs >= this.boot.ekfInitMs) health |= Sn.AHRS;
+        if (this.prearmOk) health |= Sn.PREARM_CHECK;
+        s.onboardControlSensorsPresent = present as common.MavSysStatusSensor;
+        s.onboardControlSensorsEnabled = present as common.MavSysStatusSensor;
+        s.onboardControlSensorsHealth = health as common.MavSysStatusSensor;
         s.voltageBattery = Math.round(b.voltageV * 1000);
         s.currentBattery = int16(b.currentA * 100);
         s.batteryRemaining = Math.round(b.soc * 100);
@@ -871,7 +972,8 @@ export class VirtualCopter {
         return s;
       }
       case common.GlobalPositionInt.MSG_ID: {
-        const { latDeg, lonDeg } = this.position();
+        // Before the GPS has a fix there is no position: the autopilot sends zeros.
+        const { latDeg, lonDeg } = this.gpsFix ? this.position() : { latDeg: 0, lonDeg: 0 };
         const g = newMessage(common.GlobalPositionInt);
         g.timeBootMs = bootMs;
         g.lat = Math.round(latDeg * 1e7);
@@ -940,7 +1042,22 @@ export class VirtualCopter {
         m.total = Math.max(0, this.mission.length - 1);
         return m;
       }
+      case ardupilotmega.EkfStatusReport.MSG_ID: {
+        // NavEKF3 flags as the recording shows them: uninitialised, then attitude and vertical
+        // estimates in constant-position mode, then the absolute position once it uses GPS.
+        const e = newMessage(ardupilotmega.EkfStatusReport);
+        const F = ardupilotmega.EkfStatusFlags;
+        const up = this.upMs;
+        e.flags = (up < this.boot.ekfInitMs ? F.UNINITIALIZED : this.ekfReady ? F.ATTITUDE | F.VELOCITY_HORIZ | F.VELOCITY_VERT | F.POS_HORIZ_REL | F.POS_HORIZ_ABS | F.POS_VERT_ABS | F.PRED_POS_HORIZ_REL | F.PRED_POS_HORIZ_ABS : F.ATTITUDE | F.VELOCITY_VERT | F.POS_VERT_ABS | F.CONST_POS_MODE) as ardupilotmega.EkfStatusFlags;
+        e.velocityVariance = 0.02;
+        e.posHorizVariance = this.ekfReady ? 0.01 : 0;
+        e.posVertVariance = 0.01;
+        e.compassVariance = 0.01;
+        e.terrainAltVariance = 0;
+        return e;
+      }
       case common.HomePosition.MSG_ID: {
+        if (!this.homeSet) return undefined;
         const { latDeg, lonDeg } = offsetToLatLon(this.origin.latDeg, this.origin.lonDeg, this.pad.n, this.pad.e);
         const h = newMessage(common.HomePosition);
         h.latitude = Math.round(latDeg * 1e7);

@@ -1,8 +1,12 @@
 /**
  * The parameter set of a virtual ArduCopter: the parameters Canopy reads and sets, with
- * ArduCopter's names, types, units and defaults (ArduCopter 4.5 parameter reference).
+ * ArduCopter's names, types, units and defaults (ArduCopter 4.8 parameter tables, checked against
+ * the firmware's own PARAM_REQUEST_LIST in SITL). ArduPilot 4.7 renamed some: SYSID_THISMAV is
+ * MAV_SYSID, SYSID_MYGCS MAV_GCS_SYSID, SRn_* MAVn_*, and ARMING_CHECK became ARMING_SKIPCHK
+ * (the checks to skip: 0 skips none); `legacyNames` gives the older set.
  */
 import { common } from 'mavlink-mappings';
+import { ARDUPILOT_GROUPS, streamRateParam } from './streams.ts';
 
 const { INT8, INT16, INT32, REAL32 } = common.MavParamType;
 
@@ -12,14 +16,21 @@ export interface ParamDef {
 }
 
 /** Defaults, before the profile fills in battery-dependent values. */
-export function arducopterParams(sysid: number, battery: { cells: number; capacityMah: number }): Map<string, ParamDef> {
+/** The names of the parameters whose name depends on the firmware version. */
+export function paramNames(legacy: boolean): { sysid: string; gcsSysid: string; armingChecks: string } {
+  return legacy ? { sysid: 'SYSID_THISMAV', gcsSysid: 'SYSID_MYGCS', armingChecks: 'ARMING_CHECK' } : { sysid: 'MAV_SYSID', gcsSysid: 'MAV_GCS_SYSID', armingChecks: 'ARMING_SKIPCHK' };
+}
+
+export function arducopterParams(sysid: number, battery: { cells: number; capacityMah: number }, opts: { legacyNames: boolean; serial: number }): Map<string, ParamDef> {
   const cells = battery.cells;
+  const names = paramNames(opts.legacyNames);
   const entries: [string, number, common.MavParamType][] = [
-    ['SYSID_THISMAV', sysid, INT16],
-    ['SYSID_MYGCS', 255, INT16],
+    [names.sysid, sysid, INT16],
+    [names.gcsSysid, 255, INT16],
     ['FRAME_CLASS', 1, INT8], // quad
     ['FRAME_TYPE', 1, INT8], // X
-    ['ARMING_CHECK', 1, INT32],
+    // ARMING_CHECK 1: all checks; ARMING_SKIPCHK 0: none skipped.
+    [names.armingChecks, opts.legacyNames ? 1 : 0, INT32],
     ['DISARM_DELAY', 10, INT8],
     ['BATT_MONITOR', 4, INT8], // analog voltage and current
     ['BATT_CAPACITY', Math.round(battery.capacityMah), INT32],
@@ -31,7 +42,7 @@ export function arducopterParams(sysid: number, battery: { cells: number; capaci
     ['BATT_LOW_TIMER', 10, INT8],
     ['BATT_FS_LOW_ACT', 2, INT8], // RTL
     ['BATT_FS_CRT_ACT', 1, INT8], // Land
-    ['FS_GCS_ENABLE', 1, INT8], // RTL
+    ['FS_GCS_ENABLE', 0, INT8], // disabled (ArduCopter 4.8's default)
     ['FS_GCS_TIMEOUT', 5, REAL32],
     ['FS_OPTIONS', 0, INT32],
     ['WPNAV_SPEED', 500, REAL32], // cm/s
@@ -48,10 +59,8 @@ export function arducopterParams(sysid: number, battery: { cells: number; capaci
     ['PILOT_TKOFF_ALT', 0, REAL32],
     ['FENCE_ENABLE', 0, INT8],
     ['GPS_TYPE', 1, INT8],
-    ['SR1_EXT_STAT', 1, INT16],
-    ['SR1_POSITION', 1, INT16],
-    ['SR1_EXTRA1', 1, INT16],
-    ['SR1_EXTRA3', 1, INT16],
+    // The radio's stream rates (Hz): 0 on Copter, until a GCS saves others.
+    ...ARDUPILOT_GROUPS.map((g): [string, number, common.MavParamType] => [streamRateParam(g, opts.serial, opts.legacyNames), 0, INT16]),
     ['SIM_SPEEDUP', 1, REAL32],
   ];
   return new Map(entries.map(([name, value, type]) => [name, { value, type }]));

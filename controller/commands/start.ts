@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { SystemClock } from '../../firmware-bridge/clock.ts';
 import { CanopyError, isCanopyError } from '../../firmware-bridge/errors.ts';
 import { createLink } from '../../firmware-bridge/links/index.ts';
+import { parseLinkUrl } from '../../firmware-bridge/links/url.ts';
 import { streamLogger } from '../../firmware-bridge/log.ts';
 import { dataDir, defaultConfig, findConfig, loadConfig, meshOptions, relayOptions, siteOptions, type CanopyConfig } from '../config.ts';
 import { ensureUsers } from '../credentials.ts';
@@ -117,7 +118,7 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
   const gs = new GroundStation({
     clock,
     sysid: c.sysid,
-    droneLinks: c.links.drones.map((url) => ({ link: droneLink(url, clock), name: url })),
+    droneLinks: c.links.drones.map((url) => ({ link: droneLink(url, clock), name: url, baud: radioBaud(url) })),
     gcsLinks: c.links.gcs.map((url) => ({ link: createLink(url, { clock }), name: url, readOnly: c.links.readOnlyGcs })),
     tlog: o.tlog,
     mesh: { ...meshOptions(c), users },
@@ -171,6 +172,12 @@ function droneLink(url: string, clock: SystemClock) {
   const link = createLink(url, { clock, waitForDevice: true });
   link.on('error', (e: Error) => console.error(`canopy: ${url}: ${e.message}${isCanopyError(e, 'CANOPY_ERR_SERIAL_NOT_FOUND') ? ' (waiting for it; `canopy doctor` lists the serial devices present)' : ''}`));
   return link;
+}
+
+/** A drone link's air rate: a serial radio's baud, else the radios the product ships (57,600). */
+function radioBaud(url: string): number | undefined {
+  const spec = parseLinkUrl(url);
+  return spec.kind === 'serial' ? spec.baud : undefined;
 }
 
 export function printDashboard(dashboard: Dashboard | undefined): void {

@@ -20,17 +20,18 @@
  *   climbed clear above the net, then rises into the station: the station is never empty.
  */
 import { EventEmitter } from 'node:events';
-import { ardupilotmega, common, minimal } from 'mavlink-mappings';
+import { minimal } from 'mavlink-mappings';
 import { VehicleActions } from '../../firmware-bridge/actions.ts';
+import type { GenericMode } from '../../firmware-bridge/autopilots/index.ts';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import type { Clock, TimerHandle } from '../../firmware-bridge/clock.ts';
 import { latLonToOffset, offsetToLatLon } from '../../firmware-bridge/geo.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import type { CommandResult } from '../../firmware-bridge/microservices/command/command.ts';
-import { IntervalClient } from '../../firmware-bridge/microservices/interval/interval.ts';
 import { ParamClient } from '../../firmware-bridge/microservices/param/param.ts';
 import type { Vehicle, VehicleManager } from '../../firmware-bridge/vehicles/index.ts';
 import { assignStations, HANDOVER_BELOW_M, MIN_NET_ALTITUDE_M, RETURN_ABOVE_M, STAGE_BELOW_M, stationLattice, TRANSIT_BELOW_M, type Point } from './formation.ts';
+import { GroundBackoff } from './ground-backoff.ts';
 import { WindEstimate } from './wind.ts';
 
 export const FLEET_ROLES = ['charging', 'ready', 'launching', 'on-station', 'handing-over', 'returning', 'landing', 'fault', 'lost'] as const;
@@ -88,35 +89,10 @@ export interface FleetOptions {
   /** The net's altitude in the lower stage. Default two thirds of altitudeM. */
   lowAltitudeM?: number;
   tickMs?: number;
-  /**
-   * Autopilot parameters written to every drone before it flies. Default: land in place on GCS
-   * loss and on low and critical battery (FS_GCS_ENABLE=5, BATT_FS_LOW_ACT=1, BATT_FS_CRT_ACT=1).
-   */
-  failsafeParams?: Record<string, number>;
-  /** Telemetry rates (message id → Hz, 0 = off) set on every drone before it flies. Default STREAM_RATES. */
-  streamRates?: Record<number, number>;
+  /** A drone on its pad that its autopilot keeps unready this long raises an alert. Default 5 minutes. */
+  unreadyAlertMs?: number;
   log?: Logger;
 }
-
-/**
- * What the fleet and the power budget read, at the rates they need: position and battery once a
- * second, GPS fix and landed state every five, the wind estimate every ten, attitude and
- * BATTERY_STATUS off (SYS_STATUS carries voltage, current and remaining). About 3.5 frames/s per
- * drone with the HEARTBEAT, so 25 drones leave a third of a 57,600-baud radio for commands and the
- * ground's own traffic.
- */
-export const STREAM_RATES: Record<number, number> = {
-  [common.GlobalPositionInt.MSG_ID]: 1,
-  [common.SysStatus.MSG_ID]: 1,
-  [common.GpsRawInt.MSG_ID]: 0.2,
-  [common.ExtendedSysState.MSG_ID]: 0.2,
-  [common.Attitude.MSG_ID]: 0,
-  [common.BatteryStatus.MSG_ID]: 0,
-  // The autopilot's wind estimate, for the wind stages (ArduPilot; PX4 sends WIND_COV on its own).
-  [ardupilotmega.Wind.MSG_ID]: 0.1,
-};
-
-export const SWARM_FAILSAFE_PARAMS: Record<string, number> = { FS_GCS_ENABLE: 5, BATT_FS_LOW_ACT: 1, BATT_FS_CRT_ACT: 1 };
 
 export interface Transition {
   sysid: number;
@@ -145,15 +121,37 @@ interface Drone {
   offSinceMs?: number;
   /** The station this drone held when the net shrank away from it (until it has left). */
   droppedFrom?: Point;
-  /** The swarm-safe failsafe parameters: not yet, being written, written. */
+  /** The swarm-safe failsafe parameters (its flavour's): not yet, being written, written. */
   configured: 'no' | 'pending' | 'yes';
+  /** Why the failsafe parameters could not be written, and when to try again. */
+  configureError?: string;
+  configureRetryAt?: number;
+  /** Refusals on the ground: the drone waits, and is never faulted for them. */
+  backoff: GroundBackoff;
+  /** The autopilot's reason for the latest ground refusal. */
+  refusal?: string;
+  /** Since when its autopilot has kept it unready on the ground, and whether that raised its alert. */
+  unreadySince?: number;
+  unreadyAlerted?: boolean;
+  /** It left the ground since its launch began (a disarm before that is a refusal, not a crash). */
+  leftGround?: boolean;
+  /** Its autopilot rebooted since it was faulted (a faulted drone comes back once it reports ready after one). */
+  rebootedSinceFault?: boolean;
   /** Battery power smoothed over about a minute (W; negative while charging): gusts make the instantaneous draw swing around zero. */
   drawW?: number;
   drawAt?: number;
 }
 
+/** Something an operator should see (a drone its autopilot keeps unready, say). */
+export interface FleetAlert {
+  sysid: number;
+  message: string;
+  atMs: number;
+}
+
 export interface FleetEvents {
   transition: [t: Transition];
+  alert: [a: FleetAlert];
 }
 
 export interface FleetStatus {
@@ -184,6 +182,8 @@ export class FleetController extends EventEmitter<FleetEvents> {
   readonly transitions: Transition[] = [];
   /** COMMAND_ACKs that refused (DENIED, FAILED, UNSUPPORTED…): 0 expected in nominal runs. */
   denials = 0;
+  /** …of which came on the ground (the drone waited and retried; never a fault). */
+  groundRefusals = 0;
   private readonly drones = new Map<number, Drone>();
   private stations: Point[] = [];
   private tokenHolder: number | undefined;
@@ -219,8 +219,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
       marginFraction: 0.1,
       criticalPct: 8,
       tickMs: 500,
-      failsafeParams: SWARM_FAILSAFE_PARAMS,
-      streamRates: STREAM_RATES,
+      unreadyAlertMs: 5 * 60_000,
       ...opts,
       // Options given as undefined take their defaults too (canopy.yaml leaves them out that way).
       altitudeM,
@@ -234,11 +233,53 @@ export class FleetController extends EventEmitter<FleetEvents> {
   }
 
   start(): void {
+    this.o.vehicles.on('vehicle-rebooted', this.onReboot);
     this.timer = this.o.clock.setInterval(() => this.tick(), this.o.tickMs);
   }
 
   stop(): void {
+    this.o.vehicles.off('vehicle-rebooted', this.onReboot);
     this.o.clock.clearInterval(this.timer);
+  }
+
+  private readonly onReboot = (v: Vehicle): void => {
+    const d = this.drones.get(v.sysid);
+    if (!d || d.vehicle !== v) return;
+    this.log.info(`drone ${d.sysid}: autopilot rebooted`, { role: d.role });
+    // What it was told before is gone: failsafe parameters survive in its storage, but read them again.
+    d.configured = 'no';
+    d.configureError = undefined;
+    d.configureRetryAt = undefined;
+    d.backoff.clear();
+    d.refusal = undefined;
+    if (d.role === 'fault') d.rebootedSinceFault = true;
+  };
+
+  /**
+   * Why a drone on the ground is not ready to fly, in words for the operator ('' when it is
+   * ready or flying): its autopilot's own reason first.
+   */
+  waitingFor(sysid: number): string {
+    const d = this.drones.get(sysid);
+    if (!d || (d.role !== 'charging' && d.role !== 'ready' && d.role !== 'fault')) return '';
+    return d.role === 'fault' ? '' : this.notReady(d, this.o.clock.now());
+  }
+
+  /**
+   * An admin clears a fault: the drone is back in the plan (charging) once it stands disarmed. It
+   * comes back by itself when its autopilot reports ready after a reboot.
+   */
+  clearFault(sysid: number): string {
+    const d = this.drones.get(sysid);
+    if (!d) throw new CanopyError('CANOPY_ERR_UNKNOWN_VEHICLE', `the fleet has no drone ${sysid}`);
+    if (d.role !== 'fault') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `drone ${sysid} is not faulted (it is ${d.role})`);
+    if (d.vehicle.armed) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `drone ${sysid} is still armed: clear its fault once it stands disarmed`);
+    d.rebootedSinceFault = false;
+    d.backoff.clear();
+    // Where it stands now is its pad (it may have been carried back to another).
+    d.pad = this.local(d.vehicle);
+    this.setRole(d, 'charging', 'fault cleared by an admin');
+    return `drone ${sysid} is back in the plan (charging)`;
   }
 
   role(sysid: number): FleetRole | undefined {
@@ -315,6 +356,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     d.since = t.atMs;
     d.phase = phase;
     d.failures = 0;
+    if (to === 'launching') d.leftGround = false;
     if (to === 'charging' || to === 'ready' || to === 'fault' || to === 'lost' || to === 'landing') {
       if (this.token === d.sysid && to !== 'landing') this.token = undefined;
     }
@@ -323,8 +365,10 @@ export class FleetController extends EventEmitter<FleetEvents> {
   private discover(now: number): void {
     for (const v of this.o.vehicles.list()) {
       if (v.compid !== minimal.MavComponent.AUTOPILOT1 || this.drones.has(v.sysid)) continue;
-      if (v.telemetry.latDeg === undefined) continue;
-      const d: Drone = { sysid: v.sysid, vehicle: v, actions: new VehicleActions(v.port, { timeoutMs: 1500, retries: 3 }), role: 'charging', since: now, phase: '', busy: false, failures: 0, configured: 'no' };
+      // Its pad is where it stands once its GPS has a fix (before that an autopilot may report 0, 0).
+      const t = v.telemetry;
+      if (t.latDeg === undefined || t.lonDeg === undefined || (t.gpsFix ?? 0) < 3 || (t.latDeg === 0 && t.lonDeg === 0)) continue;
+      const d: Drone = { sysid: v.sysid, vehicle: v, actions: VehicleActions.of(v, { timeoutMs: 1500, retries: 3 }), role: 'charging', since: now, phase: '', busy: false, failures: 0, configured: 'no', backoff: new GroundBackoff() };
       this.drones.set(v.sysid, d);
       const airborne = (v.telemetry.relativeAltitudeM ?? 0) > 1 && v.armed;
       if (!airborne) d.pad = this.local(v);
@@ -358,7 +402,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
       // (LAND or RTL) is left to finish it — ArduCopter does not resume when the failsafe clears —
       // and any other is brought home through the token.
       if (!v.armed) this.setRole(d, 'charging', 'heard again');
-      else if (v.mode === 'LAND' || v.mode === 'RTL') this.setRole(d, 'landing', `heard again, finishing its ${v.mode}`);
+      else if (this.isMode(d, 'land') || this.isMode(d, 'rtl')) this.setRole(d, 'landing', `heard again, finishing its ${v.mode}`);
       else this.setRole(d, 'returning', 'heard again', 'up');
       return;
     }
@@ -366,7 +410,13 @@ export class FleetController extends EventEmitter<FleetEvents> {
     // Disarmed while it should be flying (ArduCopter's crash check disarms a drone that lost its
     // attitude, e.g. a motor failure), or the autopilot reporting an emergency: out of the plan.
     const inFlightRole = (d.role === 'launching' && d.phase !== 'mode' && d.phase !== 'arm') || d.role === 'on-station' || d.role === 'handing-over' || (d.role === 'returning' && d.phase !== 'land');
-    if (inFlightRole && !v.armed && this.o.clock.now() - d.since > 5000) return this.fault(d, 'disarmed in flight (crash)');
+    if (d.role === 'launching' && (v.telemetry.relativeAltitudeM ?? 0) > 1) d.leftGround = true;
+    if (inFlightRole && !v.armed && this.o.clock.now() - d.since > 5000) {
+      // A launch that never left the pad disarmed there (PX4 disarms an armed vehicle that has not
+      // taken off within COM_DISARM_PRFLT): a refusal on the ground, not a crash.
+      if (d.role === 'launching' && !d.leftGround) return this.groundRefusal(d, 'takeoff', 'disarmed on its pad before taking off');
+      return this.fault(d, 'disarmed in flight (crash)');
+    }
     if (inFlightRole && v.systemStatus === minimal.MavState.EMERGENCY) return this.fault(d, 'autopilot reports an emergency');
     const flying = v.armed && d.role !== 'charging' && d.role !== 'ready';
     if (flying && pct <= this.o.criticalPct && d.role !== 'landing') {
@@ -377,7 +427,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
       return;
     }
     // The autopilot's own failsafe switched it to RTL or LAND: follow it, free the station.
-    if (flying && (v.mode === 'RTL' || v.mode === 'LAND') && d.role !== 'landing' && !(d.role === 'returning' && d.phase === 'land')) {
+    if (flying && (this.isMode(d, 'rtl') || this.isMode(d, 'land')) && d.role !== 'landing' && !(d.role === 'returning' && d.phase === 'land')) {
       d.station = undefined;
       this.releasePartner(d);
       this.setRole(d, 'landing', `autopilot switched to ${v.mode}`);
@@ -589,29 +639,78 @@ export class FleetController extends EventEmitter<FleetEvents> {
   }
 
   /**
-   * Writes the swarm-safe failsafe actions before a drone may fly. ArduCopter's defaults (RTL on
-   * GCS loss and on a low battery) send every drone of a net straight home at the net's altitude
-   * at once, on paths that cross; LAND descends vertically from the station, where the lattice
-   * already keeps drones `spacingM` apart. A refused write leaves the drone on its pad.
+   * Writes the swarm-safe failsafe actions before a drone may fly. Stock defaults (ArduCopter: RTL
+   * on GCS loss and on a low battery; PX4: RTL on data-link loss) send every drone of a net
+   * straight home at the net's altitude at once, on paths that cross; landing descends vertically
+   * from the station, where the lattice already keeps drones `spacingM` apart. The parameters are
+   * the drone's flavour's (autopilots/), looked up by the names its firmware uses and written in
+   * its own type and encoding. A write that fails leaves the drone on its pad with the reason
+   * shown, and is tried again after a while (a minute, growing to ten), not in a loop.
    */
-  private configure(d: Drone): void {
+  private configure(d: Drone, now: number): void {
+    if (d.configureRetryAt !== undefined && now < d.configureRetryAt) return;
     d.configured = 'pending';
-    const params = new ParamClient(d.vehicle.port, { timeoutMs: 1500, retries: 3 });
+    const v = d.vehicle;
+    const params = new ParamClient(v.port, { timeoutMs: 1500, retries: 3, encoding: v.flavour.paramEncoding });
     void (async () => {
-      for (const [name, value] of Object.entries(this.o.failsafeParams)) {
-        const r = await params.set(name, value, common.MavParamType.INT8);
+      for (const spec of v.flavour.swarmFailsafes()) {
+        const r = await params.ensure(spec);
         if (!r.ok) {
-          this.log.warn(`drone ${d.sysid}: ${name} not set`, { reason: r.reason, detail: r.detail });
+          const waitMs = Math.min(10 * 60_000, 2 * ((d.configureRetryAt ?? now) - now) || 60_000);
+          d.configureError = `failsafe not set: ${r.detail}`;
+          d.configureRetryAt = this.o.clock.now() + waitMs;
           d.configured = 'no';
+          this.log.warn(`drone ${d.sysid}: ${spec.names[0]} not set (${spec.means}); it stays on its pad`, { reason: r.reason, detail: r.detail, retryInS: waitMs / 1000 });
           return;
         }
+        if (r.changed) this.log.info(`drone ${d.sysid}: ${r.name} = ${spec.value} (${spec.means})`);
       }
-      // Telemetry sized to the radio (57,600 baud ≈ 144 frames/s for the whole swarm): what the
-      // fleet and the budget read, no more. A refusal only costs air time, so it is logged, not fatal.
-      const rates = await new IntervalClient(d.vehicle.port, { timeoutMs: 1500, retries: 2 }).setRates(this.o.streamRates);
-      for (const [id, r] of rates) if (!r.ok) this.log.warn(`drone ${d.sysid}: rate of message ${id} not set`, { reason: r.reason });
+      d.configureError = undefined;
+      d.configureRetryAt = undefined;
       d.configured = 'yes';
     })();
+  }
+
+  /** Why a drone on the ground cannot fly now ('' when it can): the autopilot's own word first. */
+  private notReady(d: Drone, now: number): string {
+    const v = d.vehicle;
+    if (d.configured !== 'yes') return d.configureError ?? 'writing its failsafe parameters';
+    const r = v.readiness(now);
+    if (!r.ready) return r.reason;
+    if (d.backoff.waiting(now)) return `${d.refusal ?? 'refused'} (again in ${d.backoff.leftS(now)} s)`;
+    const pct = v.telemetry.remainingPct ?? 0;
+    if (pct < this.o.readyPct) return `charging (${pct} % of ${this.o.readyPct} %)`;
+    if (this.windy()) return 'wind over the limit';
+    return '';
+  }
+
+  private isMode(d: Drone, mode: GenericMode): boolean {
+    return d.vehicle.flavour.isMode(d.vehicle, mode);
+  }
+
+  /**
+   * A command refused (or unanswered) while the drone is on its pad: it waits (GroundBackoff) with
+   * the autopilot's reason shown, gives its station to another drone, and is never faulted for it.
+   * An armed drone is disarmed first (it would disarm itself, or take off later unasked).
+   */
+  private groundRefusal(d: Drone, what: string, detail: string): void {
+    const now = this.o.clock.now();
+    const v = d.vehicle;
+    const text = v.armingText && now - v.armingText.atMs < 5000 ? v.armingText.text : undefined;
+    const wait = d.backoff.refuse(now);
+    d.refusal = `${what} refused: ${text ?? detail}`;
+    this.groundRefusals++;
+    this.log.warn(`drone ${d.sysid}: ${d.refusal}; waiting ${wait / 1000} s`);
+    if (this.token === d.sysid) this.token = undefined;
+    d.station = undefined;
+    this.releasePartner(d);
+    if (v.armed) void d.actions.disarm();
+    this.setRole(d, 'charging', `${d.refusal} (again in ${wait / 1000} s)`);
+  }
+
+  /** A drone on the ground (on its pad, not yet off it in this launch). */
+  private onGround(d: Drone): boolean {
+    return !d.leftGround && (!d.vehicle.armed || (d.vehicle.telemetry.relativeAltitudeM ?? 0) < 1);
   }
 
   private measureDraw(d: Drone, now: number): void {
@@ -702,13 +801,17 @@ export class FleetController extends EventEmitter<FleetEvents> {
   private command(d: Drone, what: string, send: (a: VehicleActions) => Promise<CommandResult>, next?: string, done?: () => boolean): void {
     if (d.busy) return;
     d.busy = true;
+    const grounded = this.onGround(d);
     void send(d.actions).then((r) => {
       d.busy = false;
       if (r.ok || (r.reason !== 'timeout' && r.attempts > 1 && done?.())) {
+        if (r.ok) d.backoff.clear();
         if (next !== undefined) d.phase = next;
         return;
       }
       if (r.reason !== 'timeout') this.denials++;
+      // On the pad a refusal (an autopilot still warming up, say) is a wait, not a fault.
+      if (grounded && d.role === 'launching') return this.groundRefusal(d, what, r.detail);
       d.failures++;
       this.log.warn(`drone ${d.sysid}: ${what} refused`, { reason: r.reason, detail: r.detail });
       if (d.failures >= COMMAND_TRIES) this.fault(d, `${what} failed ${COMMAND_TRIES} times (${r.reason})`);
@@ -729,16 +832,22 @@ export class FleetController extends EventEmitter<FleetEvents> {
     const alt = this.netAlt;
     const pct = v.telemetry.remainingPct ?? 0;
     switch (d.role) {
-      case 'charging':
-        if (d.configured === 'no') this.configure(d);
-        // ArduCopter refuses GUIDED and arming without a 3D fix (GPS_RAW_INT fix_type ≥ 3), so a
-        // drone is not ready before it has one.
-        if (!v.armed && d.configured === 'yes' && pct >= this.o.readyPct && (v.telemetry.gpsFix ?? 0) >= 3 && !this.windy()) this.setRole(d, 'ready', `charged to ${pct} %`);
+      case 'charging': {
+        if (d.configured === 'no') this.configure(d, now);
+        // Ready only when its autopilot says it can arm (its flavour reads the pre-arm health bit,
+        // the EKF and home), it has charged, and no refusal is being waited out.
+        const why = v.armed ? 'armed' : this.notReady(d, now);
+        this.watchUnready(d, now, v.readiness(now));
+        if (why === '') this.setRole(d, 'ready', `charged to ${pct} %, autopilot ready`);
         return;
-      case 'ready':
+      }
+      case 'ready': {
+        const r = v.readiness(now);
+        this.watchUnready(d, now, r);
         if (pct < this.o.readyPct - 5) this.setRole(d, 'charging', `discharged to ${pct} % on the ground`);
-        else if ((v.telemetry.gpsFix ?? 0) < 3) this.setRole(d, 'charging', 'no 3D GPS fix');
+        else if (!r.ready) this.setRole(d, 'charging', `autopilot not ready: ${r.reason}`);
         return;
+      }
       case 'launching':
         return this.advanceLaunch(d, alt, now);
       case 'handing-over': {
@@ -783,7 +892,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
         return this.advanceReturn(d, alt);
       case 'landing':
         // A landing drone that is not landing (a mode changed under it) is told to land.
-        if (v.armed && v.mode !== 'LAND' && v.mode !== 'RTL' && now - d.since > 3000) this.command(d, 'land', (a) => a.land());
+        if (v.armed && !this.isMode(d, 'land') && !this.isMode(d, 'rtl') && now - d.since > 3000) this.command(d, 'land', (a) => a.land());
         // Pipelined returns: once it has sunk the minimum separation (and a metre) under the return
         // layer over its own pad (outside the net's footprint), the next drone may cross on that
         // layer: a drone in LAND only goes down. Crossing on the transit layer waits until it is
@@ -802,10 +911,33 @@ export class FleetController extends EventEmitter<FleetEvents> {
           else this.setRole(d, 'charging', 'landed');
         }
         return;
-      case 'fault':
+      case 'fault': {
+        // Back by itself once its autopilot reports ready after a reboot (someone carried it back
+        // and power-cycled it, or it restarted on its pad).
+        if (!d.rebootedSinceFault || v.armed || !v.readiness(now).ready) return;
+        d.rebootedSinceFault = false;
+        d.pad = this.local(v);
+        this.setRole(d, 'charging', 'rebooted and reports ready');
+        return;
+      }
       case 'lost':
         return;
     }
+  }
+
+  /** A drone its autopilot keeps unready on the ground for unreadyAlertMs raises an alert (once per spell). */
+  private watchUnready(d: Drone, now: number, r: { ready: boolean; reason: string }): void {
+    if (r.ready) {
+      d.unreadySince = undefined;
+      d.unreadyAlerted = false;
+      return;
+    }
+    d.unreadySince ??= now;
+    if (d.unreadyAlerted || now - d.unreadySince < this.o.unreadyAlertMs) return;
+    d.unreadyAlerted = true;
+    const alert: FleetAlert = { sysid: d.sysid, message: `drone ${d.sysid} not ready for ${Math.round((now - d.unreadySince) / 60_000)} min: ${r.reason}`, atMs: now };
+    this.log.warn(alert.message);
+    this.emit('alert', alert);
   }
 
   private advanceLaunch(d: Drone, alt: number, now: number): void {
@@ -817,7 +949,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     if (!station) return;
     switch (d.phase) {
       case 'mode':
-        return v.mode === 'GUIDED' ? void (d.phase = 'arm') : this.command(d, 'set GUIDED', (a) => a.setModeByName(v.autopilot, 'GUIDED'), 'arm');
+        return this.isMode(d, 'guided') ? void (d.phase = 'arm') : this.command(d, `set ${v.flavour.modeName('guided')}`, (a) => a.mode('guided'), 'arm');
       case 'arm':
         return v.armed ? void (d.phase = 'takeoff') : this.command(d, 'arm', (a) => a.arm(), 'takeoff');
       case 'takeoff':
@@ -827,7 +959,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
         return this.command(d, 'takeoff', (a) => a.takeoff(stage), 'climb', () => v.armed && (v.telemetry.relativeAltitudeM ?? 0) > 0.3);
       case 'climb':
         // HEARTBEAT lags the ACKs by up to a second, so progress is judged by position only.
-        if (now - d.since > CLIMB_TIMEOUT_MS && (v.telemetry.relativeAltitudeM ?? 0) < 1) return this.fault(d, 'did not climb after takeoff');
+        if (now - d.since > CLIMB_TIMEOUT_MS && (v.telemetry.relativeAltitudeM ?? 0) < 1) return d.leftGround ? this.fault(d, 'did not climb after takeoff') : this.groundRefusal(d, 'takeoff', 'did not leave its pad after the takeoff was accepted');
         if (this.at(d, { ...pad, u: stage })) d.phase = 'staged';
         return;
       case 'staged':
@@ -874,7 +1006,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     switch (d.phase) {
       case 'up':
         if (!v.armed) return this.setRole(d, 'charging', 'on the ground');
-        if (v.mode !== 'GUIDED') return this.command(d, 'set GUIDED', (a) => a.setModeByName(v.autopilot, 'GUIDED'));
+        if (!this.isMode(d, 'guided')) return this.command(d, `set ${v.flavour.modeName('guided')}`, (a) => a.mode('guided'));
         if (this.at(d, { n: here.n, e: here.e, u: layer }) || here.u >= layer - 0.5) {
           d.phase = 'home';
           d.droppedFrom = undefined;
@@ -887,7 +1019,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
         } else this.goTo(d, { ...pad, u: layer });
         return;
       case 'land':
-        if (v.mode === 'LAND') return this.setRole(d, 'landing', 'over its pad', 'pad');
+        if (this.isMode(d, 'land')) return this.setRole(d, 'landing', 'over its pad', 'pad');
         return this.command(d, 'land', (a) => a.land());
     }
   }

@@ -33,9 +33,21 @@ export interface DroneState {
   armed?: boolean;
   position?: { lat: number; lon: number; altM: number };
   battery?: { voltageV: number; currentA?: number; remainingPct?: number };
-  link?: { rssi?: number; lossPct?: number };
+  /**
+   * The radio link: signal, loss, and what the drone sends as measured (frames/s, bytes/s) against
+   * its share of its radio; `overShare` names a drone sending more than its share.
+   */
+  link?: { rssi?: number; lossPct?: number; framesPerS?: number; bytesPerS?: number; shareBytesPerS?: number; overShare?: boolean };
+  /** The firmware family (ardupilot, px4), from its HEARTBEAT. */
+  autopilot?: string;
+  /** "waiting for telemetry" until its position arrives (stock firmware streams nothing until asked); then "ok". */
+  telemetry?: 'waiting for telemetry' | 'ok';
+  /** Whether its autopilot says it can arm, and if not, why (the autopilot's own latest text). */
+  readiness?: { ready: boolean; reason?: string };
   /** The fleet's role for this drone (charging, ready, launching, on-station …), when a fleet flies it. */
   role?: string;
+  /** Why the fleet holds it on the ground (its autopilot's reason, a refusal being waited out, charging…), when it does. */
+  waiting?: string;
   /** Epoch milliseconds of the drone's last HEARTBEAT. */
   heartbeatAt?: number;
   /** Epoch milliseconds of the newest data in this state. */
@@ -113,6 +125,8 @@ export interface FleetState {
 /** `<base>/bridge/event` (not retained): something happened, zigbee2mqtt's bridge/event habit. */
 export type BridgeEvent =
   | { type: 'fleet-transition'; data: { sysid: number; from: string; to: string; reason: string; atMs: number } }
+  /** Something an operator should see: a drone its autopilot keeps unready, a drone over its radio share. */
+  | { type: 'alert'; data: { sysid?: number; message: string; atMs: number } }
   /** An admin's action (dashboard or any admin client) and what came of it. */
   | { type: 'action'; data: { verb: string; ok: boolean; message: string; atMs: number } };
 

@@ -308,6 +308,9 @@ function onEvent(ev: BridgeEvent): void {
     const bad = d.to === 'fault' || d.to === 'lost' || (d.to === 'landing' && FAILSAFE.test(d.reason));
     logEvent(`${id}: ${d.from} → ${d.to} — ${d.reason}`, bad, d.atMs);
     if (bad) alertUser(`Failsafe: ${id} ${d.to} — ${d.reason}`);
+  } else if (ev.type === 'alert') {
+    logEvent(ev.data.message, true, ev.data.atMs);
+    alertUser(ev.data.message);
   } else if (ev.type === 'action') {
     logEvent(`admin ${ev.data.verb}: ${ev.data.message}`, !ev.data.ok, ev.data.atMs);
   }
@@ -403,7 +406,10 @@ function renderFleet(): void {
       const tr = el('tr', { 'data-id': d.id });
       const cells = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => el('td', i >= 3 ? { class: 'num' } : {}));
       const td = el('td', { class: 'admin-only' });
-      if (admin) td.append(el('button', { class: 'small danger', 'data-action': 'drone/land', 'data-id': d.id, 'data-confirm': `Land ${d.id} where it is now?` }, 'Land'));
+      if (admin) {
+        td.append(el('button', { class: 'small danger', 'data-action': 'drone/land', 'data-id': d.id, 'data-confirm': `Land ${d.id} where it is now?` }, 'Land'));
+        td.append(el('button', { class: 'small', 'data-action': 'drone/clear-fault', 'data-id': d.id, 'data-confirm': `Clear the fault of ${d.id}? It goes back in the plan from where it stands.` }, 'Clear fault'));
+      }
       tr.append(...cells, td);
       row?.tr.remove();
       row = { tr, cells, admin };
@@ -415,7 +421,7 @@ function renderFleet(): void {
     const offline = availability.get(d.id) === 'offline';
     const texts = [
       d.id,
-      offline ? 'offline' : (d.role ?? '–'),
+      offline ? 'offline' : d.telemetry === 'waiting for telemetry' ? 'waiting for telemetry' : d.waiting ? `${d.role ?? '–'} · ${d.waiting}` : (d.role ?? '–'),
       d.mode ?? '–',
       fmt(d.battery?.remainingPct),
       fmt(d.battery?.voltageV, 2),
@@ -427,6 +433,9 @@ function renderFleet(): void {
       if (row.cells[i]!.textContent !== text) row.cells[i]!.textContent = text;
     });
     row.cells[1]!.style.color = ROLE_COLOURS[d.role ?? ''] ?? '';
+    row.cells[1]!.title = d.readiness && !d.readiness.ready ? `autopilot: ${d.readiness.reason ?? 'not ready'}` : '';
+    const clear = row.tr.querySelector<HTMLButtonElement>('[data-action="drone/clear-fault"]');
+    if (clear) clear.hidden = d.role !== 'fault';
   }
   const roles = fleet?.roles ?? {};
   $('#fleet-summary').textContent = fleet ? `${fleet.manned}/${fleet.stations.length} stations manned${fleet.hold ? ' · recalled (held down)' : ''}${windText(fleet)} · ${Object.entries(roles).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')}` : '';

@@ -20,6 +20,8 @@ export interface VehicleEvents {
   'vehicle-alive': [vehicle: Vehicle];
   'mode-changed': [vehicle: Vehicle, previous: string];
   'armed-changed': [vehicle: Vehicle];
+  /** Its time since boot went back: the autopilot restarted and has forgotten what it was asked. */
+  'vehicle-rebooted': [vehicle: Vehicle];
   statustext: [vehicle: Vehicle, entry: StatusTextEntry];
 }
 
@@ -108,7 +110,9 @@ export class VehicleManager extends EventEmitter<VehicleEvents> {
       this.unknownSenders++;
       return;
     }
+    const reboots = vehicle.reboots;
     const text = vehicle.apply(message, now);
+    if (vehicle.reboots !== reboots) this.emit('vehicle-rebooted', vehicle);
     if (text) this.emit('statustext', vehicle, text);
   }
 

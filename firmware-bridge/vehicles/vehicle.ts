@@ -5,6 +5,7 @@
 import { ardupilotmega, common, minimal, type MavLinkData } from 'mavlink-mappings';
 import type { Channel } from '../channel.ts';
 import type { MessagePort } from '../node.ts';
+import { flavourOf, type AutopilotFlavour, type Readiness } from '../autopilots/index.ts';
 import { decodeMode } from './modes.ts';
 import { SequenceTracker, type RadioStatusReading } from './link-quality.ts';
 
@@ -49,6 +50,18 @@ export interface Telemetry {
 
 const STATUSTEXT_KEEP = 20;
 
+/** SYS_STATUS onboard_control_sensors_{present,enabled,health} (MAV_SYS_STATUS_SENSOR bits). */
+export interface SensorBits {
+  present: number;
+  enabled: number;
+  health: number;
+}
+
+/** A time since boot going back by more than this is a reboot (not reordering on the radio). */
+const REBOOT_BACKSTEP_MS = 2000;
+/** SYS_STATUS older than this does not tell whether the vehicle can arm now (it comes at 1 Hz). */
+const READINESS_FRESH_MS = 5000;
+
 export class Vehicle {
   readonly key: string;
   type: number;
@@ -64,6 +77,18 @@ export class Vehicle {
   readonly sequence = new SequenceTracker();
   /** The radio this vehicle is heard through (RADIO_STATUS of its channel). */
   radio: RadioStatusReading | undefined;
+  /** The latest SYS_STATUS sensor bits (the pre-arm check's health bit among them). */
+  sensors: SensorBits | undefined;
+  /** The latest EKF_STATUS_REPORT flags (ArduPilot). */
+  ekfFlags: number | undefined;
+  /** The latest STATUSTEXT in which the autopilot said why it will not arm (its flavour decides which). */
+  armingText: StatusTextEntry | undefined;
+  /** When the newest position and SYS_STATUS arrived (undefined: never since discovery or the last reboot). */
+  lastPositionMs: number | undefined;
+  lastSysStatusMs: number | undefined;
+  /** The autopilot's time since boot as its telemetry last said (ms), and how often it went back (reboots). */
+  bootTimeMs: number | undefined;
+  reboots = 0;
   private chunks: { id: number; parts: string[] } | undefined;
 
   constructor(
@@ -78,6 +103,44 @@ export class Vehicle {
     this.type = hb.type;
     this.autopilot = hb.autopilot;
     this.lastHeartbeatMs = nowMs;
+  }
+
+  /** How to talk to this vehicle's firmware (autopilots/). */
+  get flavour(): AutopilotFlavour {
+    return flavourOf(this.autopilot);
+  }
+
+  /**
+   * Forgets what a rebooted autopilot no longer holds: its readiness, its home and the telemetry
+   * it was asked for (it must be asked again).
+   */
+  rebooted(): void {
+    this.reboots++;
+    this.sensors = undefined;
+    this.ekfFlags = undefined;
+    this.armingText = undefined;
+    this.lastPositionMs = undefined;
+    this.lastSysStatusMs = undefined;
+    const t = this.telemetry;
+    t.homeLatDeg = t.homeLonDeg = t.homeAltitudeM = undefined;
+  }
+
+  /**
+   * Whether the autopilot says it can arm now (its flavour reads its own signals), judged on fresh
+   * telemetry only: a readiness heard before the telemetry stopped says nothing of now.
+   */
+  readiness(nowMs: number): Readiness {
+    if (this.lastPositionMs === undefined) return { ready: false, reason: 'waiting for telemetry' };
+    if (this.lastSysStatusMs === undefined || nowMs - this.lastSysStatusMs > READINESS_FRESH_MS) return { ready: false, reason: 'waiting for SYS_STATUS' };
+    return this.flavour.readiness(this, nowMs);
+  }
+
+  /** Notes a time since boot; true when it went back (the autopilot rebooted). */
+  private bootTime(ms: number): boolean {
+    const back = this.bootTimeMs !== undefined && ms + REBOOT_BACKSTEP_MS < this.bootTimeMs;
+    this.bootTimeMs = ms;
+    if (back) this.rebooted();
+    return back;
   }
 
   /** Applies a HEARTBEAT; returns what changed, for the manager's events. */
@@ -100,6 +163,8 @@ export class Vehicle {
   apply(m: MavLinkData, nowMs: number): StatusTextEntry | undefined {
     const t = this.telemetry;
     if (m instanceof common.GlobalPositionInt) {
+      this.bootTime(m.timeBootMs);
+      this.lastPositionMs = nowMs;
       t.latDeg = m.lat / 1e7;
       t.lonDeg = m.lon / 1e7;
       t.altitudeM = m.alt / 1000;
@@ -109,13 +174,20 @@ export class Vehicle {
       t.velocityDownMs = m.vz / 100;
       if (m.hdg !== 65535) t.headingDeg = m.hdg / 100;
     } else if (m instanceof common.SysStatus) {
+      this.lastSysStatusMs = nowMs;
+      this.sensors = { present: m.onboardControlSensorsPresent, enabled: m.onboardControlSensorsEnabled, health: m.onboardControlSensorsHealth };
       if (m.voltageBattery !== 65535) t.voltageV = m.voltageBattery / 1000;
-      t.currentA = m.currentBattery === -1 ? undefined : m.currentBattery / 100;
+      t.currentA = this.flavour.batteryCurrentA(m.currentBattery);
       if (m.batteryRemaining !== -1) t.remainingPct = m.batteryRemaining;
     } else if (m instanceof common.BatteryStatus) {
       if (m.currentConsumed !== -1) t.consumedMah = m.currentConsumed;
       if (m.batteryRemaining !== -1) t.remainingPct = m.batteryRemaining;
+    } else if (m instanceof ardupilotmega.EkfStatusReport) {
+      this.ekfFlags = m.flags;
+    } else if (m instanceof common.SystemTime) {
+      this.bootTime(m.timeBootMs);
     } else if (m instanceof common.Attitude) {
+      this.bootTime(m.timeBootMs);
       t.rollRad = m.roll;
       t.pitchRad = m.pitch;
       t.yawRad = m.yaw;
@@ -167,6 +239,7 @@ export class Vehicle {
     }
     if (full === undefined) return undefined;
     const entry = { severity: m.severity, text: full, atMs: nowMs };
+    if (this.flavour.isArmingText(full)) this.armingText = entry;
     this.statusTexts.push(entry);
     if (this.statusTexts.length > STATUSTEXT_KEEP) this.statusTexts.shift();
     return entry;

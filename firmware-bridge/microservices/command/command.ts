@@ -73,22 +73,7 @@ export class CommandSender {
   /** Sends COMMAND_INT (positions as 1e7 integers: no float rounding of coordinates). */
   sendInt(cmd: CommandIntParams, opts: CommandOptions = {}): Promise<CommandResult> {
     return this.serialise(cmd.command, () =>
-      this.exchange(cmd.command, () => {
-        const m = new common.CommandInt();
-        m.targetSystem = this.port.target.sysid;
-        m.targetComponent = this.port.target.compid;
-        m.command = cmd.command;
-        m.frame = cmd.frame;
-        const p = cmd.params ?? [];
-        m._param1 = p[0] ?? 0;
-        m._param2 = p[1] ?? 0;
-        m._param3 = p[2] ?? 0;
-        m._param4 = p[3] ?? 0;
-        m._param5 = Math.round(cmd.x * 1e7); // x: latitude 1e7 (mavlink-mappings names x, y, z _param5.._param7)
-        m._param6 = Math.round(cmd.y * 1e7);
-        m._param7 = cmd.z;
-        return m;
-      }, opts),
+      this.exchange(cmd.command, () => buildCommandInt(this.port.target, cmd), opts),
     );
   }
 
@@ -138,6 +123,24 @@ export class CommandSender {
 }
 
 /** A COMMAND_LONG for `target` (sysid 0: every system on the link). */
+/** COMMAND_INT for a target (x, y as 1e7 integers). */
+export function buildCommandInt(target: { sysid: number; compid: number }, cmd: CommandIntParams): common.CommandInt {
+  const m = new common.CommandInt();
+  m.targetSystem = target.sysid;
+  m.targetComponent = target.compid;
+  m.command = cmd.command;
+  m.frame = cmd.frame;
+  const p = cmd.params ?? [];
+  m._param1 = p[0] ?? 0;
+  m._param2 = p[1] ?? 0;
+  m._param3 = p[2] ?? 0;
+  m._param4 = p[3] ?? 0;
+  m._param5 = Math.round(cmd.x * 1e7); // x: latitude 1e7 (mavlink-mappings names x, y, z _param5.._param7)
+  m._param6 = Math.round(cmd.y * 1e7);
+  m._param7 = cmd.z;
+  return m;
+}
+
 export function buildCommandLong(target: { sysid: number; compid: number }, cmd: CommandParams, confirmation = 0): common.CommandLong {
   const m = new common.CommandLong();
   m.targetSystem = target.sysid;

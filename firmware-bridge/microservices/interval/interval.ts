@@ -35,13 +35,17 @@ export class IntervalClient {
     this.commands = new CommandSender(port, opts);
   }
 
-  /** Sets `msgid` to `hz` (0: stop). */
-  async setRate(msgid: number, hz: number): Promise<IntervalResult> {
+  /**
+   * Sets `msgid` to `hz` (0: stop). `fallback: false` never falls back to REQUEST_DATA_STREAM,
+   * which sets a whole group (to stop one message without stopping the others of its group).
+   */
+  async setRate(msgid: number, hz: number, opts: { fallback?: boolean } = {}): Promise<IntervalResult> {
     const intervalUs = hz > 0 ? Math.round(1e6 / hz) : -1;
     const r: CommandResult = await this.commands.sendLong({ command: common.MavCmd.SET_MESSAGE_INTERVAL, params: [msgid, intervalUs] }, this.opts);
     if (r.ok) return { ok: true, via: 'set-message-interval' };
     if (r.reason === 'denied' || r.reason === 'failed') return { ok: false, reason: 'denied', detail: r.detail };
     // UNSUPPORTED or silence: an autopilot that predates the command.
+    if (opts.fallback === false) return { ok: false, reason: 'denied', detail: r.detail };
     const stream = DATA_STREAM_OF[msgid];
     if (stream === undefined) return { ok: false, reason: 'no-stream-group', detail: `message ${msgid} has no REQUEST_DATA_STREAM group to fall back to` };
     this.requestDataStream(stream, hz);

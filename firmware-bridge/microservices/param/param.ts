@@ -22,6 +22,19 @@ export interface ParamValue {
   index: number;
 }
 
+/**
+ * A parameter by the names it has had across firmware versions (newest first: ArduPilot 4.7 made
+ * SYSID_THISMAV MAV_SYSID and SRn_* MAVn_*), and the value wanted.
+ */
+export interface ParamSpec {
+  names: readonly string[];
+  value: number;
+  /** What the value does, for the log and the operator. */
+  means: string;
+}
+
+export type ParamEnsureResult = { ok: true; name: string; changed: boolean } | { ok: false; reason: 'absent' | 'timeout' | 'rejected'; detail: string };
+
 export type ParamListResult = { ok: true; params: Map<string, ParamValue> } | { ok: false; reason: 'timeout' | 'incomplete'; params: Map<string, ParamValue>; missing: number[]; detail: string };
 export type ParamReadResult = { ok: true; param: ParamValue } | { ok: false; reason: 'timeout'; detail: string };
 export type ParamSetResult = { ok: true; param: ParamValue } | { ok: false; reason: 'timeout' | 'rejected'; param?: ParamValue; detail: string };
@@ -166,6 +179,24 @@ export class ParamClient {
       }
     }
     return { ok: false, reason: 'timeout', detail: `no PARAM_VALUE for ${name}` };
+  }
+
+  /**
+   * Makes a parameter hold a value: the name in use is looked up first (PARAM_REQUEST_READ of each
+   * name in turn; an autopilot does not answer for a name it lacks), then it is written with the
+   * type the autopilot gave and the echo is compared as that type. A parameter with none of its
+   * names is `absent`, not retried.
+   */
+  async ensure(spec: ParamSpec): Promise<ParamEnsureResult> {
+    for (const name of spec.names) {
+      const r = await this.read(name);
+      if (!r.ok) continue;
+      if (sameValue(r.param.value, spec.value, r.param.type)) return { ok: true, name, changed: false };
+      const s = await this.set(name, spec.value, r.param.type);
+      if (s.ok) return { ok: true, name, changed: true };
+      return { ok: false, reason: s.reason, detail: s.detail };
+    }
+    return { ok: false, reason: 'absent', detail: `no parameter ${spec.names.join(' or ')} on this autopilot (${spec.means})` };
   }
 
   /** Sets a parameter; the type comes from the cache (read or list first) unless given. */

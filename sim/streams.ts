@@ -1,0 +1,161 @@
+/**
+ * What a simulated autopilot streams, and at what rate: ArduPilot's stream groups (the SRn_ /
+ * MAVn_ rate parameters of the serial port the radio is on, GCS_MAVLink's stream_entries tables),
+ * message intervals set by SET_MESSAGE_INTERVAL on top, and PX4's per-link stream set.
+ *
+ * Stock ArduCopter's group rates are 0: nothing but HEARTBEAT (and STATUSTEXT) goes out until a
+ * ground station asks. A GCS that once set the rates saved them, and they come back at every boot.
+ */
+import { ardupilotmega, common, minimal, type MavLinkData } from 'mavlink-mappings';
+import { messageInfo } from '../firmware-bridge/protocol/dialect.ts';
+
+/** ArduPilot's stream groups, in the order of the MAV_DATA_STREAM ids they answer to. */
+export const ARDUPILOT_GROUPS = ['RAW_SENS', 'EXT_STAT', 'RC_CHAN', 'RAW_CTRL', 'POSITION', 'EXTRA1', 'EXTRA2', 'EXTRA3', 'PARAMS', 'ADSB'] as const;
+export type StreamGroup = (typeof ARDUPILOT_GROUPS)[number];
+
+const S = common.MavDataStream;
+/** REQUEST_DATA_STREAM's req_stream_id → group (GCS_MAVLINK::handle_request_data_stream). */
+export const GROUP_OF_DATA_STREAM: Record<number, StreamGroup> = {
+  [S.RAW_SENSORS]: 'RAW_SENS',
+  [S.EXTENDED_STATUS]: 'EXT_STAT',
+  [S.RC_CHANNELS]: 'RC_CHAN',
+  [S.RAW_CONTROLLER]: 'RAW_CTRL',
+  [S.POSITION]: 'POSITION',
+  [S.EXTRA1]: 'EXTRA1',
+  [S.EXTRA2]: 'EXTRA2',
+  [S.EXTRA3]: 'EXTRA3',
+};
+
+/**
+ * The messages of each group a copter like ours sends (ArduCopter GCS_Mavlink.cpp
+ * STREAM_*_msgs, less those for hardware it does not have: a second GPS, rangefinders, gimbals,
+ * ESC telemetry, terrain).
+ */
+export const ARDUPILOT_GROUP_MESSAGES: Record<StreamGroup, number[]> = {
+  RAW_SENS: [common.RawImu.MSG_ID, common.ScaledImu2.MSG_ID, common.ScaledPressure.MSG_ID],
+  EXT_STAT: [common.SysStatus.MSG_ID, common.PowerStatus.MSG_ID, ardupilotmega.MemInfo.MSG_ID, common.MissionCurrent.MSG_ID, common.GpsRawInt.MSG_ID, common.NavControllerOutput.MSG_ID],
+  RC_CHAN: [common.ServoOutputRaw.MSG_ID, common.RcChannels.MSG_ID],
+  RAW_CTRL: [],
+  POSITION: [common.GlobalPositionInt.MSG_ID, common.LocalPositionNed.MSG_ID],
+  EXTRA1: [common.Attitude.MSG_ID, ardupilotmega.Ahrs2.MSG_ID],
+  EXTRA2: [common.VfrHud.MSG_ID],
+  EXTRA3: [ardupilotmega.Ahrs.MSG_ID, common.SystemTime.MSG_ID, common.BatteryStatus.MSG_ID, ardupilotmega.EkfStatusReport.MSG_ID, common.Vibration.MSG_ID, ardupilotmega.Wind.MSG_ID],
+  PARAMS: [],
+  ADSB: [],
+};
+
+const GROUP_OF_MESSAGE = new Map<number, StreamGroup>();
+for (const g of ARDUPILOT_GROUPS) for (const id of ARDUPILOT_GROUP_MESSAGES[g]) GROUP_OF_MESSAGE.set(id, g);
+
+/** The group a message streams in (undefined: sent only on request, or never). */
+export function groupOf(msgid: number): StreamGroup | undefined {
+  return GROUP_OF_MESSAGE.get(msgid);
+}
+
+/**
+ * The stream-rate parameter of a group on serial port `serial`: MAVn_<group> since ArduPilot
+ * 4.7, SRn_<group> before.
+ */
+export function streamRateParam(group: StreamGroup, serial: number, legacy: boolean): string {
+  return `${legacy ? 'SR' : 'MAV'}${serial}_${group}`;
+}
+
+interface Due {
+  intervalMs: number;
+  dueMs: number;
+}
+
+/**
+ * The schedule of one autopilot's streams: a rate per group and, over it, an interval per message
+ * (SET_MESSAGE_INTERVAL; -1 off). `due(now)` returns the message ids to send now.
+ */
+export class StreamSchedule {
+  private readonly groupHz = new Map<StreamGroup, number>();
+  private readonly intervals = new Map<number, number>();
+  private readonly schedule = new Map<number, Due>();
+
+  constructor(private readonly always: Record<number, number>) {
+    this.rebuild(0);
+  }
+
+  /** Sets a group's rate; its messages' own intervals are reset (GCS_MAVLINK::initialise_message_intervals_for_stream). */
+  setGroup(group: StreamGroup, hz: number, nowMs: number): void {
+    this.groupHz.set(group, Math.max(0, hz));
+    for (const id of ARDUPILOT_GROUP_MESSAGES[group]) this.intervals.delete(id);
+    this.rebuild(nowMs);
+  }
+
+  groupRate(group: StreamGroup): number {
+    return this.groupHz.get(group) ?? 0;
+  }
+
+  /** A message's own interval (ms; 0 off), or undefined to restore its default. */
+  setInterval(msgid: number, intervalMs: number | undefined, nowMs: number): void {
+    if (intervalMs === undefined) this.intervals.delete(msgid);
+    else this.intervals.set(msgid, intervalMs);
+    this.rebuild(nowMs);
+  }
+
+  /** Everything back to the group rates alone (a reboot forgets the intervals). */
+  reset(nowMs: number): void {
+    this.intervals.clear();
+    this.rebuild(nowMs);
+  }
+
+  intervalOf(msgid: number): number {
+    const own = this.intervals.get(msgid);
+    if (own !== undefined) return own;
+    if (this.always[msgid] !== undefined) return this.always[msgid]!;
+    const g = groupOf(msgid);
+    const hz = g === undefined ? 0 : (this.groupHz.get(g) ?? 0);
+    return hz > 0 ? 1000 / hz : 0;
+  }
+
+  private rebuild(nowMs: number): void {
+    const ids = new Set<number>([...Object.keys(this.always).map(Number), ...this.intervals.keys(), ...GROUP_OF_MESSAGE.keys()]);
+    for (const id of ids) {
+      const intervalMs = this.intervalOf(id);
+      const was = this.schedule.get(id);
+      if (intervalMs <= 0) this.schedule.delete(id);
+      else if (!was || was.intervalMs !== intervalMs) this.schedule.set(id, { intervalMs, dueMs: nowMs });
+    }
+  }
+
+  /** Message ids due at `nowMs` (each then scheduled one interval on). */
+  due(nowMs: number): number[] {
+    const out: number[] = [];
+    for (const [id, s] of this.schedule) {
+      if (nowMs < s.dueMs) continue;
+      s.dueMs = Math.max(s.dueMs + s.intervalMs, nowMs);
+      out.push(id);
+    }
+    return out;
+  }
+}
+
+/** HEARTBEAT goes out at 1 Hz whatever the stream rates (GCS_MAVLINK::update_send). */
+export const ALWAYS: Record<number, number> = { [minimal.Heartbeat.MSG_ID]: 1000 };
+
+/**
+ * A message Canopy does not read, with every field set to a plausible non-zero value, so it takes
+ * the air time the real one takes (MAVLink 2 trims trailing zero bytes).
+ */
+export function fillerMessage(msgid: number, seed: number): MavLinkData | undefined {
+  const cls = messageInfo(msgid)?.clazz;
+  if (!cls) return undefined;
+  const m = new cls() as MavLinkData & Record<string, unknown>;
+  let k = seed;
+  for (const f of cls.FIELDS) {
+    const value = (type: string): number | bigint | string => {
+      k = (k * 1103515245 + 12345) & 0x7fff;
+      if (type.startsWith('char')) return 'x';
+      if (type.includes('64')) return BigInt(k + 1);
+      if (type === 'float' || type === 'double') return (k % 1000) / 10 + 0.5;
+      if (type.startsWith('uint8') || type.startsWith('int8')) return (k % 100) + 1;
+      return (k % 20000) + 1;
+    };
+    if (f.length > 0 && !f.type.startsWith('char')) m[f.name] = Array.from({ length: f.length }, () => value(f.type));
+    else m[f.name] = value(f.type);
+  }
+  return m;
+}
