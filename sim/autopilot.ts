@@ -117,26 +117,26 @@ export class VirtualCopter {
   failsafe = { gcs: false, batteryLow: false, batteryCritical: false };
   mission: common.MissionItemInt[] = [];
   missionIndex = 0;
-  private readonly clock: Clock;
+  protected readonly clock: Clock;
   /** Power-on of this boot, and its timeline (sim/boot.ts). */
-  private bootMs: number;
-  private boot: BootTimeline;
+  protected bootMs: number;
+  protected boot: BootTimeline;
   private bootTextsSent = 0;
-  private homeSet = false;
+  protected homeSet = false;
   private lastPrearmTextMs = -Infinity;
-  private readonly random: Random;
-  private readonly firmware: string;
-  private readonly streams = new StreamSchedule(ALWAYS);
-  private readonly legacyNames: boolean;
-  private guidedTarget: Vec3 | undefined;
-  private takeoffTarget: number | undefined;
-  private landing: Landing = 'none';
-  private rtl: { stage: RtlStage; untilMs?: number } | undefined;
-  private landedSinceMs: number | undefined;
+  protected readonly random: Random;
+  protected readonly firmware: string;
+  protected readonly streams: StreamSchedule;
+  protected readonly legacyNames: boolean;
+  protected guidedTarget: Vec3 | undefined;
+  protected takeoffTarget: number | undefined;
+  protected landing: Landing = 'none';
+  protected rtl: { stage: RtlStage; untilMs?: number } | undefined;
+  protected landedSinceMs: number | undefined;
   private crashSinceMs: number | undefined;
-  private lastGcsHeartbeatMs: number | undefined;
-  private batteryLowSinceMs: number | undefined;
-  private batteryCrtSinceMs: number | undefined;
+  protected lastGcsHeartbeatMs: number | undefined;
+  protected batteryLowSinceMs: number | undefined;
+  protected batteryCrtSinceMs: number | undefined;
   private missionUpload: { count: number; items: common.MissionItemInt[]; sysid: number; compid: number; tries: number; lastRequestMs: number } | undefined;
   private missionWaitUntilMs: number | undefined;
   private textId = 0;
@@ -153,8 +153,8 @@ export class VirtualCopter {
     this.copter = new Multicopter(opts.airframe, opts.pad);
     this.battery = new Battery(opts.battery);
     this.legacyNames = opts.legacyParamNames ?? false;
-    this.params = arducopterParams(opts.sysid, { cells: this.battery.cells, capacityMah: this.battery.capacityMah }, { legacyNames: this.legacyNames, serial: RADIO_SERIAL });
-    for (const [group, hz] of Object.entries(opts.savedStreams ?? {})) this.params.get(streamRateParam(group as StreamGroup, RADIO_SERIAL, this.legacyNames))!.value = hz;
+    this.params = this.firmwareParams(opts);
+    this.streams = new StreamSchedule(this.alwaysStreamed());
     for (const [name, value] of Object.entries(opts.params ?? {})) {
       const def = this.params.get(name);
       if (def) def.value = value;
@@ -166,10 +166,27 @@ export class VirtualCopter {
     this.node.on('message', ({ frame, message }) => this.onMessage(message, frame));
   }
 
+  /** The firmware's parameter set, with the streams a GCS once saved (ArduPilot: the radio port's MAVn_/SRn_ rates). */
+  protected firmwareParams(opts: VirtualCopterOptions): Map<string, ParamDef> {
+    const params = arducopterParams(opts.sysid, { cells: this.battery.cells, capacityMah: this.battery.capacityMah }, { legacyNames: this.legacyNames, serial: RADIO_SERIAL });
+    for (const [group, hz] of Object.entries(opts.savedStreams ?? {})) params.get(streamRateParam(group as StreamGroup, RADIO_SERIAL, this.legacyNames))!.value = hz;
+    return params;
+  }
+
+  /** Message id → interval (ms) streamed whatever the stream settings (ArduPilot: HEARTBEAT). */
+  protected alwaysStreamed(): Record<number, number> {
+    return ALWAYS;
+  }
+
   /** ArduPilot sends its banner when a ground station connects (GCS_MAVLINK::send_banner). */
-  private sendBanner(): void {
+  protected sendBanner(): void {
     this.text(common.MavSeverity.INFO, this.firmware);
     this.text(common.MavSeverity.INFO, 'Frame: QUAD/X');
+  }
+
+  /** The EKF's wind estimate (the air's velocity north and east, m/s). */
+  protected windEstimateNE(): { n: number; e: number } {
+    return this.windEstimate;
   }
 
   param(name: string): number {
@@ -181,7 +198,7 @@ export class VirtualCopter {
   }
 
   /** Time since this boot's power-on. */
-  private get upMs(): number {
+  protected get upMs(): number {
     return this.clock.now() - this.bootMs;
   }
 
@@ -223,7 +240,7 @@ export class VirtualCopter {
   }
 
   /** The boot's STATUSTEXTs as their time comes, home once the origin is set, and the pre-arm report every 30 s. */
-  private bootProgress(now: number): void {
+  protected bootProgress(now: number): void {
     const up = now - this.bootMs;
     const texts = this.boot.texts;
     while (this.bootTextsSent < texts.length && texts[this.bootTextsSent]!.atMs <= up) this.text(common.MavSeverity.INFO, texts[this.bootTextsSent++]!.text);
@@ -266,7 +283,7 @@ export class VirtualCopter {
     this.resendMissionRequest(now);
   }
 
-  private guidance(now: number): Guidance | null {
+  protected guidance(now: number): Guidance | null {
     if (!this.armed) return null;
     const c = this.copter;
     if (this.landing === 'descending') return { kind: 'descend', rateMs: this.landSpeedMs() };
@@ -390,7 +407,7 @@ export class VirtualCopter {
     }
   }
 
-  private checkLanded(now: number): void {
+  protected checkLanded(now: number): void {
     const c = this.copter;
     if (!this.armed) return;
     // crash_check.cpp: attitude lost for CRASH_CHECK_TRIGGER_SEC (2 s) with the motors at their
@@ -418,7 +435,7 @@ export class VirtualCopter {
   }
 
   /** failsafe.cpp / events.cpp: no HEARTBEAT from SYSID_MYGCS for FS_GCS_TIMEOUT while armed. */
-  private checkGcsFailsafe(now: number): void {
+  protected checkGcsFailsafe(now: number): void {
     const enable = this.param('FS_GCS_ENABLE');
     if (enable === FS_GCS.DISABLED || this.lastGcsHeartbeatMs === undefined) return;
     const lost = now - this.lastGcsHeartbeatMs > this.param('FS_GCS_TIMEOUT') * 1000;
@@ -443,7 +460,7 @@ export class VirtualCopter {
    * seconds or the remaining capacity falls below BATT_LOW_MAH; critical the same with the CRT
    * values. Each triggers once; critical overrides low.
    */
-  private checkBatteryFailsafe(now: number): void {
+  protected checkBatteryFailsafe(now: number): void {
     const b = this.battery;
     const resting = b.openCircuitV;
     const remainingMah = b.capacityMah * b.soc;
@@ -494,8 +511,10 @@ export class VirtualCopter {
       this.text(common.MavSeverity.WARNING, `Mode change to ${name} failed: unsupported`);
       return false;
     }
+    // Copter::set_mode ignores the mode's requirements while disarmed (the recording: GUIDED
+    // accepted 8 s after boot, with no position); armed, a position mode needs a position estimate.
     const needsPosition = mode !== MODE.STABILIZE && mode !== ARDUCOPTER_MODES.ALT_HOLD && mode !== MODE.LAND;
-    if (needsPosition && !this.ekfReady) {
+    if (needsPosition && this.armed && !this.ekfReady) {
       this.text(common.MavSeverity.WARNING, `Mode change to ${name} failed: requires position`);
       return false;
     }
@@ -518,7 +537,7 @@ export class VirtualCopter {
   }
 
   /** AP_Arming checks in the order ArduCopter reports them; returns the failure text or undefined. */
-  private armingFailure(): string | undefined {
+  protected armingFailure(): string | undefined {
     // ARMING_CHECK 0 (before 4.7) or ARMING_SKIPCHK -1 (skip all) turn the checks off.
     const checks = this.param(paramNames(this.legacyNames).armingChecks);
     if (this.legacyNames ? checks === 0 : checks === -1) return undefined;
@@ -536,7 +555,7 @@ export class VirtualCopter {
     return this.armingFailure() === undefined;
   }
 
-  private arm(force: boolean): common.MavResult {
+  protected arm(force: boolean): common.MavResult {
     if (this.armed) return ACCEPTED;
     // AP_Arming::arm: the pre-arm checks, then the arm-time ones ("Arm: …" while they run).
     const failure = force ? undefined : (this.armingFailure() ?? (ARMABLE.has(this.customMode) ? undefined : 'Mode not armable'));
@@ -551,7 +570,7 @@ export class VirtualCopter {
     return ACCEPTED;
   }
 
-  private disarm(reason: string): void {
+  protected disarm(reason: string): void {
     if (!this.armed) return;
     this.armed = false;
     this.takeoffTarget = undefined;
@@ -567,7 +586,7 @@ export class VirtualCopter {
     return targetSystem === 0 || targetSystem === this.sysid;
   }
 
-  private onMessage(m: MavLinkData, frame: Frame): void {
+  protected onMessage(m: MavLinkData, frame: Frame): void {
     // Booting (or rebooting): nobody answers yet.
     if (!this.alive) return;
     if (m instanceof minimal.Heartbeat) {
@@ -623,7 +642,7 @@ export class VirtualCopter {
     }
   }
 
-  private reply(msg: MavLinkData, frame: Frame): void {
+  protected reply(msg: MavLinkData, frame: Frame): void {
     this.channel.send(msg, this.node, frame.sysid);
   }
 
@@ -639,7 +658,7 @@ export class VirtualCopter {
     void confirmation;
   }
 
-  private runCommand(command: number, p: number[], coordFrame?: number): common.MavResult {
+  protected runCommand(command: number, p: number[], coordFrame?: number): common.MavResult {
     const C = common.MavCmd;
     switch (command) {
       case C.COMPONENT_ARM_DISARM: {
@@ -709,7 +728,7 @@ export class VirtualCopter {
   }
 
   /** Only obeyed in GUIDED (mode_guided.cpp); position-only masks with relative or MSL altitude. */
-  private setPositionTarget(m: common.SetPositionTargetGlobalInt): void {
+  protected setPositionTarget(m: common.SetPositionTargetGlobalInt): void {
     if (this.customMode !== MODE.GUIDED || !this.armed || this.copter.onGround) return;
     const off = latLonToOffset(this.origin.latDeg, this.origin.lonDeg, m.latInt / 1e7, m.lonInt / 1e7);
     const u = m.coordinateFrame === common.MavFrame.GLOBAL_INT ? m.alt - this.origin.altitudeM : m.alt;
@@ -717,7 +736,7 @@ export class VirtualCopter {
   }
 
   /** The group rates saved in the rate parameters, as at boot (GCS_MAVLINK::init: streamRates[] from SRn_/MAVn_). */
-  private loadStreamRates(): void {
+  protected loadStreamRates(): void {
     const now = this.clock.now();
     for (const g of ARDUPILOT_GROUPS) this.streams.setGroup(g, this.param(streamRateParam(g, RADIO_SERIAL, this.legacyNames)), now);
     this.streams.reset(now);
@@ -725,7 +744,7 @@ export class VirtualCopter {
 
   /** MAV_CMD_SET_MESSAGE_INTERVAL (GCS_MAVLINK::handle_command_set_message_interval): -1 off, 0 the default, else µs. */
   private setInterval(msgid: number, intervalUs: number): common.MavResult {
-    if (!MODELLED.has(msgid) && !fillerMessage(msgid, 0)) return FAILED;
+    if (!MODELLED.has(msgid) && !this.build(msgid) && !fillerMessage(msgid, 0)) return FAILED;
     const now = this.clock.now();
     if (intervalUs === -1) this.streams.setInterval(msgid, 0, now);
     else if (intervalUs === 0) this.streams.setInterval(msgid, undefined, now);
@@ -739,7 +758,7 @@ export class VirtualCopter {
    * of its messages; the rate is not saved (GCS_MAVLINK::handle_request_data_stream with
    * persist_streamrates() false, ArduPilot's default): a reboot brings the saved rates back.
    */
-  private requestDataStream(m: common.RequestDataStream): void {
+  protected requestDataStream(m: common.RequestDataStream): void {
     const hz = m.startStop ? m.reqMessageRate : 0;
     const now = this.clock.now();
     const groups = m.reqStreamId === common.MavDataStream.ALL ? ARDUPILOT_GROUPS.filter((g) => g !== 'PARAMS') : [GROUP_OF_DATA_STREAM[m.reqStreamId]].filter((g) => g !== undefined);
@@ -770,7 +789,7 @@ export class VirtualCopter {
 
   // ---- parameters -------------------------------------------------------------------------------
 
-  private paramValue(name: string, index: number): common.ParamValue {
+  protected paramValue(name: string, index: number): common.ParamValue {
     const def = this.params.get(name)!;
     const v = newMessage(common.ParamValue);
     v.paramId = name;
@@ -781,12 +800,12 @@ export class VirtualCopter {
     return v;
   }
 
-  private sendAllParams(): void {
+  protected sendAllParams(): void {
     let i = 0;
     for (const name of this.params.keys()) this.node.broadcast(this.paramValue(name, i++));
   }
 
-  private paramRead(m: common.ParamRequestRead): void {
+  protected paramRead(m: common.ParamRequestRead): void {
     const names = [...this.params.keys()];
     const id = m.paramId.replace(/\0.*$/s, '');
     const index = m.paramIndex >= 0 ? m.paramIndex : names.indexOf(id);
@@ -794,7 +813,7 @@ export class VirtualCopter {
     if (name) this.node.broadcast(this.paramValue(name, index));
   }
 
-  private paramSet(m: common.ParamSet): void {
+  protected paramSet(m: common.ParamSet): void {
     const id = m.paramId.replace(/\0.*$/s, '');
     const def = this.params.get(id);
     // ArduPilot ignores sets of unknown parameters (no PARAM_VALUE), and stores the value cast to its type.
@@ -910,7 +929,8 @@ export class VirtualCopter {
 
   private sendDueStreams(now: number): void {
     for (const id of this.streams.due(now)) {
-      const msg = MODELLED.has(id) ? this.build(id) : fillerMessage(id, this.sysid + id);
+      // A message build() models but cannot send now (HOME_POSITION before home) is skipped; the rest are fillers.
+      const msg = this.build(id) ?? (MODELLED.has(id) ? undefined : fillerMessage(id, this.sysid + id));
       if (msg) this.node.broadcast(msg);
     }
   }
@@ -1048,7 +1068,9 @@ export class VirtualCopter {
         const e = newMessage(ardupilotmega.EkfStatusReport);
         const F = ardupilotmega.EkfStatusFlags;
         const up = this.upMs;
-        e.flags = (up < this.boot.ekfInitMs ? F.UNINITIALIZED : this.ekfReady ? F.ATTITUDE | F.VELOCITY_HORIZ | F.VELOCITY_VERT | F.POS_HORIZ_REL | F.POS_HORIZ_ABS | F.POS_VERT_ABS | F.PRED_POS_HORIZ_REL | F.PRED_POS_HORIZ_ABS : F.ATTITUDE | F.VELOCITY_VERT | F.POS_VERT_ABS | F.CONST_POS_MODE) as ardupilotmega.EkfStatusFlags;
+        if (up < this.boot.ekfInitMs) return undefined;
+        // 0x0400 until the tilt alignment, 0x00a7 in constant-position mode, 0x033f using GPS (recorded).
+        e.flags = (up < this.boot.tiltMs ? F.UNINITIALIZED : this.ekfReady ? F.ATTITUDE | F.VELOCITY_HORIZ | F.VELOCITY_VERT | F.POS_HORIZ_REL | F.POS_HORIZ_ABS | F.POS_VERT_ABS | F.PRED_POS_HORIZ_REL | F.PRED_POS_HORIZ_ABS : F.ATTITUDE | F.VELOCITY_HORIZ | F.VELOCITY_VERT | F.POS_VERT_ABS | F.CONST_POS_MODE) as ardupilotmega.EkfStatusFlags;
         e.velocityVariance = 0.02;
         e.posHorizVariance = this.ekfReady ? 0.01 : 0;
         e.posVertVariance = 0.01;

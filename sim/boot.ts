@@ -4,8 +4,11 @@
  * firmware"): HEARTBEAT after a second (MAV_STATE_BOOT, STANDBY from 3 s), the barometers, the
  * EKF's tilt and yaw alignment, the GPS detected at 10 s, the EKF origin (and home) at 20 s, and
  * the EKF using GPS somewhere in 30–45 s (41 s in the recording). Until then arming is refused
- * with AP_Arming's own words: "Gyros inconsistent" while the IMUs settle, "AHRS: waiting for home"
- * before the origin, "Need Position Estimate" (AP_Arming_Copter) until the EKF uses GPS.
+ * (COMMAND_ACK FAILED) with AP_Arming's own words, in the recorded order: "System not
+ * initialised", "AHRS: not using configured AHRS type" until the EKF runs, "Accels inconsistent"
+ * while the IMUs settle, "AHRS: waiting for home", "GPS 1: Bad fix" while the GPS starts, "AHRS:
+ * waiting for home" again until two seconds after the origin, then "Need Position Estimate"
+ * (AP_Arming_Copter) until the EKF uses GPS.
  *
  * The timeline is seeded: each drone of a swarm comes up at its own pace.
  */
@@ -21,10 +24,13 @@ export interface BootTimeline {
   aliveMs: number;
   /** HEARTBEAT system_status goes from MAV_STATE_BOOT to STANDBY. */
   standbyMs: number;
-  /** The EKF is initialised (before: EKF_STATUS_REPORT says uninitialised). */
+  /** The EKF is initialised (EKF_STATUS_REPORT from then, uninitialised until its tilt alignment). */
   ekfInitMs: number;
-  /** The IMUs agree (before: "Gyros inconsistent"). */
-  gyrosMs: number;
+  tiltMs: number;
+  /** The GPS is detected (its fix follows). */
+  gpsMs: number;
+  /** The IMUs agree (before: "Accels inconsistent"). */
+  imusMs: number;
   /** GPS_RAW_INT reports a 3D fix. */
   gpsFixMs: number;
   /** The EKF origin and home are set (HOME_POSITION is sent once, unasked). */
@@ -65,18 +71,22 @@ export function coldBoot(random: Random, elevationM: number): BootTimeline {
     { atMs: ekfGps, text: 'EKF3 IMU0 is using GPS' },
     { atMs: ekfGps + 200, text: 'EKF3 IMU1 is using GPS' },
   ];
-  return { aliveMs: j(1000), standbyMs: j(3050), ekfInitMs: ekfInit, gyrosMs: tilt + 100, gpsFixMs: gps + j(2000), originMs: origin, ekfGpsMs: ekfGps, texts };
+  return { aliveMs: j(1000), standbyMs: j(3050), ekfInitMs: ekfInit, tiltMs: tilt, imusMs: j(8000), gpsMs: gps, gpsFixMs: gps + j(2000), originMs: origin, ekfGpsMs: ekfGps, texts };
 }
 
 /** Powered on long ago, or ready `readyAfterMs` after the run starts (a warm site): no boot texts. */
 export function warmBoot(readyAfterMs: number): BootTimeline {
-  return { aliveMs: 0, standbyMs: 0, ekfInitMs: 0, gyrosMs: 0, gpsFixMs: readyAfterMs, originMs: readyAfterMs, ekfGpsMs: readyAfterMs, texts: [] };
+  return { aliveMs: 0, standbyMs: 0, ekfInitMs: 0, tiltMs: 0, imusMs: 0, gpsMs: 0, gpsFixMs: readyAfterMs, originMs: readyAfterMs, ekfGpsMs: readyAfterMs, texts: [] };
 }
 
 /** What AP_Arming says while the boot is not done (undefined once the EKF uses GPS). */
 export function bootArmingFailure(b: BootTimeline, sinceBootMs: number): string | undefined {
-  if (sinceBootMs < b.gyrosMs) return 'Gyros inconsistent';
-  if (sinceBootMs < b.originMs) return 'AHRS: waiting for home';
-  if (sinceBootMs < b.ekfGpsMs) return 'Need Position Estimate';
-  return undefined;
+  const t = sinceBootMs;
+  if (t >= b.ekfGpsMs) return undefined;
+  if (t < b.ekfInitMs) return 'System not initialised';
+  if (t < b.tiltMs) return 'AHRS: not using configured AHRS type';
+  if (t < b.imusMs) return 'Accels inconsistent';
+  if (t >= b.gpsMs && t < b.gpsFixMs) return 'GPS 1: Bad fix';
+  if (t < b.originMs + 2000) return 'AHRS: waiting for home';
+  return 'Need Position Estimate';
 }
