@@ -70,6 +70,7 @@ export class MavlinkNode extends EventEmitter<NodeEvents> {
   private readonly onlyAddressedToUs: boolean;
   private heartbeatTimer: TimerHandle | undefined;
   private nextLinkId = 0;
+  private readonly ports = new Map<Channel, Map<number, MessagePort>>();
   /** Handlers of message ports, by channel and (sysid << 8 | compid), so dispatch is one lookup. */
   private readonly portHandlers = new Map<Channel, Map<number, Set<(msg: MavLinkData, frame: Frame) => void>>>();
 
@@ -155,7 +156,21 @@ export class MavlinkNode extends EventEmitter<NodeEvents> {
     for (const ch of this.channels) if (ch.link.isUp) ch.send(msg, this, 0);
   }
 
+  /**
+   * The port to one component behind a channel. The same object each time for the same target,
+   * so everything talking to that component (several CommandSenders, say) can share per-target
+   * state: the command protocol lets one command of an id be in flight per target.
+   */
   portTo(channel: Channel, sysid: number, compid: number): MessagePort {
+    let byTarget = this.ports.get(channel);
+    if (!byTarget) this.ports.set(channel, (byTarget = new Map()));
+    const key = (sysid << 8) | compid;
+    let port = byTarget.get(key);
+    if (!port) byTarget.set(key, (port = this.newPort(channel, sysid, compid)));
+    return port;
+  }
+
+  private newPort(channel: Channel, sysid: number, compid: number): MessagePort {
     const node = this;
     return {
       clock: this.clock,

@@ -252,9 +252,10 @@ export class VirtualCopter {
     // AP_Arming::update: pre-arm checks at 1 Hz, failures shown every PREARM_DISPLAY_PERIOD (30 s).
     if (!this.armed && up >= this.boot.standbyMs && now - this.lastPrearmTextMs >= 30_000) {
       const failure = this.armingFailure();
-      if (failure) {
+      const report = failure && this.prearmReport(failure);
+      if (report) {
         this.lastPrearmTextMs = now;
-        this.text(common.MavSeverity.CRITICAL, `PreArm: ${failure}`);
+        this.text(common.MavSeverity.CRITICAL, report);
       }
     }
   }
@@ -292,10 +293,10 @@ export class VirtualCopter {
         if (this.takeoffTarget !== undefined) {
           const t = { n: c.pos.n, e: c.pos.e, u: this.takeoffTarget };
           if (Math.abs(c.pos.u - this.takeoffTarget) < 0.3) this.takeoffTarget = undefined;
-          return { kind: 'position', target: t, climbMs: this.param('WPNAV_SPEED_UP') / 100 };
+          return { kind: 'position', target: t, climbMs: this.speeds().upMs };
         }
         if (c.onGround) return { kind: 'hold' };
-        return this.guidedTarget ? { kind: 'position', target: this.guidedTarget, speedMs: this.param('WPNAV_SPEED') / 100 } : { kind: 'hold' };
+        return this.guidedTarget ? { kind: 'position', target: this.guidedTarget, speedMs: this.speeds().cruiseMs } : { kind: 'hold' };
       case MODE.RTL:
         return this.rtlGuidance(now);
       case MODE.AUTO:
@@ -308,15 +309,25 @@ export class VirtualCopter {
   }
 
   /** ArduCopter LAND: LAND_SPEED_HIGH (or WPNAV_SPEED_DN) above LAND_ALT_LOW, LAND_SPEED below. */
-  private landSpeedMs(): number {
+  protected landSpeedMs(): number {
     const high = this.param('LAND_SPEED_HIGH') || this.param('WPNAV_SPEED_DN');
     return (this.copter.pos.u * 100 > this.param('LAND_ALT_LOW') ? high : this.param('LAND_SPEED')) / 100;
+  }
+
+  /** Cruise and climb speeds, m/s (ArduCopter: WPNAV_SPEED, WPNAV_SPEED_UP in cm/s). */
+  protected speeds(): { cruiseMs: number; upMs: number } {
+    return { cruiseMs: this.param('WPNAV_SPEED') / 100, upMs: this.param('WPNAV_SPEED_UP') / 100 };
+  }
+
+  /** RTL's return altitude, m (RTL_ALT, cm). */
+  protected rtlAltitudeM(): number {
+    return Math.max(this.param('RTL_ALT') / 100, 0);
   }
 
   /** Mode RTL: climb to RTL_ALT (if below), return home, loiter RTL_LOIT_TIME, then land (mode_rtl.cpp). */
   private rtlGuidance(now: number): Guidance {
     const c = this.copter;
-    const rtlAlt = Math.max(this.param('RTL_ALT') / 100, 0);
+    const rtlAlt = this.rtlAltitudeM();
     const r = (this.rtl ??= { stage: 'climb' });
     if (r.stage === 'climb') {
       const target = Math.max(c.pos.u, rtlAlt);
@@ -329,7 +340,7 @@ export class VirtualCopter {
         r.stage = 'loiter';
         r.untilMs = now + this.param('RTL_LOIT_TIME');
       }
-      return { kind: 'position', target: home, speedMs: this.param('WPNAV_SPEED') / 100 };
+      return { kind: 'position', target: home, speedMs: this.speeds().cruiseMs };
     }
     if (r.stage === 'loiter') {
       if (now >= (r.untilMs ?? now)) r.stage = 'descend';
@@ -363,7 +374,7 @@ export class VirtualCopter {
             reached();
           }
         }
-        return { kind: 'position', target, speedMs: this.param('WPNAV_SPEED') / 100 };
+        return { kind: 'position', target, speedMs: this.speeds().cruiseMs };
       }
       case common.MavCmd.NAV_RETURN_TO_LAUNCH:
         this.setMode(MODE.RTL, 'Mission RTL');
@@ -548,6 +559,11 @@ export class VirtualCopter {
     if (v < this.param('BATT_ARM_VOLT')) return `Battery 1 below minimum arming voltage`;
     if (this.copter.failed) return 'Motors: check failed';
     return undefined;
+  }
+
+  /** The periodic report of a failing pre-arm check (AP_Arming::check_failed's "PreArm: " tag), or none. */
+  protected prearmReport(failure: string): string | undefined {
+    return `PreArm: ${failure}`;
   }
 
   /** The pre-arm checks pass (SYS_STATUS's MAV_SYS_STATUS_PREARM_CHECK health bit). */
@@ -769,7 +785,7 @@ export class VirtualCopter {
     // timesync.html: answer requests (tc1 = 0) with our time in tc1 and their ts1 echoed.
     if (m.tc1 !== 0n) return;
     const t = newMessage(common.TimeSync);
-    t.tc1 = BigInt(this.clock.now() - this.bootMs) * 1_000_000n;
+    t.tc1 = BigInt(Math.round(this.clock.now() - this.bootMs)) * 1_000_000n;
     t.ts1 = m.ts1;
     this.node.broadcast(t);
   }
@@ -1009,7 +1025,7 @@ export class VirtualCopter {
       case common.GpsRawInt.MSG_ID: {
         const { latDeg, lonDeg } = this.position();
         const g = newMessage(common.GpsRawInt);
-        g.timeUsec = BigInt(now) * 1000n;
+        g.timeUsec = BigInt(Math.round(now)) * 1000n;
         g.fixType = this.gpsFix ? common.GpsFixType.GPS_FIX_TYPE_3D_FIX : common.GpsFixType.NO_FIX;
         g.lat = Math.round(latDeg * 1e7);
         g.lon = Math.round(lonDeg * 1e7);
@@ -1090,7 +1106,7 @@ export class VirtualCopter {
       }
       case common.SystemTime.MSG_ID: {
         const s = newMessage(common.SystemTime);
-        s.timeUnixUsec = BigInt(now) * 1000n;
+        s.timeUnixUsec = BigInt(Math.round(now)) * 1000n;
         s.timeBootMs = bootMs;
         return s;
       }

@@ -8,7 +8,8 @@ import { sikRadio, type SikRadio } from './radio.ts';
 import { contactWindows, type ContactWindow } from './satellite.ts';
 import type { Scenario } from './scenario.ts';
 import { CloudCover, skyModel } from './sun.ts';
-import { SimWorld, type SkyModel } from './world.ts';
+import { seededRandom } from '../firmware-bridge/random.ts';
+import { SimWorld, type DroneFirmware, type SkyModel } from './world.ts';
 
 export interface SimEvent {
   atMs: number;
@@ -28,6 +29,24 @@ export interface BuiltSim {
   /** Weather changes and faults in time order; `due(now)` applies the ones whose time came. */
   events: SimEvent[];
   due(nowMs: number): SimEvent[];
+}
+
+/** Each drone's firmware from the scenario's `autopilots` section (saved rates drawn per drone, seeded). */
+function droneFirmware(scenario: Scenario, seed: number): (sysid: number) => DroneFirmware {
+  const a = scenario.autopilots;
+  const px4 = new Set(a.px4);
+  const random = seededRandom(seed * 613 + 5);
+  const rates = new Map<number, number>();
+  for (let sysid = 1; sysid <= scenario.swarm.drones; sysid++) {
+    const r = a.savedStreamsHz;
+    if (r !== undefined) rates.set(sysid, typeof r === 'number' ? r : Math.round(r[0] + (r[1] - r[0]) * random()));
+  }
+  return (sysid) => {
+    const hz = rates.get(sysid);
+    // A GCS saves the groups a pilot's screens use (Mission Planner sets them all).
+    const savedStreams = hz === undefined ? undefined : { RAW_SENS: hz, EXT_STAT: hz, RC_CHAN: hz, POSITION: hz, EXTRA1: hz, EXTRA2: hz, EXTRA3: hz };
+    return { px4: px4.has(sysid), coldStart: a.coldStart, legacyParamNames: a.legacyParamNames, savedStreams };
+  };
 }
 
 export function startMs(s: Scenario): number {
@@ -75,6 +94,7 @@ export function buildSim(scenario: Scenario, seed: number): BuiltSim {
     sky,
     radios,
     gpsFixAfterMs: 20_000,
+    autopilot: droneFirmware(scenario, seed),
   });
   const built = world;
 
@@ -116,6 +136,9 @@ export function buildSim(scenario: Scenario, seed: number): BuiltSim {
         });
         break;
       case 'battery-ageing':
+        break;
+      case 'autopilot-reboot':
+        events.push({ atMs: t0 + f.at, what: `drone ${f.drone}: autopilot reboots`, apply: () => built.drone(f.drone)!.reboot() });
         break;
     }
   }

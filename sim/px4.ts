@@ -112,6 +112,19 @@ export class VirtualPx4 extends VirtualCopter {
     return new Map(entries.map(([name, value, type]) => [name, { value, type }]));
   }
 
+  protected override speeds(): { cruiseMs: number; upMs: number } {
+    return { cruiseMs: this.param('MPC_XY_CRUISE'), upMs: this.param('MPC_Z_VEL_MAX_UP') };
+  }
+
+  /** Land: MPC_Z_VEL_MAX_DN high up, MPC_LAND_SPEED under MPC_LAND_ALT2 (5 m). */
+  protected override landSpeedMs(): number {
+    return this.copter.pos.u > 5 ? this.param('MPC_Z_VEL_MAX_DN') : this.param('MPC_LAND_SPEED');
+  }
+
+  protected override rtlAltitudeM(): number {
+    return this.param('RTL_RETURN_ALT');
+  }
+
   protected override alwaysStreamed(): Record<number, number> {
     return Object.fromEntries(Object.entries(PX4_NORMAL_STREAMS).map(([id, hz]) => [id, 1000 / hz]));
   }
@@ -230,6 +243,11 @@ export class VirtualPx4 extends VirtualCopter {
     return undefined;
   }
 
+  /** PX4 reports a failing check when asked to arm (and on health changes), not every 30 s. */
+  protected override prearmReport(): string | undefined {
+    return undefined;
+  }
+
   protected override setPositionTarget(m: common.SetPositionTargetGlobalInt): void {
     // Offboard setpoints count as the offboard signal wherever they arrive; they move the vehicle only in OFFBOARD.
     this.lastSetpointMs = this.clock.now();
@@ -341,7 +359,7 @@ export class VirtualPx4 extends VirtualCopter {
   private windCov(): common.WindCov {
     const w = new common.WindCov();
     const v = this.windEstimateNE();
-    w.timeUsec = BigInt(this.clock.now()) * 1000n;
+    w.timeUsec = BigInt(Math.round(this.clock.now())) * 1000n;
     w.windX = v.n;
     w.windY = v.e;
     w.windZ = 0;

@@ -32,7 +32,11 @@ const FaultSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('battery-fault'), at: duration, drone, soc: z.number().min(0).max(1) }),
   /** A drone's battery has lost this fraction of its rated capacity from the start. */
   z.strictObject({ type: z.literal('battery-ageing'), drone, capacityLoss: z.number().min(0).max(0.5) }),
+  /** A drone's autopilot restarts (a brown-out, a watchdog): silent, then its cold boot; it forgets what it was asked. */
+  z.strictObject({ type: z.literal('autopilot-reboot'), at: duration, drone }),
 ]);
+
+const hz = z.number().min(0).max(50);
 
 export const ScenarioSchema = z.strictObject({
   name: z.string().min(1).optional(),
@@ -131,6 +135,19 @@ export const ScenarioSchema = z.strictObject({
       obstructions: z.array(z.strictObject({ every: duration, length: duration, offset: duration.default(0) })).default([]),
     })
     .default({ dish: 'standard', capacityMbps: 17, latencyMs: 40, obstructions: [] }),
+  /** How the drones' autopilots ship (sim/autopilot.ts, sim/px4.ts: as strict as the real firmware). */
+  autopilots: z
+    .strictObject({
+      /** The station and every drone are powered on together at the start: each boots (the EKF uses GPS 30–45 s later). Default: warmed up. */
+      coldStart: z.boolean().default(false),
+      /** Stream groups a GCS saved on every ArduPilot drone, Hz: one rate, or [min, max] drawn per drone. Default: none (stock: 0). */
+      savedStreamsHz: z.union([hz, z.tuple([hz, hz])]).optional(),
+      /** The pre-4.7 ArduPilot parameter names (SYSID_THISMAV, SRn_*). */
+      legacyParamNames: z.boolean().default(false),
+      /** The drones that fly PX4 (the rest fly ArduCopter). */
+      px4: z.array(drone).default([]),
+    })
+    .default({ coldStart: false, legacyParamNames: false, px4: [] }),
   faults: z.array(FaultSchema).default([]),
 });
 

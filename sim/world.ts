@@ -9,7 +9,8 @@
 import type { Clock, ManualClock } from '../firmware-bridge/clock.ts';
 import type { Link } from '../firmware-bridge/links/link.ts';
 import { seededRandom, type Random } from '../firmware-bridge/random.ts';
-import { VirtualCopter, type Origin } from './autopilot.ts';
+import { VirtualCopter, type Origin, type VirtualCopterOptions } from './autopilot.ts';
+import { VirtualPx4 } from './px4.ts';
 import type { BatteryOptions } from './battery.ts';
 import { distance, Wind, type AirframeProfile, type Vec3 } from './physics.ts';
 
@@ -51,7 +52,12 @@ export interface WorldOptions {
   radios: RadioMedium[];
   gpsFixAfterMs?: number;
   params?: Record<string, number>;
+  /** Each drone's firmware: PX4 or ArduPilot (default), cold or warm, saved streams, parameter names. */
+  autopilot?: (sysid: number) => DroneFirmware;
 }
+
+/** How one simulated drone's autopilot ships. */
+export type DroneFirmware = Pick<VirtualCopterOptions, 'coldStart' | 'savedStreams' | 'legacyParamNames'> & { px4?: boolean };
 
 export interface WorldSample {
   timeMs: number;
@@ -156,8 +162,12 @@ export class SimWorld {
     for (let i = 0; i < opts.drones; i++) {
       const sysid = i + 1;
       const radio = opts.radios[i % opts.radios.length]!;
+      const { px4, ...firmware } = opts.autopilot?.(sysid) ?? {};
+      const Autopilot = px4 ? VirtualPx4 : VirtualCopter;
       this.drones.push(
-        new VirtualCopter({
+        new Autopilot({
+          ...firmware,
+          seed: opts.seed * 131 + sysid,
           sysid,
           clock: opts.clock,
           link: radio.attach(sysid),

@@ -9,7 +9,9 @@
  *   falling back to REQUEST_DATA_STREAM where the firmware refuses it — IntervalClient), after
  *   switching saved stream groups off where the firmware has them (REQUEST_DATA_STREAM(ALL, stop));
  * - any message the vehicle keeps streaming that nobody asked for is switched off by its own
- *   interval (-1), so the ground station ends up receiving only what it asked for;
+ *   interval (-1), and one that comes at more than twice its asked rate is asked again, so the
+ *   ground station ends up receiving only what it asked for; a request lost on the radio (no
+ *   COMMAND_ACK) is sent again later, never replaced by a whole REQUEST_DATA_STREAM group;
  * - what arrives from it is measured (frames/s and bytes/s over a sliding window).
  */
 import { EventEmitter } from 'node:events';
@@ -37,7 +39,7 @@ export interface StreamKeeperOptions {
   staleMs?: number;
   /** Measuring window for the received rates. Default 10 s. */
   windowMs?: number;
-  /** A message unasked for this often in the window is switched off. Default 3. */
+  /** A message unasked for, seen this often since the request, is switched off. Default 2. */
   unwantedAfter?: number;
   log?: Logger;
 }
@@ -68,12 +70,23 @@ interface Watch {
   /** Stopped telemetry is asked for again after this long, doubling to a minute. */
   backoffMs: number;
   requests: number;
-  /** Unasked message ids: count in the window, and those already switched off. */
-  unasked: Map<number, number>;
-  switchedOff: Set<number>;
+  /** Frames per message id since the last request, with when each was first seen. */
+  perMessage: Map<number, { n: number; sinceMs: number; lastMs: number }>;
+  /**
+   * Rates set again since the last request (0: switched off), with when and how often, and the
+   * count at that time: a COMMAND_ACK names only the command, so a late ACK of another request can
+   * answer this one; what the vehicle then sends says whether it took.
+   */
+  fixes: Map<number, { hz: number; atMs: number; tries: number; nAt: number }>;
+  /** Message ids whose request got no answer: asked again at `retryAt`. */
+  unanswered: number[];
+  retryAt: number;
 }
 
 const MAX_BACKOFF_MS = 60_000;
+/** A rate set again is checked this long after, and set at most FIX_TRIES times a request. */
+const FIX_CHECK_MS = 3000;
+const FIX_TRIES = 3;
 
 export class StreamKeeper extends EventEmitter<StreamKeeperEvents> {
   private readonly watches = new Map<Vehicle, Watch>();
@@ -92,7 +105,7 @@ export class StreamKeeper extends EventEmitter<StreamKeeperEvents> {
     super();
     this.staleMs = opts.staleMs ?? 5000;
     this.buckets = Math.max(1, Math.round((opts.windowMs ?? 10_000) / 1000));
-    this.unwantedAfter = opts.unwantedAfter ?? 3;
+    this.unwantedAfter = opts.unwantedAfter ?? 2;
     this.log = (opts.log ?? silentLogger).child('streams');
   }
 
@@ -133,14 +146,14 @@ export class StreamKeeper extends EventEmitter<StreamKeeperEvents> {
       framesPerS: w.frames.reduce((a, b) => a + b, 0) / seconds,
       bytesPerS: w.bytes.reduce((a, b) => a + b, 0) / seconds,
       requests: w.requests,
-      switchedOff: [...w.switchedOff].sort((a, b) => a - b),
+      switchedOff: [...w.fixes].filter(([, f]) => f.hz === 0).map(([id]) => id).sort((a, b) => a - b),
     };
   }
 
   private watch(v: Vehicle): Watch {
     let w = this.watches.get(v);
     if (!w) {
-      w = { frames: new Array(this.buckets).fill(0), bytes: new Array(this.buckets).fill(0), bucketAt: Math.floor(this.node.clock.now() / 1000), asking: false, again: undefined, askedAt: -Infinity, backoffMs: this.staleMs, requests: 0, unasked: new Map(), switchedOff: new Set() };
+      w = { frames: new Array(this.buckets).fill(0), bytes: new Array(this.buckets).fill(0), bucketAt: Math.floor(this.node.clock.now() / 1000), asking: false, again: undefined, askedAt: -Infinity, backoffMs: this.staleMs, requests: 0, perMessage: new Map(), fixes: new Map(), unanswered: [], retryAt: Infinity };
       this.watches.set(v, w);
     }
     return w;
@@ -155,7 +168,6 @@ export class StreamKeeper extends EventEmitter<StreamKeeperEvents> {
       w.frames[b] = 0;
       w.bytes[b] = 0;
     }
-    if (second - w.bucketAt >= this.buckets) w.unasked.clear();
     w.bucketAt = Math.max(w.bucketAt, second);
   }
 
@@ -167,10 +179,13 @@ export class StreamKeeper extends EventEmitter<StreamKeeperEvents> {
     const b = w.bucketAt % this.buckets;
     w.frames[b]!++;
     w.bytes[b]! += f.raw.length;
-    if (f.compid !== v.compid || NOT_STREAMS.has(f.msgid) || w.switchedOff.has(f.msgid)) return;
-    const asked = this.ratesFor(v)[f.msgid];
-    if (asked !== undefined && asked > 0) return;
-    w.unasked.set(f.msgid, (w.unasked.get(f.msgid) ?? 0) + 1);
+    if (f.compid !== v.compid || NOT_STREAMS.has(f.msgid)) return;
+    const now = this.node.clock.now();
+    const seen = w.perMessage.get(f.msgid);
+    if (seen) {
+      seen.n++;
+      seen.lastMs = now;
+    } else w.perMessage.set(f.msgid, { n: 1, sinceMs: now, lastMs: now });
   }
 
   /** Asks for the vehicle's telemetry (once at a time; a second reason waits for the first to end). */
@@ -183,8 +198,8 @@ export class StreamKeeper extends EventEmitter<StreamKeeperEvents> {
     w.asking = true;
     w.askedAt = this.node.clock.now();
     w.requests++;
-    // A reboot forgets what was switched off as well.
-    if (why === 'rebooted' || why === 'heard again') w.switchedOff.clear();
+    // A fresh request sets every rate again; what was switched off or corrected is judged anew.
+    w.fixes.clear();
     void this.request(v, why).finally(() => {
       w.asking = false;
       const again = w.again;
@@ -198,11 +213,19 @@ export class StreamKeeper extends EventEmitter<StreamKeeperEvents> {
     // Saved stream groups first: stopping them also resets the intervals of their messages (ArduPilot).
     if (v.flavour.stopsDataStreams) client.requestDataStream(common.MavDataStream.ALL, 0);
     const failed: number[] = [];
+    const unanswered: number[] = [];
     for (const [id, hz] of Object.entries(this.ratesFor(v))) {
-      const r = await client.setRate(Number(id), hz);
-      if (!r.ok) failed.push(Number(id));
+      // Falls back to a REQUEST_DATA_STREAM group only where the firmware says it lacks the command.
+      const r = await client.setRate(Number(id), hz, { fallback: 'unsupported' });
+      if (!r.ok) (r.reason === 'timeout' ? unanswered : failed).push(Number(id));
     }
-    this.log.info(`drone ${v.sysid}: telemetry requested`, { why, refused: failed.length ? failed : undefined });
+    const w = this.watch(v);
+    // What streams is judged from here on: frames from before the request say nothing of it.
+    w.perMessage.clear();
+    w.askedAt = this.node.clock.now();
+    w.unanswered = unanswered;
+    w.retryAt = unanswered.length ? this.node.clock.now() + this.staleMs : Infinity;
+    this.log.info(`drone ${v.sysid}: telemetry requested`, { why, refused: failed.length ? failed : undefined, unanswered: unanswered.length ? unanswered : undefined });
     this.emit('requested', v, why, failed);
   }
 
@@ -222,18 +245,58 @@ export class StreamKeeper extends EventEmitter<StreamKeeperEvents> {
         continue;
       }
       if (v.lastPositionMs !== undefined && now - v.lastPositionMs < this.staleMs) w.backoffMs = this.staleMs;
-      const unwanted = [...w.unasked].filter(([, n]) => n >= this.unwantedAfter).map(([id]) => id);
-      if (unwanted.length) void this.switchOff(v, w, unwanted);
+      this.correct(v, w, now);
     }
   }
 
-  private async switchOff(v: Vehicle, w: Watch, ids: number[]): Promise<void> {
-    for (const id of ids) {
-      w.switchedOff.add(id);
-      w.unasked.delete(id);
+  /**
+   * What the vehicle sends against what was asked, since the request: a message nobody asked for
+   * (seen `unwantedAfter` times) is switched off, one at more than twice its rate (and a frame) or
+   * missing for three of its intervals (and staleMs) is set again, and requests that got no answer
+   * are sent again. A fix that did not take (the
+   * message still comes FIX_CHECK_MS later) is sent again, at most FIX_TRIES times a request.
+   */
+  private correct(v: Vehicle, w: Watch, now: number): void {
+    const rates = this.ratesFor(v);
+    const fix = new Map<number, number>();
+    for (const [id, seen] of w.perMessage) {
+      const asked = rates[id] ?? 0;
+      const done = w.fixes.get(id);
+      if (done) {
+        const since = seen.n - done.nAt;
+        const wrong = done.hz === 0 ? since >= this.unwantedAfter : since > (2 * done.hz * (now - done.atMs)) / 1000 + 1;
+        if (wrong && now - done.atMs >= FIX_CHECK_MS && done.tries < FIX_TRIES) fix.set(id, done.hz);
+        continue;
+      }
+      const spanS = (now - seen.sinceMs) / 1000;
+      if (asked <= 0 && seen.n >= this.unwantedAfter) fix.set(id, 0);
+      else if (asked > 0 && spanS >= this.buckets && seen.n > 2 * asked * spanS + 1) fix.set(id, asked);
     }
-    this.log.info(`drone ${v.sysid}: switching off telemetry nobody asked for`, { messages: ids });
+    for (const [idText, hz] of Object.entries(rates)) {
+      const id = Number(idText);
+      if (hz <= 0 || fix.has(id)) continue;
+      const last = w.perMessage.get(id)?.lastMs ?? w.askedAt;
+      const done = w.fixes.get(id);
+      if (now - last > Math.max(3000 / hz, this.staleMs) && (!done || (now - done.atMs >= Math.max(3000 / hz, this.staleMs) && done.tries < FIX_TRIES))) fix.set(id, hz);
+    }
+    if (now >= w.retryAt) {
+      for (const id of w.unanswered) fix.set(id, rates[id] ?? 0);
+      w.unanswered = [];
+      w.retryAt = Infinity;
+    }
+    for (const [id, hz] of fix) {
+      const was = w.fixes.get(id);
+      w.fixes.set(id, { hz, atMs: now, tries: (was?.tries ?? 0) + 1, nAt: w.perMessage.get(id)?.n ?? 0 });
+    }
+    if (fix.size) void this.setRates(v, fix);
+  }
+
+  private async setRates(v: Vehicle, rates: Map<number, number>): Promise<void> {
+    const off = [...rates].filter(([, hz]) => hz === 0).map(([id]) => id);
+    const set = [...rates].filter(([, hz]) => hz > 0).map(([id]) => id);
+    this.log.info(`drone ${v.sysid}: telemetry corrected`, { off: off.length ? off : undefined, set: set.length ? set : undefined });
     const client = new IntervalClient(v.port, { timeoutMs: 1500, retries: 1 });
-    for (const id of ids) await client.setRate(id, 0, { fallback: false });
+    // 'never': stopping one message must not stop the others of its REQUEST_DATA_STREAM group.
+    for (const [id, hz] of rates) await client.setRate(id, hz, { fallback: 'never' });
   }
 }

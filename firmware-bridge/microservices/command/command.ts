@@ -7,8 +7,9 @@
  *  - DENIED / FAILED / UNSUPPORTED / CANCELLED: final.
  * Defaults follow MAVSDK's MavlinkCommandSender (timeout 1.5 s ("DEFAULT_TIMEOUT_S" 0.5 s is for
  * wired links; a 57,600-baud radio shared by a swarm needs more), 3 retries).
- * One command per (target, command id) is in flight at a time: a second one queues behind it,
- * since the autopilot could not tell the two ACKs apart.
+ * One command per (target, command id) is in flight at a time, across every sender to that target
+ * (the node hands out one port per target): a second one queues behind it, since COMMAND_ACK
+ * carries no sequence and the two ACKs could not be told apart.
  */
 import { common } from 'mavlink-mappings';
 import type { MessagePort } from '../../node.ts';
@@ -54,15 +55,21 @@ const FINAL: Partial<Record<common.MavResult, CommandFailure>> = {
   [common.MavResult.CANCELLED]: 'cancelled',
 };
 
+/** Tail of the queue per target port and command id, so identical commands to one target never overlap. */
+const IN_FLIGHT = new WeakMap<MessagePort, Map<number, Promise<unknown>>>();
+
 export class CommandSender {
-  /** Tail of the queue per command id, so identical commands never overlap. */
-  private readonly inFlight = new Map<number, Promise<unknown>>();
+  private readonly inFlight: Map<number, Promise<unknown>>;
   denials = 0;
 
   constructor(
     private readonly port: MessagePort,
     private readonly defaults: CommandOptions = {},
-  ) {}
+  ) {
+    let inFlight = IN_FLIGHT.get(port);
+    if (!inFlight) IN_FLIGHT.set(port, (inFlight = new Map()));
+    this.inFlight = inFlight;
+  }
 
   /** Sends COMMAND_LONG. */
   sendLong(cmd: CommandParams, opts: CommandOptions = {}): Promise<CommandResult> {

@@ -23,7 +23,7 @@ export const DATA_STREAM_OF: Record<number, common.MavDataStream> = {
   242: common.MavDataStream.EXTRA3, // HOME_POSITION is sent on request; grouped as ArduPilot does
 };
 
-export type IntervalResult = { ok: true; via: 'set-message-interval' | 'request-data-stream' } | { ok: false; reason: 'denied' | 'no-stream-group'; detail: string };
+export type IntervalResult = { ok: true; via: 'set-message-interval' | 'request-data-stream' } | { ok: false; reason: 'denied' | 'timeout' | 'no-stream-group'; detail: string };
 
 export class IntervalClient {
   private readonly commands: CommandSender;
@@ -36,16 +36,20 @@ export class IntervalClient {
   }
 
   /**
-   * Sets `msgid` to `hz` (0: stop). `fallback: false` never falls back to REQUEST_DATA_STREAM,
-   * which sets a whole group (to stop one message without stopping the others of its group).
+   * Sets `msgid` to `hz` (0: stop). `fallback` says when to fall back to REQUEST_DATA_STREAM,
+   * which sets a whole group: 'unsupported-or-silent' (default: an autopilot that predates the
+   * command either answers UNSUPPORTED or nothing), 'unsupported' (on a busy shared radio silence
+   * is a lost frame, not an old firmware: the caller asks again), or 'never' (to stop one message
+   * without stopping the others of its group).
    */
-  async setRate(msgid: number, hz: number, opts: { fallback?: boolean } = {}): Promise<IntervalResult> {
+  async setRate(msgid: number, hz: number, opts: { fallback?: 'unsupported-or-silent' | 'unsupported' | 'never' } = {}): Promise<IntervalResult> {
     const intervalUs = hz > 0 ? Math.round(1e6 / hz) : -1;
     const r: CommandResult = await this.commands.sendLong({ command: common.MavCmd.SET_MESSAGE_INTERVAL, params: [msgid, intervalUs] }, this.opts);
     if (r.ok) return { ok: true, via: 'set-message-interval' };
     if (r.reason === 'denied' || r.reason === 'failed') return { ok: false, reason: 'denied', detail: r.detail };
     // UNSUPPORTED or silence: an autopilot that predates the command.
-    if (opts.fallback === false) return { ok: false, reason: 'denied', detail: r.detail };
+    const fallback = opts.fallback ?? 'unsupported-or-silent';
+    if (fallback === 'never' || (fallback === 'unsupported' && r.reason === 'timeout')) return { ok: false, reason: r.reason === 'timeout' ? 'timeout' : 'denied', detail: r.detail };
     const stream = DATA_STREAM_OF[msgid];
     if (stream === undefined) return { ok: false, reason: 'no-stream-group', detail: `message ${msgid} has no REQUEST_DATA_STREAM group to fall back to` };
     this.requestDataStream(stream, hz);
