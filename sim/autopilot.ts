@@ -561,6 +561,11 @@ export class VirtualCopter {
     return undefined;
   }
 
+  /** Whether a GCS HEARTBEAT counts for the GCS failsafe (ArduPilot: only MAV_GCS_SYSID's). */
+  protected isOurGcs(sysid: number): boolean {
+    return sysid === this.param(paramNames(this.legacyNames).gcsSysid);
+  }
+
   /** The periodic report of a failing pre-arm check (AP_Arming::check_failed's "PreArm: " tag), or none. */
   protected prearmReport(failure: string): string | undefined {
     return `PreArm: ${failure}`;
@@ -606,7 +611,7 @@ export class VirtualCopter {
     // Booting (or rebooting): nobody answers yet.
     if (!this.alive) return;
     if (m instanceof minimal.Heartbeat) {
-      if (frame.sysid === this.param(paramNames(this.legacyNames).gcsSysid) && m.type === minimal.MavType.GCS) {
+      if (m.type === minimal.MavType.GCS && this.isOurGcs(frame.sysid)) {
         if (this.lastGcsHeartbeatMs === undefined) this.sendBanner();
         this.lastGcsHeartbeatMs = this.clock.now();
       }

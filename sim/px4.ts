@@ -4,14 +4,16 @@
  * "Checked against real firmware"):
  * - HEARTBEAT autopilot 12 (MAV_AUTOPILOT_PX4), custom_mode packed main << 16 | sub << 24;
  *   DO_SET_MODE takes the main mode in param2 and the sub mode in param3 — a packed custom_mode
- *   in param2 is answered ACCEPTED and changes nothing, as PX4 does;
+ *   in param2 is no main mode: TEMPORARILY_REJECTED, "Unsupported main mode", nothing changes;
  * - parameters typed as PX4 types them (INT32 or REAL32), INT32 travelling bytewise; a PARAM_SET
  *   of another type is refused ("param types mismatch") and an unknown name is ignored, neither
  *   echoed;
  * - arming refused (TEMPORARILY_REJECTED, "Preflight Fail: …") until the estimator has a position;
  *   an armed vehicle that has not taken off disarms after COM_DISARM_PRFLT (10 s);
- * - NAV_TAKEOFF's param7 is AMSL (NaN: MIS_TAKEOFF_ALT above home), lat/lon NaN; a target not above
- *   the vehicle is "Already higher than takeoff altitude" and nothing happens;
+ * - NAV_TAKEOFF's param7 is AMSL (NaN: MIS_TAKEOFF_ALT above home), lat/lon NaN, climbing at
+ *   MPC_TKO_SPEED; a target not above the vehicle is "Already higher than takeoff altitude": it
+ *   stays on the ground in AUTO.TAKEOFF and disarms 10 s later ("Disarmed by auto preflight
+ *   disarming");
  * - DO_REPOSITION (AMSL) switches to Hold (AUTO.LOITER) and flies there; SET_POSITION_TARGET_* is
  *   obeyed only in OFFBOARD, which is entered only with setpoints coming and fails safe (Hold)
  *   COM_OF_LOSS_T after the last one;
@@ -26,7 +28,7 @@ import { bootArmingFailure } from './boot.ts';
 import type { ParamDef } from './params.ts';
 import type { Guidance } from './physics.ts';
 
-const { ACCEPTED, FAILED, DENIED, UNSUPPORTED, TEMPORARILY_REJECTED } = common.MavResult;
+const { ACCEPTED, FAILED, DENIED, TEMPORARILY_REJECTED } = common.MavResult;
 const { INT32, REAL32 } = common.MavParamType;
 
 /** The virtual copter's behaviours under PX4's modes (ArduCopter numbers inside, PX4's outside). */
@@ -91,19 +93,21 @@ export class VirtualPx4 extends VirtualCopter {
     const cells = this.battery.cells;
     const entries: [string, number, common.MavParamType][] = [
       ['MAV_SYS_ID', opts.sysid, INT32],
+      // Defaults as the firmware listed them (PARAM_REQUEST_LIST in SITL).
       ['NAV_DLL_ACT', 0, INT32], // disabled
       ['COM_DL_LOSS_T', 10, INT32], // s
-      ['COM_LOW_BAT_ACT', 0, INT32], // warning only
+      ['COM_LOW_BAT_ACT', 3, INT32], // return at critical, land at emergency
       ['COM_DISARM_PRFLT', 10, REAL32], // s
       ['COM_DISARM_LAND', 2, REAL32], // s
-      ['COM_OF_LOSS_T', 0.5, REAL32], // s
+      ['COM_OF_LOSS_T', 1, REAL32], // s
       ['COM_OBL_RC_ACT', 0, INT32],
       ['MIS_TAKEOFF_ALT', 2.5, REAL32], // m
       ['MPC_XY_CRUISE', 5, REAL32], // m/s
-      ['MPC_Z_VEL_MAX_UP', 2.5, REAL32],
+      ['MPC_TKO_SPEED', 1.5, REAL32],
+      ['MPC_Z_VEL_MAX_UP', 3, REAL32],
       ['MPC_Z_VEL_MAX_DN', 1.5, REAL32],
       ['MPC_LAND_SPEED', 0.7, REAL32],
-      ['RTL_RETURN_ALT', 60, REAL32],
+      ['RTL_RETURN_ALT', 30, REAL32],
       ['BAT1_N_CELLS', cells, INT32],
       ['BAT_LOW_THR', 0.15, REAL32],
       ['BAT_CRIT_THR', 0.07, REAL32],
@@ -113,7 +117,9 @@ export class VirtualPx4 extends VirtualCopter {
   }
 
   protected override speeds(): { cruiseMs: number; upMs: number } {
-    return { cruiseMs: this.param('MPC_XY_CRUISE'), upMs: this.param('MPC_Z_VEL_MAX_UP') };
+    // A takeoff climbs at MPC_TKO_SPEED; other climbs at up to MPC_Z_VEL_MAX_UP.
+    const takingOff = this.main === PX4_MAIN_MODE.AUTO && this.sub === PX4_AUTO_MODE.TAKEOFF;
+    return { cruiseMs: this.param('MPC_XY_CRUISE'), upMs: this.param(takingOff ? 'MPC_TKO_SPEED' : 'MPC_Z_VEL_MAX_UP') };
   }
 
   /** Land: MPC_Z_VEL_MAX_DN high up, MPC_LAND_SPEED under MPC_LAND_ALT2 (5 m). */
@@ -179,10 +185,13 @@ export class VirtualPx4 extends VirtualCopter {
     switch (command) {
       case C.DO_SET_MODE: {
         // Commander::handle_command: param2 main mode, param3 sub mode. A value that is no main
-        // mode (a packed HEARTBEAT custom_mode) is accepted and does nothing.
+        // mode (a packed HEARTBEAT custom_mode) is refused (recorded: [1, 0x60000]).
         const main = Math.round(p[1] ?? 0);
         const sub = Math.round(p[2] ?? 0);
-        if (!Object.values(PX4_MAIN_MODE).includes(main as never)) return ACCEPTED;
+        if (!Object.values(PX4_MAIN_MODE).includes(main as never)) {
+          this.text(common.MavSeverity.CRITICAL, 'Unsupported main mode');
+          return TEMPORARILY_REJECTED;
+        }
         if (main === PX4_MAIN_MODE.OFFBOARD && this.clock.now() - this.lastSetpointMs > this.param('COM_OF_LOSS_T') * 1000) {
           this.text(common.MavSeverity.CRITICAL, 'Switching to Offboard is currently not available');
           return TEMPORARILY_REJECTED;
@@ -207,12 +216,12 @@ export class VirtualPx4 extends VirtualCopter {
         const homeAmsl = this.origin.altitudeM + this.pad.u;
         const amsl = p[6];
         const targetU = (amsl === undefined || Number.isNaN(amsl) ? homeAmsl + this.param('MIS_TAKEOFF_ALT') : amsl) - this.origin.altitudeM;
+        this.setPx4Mode(PX4_MAIN_MODE.AUTO, PX4_AUTO_MODE.TAKEOFF);
         if (targetU <= this.copter.pos.u + 0.5) {
           // Navigator's takeoff: the altitude is AMSL; a relative one reads as below the vehicle.
           this.text(common.MavSeverity.WARNING, 'Already higher than takeoff altitude');
           return ACCEPTED;
         }
-        this.setPx4Mode(PX4_MAIN_MODE.AUTO, PX4_AUTO_MODE.TAKEOFF);
         return super.runCommand(command, [0, 0, 0, NaN, 0, 0, targetU], coordFrame);
       }
       case C.DO_REPOSITION: {
@@ -227,8 +236,8 @@ export class VirtualPx4 extends VirtualCopter {
       case C.NAV_RETURN_TO_LAUNCH:
         return this.setPx4Mode(PX4_MAIN_MODE.AUTO, PX4_AUTO_MODE.RTL) ? ACCEPTED : FAILED;
       case C.SET_MESSAGE_INTERVAL:
-        // PX4 has no WIND (ardupilotmega); its estimate is WIND_COV.
-        if ((p[0] ?? -1) === 168) return UNSUPPORTED;
+        // PX4 has no WIND (ardupilotmega); its estimate is WIND_COV (recorded: FAILED).
+        if ((p[0] ?? -1) === 168) return FAILED;
         return super.runCommand(command, p, coordFrame);
       default:
         return super.runCommand(command, p, coordFrame);
@@ -241,6 +250,11 @@ export class VirtualPx4 extends VirtualCopter {
     if (this.battery.soc < this.param('BAT_LOW_THR')) return 'Preflight Fail: low battery';
     if (this.copter.failed) return 'Preflight Fail: motor failure';
     return undefined;
+  }
+
+  /** PX4's data link counts any GCS's HEARTBEAT. */
+  protected override isOurGcs(): boolean {
+    return true;
   }
 
   /** PX4 reports a failing check when asked to arm (and on health changes), not every 30 s. */
