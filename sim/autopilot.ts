@@ -127,6 +127,8 @@ export class VirtualCopter {
   protected readonly random: Random;
   protected readonly firmware: string;
   protected readonly streams: StreamSchedule;
+  /** The parameters as stored (PARAM_SET writes them; a reboot reads them back). */
+  protected readonly savedParams: Map<string, number>;
   protected readonly legacyNames: boolean;
   protected guidedTarget: Vec3 | undefined;
   protected takeoffTarget: number | undefined;
@@ -159,6 +161,7 @@ export class VirtualCopter {
       const def = this.params.get(name);
       if (def) def.value = value;
     }
+    this.savedParams = new Map([...this.params].map(([name, def]) => [name, def.value]));
     this.signing = new MavlinkSigning({ clock: opts.clock, requireSigned: false });
     this.node = new MavlinkNode({ clock: opts.clock, sysid: opts.sysid, compid: minimal.MavComponent.AUTOPILOT1, heartbeatHz: 0, onlyAddressedToUs: true });
     this.channel = this.node.addLink(opts.link, { signing: this.signing });
@@ -759,6 +762,8 @@ export class VirtualCopter {
   /** The group rates saved in the rate parameters, as at boot (GCS_MAVLINK::init: streamRates[] from SRn_/MAVn_). */
   protected loadStreamRates(): void {
     const now = this.clock.now();
+    // What is in storage: PARAM_SET saves, REQUEST_DATA_STREAM does not.
+    for (const [name, value] of this.savedParams) this.params.get(name)!.value = value;
     for (const g of ARDUPILOT_GROUPS) this.streams.setGroup(g, this.param(streamRateParam(g, RADIO_SERIAL, this.legacyNames)), now);
     this.streams.reset(now);
   }
@@ -775,15 +780,20 @@ export class VirtualCopter {
   }
 
   /**
-   * REQUEST_DATA_STREAM sets a group's rate (ALL: every group but PARAMS), and resets the intervals
-   * of its messages; the rate is not saved (GCS_MAVLINK::handle_request_data_stream with
-   * persist_streamrates() false, ArduPilot's default): a reboot brings the saved rates back.
+   * REQUEST_DATA_STREAM sets a group's rate (ALL: every group but PARAMS) and its rate parameter
+   * in memory, and resets the intervals of its messages; the rate is not saved
+   * (GCS_MAVLINK::handle_request_data_stream, persist_streamrates() false): the parameter reads the
+   * new rate until a reboot brings the saved one back (recorded in SITL).
    */
   protected requestDataStream(m: common.RequestDataStream): void {
     const hz = m.startStop ? m.reqMessageRate : 0;
     const now = this.clock.now();
     const groups = m.reqStreamId === common.MavDataStream.ALL ? ARDUPILOT_GROUPS.filter((g) => g !== 'PARAMS') : [GROUP_OF_DATA_STREAM[m.reqStreamId]].filter((g) => g !== undefined);
-    for (const g of groups) this.streams.setGroup(g, hz, now);
+    for (const g of groups) {
+      const param = this.params.get(streamRateParam(g, RADIO_SERIAL, this.legacyNames));
+      if (param) param.value = hz;
+      this.streams.setGroup(g, hz, now);
+    }
   }
 
   private timesync(m: common.TimeSync): void {
@@ -840,6 +850,7 @@ export class VirtualCopter {
     // ArduPilot ignores sets of unknown parameters (no PARAM_VALUE), and stores the value cast to its type.
     if (!def) return;
     def.value = def.type === common.MavParamType.REAL32 ? Math.fround(m.paramValue) : Math.trunc(m.paramValue);
+    this.savedParams.set(id, def.value);
     this.node.broadcast(this.paramValue(id, [...this.params.keys()].indexOf(id)));
   }
 

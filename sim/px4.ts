@@ -353,6 +353,7 @@ export class VirtualPx4 extends VirtualCopter {
       b.writeFloatLE(m.paramValue);
       def.value = b.readInt32LE(0);
     } else def.value = Math.fround(m.paramValue);
+    this.savedParams.set(id, def.value);
     this.node.broadcast(this.paramValue(id, [...this.params.keys()].indexOf(id)));
   }
 
