@@ -12,8 +12,8 @@ import { isCanopyError } from '../../firmware-bridge/errors.ts';
 import { runScenario } from '../../controller/commands/sim.ts';
 import { loadScenario, parseScenario, shippedScenarios, type Scenario } from '../../sim/scenario.ts';
 
-test('the four shipped scenarios load and say what they are', () => {
-  assert.deepEqual(shippedScenarios(), ['antarctic-summer', 'clear-summer-day', 'cloudy-week', 'storm']);
+test('the shipped scenarios load and say what they are', () => {
+  assert.deepEqual(shippedScenarios(), ['antarctic-summer', 'clear-summer-day', 'cloudy-week', 'cold-start', 'mixed-fleet', 'reboot-on-pad', 'saved-streams', 'storm']);
   for (const name of shippedScenarios()) {
     const s = loadScenario(name);
     assert.equal(s.name, name);
