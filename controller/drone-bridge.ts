@@ -40,15 +40,17 @@ export interface LinkLoad {
 export function droneState(v: Vehicle, nowMs: number, fleet?: FleetView, load?: LinkLoad): DroneState {
   const t = v.telemetry;
   const readiness = v.readiness(nowMs);
+  // Before its GPS has a fix an autopilot sends GLOBAL_POSITION_INT with 0, 0: that is no position.
+  const located = t.latDeg !== undefined && t.lonDeg !== undefined && !(t.latDeg === 0 && t.lonDeg === 0);
   return {
     id: droneId(v.sysid),
     sysid: v.sysid,
     mode: v.mode,
     armed: v.armed,
     autopilot: v.flavour.family,
-    telemetry: t.latDeg === undefined ? 'waiting for telemetry' : 'ok',
+    telemetry: located ? 'ok' : 'waiting for telemetry',
     readiness: readiness.ready ? { ready: true } : { ready: false, reason: readiness.reason },
-    position: t.latDeg !== undefined && t.lonDeg !== undefined ? { lat: t.latDeg, lon: t.lonDeg, altM: t.relativeAltitudeM ?? 0 } : undefined,
+    position: located ? { lat: t.latDeg!, lon: t.lonDeg!, altM: t.relativeAltitudeM ?? 0 } : undefined,
     battery: t.voltageV !== undefined ? { voltageV: t.voltageV, currentA: t.currentA, remainingPct: t.remainingPct } : undefined,
     link: { rssi: v.radio?.rssiDbm, lossPct: v.sequence.recentLossPct, ...load },
     role: fleet?.role,
