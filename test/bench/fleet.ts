@@ -23,6 +23,8 @@
  *   command_denials        COMMAND_ACKs that refused (goal 0)
  *   launch_pace_s, return_pace_s  how long one launch and one return held the transit token at the
  *                          end (the fleet's smoothed measurement; the sunset plan is timed by it)
+ *   …and the firmware scenarios' figures (firmware-scenarios.ts): cold_start_net_full_s,
+ *   saved_streams_radio_util, mixed_fleet_coverage and their company
  *   strong_wind_min        minutes the fleet spent in a strong-wind stage (lowered and halved, or
  *                          landed): the scenario's 6 m/s westerly with 2 m/s gusts passes 9 m/s as
  *                          a ten-minute mean now and then
@@ -30,6 +32,7 @@
 import type { BenchSuite, Figures } from '../../controller/commands/bench.ts';
 import { SimulatedSite } from '../../controller/simulated-site.ts';
 import { loadScenario } from '../../sim/scenario.ts';
+import { firmwareFigures } from './firmware-scenarios.ts';
 
 const DAY_MS = 24 * 3600_000;
 
@@ -109,6 +112,8 @@ export const suite: BenchSuite = {
       return_pace_s: Math.round((site.site.fleet.transitPace().landMs ?? NaN) / 100) / 10,
       faults_and_losses: faults.length,
       rtf: Math.round(scenario.duration / 1000 / wallS),
+      // The real-firmware scenarios (cold start, saved streams, mixed fleet, reboot on the pad).
+      ...(await firmwareFigures(progress)),
     };
     return figures;
   },
