@@ -19,6 +19,13 @@ export class ScriptedAutopilot {
   commandScript: CommandScript = () => [common.MavResult.ACCEPTED];
   /** Ignore commands sent to target_system 0. */
   ignoreBroadcast = false;
+  /** The HEARTBEAT's autopilot field (PX4 for PX4's flavour). */
+  autopilot: minimal.MavAutopilot = minimal.MavAutopilot.ARDUPILOTMEGA;
+  /**
+   * PX4's parameter server: a PARAM_SET whose type is not the parameter's own is refused
+   * ("param types mismatch") and gets no PARAM_VALUE echo.
+   */
+  strictParamTypes = false;
   params = new Map<string, { value: number; type: common.MavParamType }>();
   /** Parameter indices whose PARAM_VALUE is dropped on the first request (list). */
   dropParamIndices = new Set<number>();
@@ -37,7 +44,7 @@ export class ScriptedAutopilot {
   heartbeat(customMode = 4): void {
     const hb = new minimal.Heartbeat();
     hb.type = minimal.MavType.QUADROTOR;
-    hb.autopilot = minimal.MavAutopilot.ARDUPILOTMEGA;
+    hb.autopilot = this.autopilot;
     hb.baseMode = minimal.MavModeFlag.CUSTOM_MODE_ENABLED;
     hb.customMode = customMode;
     hb.systemStatus = minimal.MavState.STANDBY;
@@ -79,6 +86,7 @@ export class ScriptedAutopilot {
       if (name !== undefined && this.params.has(name)) this.sendParam(name, names.indexOf(name));
     } else if (m instanceof common.ParamSet && this.forMe(m.targetSystem)) {
       const p = this.params.get(m.paramId);
+      if (p && this.strictParamTypes && m.paramType !== p.type) return;
       if (p && !m.paramId.startsWith('RO_')) p.value = m.paramValue;
       if (p) this.sendParam(m.paramId, [...this.params.keys()].indexOf(m.paramId));
     } else if (m instanceof common.MissionRequestList && this.forMe(m.targetSystem)) {

@@ -59,3 +59,52 @@ test('bytewise encoding (PX4) round-trips integers through the float field', () 
   }
   assert.equal(decodeParamValue(3, T.INT32, 'cast'), 3);
 });
+
+test('ensure finds the name the firmware uses (MAV_SYSID since ArduPilot 4.7, SYSID_THISMAV before) and writes it in its own type', async () => {
+  const { clock, drone, client } = await setup();
+  drone.params.set('SYSID_THISMAV', { value: 1, type: T.INT16 });
+  const r = await runUntil(clock, client.ensure({ names: ['MAV_SYSID', 'SYSID_THISMAV'], value: 7, means: 'system id' }));
+  assert.deepEqual(r, { ok: true, name: 'SYSID_THISMAV', changed: true });
+  assert.equal(drone.params.get('SYSID_THISMAV')?.value, 7);
+  const set = drone.received.filter((m): m is common.ParamSet => m instanceof common.ParamSet);
+  assert.deepEqual(set.map((m) => [m.paramId, m.paramType]), [['SYSID_THISMAV', T.INT16]], 'one write, as the autopilot typed it');
+});
+
+test('ensure of a value already held writes nothing', async () => {
+  const { clock, drone, client } = await setup();
+  const r = await runUntil(clock, client.ensure({ names: ['FS_GCS_ENABLE'], value: 1, means: 'failsafe' }));
+  assert.deepEqual(r, { ok: true, name: 'FS_GCS_ENABLE', changed: false });
+  assert.equal(drone.received.some((m) => m instanceof common.ParamSet), false);
+});
+
+test('ensure of a parameter the autopilot lacks says absent after bounded reads, and never writes', async () => {
+  const { clock, drone, client } = await setup();
+  const r = await runUntil(clock, client.ensure({ names: ['NEW_NAME', 'OLD_NAME'], value: 3, means: 'land on GCS loss' }));
+  assert.equal(r.ok, false);
+  assert.equal(!r.ok && r.reason, 'absent');
+  assert.match(!r.ok ? r.detail : '', /no parameter NEW_NAME or OLD_NAME on this autopilot \(land on GCS loss\)/);
+  const reads = drone.received.filter((m) => m instanceof common.ParamRequestRead).length;
+  assert.equal(reads, 2 * 4, 'each name read once plus three retries, then given up');
+  assert.equal(drone.received.some((m) => m instanceof common.ParamSet), false);
+});
+
+test('ensure on PX4: an INT32 written bytewise in its own type is taken; a write of another type is refused unechoed', async () => {
+  const clock = new ManualClock();
+  const [ground, air] = createMemoryPair();
+  const gcs = new MavlinkNode({ clock, heartbeatHz: 0 });
+  const channel = gcs.addLink(ground);
+  const drone = new ScriptedAutopilot(clock, air, 1);
+  drone.strictParamTypes = true;
+  // PX4 holds INT32 parameters bytewise: the float field carries the integer's four bytes.
+  drone.params.set('NAV_DLL_ACT', { value: encodeParamValue(0, T.INT32, 'bytewise'), type: T.INT32 });
+  await ground.start();
+  await air.start();
+  const client = new ParamClient(gcs.portTo(channel, 1, 1), { encoding: 'bytewise' });
+  const r = await runUntil(clock, client.ensure({ names: ['NAV_DLL_ACT'], value: 3, means: 'land on data-link loss' }));
+  assert.deepEqual(r, { ok: true, name: 'NAV_DLL_ACT', changed: true });
+  assert.equal(decodeParamValue(drone.params.get('NAV_DLL_ACT')!.value, T.INT32, 'bytewise'), 3);
+  // What Canopy once did: INT8 to an INT32 parameter. PX4 refuses it with no echo: a timeout, not a hang.
+  const wrong = await runUntil(clock, client.set('NAV_DLL_ACT', 2, T.INT8));
+  assert.equal(!wrong.ok && wrong.reason, 'timeout');
+  assert.equal(decodeParamValue(drone.params.get('NAV_DLL_ACT')!.value, T.INT32, 'bytewise'), 3);
+});
