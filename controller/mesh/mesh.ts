@@ -243,13 +243,16 @@ export class Mesh {
   /** An in-process subscription (no ACL). Resolves once active; the result unsubscribes. */
   async subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<() => Promise<void>> {
     const broker = this.broker;
+    // The handler runs now, its completion on the next turn of the event loop: mqemitter starts
+    // the next queued message from inside this callback, so a synchronous cb() processes a whole
+    // backlog (thousands of clients leaving at once release thousands) on one ever-deeper stack.
     const deliver = (packet: AedesPublishPacket, cb: () => void) => {
       try {
         handler(packet.topic, packet.payload as Buffer);
       } catch (e) {
         this.log.error('subscription handler threw', { filter, error: String(e) });
       }
-      cb();
+      setImmediate(cb);
     };
     await new Promise<void>((resolve) => broker.subscribe(filter, deliver, resolve));
     return () => new Promise<void>((resolve) => (broker.closed ? resolve() : broker.unsubscribe(filter, deliver, resolve)));
