@@ -109,6 +109,17 @@ export const ConfigSchema = z.strictObject({
       anonymousRole: z.enum(['viewer', 'phone', 'neighbour']).optional(),
       stateRateHz: z.number().positive().max(50).default(2),
       redis: z.strictObject({ host: z.string().optional(), port: port.optional(), password: z.string().optional(), db: z.number().int().min(0).optional() }).optional(),
+      /** What clients may cost (controller/mesh/guard.ts); unset fields keep their defaults. */
+      limits: z
+        .strictObject({
+          maxConnections: z.number().int().min(1).optional(),
+          maxConnectionsPerAddress: z.number().int().min(1).optional(),
+          /** Large enough for the store's sealed 256 KiB chunks. */
+          maxPacketBytes: z.number().int().min(300 * 1024).max(256 * 1024 * 1024).optional(),
+          maxConcurrentLogins: z.number().int().min(1).max(16).optional(),
+          loginQueue: z.number().int().min(0).max(1000).optional(),
+        })
+        .optional(),
     })
     .default({ baseTopic: 'canopy', mqtt: { port: 1883 }, websocket: { port: 9001 }, stateRateHz: 2 }),
   /** The dashboard (controller/dashboard/): web app, MQTT over WebSocket on /mqtt, /metrics; false turns it off. */
@@ -307,6 +318,7 @@ export function meshOptions(c: CanopyConfig): Omit<MeshOptions, 'users' | 'clock
     anonymousRole: m.anonymousRole,
     stateRateHz: m.stateRateHz,
     redis: m.redis,
+    limits: m.limits,
   };
 }
 

@@ -9,12 +9,16 @@
  *   authorizePublish  ACL, then the interceptors (the relay commits there, before the PUBACK)
  *   authorizeSubscribe ACL; a refused filter gets SUBACK return code 0x80
  *   authorizeForward  ACL again on every delivery, retained messages included
+ * What a client may cost the station is bounded (guard.ts, login-limiter.ts): connections in all
+ * and per address, packet sizes before and after login, scrypt checks at once, and failed logins
+ * back off; a client id belongs to the user that took it first, or to the user it names.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import { Aedes, type AedesOptions, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
@@ -22,6 +26,8 @@ import { SystemClock, type Clock } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import { Acl, type Principal, type Role } from './acl.ts';
+import { ConnectionCounter, DEFAULT_MESH_LIMITS, guardedStream, PacketSizeGuard, type MeshLimits } from './guard.ts';
+import { LoginLimiter } from './login-limiter.ts';
 import { isValidFilter, topicMatches } from './filters.ts';
 import { LatestThrottle } from './throttle.ts';
 import {
@@ -63,6 +69,8 @@ export interface MeshOptions {
   stateRateHz?: number;
   /** Several mesh processes on one Redis share subscriptions, sessions and retained messages. */
   redis?: RedisOptions;
+  /** What clients may cost: connections, packet sizes, logins at once (guard.ts). */
+  limits?: Partial<MeshLimits>;
   /** Broker options passed to aedes as they are. */
   broker?: Pick<AedesOptions, 'id' | 'heartbeatInterval' | 'connectTimeout'>;
   clock?: Clock;
@@ -104,10 +112,32 @@ interface Running {
   wss?: WebSocketServer;
   throttle: LatestThrottle<DroneState>;
   unsubscribe: (() => Promise<void>)[];
+  connections: ConnectionCounter;
+  logins: LoginLimiter;
 }
 
-const NOT_AUTHORIZED = 5; // CONNACK return code, MQTT 3.1.1 §3.2.2.3
+/** What the mesh knows of a connection before aedes does: where it comes from and its guard. */
+interface Admitted {
+  address: string;
+  guard: PacketSizeGuard;
+}
+
+/** What the mesh refused, by kind (for logs, tests and `canopy bench mesh`). */
+export interface MeshRefusals {
+  connections: number;
+  packets: number;
+  loginsBusy: number;
+  loginsBackingOff: number;
+  clientIds: number;
+}
+
+// CONNACK return codes, MQTT 3.1.1 §3.2.2.3.
+const IDENTIFIER_REJECTED = 2;
+const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+/** Client ids bound to their users, kept at most (the oldest is forgotten first). */
+const MAX_CLIENT_IDS = 20_000;
 
 export class Mesh {
   readonly topics: TopicTree;
@@ -117,6 +147,13 @@ export class Mesh {
   private readonly setHandlers: ((id: string, command: DroneCommand) => void)[] = [];
   private readonly principals = new WeakMap<Client, Principal>();
   private readonly wills = new WeakMap<Client, string>();
+  private readonly admitted = new WeakMap<Duplex, Admitted>();
+  /** Client id → the user that took it first ('' anonymous). */
+  private readonly clientIds = new Map<string, string>();
+  private usernames: readonly string[] = [];
+  private readonly limits: MeshLimits;
+  readonly refusals: MeshRefusals = { connections: 0, packets: 0, loginsBusy: 0, loginsBackingOff: 0, clientIds: 0 };
+  private lastRefusalLogMs = -Infinity;
   private readonly clock: Clock;
   private readonly log: Logger;
 
@@ -124,6 +161,7 @@ export class Mesh {
     this.topics = topicTree(opts.baseTopic ?? DEFAULT_BASE_TOPIC);
     this.clock = opts.clock ?? new SystemClock();
     this.log = (opts.log ?? silentLogger).child('canopy:mesh');
+    this.limits = { ...DEFAULT_MESH_LIMITS, ...opts.limits };
     this.requestHandlers.set('health_check', () => ({ healthy: true }));
   }
 
@@ -140,6 +178,7 @@ export class Mesh {
   async start(): Promise<void> {
     if (this.running) return;
     const users = new UserDirectory(this.opts.users ?? []);
+    this.usernames = (this.opts.users ?? []).map((u) => u.username);
     const acl = new Acl(this.topics.base, this.opts.discoveryPrefix);
     const redis = this.opts.redis ? await redisEngine(this.opts.redis) : undefined;
     const broker = await Aedes.createBroker({
@@ -150,7 +189,7 @@ export class Mesh {
         done(null, true);
       },
       authenticate: (client, username, password, done) => {
-        this.authenticate(users, acl, client, username, password).then(
+        this.authenticate(running, users, acl, client, username, password).then(
           (err) => done(err, err === null),
           (e: unknown) => done(refusal(NOT_AUTHORIZED, `authentication failed: ${String(e)}`), false),
         );
@@ -183,6 +222,8 @@ export class Mesh {
       }),
       unsubscribe: [],
       sockets: new Set(),
+      connections: new ConnectionCounter(this.limits),
+      logins: new LoginLimiter({ maxConcurrent: this.limits.maxConcurrentLogins, queue: this.limits.loginQueue, clock: this.clock }),
     };
     this.running = running;
     try {
@@ -226,7 +267,49 @@ export class Mesh {
 
   /** Hands an accepted WebSocket (e.g. from the dashboard's own HTTP server) to the broker. */
   acceptWebSocket(ws: WebSocket, req?: IncomingMessage): void {
-    this.broker.handle(createWebSocketStream(ws), req);
+    const r = this.running;
+    if (!r) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the mesh is not started');
+    this.admit(r, createWebSocketStream(ws), req?.socket.remoteAddress, req);
+  }
+
+  /** Open connections (admitted by the limits). */
+  get connections(): number {
+    return this.running?.connections.open ?? 0;
+  }
+
+  /**
+   * Takes a new connection: within the connection limits it reaches aedes through its packet
+   * guard; over them it is closed at once.
+   */
+  private admit(r: Running, socket: Duplex, remoteAddress: string | undefined, req?: IncomingMessage): void {
+    const address = remoteAddress ?? 'unknown';
+    const place = r.connections.admit(address);
+    if ('refused' in place) {
+      this.refusals.connections++;
+      this.refusedNow(`connection from ${address} refused: ${place.refused}`);
+      socket.destroy();
+      return;
+    }
+    r.sockets.add(socket);
+    socket.once('close', () => {
+      r.sockets.delete(socket);
+      place.release();
+    });
+    const guard = new PacketSizeGuard(this.limits);
+    const stream = guardedStream(socket, guard, (refusal) => {
+      this.refusals.packets++;
+      this.refusedNow(`connection from ${address} closed: ${refusal.detail}`);
+    });
+    this.admitted.set(stream, { address, guard });
+    r.broker.handle(stream, req);
+  }
+
+  /** Logs a refusal, at most one every 10 s (a flood must not flood the log too). */
+  private refusedNow(message: string): void {
+    const now = this.clock.now();
+    if (now - this.lastRefusalLogMs < 10_000) return;
+    this.lastRefusalLogMs = now;
+    this.log.warn(message, { ...this.refusals });
   }
 
   /** Publishes as the controller itself (no ACL). */
@@ -296,21 +379,55 @@ export class Mesh {
     return this.publish(this.topics.availability(id), availability, { retain: true });
   }
 
-  private async authenticate(users: UserDirectory, acl: Acl, client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
+  private async authenticate(r: Running, users: UserDirectory, acl: Acl, client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
+    const admitted = this.admitted.get(client.conn as unknown as Duplex);
+    const address = admitted?.address ?? 'unknown';
     let who: Principal | undefined;
     if (username === undefined || username === '') {
       if (!this.opts.anonymousRole) return refusal(NOT_AUTHORIZED, 'anonymous access is off; connect with a username and password');
       who = { username: '', role: this.opts.anonymousRole };
     } else {
-      who = await users.authenticate(username, password ?? Buffer.alloc(0));
+      const turn = await r.logins.admit(address, username);
+      if (!turn.ok) {
+        if (turn.reason === 'busy') this.refusals.loginsBusy++;
+        else this.refusals.loginsBackingOff++;
+        this.refusedNow(`login of "${username}" from ${address} refused: ${turn.detail}`);
+        return refusal(turn.reason === 'busy' ? SERVER_UNAVAILABLE : NOT_AUTHORIZED, turn.detail);
+      }
+      try {
+        who = await users.authenticate(username, password ?? Buffer.alloc(0));
+      } finally {
+        turn.done(who !== undefined);
+      }
       if (!who) return refusal(BAD_USERNAME_OR_PASSWORD, `bad username or password for "${username}"`);
     }
     const willTopic = this.wills.get(client);
     if (willTopic !== undefined && !acl.canPublish(who, willTopic)) {
       return refusal(NOT_AUTHORIZED, `${who.username || 'anonymous'} (${who.role}) may not publish its will to ${willTopic}`);
     }
+    const owner = this.clientIdOwner(client.id);
+    if (owner !== undefined && owner !== who.username) {
+      this.refusals.clientIds++;
+      this.log.warn(`client id "${client.id}" refused to ${who.username || 'anonymous'} from ${address}: it belongs to ${owner || 'an anonymous client'}`);
+      return refusal(IDENTIFIER_REJECTED, `client id "${client.id}" belongs to another user`);
+    }
+    if (!this.clientIds.has(client.id)) {
+      this.clientIds.set(client.id, who.username);
+      if (this.clientIds.size > MAX_CLIENT_IDS) this.clientIds.delete(this.clientIds.keys().next().value!);
+    }
+    admitted?.guard.loggedInNow();
     this.principals.set(client, who);
     return null;
+  }
+
+  /**
+   * The user a client id belongs to: the user it names (`<anything>-<username>` or the username
+   * itself, as the phone agents' `canopy-store-<name>`), else the user that took it first.
+   */
+  private clientIdOwner(id: string): string | undefined {
+    let named: string | undefined;
+    for (const u of this.usernames) if ((id === u || id.endsWith(`-${u}`)) && (named === undefined || u.length > named.length)) named = u;
+    return named ?? this.clientIds.get(id);
   }
 
   private async runInterceptors(packet: PublishPacket, who: Principal | undefined): Promise<void> {
@@ -366,11 +483,7 @@ export class Mesh {
 
   private async listen(r: Running): Promise<void> {
     const { tcp = {}, tls, ws = {} } = this.opts;
-    const handle = (socket: Duplex, req?: IncomingMessage) => {
-      r.sockets.add(socket);
-      socket.once('close', () => r.sockets.delete(socket));
-      r.broker.handle(socket, req);
-    };
+    const handle = (socket: Duplex, req?: IncomingMessage) => this.admit(r, socket, req?.socket.remoteAddress ?? (socket as Socket).remoteAddress, req);
     // No Nagle: request/response traffic (the store protocol, bridge requests) otherwise waits
     // ≈ 40 ms for the client's delayed ACK on every small write (`canopy bench store`: 8× per request).
     if (tcp) {

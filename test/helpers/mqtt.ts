@@ -2,14 +2,24 @@
  * MQTT client helpers for tests: connect and report the CONNACK outcome, publish and report
  * whether the broker acknowledged or closed the connection, subscribe and report granted QoS.
  */
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { createConnection } from 'node:net';
+import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
 
 export type ConnectOutcome = { ok: true; client: MqttClient } | { ok: false; returnCode: number };
 
-/** Connects once (no reconnects); resolves with the client or the CONNACK refusal code. */
-export function tryConnect(url: string, opts: IClientOptions = {}): Promise<ConnectOutcome> {
+/**
+ * Connects once (no reconnects); resolves with the client or the CONNACK refusal code. `from`
+ * binds the client's end to a local address (any of 127.0.0.0/8 is loopback on Linux: a second
+ * "host" for per-address limits).
+ */
+export function tryConnect(url: string, opts: IClientOptions = {}, from?: string): Promise<ConnectOutcome> {
   return new Promise((resolve, reject) => {
-    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+    const o = { reconnectPeriod: 0, connectTimeout: 5000, ...opts };
+    let client: MqttClient;
+    if (from) {
+      const u = new URL(url);
+      client = new MqttClient(() => createConnection({ host: u.hostname, port: Number(u.port), localAddress: from }), { protocolVersion: 4, ...o });
+    } else client = mqtt.connect(url, o);
     const onClose = () => reject(new Error(`connection to ${url} closed before CONNACK`));
     client.once('connect', () => {
       client.off('close', onClose);

@@ -1,0 +1,162 @@
+/**
+ * What a connection may cost the broker before and after it has logged in. aedes has no maximum
+ * packet size: its parser (mqtt-packet) buffers a packet until the remaining length its fixed
+ * header declares has arrived, so one CONNECT declaring 256 MB makes the process hold 256 MB.
+ * The guard reads each packet's fixed header as the bytes pass (MQTT 3.1.1 §2.2: a type byte,
+ * then the remaining length in 1–4 bytes of 7 bits, §2.2.3) and closes the connection the moment
+ * a header declares more than the connection may send, so those bytes are never buffered:
+ * - before login: the first packet must be CONNECT (§3.1 "the first packet sent from the Client to
+ *   the Server MUST be a CONNECT packet"), packets of at most `preLoginPacketBytes`, and at most
+ *   twice that in all until the login is decided;
+ * - after: packets of at most `maxPacketBytes` (the store's chunks are 256 KiB and sealed).
+ * And how many connections there may be: in total and from one address.
+ */
+import { Duplex, Transform, type TransformCallback } from 'node:stream';
+
+export interface MeshLimits {
+  /** Connections at once over every listener. Default 2000. */
+  maxConnections: number;
+  /** Connections at once from one address. Default 200. */
+  maxConnectionsPerAddress: number;
+  /** Largest packet of a logged-in client, bytes. Default 1 MiB. */
+  maxPacketBytes: number;
+  /** Largest packet before the login is decided (the CONNECT), bytes. Default 8 KiB. */
+  preLoginPacketBytes: number;
+  /** scrypt checks at once; each holds 32 MiB (N = 2^15, r = 8). Default 1. */
+  maxConcurrentLogins: number;
+  /** Logins waiting for a check; beyond, a login is refused at once (CONNACK 3, server unavailable). Default 16. */
+  loginQueue: number;
+}
+
+export const DEFAULT_MESH_LIMITS: MeshLimits = {
+  maxConnections: 2000,
+  maxConnectionsPerAddress: 200,
+  maxPacketBytes: 1024 * 1024,
+  preLoginPacketBytes: 8 * 1024,
+  maxConcurrentLogins: 1,
+  loginQueue: 16,
+};
+
+const CONNECT = 1;
+
+export type GuardRefusal = { reason: 'not-connect' | 'too-large' | 'too-much-before-login' | 'malformed-length'; detail: string };
+
+/** Follows packet boundaries through a byte stream, checking each fixed header (see the module comment). */
+export class PacketSizeGuard {
+  private loggedIn = false;
+  private packets = 0;
+  private received = 0;
+  /** Header byte seen, length bytes being read. */
+  private lengthBytes = -1;
+  private length = 0;
+  private multiplier = 1;
+  /** Body bytes still to pass before the next header. */
+  private body = 0;
+
+  constructor(private readonly limits: Pick<MeshLimits, 'maxPacketBytes' | 'preLoginPacketBytes'>) {}
+
+  /** The login succeeded: from now on packets may be up to maxPacketBytes. */
+  loggedInNow(): void {
+    this.loggedIn = true;
+  }
+
+  /** Checks the next bytes; a refusal means the connection must be closed before they go on. */
+  check(chunk: Uint8Array): GuardRefusal | undefined {
+    this.received += chunk.length;
+    const limit = this.loggedIn ? this.limits.maxPacketBytes : this.limits.preLoginPacketBytes;
+    if (!this.loggedIn && this.received > 2 * this.limits.preLoginPacketBytes) {
+      return { reason: 'too-much-before-login', detail: `more than ${2 * this.limits.preLoginPacketBytes} bytes before the login was decided` };
+    }
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.body > 0) {
+        const skip = Math.min(this.body, chunk.length - i);
+        this.body -= skip;
+        i += skip;
+        continue;
+      }
+      const byte = chunk[i++]!;
+      if (this.lengthBytes < 0) {
+        // A fixed header's first byte: the packet type in the high nibble.
+        if (this.packets === 0 && byte >> 4 !== CONNECT) return { reason: 'not-connect', detail: `first packet of type ${byte >> 4}, not CONNECT` };
+        this.packets++;
+        this.lengthBytes = 0;
+        this.length = 0;
+        this.multiplier = 1;
+        continue;
+      }
+      // Remaining length: 7 bits a byte, least significant first, at most 4 bytes (§2.2.3).
+      this.length += (byte & 0x7f) * this.multiplier;
+      this.multiplier *= 128;
+      this.lengthBytes++;
+      if (this.length > limit) return { reason: 'too-large', detail: `a packet of ${this.length} bytes declared; the limit is ${limit}${this.loggedIn ? '' : ' before login'}` };
+      if (byte & 0x80) {
+        if (this.lengthBytes >= 4) return { reason: 'malformed-length', detail: 'a remaining length longer than 4 bytes' };
+        continue;
+      }
+      this.body = this.length;
+      this.lengthBytes = -1;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * The socket as aedes should see it: incoming bytes pass the guard (a refusal destroys the socket
+ * and calls `refused`), outgoing bytes go straight to the socket.
+ */
+export function guardedStream(socket: Duplex, guard: PacketSizeGuard, refused: (r: GuardRefusal) => void): Duplex {
+  const inbound = new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      const r = guard.check(chunk);
+      if (r) {
+        refused(r);
+        socket.destroy();
+        cb();
+        return;
+      }
+      cb(null, chunk);
+    },
+  });
+  socket.pipe(inbound);
+  const stream = Duplex.from({ readable: inbound, writable: socket });
+  const close = () => stream.destroy();
+  socket.once('close', close);
+  stream.once('close', () => {
+    socket.off('close', close);
+    socket.destroy();
+  });
+  return stream;
+}
+
+/** Open connections by address, against the limits. */
+export class ConnectionCounter {
+  private total = 0;
+  private readonly byAddress = new Map<string, number>();
+
+  constructor(private readonly limits: Pick<MeshLimits, 'maxConnections' | 'maxConnectionsPerAddress'>) {}
+
+  get open(): number {
+    return this.total;
+  }
+
+  /** Takes a place for a connection from `address`; undefined when it may not have one (with why). */
+  admit(address: string): { release: () => void } | { refused: string } {
+    const n = this.byAddress.get(address) ?? 0;
+    if (this.total >= this.limits.maxConnections) return { refused: `${this.total} connections open (mesh.limits.maxConnections)` };
+    if (n >= this.limits.maxConnectionsPerAddress) return { refused: `${n} connections open from ${address} (mesh.limits.maxConnectionsPerAddress)` };
+    this.total++;
+    this.byAddress.set(address, n + 1);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.total--;
+        const left = (this.byAddress.get(address) ?? 1) - 1;
+        if (left > 0) this.byAddress.set(address, left);
+        else this.byAddress.delete(address);
+      },
+    };
+  }
+}
