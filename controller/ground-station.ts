@@ -79,6 +79,7 @@ export class GroundStation {
       for (const link of this.links) {
         link.on('down', (reason) => this.log.warn('link down', { link: link.url, reason }));
         link.on('up', () => this.log.info('link up', { link: link.url }));
+        link.on('peer-new', (peer, known) => this.log.warn(`${link.url}: a new peer ${peer} (heard before: ${known.join(', ')}); pin the link with ?peer=host:port to take only one`));
         await link.start();
       }
       this.node.start();

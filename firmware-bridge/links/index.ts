@@ -20,7 +20,7 @@ export function createLink(url: string, opts: CreateLinkOptions = {}): Link {
     case 'serial':
       return new SerialLink(url, spec.path, spec.baud, clock, { waitForDevice: opts.waitForDevice });
     case 'udpin':
-      return new UdpInLink(url, spec.host, spec.port);
+      return new UdpInLink(url, spec.host, spec.port, spec.peer);
     case 'udpout':
       return new UdpOutLink(url, spec.host, spec.port);
     case 'tcp':

@@ -16,6 +16,8 @@ export interface LinkEvents {
   'peer-gone': [peer: string];
   /** A problem worth reporting that does not stop the link (e.g. a reconnect attempt failed). */
   error: [err: Error];
+  /** A UDP server link heard from a new peer address after its first (a GCS that moved, or a stranger). */
+  'peer-new': [peer: string, known: string[]];
 }
 
 export interface LinkStats {
@@ -25,6 +27,8 @@ export interface LinkStats {
   chunksOut: number;
   /** Writes dropped because the link was down or the peer unknown. */
   dropsOut: number;
+  /** Datagrams dropped because they came from another address than the link's peer (UDP). */
+  foreignIn: number;
   reconnects: number;
 }
 
@@ -42,7 +46,7 @@ export interface Link extends EventEmitter<LinkEvents> {
 }
 
 export function emptyStats(): LinkStats {
-  return { bytesIn: 0, bytesOut: 0, chunksIn: 0, chunksOut: 0, dropsOut: 0, reconnects: 0 };
+  return { bytesIn: 0, bytesOut: 0, chunksIn: 0, chunksOut: 0, dropsOut: 0, foreignIn: 0, reconnects: 0 };
 }
 
 /** Shared bookkeeping for all link kinds. */

@@ -1,4 +1,5 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
 import { BaseLink } from './link.ts';
 import { listenError } from './tcp.ts';
 
@@ -51,28 +52,54 @@ abstract class UdpLink extends BaseLink {
 
 /**
  * `udpin://host:port`: listens; every address a datagram came from becomes a peer "address:port",
- * and writes go to all of them (as mavlink-router's UDP server endpoints do).
+ * and writes go to all of them (as mavlink-router's UDP server endpoints do). A peer after the
+ * first is announced ('peer-new': a GCS that moved, or a stranger). `?peer=host:port` pins the
+ * link to one peer: datagrams from anywhere else are dropped and counted (stats.foreignIn), and
+ * writes go to the pinned peer from the start.
  */
 export class UdpInLink extends UdpLink {
   private readonly heard = new Map<string, { address: string; port: number }>();
+  private pinnedAs: string | undefined;
+
+  constructor(
+    url: string,
+    host: string,
+    port: number,
+    private readonly pinned?: { host: string; port: number },
+  ) {
+    super(url, host, port);
+  }
 
   /** The bound port (useful with port 0). */
   get boundPort(): number | undefined {
     return this.socket?.address().port;
   }
 
-  /** Ids ("address:port") of every address heard from since start(). */
+  /** Ids ("address:port") of every address heard from since start() (the pinned peer only, when pinned). */
   get peers(): string[] {
     return [...this.heard.keys()];
   }
 
-  protected bind(): Promise<Socket> {
+  protected async bind(): Promise<Socket> {
+    if (this.pinned) {
+      const address = (await lookup(this.pinned.host)).address;
+      this.pinnedAs = `${address}:${this.pinned.port}`;
+      this.heard.set(this.pinnedAs, { address, port: this.pinned.port });
+    }
     return bindSocket(this.host, this.port, this.url);
   }
 
   protected onMessage(msg: Buffer, from: RemoteInfo): void {
     const peer = `${from.address}:${from.port}`;
-    if (!this.heard.has(peer)) this.heard.set(peer, { address: from.address, port: from.port });
+    if (this.pinnedAs !== undefined && peer !== this.pinnedAs) {
+      this.stats.foreignIn++;
+      return;
+    }
+    if (!this.heard.has(peer)) {
+      const known = [...this.heard.keys()];
+      this.heard.set(peer, { address: from.address, port: from.port });
+      if (known.length > 0) this.emit('peer-new', peer, known);
+    }
     this.received(msg, peer);
   }
 
@@ -93,10 +120,35 @@ export class UdpInLink extends UdpLink {
   }
 }
 
-/** `udpout://host:port`: sends to one address from an ephemeral port and hears its replies. */
+/**
+ * `udpout://host:port`: a connected UDP socket (connect(2)): the kernel picks the interface that
+ * reaches the host and delivers only datagrams from that host and port, so a stranger on another
+ * port cannot inject frames (MAVProxy's and mavlink-router's udpout take from anyone).
+ */
 export class UdpOutLink extends UdpLink {
   protected bind(): Promise<Socket> {
-    return bindSocket(this.host.includes(':') ? '::' : '0.0.0.0', 0, this.url);
+    const socket = createSocket(this.host.includes(':') ? 'udp6' : 'udp4');
+    return new Promise((resolve, reject) => {
+      socket.once('error', (err) => {
+        socket.close();
+        reject(listenError(err, 'UDP', this.url, this.port));
+      });
+      socket.connect(this.port, this.host, () => {
+        socket.removeAllListeners('error');
+        resolve(socket);
+      });
+    });
+  }
+
+  override async start(): Promise<void> {
+    await super.start();
+    // A connected socket reports the peer's ICMP "port unreachable" (nobody listening yet, e.g.
+    // QGroundControl not started) as an error on the next send: that is a dropped write, not a fault.
+    this.socket?.removeAllListeners('error');
+    this.socket?.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNREFUSED') this.stats.dropsOut++;
+      else this.emit('error', err);
+    });
   }
 
   protected onMessage(msg: Buffer, from: RemoteInfo): void {
@@ -108,7 +160,7 @@ export class UdpOutLink extends UdpLink {
       this.stats.dropsOut++;
       return;
     }
-    this.socket.send(data, this.port, this.host);
+    this.socket.send(data);
     this.sent(data.length);
   }
 }

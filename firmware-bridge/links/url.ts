@@ -4,6 +4,7 @@ import { CanopyError } from '../errors.ts';
  * Link URLs (MQTT.js / MAVSDK connection-URL habit):
  *   serial:/dev/ttyUSB0?baud=57600     serial port (default 57600 baud)
  *   udpin://0.0.0.0:14550              UDP, listen; replies go to every peer heard from
+ *   udpin://0.0.0.0:14550?peer=10.0.0.5:14551   …taking datagrams from that peer only
  *   udpout://127.0.0.1:14550           UDP, send to a fixed address
  *   tcp://127.0.0.1:5760               TCP client (reconnects)
  *   tcpin://0.0.0.0:5760               TCP server (many clients)
@@ -11,7 +12,8 @@ import { CanopyError } from '../errors.ts';
  */
 export type LinkSpec =
   | { kind: 'serial'; path: string; baud: number }
-  | { kind: 'udpin' | 'udpout' | 'tcp' | 'tcpin'; host: string; port: number }
+  | { kind: 'udpin'; host: string; port: number; peer?: { host: string; port: number } }
+  | { kind: 'udpout' | 'tcp' | 'tcpin'; host: string; port: number }
   | { kind: 'memory'; name: string };
 
 const SCHEMES = ['serial', 'udpin', 'udpout', 'tcp', 'tcpin', 'memory'] as const;
@@ -48,15 +50,16 @@ export function parseLinkUrl(url: string): LinkSpec {
     case 'tcp':
     case 'tcpin': {
       if (!rest.startsWith('//')) throw bad(url, 'the address', `must follow "${scheme}://"`);
-      const hostPort = rest.slice(2).replace(/\/$/, '');
-      const hm = /^(\[[0-9a-f:.]+\]|[^:/?#\s]+):(\d+)$/i.exec(hostPort);
-      if (!hm) throw bad(url, `the address "${hostPort}"`, 'is not host:port');
-      const host = hm[1]!.replace(/^\[|\]$/g, '');
-      const port = Number(hm[2]);
-      if (!Number.isInteger(port) || port < 0 || port > 65535 || ((scheme === 'udpout' || scheme === 'tcp') && port === 0)) {
-        throw bad(url, `the port "${hm[2]}"`, 'is out of range (1-65535)');
+      const [addressPart, query] = rest.slice(2).split('?', 2) as [string, string?];
+      const { host, port } = hostAndPort(url, addressPart.replace(/\/$/, ''), scheme === 'udpout' || scheme === 'tcp');
+      if (query === undefined) return { kind: scheme, host, port };
+      const params = new URLSearchParams(query);
+      for (const key of params.keys()) {
+        if (scheme !== 'udpin' || key !== 'peer') throw bad(url, `the query parameter "${key}"`, scheme === 'udpin' ? 'is not known (only "peer")' : 'is not known');
       }
-      return { kind: scheme, host, port };
+      // The peer a pinned udpin link takes datagrams from (and answers).
+      const peer = hostAndPort(url, params.get('peer') ?? '', true);
+      return { kind: 'udpin', host, port, peer };
     }
     case 'memory': {
       const name = rest.replace(/^\/\//, '');
@@ -66,4 +69,15 @@ export function parseLinkUrl(url: string): LinkSpec {
     default:
       throw bad(url, `the scheme "${scheme}"`, `is not supported (use one of ${SCHEMES.join(', ')})`);
   }
+}
+
+function hostAndPort(url: string, hostPort: string, portRequired: boolean): { host: string; port: number } {
+  const hm = /^(\[[0-9a-f:.]+\]|[^:/?#\s]+):(\d+)$/i.exec(hostPort);
+  if (!hm) throw bad(url, `the address "${hostPort}"`, 'is not host:port');
+  const host = hm[1]!.replace(/^\[|\]$/g, '');
+  const port = Number(hm[2]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535 || (portRequired && port === 0)) {
+    throw bad(url, `the port "${hm[2]}"`, 'is out of range (1-65535)');
+  }
+  return { host, port };
 }
