@@ -52,7 +52,8 @@ export class GroundStation {
     for (const { link, name } of opts.droneLinks) this.node.addLink(link, { name, kind: 'vehicles' });
     for (const { link, name, readOnly } of opts.gcsLinks ?? []) this.node.addLink(link, { name, readOnly });
     this.links = [...opts.droneLinks, ...(opts.gcsLinks ?? [])].map((l) => l.link);
-    this.vehicles = new VehicleManager(this.node, { lostAfterMs: opts.lostAfterMs });
+    // Drones are what the drone radios carry: a GCS link cannot add one to the fleet.
+    this.vehicles = new VehicleManager(this.node, { lostAfterMs: opts.lostAfterMs, vehicleChannelsOnly: true });
     this.streams = new StreamKeeper(this.node, this.vehicles, { rates: opts.streamRates ?? STREAM_RATES, log: this.log });
     this.router = new Router(this.node);
     this.tlog = opts.tlog ? new TlogWriter(this.node, opts.tlog) : undefined;

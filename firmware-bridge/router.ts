@@ -12,7 +12,10 @@
  *
  * Beyond the spec: a frame whose exact bytes were forwarded moments ago (the same drone heard
  * through two radios, or a ring of links) is not forwarded again, read-only GCS endpoints
- * may watch but not command (see COMMAND_MESSAGE_IDS), and a broadcast heard on one vehicle
+ * may send only what a watcher needs (READ_ONLY_ALLOWED: an allow-list, so a message id nobody
+ * thought of is refused, not passed), a drone's location is learnt only from vehicle channels
+ * (a frame on a GCS channel carrying a drone's system id is dropped: it would otherwise steer
+ * the drone's traffic to the impostor), and a broadcast heard on one vehicle
  * radio is not copied onto another: at 57,600 baud a radio carries its own 25 drones and little
  * more, and the drones on other radios have no use for their telemetry (addressed frames are
  * still routed to their target wherever it lives).
@@ -34,37 +37,29 @@ function idsOf(names: string[]): Set<number> {
 }
 
 /**
- * Messages that make a vehicle do or change something; a read-only GCS endpoint may not send
- * them. Requests for data (HEARTBEAT, PARAM_REQUEST_*, MISSION_REQUEST_*, MISSION_ACK of a
- * download, LOG_REQUEST_*, TIMESYNC) are not here. Stream-rate requests are: on a shared radio a
- * watcher asking for more telemetry would take the bandwidth the swarm's commands need.
+ * What a read-only GCS endpoint may send: what a watcher needs to see the swarm. HEARTBEAT (it is
+ * there), parameter and mission reads (a mission download ends with its MISSION_ACK), TIMESYNC,
+ * PING, and COMMAND_LONG / COMMAND_INT carrying one of REQUEST_COMMANDS. Stream-rate requests
+ * (REQUEST_DATA_STREAM, SET_MESSAGE_INTERVAL) are not here: a watcher would change what the
+ * drone sends for everyone on a shared radio, and the ground station's StreamKeeper would switch
+ * it off again. Everything else — GPS injection, vision and landing-target estimates, serial
+ * passthrough, camera, mount, LED and RC mapping included — is dropped and counted by id.
  */
-export const COMMAND_MESSAGE_IDS: ReadonlySet<number> = idsOf([
-  'SET_MODE',
-  'PARAM_SET',
-  'PARAM_EXT_SET',
-  'MISSION_WRITE_PARTIAL_LIST',
-  'MISSION_ITEM',
-  'MISSION_ITEM_INT',
-  'MISSION_COUNT',
-  'MISSION_SET_CURRENT',
-  'MISSION_CLEAR_ALL',
-  'FENCE_POINT',
-  'RALLY_POINT',
+export const READ_ONLY_ALLOWED: ReadonlySet<number> = idsOf([
+  'HEARTBEAT',
+  'PARAM_REQUEST_READ',
+  'PARAM_REQUEST_LIST',
+  'PARAM_EXT_REQUEST_READ',
+  'PARAM_EXT_REQUEST_LIST',
+  'MISSION_REQUEST_LIST',
+  'MISSION_REQUEST',
+  'MISSION_REQUEST_INT',
+  'MISSION_ACK',
+  'TIMESYNC',
+  'PING',
+  'AUTOPILOT_VERSION_REQUEST',
   'COMMAND_LONG',
   'COMMAND_INT',
-  'MANUAL_CONTROL',
-  'RC_CHANNELS_OVERRIDE',
-  'SET_ATTITUDE_TARGET',
-  'SET_POSITION_TARGET_LOCAL_NED',
-  'SET_POSITION_TARGET_GLOBAL_INT',
-  'SET_ACTUATOR_CONTROL_TARGET',
-  'SET_GPS_GLOBAL_ORIGIN',
-  'SET_HOME_POSITION',
-  'REQUEST_DATA_STREAM',
-  'FILE_TRANSFER_PROTOCOL',
-  'LOG_ERASE',
-  'SETUP_SIGNING',
 ]);
 
 /**
@@ -80,7 +75,7 @@ export const REQUEST_COMMANDS: ReadonlySet<number> = new Set([
 const COMMAND_LONG_OR_INT = idsOf(['COMMAND_LONG', 'COMMAND_INT']);
 
 export interface RouterOptions {
-  /** Message ids from COMMAND_MESSAGE_IDS that read-only endpoints may still send. */
+  /** Message ids read-only endpoints may send besides READ_ONLY_ALLOWED. */
   readOnlyAllow?: Iterable<number>;
   /** MAV_CMD ids read-only endpoints may send in COMMAND_LONG/COMMAND_INT (default REQUEST_COMMANDS). */
   readOnlyAllowCommands?: Iterable<number>;
@@ -96,12 +91,18 @@ export interface RouterChannelStats {
   /** Copies written to this channel. */
   forwardedTo: number;
   droppedReadOnly: number;
+  /** Frames from a GCS channel carrying a drone's system id. */
+  droppedImpostor: number;
 }
 
 export interface RouterStats {
   /** Copies written (a broadcast to two channels counts two). */
   forwarded: number;
   droppedReadOnly: number;
+  /** Read-only drops by message id. */
+  droppedReadOnlyById: Record<number, number>;
+  /** Frames from GCS channels carrying a system id heard on a vehicle channel. */
+  droppedImpostor: number;
   duplicates: number;
   /** Addressed frames for a system no channel has been heard from. */
   unroutable: number;
@@ -110,7 +111,9 @@ export interface RouterStats {
 }
 
 export class Router {
-  readonly stats: RouterStats = { forwarded: 0, droppedReadOnly: 0, duplicates: 0, unroutable: 0, byChannel: {} };
+  readonly stats: RouterStats = { forwarded: 0, droppedReadOnly: 0, droppedReadOnlyById: {}, droppedImpostor: 0, duplicates: 0, unroutable: 0, byChannel: {} };
+  /** System ids heard on vehicle channels: the drones. */
+  private readonly vehicleSystems = new Set<number>();
   /** (sysid << 8 | compid) → channel it was last heard on. */
   private readonly components = new Map<number, Channel>();
   /** sysid → channel any of its components was last heard on. */
@@ -149,17 +152,25 @@ export class Router {
   }
 
   private statsOf(channel: Channel): RouterChannelStats {
-    return (this.stats.byChannel[channel.name] ??= { forwardedFrom: 0, forwardedTo: 0, droppedReadOnly: 0 });
+    return (this.stats.byChannel[channel.name] ??= { forwardedFrom: 0, forwardedTo: 0, droppedReadOnly: 0, droppedImpostor: 0 });
   }
 
   private route(frame: Frame, source: Channel): void {
+    // A drone's system id on a GCS channel is an impostor (or a loop): never learnt, never forwarded.
+    if (source.kind === 'vehicles') this.vehicleSystems.add(frame.sysid);
+    else if (this.vehicleSystems.has(frame.sysid)) {
+      this.stats.droppedImpostor++;
+      this.statsOf(source).droppedImpostor++;
+      return;
+    }
     // Learn before anything else: the most recent channel wins, so a drone that moves from one
     // radio to another is followed, and one heard on two is reached through exactly one.
     this.components.set((frame.sysid << 8) | frame.compid, source);
     this.systems.set(frame.sysid, source);
     if (this.node.channels.length < 2) return;
-    if (source.readOnly && this.isCommand(frame)) {
+    if (source.readOnly && !this.readOnlyMaySend(frame)) {
       this.stats.droppedReadOnly++;
+      this.stats.droppedReadOnlyById[frame.msgid] = (this.stats.droppedReadOnlyById[frame.msgid] ?? 0) + 1;
       this.statsOf(source).droppedReadOnly++;
       return;
     }
@@ -195,11 +206,12 @@ export class Router {
     this.statsOf(to).forwardedTo++;
   }
 
-  private isCommand(frame: Frame): boolean {
-    if (!COMMAND_MESSAGE_IDS.has(frame.msgid) || this.readOnlyAllow.has(frame.msgid)) return false;
+  private readOnlyMaySend(frame: Frame): boolean {
+    if (this.readOnlyAllow.has(frame.msgid)) return true;
+    if (!READ_ONLY_ALLOWED.has(frame.msgid)) return false;
     if (!COMMAND_LONG_OR_INT.has(frame.msgid)) return true;
     const cmd = decodeFrame(frame) as common.CommandLong | common.CommandInt | undefined;
-    return !cmd || !this.readOnlyAllowCommands.has(cmd.command);
+    return cmd !== undefined && this.readOnlyAllowCommands.has(cmd.command);
   }
 
   /**

@@ -29,6 +29,11 @@ export interface VehicleManagerOptions {
   lostAfterMs?: number;
   /** Sessions kept at most: noise that passes a CRC by chance must not grow memory. */
   maxVehicles?: number;
+  /**
+   * Sessions only from channels of kind 'vehicles' (the drone radios): a HEARTBEAT of a quadrotor
+   * on a pilot's GCS link is not a drone of the fleet. Default false (every channel: tools, tests).
+   */
+  vehicleChannelsOnly?: boolean;
 }
 
 /** SiK radios report from sysid 51 (the "radio" system id of the SiK firmware). */
@@ -44,6 +49,9 @@ export class VehicleManager extends EventEmitter<VehicleEvents> {
   /** Messages from components without a session (not an error: GCSs, cameras, radios). */
   unknownSenders = 0;
   refusedOverCap = 0;
+  /** Autopilot HEARTBEATs heard on a non-vehicle channel with vehicleChannelsOnly (no session made). */
+  refusedFromGcs = 0;
+  private readonly vehicleChannelsOnly: boolean;
   private readonly onMessage = (m: Inbound) => this.handle(m);
   private readonly onFrame = (f: Frame, ch: Channel) => this.byChannel.get(ch)?.get((f.sysid << 8) | f.compid)?.sequence.observe(f.seq);
 
@@ -54,6 +62,7 @@ export class VehicleManager extends EventEmitter<VehicleEvents> {
     super();
     this.lostAfterMs = opts.lostAfterMs ?? 5000;
     this.maxVehicles = opts.maxVehicles ?? 255;
+    this.vehicleChannelsOnly = opts.vehicleChannelsOnly ?? false;
   }
 
   start(): void {
@@ -118,6 +127,10 @@ export class VehicleManager extends EventEmitter<VehicleEvents> {
 
   private discover(channel: Channel, frame: Frame, hb: minimal.Heartbeat, now: number): Vehicle | undefined {
     if (hb.type === minimal.MavType.GCS || hb.autopilot === minimal.MavAutopilot.INVALID || frame.sysid === this.node.sysid) return undefined;
+    if (this.vehicleChannelsOnly && channel.kind !== 'vehicles') {
+      this.refusedFromGcs++;
+      return undefined;
+    }
     if (this.all.length >= this.maxVehicles) {
       this.refusedOverCap++;
       return undefined;

@@ -5,7 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../../firmware-bridge/clock.ts';
+import { minimal } from 'mavlink-mappings';
+import { ManualClock, settle } from '../../firmware-bridge/clock.ts';
+import { MavlinkNode } from '../../firmware-bridge/node.ts';
 import { createMemoryPair } from '../../firmware-bridge/links/memory.ts';
 import { GroundStation } from '../../controller/ground-station.ts';
 import { VirtualCopter } from '../../sim/autopilot.ts';
@@ -70,4 +72,40 @@ test('drones on the mesh: retained state and availability, admin commands fly, v
   droneOn = false;
   await air.stop();
   await nextMessage(viewer2, (topic, p) => topic === 'canopy/drones/d7/availability' && p.toString() === 'offline', 10_000);
+});
+
+test('a GCS link neither adds drones to the fleet nor steers a drone\'s traffic', async (t) => {
+  const clock = new ManualClock();
+  const [ground, air] = createMemoryPair('radio', 'drone');
+  const [gcsNear, gcsFar] = createMemoryPair('qgc', 'qgc-far');
+  const drone = new VirtualCopter({ sysid: 7, clock, link: air, airframe: AIRFRAME, battery: { capacityWh: 222, cells: 6, internalResistanceOhm: 0.02 }, origin: { latDeg: 47.4, lonDeg: 8.5, altitudeM: 400 }, pad: { n: 0, e: 15, u: 0 }, gpsFixAfterMs: 0 });
+  const gs = new GroundStation({ clock, droneLinks: [{ link: ground, name: 'radio' }], gcsLinks: [{ link: gcsNear, name: 'qgc' }] });
+  const stranger = new MavlinkNode({ clock, sysid: 77, compid: 1, heartbeatHz: 0 });
+  const strangerChannel = stranger.addLink(gcsFar);
+  await air.start();
+  await gcsFar.start();
+  await gs.start();
+  t.after(() => gs.stop());
+  for (let i = 0; i < 20; i++) {
+    drone.step(0.1, { n: 0, e: 0, u: 0 });
+    clock.advance(100);
+    await settle();
+  }
+  assert.deepEqual(gs.vehicles.list().map((v) => v.sysid), [7]);
+  // A quadrotor's HEARTBEAT from the GCS link: no drone d77.
+  const hb = new minimal.Heartbeat();
+  hb.type = minimal.MavType.QUADROTOR;
+  hb.autopilot = minimal.MavAutopilot.ARDUPILOTMEGA;
+  hb.baseMode = (minimal.MavModeFlag.CUSTOM_MODE_ENABLED | minimal.MavModeFlag.SAFETY_ARMED) as minimal.MavModeFlag;
+  hb.customMode = 4;
+  strangerChannel.send(hb, stranger);
+  // And the same in drone 7's name.
+  const impostor = new MavlinkNode({ clock, sysid: 7, compid: 1, heartbeatHz: 0 });
+  strangerChannel.send(hb, impostor);
+  await settle();
+  await settle();
+  assert.deepEqual(gs.vehicles.list().map((v) => v.sysid), [7], 'still one drone');
+  assert.equal(gs.vehicles.refusedFromGcs, 2, 'neither HEARTBEAT made a session');
+  assert.equal(gs.router.stats.droppedImpostor, 1);
+  assert.equal(gs.router.channelOf(7)?.name, 'radio');
 });

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { common, minimal } from 'mavlink-mappings';
+import { common, minimal, type MavLinkData } from 'mavlink-mappings';
 import { ManualClock } from '../../firmware-bridge/clock.ts';
 import { createMemoryPair } from '../../firmware-bridge/links/memory.ts';
 import { MavlinkNode } from '../../firmware-bridge/node.ts';
-import { Router, type RouterOptions } from '../../firmware-bridge/router.ts';
+import { READ_ONLY_ALLOWED, Router, type RouterOptions } from '../../firmware-bridge/router.ts';
+import { knownMessageIds, messageInfo, messageInfoByName } from '../../firmware-bridge/protocol/dialect.ts';
 import { frameCrc } from '../../firmware-bridge/protocol/crc.ts';
 import { encodeFrame, frameFromRaw, frameTarget } from '../../firmware-bridge/protocol/frame.ts';
 import type { ChannelOptions } from '../../firmware-bridge/channel.ts';
@@ -82,9 +83,9 @@ test('heartbeats reach the GCS; a targeted command reaches only its drone; broad
   assert.equal(drone1.raw.length + drone2.raw.length, 5, 'nothing more reached the drones');
 
   assert.equal(router.stats.forwarded, 2 + 2 + 1 + 2);
-  assert.deepEqual(router.stats.byChannel.gcs, { forwardedFrom: 2, forwardedTo: 2, droppedReadOnly: 0 });
-  assert.deepEqual(router.stats.byChannel.drone1, { forwardedFrom: 1, forwardedTo: 2, droppedReadOnly: 0 });
-  assert.deepEqual(router.stats.byChannel.drone2, { forwardedFrom: 1, forwardedTo: 3, droppedReadOnly: 0 });
+  assert.deepEqual(router.stats.byChannel.gcs, { forwardedFrom: 2, forwardedTo: 2, droppedReadOnly: 0, droppedImpostor: 0 });
+  assert.deepEqual(router.stats.byChannel.drone1, { forwardedFrom: 1, forwardedTo: 2, droppedReadOnly: 0, droppedImpostor: 0 });
+  assert.deepEqual(router.stats.byChannel.drone2, { forwardedFrom: 1, forwardedTo: 3, droppedReadOnly: 0, droppedImpostor: 0 });
 });
 
 test('frames addressed to Canopy itself stay here; other components are routed by component', async () => {
@@ -255,4 +256,48 @@ test('a broadcast from one vehicle radio is not copied onto another; the GCS hea
   await flush();
   assert.equal(drone1.raw.filter((r) => msgidOf(r) === COMMAND_LONG).length, 1);
   assert.equal(drone2.raw.filter((r) => msgidOf(r) === COMMAND_LONG).length, 2, 'the GCS broadcast and the command addressed to drone 2');
+});
+
+test('read-only is an allow-list: of every message id in the dialect only a watcher\'s reach the drone; the rest are counted by id', async () => {
+  const { router, drone1, gcs } = await star({ readOnly: true });
+  drone1.node.broadcast(heartbeat());
+  await flush();
+  const sent: number[] = [];
+  for (const id of knownMessageIds()) {
+    const info = messageInfo(id)!;
+    const m = new info.clazz() as MavLinkData & { targetSystem?: number; targetComponent?: number };
+    if (info.targetSystemOffset >= 0) m.targetSystem = 1;
+    if (info.targetComponentOffset >= 0) m.targetComponent = 1;
+    try {
+      gcs.node.broadcast(m);
+      sent.push(id);
+    } catch {
+      // a message whose default fields do not encode is not sent at all
+    }
+    if (sent.length % 50 === 0) await flush();
+  }
+  await flush();
+  assert.ok(sent.length > 250, `${sent.length} message ids sent`);
+  const reached = new Set(drone1.raw.map(msgidOf));
+  const allowed = [...READ_ONLY_ALLOWED].filter((id) => id !== COMMAND_LONG && id !== common.CommandInt.MSG_ID && sent.includes(id));
+  assert.deepEqual([...reached].sort((a, b) => a - b), allowed.sort((a, b) => a - b), 'what a watcher needs, nothing else (command 0 is not a request)');
+  for (const name of ['GPS_INJECT_DATA', 'GPS_RTCM_DATA', 'GPS_INPUT', 'HIL_GPS', 'VISION_POSITION_ESTIMATE', 'SERIAL_CONTROL', 'ADSB_VEHICLE', 'LANDING_TARGET', 'SET_MAG_OFFSETS', 'MOUNT_CONTROL', 'DIGICAM_CONTROL', 'LED_CONTROL', 'PARAM_MAP_RC', 'REQUEST_DATA_STREAM', 'SETUP_SIGNING']) {
+    const id = messageInfoByName(name)!.id;
+    assert.equal(router.stats.droppedReadOnlyById[id], 1, `${name} dropped and counted`);
+  }
+  assert.equal(router.stats.droppedReadOnly, sent.length - allowed.length);
+});
+
+test('a GCS link cannot claim a drone\'s system id: its frames are dropped and the drone\'s route stays', async () => {
+  const { router, canopy, drone1, gcs } = await star({}, {}, { sysid: 1, compid: 1 }, { kind: 'vehicles' });
+  drone1.node.broadcast(heartbeat());
+  await flush();
+  const before = drone1.raw.length;
+  gcs.node.broadcast(heartbeat()); // "I am drone 1"
+  gcs.node.broadcast(command(2)); // and arm drone 2 in its name
+  await flush();
+  assert.equal(router.stats.droppedImpostor, 2);
+  assert.equal(router.stats.byChannel.gcs!.droppedImpostor, 2);
+  assert.equal(router.channelOf(1), canopy.channels[0], 'drone 1 is still reached on its radio');
+  assert.equal(drone1.raw.length, before);
 });
