@@ -40,15 +40,30 @@ export const duration = z.union([z.string(), z.number().nonnegative()]).transfor
   }
 });
 
-const port = z.number().int().min(0).max(65535);
+/** A port in a file is where others will look for the service: 0 (any free port) is for tests and flags, not for a config. */
+const port = z.number().int().min(1, 'a port from 1 to 65535 (0 would pick a different port at every start)').max(65535);
 /** A link URL (firmware-bridge/links/url.ts), checked here so a typo stops `config check`, not a start. */
 const linkUrl = z.string().min(1).superRefine((v, ctx) => {
   try {
-    parseLinkUrl(v);
+    const spec = parseLinkUrl(v);
+    if ('port' in spec && spec.port === 0) ctx.addIssue({ code: 'custom', message: `port 0 in "${v}" would pick a different port at every start: name a port from 1 to 65535` });
   } catch (e) {
     ctx.addIssue({ code: 'custom', message: (e as Error).message });
   }
 });
+
+/** What a link URL opens, for telling two spellings of one link apart ("udpin://0.0.0.0:14550/" and "udpin://0.0.0.0:14550"). */
+function linkIdentity(url: string): string | undefined {
+  try {
+    const s = parseLinkUrl(url);
+    if (s.kind === 'serial') return `serial:${s.path}`;
+    if (s.kind === 'memory') return `memory:${s.name}`;
+    // A server link is one socket on its port; a client one is one peer.
+    return s.kind === 'udpin' || s.kind === 'tcpin' ? `${s.kind}:${s.port}` : `${s.kind}:${s.host.toLowerCase()}:${s.port}`;
+  } catch {
+    return undefined;
+  }
+}
 /** A charge controller's URL: a link URL of a kind VE.Direct can be read from (serial or a TCP bridge). */
 const vedirectLinkUrl = z.string().min(1).superRefine((v, ctx) => {
   try {
@@ -88,6 +103,19 @@ export const ConfigSchema = z.strictObject({
       /** Pilots' tools (QGroundControl on udpout://127.0.0.1:14550). */
       gcs: z.array(linkUrl).default(['udpout://127.0.0.1:14550']),
       readOnlyGcs: z.boolean().default(false),
+    })
+    .superRefine((l, ctx) => {
+      // One device or port, one link: a second would fight the first for its bytes (or fail to bind).
+      const seen = new Map<string, string>();
+      for (const field of ['drones', 'gcs'] as const) {
+        l[field].forEach((url, i) => {
+          const id = linkIdentity(url);
+          if (id === undefined) return;
+          const first = seen.get(id);
+          if (first) ctx.addIssue({ code: 'custom', path: [field, i], message: `the same link as ${first}: each device or port once` });
+          else seen.set(id, `links.${field}.${i}`);
+        });
+      }
     })
     .default({ drones: [], gcs: ['udpout://127.0.0.1:14550'], readOnlyGcs: false }),
   simulation: z

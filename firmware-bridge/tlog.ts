@@ -214,6 +214,10 @@ export class TlogReader implements Iterable<TlogRecord> {
     const v2 = stx === STX_V2;
     const header = v2 ? HEADER_V2 : HEADER_V1;
     if (start + header > buf.length) return undefined;
+    // An incompat flag other than SIGNED is unknown, and the spec has such a frame dropped
+    // (mavlink.io serialization "incompat_flags"): rejected here before the Framer is asked, so a
+    // damaged stretch of 0xFD bytes is skipped at memory speed, not at one Framer run a byte.
+    if (v2 && (buf[start + 2]! & ~IFLAG_SIGNED) !== 0) return undefined;
     const signed = v2 && (buf[start + 2]! & IFLAG_SIGNED) !== 0;
     const end = start + header + buf[start + 1]! + 2 + (signed ? SIGNATURE_LENGTH : 0);
     if (end > buf.length) return undefined;

@@ -17,12 +17,16 @@ function table(header: string[], rows: (string | number)[][]): string[] {
 }
 
 function duration(s: number): string {
+  if (s < 0) return 'unknown (the timestamps go backwards)';
   const m = Math.floor(s / 60);
   return m > 0 ? `${m} min ${(s - m * 60).toFixed(1)} s` : `${s.toFixed(1)} s`;
 }
 
+/** A record time as ISO; a timestamp outside what Date can show (a damaged or foreign file) is shown as its number. */
 function iso(us: bigint | undefined): string {
-  return us === undefined ? '-' : new Date(Number(us / 1000n)).toISOString();
+  if (us === undefined) return '-';
+  const d = new Date(Number(us / 1000n));
+  return Number.isNaN(d.getTime()) ? `${us} µs (not a date)` : d.toISOString();
 }
 
 export function formatInfo(path: string, info: TlogInfo): string {
@@ -99,7 +103,15 @@ export async function run(args: string[]): Promise<number> {
     throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${verb && verb !== 'info' && verb !== 'replay' ? `unknown tlog command "${verb}"` : 'name one .tlog file'}: ${usage}`);
   }
   if (verb === 'info') {
-    console.log(formatInfo(path, tlogInfo(path)));
+    let info: TlogInfo;
+    try {
+      info = tlogInfo(path);
+    } catch (e) {
+      // A file it cannot open is a CanopyError already; anything else is named, never a stack.
+      if (e instanceof CanopyError) throw e;
+      throw new CanopyError('CANOPY_ERR_TLOG', `cannot read ${path} as a tlog: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    console.log(formatInfo(path, info));
     return 0;
   }
   return replay(path, parseSpeed(values.speed!), values.to!);

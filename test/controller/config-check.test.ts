@@ -59,6 +59,25 @@ test('every problem is listed at once with its path, the value found and what is
   assert.deepEqual(problems('- just a list'), ['(top level): ["just a list"]; allowed: a mapping (key: value)']);
 });
 
+test('the same link twice and port 0 are refused with their paths', () => {
+  const found = problems(
+    [
+      'links:',
+      '  drones: ["serial:/dev/ttyUSB0", "tcp://127.0.0.1:5760", "udpin://0.0.0.0:0"]',
+      '  gcs: ["tcp://127.0.0.1:5760", "serial:/dev/ttyUSB0?baud=115200", "udpout://127.0.0.1:14550"]',
+      'mesh: { mqtt: { port: 0 } }',
+      'dashboard: { port: 0 }',
+    ].join('\n'),
+  );
+  assert.deepEqual(found, [
+    'links.drones.2: "udpin://0.0.0.0:0"; port 0 in "udpin://0.0.0.0:0" would pick a different port at every start: name a port from 1 to 65535',
+    'links.gcs.0: "tcp://127.0.0.1:5760"; the same link as links.drones.1: each device or port once',
+    'links.gcs.1: "serial:/dev/ttyUSB0?baud=115200"; the same link as links.drones.0: each device or port once',
+    'mesh.mqtt.port: 0; allowed: a number at least 1',
+    'dashboard.port: 0; allowed: a number at least 1',
+  ]);
+});
+
 test('the format is versioned: absent means 1, a newer version is refused by name', () => {
   assert.equal(parseConfig('{}', 'c.yaml', '.', {}).version, 1);
   assert.equal(parseConfig('version: 1', 'c.yaml', '.', {}).version, 1);
@@ -163,7 +182,7 @@ test('canopy start refuses an invalid file before anything starts; without --con
   for (const args of [['start', '--run-for', '5'], ['start', '--config', join(dir, 'canopy.yaml'), '--run-for', '5']]) {
     const r = await run(args);
     assert.equal(r.code, 78, 'EX_CONFIG, which the systemd unit does not restart on');
-    assert.match(r.stderr, /canopy\.yaml: invalid configuration \(1 problem\)\n\s+mesh\.mqtt\.port: -1; allowed: a number at least 0/);
+    assert.match(r.stderr, /canopy\.yaml: invalid configuration \(1 problem\)\n\s+mesh\.mqtt\.port: -1; allowed: a number at least 1/);
   }
   assert.equal(existsSync(join(dir, 'data')), false, 'nothing was started or written');
 });

@@ -15,6 +15,7 @@ import { Upstream } from '../../sim/cloud.ts';
 import { spawnCanopy } from '../helpers/cli.ts';
 import { eventually } from '../helpers/events.ts';
 import { connect } from '../helpers/mqtt.ts';
+import { freePort } from '../helpers/ports.ts';
 
 test('an empty file gives the defaults: simulated site, mesh on 1883 and 9001, anonymous off, no relay', () => {
   const c = defaultConfig();
@@ -100,7 +101,7 @@ test('canopy start --config on a real link: the mesh and the relay as configured
       'links:',
       `  drones: ["tcp://127.0.0.1:${(drone.address() as { port: number }).port}"]`,
       '  gcs: ["udpout://127.0.0.1:9"]',
-      'mesh: { mqtt: { port: 0, host: 127.0.0.1 }, websocket: false }',
+      `mesh: { mqtt: { port: ${await freePort()}, host: 127.0.0.1 }, websocket: false }`,
       'relay:',
       '  origin: farm',
       `  upstream: { url: "${upstream.url}", topicPrefix: canopy/farm }`,

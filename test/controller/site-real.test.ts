@@ -43,7 +43,7 @@ test('canopy start with site: on real links runs the budget and the fleet over t
       'links:',
       `  drones: ["tcp://127.0.0.1:${port}"]`,
       '  gcs: ["udpout://127.0.0.1:9"]',
-      'mesh: { mqtt: { port: 0, host: 127.0.0.1 }, websocket: false }',
+      `mesh: { mqtt: { port: ${await freePort()}, host: 127.0.0.1 }, websocket: false }`,
       // The admin actions are the mesh's API: they answer without the dashboard.
       'dashboard: false',
       // The simulated drones' site (the shipped scenario's Zürich).

@@ -62,6 +62,27 @@ test('tlog info reports unknown ids, several systems and damage', async (t) => {
   assert.match(stdout, /^unknown id\s+count\n50000\s+1$/m);
 });
 
+test('tlog info never dies: random bytes, timestamps of 2^64-1 and runs of 0xFD are named, not thrown', async (t) => {
+  const dir = tempDir(t);
+  let seed = 7;
+  const random = Buffer.alloc(256 * 1024, 0).map(() => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff);
+  const hb = heartbeats(2);
+  const far = Buffer.concat([Buffer.alloc(8, 0xff), hb[0]!, Buffer.alloc(8, 0), hb[1]!]);
+  for (const [name, bytes] of [['random', random], ['far', far], ['fd', Buffer.alloc(256 * 1024, 0xfd)], ['empty', Buffer.alloc(0)]] as const) {
+    const path = join(dir, `${name}.tlog`);
+    writeFileSync(path, bytes);
+    const { code, stdout, stderr } = await canopy('tlog', 'info', path);
+    assert.equal(code, 0, `${name}: ${stderr}`);
+    assert.doesNotMatch(stderr, /Error|at /, name);
+    assert.match(stdout, /^errors\s+/m, name);
+  }
+  const { stdout } = await canopy('tlog', 'info', join(dir, 'far.tlog'));
+  assert.match(stdout, /18446744073709551615 µs \(not a date\)/);
+  assert.match(stdout, /^duration\s+unknown \(the timestamps go backwards\)/m);
+  const fd = await canopy('tlog', 'info', join(dir, 'fd.tlog'));
+  assert.match(fd.stdout, /^errors\s+1 damaged stretch\(es\), 262144 bytes skipped$/m);
+});
+
 test('tlog replay --speed max sends every frame, byte for byte, to the URL and shows progress', async (t) => {
   const frames = heartbeats(40);
   const path = join(tempDir(t), 'short.tlog');

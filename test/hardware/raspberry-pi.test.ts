@@ -15,6 +15,7 @@ import { EX_CONFIG } from '../../controller/cli.ts';
 import { identifyUsbSerial, KNOWN_USB_SERIAL, renderUdevRules } from '../../hardware/usb-serial.ts';
 import { canopy } from '../helpers/cli.ts';
 import { hasCommand, needCommand, repoRoot } from '../helpers/tools.ts';
+import { freePort } from '../helpers/ports.ts';
 
 test('the systemd unit\'s canopy command line is valid', async (t) => {
   const unit = readFileSync(join(repoRoot, 'hardware', 'raspberry-pi', 'canopy.service'), 'utf8');
@@ -29,7 +30,7 @@ test('the systemd unit\'s canopy command line is valid', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-unit-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const config = join(dir, 'canopy.yaml');
-  writeFileSync(config, 'dataDir: data\nlinks: { gcs: ["udpout://127.0.0.1:9"] }\nmesh: { mqtt: { port: 0, host: 127.0.0.1 }, websocket: false }\nsimulation: { speed: 5 }\n');
+  writeFileSync(config, `dataDir: data\nlinks: { gcs: ["udpout://127.0.0.1:9"] }\nmesh: { mqtt: { port: ${await freePort()}, host: 127.0.0.1 }, websocket: false }\nsimulation: { speed: 5 }\n`);
   const args = exec![1]!.split(/\s+/).map((a) => (a === '/etc/canopy/canopy.yaml' ? config : a));
   const r = await canopy(...args, '--run-for', '2');
   assert.equal(r.code, 0, r.stderr);

@@ -21,6 +21,7 @@ import { eventually, nextEvent } from '../helpers/events.ts';
 import { PtyPair } from '../helpers/pty.ts';
 import { needCommand } from '../helpers/tools.ts';
 import { powerProfile } from '../helpers/power-profile.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const clock = new SystemClock();
 
@@ -135,7 +136,7 @@ test('canopy start with chargeController in canopy.yaml reads the MPPT and shows
   const { pty } = await mpptOnPty(t, { irradiance: () => 600, intervalMs: 200 });
   const dir = mkdtempSync(join(tmpdir(), 'canopy-cc-'));
   const config = join(dir, 'canopy.yaml');
-  writeFileSync(config, ['links:', '  drones: ["udpin://127.0.0.1:0"]', '  gcs: []', 'mesh: { mqtt: { port: 0 }, websocket: false }', 'chargeController:', `  url: "serial:${pty.b}"`, '  panelWp: 400', '  performanceRatio: 0.85', ''].join('\n'));
+  writeFileSync(config, ['links:', `  drones: ["udpin://127.0.0.1:${await freePort()}"]`, '  gcs: []', `mesh: { mqtt: { port: ${await freePort()} }, websocket: false }`, 'chargeController:', `  url: "serial:${pty.b}"`, '  panelWp: 400', '  performanceRatio: 0.85', ''].join('\n'));
   const child = spawnCanopy(t, 'start', '--dashboard-port', '0', '--config', config, '--data', join(dir, 'data'), '--status-every', '1');
   await eventually(() => /charge controller 0xA060 HQ2250SIM01: battery [\d.]+ V [\d.]+ A, PV [\d.]+ V [\d.]+ A 204 W, bulk/.test(child.output()), 30_000, `status line with the MPPT reading in:\n${child.output()}`);
   assert.match(child.output(), /sky ≈ 600 W\/m²/);
