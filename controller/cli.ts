@@ -61,6 +61,11 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: 'canopy user add NAME [--role viewer|admin|phone|neighbour|drone-bridge] [--password-file FILE] [--data DIR | --config FILE]\n       canopy user remove NAME | canopy user list',
     load: () => import('./commands/user.ts'),
   },
+  signing: {
+    summary: "hand a drone its MAVLink 2 signing key (SETUP_SIGNING) and check it signs with it",
+    usage: 'canopy signing setup --link URL --sysid N [--config FILE] [--key-file FILE] [--timeout S]',
+    load: () => import('./commands/signing.ts'),
+  },
   tlog: {
     summary: 'inspect or replay a .tlog telemetry log',
     usage: 'canopy tlog info FILE | canopy tlog replay FILE [--speed N] [--to URL]',

@@ -131,6 +131,10 @@ export function formatIssues(issues: z.core.$ZodIssue[], raw: unknown, schema: u
       case 'custom':
         lines.push(`${pathText(path)}: ${showValue(value, path)}; ${i.message}`);
         break;
+      case 'invalid_key':
+        // A record's key (a drone's system id in signing.drones): what the key may be.
+        lines.push(`${pathText(path)}: the key "${String(path.at(-1))}"; allowed: ${i.issues.map((k) => k.message).join(', ')}`);
+        break;
       case 'invalid_format':
         lines.push(`${pathText(path)}: ${showValue(value, path)}; allowed: ${i.format === 'datetime' ? 'an ISO date and time, e.g. 2026-06-21T10:00:00Z' : i.message.startsWith('Invalid') ? `a ${i.format}` : i.message}`);
         break;

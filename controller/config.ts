@@ -88,6 +88,10 @@ const storeSize = z.union([z.string(), z.number()]).transform((v, ctx) => {
   }
 });
 
+/** Where a signing key comes from: a file or an environment variable holding 64 hex digits, or a passphrase (its SHA-256, as MAVProxy and Mission Planner make keys). */
+const keySource = z.union([z.strictObject({ file }), z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') })]);
+const gcsSigning = z.enum(['trusted', 'signed']);
+
 /** The configuration format this Canopy reads (`version:` at the top of the file; absent means 1). */
 export const CONFIG_VERSION = 1;
 
@@ -197,6 +201,24 @@ export const ConfigSchema = z.strictObject({
    * The site the fleet flies on real links (absent: Canopy runs the ground station, the mesh and the
    * relay and flies nothing). The figures are those of the simulator's scenarios.
    */
+  /** MAVLink 2 signing on the links (controller/signing.ts); absent: nothing is signed or checked. */
+  signing: z
+    .strictObject({
+      /** The network key: frames to and from every drone without a key of its own. */
+      key: keySource.optional(),
+      /** Keys per drone, by system id. */
+      drones: z.record(z.string().regex(/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]\d?)$/, 'a system id from 1 to 255'), keySource).default({}),
+      /** Drone links drop unsigned frames (the radio's RADIO_STATUS excepted) and frames signed with no key held. */
+      requireSigned: z.boolean().default(true),
+      /** GCS links: `trusted` pass unsigned frames, `signed` must sign with the network key. */
+      gcs: gcsSigning.default('trusted'),
+      /** Per GCS link URL (one of links.gcs), overriding `gcs`. */
+      gcsLinks: z.record(z.string(), gcsSigning).default({}),
+      /** A signed timestamp further ahead of local time than this is refused (s). */
+      futureToleranceS: z.number().min(1).max(3600).default(60),
+    })
+    .refine((g) => g.key !== undefined || Object.keys(g.drones).length > 0, { message: 'give a network key (key) or keys per drone (drones)' })
+    .optional(),
   site: z
     .strictObject({
       location: z.strictObject({

@@ -4,6 +4,7 @@
  * the drones on it and the uplink relay. `canopy start` builds one of these around real links or
  * the simulator's; tests build one around in-memory links.
  */
+import type { ChannelSigning } from '../firmware-bridge/channel.ts';
 import type { Clock } from '../firmware-bridge/clock.ts';
 import type { Link } from '../firmware-bridge/links/link.ts';
 import { silentLogger, type Logger } from '../firmware-bridge/log.ts';
@@ -20,9 +21,9 @@ export interface GroundStationOptions {
   clock: Clock;
   sysid?: number;
   /** Links to the drones' radios (started and stopped by the ground station); `baud`: the radio's air rate for the drones' shares (default 57,600). */
-  droneLinks: { link: Link; name: string; baud?: number }[];
-  /** Pilots' tools (QGroundControl, MAVProxy). */
-  gcsLinks?: { link: Link; name: string; readOnly?: boolean }[];
+  droneLinks: { link: Link; name: string; baud?: number; signing?: ChannelSigning }[];
+  /** Pilots' tools (QGroundControl, MAVProxy); `signing`: the link must sign (absent: trusted). */
+  gcsLinks?: { link: Link; name: string; readOnly?: boolean; signing?: ChannelSigning }[];
   /** A vehicle without HEARTBEAT for this long is lost. */
   lostAfterMs?: number;
   tlog?: string | TlogSink;
@@ -49,8 +50,10 @@ export class GroundStation {
   constructor(opts: GroundStationOptions) {
     this.log = opts.log ?? silentLogger;
     this.node = new MavlinkNode({ clock: opts.clock, sysid: opts.sysid ?? 255, logger: this.log.child('bridge') });
-    for (const { link, name } of opts.droneLinks) this.node.addLink(link, { name, kind: 'vehicles' });
-    for (const { link, name, readOnly } of opts.gcsLinks ?? []) this.node.addLink(link, { name, readOnly });
+    // Each link has its own signing link id (the spec's replay streams are per link).
+    let linkId = 0;
+    for (const { link, name, signing } of opts.droneLinks) this.node.addLink(link, { name, kind: 'vehicles', signing, linkId: linkId++ });
+    for (const { link, name, readOnly, signing } of opts.gcsLinks ?? []) this.node.addLink(link, { name, readOnly, signing, linkId: linkId++ });
     this.links = [...opts.droneLinks, ...(opts.gcsLinks ?? [])].map((l) => l.link);
     // Drones are what the drone radios carry: a GCS link cannot add one to the fleet.
     this.vehicles = new VehicleManager(this.node, { lostAfterMs: opts.lostAfterMs, vehicleChannelsOnly: true });

@@ -5,7 +5,7 @@ import { Framer, type FramerStats } from './protocol/framer.ts';
 import { encodeFrame, type Frame } from './protocol/frame.ts';
 
 /** Verdict of the signing layer on an incoming frame (see microservices/signing). */
-export type SignatureVerdict = 'ok' | 'unsigned' | 'unsigned-allowed' | 'bad-signature' | 'replay' | 'no-key';
+export type SignatureVerdict = 'ok' | 'unsigned' | 'unsigned-allowed' | 'bad-signature' | 'replay' | 'future' | 'no-key';
 
 /**
  * What a channel needs from MAVLink 2 signing. Implemented by microservices/signing; a channel
@@ -90,7 +90,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       framer: this.framerTotals,
       framesIn: 0,
       framesOut: 0,
-      rejected: { unsigned: 0, 'bad-signature': 0, replay: 0, 'no-key': 0 },
+      rejected: { unsigned: 0, 'bad-signature': 0, replay: 0, future: 0, 'no-key': 0 },
     };
     link.on('data', (chunk, peer) => this.framerFor(peer).push(chunk));
     link.on('peer-gone', (peer) => this.dropFramer(peer));

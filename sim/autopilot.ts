@@ -814,6 +814,9 @@ export class VirtualCopter {
       return;
     }
     this.signing.setNetworkKey(key);
+    // The key comes with the GCS's timestamp, which the vehicle adopts (ArduPilot GCS_Signing.cpp
+    // handle_setup_signing: the stored timestamp becomes initial_timestamp).
+    this.signing.adoptTimestamp(Number(m.initialTimestamp));
     this.signing.requireSigned = true;
     this.text(common.MavSeverity.INFO, 'Signing key set');
   }

@@ -16,6 +16,7 @@ import { dataDir, defaultConfig, findConfig, loadConfig, meshOptions, relayOptio
 import { ensureUsers } from '../credentials.ts';
 import { formatFleet } from '../fleet-table.ts';
 import { GroundStation } from '../ground-station.ts';
+import { linkSigning } from '../signing.ts';
 import { startDashboard, type Dashboard } from '../dashboard/server.ts';
 import { ChargeController, formatChargeController } from '../power/charge-controller.ts';
 import { SiteController } from '../site.ts';
@@ -115,11 +116,12 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
   const siteOpts = siteOptions(c);
   let site: SiteController | undefined;
   const relay = relayOptions(c);
+  const signing = linkSigning(c, clock);
   const gs = new GroundStation({
     clock,
     sysid: c.sysid,
-    droneLinks: c.links.drones.map((url) => ({ link: droneLink(url, clock), name: url, baud: radioBaud(url) })),
-    gcsLinks: c.links.gcs.map((url) => ({ link: createLink(url, { clock }), name: url, readOnly: c.links.readOnlyGcs })),
+    droneLinks: c.links.drones.map((url) => ({ link: droneLink(url, clock), name: url, baud: radioBaud(url), signing: signing?.drones })),
+    gcsLinks: c.links.gcs.map((url) => ({ link: createLink(url, { clock }), name: url, readOnly: c.links.readOnlyGcs, signing: signing?.gcs(url) })),
     tlog: o.tlog,
     mesh: { ...meshOptions(c), users },
     relay: relay && siteOpts ? { ...relay, grant: () => site?.grant() ?? false } : relay,
@@ -134,6 +136,7 @@ async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
     teardown.add('the ground station', () => gs.stop());
     const mesh = gs.mesh!.addresses();
     console.log(`canopy: ground station as sysid ${c.sysid} on ${[...c.links.drones, ...c.links.gcs].join(', ')}`);
+    if (c.signing) console.log(`canopy: MAVLink signing on: drone links ${c.signing.requireSigned ? 'take signed frames only' : 'sign, and take unsigned frames too'}; GCS links ${c.links.gcs.map((u) => `${u} ${c.signing!.gcsLinks[u] ?? c.signing!.gcs}`).join(', ') || 'none'}`);
     console.log(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}${gs.relay ? `; relay to ${c.relay!.upstream.url}` : ''}`);
     // The station's charge controller (VE.Direct), when configured: the budget's reference cell, shown with the fleet.
     const cc = c.chargeController && new ChargeController({ ...c.chargeController, clock, log });

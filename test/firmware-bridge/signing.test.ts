@@ -166,6 +166,33 @@ test('a correctly signed frame from a clock ahead of ours moves our local timest
   assert.ok(timestampOf(signedFrame(gcs)) < signingTimestamp(T0 + 3_600_000));
 });
 
+test('a signed frame more than a minute ahead of local time is refused and cannot poison the streams that follow', () => {
+  const clock = new ManualClock(T0);
+  const gcs = new MavlinkSigning({ clock, networkKey: KEY, requireSigned: true });
+  // One drone's clock a year ahead, correctly signed.
+  const badClock = signedFrame(new MavlinkSigning({ clock: new ManualClock(T0 + 365 * 86_400_000), networkKey: KEY }), 0, 0, 9);
+  assert.equal(gcs.verify(frameFromRaw(badClock), 0), 'future');
+  assert.equal(gcs.stats.future, 1);
+  // Every honest stream that starts after it is still accepted (spec: a new stream within a minute of local time).
+  for (const sysid of [1, 2, 3]) assert.equal(gcs.verify(frameFromRaw(signedFrame(new MavlinkSigning({ clock, networkKey: KEY }), 0, 0, sysid)), 0), 'ok');
+  // 59 s ahead is a clock a little off: accepted.
+  const close = signedFrame(new MavlinkSigning({ clock: new ManualClock(T0 + 59_000), networkKey: KEY }), 0, 0, 4);
+  assert.equal(gcs.verify(frameFromRaw(close), 0), 'ok');
+});
+
+test('one signing state under two policies: a GCS link that must sign beside drone links that need not', () => {
+  const clock = new ManualClock(T0);
+  const signing = new MavlinkSigning({ clock, networkKey: KEY, requireSigned: false });
+  const strict = signing.withPolicy({ requireSigned: true });
+  const unsigned = frameFromRaw(encodeFrame(heartbeat(), { sysid: 1, compid: 1, seq: 0 }));
+  assert.equal(signing.verify(unsigned, 0), 'unsigned-allowed');
+  assert.equal(strict.verify(unsigned, 1), 'unsigned');
+  assert.equal(signing.requireSigned, false, 'the shared policy is unchanged');
+  const signed = signedFrame(new MavlinkSigning({ clock, networkKey: KEY }));
+  assert.equal(strict.verify(frameFromRaw(signed), 1), 'ok');
+  assert.equal(signing.verify(frameFromRaw(signed), 1), 'replay', 'the replay window is shared');
+});
+
 test('require-signed drops an unsigned HEARTBEAT but passes RADIO_STATUS; signing off passes unsigned frames', async () => {
   const clock = new ManualClock(T0);
   const droneSigning = new MavlinkSigning({ clock, networkKey: KEY, requireSigned: true });

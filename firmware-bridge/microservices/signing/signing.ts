@@ -22,6 +22,13 @@ import { payloadOffset, SIGNATURE_LENGTH, type Frame } from '../../protocol/fram
 export const SIGNING_EPOCH_MS = Date.UTC(2015, 0, 1);
 /** "Accepting signed packets": a new stream more than one minute (6,000,000 × 10 µs) behind is refused. */
 export const NEW_STREAM_TOLERANCE = 6_000_000;
+/**
+ * A signed frame more than this far ahead of local time (10 µs units; one minute) is refused.
+ * The spec has a correctly signed newer timestamp raise the local one; from a peer with a bad
+ * clock (a year ahead, say) that would make every later stream look a year stale, so one bad
+ * frame could shut every honest stream out until the clock caught up.
+ */
+export const FUTURE_TOLERANCE = 6_000_000;
 /** SiK radios inject RADIO_STATUS themselves and cannot sign it. */
 const RADIO_STATUS = 109;
 /**
@@ -66,6 +73,8 @@ export interface SigningOptions {
   /** Sign what we send whenever a key is known for the target (default true). */
   signOutgoing?: boolean;
   store?: TimestampStore;
+  /** How far ahead of local time a signed timestamp may be (10 µs units). Default FUTURE_TOLERANCE. */
+  futureTolerance?: number;
 }
 
 export interface SigningStats {
@@ -75,6 +84,8 @@ export interface SigningStats {
   verified: number;
   badSignature: number;
   replayed: number;
+  /** Signed frames timestamped more than the tolerance ahead of local time. */
+  future: number;
   /** Unsigned frames refused by the require-signed policy. */
   unsigned: number;
   /** Signed frames from a system we hold no key for (refused under require-signed, else passed as unsigned). */
@@ -87,7 +98,7 @@ function checkKey(key: Buffer, what: string): Buffer {
 }
 
 export class MavlinkSigning implements ChannelSigning {
-  readonly stats: SigningStats = { signed: 0, verified: 0, badSignature: 0, replayed: 0, unsigned: 0, noKey: 0 };
+  readonly stats: SigningStats = { signed: 0, verified: 0, badSignature: 0, replayed: 0, future: 0, unsigned: 0, noKey: 0 };
   requireSigned: boolean;
   private readonly clock: Clock;
   private readonly keys: Map<number, Buffer>;
@@ -97,6 +108,9 @@ export class MavlinkSigning implements ChannelSigning {
   /** The spec's local timestamp: the last one we used, or the newest accepted from a peer. */
   private local: number;
   private reservedUntil: number;
+  /** Our own local time: the clock, or what we used before a restart if the clock is behind it. */
+  private readonly floor: number;
+  private readonly futureTolerance: number;
   /** Last accepted timestamp per stream, keyed (linkId << 16 | sysid << 8 | compid). */
   private readonly streams = new Map<number, number>();
 
@@ -112,6 +126,8 @@ export class MavlinkSigning implements ChannelSigning {
     const persisted = this.store?.load() ?? 0;
     this.local = persisted;
     this.reservedUntil = persisted;
+    this.floor = persisted;
+    this.futureTolerance = opts.futureTolerance ?? FUTURE_TOLERANCE;
   }
 
   /** Installs the key for one drone (it takes precedence over the network key). */
@@ -125,6 +141,14 @@ export class MavlinkSigning implements ChannelSigning {
 
   private keyFor(sysid: number): Buffer | undefined {
     return this.keys.get(sysid) ?? this.networkKey;
+  }
+
+  /**
+   * Moves the local timestamp up to `timestamp` (never down): SETUP_SIGNING's initial_timestamp,
+   * which a vehicle adopts with the key so it starts above every timestamp the GCS has used.
+   */
+  adoptTimestamp(timestamp: number): void {
+    if (timestamp > this.local) this.local = timestamp;
   }
 
   /** Takes the next outgoing timestamp: the clock's, or one above the local timestamp if that is ahead. */
@@ -175,6 +199,11 @@ export class MavlinkSigning implements ChannelSigning {
     // link id the sender put in the signature. A known stream must move forward; a new stream
     // must not be more than a minute behind our local timestamp.
     const timestamp = raw.readUIntLE(at + 1, 6);
+    // Beyond the spec: not more than a minute ahead of our own time (see FUTURE_TOLERANCE).
+    if (timestamp > Math.max(signingTimestamp(this.clock.now()), this.floor) + this.futureTolerance) {
+      this.stats.future++;
+      return 'future';
+    }
     const streamKey = (raw[at]! << 16) | (frame.sysid << 8) | frame.compid;
     const last = this.streams.get(streamKey);
     const stale = last !== undefined ? timestamp <= last : timestamp + NEW_STREAM_TOLERANCE < Math.max(signingTimestamp(this.clock.now()), this.local);
@@ -187,6 +216,26 @@ export class MavlinkSigning implements ChannelSigning {
     if (timestamp > this.local) this.local = timestamp;
     this.stats.verified++;
     return 'ok';
+  }
+
+  /**
+   * This signing state (keys, local timestamp, replay windows) under another policy for one
+   * channel: a GCS link that must sign while the drone links may not, or the other way round.
+   */
+  withPolicy(policy: { requireSigned: boolean }): ChannelSigning {
+    return {
+      wantsSigned: (target) => this.wantsSigned(target),
+      sign: (frame, linkId, target) => this.sign(frame, linkId, target),
+      verify: (frame, linkId) => {
+        const was = this.requireSigned;
+        this.requireSigned = policy.requireSigned;
+        try {
+          return this.verify(frame, linkId);
+        } finally {
+          this.requireSigned = was;
+        }
+      },
+    };
   }
 
   /**
