@@ -19,6 +19,7 @@ const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   sim: () => import('../../test/bench/sim.ts'),
   fleet: () => import('../../test/bench/fleet.ts'),
   store: () => import('../../test/bench/store.ts'),
+  fuzz: () => import('../../test/bench/fuzz.ts'),
 };
 
 export function formatFigures(figures: Figures): string {
