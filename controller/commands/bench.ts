@@ -20,6 +20,7 @@ const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   fleet: () => import('../../test/bench/fleet.ts'),
   store: () => import('../../test/bench/store.ts'),
   fuzz: () => import('../../test/bench/fuzz.ts'),
+  mesh: () => import('../../test/bench/mesh.ts'),
 };
 
 export function formatFigures(figures: Figures): string {
