@@ -35,6 +35,9 @@
  *                                    that reached the drone though not in READ_ONLY_ALLOWED (a
  *                                    COMMAND_LONG / COMMAND_INT counts unless its command is one of
  *                                    REQUEST_COMMANDS) (goal 0)
+ *   read_only_allowed_forwarded      the control: allowed ids that reached the drone (the 12 of
+ *                                    READ_ONLY_ALLOWED but COMMAND_LONG / COMMAND_INT, whose
+ *                                    default command 0 is not a request)
  *   read_only_ids_sent               message ids that encoded and were sent
  *   read_only_dropped                the router's droppedReadOnly
  */
@@ -387,7 +390,7 @@ async function readOnly(progress: (msg: string) => void, figures: Figures): Prom
     progress('read-only: waiting for the drone\'s heartbeat, then one message of every known id from the watcher (sysid 254)');
     if (!(await waitFor(() => gs.router.channelOf(1) !== undefined, 5000))) throw new Error('read-only: the drone was not heard');
     let sent = 0;
-    let unencodable = 0;
+    const unencodable: string[] = [];
     const ids = knownMessageIds();
     for (const [i, id] of ids.entries()) {
       const info = messageInfo(id)!;
@@ -399,12 +402,13 @@ async function readOnly(progress: (msg: string) => void, figures: Figures): Prom
         channel.send(msg as unknown as MavLinkData, tool);
         sent++;
       } catch {
-        unencodable++;
+        unencodable.push(info.name);
       }
       if (i % 50 === 49) await new Promise((resolve) => setImmediate(resolve));
     }
     await sleep(500);
     const through = new Map<number, number>();
+    const allowedThrough = new Set<number>();
     for (const f of d.frames) {
       if (f.sysid !== 254) continue;
       let allowed = READ_ONLY_ALLOWED.has(f.msgid);
@@ -413,12 +417,14 @@ async function readOnly(progress: (msg: string) => void, figures: Figures): Prom
         allowed = m !== undefined && REQUEST_COMMANDS.has(m.command);
       }
       if (!allowed) through.set(f.msgid, (through.get(f.msgid) ?? 0) + 1);
+      else allowedThrough.add(f.msgid);
     }
     figures.read_only_forwarded = [...through.keys()].length;
+    figures.read_only_allowed_forwarded = allowedThrough.size;
     figures.read_only_ids_sent = sent;
     figures.read_only_dropped = gs.router.stats.droppedReadOnly;
     progress(
-      `read-only: ${sent} of ${ids.length} ids sent (${unencodable} did not encode), ${figures.read_only_dropped} dropped, ` +
+      `read-only: ${sent} of ${ids.length} ids sent (${unencodable.length} did not encode: ${unencodable.join(', ')}), ${figures.read_only_dropped} dropped, ${allowedThrough.size} allowed ids reached the drone, ` +
         `${figures.read_only_forwarded} not allowed reached the drone${through.size ? `: ${[...through.keys()].map((id) => messageInfo(id)?.name ?? id).join(', ')}` : ''}`,
     );
   } finally {
