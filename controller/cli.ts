@@ -23,7 +23,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   bench: {
     summary: 'run a benchmark suite and print its figures',
-    usage: 'canopy bench <suite> [--json]   (suites: bridge, relay, sim, fleet, store)',
+    usage: 'canopy bench <suite> [--quick] [--json]   (suites: bridge, relay, sim, fleet, store, fuzz, mesh)',
     load: () => import('./commands/bench.ts'),
   },
   config: {

@@ -26,7 +26,7 @@ import { SystemClock, type Clock } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import { Acl, type Principal, type Role } from './acl.ts';
-import { ConnectionCounter, DEFAULT_MESH_LIMITS, guardedStream, PacketSizeGuard, type MeshLimits } from './guard.ts';
+import { ConnectionCounter, DEFAULT_MESH_LIMITS, guardSocket, PacketSizeGuard, type MeshLimits } from './guard.ts';
 import { LoginLimiter } from './login-limiter.ts';
 import { isValidFilter, topicMatches } from './filters.ts';
 import { LatestThrottle } from './throttle.ts';
@@ -296,12 +296,12 @@ export class Mesh {
       place.release();
     });
     const guard = new PacketSizeGuard(this.limits);
-    const stream = guardedStream(socket, guard, (refusal) => {
+    guardSocket(socket, guard, (refusal) => {
       this.refusals.packets++;
       this.refusedNow(`connection from ${address} closed: ${refusal.detail}`);
     });
-    this.admitted.set(stream, { address, guard });
-    r.broker.handle(stream, req);
+    this.admitted.set(socket, { address, guard });
+    r.broker.handle(socket, req);
   }
 
   /** Logs a refusal, at most one every 10 s (a flood must not flood the log too). */
