@@ -1,11 +1,10 @@
 /**
- * Mesh users and their passwords. Passwords are stored as scrypt hashes (RFC 7914, @noble/hashes)
+ * Mesh users and their passwords. Passwords are stored as scrypt hashes (RFC 7914, node:crypto)
  * in the PHC string format `$scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt>$<hash>` (base64 without
  * padding), so the parameters travel with the hash and can be raised later without breaking old
  * entries.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { scryptAsync } from '@noble/hashes/scrypt.js';
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { isRole, ROLES, type Principal, type Role } from './acl.ts';
 
@@ -99,8 +98,18 @@ export class UserDirectory {
   }
 }
 
+/**
+ * node:crypto's scrypt (OpenSSL, RFC 7914): it runs on the libuv thread pool, so a login does not
+ * hold the event loop, and its 128·N·r bytes of work memory are freed when it returns, so logins
+ * one after another do not pile 32 MiB buffers up for the garbage collector (they did with a
+ * JavaScript scrypt: a flood of failed logins grew RSS by up to 60 MB). maxmem is the work memory
+ * the parameters need plus a margin; node's default (32 MiB) is just under N = 2^15, r = 8.
+ */
 function derive(password: string | Uint8Array, salt: Uint8Array, params: ScryptParams, dkLen: number): Promise<Uint8Array> {
-  return scryptAsync(password, salt, { N: 2 ** params.logN, r: params.r, p: params.p, dkLen, maxmem: 2 ** 31 });
+  const N = 2 ** params.logN;
+  return new Promise((resolve, reject) =>
+    scrypt(password, salt, dkLen, { N, r: params.r, p: params.p, maxmem: 128 * N * params.r + 1024 * 1024 * params.p }, (err, key) => (err ? reject(err) : resolve(key))),
+  );
 }
 
 function b64(bytes: Uint8Array): string {
