@@ -146,6 +146,7 @@ export const ConfigSchema = z.strictObject({
         .strictObject({
           maxConnections: z.number().int().min(1).optional(),
           maxConnectionsPerAddress: z.number().int().min(1).optional(),
+          maxPendingPerAddress: z.number().int().min(1).optional(),
           /** Large enough for the store's sealed 256 KiB chunks. */
           maxPacketBytes: z.number().int().min(300 * 1024).max(256 * 1024 * 1024).optional(),
           maxConcurrentLogins: z.number().int().min(1).max(16).optional(),

@@ -18,11 +18,17 @@ export interface MeshLimits {
   maxConnections: number;
   /** Connections at once from one address. Default 200. */
   maxConnectionsPerAddress: number;
+  /**
+   * Connections from one address whose login is not decided yet. Default 16. Beyond, a new one is
+   * closed at accept, before aedes makes a client of it: a flood of logins from one address costs
+   * sockets, not parsers and sessions.
+   */
+  maxPendingPerAddress: number;
   /** Largest packet of a logged-in client, bytes. Default 1 MiB. */
   maxPacketBytes: number;
   /** Largest packet before the login is decided (the CONNECT), bytes. Default 8 KiB. */
   preLoginPacketBytes: number;
-  /** scrypt checks at once; each holds 32 MiB (N = 2^15, r = 8). Default 1. */
+  /** scrypt checks at once, each in a thread of its own holding 16 MiB (N = 2^14, r = 8). Default 1. */
   maxConcurrentLogins: number;
   /** Logins waiting for a check; beyond, a login is refused at once (CONNACK 3, server unavailable). Default 16. */
   loginQueue: number;
@@ -31,6 +37,7 @@ export interface MeshLimits {
 export const DEFAULT_MESH_LIMITS: MeshLimits = {
   maxConnections: 2000,
   maxConnectionsPerAddress: 200,
+  maxPendingPerAddress: 16,
   maxPacketBytes: 1024 * 1024,
   preLoginPacketBytes: 8 * 1024,
   maxConcurrentLogins: 1,
@@ -121,34 +128,57 @@ export function guardSocket(socket: Duplex, guard: PacketSizeGuard, refused: (r:
   };
 }
 
-/** Open connections by address, against the limits. */
+/** A connection's place in the counts: its login decided (no longer pending), or gone. */
+export interface ConnectionPlace {
+  loggedIn(): void;
+  release(): void;
+}
+
+/** Open connections by address (and those of them not logged in yet), against the limits. */
 export class ConnectionCounter {
   private total = 0;
   private readonly byAddress = new Map<string, number>();
+  private readonly pendingByAddress = new Map<string, number>();
 
-  constructor(private readonly limits: Pick<MeshLimits, 'maxConnections' | 'maxConnectionsPerAddress'>) {}
+  constructor(private readonly limits: Pick<MeshLimits, 'maxConnections' | 'maxConnectionsPerAddress' | 'maxPendingPerAddress'>) {}
 
   get open(): number {
     return this.total;
   }
 
-  /** Takes a place for a connection from `address`; undefined when it may not have one (with why). */
-  admit(address: string): { release: () => void } | { refused: string } {
+  /** Takes a place for a connection from `address`, pending its login; or says why it may not have one. */
+  admit(address: string): ConnectionPlace | { refused: string } {
     const n = this.byAddress.get(address) ?? 0;
+    const pending = this.pendingByAddress.get(address) ?? 0;
     if (this.total >= this.limits.maxConnections) return { refused: `${this.total} connections open (mesh.limits.maxConnections)` };
     if (n >= this.limits.maxConnectionsPerAddress) return { refused: `${n} connections open from ${address} (mesh.limits.maxConnectionsPerAddress)` };
+    if (pending >= this.limits.maxPendingPerAddress) return { refused: `${pending} logins pending from ${address} (mesh.limits.maxPendingPerAddress)` };
     this.total++;
-    this.byAddress.set(address, n + 1);
+    bump(this.byAddress, address, 1);
+    bump(this.pendingByAddress, address, 1);
+    let isPending = true;
     let released = false;
+    const decided = () => {
+      if (!isPending) return;
+      isPending = false;
+      bump(this.pendingByAddress, address, -1);
+    };
     return {
+      loggedIn: decided,
       release: () => {
         if (released) return;
         released = true;
+        decided();
         this.total--;
-        const left = (this.byAddress.get(address) ?? 1) - 1;
-        if (left > 0) this.byAddress.set(address, left);
-        else this.byAddress.delete(address);
+        bump(this.byAddress, address, -1);
       },
     };
   }
+}
+
+/** Adds `by` to a count kept in a map, deleting it at 0. */
+function bump(counts: Map<string, number>, key: string, by: number): void {
+  const n = (counts.get(key) ?? 0) + by;
+  if (n > 0) counts.set(key, n);
+  else counts.delete(key);
 }

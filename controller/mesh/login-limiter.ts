@@ -1,6 +1,6 @@
 /**
- * Bounds what logins cost. A password check is scrypt with N = 2^15, r = 8: 32 MiB and about
- * 0.15 s of CPU each (users.ts), so unbounded parallel wrong passwords take gigabytes and starve
+ * Bounds what logins cost. A password check is scrypt with N = 2^14, r = 8, p = 5: 16 MiB and
+ * about 0.15 s of CPU each (users.ts), so unbounded parallel wrong passwords take gigabytes and starve
  * the valid logins. Here:
  * - at most `maxConcurrent` checks run at once; up to `queue` more wait in line, at most
  *   PENDING_PER_ADDRESS of them from one address; beyond that a login is refused at once;
@@ -53,8 +53,8 @@ export class LoginLimiter {
    */
   async admit(address: string, username: string): Promise<LoginAdmission> {
     const now = this.o.clock.now();
-    const a = this.byAddress.get(address);
-    if (a && now < a.untilMs) return this.backingOff(`${a.failures} failed logins from ${address}; next try in ${Math.ceil((a.untilMs - now) / 1000)} s`);
+    const penalty = this.addressPenalty(address);
+    if (penalty) return this.backingOff(penalty);
     const u = this.byUser.get(username);
     if (u && now < u.untilMs && !this.known.get(username)?.has(address)) {
       return this.backingOff(`${u.failures} failed logins for "${username}"; next try in ${Math.ceil((u.untilMs - now) / 1000)} s`);
@@ -81,6 +81,18 @@ export class LoginLimiter {
         this.outcome(address, username, succeeded);
       },
     };
+  }
+
+  /**
+   * Why `address` is refused logins now, or undefined. The mesh asks this at accept too: an
+   * address backing off gets no connection at all (as fail2ban bans the address, not the login),
+   * so a flood costs it a closed socket, not a broker client per attempt.
+   */
+  addressPenalty(address: string): string | undefined {
+    const now = this.o.clock.now();
+    const a = this.byAddress.get(address);
+    if (a && now < a.untilMs) return `${a.failures} failed logins from ${address}; next try in ${Math.ceil((a.untilMs - now) / 1000)} s`;
+    return undefined;
   }
 
   private backingOff(detail: string): LoginAdmission {

@@ -26,8 +26,9 @@ import { SystemClock, type Clock } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import { Acl, type Principal, type Role } from './acl.ts';
-import { ConnectionCounter, DEFAULT_MESH_LIMITS, guardSocket, PacketSizeGuard, type MeshLimits } from './guard.ts';
+import { ConnectionCounter, DEFAULT_MESH_LIMITS, guardSocket, PacketSizeGuard, type ConnectionPlace, type MeshLimits } from './guard.ts';
 import { LoginLimiter } from './login-limiter.ts';
+import { ScryptPool } from './scrypt-pool.ts';
 import { isValidFilter, topicMatches } from './filters.ts';
 import { LatestThrottle } from './throttle.ts';
 import {
@@ -114,12 +115,15 @@ interface Running {
   unsubscribe: (() => Promise<void>)[];
   connections: ConnectionCounter;
   logins: LoginLimiter;
+  /** The threads password checks run in, maxConcurrentLogins of them. */
+  scrypt: ScryptPool;
 }
 
-/** What the mesh knows of a connection before aedes does: where it comes from and its guard. */
+/** What the mesh knows of a connection before aedes does: where it comes from, its guard and its place. */
 interface Admitted {
   address: string;
   guard: PacketSizeGuard;
+  place: ConnectionPlace;
 }
 
 /** What the mesh refused, by kind (for logs, tests and `canopy bench mesh`). */
@@ -177,7 +181,8 @@ export class Mesh {
 
   async start(): Promise<void> {
     if (this.running) return;
-    const users = new UserDirectory(this.opts.users ?? []);
+    const scrypt = new ScryptPool(this.limits.maxConcurrentLogins);
+    const users = new UserDirectory(this.opts.users ?? [], scrypt);
     this.usernames = (this.opts.users ?? []).map((u) => u.username);
     const acl = new Acl(this.topics.base, this.opts.discoveryPrefix);
     const redis = this.opts.redis ? await redisEngine(this.opts.redis) : undefined;
@@ -224,6 +229,7 @@ export class Mesh {
       sockets: new Set(),
       connections: new ConnectionCounter(this.limits),
       logins: new LoginLimiter({ maxConcurrent: this.limits.maxConcurrentLogins, queue: this.limits.loginQueue, clock: this.clock }),
+      scrypt,
     };
     this.running = running;
     try {
@@ -256,6 +262,7 @@ export class Mesh {
     await r.redis?.persistence.destroy?.();
     for (const s of r.sockets) s.destroy();
     await Promise.all([r.tcp, r.tls, r.http].map((s) => (s?.listening ? closeServer(s) : undefined)));
+    await r.scrypt.close();
   }
 
   /** Bound ports (useful with port 0). */
@@ -283,6 +290,13 @@ export class Mesh {
    */
   private admit(r: Running, socket: Duplex, remoteAddress: string | undefined, req?: IncomingMessage): void {
     const address = remoteAddress ?? 'unknown';
+    const penalty = r.logins.addressPenalty(address);
+    if (penalty) {
+      this.refusals.loginsBackingOff++;
+      this.refusedNow(`connection from ${address} refused: ${penalty}`);
+      socket.destroy();
+      return;
+    }
     const place = r.connections.admit(address);
     if ('refused' in place) {
       this.refusals.connections++;
@@ -300,7 +314,7 @@ export class Mesh {
       this.refusals.packets++;
       this.refusedNow(`connection from ${address} closed: ${refusal.detail}`);
     });
-    this.admitted.set(socket, { address, guard });
+    this.admitted.set(socket, { address, guard, place });
     r.broker.handle(socket, req);
   }
 
@@ -416,6 +430,7 @@ export class Mesh {
       if (this.clientIds.size > MAX_CLIENT_IDS) this.clientIds.delete(this.clientIds.keys().next().value!);
     }
     admitted?.guard.loggedInNow();
+    admitted?.place.loggedIn();
     this.principals.set(client, who);
     return null;
   }

@@ -1,12 +1,13 @@
 /**
- * Mesh users and their passwords. Passwords are stored as scrypt hashes (RFC 7914, node:crypto)
+ * Mesh users and their passwords. Passwords are stored as scrypt hashes (RFC 7914, node:crypto in worker threads: scrypt-pool.ts)
  * in the PHC string format `$scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt>$<hash>` (base64 without
  * padding), so the parameters travel with the hash and can be raised later without breaking old
  * entries.
  */
-import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { isRole, ROLES, type Principal, type Role } from './acl.ts';
+import { ScryptPool } from './scrypt-pool.ts';
 
 export interface ScryptParams {
   /** log2 of the CPU/memory cost N. */
@@ -16,11 +17,14 @@ export interface ScryptParams {
 }
 
 /**
- * N = 2^15, r = 8, p = 1: 32 MiB and ≈ 0.15 s per check on a laptop, ≈ 1 s on a Raspberry Pi 4
- * (pure JS). OWASP's minimum is N = 2^17; raise logN where the hardware allows — a check runs once
- * per CONNECT, never per message.
+ * N = 2^14, r = 8, p = 5: OWASP's password-storage row for 16 MiB (the same work as its N = 2^17,
+ * p = 1 minimum in an eighth of the memory); ≈ 0.14 s per check on a laptop core. The memory is
+ * what a login holds while it is checked, and a flood of logins is the broker's to survive, so
+ * the work is in p (run one after another in the same 16 MiB), not in N. Older hashes keep their
+ * parameters (they travel in the PHC string); `canopy user add` of an existing name rehashes. A check
+ * runs once per CONNECT, never per message.
  */
-export const DEFAULT_SCRYPT: ScryptParams = { logN: 15, r: 8, p: 1 };
+export const DEFAULT_SCRYPT: ScryptParams = { logN: 14, r: 8, p: 5 };
 
 const SALT_BYTES = 16;
 const HASH_BYTES = 32;
@@ -39,15 +43,15 @@ interface ParsedHash {
   hash: Uint8Array;
 }
 
-export async function hashPassword(password: string, params: ScryptParams = DEFAULT_SCRYPT, salt: Uint8Array = randomBytes(SALT_BYTES)): Promise<string> {
-  const hash = await derive(password, salt, params, HASH_BYTES);
+export async function hashPassword(password: string, params: ScryptParams = DEFAULT_SCRYPT, salt: Uint8Array = randomBytes(SALT_BYTES), pool?: ScryptPool): Promise<string> {
+  const hash = await derive(password, salt, params, HASH_BYTES, pool);
   return `$scrypt$ln=${params.logN},r=${params.r},p=${params.p}$${b64(salt)}$${b64(hash)}`;
 }
 
 /** True when `password` matches `encoded`; the comparison takes the same time for any mismatch. */
-export async function verifyPassword(password: string | Uint8Array, encoded: string): Promise<boolean> {
+export async function verifyPassword(password: string | Uint8Array, encoded: string, pool?: ScryptPool): Promise<boolean> {
   const { params, salt, hash } = parsePasswordHash(encoded);
-  const candidate = await derive(password, salt, params, hash.length);
+  const candidate = await derive(password, salt, params, hash.length, pool);
   return timingSafeEqual(candidate, hash);
 }
 
@@ -71,7 +75,11 @@ export class UserDirectory {
   /** Unknown names are checked against a dummy hash with the parameters real entries use. */
   private dummyParams: ScryptParams = DEFAULT_SCRYPT;
 
-  constructor(users: readonly MeshUser[]) {
+  /** `pool`: the threads its checks run in (the mesh gives it maxConcurrentLogins of them). */
+  constructor(
+    users: readonly MeshUser[],
+    private readonly pool?: ScryptPool,
+  ) {
     for (const [i, u] of users.entries()) {
       if (!USERNAME.test(u.username)) {
         throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `users[${i}].username "${u.username}": use 1–64 letters, digits, "_", "." or "-"`);
@@ -90,26 +98,19 @@ export class UserDirectory {
   async authenticate(username: string, password: Uint8Array): Promise<Principal | undefined> {
     const user = this.users.get(username);
     if (!user) {
-      this.dummy ??= hashPassword('', this.dummyParams, new Uint8Array(SALT_BYTES));
-      await verifyPassword(password, await this.dummy);
+      this.dummy ??= hashPassword('', this.dummyParams, new Uint8Array(SALT_BYTES), this.pool);
+      await verifyPassword(password, await this.dummy, this.pool);
       return undefined;
     }
-    return (await verifyPassword(password, user.passwordHash)) ? { username: user.username, role: user.role } : undefined;
+    return (await verifyPassword(password, user.passwordHash, this.pool)) ? { username: user.username, role: user.role } : undefined;
   }
 }
 
-/**
- * node:crypto's scrypt (OpenSSL, RFC 7914): it runs on the libuv thread pool, so a login does not
- * hold the event loop, and its 128·N·r bytes of work memory are freed when it returns, so logins
- * one after another do not pile 32 MiB buffers up for the garbage collector (they did with a
- * JavaScript scrypt: a flood of failed logins grew RSS by up to 60 MB). maxmem is the work memory
- * the parameters need plus a margin; node's default (32 MiB) is just under N = 2^15, r = 8.
- */
-function derive(password: string | Uint8Array, salt: Uint8Array, params: ScryptParams, dkLen: number): Promise<Uint8Array> {
-  const N = 2 ** params.logN;
-  return new Promise((resolve, reject) =>
-    scrypt(password, salt, dkLen, { N, r: params.r, p: params.p, maxmem: 128 * N * params.r + 1024 * 1024 * params.p }, (err, key) => (err ? reject(err) : resolve(key))),
-  );
+/** Checks outside a directory (hashing for `canopy user add`, tests) share one thread. */
+const shared = new ScryptPool(1);
+
+function derive(password: string | Uint8Array, salt: Uint8Array, params: ScryptParams, dkLen: number, pool = shared): Promise<Uint8Array> {
+  return pool.derive({ password, salt, dkLen, N: 2 ** params.logN, r: params.r, p: params.p });
 }
 
 function b64(bytes: Uint8Array): string {

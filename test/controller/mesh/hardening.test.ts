@@ -112,6 +112,31 @@ test('connections are capped in total and per address; a closed one frees its pl
   a2.end(true);
 });
 
+test('connections not logged in yet are capped per address: silent sockets cannot take the places of logins', async (t) => {
+  const { mesh, url } = await startMesh({ limits: { maxPendingPerAddress: 3 } });
+  t.after(() => mesh.stop());
+  const port = Number(new URL(url).port);
+  const login = { username: 'viewer', password: password('viewer') };
+  const member = await tryConnect(url, login, '127.0.0.2');
+  assert.equal(member.ok, true);
+  const silent = [await raw(port, '127.0.0.2'), await raw(port, '127.0.0.2'), await raw(port, '127.0.0.2')];
+  for (const s of silent) s.on('error', () => {});
+  const fourth = await raw(port, '127.0.0.2');
+  fourth.on('error', () => {});
+  assert.equal(await closed(fourth), true, 'a fourth silent socket from the address is closed at accept');
+  assert.equal(mesh.refusals.connections, 1);
+  await assert.rejects(tryConnect(url, login, '127.0.0.2'), /closed before CONNACK/, 'so is a login while three are pending');
+  const elsewhere = await tryConnect(url, login, '127.0.0.3');
+  assert.equal(elsewhere.ok, true, 'another address is not held up');
+  silent[0]!.destroy();
+  for (let i = 0; i < 50 && mesh.connections > 4; i++) await new Promise((r) => setTimeout(r, 10));
+  const after = await tryConnect(url, login, '127.0.0.2');
+  assert.equal(after.ok, true, 'a pending place freed by a close; the logged-in member never held one');
+  for (const o of [elsewhere, after]) if (o.ok) o.client.end(true);
+  for (const s of silent) s.destroy();
+  if (member.ok) member.client.end(true);
+});
+
 test('a login flood from one address is bounded and backs off; a valid login from elsewhere goes through during it', async (t) => {
   const clock = new ManualClock();
   const { mesh, url } = await startMesh({ clock });
@@ -125,11 +150,12 @@ test('a login flood from one address is bounded and backs off; a valid login fro
   if (valid.ok) valid.client.end(true);
   const outcomes = await Promise.all(flood);
   assert.equal(outcomes.filter((o) => o.ok).length, 0);
-  const refusedUnchecked = mesh.refusals.loginsBusy + mesh.refusals.loginsBackingOff;
+  const refusedUnchecked = mesh.refusals.loginsBusy + mesh.refusals.loginsBackingOff + mesh.refusals.connections;
   assert.ok(refusedUnchecked >= 190, `most of the flood refused without a password check (${refusedUnchecked} of 200)`);
-  // The address is backing off: even the right password is refused until its time is up.
-  const right = await tryConnect(url, { username: 'viewer', password: password('viewer') }, '127.0.0.2');
-  assert.deepEqual(right.ok ? 'accepted' : right.returnCode, 5);
+  // The address is backing off: it gets no connection at all, even for the right password, until its time is up.
+  const backingOff = mesh.refusals.loginsBackingOff;
+  await assert.rejects(tryConnect(url, { username: 'viewer', password: password('viewer') }, '127.0.0.2'), /closed before CONNACK/);
+  assert.equal(mesh.refusals.loginsBackingOff, backingOff + 1);
   // So is the flooded username from a new address, but not from one it logged in from before.
   const stranger = await tryConnect(url, { username: 'viewer', password: password('viewer') }, '127.0.0.3');
   assert.deepEqual(stranger.ok ? 'accepted' : stranger.returnCode, 5);
