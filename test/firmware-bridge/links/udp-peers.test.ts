@@ -2,7 +2,7 @@
  * UDP links take only their peer: udpout through a connected socket, udpin pinned with ?peer=
  * (or announcing every new peer). Issue 15: a foreign port's ARM commands were forwarded.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { createLink } from '../../../firmware-bridge/links/index.ts';
@@ -21,18 +21,24 @@ function heard(link: Link): string[] {
   return got;
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 100));
-
-test('udpout takes datagrams from its host and port only; a stranger on another port is not heard', async (t) => {
+/** A GCS socket, a stranger's socket and a started link made from the GCS's port; all closed after the test. */
+async function gcsAndStranger(t: TestContext, url: (gcsPort: number) => string) {
   const gcs = await socket();
   const stranger = await socket();
-  const link = createLink(`udpout://127.0.0.1:${gcs.address().port}`);
+  const link = createLink(url(gcs.address().port));
   await link.start();
   t.after(async () => {
     await link.stop();
     gcs.close();
     stranger.close();
   });
+  return { gcs, stranger, link };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 100));
+
+test('udpout takes datagrams from its host and port only; a stranger on another port is not heard', async (t) => {
+  const { gcs, stranger, link } = await gcsAndStranger(t, (gcsPort) => `udpout://127.0.0.1:${gcsPort}`);
   const got = heard(link);
   link.write(Buffer.from('hello'));
   const local = await new Promise<number>((resolve) => gcs.once('message', (_m, from) => resolve(from.port)));
@@ -61,15 +67,8 @@ test('udpout with nobody listening yet counts dropped writes and stays up', asyn
 });
 
 test('udpin pinned with ?peer= answers that peer from the start and drops everyone else, counted', async (t) => {
-  const gcs = await socket();
-  const stranger = await socket();
-  const link = createLink(`udpin://127.0.0.1:0?peer=127.0.0.1:${gcs.address().port}`) as UdpInLink;
-  await link.start();
-  t.after(async () => {
-    await link.stop();
-    gcs.close();
-    stranger.close();
-  });
+  const { gcs, stranger, link: started } = await gcsAndStranger(t, (gcsPort) => `udpin://127.0.0.1:0?peer=127.0.0.1:${gcsPort}`);
+  const link = started as UdpInLink;
   const got = heard(link);
   const first = new Promise<string>((resolve) => gcs.once('message', (m) => resolve(m.toString())));
   link.write(Buffer.from('to-gcs'));
