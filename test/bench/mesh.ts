@@ -49,7 +49,6 @@ import { common, type MavLinkData, type MavLinkDataConstructor } from 'mavlink-m
 import type { MqttClient } from 'mqtt';
 import type { BenchSuite, Figures } from '../../controller/commands/bench.ts';
 import { GroundStation } from '../../controller/ground-station.ts';
-import { Mesh } from '../../controller/mesh/mesh.ts';
 import { hashPassword, type MeshUser } from '../../controller/mesh/users.ts';
 import { SystemClock } from '../../firmware-bridge/clock.ts';
 import { createLink, createMemoryPair, type Link } from '../../firmware-bridge/links/index.ts';
@@ -58,7 +57,7 @@ import { knownMessageIds, messageInfo } from '../../firmware-bridge/protocol/dia
 import { decodeFrame, encodeFrame, type Frame } from '../../firmware-bridge/protocol/frame.ts';
 import { READ_ONLY_ALLOWED, REQUEST_COMMANDS } from '../../firmware-bridge/router.ts';
 import { connect, end, nextMessage, subscribeGranted, tryConnect } from '../helpers/mqtt.ts';
-import type { StationReply, StationRequest } from './mesh-station.ts';
+import type { StationOptions, StationReply, StationRequest } from './mesh-station.ts';
 
 const MB = 1024 * 1024;
 const STATION = new URL('./mesh-station.ts', import.meta.url);
@@ -73,52 +72,12 @@ async function waitFor(cond: () => boolean, timeoutMs: number, stepMs = 10): Pro
   return true;
 }
 
-function rssNow(): number {
-  (globalThis as { gc?: () => void }).gc?.();
-  return process.memoryUsage().rss;
-}
-
-/** Samples RSS every 20 ms from now; stop() gives the peak minus the RSS at the start, MB. */
-function rssPeak(): { stop: () => number } {
-  const before = rssNow();
-  let peak = before;
-  const sample = () => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  };
-  const timer = setInterval(sample, 20);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      sample();
-      return (peak - before) / MB;
-    },
-  };
-}
-
-/** Watches a 10 ms timer; stop() gives the longest it fired late, ms (the event loop stalled). */
-function loopLag(): { stop: () => number } {
-  let last = performance.now();
-  let worst = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    worst = Math.max(worst, now - last - 10);
-    last = now;
-  }, 10);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      return Math.max(worst, performance.now() - last - 10);
-    },
-  };
-}
-
 /** How many subscribed clients the mesh holds at once, then all of them leaving at once. */
 async function crowd(progress: (msg: string) => void, n: number, figures: Figures): Promise<void> {
-  const mesh = new Mesh({ anonymousRole: 'viewer', tcp: { host: '127.0.0.1', port: 0 }, ws: false, limits: { maxConnections: n + 100, maxConnectionsPerAddress: n + 100 } });
-  await mesh.start();
-  const url = `mqtt://127.0.0.1:${mesh.addresses().tcp}`;
+  const station = await startStation({ anonymousRole: 'viewer', limits: { maxConnections: n + 100, maxConnectionsPerAddress: n + 100, maxPendingPerAddress: n + 100 } });
+  const connections = async () => (await station.ask('state')).connections!;
+  const url = `mqtt://127.0.0.1:${station.port}`;
   const clients: MqttClient[] = [];
-  let flow: NodeJS.Timeout | undefined;
   let watcher: MqttClient | undefined;
   try {
     progress(`crowd: connecting ${n} anonymous clients subscribed to canopy/# (QoS 0), 200 at a time`);
@@ -134,31 +93,26 @@ async function crowd(progress: (msg: string) => void, n: number, figures: Figure
         }),
       );
       failed += batch.filter((r) => r.status === 'rejected').length;
-      if ((i / 200) % 5 === 4) progress(`crowd: ${clients.length} connected (${failed} failed), mesh has ${mesh.connections}`);
+      if ((i / 200) % 5 === 4) progress(`crowd: ${clients.length} connected (${failed} failed), mesh has ${await connections()}`);
     }
     figures.clients_connect_s = (performance.now() - t0) / 1000;
     const held = clients.filter((c) => c.connected).length;
-    figures.clients_held = Math.min(held, mesh.connections);
-    progress(`crowd: ${held} clients connected (mesh counts ${mesh.connections}), ${failed} failed`);
+    const counted = await connections();
+    figures.clients_held = Math.min(held, counted);
+    progress(`crowd: ${held} clients connected (mesh counts ${counted}), ${failed} failed`);
 
     progress('mass disconnect: drone state at 4000 msg/s, then every client socket destroyed at once');
-    let seq = 0;
-    flow = setInterval(() => {
-      for (let i = 0; i < 20; i++) mesh.publish('canopy/drones/d1', JSON.stringify({ id: 'd1', seq: seq++, lat: 47.4, lon: 8.5, altM: 30 }), { retain: true }).catch(() => {});
-    }, 5);
+    await station.ask('flow-start');
     await sleep(50);
-    const seqAtDestroy = seq;
-    const lag = loopLag();
     const t1 = performance.now();
     for (const c of clients) c.stream.destroy();
-    const zero = await waitFor(() => mesh.connections === 0, 120_000);
+    const zero = await station.closed(120_000);
     figures.mass_disconnect_s = (performance.now() - t1) / 1000;
-    figures.mass_disconnect_max_loop_lag_ms = lag.stop();
-    clearInterval(flow);
-    flow = undefined;
+    const flow = await station.ask('flow-stop');
+    figures.mass_disconnect_max_loop_lag_ms = flow.lagMs!;
     progress(
-      `mass disconnect: ${zero ? 'connections at 0' : `still ${mesh.connections} connections`} after ${(figures.mass_disconnect_s as number).toFixed(2)} s ` +
-        `(${seqAtDestroy} states published before the destroy, ${seq - seqAtDestroy} after; event loop stalled up to ${Math.round(figures.mass_disconnect_max_loop_lag_ms as number)} ms)`,
+      `mass disconnect: ${zero ? 'connections at 0' : `still ${await connections()} connections`} after ${(figures.mass_disconnect_s as number).toFixed(2)} s ` +
+        `(${flow.published} states published meanwhile; the station's event loop stalled up to ${Math.round(flow.lagMs!)} ms)`,
     );
     let delivered = false;
     if (zero) {
@@ -167,7 +121,7 @@ async function crowd(progress: (msg: string) => void, n: number, figures: Figure
         await subscribeGranted(watcher, 'canopy/drones/+', 0);
         const marker = `after-${Date.now()}`;
         const next = nextMessage(watcher, (topic, payload) => topic === 'canopy/drones/d1' && payload.toString().includes(marker), 5000);
-        await mesh.publish('canopy/drones/d1', JSON.stringify({ id: 'd1', seq: -1, marker }), { retain: true });
+        await station.ask('publish', marker);
         await next;
         delivered = true;
       } catch (e) {
@@ -176,21 +130,20 @@ async function crowd(progress: (msg: string) => void, n: number, figures: Figure
     }
     figures.mass_disconnect_survived = zero && delivered;
   } finally {
-    if (flow) clearInterval(flow);
     if (watcher) await end(watcher);
     for (const c of clients) c.end(true);
-    await mesh.stop();
+    await station.stop();
   }
 }
 
-/** The mesh of the floods in its own process (mesh-station.ts), so its RSS is the broker's alone. */
-async function startStation(users: MeshUser[]): Promise<{
+/** The mesh in its own process (mesh-station.ts), so its RSS and its event loop are the broker's alone. */
+async function startStation(options: StationOptions): Promise<{
   port: number;
-  ask: (cmd: StationRequest['cmd']) => Promise<StationReply>;
+  ask: (cmd: StationRequest['cmd'], marker?: string) => Promise<StationReply>;
   closed: (timeoutMs: number) => Promise<boolean>;
   stop: () => Promise<void>;
 }> {
-  const child = fork(STATION, [JSON.stringify(users)], { execArgv: ['--import', 'tsx', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(STATION, [JSON.stringify(options)], { execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.CANOPY_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CANOPY_BENCH_PROFILE}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const pending = new Map<number, (r: StationReply) => void>();
   let next = 0;
   const port = await new Promise<number>((resolve, reject) => {
@@ -200,14 +153,14 @@ async function startStation(users: MeshUser[]): Promise<{
       else pending.get(m.id)?.(m);
     });
   });
-  const ask = (cmd: StationRequest['cmd']) =>
+  const ask = (cmd: StationRequest['cmd'], marker?: string) =>
     new Promise<StationReply>((resolve) => {
       const id = next++;
       pending.set(id, (r) => {
         pending.delete(id);
         resolve(r);
       });
-      child.send({ id, cmd } satisfies StationRequest);
+      child.send({ id, cmd, marker } satisfies StationRequest);
     });
   const closed = async (timeoutMs: number) => {
     const until = Date.now() + timeoutMs;
@@ -233,7 +186,7 @@ async function floods(progress: (msg: string) => void, figures: Figures): Promis
     { username: 'admin', role: 'admin', passwordHash: await hashPassword(adminPassword) },
     { username: 'viewer', role: 'viewer', passwordHash: await hashPassword('bench-viewer-password') },
   ];
-  const station = await startStation(users);
+  const station = await startStation({ users });
   const port = station.port;
   const url = `mqtt://127.0.0.1:${port}`;
   const sockets: Socket[] = [];
