@@ -26,7 +26,7 @@ import { SystemClock, type Clock } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import { Acl, type Principal, type Role } from './acl.ts';
-import { ConnectionCounter, DEFAULT_MESH_LIMITS, guardSocket, PacketSizeGuard, type ConnectionPlace, type MeshLimits } from './guard.ts';
+import { ConnectionCounter, DEFAULT_MESH_LIMITS, dropWritesAfterClose, guardSocket, PacketSizeGuard, type ConnectionPlace, type MeshLimits } from './guard.ts';
 import { LoginLimiter } from './login-limiter.ts';
 import { ScryptPool } from './scrypt-pool.ts';
 import { isValidFilter, topicMatches } from './filters.ts';
@@ -314,6 +314,7 @@ export class Mesh {
       this.refusals.packets++;
       this.refusedNow(`connection from ${address} closed: ${refusal.detail}`);
     });
+    dropWritesAfterClose(socket);
     this.admitted.set(socket, { address, guard, place });
     r.broker.handle(socket, req);
   }
