@@ -23,6 +23,9 @@ const SUITES: Record<string, () => Promise<{ suite: BenchSuite }>> = {
   mesh: () => import('../../test/bench/mesh.ts'),
 };
 
+/** The suites by name, for help texts and their tests. */
+export const SUITE_NAMES = Object.keys(SUITES);
+
 export function formatFigures(figures: Figures): string {
   const width = Math.max(...Object.keys(figures).map((k) => k.length));
   return Object.entries(figures)

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { canopy } from '../helpers/cli.ts';
+import { SUITE_NAMES } from '../../controller/commands/bench.ts';
 
 test('canopy --help lists every command; a command explains its own options', async () => {
   const help = await canopy('--help');
@@ -8,7 +9,8 @@ test('canopy --help lists every command; a command explains its own options', as
   for (const name of ['start', 'bench', 'tlog']) assert.match(help.stdout, new RegExp(`^  ${name} `, 'm'));
   const bench = await canopy('bench', '--help');
   assert.equal(bench.code, 0);
-  assert.match(bench.stdout, /canopy bench <suite> \[--json\]/);
+  assert.match(bench.stdout, /canopy bench <suite> \[--quick\] \[--json\]/);
+  for (const suite of SUITE_NAMES) assert.match(bench.stdout, new RegExp(`\\b${suite}\\b`), `bench --help names the suite ${suite}`);
 });
 
 test('an unknown command or suite is a clear error with the known names', async () => {
