@@ -275,7 +275,10 @@ export const ConfigSchema = z.strictObject({
 });
 
 /** `dir`: relative paths in the file are relative to it; `envOverrides`: the SECRET_ENV variables applied. */
-export type CanopyConfig = z.output<typeof ConfigSchema> & { dir: string; envOverrides?: string[] };
+export type CanopyConfig = DeepReadonly<z.output<typeof ConfigSchema> & { dir: string; envOverrides?: string[] }>;
+
+/** What the configuration is once validated: frozen (deepFreeze), and typed so. */
+export type DeepReadonly<T> = T extends (...args: never[]) => unknown ? T : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
 
 /**
  * Secrets may come from the environment instead of the file (systemd `EnvironmentFile=`, a
@@ -306,7 +309,7 @@ function applySecretEnv(raw: unknown, env: NodeJS.ProcessEnv): string[] {
  * Parses and validates a config text; every problem is listed at once with its field path, the
  * value found and what is allowed. `env` supplies the SECRET_ENV overrides.
  */
-export function parseConfig(text: string, source: string, dir = '.', env: NodeJS.ProcessEnv = process.env): CanopyConfig {
+export function parseConfig(text: string, source: string, dir = '.', env: NodeJS.ProcessEnv = process.env, overrides?: ConfigOverrides): CanopyConfig {
   let raw: unknown;
   try {
     raw = parseYaml(text, { prettyErrors: true });
@@ -314,6 +317,10 @@ export function parseConfig(text: string, source: string, dir = '.', env: NodeJS
     throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: not valid YAML: ${(e as Error).message}`);
   }
   raw ??= {};
+  if (overrides) {
+    raw = mergeOverrides(raw, overrides.values);
+    source = `${source} with ${overrides.source}`;
+  }
   const version = (raw as { version?: unknown }).version;
   if (typeof version === 'number' && Number.isInteger(version) && version > CONFIG_VERSION) {
     throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: configuration version ${version} is newer than this Canopy reads (version ${CONFIG_VERSION}); update Canopy or write the file for version ${CONFIG_VERSION}`);
@@ -328,12 +335,50 @@ export function parseConfig(text: string, source: string, dir = '.', env: NodeJS
   for (const [i, w] of (c.relay?.contactPlan === 'always' ? [] : (c.relay?.contactPlan ?? [])).entries()) {
     if (Date.parse(w.end) <= Date.parse(w.start)) throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: invalid configuration\n  relay.contactPlan.${i}: end must be after start`);
   }
-  return { ...c, dir, envOverrides };
+  return deepFreeze({ ...c, dir, envOverrides });
 }
 
-export function loadConfig(path: string): CanopyConfig {
+export function loadConfig(path: string, overrides?: ConfigOverrides): CanopyConfig {
   if (!existsSync(path)) throw new CanopyError('CANOPY_ERR_CONFIG', `${path}: no such configuration file`);
-  return parseConfig(readFileSync(path, 'utf8'), path, dirname(path));
+  return parseConfig(readFileSync(path, 'utf8'), path, dirname(path), process.env, overrides);
+}
+
+/**
+ * Values laid over the file before it is validated (command-line flags, the simulated
+ * environment's uplink): the result is checked as a whole, so a `--link` is held to the same
+ * rules as `links.drones`. `source` names them in errors ("--link, --sysid").
+ */
+export interface ConfigOverrides {
+  values: Record<string, unknown>;
+  source: string;
+}
+
+/** Where the data directory is when a command says so: `--data`, else CANOPY_DATA when no file is used (a file says where its data lives). */
+export function dataDirFrom(flag: string | undefined, file: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return flag ?? (!file && env.CANOPY_DATA ? env.CANOPY_DATA : undefined);
+}
+
+/** `over` laid on `base`: objects merge key by key, anything else (arrays too) replaces. */
+export function mergeOverrides(base: unknown, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = isPlainObject(base) ? { ...base } : {};
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    out[k] = isPlainObject(v) && isPlainObject(out[k]) ? mergeOverrides(out[k], v) : v;
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The validated configuration is read-only from here on: nothing may edit it after the check. */
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
 }
 
 /** Where `canopy start` and `canopy config` look for the file when none is named, in order. */
@@ -345,8 +390,8 @@ export function findConfig(search: readonly string[] = CONFIG_SEARCH, cwd = proc
 }
 
 /** The defaults, as if an empty file had been given. */
-export function defaultConfig(): CanopyConfig {
-  return parseConfig('{}', '(defaults)');
+export function defaultConfig(overrides?: ConfigOverrides): CanopyConfig {
+  return parseConfig('{}', '(defaults)', '.', process.env, overrides);
 }
 
 export function resolvePath(c: CanopyConfig, p: string): string {

@@ -10,6 +10,7 @@ import type { CommandResult } from '../firmware-bridge/microservices/command/com
 import type { MavlinkNode } from '../firmware-bridge/node.ts';
 import type { Logger } from '../firmware-bridge/log.ts';
 import type { StreamKeeper, Vehicle, VehicleManager } from '../firmware-bridge/vehicles/index.ts';
+import type { EventBus } from './app/bus.ts';
 import type { Mesh } from './mesh/mesh.ts';
 import type { BridgeEvent, DroneCommand, DroneState } from './mesh/topics.ts';
 import { radioShareBytesPerS } from './telemetry.ts';
@@ -65,25 +66,38 @@ export const DEFAULT_RADIO_BAUD = 57_600;
 /** A drone over its share for this long is named (a saved stream group is switched off within seconds). */
 const OVER_SHARE_AFTER_MS = 30_000;
 
+export interface DroneBridgeOptions {
+  node: MavlinkNode;
+  vehicles: VehicleManager;
+  mesh: Mesh;
+  /** Sessions found and lost, and each drone's telemetry, come from it (the bridge extension puts them there). */
+  bus: EventBus;
+  log: Logger;
+  streams?: StreamKeeper;
+  /** Air rate of each drone channel (by channel name), baud. */
+  radioBaud?: (channel: string) => number;
+  /** The fleet's view of a drone, published in its state, when Canopy flies a fleet. */
+  fleetView?: (sysid: number) => FleetView | undefined;
+}
+
 export class DroneBridge {
   private readonly actions = new Map<Vehicle, VehicleActions>();
   private readonly offs: (() => void)[] = [];
   /** Command results, for tests and the status line. */
   readonly results: { id: string; command: DroneCommand['command']; result: CommandResult }[] = [];
-  /** The fleet's view of a drone, published in its state (set by the site controller when it flies a fleet). */
-  fleetView: ((sysid: number) => FleetView | undefined) | undefined;
   /** Since when each drone has been over its share of its radio, and whether it was named. */
   private readonly overShare = new Map<Vehicle, { since: number; named: boolean }>();
+  private readonly node: MavlinkNode;
+  private readonly vehicles: VehicleManager;
+  private readonly mesh: Mesh;
+  private readonly log: Logger;
 
-  constructor(
-    private readonly node: MavlinkNode,
-    private readonly vehicles: VehicleManager,
-    private readonly mesh: Mesh,
-    private readonly log: Logger,
-    private readonly streams?: StreamKeeper,
-    /** Air rate of each drone channel (by channel name), baud. */
-    private readonly radioBaud: (channel: string) => number = () => DEFAULT_RADIO_BAUD,
-  ) {}
+  constructor(private readonly opts: DroneBridgeOptions) {
+    this.node = opts.node;
+    this.vehicles = opts.vehicles;
+    this.mesh = opts.mesh;
+    this.log = opts.log;
+  }
 
   /**
    * A drone's measured traffic against its share of its radio (the radio's capacity at the
@@ -91,11 +105,11 @@ export class DroneBridge {
    * OVER_SHARE_AFTER_MS is named in the log and on the mesh (an alert event).
    */
   linkLoad(v: Vehicle): LinkLoad | undefined {
-    const stats = this.streams?.stats(v);
+    const stats = this.opts.streams?.stats(v);
     if (!stats) return undefined;
     const now = this.node.clock.now();
     const onRadio = this.vehicles.list().filter((x) => x.channel === v.channel && x.alive).length;
-    const share = radioShareBytesPerS(this.radioBaud(v.channel.name), onRadio);
+    const share = radioShareBytesPerS((this.opts.radioBaud ?? (() => DEFAULT_RADIO_BAUD))(v.channel.name), onRadio);
     const over = stats.bytesPerS > share;
     let spell = this.overShare.get(v);
     if (!over) this.overShare.delete(v);
@@ -112,23 +126,13 @@ export class DroneBridge {
   }
 
   start(): void {
-    const publish = (v: Vehicle) => this.mesh.publishDroneState(droneState(v, this.node.clock.now(), this.fleetView?.(v.sysid), this.linkLoad(v)));
-    const onMessage = ({ frame, channel }: { frame: { sysid: number; compid: number }; channel: Vehicle['channel'] }) => {
-      const v = this.vehicles.bySysid(frame.sysid);
-      if (v && v.channel === channel && v.compid === frame.compid) publish(v);
-    };
-    this.node.on('message', onMessage);
-    this.offs.push(() => this.node.off('message', onMessage));
+    const bus = this.opts.bus;
+    bus.on('drone-state', 'telemetry', (v) => this.mesh.publishDroneState(droneState(v, this.node.clock.now(), this.opts.fleetView?.(v.sysid), this.linkLoad(v))));
     const online = (v: Vehicle) => void this.mesh.publishAvailability(droneId(v.sysid), 'online');
-    const offline = (v: Vehicle) => void this.mesh.publishAvailability(droneId(v.sysid), 'offline');
-    this.vehicles.on('vehicle-added', online);
-    this.vehicles.on('vehicle-alive', online);
-    this.vehicles.on('vehicle-lost', offline);
-    this.offs.push(() => {
-      this.vehicles.off('vehicle-added', online);
-      this.vehicles.off('vehicle-alive', online);
-      this.vehicles.off('vehicle-lost', offline);
-    });
+    bus.on('drone-state', 'vehicle-found', online);
+    bus.on('drone-state', 'vehicle-back', online);
+    bus.on('drone-state', 'vehicle-lost', (v) => void this.mesh.publishAvailability(droneId(v.sysid), 'offline'));
+    this.offs.push(() => bus.removeOwner('drone-state'));
     this.offs.push(this.mesh.onDroneSet((id, command) => void this.command(id, command)));
   }
 

@@ -1,8 +1,9 @@
 /**
- * The ground station assembled: Canopy's MAVLink node on the drone radios and the pilots' GCS
- * endpoints, vehicle sessions, the router, the tlog, and — when configured — the MQTT mesh with
- * the drones on it and the uplink relay. `canopy start` builds one of these around real links or
- * the simulator's; tests build one around in-memory links.
+ * The MAVLink side of the station: Canopy's node on the drone radios and the pilots' GCS
+ * endpoints, vehicle sessions, the stream keeper, the router and the tlog. The application
+ * (app/application.ts) runs it as two extensions, "bridge" (everything but the links) first and
+ * "radios" (the links and the node's heartbeat) last, so every other part listens before the
+ * first frame arrives; tests build one around in-memory links and start() it whole.
  */
 import type { ChannelSigning } from '../firmware-bridge/channel.ts';
 import type { Clock } from '../firmware-bridge/clock.ts';
@@ -12,10 +13,8 @@ import { MavlinkNode } from '../firmware-bridge/node.ts';
 import { Router } from '../firmware-bridge/router.ts';
 import { TlogWriter, type TlogSink } from '../firmware-bridge/tlog.ts';
 import { StreamKeeper, VehicleManager } from '../firmware-bridge/vehicles/index.ts';
-import { DEFAULT_RADIO_BAUD, DroneBridge } from './drone-bridge.ts';
+import { DEFAULT_RADIO_BAUD } from './drone-bridge.ts';
 import { STREAM_RATES } from './telemetry.ts';
-import { Mesh, type MeshOptions } from './mesh/mesh.ts';
-import { Relay, type RelayOptions } from './relay/relay.ts';
 
 export interface GroundStationOptions {
   clock: Clock;
@@ -29,8 +28,6 @@ export interface GroundStationOptions {
   tlog?: string | TlogSink;
   /** Telemetry asked of every drone, message id → Hz (0 off). Default: what the fleet and the budget read (fleet.ts STREAM_RATES). */
   streamRates?: Record<number, number>;
-  mesh?: MeshOptions;
-  relay?: Omit<RelayOptions, 'mesh' | 'clock' | 'log'>;
   log?: Logger;
 }
 
@@ -41,10 +38,9 @@ export class GroundStation {
   readonly streams: StreamKeeper;
   readonly router: Router;
   readonly tlog: TlogWriter | undefined;
-  readonly mesh: Mesh | undefined;
-  readonly relay: Relay | undefined;
-  readonly drones: DroneBridge | undefined;
   private readonly links: Link[];
+  private readonly bauds: Map<string, number>;
+  private readonly linkOffs: (() => void)[] = [];
   private readonly log: Logger;
 
   constructor(opts: GroundStationOptions) {
@@ -60,48 +56,64 @@ export class GroundStation {
     this.streams = new StreamKeeper(this.node, this.vehicles, { rates: opts.streamRates ?? STREAM_RATES, log: this.log });
     this.router = new Router(this.node);
     this.tlog = opts.tlog ? new TlogWriter(this.node, opts.tlog) : undefined;
-    if (opts.mesh) {
-      this.mesh = new Mesh({ clock: opts.clock, log: this.log.child('mesh'), ...opts.mesh });
-      const bauds = new Map(opts.droneLinks.map((l) => [l.name, l.baud ?? DEFAULT_RADIO_BAUD]));
-      this.drones = new DroneBridge(this.node, this.vehicles, this.mesh, this.log.child('drones'), this.streams, (name) => bauds.get(name) ?? DEFAULT_RADIO_BAUD);
-      if (opts.relay) this.relay = new Relay({ ...opts.relay, mesh: this.mesh, clock: opts.clock, log: this.log });
-    }
+    this.bauds = new Map(opts.droneLinks.map((l) => [l.name, l.baud ?? DEFAULT_RADIO_BAUD]));
   }
+
+  /** A drone channel's air rate (by channel name), baud. */
+  readonly radioBaud = (channel: string): number => this.bauds.get(channel) ?? DEFAULT_RADIO_BAUD;
 
   /** Starts everything; if a part fails (a port in use, say), what already started is stopped again. */
   async start(): Promise<void> {
+    await this.startSessions();
     try {
-      this.tlog?.start();
-      this.vehicles.start();
-      this.streams.start();
-      this.router.start();
-      if (this.mesh) {
-        await this.mesh.start();
-        this.drones!.start();
-        await this.relay?.start();
-      }
-      for (const link of this.links) {
-        link.on('down', (reason) => this.log.warn('link down', { link: link.url, reason }));
-        link.on('up', () => this.log.info('link up', { link: link.url }));
-        link.on('peer-new', (peer, known) => this.log.warn(`${link.url}: a new peer ${peer} (heard before: ${known.join(', ')}); pin the link with ?peer=host:port to take only one`));
-        await link.start();
-      }
-      this.node.start();
+      await this.startLinks();
     } catch (e) {
-      await this.stop().catch((stopError: unknown) => this.log.error('stopping after a failed start failed', { error: String(stopError) }));
+      await this.stopSessions();
       throw e;
     }
   }
 
   async stop(): Promise<void> {
-    this.node.stop();
-    for (const link of this.links) await link.stop();
-    await this.relay?.stop();
-    this.drones?.stop();
-    await this.mesh?.stop();
+    await this.stopLinks();
+    await this.stopSessions();
+  }
+
+  /** The tlog, vehicle sessions, stream keeper and router: ready for frames, none arriving yet. */
+  async startSessions(): Promise<void> {
+    this.tlog?.start();
+    this.vehicles.start();
+    this.streams.start();
+    this.router.start();
+  }
+
+  async stopSessions(): Promise<void> {
     this.router.stop();
     this.streams.stop();
     this.vehicles.stop();
     await this.tlog?.stop();
+  }
+
+  /** Opens the links and starts the node's heartbeat; a link that fails closes the others again. */
+  async startLinks(): Promise<void> {
+    try {
+      for (const link of this.links) {
+        const down = (reason: string) => this.log.warn('link down', { link: link.url, reason });
+        const up = () => this.log.info('link up', { link: link.url });
+        const peer = (peer: string, known: string[]) => this.log.warn(`${link.url}: a new peer ${peer} (heard before: ${known.join(', ')}); pin the link with ?peer=host:port to take only one`);
+        link.on('down', down).on('up', up).on('peer-new', peer);
+        this.linkOffs.push(() => link.off('down', down).off('up', up).off('peer-new', peer));
+        await link.start();
+      }
+      this.node.start();
+    } catch (e) {
+      await this.stopLinks().catch((stopError: unknown) => this.log.error('closing the links after a failed start failed', { error: String(stopError) }));
+      throw e;
+    }
+  }
+
+  async stopLinks(): Promise<void> {
+    this.node.stop();
+    for (const off of this.linkOffs.splice(0)) off();
+    for (const link of this.links) await link.stop();
   }
 }

@@ -6,15 +6,21 @@
  */
 import type { Clock, TimerHandle } from '../firmware-bridge/clock.ts';
 import { silentLogger, type Logger } from '../firmware-bridge/log.ts';
-import { FleetController, type FleetOptions, type Transition } from './fleet/fleet.ts';
-import type { GroundStation } from './ground-station.ts';
+import { FleetController, type FleetAlert, type FleetOptions, type Transition } from './fleet/fleet.ts';
+import type { VehicleManager } from '../firmware-bridge/vehicles/index.ts';
+import type { EventBus } from './app/bus.ts';
+import type { Mesh } from './mesh/mesh.ts';
 import type { BridgeEvent, FleetState, PowerState } from './mesh/topics.ts';
 import { PowerPlanner, type PowerBudget, type PowerProfile } from './power/budget.ts';
 import { EnergyMeter, solarOffsetMs } from './power/energy.ts';
 
 export interface SiteOptions {
   clock: Clock;
-  gs: GroundStation;
+  vehicles: VehicleManager;
+  /** Where power, fleet and events are published; none: they are not. */
+  mesh?: Mesh;
+  /** Transitions, budgets and the uplink grant go out on it; the relay's dish state comes in. */
+  bus?: EventBus;
   origin: { latDeg: number; lonDeg: number };
   power: PowerProfile;
   fleet?: Partial<Omit<FleetOptions, 'clock' | 'vehicles' | 'origin' | 'batteryWh' | 'stations' | 'log'>>;
@@ -24,7 +30,7 @@ export interface SiteOptions {
   referenceGhi?: () => number | undefined;
   /** Start recalled: no stations until an admin launches (a real site's default). */
   held?: boolean;
-  /** Whether the dish is passing traffic (from the relay or the simulator); default off. */
+  /** Whether the dish is passing traffic when no relay says so on the bus (the simulator's dish); default off. */
   dish?: () => 'off' | 'idle' | 'active';
   log?: Logger;
 }
@@ -39,6 +45,9 @@ export class SiteController {
   private readonly energy: EnergyMeter;
   /** An admin recalled the net (dashboard "recall all"): no stations until launched again. */
   private held = false;
+  /** The relay's dish as it last said on the bus; undefined: no relay has spoken. */
+  private dishOn: boolean | undefined;
+  private granted: boolean | undefined;
 
   constructor(private readonly opts: SiteOptions) {
     this.log = opts.log ?? silentLogger;
@@ -47,17 +56,17 @@ export class SiteController {
     this.fleet = new FleetController({
       ...opts.fleet,
       clock: opts.clock,
-      vehicles: opts.gs.vehicles,
+      vehicles: opts.vehicles,
       origin: opts.origin,
       batteryWh: opts.power.batteryWh,
       stations: () => (this.held ? 0 : (this.power.budget?.decisions.stations ?? 0)),
       log: this.log,
     });
-    this.fleet.on('transition', (t) => this.publishTransition(t));
-    this.fleet.on('alert', (a) => this.publishEvent({ type: 'alert', data: a }));
     this.energy = new EnergyMeter(solarOffsetMs(opts.origin.lonDeg));
-    if (opts.gs.drones) opts.gs.drones.fleetView = (sysid) => ({ role: this.fleet.role(sysid), waiting: this.fleet.waitingFor(sysid) });
   }
+
+  /** What the fleet says of one drone (for its published state). */
+  readonly fleetView = (sysid: number) => ({ role: this.fleet.role(sysid), waiting: this.fleet.waitingFor(sysid) });
 
   get hold(): boolean {
     return this.held;
@@ -83,6 +92,9 @@ export class SiteController {
   readonly grant = (): boolean => this.power.budget?.decisions.uplinkGranted ?? false;
 
   start(): void {
+    this.fleet.on('transition', this.onTransition);
+    this.fleet.on('alert', this.onAlert);
+    this.opts.bus?.on('site', 'uplink', ({ dishOn }) => (this.dishOn = dishOn));
     this.tick();
     this.fleet.start();
     this.timer = this.opts.clock.setInterval(() => this.tick(), this.opts.tickMs ?? 1000);
@@ -91,7 +103,17 @@ export class SiteController {
   stop(): void {
     this.opts.clock.clearInterval(this.timer);
     this.fleet.stop();
+    this.fleet.off('transition', this.onTransition);
+    this.fleet.off('alert', this.onAlert);
+    this.opts.bus?.removeOwner('site');
   }
+
+  private readonly onTransition = (t: Transition) => {
+    this.opts.bus?.emit('fleet-transition', t);
+    this.publishEvent({ type: 'fleet-transition', data: t });
+  };
+
+  private readonly onAlert = (a: FleetAlert) => this.publishEvent({ type: 'alert', data: a });
 
   tick(): PowerBudget {
     const status = this.fleet.status();
@@ -99,7 +121,7 @@ export class SiteController {
     let measuredHolders = 0;
     let charging = 0;
     let holdersMinSoc: number | undefined;
-    for (const v of this.opts.gs.vehicles.list()) {
+    for (const v of this.opts.vehicles.list()) {
       const role = this.fleet.role(v.sysid);
       const { voltageV, currentA } = v.telemetry;
       // A pad charger shows as negative battery current on a landed drone.
@@ -119,7 +141,7 @@ export class SiteController {
       charging,
       measured: measuredHolders > 0 ? { holders: measuredHolders, batteryW: holdersW } : undefined,
       holdersMinSoc,
-      dish: this.opts.dish?.() ?? 'off',
+      dish: this.dishOn !== undefined ? (this.dishOn ? 'active' : 'off') : (this.opts.dish?.() ?? 'off'),
       referenceGhiWm2: this.opts.referenceGhi?.(),
       transitPace: this.fleet.transitPace(),
     });
@@ -129,11 +151,16 @@ export class SiteController {
       this.lastWarning = budget.warning;
     }
     this.publishPower(budget);
+    this.opts.bus?.emit('budget', budget);
+    if (budget.decisions.uplinkGranted !== this.granted) {
+      this.granted = budget.decisions.uplinkGranted;
+      this.opts.bus?.emit('power-grant', this.granted);
+    }
     return budget;
   }
 
   private publishPower(b: PowerBudget): void {
-    const mesh = this.opts.gs.mesh;
+    const mesh = this.opts.mesh;
     if (!mesh || b.atMs - this.lastPublished < 5000) return;
     this.lastPublished = b.atMs;
     const state: PowerState = {
@@ -167,12 +194,8 @@ export class SiteController {
     void mesh.publish(mesh.topics.fleet, JSON.stringify(fleet), { retain: true }).catch((e: Error) => this.log.warn('fleet state not published', { error: e.message }));
   }
 
-  private publishTransition(t: Transition): void {
-    this.publishEvent({ type: 'fleet-transition', data: t });
-  }
-
   private publishEvent(event: BridgeEvent): void {
-    const mesh = this.opts.gs.mesh;
+    const mesh = this.opts.mesh;
     if (!mesh) return;
     void mesh.publish(mesh.topics.event, JSON.stringify(event)).catch(() => {});
   }

@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorldSample } from './world.ts';
 
-/** What the report reads from each sample (controller/simulated-site.ts's SiteSample has it all). */
+/** What the report reads from each sample (harness/simulated-site.ts's SiteSample has it all). */
 export interface ReportSample extends Pick<WorldSample, 'timeMs' | 'airborne' | 'holding' | 'netAreaM2' | 'ghiWm2' | 'generationW' | 'hoverW' | 'meanSoc' | 'minSoc' | 'windMs'> {
   stations: number;
   manned: number;

@@ -10,7 +10,7 @@ import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { computeFigures, writeReport, type Figures } from '../../sim/report.ts';
 import { loadScenario, shippedScenarios, type Scenario } from '../../sim/scenario.ts';
 import { startMs } from '../../sim/build.ts';
-import { SimulatedSite, type SiteSample } from '../simulated-site.ts';
+import { SimulatedSite, type SiteSample } from '../../harness/simulated-site.ts';
 import { progressBar } from '../progress.ts';
 
 export interface SimRunResult {

@@ -4,39 +4,90 @@
  * them, answers as a GCS (sysid 255 by default, 1 Hz HEARTBEAT), keeps vehicle sessions, routes
  * every frame to the pilots' tools (QGroundControl on udp 14550 by default), records a tlog, runs
  * the MQTT mesh with the drones on it and, when configured, the uplink relay, and prints the
- * fleet. Without drone links it flies the simulated site (start-simulated.ts).
+ * fleet. Without drone links it flies the simulated site (harness/simulated-start.ts). Either way
+ * it is one Application (app/application.ts); only the environment handed to it differs. Flags
+ * are laid over the file before it is validated, and the result is frozen.
  */
 import { parseArgs } from 'node:util';
-import { SystemClock } from '../../firmware-bridge/clock.ts';
-import { CanopyError, isCanopyError } from '../../firmware-bridge/errors.ts';
-import { createLink } from '../../firmware-bridge/links/index.ts';
-import { parseLinkUrl } from '../../firmware-bridge/links/url.ts';
-import { streamLogger } from '../../firmware-bridge/log.ts';
-import { dataDir, defaultConfig, findConfig, loadConfig, meshOptions, relayOptions, siteOptions, type CanopyConfig } from '../config.ts';
+import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { streamLogger, type Logger } from '../../firmware-bridge/log.ts';
+import { Application } from '../app/application.ts';
+import { realEnvironment } from '../app/real-environment.ts';
+import { dataDir, dataDirFrom, defaultConfig, findConfig, loadConfig, type CanopyConfig, type ConfigOverrides } from '../config.ts';
 import { ensureUsers } from '../credentials.ts';
 import { formatFleet } from '../fleet-table.ts';
-import { GroundStation } from '../ground-station.ts';
-import { linkSigning } from '../signing.ts';
-import { startDashboard, type Dashboard } from '../dashboard/server.ts';
-import { ChargeController, formatChargeController } from '../power/charge-controller.ts';
-import { SiteController } from '../site.ts';
-import { registerActions } from '../bridge-actions.ts';
+import type { MeshUser } from '../mesh/users.ts';
+import { formatChargeController } from '../power/charge-controller.ts';
+import type { Dashboard } from '../dashboard/server.ts';
 import { Teardown } from './teardown.ts';
-
-export const START_DEFAULTS = {
-  /** Where QGroundControl listens. */
-  gcs: 'udpout://127.0.0.1:14550',
-};
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 type LogLevel = (typeof LOG_LEVELS)[number];
 
-function number(name: string, v: string, ok: (n: number) => boolean): number {
+/** A flag's number, as the schema will check it (a word that is no number stays a word, and is named). */
+function numberFlag(v: string | undefined): number | string | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  return v.trim() !== '' && Number.isFinite(n) ? n : v;
+}
+
+/**
+ * The command line as configuration values, laid over the file before it is validated: a flag is
+ * held to the same rules as the field it sets, and errors name the flags.
+ */
+function flagOverrides(values: Record<string, string | string[] | boolean | undefined>, file: string | undefined): ConfigOverrides | undefined {
+  const str = (k: string) => values[k] as string | undefined;
+  const listen = (k: string) => (str(k) === undefined ? undefined : { port: numberFlag(str(k)) });
+  const v: Record<string, unknown> = {
+    sysid: numberFlag(str('sysid')),
+    dataDir: dataDirFrom(str('data'), file),
+    links: { drones: values.link, gcs: values.gcs, readOnlyGcs: values['read-only-gcs'] },
+    mesh: { mqtt: listen('mqtt-port'), websocket: listen('ws-port') },
+    dashboard: listen('dashboard-port'),
+    simulation: { scenario: str('scenario'), at: str('sim-at'), speed: numberFlag(str('speed')), seed: numberFlag(str('seed')) },
+  };
+  const named = Object.entries(FLAG_FIELDS)
+    .filter(([flag]) => values[flag] !== undefined)
+    .map(([flag]) => `--${flag}`);
+  return named.length || v.dataDir !== undefined ? { values: pruneUndefined(v), source: named.join(', ') || 'CANOPY_DATA' } : undefined;
+}
+
+/** The flags that set configuration fields. */
+const FLAG_FIELDS = { sysid: 1, data: 1, link: 1, gcs: 1, 'read-only-gcs': 1, 'mqtt-port': 1, 'ws-port': 1, 'dashboard-port': 1, scenario: 1, 'sim-at': 1, speed: 1, seed: 1 };
+
+function pruneUndefined(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    const x = v && typeof v === 'object' && !Array.isArray(v) ? pruneUndefined(v as Record<string, unknown>) : v;
+    if (x !== undefined && !(typeof x === 'object' && x !== null && !Array.isArray(x) && Object.keys(x).length === 0)) out[k] = x;
+  }
+  return out;
+}
+
+function positive(name: string, v: string, ok: (n: number) => boolean): number {
   const n = Number(v);
   if (!ok(n)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--${name} "${v}" is out of range`);
   return n;
 }
-const isPort = (n: number) => Number.isInteger(n) && n >= 0 && n < 65536;
+
+/** A station to run: the application and what the command says of it (real or simulated). */
+export interface Station {
+  app: Application;
+  /** Lines said once it has started. */
+  describe(): string[];
+  /** The periodic status lines. */
+  status(): string;
+  /** Parts the environment runs beside the application once it is up (the simulated phone, the simulated clock); the result stops them. */
+  afterStart?(): Promise<() => Promise<void>>;
+  /** The environment's own parts to close after the application stopped. */
+  close?(): Promise<void>;
+}
+
+export interface StationInputs {
+  log: Logger;
+  users: MeshUser[];
+  tlog?: string;
+}
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -64,39 +115,38 @@ export async function run(args: string[]): Promise<number> {
   });
   // No --config: the first of ./canopy.yaml, /etc/canopy/canopy.yaml; neither: the defaults.
   const file = values.config ?? findConfig();
-  const c: CanopyConfig = file ? loadConfig(file) : defaultConfig();
+  const overrides = flagOverrides(values, file);
+  const c: CanopyConfig = file ? loadConfig(file, overrides) : defaultConfig(overrides);
   if (file && !values.config) console.log(`canopy: configuration from ${file}`);
-  // Flags override the file.
-  if (values.link) c.links.drones = values.link;
-  if (values.gcs) c.links.gcs = values.gcs;
-  if (values['read-only-gcs']) c.links.readOnlyGcs = true;
-  if (values.sysid !== undefined) c.sysid = number('sysid', values.sysid, (n) => Number.isInteger(n) && n >= 1 && n <= 255);
-  if (values.data !== undefined) c.dataDir = values.data;
-  else if (!file && process.env.CANOPY_DATA) c.dataDir = process.env.CANOPY_DATA;
-  if (values['mqtt-port'] !== undefined) c.mesh.mqtt = { ...(c.mesh.mqtt || {}), port: number('mqtt-port', values['mqtt-port'], isPort) };
-  if (values['ws-port'] !== undefined) c.mesh.websocket = { ...(c.mesh.websocket || {}), port: number('ws-port', values['ws-port'], isPort) };
-  if (values['dashboard-port'] !== undefined) c.dashboard = { host: '127.0.0.1', homeAssistant: 'homeassistant', ...(c.dashboard || {}), port: number('dashboard-port', values['dashboard-port'], isPort) };
-  if (values.scenario !== undefined) c.simulation.scenario = values.scenario;
-  if (values['sim-at'] !== undefined) c.simulation.at = values['sim-at'];
-  if (values.speed !== undefined) c.simulation.speed = number('speed', values.speed, (n) => n > 0 && n <= 1000);
-  if (values.seed !== undefined) c.simulation.seed = number('seed', values.seed, (n) => Number.isInteger(n) && n >= 0);
   const level = values['log-level'] as LogLevel;
   if (!LOG_LEVELS.includes(level)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--log-level must be ${LOG_LEVELS.join(', ')}, got "${level}"`);
-  const statusEveryS = number('status-every', values['status-every']!, (n) => n >= 0);
-  const runForS = values['run-for'] === undefined ? undefined : number('run-for', values['run-for'], (n) => n > 0);
+  const statusEveryS = positive('status-every', values['status-every']!, (n) => n >= 0);
+  const runForS = values['run-for'] === undefined ? undefined : positive('run-for', values['run-for'], (n) => n > 0);
 
-  if (c.links.drones.length === 0) {
-    const { runSimulated } = await import('./start-simulated.ts');
-    return runSimulated(c, { statusEveryS, runForS, tlog: values.tlog, logLevel: level });
+  const log = streamLogger({ level, namespace: 'canopy', write: (line) => process.stderr.write(`${line}\n`) });
+  const { users, created } = await ensureUsers(dataDir(c));
+  // One path: without drone links the environment is the simulated site (harness/), with them the real one.
+  const inputs = { log, users, tlog: values.tlog };
+  const station = c.links.drones.length === 0 ? await (await import('../../harness/simulated-start.ts')).simulatedStation(c, inputs) : realStation(c, inputs);
+  // Each part's stop is registered as it starts: a later part that fails stops the earlier ones.
+  const teardown = new Teardown();
+  try {
+    if (station.close) teardown.add('the simulated far ends', station.close);
+    await station.app.start(); // stops what it started if one of its parts fails
+    teardown.add('the station', () => station.app.stop());
+    if (station.afterStart) teardown.add('the simulation', await station.afterStart());
+    for (const line of station.describe()) console.log(line);
+    printDashboard(station.app.dashboard);
+    if (created) printCreated(created);
+    if (statusEveryS > 0) {
+      const status = setInterval(() => console.log(station.status()), statusEveryS * 1000);
+      teardown.add('the status lines', () => clearInterval(status));
+    }
+    await untilStopped(runForS);
+  } finally {
+    await teardown.run();
   }
-  return runReal(c, { statusEveryS, runForS, tlog: values.tlog, logLevel: level });
-}
-
-export interface StartOptions {
-  statusEveryS: number;
-  runForS?: number;
-  tlog?: string;
-  logLevel: LogLevel;
+  return 0;
 }
 
 /** Waits for SIGINT/SIGTERM or `runForS`. */
@@ -108,79 +158,23 @@ export function untilStopped(runForS?: number): Promise<void> {
   });
 }
 
-async function runReal(c: CanopyConfig, o: StartOptions): Promise<number> {
-  const clock = new SystemClock();
-  const log = streamLogger({ level: o.logLevel, namespace: 'canopy', write: (line) => process.stderr.write(`${line}\n`) });
-  const { users, created } = await ensureUsers(dataDir(c));
-  // With `site:` the fleet flies: the power budget sizes the net and grants the relay its dish.
-  const siteOpts = siteOptions(c);
-  let site: SiteController | undefined;
-  const relay = relayOptions(c);
-  const signing = linkSigning(c, clock);
-  const gs = new GroundStation({
-    clock,
-    sysid: c.sysid,
-    droneLinks: c.links.drones.map((url) => ({ link: droneLink(url, clock), name: url, baud: radioBaud(url), signing: signing?.drones })),
-    gcsLinks: c.links.gcs.map((url) => ({ link: createLink(url, { clock }), name: url, readOnly: c.links.readOnlyGcs, signing: signing?.gcs(url) })),
-    tlog: o.tlog,
-    mesh: { ...meshOptions(c), users },
-    relay: relay && siteOpts ? { ...relay, grant: () => site?.grant() ?? false } : relay,
-    log,
-  });
-  gs.vehicles.on('vehicle-added', (v) => console.log(`vehicle ${v.key} found`));
-  gs.vehicles.on('vehicle-lost', (v) => console.log(`vehicle ${v.key} lost`));
-  // Each part's stop is registered as it starts: a later part that fails stops the earlier ones.
-  const teardown = new Teardown();
-  try {
-    await gs.start(); // stops its own parts if one of them fails
-    teardown.add('the ground station', () => gs.stop());
-    const mesh = gs.mesh!.addresses();
-    console.log(`canopy: ground station as sysid ${c.sysid} on ${[...c.links.drones, ...c.links.gcs].join(', ')}`);
-    if (c.signing) console.log(`canopy: MAVLink signing on: drone links ${c.signing.requireSigned ? 'take signed frames only' : 'sign, and take unsigned frames too'}; GCS links ${c.links.gcs.map((u) => `${u} ${c.signing!.gcsLinks[u] ?? c.signing!.gcs}`).join(', ') || 'none'}`);
-    console.log(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}${gs.relay ? `; relay to ${c.relay!.upstream.url}` : ''}`);
-    // The station's charge controller (VE.Direct), when configured: the budget's reference cell, shown with the fleet.
-    const cc = c.chargeController && new ChargeController({ ...c.chargeController, clock, log });
-    if (cc) {
-      teardown.add('the charge controller', () => cc.stop());
-      await cc.start();
-    }
-    if (siteOpts) {
-      const s = new SiteController({ ...siteOpts, clock, gs, referenceGhi: cc?.referenceGhiWm2, dish: () => (gs.relay?.dishOn ? 'active' : 'off'), log });
-      site = s;
-      s.start();
-      teardown.add('the site', () => s.stop());
-      console.log(`canopy: flying the site at ${c.site!.location.latitudeDeg}, ${c.site!.location.longitudeDeg}; ${siteOpts.held ? 'the net waits for an admin to launch it (site.autoLaunch: false)' : 'the net follows the power plan (site.autoLaunch: true)'}`);
-    }
-    teardown.add('the admin actions', registerActions({ mesh: gs.mesh!, clock, site, relay: gs.relay, drones: gs.drones }));
-    const dashboard = await startDashboard(c.dashboard, { mesh: gs.mesh!, clock, log });
-    if (dashboard) teardown.add('the dashboard', () => dashboard.stop());
-    printDashboard(dashboard);
-    if (created) printCreated(created);
-    if (o.statusEveryS > 0) {
-      const status = setInterval(() => console.log([formatFleet(gs.vehicles.list(), clock.now()), cc && formatChargeController(cc)].filter(Boolean).join('\n')), o.statusEveryS * 1000);
-      teardown.add('the status lines', () => clearInterval(status));
-    }
-    await untilStopped(o.runForS);
-  } finally {
-    await teardown.run();
-  }
-  return 0;
-}
-
-/**
- * A drone radio's link. A radio absent at start is waited for (plugged in later, or a USB hub slow
- * to enumerate at boot) instead of ending Canopy; each outage is said once, with the fix.
- */
-function droneLink(url: string, clock: SystemClock) {
-  const link = createLink(url, { clock, waitForDevice: true });
-  link.on('error', (e: Error) => console.error(`canopy: ${url}: ${e.message}${isCanopyError(e, 'CANOPY_ERR_SERIAL_NOT_FOUND') ? ' (waiting for it; `canopy doctor` lists the serial devices present)' : ''}`));
-  return link;
-}
-
-/** A drone link's air rate: a serial radio's baud, else the radios the product ships (57,600). */
-function radioBaud(url: string): number | undefined {
-  const spec = parseLinkUrl(url);
-  return spec.kind === 'serial' ? spec.baud : undefined;
+/** The real site: its links, sensors and uplink from the configuration. */
+function realStation(c: CanopyConfig, o: StationInputs): Station {
+  const app = new Application(c, realEnvironment(c, o));
+  app.bus.on('console', 'vehicle-found', (v) => console.log(`vehicle ${v.key} found`));
+  app.bus.on('console', 'vehicle-lost', (v) => console.log(`vehicle ${v.key} lost`));
+  return {
+    app,
+    describe: () => {
+      const mesh = app.mesh!.addresses();
+      const lines = [`canopy: ground station as sysid ${c.sysid} on ${[...c.links.drones, ...c.links.gcs].join(', ')}`];
+      if (c.signing) lines.push(`canopy: MAVLink signing on: drone links ${c.signing.requireSigned ? 'take signed frames only' : 'sign, and take unsigned frames too'}; GCS links ${c.links.gcs.map((u) => `${u} ${c.signing!.gcsLinks[u] ?? c.signing!.gcs}`).join(', ') || 'none'}`);
+      lines.push(`canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}${app.relay ? `; relay to ${c.relay!.upstream.url}` : ''}`);
+      if (c.site) lines.push(`canopy: flying the site at ${c.site.location.latitudeDeg}, ${c.site.location.longitudeDeg}; ${c.site.autoLaunch ? 'the net follows the power plan (site.autoLaunch: true)' : 'the net waits for an admin to launch it (site.autoLaunch: false)'}`);
+      return lines;
+    },
+    status: () => [formatFleet(app.gs.vehicles.list(), app.env.clock.now()), app.chargeController && formatChargeController(app.chargeController)].filter(Boolean).join('\n'),
+  };
 }
 
 export function printDashboard(dashboard: Dashboard | undefined): void {

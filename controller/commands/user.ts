@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { ROLES, isRole } from '../mesh/acl.ts';
-import { dataDir, defaultConfig, findConfig, loadConfig } from '../config.ts';
+import { dataDir, dataDirFrom, defaultConfig, findConfig, loadConfig } from '../config.ts';
 import { ensureUsers, newPassword, removeUser, setUser } from '../credentials.ts';
 import { printCreated } from './start.ts';
 
@@ -27,9 +27,9 @@ export async function run(args: string[]): Promise<number> {
   if (extra.length) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `unexpected "${extra.join(' ')}"`);
   // The data directory as `canopy start` finds it: --data, the configuration, CANOPY_DATA, the default.
   const file = values.config ?? findConfig();
-  const c = file ? loadConfig(file) : defaultConfig();
-  if (values.data !== undefined) c.dataDir = values.data;
-  else if (!file && process.env.CANOPY_DATA) c.dataDir = process.env.CANOPY_DATA;
+  const data = dataDirFrom(values.data, file);
+  const overrides = data === undefined ? undefined : { values: { dataDir: data }, source: values.data ? '--data' : 'CANOPY_DATA' };
+  const c = file ? loadConfig(file, overrides) : defaultConfig(overrides);
   const dir = dataDir(c);
   const { users, created } = await ensureUsers(dir);
   if (created) printCreated(created);

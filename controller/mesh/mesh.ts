@@ -164,7 +164,7 @@ export class Mesh {
   constructor(private readonly opts: MeshOptions = {}) {
     this.topics = topicTree(opts.baseTopic ?? DEFAULT_BASE_TOPIC);
     this.clock = opts.clock ?? new SystemClock();
-    this.log = (opts.log ?? silentLogger).child('canopy:mesh');
+    this.log = (opts.log ?? silentLogger).child('mesh');
     this.limits = { ...DEFAULT_MESH_LIMITS, ...opts.limits };
     this.requestHandlers.set('health_check', () => ({ healthy: true }));
   }

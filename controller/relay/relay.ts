@@ -143,7 +143,7 @@ export class Relay extends EventEmitter<RelayEvents> {
   constructor(private readonly opts: RelayOptions) {
     super();
     this.clock = opts.clock ?? new SystemClock();
-    this.log = (opts.log ?? silentLogger).child('canopy:relay');
+    this.log = (opts.log ?? silentLogger).child('relay');
   }
 
   async start(): Promise<void> {

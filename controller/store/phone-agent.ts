@@ -60,7 +60,7 @@ export class PhoneAgent {
   constructor(private readonly opts: PhoneAgentOptions) {
     this.tree = topicTree(opts.baseTopic);
     this.topics = storeTopics(this.tree);
-    this.log = (opts.log ?? silentLogger).child('canopy:store');
+    this.log = (opts.log ?? silentLogger).child('store');
   }
 
   get store(): ChunkStore {

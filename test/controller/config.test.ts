@@ -107,7 +107,7 @@ test('canopy start --config on a real link: the mesh and the relay as configured
       `  upstream: { url: "${upstream.url}", topicPrefix: canopy/farm }`,
     ].join('\n'),
   );
-  const child = spawnCanopy(t, 'start', '--dashboard-port', '0', '--config', file, '--status-every', '0');
+  const child = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--config', file, '--status-every', '0');
   await eventually(() => /MQTT on mqtt:\/\/localhost:\d+/.test(child.output()) && /password "/.test(child.output()), 30_000, 'started');
   const out = child.output();
   assert.match(out, /WebSocket on off/);

@@ -19,6 +19,7 @@ import { VirtualCopter } from '../../sim/autopilot.ts';
 import { SimWorld, type DroneFirmware } from '../../sim/world.ts';
 import { memoryMedium } from '../helpers/memory-medium.ts';
 import { testUsers } from './mesh/fixtures.ts';
+import { testApplication } from '../helpers/application.ts';
 
 const ORIGIN = { latDeg: 47.4, lonDeg: 8.5, altitudeM: 400 };
 const AIRFRAME = { massKg: 2.5, maxSpeedMs: 12, maxAccelMs2: 3, maxClimbMs: 2.5, maxDescentMs: 1.5, hoverWPerKg: 180 };
@@ -142,14 +143,15 @@ test('a drone heard but sending no telemetry shows as "waiting for telemetry" on
   const original = ap.runCommand.bind(drone);
   ap.runCommand = (command, p, coordFrame) => (command === common.MavCmd.SET_MESSAGE_INTERVAL ? common.MavResult.DENIED : original(command, p, coordFrame));
   ap.requestDataStream = () => {};
-  const gs = new GroundStation({ clock, droneLinks: [{ link: ground, name: 'radio' }], mesh: { users: await testUsers(), tcp: { host: '127.0.0.1', port: 0 }, ws: false } });
+  const app = testApplication({ clock, droneLinks: [{ link: ground, name: 'radio' }], users: await testUsers() });
+  const gs = app.gs;
   await air.start();
-  await gs.start();
-  const metrics = new MetricsCollector(gs.mesh!);
+  await app.start();
+  const metrics = new MetricsCollector(app.mesh!);
   await metrics.start();
   t.after(async () => {
     await metrics.stop();
-    await gs.stop();
+    await app.stop();
   });
   const asked: number[] = [];
   gs.streams.on('requested', () => asked.push(clock.now()));

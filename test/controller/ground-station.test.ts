@@ -13,6 +13,7 @@ import { GroundStation } from '../../controller/ground-station.ts';
 import { VirtualCopter } from '../../sim/autopilot.ts';
 import { connect, end, nextMessage, publishOutcome, subscribeGranted } from '../helpers/mqtt.ts';
 import { credentials, testUsers } from './mesh/fixtures.ts';
+import { testApplication } from '../helpers/application.ts';
 
 const AIRFRAME = { massKg: 2.5, maxSpeedMs: 12, maxAccelMs2: 3, maxClimbMs: 2.5, maxDescentMs: 1.5, hoverWPerKg: 180 };
 
@@ -20,9 +21,9 @@ test('drones on the mesh: retained state and availability, admin commands fly, v
   const clock = new ManualClock();
   const [ground, air] = createMemoryPair('radio', 'drone');
   const drone = new VirtualCopter({ sysid: 7, clock, link: air, airframe: AIRFRAME, battery: { capacityWh: 222, cells: 6, internalResistanceOhm: 0.02 }, origin: { latDeg: 47.4, lonDeg: 8.5, altitudeM: 400 }, pad: { n: 0, e: 15, u: 0 }, gpsFixAfterMs: 0 });
-  const gs = new GroundStation({ clock, droneLinks: [{ link: ground, name: 'radio' }], lostAfterMs: 3000, mesh: { users: await testUsers(), tcp: { host: '127.0.0.1', port: 0 }, ws: false } });
+  const app = testApplication({ clock, droneLinks: [{ link: ground, name: 'radio' }], lostAfterMs: 3000, users: await testUsers() });
   await air.start();
-  await gs.start();
+  await app.start();
   let running = true;
   let droneOn = true;
   // The world: physics and the simulated clock in 100 ms steps, real I/O in between.
@@ -36,9 +37,9 @@ test('drones on the mesh: retained state and availability, admin commands fly, v
   t.after(async () => {
     running = false;
     await world;
-    await gs.stop();
+    await app.stop();
   });
-  const url = `mqtt://127.0.0.1:${gs.mesh!.addresses().tcp}`;
+  const url = `mqtt://127.0.0.1:${app.mesh!.addresses().tcp}`;
   const viewer = await connect(url, credentials('viewer'));
   const admin = await connect(url, credentials('admin'));
   t.after(() => Promise.all([end(viewer), end(admin)]));
@@ -65,7 +66,7 @@ test('drones on the mesh: retained state and availability, admin commands fly, v
   admin.publish('canopy/drones/d7/set', JSON.stringify({ command: 'takeoff', altM: 12 }), { qos: 1 });
   const flying = await nextMessage(viewer2, (topic, p) => topic === 'canopy/drones/d7' && (JSON.parse(p.toString()).position?.altM ?? 0) > 11, 20_000);
   assert.equal(JSON.parse(flying.payload.toString()).mode, 'GUIDED');
-  assert.deepEqual(gs.drones!.results.map((r) => [r.command, r.result.ok]), [['arm', true], ['takeoff', true]]);
+  assert.deepEqual(app.drones!.results.map((r) => [r.command, r.result.ok]), [['arm', true], ['takeoff', true]]);
 
   // The drone falls silent: after lostAfterMs it is offline (retained).
   await subscribeGranted(viewer2, 'canopy/drones/d7/availability');

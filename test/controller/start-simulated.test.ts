@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PowerState, UplinkStatus } from '../../controller/mesh/topics.ts';
 import { spawnCanopy } from '../helpers/cli.ts';
+import { freePort } from '../helpers/ports.ts';
 import { eventually } from '../helpers/events.ts';
 import { connect, tryConnect } from '../helpers/mqtt.ts';
 
@@ -18,7 +19,7 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
   // 20× so the morning launch happens within the test; ports 0 pick free loopback ports.
-  const child = spawnCanopy(t, 'start', '--dashboard-port', '0', '--data', data, '--mqtt-port', '0', '--ws-port', '0', '--gcs', 'udpout://127.0.0.1:9', '--speed', '20', '--status-every', '2');
+  const child = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--data', data, '--mqtt-port', String(await freePort()), '--ws-port', String(await freePort()), '--gcs', 'udpout://127.0.0.1:9', '--speed', '20', '--status-every', '2');
   await eventually(() => /MQTT on mqtt:\/\/localhost:\d+/.test(child.output()) && /password "/.test(child.output()), 30_000, 'site up with credentials');
   const out = child.output();
   const port = Number(/MQTT on mqtt:\/\/localhost:(\d+)/.exec(out)![1]);
@@ -66,7 +67,7 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   // The second start reuses the stored admin and prints no password.
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  const again = spawnCanopy(t, 'start', '--dashboard-port', '0', '--data', data, '--mqtt-port', '0', '--ws-port', '0', '--gcs', 'udpout://127.0.0.1:9', '--run-for', '3', '--status-every', '0');
+  const again = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--data', data, '--mqtt-port', String(await freePort()), '--ws-port', String(await freePort()), '--gcs', 'udpout://127.0.0.1:9', '--run-for', '3', '--status-every', '0');
   await new Promise((r) => again.once('exit', r));
   assert.match(again.output(), /simulated site/);
   assert.doesNotMatch(again.output(), /password "/);

@@ -13,6 +13,7 @@ import { minimal } from 'mavlink-mappings';
 import { encodeFrame } from '../../firmware-bridge/protocol/frame.ts';
 import { Framer } from '../../firmware-bridge/protocol/framer.ts';
 import { spawnCanopy } from '../helpers/cli.ts';
+import { freePort } from '../helpers/ports.ts';
 import { eventually } from '../helpers/events.ts';
 
 function copterHeartbeat(): minimal.Heartbeat {
@@ -55,7 +56,7 @@ test('canopy start finds the vehicle on its link, prints the fleet, and routes t
 
   const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
-  const child = spawnCanopy(t, 'start', '--dashboard-port', '0', '--link', `tcp://127.0.0.1:${dronePort}`, '--gcs', `udpout://127.0.0.1:${gcs.address().port}`, '--sysid', '250', '--status-every', '1', '--data', data, '--mqtt-port', '0', '--ws-port', '0');
+  const child = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--link', `tcp://127.0.0.1:${dronePort}`, '--gcs', `udpout://127.0.0.1:${gcs.address().port}`, '--sysid', '250', '--status-every', '1', '--data', data, '--mqtt-port', String(await freePort()), '--ws-port', String(await freePort()));
   await eventually(() => /vehicle .*\/7\/1 found/.test(child.output()), 20_000, 'vehicle found');
   await eventually(() => /LOITER/.test(child.output()), 10_000, 'fleet table with the mode');
   await eventually(() => seenAtGcs.has(7) && seenAtGcs.has(250), 10_000, 'GCS sees the drone and Canopy');
@@ -63,11 +64,12 @@ test('canopy start finds the vehicle on its link, prints the fleet, and routes t
   assert.match(child.output(), /ground station as sysid 250/);
 });
 
-test('canopy start with a malformed link URL names what is wrong and exits 1', async (t) => {
-  const child = spawnCanopy(t, 'start', '--dashboard-port', '0', '--link', 'tcp://127.0.0.1:99999', '--data', mkdtempSync(join(tmpdir(), 'canopy-start-')), '--mqtt-port', '0', '--ws-port', '0');
+test('canopy start with a malformed link URL is refused as the file would be: exit 78 (configuration), naming the field and the flag', async (t) => {
+  const child = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--link', 'tcp://127.0.0.1:99999', '--data', mkdtempSync(join(tmpdir(), 'canopy-start-')), '--mqtt-port', String(await freePort()), '--ws-port', String(await freePort()));
   const code = await new Promise<number | null>((r) => child.once('exit', r));
-  assert.equal(code, 1);
-  assert.match(child.output(), /port/i);
+  assert.equal(code, 78);
+  assert.match(child.output(), /\(defaults\) with [-a-z, ]*--link/);
+  assert.match(child.output(), /links\.drones\.0.*port/i);
 });
 
 /** A listener holding a loopback port, so that Canopy finds it in use. */
@@ -92,7 +94,7 @@ test('a start that fails part-way stops what it started and exits 1: the dashboa
   const drone = createServer((s) => s.on('error', () => {}));
   await new Promise<void>((r) => drone.listen(0, '127.0.0.1', r));
   t.after(() => drone.close());
-  const child = spawnCanopy(t, 'start', '--dashboard-port', String(dashboardPort), '--link', `tcp://127.0.0.1:${(drone.address() as { port: number }).port}`, '--data', data, '--mqtt-port', '0', '--ws-port', '0');
+  const child = spawnCanopy(t, 'start', '--dashboard-port', String(dashboardPort), '--link', `tcp://127.0.0.1:${(drone.address() as { port: number }).port}`, '--data', data, '--mqtt-port', String(await freePort()), '--ws-port', String(await freePort()));
   assert.equal(await exitOf(child), 1, child.output());
   assert.match(child.output(), new RegExp(`dashboard port ${dashboardPort} .* is in use`));
 });
@@ -101,7 +103,7 @@ test('a start that fails part-way stops what it started and exits 1: the MQTT po
   const mqttPort = await takenPort(t);
   const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
-  const child = spawnCanopy(t, 'start', '--dashboard-port', '0', '--data', data, '--mqtt-port', String(mqttPort), '--ws-port', '0');
+  const child = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--data', data, '--mqtt-port', String(mqttPort), '--ws-port', String(await freePort()));
   assert.equal(await exitOf(child), 1, child.output());
   assert.match(child.output(), new RegExp(`mesh tcp port ${mqttPort} is in use`));
 });

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { minimal } from 'mavlink-mappings';
 import { Framer } from '../../firmware-bridge/protocol/framer.ts';
 import { spawnCanopy } from '../helpers/cli.ts';
+import { freePort } from '../helpers/ports.ts';
 import { eventually } from '../helpers/events.ts';
 import { PtyPair } from '../helpers/pty.ts';
 import { needCommand } from '../helpers/tools.ts';
@@ -45,7 +46,7 @@ test(`canopy start on a pseudo-terminal cut and restored ${CUTS} times: reconnec
   gcs.on('message', (m) => framer.push(m));
 
   const sim = spawnCanopy(t, 'sim', 'serve', '--link', `serial:${pty.a}?baud=57600`, '--drones', String(DRONES));
-  const canopy = spawnCanopy(t, 'start', '--dashboard-port', '0', '--link', `serial:${pty.b}?baud=57600`, '--gcs', `udpout://127.0.0.1:${gcs.address().port}`, '--data', data, '--mqtt-port', '0', '--ws-port', '0', '--status-every', '0', '--log-level', 'info');
+  const canopy = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--link', `serial:${pty.b}?baud=57600`, '--gcs', `udpout://127.0.0.1:${gcs.address().port}`, '--data', data, '--mqtt-port', String(await freePort()), '--ws-port', String(await freePort()), '--status-every', '0', '--log-level', 'info');
   const count = (re: RegExp) => (canopy.output().match(re) ?? []).length;
   const alive = () => {
     assert.equal(canopy.exitCode, null, `canopy start exited:\n${canopy.output()}`);
@@ -84,7 +85,7 @@ test('a radio absent when canopy start begins is waited for, and its drones come
   const data = mkdtempSync(join(tmpdir(), 'canopy-pty-absent-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
   // The device does not exist yet (socat not started): Canopy says so once and keeps running.
-  const canopy = spawnCanopy(t, 'start', '--dashboard-port', '0', '--link', `serial:${pty.b}?baud=57600`, '--gcs', 'udpout://127.0.0.1:9', '--data', data, '--mqtt-port', '0', '--ws-port', '0', '--status-every', '0');
+  const canopy = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--link', `serial:${pty.b}?baud=57600`, '--gcs', 'udpout://127.0.0.1:9', '--data', data, '--mqtt-port', String(await freePort()), '--ws-port', String(await freePort()), '--status-every', '0');
   await eventually(() => /does not exist.*\(waiting for it; `canopy doctor`/.test(canopy.output()), 30_000, `the absent radio reported:\n${canopy.output()}`);
   await eventually(() => /MQTT on mqtt:/.test(canopy.output()), 30_000, 'the rest of the station up meanwhile');
   assert.equal(canopy.exitCode, null, `canopy start exited:\n${canopy.output()}`);

@@ -137,7 +137,7 @@ test('canopy start with chargeController in canopy.yaml reads the MPPT and shows
   const dir = mkdtempSync(join(tmpdir(), 'canopy-cc-'));
   const config = join(dir, 'canopy.yaml');
   writeFileSync(config, ['links:', `  drones: ["udpin://127.0.0.1:${await freePort()}"]`, '  gcs: []', `mesh: { mqtt: { port: ${await freePort()} }, websocket: false }`, 'chargeController:', `  url: "serial:${pty.b}"`, '  panelWp: 400', '  performanceRatio: 0.85', ''].join('\n'));
-  const child = spawnCanopy(t, 'start', '--dashboard-port', '0', '--config', config, '--data', join(dir, 'data'), '--status-every', '1');
+  const child = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--config', config, '--data', join(dir, 'data'), '--status-every', '1');
   await eventually(() => /charge controller 0xA060 HQ2250SIM01: battery [\d.]+ V [\d.]+ A, PV [\d.]+ V [\d.]+ A 204 W, bulk/.test(child.output()), 30_000, `status line with the MPPT reading in:\n${child.output()}`);
   assert.match(child.output(), /sky ≈ 600 W\/m²/);
 });

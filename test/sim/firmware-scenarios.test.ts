@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SimulatedSite } from '../../controller/simulated-site.ts';
+import { SimulatedSite } from '../../harness/simulated-site.ts';
 import { radioShareBytesPerS } from '../../controller/telemetry.ts';
 import { loadScenario } from '../../sim/scenario.ts';
 

@@ -131,7 +131,7 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
 
   // Pause the uplink: the relay keeps the dish off.
   assert.match(await act(adminPage, '#actions button[data-action="uplink/pause"]'), /uplink paused/);
-  assert.equal(site.gs.relay!.isPaused, true);
+  assert.equal(site.app.relay!.isPaused, true);
   await until(async () => /paused/.test(await text(adminPage, '#uplink-figures')), 15_000, 'the uplink shown paused');
 
   // Recall all: the net is held down and the drones on station head home.

@@ -124,7 +124,7 @@ test('dashboard server: local assets, /metrics, Home Assistant discovery and adm
   assert.doesNotMatch(await js.text(), /\bimport\s*\(?\s*["']https?:/, 'no module imported from elsewhere');
   assert.match(await (await fetch(new URL('app.css', dashboard.url))).text(), /\.uplot/, "uPlot's stylesheet served from here");
   assert.equal((await fetch(new URL('nothing-here', dashboard.url))).status, 404);
-  const clash = new Dashboard({ mesh: site.gs.mesh!, clock: site.clock, host: '127.0.0.1', port: Number(new URL(dashboard.url).port), discoveryPrefix: false });
+  const clash = new Dashboard({ mesh: site.app.mesh!, clock: site.clock, host: '127.0.0.1', port: Number(new URL(dashboard.url).port), discoveryPrefix: false });
   await assert.rejects(clash.start(), (e: Error & { code?: string }) => e.code === 'CANOPY_ERR_PORT_IN_USE' && /dashboard port \d+ on 127\.0\.0\.1 is in use/.test(e.message));
 
   // ---- retained state a dashboard reads, as a viewer -------------------------------------------------
@@ -236,12 +236,12 @@ test('dashboard server: local assets, /metrics, Home Assistant discovery and adm
   assert.ok(site.site.fleet.status().stations > 0, 'the net follows the power plan again');
 
   assert.equal((await ask('uplink/pause', {})).status, 'ok');
-  assert.equal(site.gs.relay!.isPaused, true);
+  assert.equal(site.app.relay!.isPaused, true);
   await step(s, 20_000);
   assert.equal(site.satellite!.powered, false, 'the dish is off while paused');
   assert.equal((JSON.parse((await retained(admin, 'canopy/uplink')).get('canopy/uplink')!) as UplinkStatus).paused, true);
   assert.equal((await ask('uplink/resume', {})).status, 'ok');
-  assert.equal(site.gs.relay!.isPaused, false);
+  assert.equal(site.app.relay!.isPaused, false);
 
   const unknown = await ask('drone/land', { id: 'd999' });
   assert.deepEqual(unknown.status === 'error' && unknown.error, 'no drone "d999"');

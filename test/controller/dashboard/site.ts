@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { Dashboard } from '../../../controller/dashboard/server.ts';
-import { SimulatedSite } from '../../../controller/simulated-site.ts';
+import { SimulatedSite } from '../../../harness/simulated-site.ts';
 import { loadScenario } from '../../../sim/scenario.ts';
 import { testUsers } from '../mesh/fixtures.ts';
-import { registerActions } from '../../../controller/bridge-actions.ts';
 
 export interface DashboardSite {
   site: SimulatedSite;
@@ -37,19 +36,17 @@ export async function startDashboardSite(t: TestContext, opts: { speed: number |
     outboxPath: join(dir, 'outbox.sqlite'),
   });
   await site.start();
-  const dashboard = new Dashboard({ mesh: site.gs.mesh!, clock: site.clock, host: '127.0.0.1', port: 0 });
+  const dashboard = new Dashboard({ mesh: site.app.mesh!, clock: site.clock, host: '127.0.0.1', port: 0 });
   await dashboard.start();
-  // The admin actions, as `canopy start` registers them beside the dashboard.
-  const removeActions = registerActions({ mesh: site.gs.mesh!, clock: site.clock, site: site.site, relay: site.gs.relay, drones: site.gs.drones });
+  // The admin actions are the application's own extension (as under `canopy start`).
   const stop = new AbortController();
   const running = opts.speed === 'manual' ? Promise.resolve(0) : site.runRealTime({ speed: opts.speed, signal: stop.signal });
   t.after(async () => {
     stop.abort();
     await running;
     await dashboard.stop();
-    removeActions();
     await site.stop();
     rmSync(dir, { recursive: true, force: true });
   });
-  return { site, dashboard, mqttUrl: `mqtt://127.0.0.1:${site.gs.mesh!.addresses().tcp}` };
+  return { site, dashboard, mqttUrl: `mqtt://127.0.0.1:${site.app.mesh!.addresses().tcp}` };
 }

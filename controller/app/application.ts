@@ -1,0 +1,142 @@
+/**
+ * The composition root (zigbee2mqtt's lib/controller.ts): one Application, built from the
+ * validated, frozen configuration and an Environment — what differs between a real site and a
+ * simulated one: the links, the clock, the site's sensors, the uplink's far end. It makes the
+ * parts (constructors only store), lists them as extensions in the order they must start, and
+ * starts and stops that list: a part that fails to start stops every part already started, in
+ * reverse. Cross-part inputs travel on its typed bus (bus.ts).
+ *
+ * Order: the MAVLink sessions, the mesh, the drones' state on it, the relay (it listens for the
+ * power grant before the site first grants), the charge controller, the site, the admin actions,
+ * the dashboard — and last the radios, so no frame arrives before every listener is in place.
+ */
+import type { Clock } from '../../firmware-bridge/clock.ts';
+import { CanopyError } from '../../firmware-bridge/errors.ts';
+import type { Logger } from '../../firmware-bridge/log.ts';
+import type { TlogSink } from '../../firmware-bridge/tlog.ts';
+import { meshOptions, type CanopyConfig } from '../config.ts';
+import { DroneBridge } from '../drone-bridge.ts';
+import { GroundStation, type GroundStationOptions } from '../ground-station.ts';
+import { Mesh, type MeshOptions } from '../mesh/mesh.ts';
+import type { MeshUser } from '../mesh/users.ts';
+import { ChargeController, type ChargeControllerOptions } from '../power/charge-controller.ts';
+import { Relay, type RelayOptions } from '../relay/relay.ts';
+import { SiteController, type SiteOptions } from '../site.ts';
+import { EventBus } from './bus.ts';
+import type { Extension } from './extension.ts';
+import { ActionsExtension } from './extensions/actions.ts';
+import { BridgeExtension, RadiosExtension } from './extensions/bridge.ts';
+import { ChargeControllerExtension } from './extensions/charge-controller.ts';
+import { DashboardExtension } from './extensions/dashboard.ts';
+import { DroneStateExtension } from './extensions/drone-state.ts';
+import { MeshExtension } from './extensions/mesh.ts';
+import { RelayExtension } from './extensions/relay.ts';
+import { SiteExtension } from './extensions/site.ts';
+
+/** What the application runs on: everything a real site and a simulated one do not share. */
+export interface Environment {
+  clock: Clock;
+  log: Logger;
+  /** The mesh's users (users.json, and the simulated phone when there is one). */
+  users: MeshUser[];
+  droneLinks: GroundStationOptions['droneLinks'];
+  gcsLinks: NonNullable<GroundStationOptions['gcsLinks']>;
+  tlog?: string | TlogSink;
+  /** A drone without HEARTBEAT for this long is lost (default: the vehicle manager's). */
+  lostAfterMs?: number;
+  /** The site the fleet flies, with its sensors; absent: Canopy does not fly a fleet here. */
+  site?: Omit<SiteOptions, 'clock' | 'vehicles' | 'mesh' | 'bus' | 'log'>;
+  /** The uplink relay and its dish; absent: none. */
+  relay?: Omit<RelayOptions, 'mesh' | 'clock' | 'log' | 'grant'>;
+  /** The station's charge controller; absent: none. */
+  chargeController?: Omit<ChargeControllerOptions, 'clock' | 'log'>;
+  /**
+   * false: no mesh at all (a bench flying the fleet alone; then no drone state, relay, actions or
+   * dashboard either). Otherwise laid over the configuration's listeners (a test's port 0).
+   */
+  mesh?: false | Partial<Omit<MeshOptions, 'users' | 'clock' | 'log'>>;
+  /** The environment's own parts (the simulated world and its far ends): started before the application's, stopped after. */
+  around?: Extension[];
+}
+
+export class Application {
+  readonly bus: EventBus;
+  readonly gs: GroundStation;
+  readonly mesh: Mesh | undefined;
+  readonly drones: DroneBridge | undefined;
+  readonly relay: Relay | undefined;
+  readonly site: SiteController | undefined;
+  readonly chargeController: ChargeController | undefined;
+  readonly extensions: readonly Extension[];
+  private readonly dashboardExtension: DashboardExtension | undefined;
+  private readonly log: Logger;
+  private started: Extension[] = [];
+
+  constructor(
+    readonly config: CanopyConfig,
+    readonly env: Environment,
+  ) {
+    const { clock } = env;
+    const log = (this.log = env.log);
+    this.bus = new EventBus(log);
+    this.gs = new GroundStation({ clock, sysid: config.sysid, droneLinks: env.droneLinks, gcsLinks: env.gcsLinks, tlog: env.tlog, lostAfterMs: env.lostAfterMs, log });
+    const mesh = env.mesh === false ? undefined : new Mesh({ ...meshOptions(config), ...env.mesh, users: env.users, clock, log });
+    this.mesh = mesh;
+    this.chargeController = env.chargeController && new ChargeController({ ...env.chargeController, clock, log });
+    const cc = this.chargeController;
+    this.site = env.site && new SiteController({ referenceGhi: cc && (() => cc.referenceGhiWm2()), ...env.site, clock, vehicles: this.gs.vehicles, mesh, bus: this.bus, log });
+    let relayExtension: RelayExtension | undefined;
+    if (mesh && env.relay) {
+      const grant = this.site ? () => relayExtension?.granted ?? false : undefined;
+      this.relay = new Relay({ ...env.relay, grant, mesh, clock, log });
+      relayExtension = new RelayExtension(this.relay, this.bus);
+    }
+    const site = this.site;
+    this.drones = mesh && new DroneBridge({ node: this.gs.node, vehicles: this.gs.vehicles, mesh, bus: this.bus, log: log.child('drones'), streams: this.gs.streams, radioBaud: this.gs.radioBaud, fleetView: site?.fleetView });
+    const dashboard = config.dashboard;
+    this.dashboardExtension = mesh && dashboard ? new DashboardExtension({ mesh, clock, log, host: dashboard.host, port: dashboard.port, discoveryPrefix: dashboard.homeAssistant }) : undefined;
+    this.extensions = [
+      ...(env.around ?? []),
+      new BridgeExtension(this.gs, this.bus),
+      ...(mesh ? [new MeshExtension(mesh), new DroneStateExtension(this.drones!)] : []),
+      ...(relayExtension ? [relayExtension] : []),
+      ...(cc ? [new ChargeControllerExtension(cc)] : []),
+      ...(site ? [new SiteExtension(site)] : []),
+      ...(mesh ? [new ActionsExtension({ mesh, clock, site, relay: this.relay, drones: this.drones })] : []),
+      ...(this.dashboardExtension ? [this.dashboardExtension] : []),
+      new RadiosExtension(this.gs),
+    ];
+  }
+
+  get dashboard() {
+    return this.dashboardExtension?.dashboard;
+  }
+
+  /** Starts every extension in order; if one fails, those started are stopped again (in reverse) and the error is thrown. */
+  async start(): Promise<void> {
+    if (this.started.length) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the application is already running');
+    for (const ext of this.extensions) {
+      try {
+        await ext.start();
+        this.started.push(ext);
+      } catch (e) {
+        this.log.error(`${ext.name} did not start: ${e instanceof Error ? e.message : String(e)}`);
+        await ext.stop().catch(() => {});
+        await this.stop();
+        throw e;
+      }
+    }
+  }
+
+  /** Stops what started, last first; a part that fails to stop is logged and the others still stop. */
+  async stop(): Promise<void> {
+    for (const ext of this.started.splice(0).reverse()) {
+      try {
+        await ext.stop();
+      } catch (e) {
+        this.log.error(`${ext.name} did not stop cleanly: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      this.bus.removeOwner(ext.name);
+    }
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * The harness: the controller's Application (controller/app/) flying a simulated site. A scenario
+ * is built into a world (sim/build.ts) and handed to the Application as its environment — the
+ * world's shaped radios as the drone links, its clock, the site's profile from the scenario, the
+ * satellite link and the cloud broker as the relay's far end. `canopy sim run` drives it as fast as
+ * it goes, `canopy start` at 1×, the bench and the determinism test in between. This folder
+ * imports both sides; the simulator and the controller import neither each other nor it, and the
+ * controller only sees MAVLink on the radios, MQTT on the uplink and the clock.
+ */
+import type { Clock } from '../firmware-bridge/clock.ts';
+import { silentLogger, type Logger } from '../firmware-bridge/log.ts';
+import type { TlogSink } from '../firmware-bridge/tlog.ts';
+import { Application, type Environment } from '../controller/app/application.ts';
+import type { Extension } from '../controller/app/extension.ts';
+import { gcsLinks } from '../controller/app/real-environment.ts';
+import { defaultConfig, type CanopyConfig } from '../controller/config.ts';
+import type { GroundStation } from '../controller/ground-station.ts';
+import type { MeshOptions } from '../controller/mesh/mesh.ts';
+import type { MeshUser } from '../controller/mesh/users.ts';
+import type { PowerBudget } from '../controller/power/budget.ts';
+import type { RelayOptions } from '../controller/relay/relay.ts';
+import type { SiteController } from '../controller/site.ts';
+import { buildSim, type BuiltSim, type SimEvent } from '../sim/build.ts';
+import { Upstream } from '../sim/cloud.ts';
+import { runFast, runRealTime } from '../sim/runner.ts';
+import { isInContact, DISH_PROFILES, SatelliteLink } from '../sim/satellite.ts';
+import type { Scenario } from '../sim/scenario.ts';
+import type { WorldSample } from '../sim/world.ts';
+
+/** One row of the run's record: the world's truth and the controller's view, every sample. */
+export interface SiteSample extends WorldSample {
+  stations: number;
+  manned: number;
+  uplinkGranted: boolean;
+  inContact: boolean;
+  stationSoc: number;
+  cloudCorrection: number;
+  expectedGhiWm2: number;
+}
+
+export interface SimulatedSiteOptions {
+  scenario: Scenario;
+  seed: number;
+  tlog?: string | TlogSink;
+  /** The station's configuration (sysid, mesh, dashboard, links.gcs); default: the defaults without the dashboard and GCS links. */
+  config?: CanopyConfig;
+  /** The mesh: its users and what to lay over the configuration's listeners (tests: port 0); absent: no mesh. */
+  mesh?: Partial<Omit<MeshOptions, 'clock' | 'log'>> & { users?: MeshUser[] };
+  log?: Logger;
+}
+
+/** The simulated far side of the uplink: the satellite link and the cloud broker behind it. */
+export interface SimulatedUplink {
+  satellite: SatelliteLink;
+  cloud: Upstream;
+}
+
+/** Upstream topics of the simulated site's relay. */
+export const SIM_UPSTREAM_PREFIX = 'canopy/sim';
+
+export class SimulatedSite {
+  readonly sim: BuiltSim;
+  readonly app: Application;
+  readonly events: (SimEvent & { firedAtMs: number })[] = [];
+  private readonly log: Logger;
+
+  private uplink: SimulatedUplink | undefined;
+
+  /**
+   * The site with the storage relay on: its uplink bridge reaches a simulated cloud broker
+   * through the simulated satellite link (loopback TCP, cut outside contact windows, shaped to
+   * the scenario's capacity and latency), and the relay powers the dish only when the power
+   * budget grants it. Needs `mesh`.
+   */
+  static async withUplink(opts: SimulatedSiteOptions & { outboxPath: string }): Promise<SimulatedSite> {
+    const sim = buildSim(opts.scenario, opts.seed);
+    const cloud = await Upstream.start(SIM_UPSTREAM_PREFIX);
+    const dish = DISH_PROFILES[opts.scenario.satellite.dish];
+    const satellite = new SatelliteLink({
+      clock: sim.clock,
+      targetPort: cloud.port,
+      capacityBitsPerSec: opts.scenario.satellite.capacityMbps * 1e6,
+      latencyMs: opts.scenario.satellite.latencyMs,
+      windows: sim.contacts,
+      dish: opts.scenario.satellite.dish,
+      powered: false,
+    });
+    try {
+      await satellite.start();
+    } catch (e) {
+      await cloud.stop();
+      throw e;
+    }
+    const site = new SimulatedSite(opts, sim, {
+      path: opts.outboxPath,
+      origin: 'sim',
+      upstream: { url: `mqtt://127.0.0.1:${satellite.port}`, topicPrefix: SIM_UPSTREAM_PREFIX },
+      plan: sim.contacts,
+      dish: { watts: dish.activeW, power: (on) => void satellite.setPowered(on) },
+    });
+    site.uplink = { satellite, cloud };
+    return site;
+  }
+
+  constructor(opts: SimulatedSiteOptions, sim?: BuiltSim, relay?: Environment['relay']) {
+    this.log = opts.log ?? silentLogger;
+    this.sim = sim ?? buildSim(opts.scenario, opts.seed);
+    const config = opts.config ?? defaultConfig({ values: { dashboard: false, links: { gcs: [] } }, source: 'the simulated site' });
+    const { users, ...meshOverrides } = opts.mesh ?? {};
+    this.app = new Application(config, {
+      ...simulatedEnvironment(opts.scenario, this.sim, this.log, () => this.dishOn()),
+      users: users ?? [],
+      gcsLinks: gcsLinks(config, this.sim.clock),
+      tlog: opts.tlog,
+      relay,
+      mesh: opts.mesh ? meshOverrides : false,
+      around: [this.worldExtension, this.uplinkExtension],
+    });
+  }
+
+  /** The simulated world as the first extension: running before the station's radios open. */
+  private readonly worldExtension: Extension = {
+    name: 'simulated world',
+    start: () => this.sim.world.start(),
+    stop: () => this.sim.world.stop(),
+  };
+
+  /** The uplink's far end (satellite and cloud, started by withUplink): stopped after the relay. */
+  private readonly uplinkExtension: Extension = {
+    name: 'simulated uplink',
+    start: async () => {},
+    stop: async () => {
+      await this.uplink?.satellite.stop();
+      await this.uplink?.cloud.stop();
+    },
+  };
+
+  get gs(): GroundStation {
+    return this.app.gs;
+  }
+
+  get site(): SiteController {
+    return this.app.site!;
+  }
+
+  get clock() {
+    return this.sim.clock;
+  }
+
+  get world() {
+    return this.sim.world;
+  }
+
+  get budget(): PowerBudget | undefined {
+    return this.app.site?.budget;
+  }
+
+  get satellite(): SatelliteLink | undefined {
+    return this.uplink?.satellite;
+  }
+
+  get cloud(): Upstream | undefined {
+    return this.uplink?.cloud;
+  }
+
+  /** Without the relay: the dish would run when the budget grants it and a satellite is in view. */
+  dishOn(): boolean {
+    return (this.app.site?.budget?.decisions.uplinkGranted ?? false) && isInContact(this.sim.contacts, this.clock.now());
+  }
+
+  /** Starts the world and the application; if a part fails, everything (the uplink's far side too) is stopped again. */
+  async start(): Promise<void> {
+    try {
+      await this.app.start();
+    } catch (e) {
+      await this.uplinkExtension.stop();
+      throw e;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.app.stop();
+  }
+
+  private beforeStep = (now: number): void => {
+    for (const e of this.sim.due(now)) {
+      this.events.push({ ...e, firedAtMs: now });
+      this.log.info(`scenario: ${e.what}`);
+    }
+  };
+
+  sample(w: WorldSample): SiteSample {
+    const b = this.site.budget;
+    const status = this.site.fleet.status();
+    return {
+      ...w,
+      stations: status.stations,
+      manned: status.manned,
+      uplinkGranted: b?.decisions.uplinkGranted ?? false,
+      inContact: isInContact(this.sim.contacts, w.timeMs),
+      stationSoc: b?.stationBattery.soc ?? 0,
+      cloudCorrection: b?.cloudCorrection ?? 1,
+      expectedGhiWm2: b ? b.forecast[0]?.expectedGhiWm2 ?? 0 : 0,
+    };
+  }
+
+  /** Runs `durationMs` of simulated time as fast as the machine allows. */
+  runFast(durationMs: number, opts: { sampleEveryMs?: number; onSample?: (s: SiteSample) => void; onProgress?: (f: number) => void } = {}): Promise<void> {
+    return runFast(this.sim.world, {
+      durationMs,
+      sampleEveryMs: opts.sampleEveryMs,
+      onSample: (w) => opts.onSample?.(this.sample(w)),
+      onProgress: opts.onProgress,
+      beforeStep: this.beforeStep,
+    });
+  }
+
+  /** Runs paced to the wall clock (speed × real time) until `signal` aborts. */
+  runRealTime(opts: { speed?: number; signal: AbortSignal; onSample?: (s: SiteSample) => void; sampleEveryMs?: number }): Promise<number> {
+    return runRealTime(this.sim.world, {
+      speed: opts.speed,
+      signal: opts.signal,
+      sampleEveryMs: opts.sampleEveryMs,
+      onSample: (w) => opts.onSample?.(this.sample(w)),
+      beforeStep: this.beforeStep,
+    });
+  }
+}
+
+/**
+ * The scenario as the controller's environment: the world's clock and radios, and the site's
+ * profile. The station's own sensors still read the world directly (its anemometer the sustained
+ * wind, its reference cell the sky); on a real site they come from the configuration's charge
+ * controller and the drones' WIND reports.
+ */
+function simulatedEnvironment(s: Scenario, sim: BuiltSim, log: Logger, dishOn: () => boolean): Omit<Environment, 'users' | 'gcsLinks'> {
+  const clock: Clock = sim.clock;
+  const dish = DISH_PROFILES[s.satellite.dish];
+  return {
+    clock,
+    log,
+    droneLinks: sim.radios.map((r, i) => ({ link: r.ground, name: `radio${i}`, baud: s.radios.baud })),
+    site: {
+      origin: { latDeg: s.location.latitudeDeg, lonDeg: s.location.longitudeDeg },
+      power: {
+        site: { latitudeDeg: s.location.latitudeDeg, longitudeDeg: s.location.longitudeDeg, elevationM: s.location.elevationM, linkeTurbidity: s.weather.linkeTurbidity },
+        airframeMassKg: s.airframe.massKg,
+        hoverWPerKg: s.airframe.hoverWPerKg,
+        netMassKgPerM2: s.net.massKgPerM2,
+        netAreaM2PerDrone: s.net.areaM2PerDrone,
+        netEfficiency: s.net.efficiency,
+        mpptEfficiency: s.net.mpptEfficiency,
+        batteryWh: s.battery.capacityWh,
+        padChargeW: s.battery.padChargeW,
+        dishW: dish,
+        spares: Math.max(1, s.swarm.spares),
+        radiosW: 2 * s.radios.count,
+      },
+      fleet: { altitudeM: s.swarm.altitudeM, spacingM: s.swarm.spacingM, windMs: () => sim.world.wind.meanMs, windLimitMs: 12 },
+      referenceGhi: () => sim.world.last.ghiWm2,
+      // Without a relay (no uplink): the dish would run when the budget grants it and a satellite is in view.
+      dish: () => (dishOn() ? 'active' : 'off'),
+    },
+  };
+}
+
+export type { RelayOptions };
