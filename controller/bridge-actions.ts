@@ -16,7 +16,7 @@ import type { Clock } from '../firmware-bridge/clock.ts';
 import { CanopyError } from '../firmware-bridge/errors.ts';
 import type { DroneBridge } from './drone-bridge.ts';
 import type { Mesh } from './mesh/mesh.ts';
-import type { BridgeEvent } from './mesh/topics.ts';
+import type { BridgeEvent } from '../common/topics.ts';
 import type { Relay } from './relay/relay.ts';
 import type { SiteController } from './site.ts';
 

@@ -18,27 +18,7 @@ import type { SiteOptions } from './site.ts';
 import { parseSize } from './store/size.ts';
 import { vedirectUrl } from '../hardware/vedirect.ts';
 import { MIN_NET_ALTITUDE_M } from './fleet/formation.ts';
-
-const DURATION = /^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$/;
-
-/** "2h30m" → ms. Numbers are seconds. */
-export function parseDuration(v: string | number): number {
-  if (typeof v === 'number') return v * 1000;
-  const m = DURATION.exec(v.trim());
-  if (!m || v.trim() === '') throw new Error(`"${v}" is not a duration (write e.g. 90s, 15m, 2h30m, 7d)`);
-  const [, d, h, min, s] = m.map((x) => (x === undefined ? 0 : Number(x)));
-  return (((d! * 24 + h!) * 60 + min!) * 60 + s!) * 1000;
-}
-
-/** A duration field: "90s", "15m", "2h30m", "7d", or a number of seconds; in ms. */
-export const duration = z.union([z.string(), z.number().nonnegative()]).transform((v, ctx) => {
-  try {
-    return parseDuration(v);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return z.NEVER;
-  }
-});
+import { duration } from '../common/duration.ts';
 
 /** A port in a file is where others will look for the service: 0 (any free port) is for tests and flags, not for a config. */
 const port = z.number().int().min(1, 'a port from 1 to 65535 (0 would pick a different port at every start)').max(65535);

@@ -12,7 +12,7 @@ import type { Logger } from '../firmware-bridge/log.ts';
 import type { StreamKeeper, Vehicle, VehicleManager } from '../firmware-bridge/vehicles/index.ts';
 import type { EventBus } from './app/bus.ts';
 import type { Mesh } from './mesh/mesh.ts';
-import type { BridgeEvent, DroneCommand, DroneState } from './mesh/topics.ts';
+import type { BridgeEvent, DroneCommand, DroneState } from '../common/topics.ts';
 import { radioShareBytesPerS } from './telemetry.ts';
 
 function round1(x: number): number {

@@ -10,7 +10,7 @@ import { FleetController, type FleetAlert, type FleetOptions, type Transition } 
 import type { VehicleManager } from '../firmware-bridge/vehicles/index.ts';
 import type { EventBus } from './app/bus.ts';
 import type { Mesh } from './mesh/mesh.ts';
-import type { BridgeEvent, FleetState, PowerState } from './mesh/topics.ts';
+import type { BridgeEvent, FleetState, PowerState } from '../common/topics.ts';
 import { PowerPlanner, type PowerBudget, type PowerProfile } from './power/budget.ts';
 import { EnergyMeter, solarOffsetMs } from './power/energy.ts';
 

@@ -5,8 +5,8 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
-import { decodeEnvelope } from '../controller/mesh/topics.ts';
-import { Deduplicator } from '../controller/relay/dedup.ts';
+import { decodeEnvelope } from '../common/topics.ts';
+import { Deduplicator } from '../common/dedup.ts';
 
 export interface Received {
   id: string;

@@ -11,7 +11,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { duration } from '../controller/config.ts';
+import { duration } from '../common/duration.ts';
 import { CanopyError } from '../firmware-bridge/errors.ts';
 
 export const SCENARIO_DIR = join(fileURLToPath(import.meta.url), '..', 'scenarios');

@@ -1,11 +1,11 @@
 /**
- * The simulated world's sky: the site's clear sky (controller/power/solar.ts, the same astronomy
+ * The simulated world's sky: the site's clear sky (common/solar.ts, the same astronomy
  * the power budget forecasts with) under a seeded cloud cover. The controller never sees the
  * clouds, only what they let through.
  *
  * `CloudCover`: a seeded, smooth cloud process mapped to transmittance with Kasten & Czeplak (1980).
  */
-import { clearSky, type ClearSky, type SiteSky } from '../controller/power/solar.ts';
+import { clearSky, type ClearSky, type SiteSky } from '../common/solar.ts';
 import { seededRandom } from '../firmware-bridge/random.ts';
 
 /** 32-bit integer hash of (seed, index): a fresh PRNG seed per knot, independent of evaluation order. */

@@ -8,7 +8,8 @@
 import { stringify } from 'yaml';
 import { CanopyError, isCanopyError } from '../../firmware-bridge/errors.ts';
 import { printable } from '../config-issues.ts';
-import { CONFIG_SEARCH, ConfigSchema, dataDir, duration, findConfig, loadConfig, relayOptions, type CanopyConfig } from '../config.ts';
+import { duration } from '../../common/duration.ts';
+import { CONFIG_SEARCH, ConfigSchema, dataDir, findConfig, loadConfig, relayOptions, type CanopyConfig } from '../config.ts';
 
 /** The file named, or the first of the search list; a CanopyError when there is none. */
 function which(file: string | undefined): string {

@@ -6,7 +6,7 @@
  */
 import type { Mesh } from '../mesh/mesh.ts';
 
-import { DEFAULT_DISCOVERY_PREFIX } from '../mesh/topics.ts';
+import { DEFAULT_DISCOVERY_PREFIX } from '../../common/topics.ts';
 export { DEFAULT_DISCOVERY_PREFIX };
 
 /** The fields of a sensor discovery payload Canopy uses (names as Home Assistant spells them). */

@@ -6,7 +6,7 @@
  * expected (the day-ahead view), interpolated between the forecast's 15-minute points.
  */
 import type { Mesh } from '../mesh/mesh.ts';
-import type { PowerHistory, PowerState } from '../mesh/topics.ts';
+import type { PowerHistory, PowerState } from '../../common/topics.ts';
 
 const DAY_MS = 24 * 3_600_000;
 

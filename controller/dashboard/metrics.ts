@@ -5,7 +5,7 @@
  * fleet or the relay directly and shows exactly what the mesh shows.
  */
 import type { Mesh } from '../mesh/mesh.ts';
-import { PRIORITY_CLASSES, parseTopic, type DroneState, type FleetState, type PowerState, type UplinkStatus } from '../mesh/topics.ts';
+import { PRIORITY_CLASSES, parseTopic, type DroneState, type FleetState, type PowerState, type UplinkStatus } from '../../common/topics.ts';
 
 type Labels = Record<string, string>;
 interface Sample {

@@ -5,7 +5,7 @@
  * wildcard subscription (`canopy/#`) only ever carries what the role may read.
  */
 import { filtersIntersect, topicMatches } from './filters.ts';
-import { classFilters, TOPIC_CLASSES, type TopicClass } from './topics.ts';
+import { classFilters, TOPIC_CLASSES, type TopicClass } from '../../common/topics.ts';
 
 export const ROLES = ['admin', 'viewer', 'phone', 'neighbour', 'drone-bridge', 'homeassistant'] as const;
 export type Role = (typeof ROLES)[number];

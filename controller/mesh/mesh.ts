@@ -42,7 +42,7 @@ import {
   type DroneCommand,
   type DroneState,
   type TopicTree,
-} from './topics.ts';
+} from '../../common/topics.ts';
 import { UserDirectory, type MeshUser } from './users.ts';
 import { redisEngine, type RedisEngine, type RedisOptions } from './redis.ts';
 

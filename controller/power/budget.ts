@@ -20,7 +20,7 @@
  * learns the sky's cloud factor from measured generation over modelled generation.
  */
 import type { Clock } from '../../firmware-bridge/clock.ts';
-import { clearSky, type ClearSky, type SiteSky } from './solar.ts';
+import { clearSky, type ClearSky, type SiteSky } from '../../common/solar.ts';
 
 /** Where the site is (the sky over it comes from solar.ts). */
 export type SiteProfile = SiteSky;

@@ -4,7 +4,7 @@
  * Whether the power budget pays for the dish is asked separately (UplinkGrant, see relay.ts).
  */
 import { CanopyError } from '../../firmware-bridge/errors.ts';
-import { PRIORITY_CLASSES, type PerClass, type PriorityClass } from '../mesh/topics.ts';
+import { PRIORITY_CLASSES, type PerClass, type PriorityClass } from '../../common/topics.ts';
 
 export interface ContactWindow {
   /** Epoch ms, inclusive. */

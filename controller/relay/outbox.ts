@@ -11,7 +11,7 @@
 import Database from 'better-sqlite3';
 import type { Clock } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
-import { PRIORITY_CLASSES, type PerClass, type PriorityClass } from '../mesh/topics.ts';
+import { PRIORITY_CLASSES, type PerClass, type PriorityClass } from '../../common/topics.ts';
 
 export interface OutboxInput {
   /** The item's Canopy id; the outbox assigns `<origin>:<counter>` when absent. */

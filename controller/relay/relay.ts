@@ -19,7 +19,7 @@ import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import type { Mesh } from '../mesh/mesh.ts';
 import { LatestThrottle } from '../mesh/throttle.ts';
-import { decodeEnvelope, encodeJson, parseTopic, PRIORITY_CLASSES, type ContactWindowView, type PerClass, type PriorityClass, type UplinkStatus } from '../mesh/topics.ts';
+import { decodeEnvelope, encodeJson, parseTopic, PRIORITY_CLASSES, type ContactWindowView, type PerClass, type PriorityClass, type UplinkStatus } from '../../common/topics.ts';
 import { ContactPlan, WindowBudget, type ContactWindow } from './contact-plan.ts';
 import { Outbox, type OutboxInput, type OutboxItem } from './outbox.ts';
 import { Uplink, type UpstreamOptions } from './uplink.ts';

@@ -19,7 +19,7 @@ import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient 
 import type { Clock, TimerHandle } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import type { Logger } from '../../firmware-bridge/log.ts';
-import { encodeEnvelope, PRIORITY_CLASSES, RELAY_ID_PROPERTY, type Availability, type PerClass } from '../mesh/topics.ts';
+import { encodeEnvelope, PRIORITY_CLASSES, RELAY_ID_PROPERTY, type Availability, type PerClass } from '../../common/topics.ts';
 import type { WindowBudget } from './contact-plan.ts';
 import type { Outbox, OutboxItem } from './outbox.ts';
 

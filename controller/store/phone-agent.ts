@@ -14,7 +14,7 @@
 import type { MqttClient } from 'mqtt';
 import { CanopyError } from '../../firmware-bridge/errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
-import { decodeEnvelope, parseTopic, topicTree, type Availability, type TopicTree } from '../mesh/topics.ts';
+import { decodeEnvelope, parseTopic, topicTree, type Availability, type TopicTree } from '../../common/topics.ts';
 import { isAddress, isStoreClass, type ChunkStore, type EntryInfo, type PutInput } from './chunk-store.ts';
 import { connectMqtt, decodeFrame, encodeFrame, errorReply, storeTopics, subscribe, type Reply, type StoreRequest } from './protocol.ts';
 

@@ -23,9 +23,9 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { CanopyError, type ErrorCode, isCanopyError } from '../../firmware-bridge/errors.ts';
-import { encodeEnvelope, topicTree, type TopicTree } from '../mesh/topics.ts';
+import { encodeEnvelope, topicTree, type TopicTree } from '../../common/topics.ts';
 import type { EntryInfo, ListFilter, ScrubReport, StoreClass, Usage } from './chunk-store.ts';
-import { decodeFrameBytes, encodeFrameBytes } from './frame.ts';
+import { decodeFrameBytes, encodeFrameBytes } from '../../common/frame.ts';
 
 export type StoreRequest =
   | { op: 'put'; addr: string; cls: StoreClass; tag?: string; owner?: string }

@@ -1,5 +1,5 @@
 /**
- * The dashboard in the browser. It speaks only the mesh's public MQTT API (controller/mesh/topics.ts)
+ * The dashboard in the browser. It speaks only the mesh's public MQTT API (common/topics.ts)
  * over WebSocket on its own origin, with the user's mesh credentials: retained state arrives at
  * once on connect, live updates after. Admin actions are bridge requests; whether this user is an
  * admin is the broker's answer to a subscription to the bridge responses (refused for viewers),
@@ -8,7 +8,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import uPlot from 'uplot';
 import { latLonToOffset } from '../../firmware-bridge/geo.ts';
-import { decodeFrameBytes, encodeFrameBytes } from '../../controller/store/frame.ts';
+import { decodeFrameBytes, encodeFrameBytes } from '../../common/frame.ts';
 import {
   parseTopic,
   PRIORITY_CLASSES,
@@ -20,7 +20,7 @@ import {
   type PowerHistory,
   type PowerState,
   type UplinkStatus,
-} from '../../controller/mesh/topics.ts';
+} from '../../common/topics.ts';
 
 const $ = <T extends HTMLElement | SVGElement = HTMLElement>(sel: string) => document.querySelector(sel) as T;
 const SVG_NS = 'http://www.w3.org/2000/svg';

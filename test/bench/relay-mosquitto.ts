@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeEnvelope } from '../../controller/mesh/topics.ts';
+import { encodeEnvelope } from '../../common/topics.ts';
 import { connect, end } from '../helpers/mqtt.ts';
 import { freePort } from '../helpers/ports.ts';
 import { driveLink, type LinkScenario } from './relay.ts';

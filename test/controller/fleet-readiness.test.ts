@@ -13,7 +13,7 @@ import { FleetController, type FleetAlert } from '../../controller/fleet/fleet.t
 import { GroundStation } from '../../controller/ground-station.ts';
 import { droneState } from '../../controller/drone-bridge.ts';
 import { MetricsCollector } from '../../controller/dashboard/metrics.ts';
-import type { DroneState } from '../../controller/mesh/topics.ts';
+import type { DroneState } from '../../common/topics.ts';
 import { runFast } from '../../sim/runner.ts';
 import { VirtualCopter } from '../../sim/autopilot.ts';
 import { SimWorld, type DroneFirmware } from '../../sim/world.ts';

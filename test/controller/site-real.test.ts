@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BridgeEvent, BridgeResponse, FleetState, PowerState } from '../../controller/mesh/topics.ts';
+import type { BridgeEvent, BridgeResponse, FleetState, PowerState } from '../../common/topics.ts';
 import { ConfigSchema, siteOptions, type CanopyConfig } from '../../controller/config.ts';
 import { spawnCanopy } from '../helpers/cli.ts';
 import { eventually } from '../helpers/events.ts';

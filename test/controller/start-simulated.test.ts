@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PowerState, UplinkStatus } from '../../controller/mesh/topics.ts';
+import type { PowerState, UplinkStatus } from '../../common/topics.ts';
 import { spawnCanopy } from '../helpers/cli.ts';
 import { freePort } from '../helpers/ports.ts';
 import { eventually } from '../helpers/events.ts';

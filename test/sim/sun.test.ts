@@ -3,7 +3,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { solarPosition } from '../../controller/power/solar.ts';
+import { solarPosition } from '../../common/solar.ts';
 import { CloudCover, skyModel } from '../../sim/sun.ts';
 
 const HOUR = 3_600_000;

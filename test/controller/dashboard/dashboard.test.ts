@@ -11,7 +11,7 @@ import { escapeLabelValue, renderFamilies } from '../../../controller/dashboard/
 import { Dashboard } from '../../../controller/dashboard/server.ts';
 import { ACTION_VERBS } from '../../../controller/bridge-actions.ts';
 import type { SensorDiscovery } from '../../../controller/dashboard/discovery.ts';
-import type { BridgeEvent, BridgeResponse, DroneState, FleetState, PowerHistory, PowerState, UplinkStatus } from '../../../controller/mesh/topics.ts';
+import type { BridgeEvent, BridgeResponse, DroneState, FleetState, PowerHistory, PowerState, UplinkStatus } from '../../../common/topics.ts';
 import { loadScenario } from '../../../sim/scenario.ts';
 import { connect, end, nextMessage, publishOutcome } from '../../helpers/mqtt.ts';
 import { credentials } from '../mesh/fixtures.ts';

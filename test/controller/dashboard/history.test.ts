@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PowerHistoryRecorder } from '../../../controller/dashboard/history.ts';
 import type { Mesh } from '../../../controller/mesh/mesh.ts';
-import { topicTree, type PowerHistory, type PowerState } from '../../../controller/mesh/topics.ts';
+import { topicTree, type PowerHistory, type PowerState } from '../../../common/topics.ts';
 
 function fakeMesh() {
   const published: { topic: string; payload: string; retain?: boolean }[] = [];

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { ManualClock } from '../../../firmware-bridge/clock.ts';
 import { isCanopyError } from '../../../firmware-bridge/errors.ts';
 import { Mesh } from '../../../controller/mesh/mesh.ts';
-import { decodeJson, encodeJson, type BridgeResponse, type DroneCommand, type DroneState } from '../../../controller/mesh/topics.ts';
+import { decodeJson, encodeJson, type BridgeResponse, type DroneCommand, type DroneState } from '../../../common/topics.ts';
 import { connect, end, nextMessage, publishOutcome, subscribeGranted, tryConnect } from '../../helpers/mqtt.ts';
 import { CERT, credentials, KEY, startMesh, testUsers } from './fixtures.ts';
 

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
 import { randomInt, seededRandom } from '../../../firmware-bridge/random.ts';
-import { encodeEnvelope } from '../../../controller/mesh/topics.ts';
+import { encodeEnvelope } from '../../../common/topics.ts';
 import { hashPassword } from '../../../controller/mesh/users.ts';
 import { LinkProxy } from '../../../sim/satellite.ts';
 import { freePort } from '../../helpers/ports.ts';

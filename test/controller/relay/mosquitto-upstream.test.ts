@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IPublishPacket } from 'mqtt';
 import { ManualClock } from '../../../firmware-bridge/clock.ts';
-import { decodeEnvelope, RELAY_ID_PROPERTY } from '../../../controller/mesh/topics.ts';
+import { decodeEnvelope, RELAY_ID_PROPERTY } from '../../../common/topics.ts';
 import { Relay } from '../../../controller/relay/relay.ts';
 import { connect, end, nextMessage, subscribeGranted } from '../../helpers/mqtt.ts';
 import { freePort } from '../../helpers/ports.ts';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ManualClock, SystemClock, type Clock } from '../../../firmware-bridge/clock.ts';
 import type { Mesh } from '../../../controller/mesh/mesh.ts';
-import { decodeJson, encodeEnvelope, type UplinkStatus } from '../../../controller/mesh/topics.ts';
+import { decodeJson, encodeEnvelope, type UplinkStatus } from '../../../common/topics.ts';
 import { Relay, type RelayOptions } from '../../../controller/relay/relay.ts';
 import { publishWireBytes } from '../../../controller/relay/uplink.ts';
 import { connect, end, nextMessage, publishOutcome, subscribeGranted } from '../../helpers/mqtt.ts';

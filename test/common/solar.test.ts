@@ -3,7 +3,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { altitudeToPressurePa, extraterrestrialDni, haurwitzGhi, ineichenPerez, relativeAirmass, solarPosition } from '../../controller/power/solar.ts';
+import { altitudeToPressurePa, extraterrestrialDni, haurwitzGhi, ineichenPerez, relativeAirmass, solarPosition } from '../../common/solar.ts';
 
 test('SPA reproduces the published example (Reda & Andreas, Table A5.1)', (t) => {
   // 2003-10-17 12:30:30 local time at timezone −7 → 19:30:30 UTC.

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManualClock } from '../../../firmware-bridge/clock.ts';
-import { Deduplicator } from '../../../controller/relay/dedup.ts';
+import { ManualClock } from '../../firmware-bridge/clock.ts';
+import { Deduplicator } from '../../common/dedup.ts';
 
 test('once() applies an effect once per id and counts the duplicates', (t) => {
   const dedup = new Deduplicator();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { filtersIntersect, isValidFilter, isValidTopicName, topicMatches } from '../../../controller/mesh/filters.ts';
+import { filtersIntersect, isValidFilter, isValidTopicName, topicMatches } from '../../controller/mesh/filters.ts';
 import {
   classFilters,
   decodeEnvelope,
@@ -11,7 +11,7 @@ import {
   topicTree,
   TOPIC_CLASSES,
   type ParsedTopic,
-} from '../../../controller/mesh/topics.ts';
+} from '../../common/topics.ts';
 
 test('topicMatches follows MQTT 3.1.1 §4.7 wildcard rules', () => {
   const cases: [string, string, boolean][] = [

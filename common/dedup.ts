@@ -17,7 +17,7 @@
  * classes the relay sends, since a duplicate can only arrive while its item is still in an outbox.
  */
 import Database from 'better-sqlite3';
-import { SystemClock, type Clock } from '../../firmware-bridge/clock.ts';
+import { SystemClock, type Clock } from '../firmware-bridge/clock.ts';
 
 export interface DedupOptions {
   /** SQLite file; ':memory:' (default) forgets on restart. */
