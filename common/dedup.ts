@@ -10,7 +10,7 @@
  * `once()` does. (Recording the id before a separate effect would make it at-most-once; after,
  * at-least-once.)
  *
- * A receiver reads the id with decodeEnvelope() (mesh/topics.ts); MQTT 5 receivers also find it
+ * A receiver reads the id with decodeEnvelope() (topics.ts); MQTT 5 receivers also find it
  * in the `canopy-id` user property.
  *
  * Ids are remembered for `retainMs` (default 60 days); keep it above the longest TTL of the

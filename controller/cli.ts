@@ -19,7 +19,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   sim: {
     summary: 'fly a scenario headless on the simulated clock and write a report',
     usage: 'canopy sim run [--scenario NAME|FILE] [--seed N] [--speed max|N] [--report DIR] [--tlog FILE] [--json]\n       canopy sim serve --link URL [--link URL ...] [--scenario NAME|FILE] [--drones N] [--speed N]\n       canopy sim list',
-    load: () => import('./commands/sim.ts'),
+    load: () => import('../harness/sim-command.ts'),
   },
   bench: {
     summary: 'run a benchmark suite and print its figures',

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runScenario } from '../../controller/commands/sim.ts';
+import { runScenario } from '../../harness/sim-command.ts';
 import { parseScenario, type Scenario } from '../../sim/scenario.ts';
 
 /** A scenario written inline (named after the source, as a file would be). */

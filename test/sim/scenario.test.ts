@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCanopyError } from '../../firmware-bridge/errors.ts';
-import { runScenario } from '../../controller/commands/sim.ts';
+import { runScenario } from '../../harness/sim-command.ts';
 import { loadScenario, parseScenario, shippedScenarios, type Scenario } from '../../sim/scenario.ts';
 
 test('the shipped scenarios load and say what they are', () => {

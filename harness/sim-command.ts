@@ -6,12 +6,12 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
-import { computeFigures, writeReport, type Figures } from '../../sim/report.ts';
-import { loadScenario, shippedScenarios, type Scenario } from '../../sim/scenario.ts';
-import { startMs } from '../../sim/build.ts';
-import { SimulatedSite, type SiteSample } from '../../harness/simulated-site.ts';
-import { progressBar } from '../progress.ts';
+import { CanopyError } from '../firmware-bridge/errors.ts';
+import { computeFigures, writeReport, type Figures } from '../sim/report.ts';
+import { loadScenario, shippedScenarios, type Scenario } from '../sim/scenario.ts';
+import { startMs } from '../sim/build.ts';
+import { SimulatedSite, type SiteSample } from './simulated-site.ts';
+import { progressBar } from '../controller/progress.ts';
 
 export interface SimRunResult {
   figures: Figures;
@@ -132,7 +132,7 @@ async function serve(args: string[]): Promise<number> {
   if (!Number.isInteger(drones) || drones < 1 || drones > 250) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--drones must be 1-250, got "${values.drones}"`);
   const speed = Number(values.speed);
   if (!(speed > 0)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--speed must be a positive number, got "${values.speed}"`);
-  const { serveSim } = await import('../../sim/serve.ts');
+  const { serveSim } = await import('../sim/serve.ts');
   const served = await serveSim({ ...base, swarm: { ...base.swarm, drones } }, { seed: Number(values.seed), urls: values.link, speed });
   console.log(`canopy sim: ${drones} virtual ArduCopters of "${base.name}" on ${values.link.join(', ')} at ${speed}× real time`);
   await new Promise<void>((resolve) => {
