@@ -18,7 +18,6 @@ import type { GroundStation } from '../controller/ground-station.ts';
 import type { MeshOptions } from '../controller/mesh/mesh.ts';
 import type { MeshUser } from '../controller/mesh/users.ts';
 import type { PowerBudget } from '../controller/power/budget.ts';
-import type { RelayOptions } from '../controller/relay/relay.ts';
 import type { SiteController } from '../controller/site.ts';
 import { buildSim, type BuiltSim, type SimEvent } from '../sim/build.ts';
 import { Upstream } from '../sim/cloud.ts';
@@ -26,6 +25,9 @@ import { runFast, runRealTime } from '../sim/runner.ts';
 import { isInContact, DISH_PROFILES, SatelliteLink } from '../sim/satellite.ts';
 import type { Scenario } from '../sim/scenario.ts';
 import type { WorldSample } from '../sim/world.ts';
+import { SimMppt } from '../sim/vedirect.ts';
+import { createMemoryPair } from '../firmware-bridge/links/memory.ts';
+import type { Link } from '../firmware-bridge/links/link.ts';
 
 /** One row of the run's record: the world's truth and the controller's view, every sample. */
 export interface SiteSample extends WorldSample {
@@ -46,6 +48,13 @@ export interface SimulatedSiteOptions {
   config?: CanopyConfig;
   /** The mesh: its users and what to lay over the configuration's listeners (tests: port 0); absent: no mesh. */
   mesh?: Partial<Omit<MeshOptions, 'clock' | 'log'>> & { users?: MeshUser[] };
+  /**
+   * The station's charge controller simulated on a VE.Direct link (sim/vedirect.ts under the
+   * world's sky), read by the controller's own ChargeController as on a Pi; its panel is then the
+   * budget's reference cell. Absent: the reference cell reads the world's sky directly (the
+   * benches, whose figures were measured so).
+   */
+  chargeController?: { panelWp: number };
   log?: Logger;
 }
 
@@ -107,14 +116,24 @@ export class SimulatedSite {
     this.sim = sim ?? buildSim(opts.scenario, opts.seed);
     const config = opts.config ?? defaultConfig({ values: { dashboard: false, links: { gcs: [] } }, source: 'the simulated site' });
     const { users, ...meshOverrides } = opts.mesh ?? {};
+    const env = simulatedEnvironment(opts.scenario, this.sim, this.log, () => this.dishOn());
+    const around = [this.worldExtension, this.uplinkExtension];
+    let chargeController: Environment['chargeController'];
+    if (opts.chargeController) {
+      const mppt = simulatedChargeController(this.sim, opts.chargeController.panelWp);
+      chargeController = { url: 'memory:vedirect', panelWp: opts.chargeController.panelWp, link: mppt.link };
+      around.push(mppt.extension);
+      delete env.site!.referenceGhi;
+    }
     this.app = new Application(config, {
-      ...simulatedEnvironment(opts.scenario, this.sim, this.log, () => this.dishOn()),
+      ...env,
       users: users ?? [],
       gcsLinks: gcsLinks(config, this.sim.clock),
       tlog: opts.tlog,
       relay,
+      chargeController,
       mesh: opts.mesh ? meshOverrides : false,
-      around: [this.worldExtension, this.uplinkExtension],
+      around,
     });
   }
 
@@ -264,4 +283,25 @@ function simulatedEnvironment(s: Scenario, sim: BuiltSim, log: Logger, dishOn: (
   };
 }
 
-export type { RelayOptions };
+/**
+ * A Victron MPPT under the world's sky on the far end of a memory link: it writes its VE.Direct
+ * blocks once a simulated second, and the controller reads them as from a serial port.
+ */
+function simulatedChargeController(sim: BuiltSim, panelWp: number): { link: Link; extension: Extension } {
+  const [near, far] = createMemoryPair('vedirect', 'mppt');
+  const mppt = new SimMppt({ clock: sim.clock, irradiance: () => sim.world.last.ghiWm2, panelWp }, (bytes) => far.write(bytes));
+  return {
+    link: near,
+    extension: {
+      name: 'simulated charge controller',
+      start: async () => {
+        await far.start();
+        mppt.start();
+      },
+      stop: async () => {
+        mppt.stop();
+        await far.stop();
+      },
+    },
+  };
+}

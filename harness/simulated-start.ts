@@ -12,6 +12,7 @@ import type { Station, StationInputs } from '../controller/commands/start.ts';
 import { dataDir, type CanopyConfig } from '../controller/config.ts';
 import { formatFleet } from '../controller/fleet-table.ts';
 import { hashPassword } from '../controller/mesh/users.ts';
+import { formatChargeController } from '../controller/power/charge-controller.ts';
 import { ChunkStore } from '../controller/store/chunk-store.ts';
 import { PhoneAgent } from '../controller/store/phone-agent.ts';
 import { loadScenario } from '../sim/scenario.ts';
@@ -52,7 +53,9 @@ export async function simulatedStation(c: CanopyConfig, o: StationInputs): Promi
   const phonePassword = randomBytes(18).toString('base64url');
   const simulatePhone = c.mesh.mqtt !== false && !users.some((u) => u.username === phoneName);
   if (simulatePhone) users.push({ username: phoneName, role: 'phone', passwordHash: await hashPassword(phonePassword) });
-  const site = await SimulatedSite.withUplink({ scenario, seed: sim.seed, tlog: o.tlog, log, config: c, mesh: { users }, outboxPath: join(dir, 'sim-outbox.sqlite') });
+  // The station's charge controller is simulated on VE.Direct, read by the same ChargeController as on a Pi.
+  const panelWp = c.chargeController?.panelWp ?? 400;
+  const site = await SimulatedSite.withUplink({ scenario, seed: sim.seed, tlog: o.tlog, log, config: c, mesh: { users }, chargeController: { panelWp }, outboxPath: join(dir, 'sim-outbox.sqlite') });
   const { app } = site;
   const satellite = site.satellite!;
   return {
@@ -70,6 +73,7 @@ export async function simulatedStation(c: CanopyConfig, o: StationInputs): Promi
       return [
         `${new Date(site.clock.now()).toISOString().slice(0, 19)}Z  net ${st.manned}/${st.stations} stations  sun ${b ? b.perDrone.solarW.toFixed(0) : '?'} W/drone vs hover ${b ? b.perDrone.hoverW.toFixed(0) : '?'} W  station battery ${b ? (b.stationBattery.soc * 100).toFixed(0) : '?'} %  uplink ${b?.decisions.uplinkGranted ? 'granted' : 'off'}${satellite.inContact ? '' : ' (no satellite in view)'}`,
         formatFleet(app.gs.vehicles.list(), site.clock.now()),
+        ...(app.chargeController ? [formatChargeController(app.chargeController)] : []),
       ].join('\n');
     },
     afterStart: async () => {

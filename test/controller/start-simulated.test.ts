@@ -58,6 +58,8 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   assert.ok(power.solarW >= 0 && typeof power.uplinkGranted === 'boolean');
   // The net goes up by itself once the sun pays for hover (a few simulated minutes after 06:40).
   await eventually(() => /net [1-9]\d*\/\d+ stations/.test(child.output()), 120_000, 'a station manned');
+  // The station's charge controller is read over VE.Direct by the same ChargeController as on a Pi.
+  await eventually(() => /charge controller [^\n]*battery \d+\.\d+ V [^\n]*PV \d+\.\d V/.test(child.output()), 30_000, 'the simulated MPPT read over VE.Direct');
   await eventually(() => retained.has('canopy/bridge/event'), 10_000, 'fleet transitions as events');
   const uplink = () => (retained.has('canopy/uplink') ? (JSON.parse(retained.get('canopy/uplink')!) as UplinkStatus) : undefined);
   await eventually(() => (uplink()?.delivered.bulk.items ?? 0) >= 1, 120_000, `the chunk delivered upstream (uplink ${retained.get('canopy/uplink')})`);
