@@ -146,7 +146,7 @@ export const ConfigSchema = z.strictObject({
       }),
       z.literal(false),
     ])
-    .default({ host: '127.0.0.1', port: 8080, homeAssistant: 'homeassistant' }),
+    .prefault({}),
   relay: z
     .strictObject({
       /** Names this site in relay ids and upstream topics. */

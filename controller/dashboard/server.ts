@@ -21,7 +21,6 @@ import { DEFAULT_DISCOVERY_PREFIX, publishDiscovery } from './discovery.ts';
 import { PowerHistoryRecorder } from './history.ts';
 import { METRICS_CONTENT_TYPE, MetricsCollector } from './metrics.ts';
 
-export const DASHBOARD_DEFAULTS = { host: '127.0.0.1', port: 8080 };
 export const MQTT_PATH = '/mqtt';
 
 const WEB_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dashboard', 'web');
@@ -30,9 +29,10 @@ const require = createRequire(import.meta.url);
 export interface DashboardOptions {
   mesh: Mesh;
   clock: Clock;
-  host?: string;
+  /** Where it listens; the configuration's `dashboard:` (defaults there: 127.0.0.1:8080). */
+  host: string;
   /** 0 picks a free port (see url). */
-  port?: number;
+  port: number;
   /** Home Assistant's discovery prefix; false publishes no discovery. */
   discoveryPrefix?: string | false;
   log?: Logger;
@@ -106,8 +106,7 @@ export class Dashboard {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
     });
-    const host = this.opts.host ?? DASHBOARD_DEFAULTS.host;
-    const port = this.opts.port ?? DASHBOARD_DEFAULTS.port;
+    const { host, port } = this.opts;
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', (e: NodeJS.ErrnoException) =>
@@ -185,12 +184,4 @@ function version(): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The dashboard as `canopy.yaml` configures it (`dashboard: false` turns it off). */
-export async function startDashboard(cfg: { host: string; port: number; homeAssistant: string | false } | false, opts: Omit<DashboardOptions, 'host' | 'port' | 'discoveryPrefix'>): Promise<Dashboard | undefined> {
-  if (cfg === false) return undefined;
-  const dashboard = new Dashboard({ ...opts, host: cfg.host, port: cfg.port, discoveryPrefix: cfg.homeAssistant });
-  await dashboard.start();
-  return dashboard;
 }
