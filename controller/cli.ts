@@ -1,13 +1,32 @@
 /**
  * The `canopy` command line. Each subcommand lives in controller/commands/<name>.ts and exports
- * `run(args): Promise<number>` (the exit code); this file only dispatches and prints help.
+ * `run(args, harness?): Promise<number>` (the exit code); this file only dispatches and prints
+ * help. The simulator's parts (harness/) are handed in by the program (bin/canopy.js), so the
+ * controller imports neither sim/ nor harness/: without them `canopy sim` and a start without
+ * drone links say so.
  */
-import { isCanopyError } from '../firmware-bridge/errors.ts';
+import { CanopyError, isCanopyError } from '../firmware-bridge/errors.ts';
+import type { Station, StationInputs } from './commands/start.ts';
+import type { CanopyConfig } from './config.ts';
+
+type Command = { run(args: string[], harness?: Harness): Promise<number> };
+
+/** What the simulator adds to the command line (bin/canopy.js gives it from harness/). */
+export interface Harness {
+  /** `canopy sim` (harness/sim-command.ts). */
+  simCommand(): Promise<Command>;
+  /** The simulated site as `canopy start` runs it without drone links (harness/simulated-start.ts). */
+  simulatedStation(c: CanopyConfig, o: StationInputs): Promise<Station>;
+}
 
 interface Subcommand {
   summary: string;
   usage: string;
-  load: () => Promise<{ run(args: string[]): Promise<number> }>;
+  load: (harness?: Harness) => Promise<Command>;
+}
+
+function withoutSimulator(what: string): never {
+  throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${what} needs the simulator, which this program was started without (run bin/canopy.js)`);
 }
 
 export const SUBCOMMANDS: Record<string, Subcommand> = {
@@ -19,7 +38,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   sim: {
     summary: 'fly a scenario headless on the simulated clock and write a report',
     usage: 'canopy sim run [--scenario NAME|FILE] [--seed N] [--speed max|N] [--report DIR] [--tlog FILE] [--json]\n       canopy sim serve --link URL [--link URL ...] [--scenario NAME|FILE] [--drones N] [--speed N]\n       canopy sim list',
-    load: () => import('../harness/sim-command.ts'),
+    load: (harness) => (harness ?? withoutSimulator('canopy sim')).simCommand(),
   },
   bench: {
     summary: 'run a benchmark suite and print its figures',
@@ -91,7 +110,7 @@ export function helpText(): string {
   ].join('\n');
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], harness?: Harness): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(helpText());
@@ -112,7 +131,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await (await sub.load()).run(rest);
+    return await (await sub.load(harness)).run(rest, harness);
   } catch (err) {
     if (isCanopyError(err)) {
       console.error(`canopy ${name}: ${err.message} [${err.code}]`);

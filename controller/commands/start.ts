@@ -4,7 +4,8 @@
  * them, answers as a GCS (sysid 255 by default, 1 Hz HEARTBEAT), keeps vehicle sessions, routes
  * every frame to the pilots' tools (QGroundControl on udp 14550 by default), records a tlog, runs
  * the MQTT mesh with the drones on it and, when configured, the uplink relay, and prints the
- * fleet. Without drone links it flies the simulated site (harness/simulated-start.ts). Either way
+ * fleet. Without drone links it flies the simulated site (harness/simulated-start.ts, handed in by
+ * bin/canopy.js). Either way
  * it is one Application (app/application.ts); only the environment handed to it differs. Flags
  * are laid over the file before it is validated, and the result is frozen.
  */
@@ -19,6 +20,7 @@ import { formatFleet } from '../fleet-table.ts';
 import type { MeshUser } from '../mesh/users.ts';
 import { formatChargeController } from '../power/charge-controller.ts';
 import type { Dashboard } from '../dashboard/server.ts';
+import type { Harness } from '../cli.ts';
 import { Teardown } from './teardown.ts';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -89,7 +91,7 @@ export interface StationInputs {
   tlog?: string;
 }
 
-export async function run(args: string[]): Promise<number> {
+export async function run(args: string[], harness?: Harness): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -127,7 +129,8 @@ export async function run(args: string[]): Promise<number> {
   const { users, created } = await ensureUsers(dataDir(c));
   // One path: without drone links the environment is the simulated site (harness/), with them the real one.
   const inputs = { log, users, tlog: values.tlog };
-  const station = c.links.drones.length === 0 ? await (await import('../../harness/simulated-start.ts')).simulatedStation(c, inputs) : realStation(c, inputs);
+  if (c.links.drones.length === 0 && !harness) throw new CanopyError('CANOPY_ERR_CONFIG', 'no drone links (links.drones or --link) and no simulator to fly instead');
+  const station = c.links.drones.length === 0 ? await harness!.simulatedStation(c, inputs) : realStation(c, inputs);
   // Each part's stop is registered as it starts: a later part that fails stops the earlier ones.
   const teardown = new Teardown();
   try {
