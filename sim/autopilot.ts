@@ -1,9 +1,10 @@
 /**
  * A virtual ArduCopter: one per simulated drone, speaking MAVLink 2 over any Link exactly as the
  * firmware does for what Canopy uses. Behaviour follows ArduCopter 4.5 (GCS_MAVLink_Copter.cpp,
- * mode_*.cpp, AP_Arming, AP_BattMonitor, failsafe.cpp): custom modes by number, COMMAND_ACK
- * results as the firmware gives them, arming checks, takeoff/guided/RTL/land/AUTO, the parameter,
- * mission, message-interval and timesync protocols, signing, and the GCS and battery failsafes.
+ * mode_*.cpp, AP_Arming, AP_BattMonitor, failsafe.cpp): custom modes by number, arming checks,
+ * takeoff/guided/RTL/land/AUTO, the message-interval and timesync protocols, signing, and the GCS
+ * and battery failsafes. The mission, parameter and command protocols are served by the modules in
+ * sim/servers/, which the copter composes: it keeps the vehicle's state and flies it.
  *
  * The world calls `step(dt)` on the simulated clock; the autopilot flies its Multicopter and
  * drains its Battery. Telemetry is scheduled on the same steps.
@@ -15,6 +16,10 @@ import type { Link } from '../firmware-bridge/links/link.ts';
 import { MavlinkSigning } from '../firmware-bridge/microservices/signing/index.ts';
 import { MavlinkNode } from '../firmware-bridge/node.ts';
 import { newMessage, type Frame } from '../firmware-bridge/protocol/frame.ts';
+import { ArduCopterCommands, CommandServer, type CommandedVehicle } from './servers/commands.ts';
+import { ServerEndpoint } from './servers/endpoint.ts';
+import { MissionServer } from './servers/mission.ts';
+import { ARDUPILOT_PARAMS, ParamServer, type ParamDialect } from './servers/params.ts';
 import { ARDUCOPTER_MODES, decodeMode } from '../firmware-bridge/vehicles/modes.ts';
 import { Battery, type BatteryOptions } from './battery.ts';
 import { arducopterParams, BATT_FS_ACTION, FS_GCS, paramNames, type ParamDef } from './params.ts';
@@ -24,14 +29,10 @@ import { Multicopter, type AirframeProfile, type Guidance, type Vec3 } from './p
 import { seededRandom, type Random } from '../firmware-bridge/random.ts';
 import { bootArmingFailure, coldBoot, warmBoot, type BootTimeline } from './boot.ts';
 
-const { ACCEPTED, FAILED, DENIED, UNSUPPORTED } = common.MavResult;
+const { ACCEPTED, FAILED, DENIED } = common.MavResult;
 const MODE = ARDUCOPTER_MODES as Record<'STABILIZE' | 'AUTO' | 'GUIDED' | 'LOITER' | 'RTL' | 'LAND', number>;
 /** AP_Arming: RTL and LAND are not armable; AUTO only with AUTO_OPTIONS bit 0 (default off). */
 const ARMABLE = new Set([ARDUCOPTER_MODES.STABILIZE, ARDUCOPTER_MODES.ALT_HOLD, ARDUCOPTER_MODES.GUIDED, ARDUCOPTER_MODES.LOITER, ARDUCOPTER_MODES.POSHOLD]);
-/** The magic number that forces arming/disarming (MAV_CMD_COMPONENT_ARM_DISARM param2). */
-const FORCE_MAGIC = 21196;
-const MISSION_REQUEST_RESEND_MS = 1500;
-const MISSION_REQUEST_TRIES = 5;
 /** Time constant of the EKF's wind estimate following the true wind. */
 const WIND_ESTIMATE_LAG_S = 5;
 
@@ -93,7 +94,7 @@ function int16(v: number): number {
   return Math.max(-32768, Math.min(32767, Math.round(v)));
 }
 
-export class VirtualCopter {
+export class VirtualCopter implements CommandedVehicle {
   readonly sysid: number;
   readonly node: MavlinkNode;
   readonly channel: Channel;
@@ -105,8 +106,6 @@ export class VirtualCopter {
   readonly params: Map<string, ParamDef>;
   readonly origin: Origin;
   readonly pad: Vec3;
-  /** Every COMMAND_ACK result this autopilot sent, by result, for tests and reports. */
-  readonly acks = new Map<number, number>();
   readonly statusLog: { atMs: number; severity: number; text: string }[] = [];
   customMode: number = MODE.STABILIZE;
   armed = false;
@@ -115,8 +114,6 @@ export class VirtualCopter {
   /** Set by the world when the drone's pad charger is on. */
   padChargeW = 0;
   failsafe = { gcs: false, batteryLow: false, batteryCritical: false };
-  mission: common.MissionItemInt[] = [];
-  missionIndex = 0;
   protected readonly clock: Clock;
   /** Power-on of this boot, and its timeline (sim/boot.ts). */
   protected bootMs: number;
@@ -127,8 +124,12 @@ export class VirtualCopter {
   protected readonly random: Random;
   protected readonly firmware: string;
   protected readonly streams: StreamSchedule;
-  /** The parameters as stored (PARAM_SET writes them; a reboot reads them back). */
-  protected readonly savedParams: Map<string, number>;
+  /** The protocol servers (sim/servers/) on the vehicle's link, and the firmware's command set behind the command server. */
+  private readonly endpoint: ServerEndpoint;
+  protected readonly paramServer: ParamServer;
+  protected readonly missionServer: MissionServer;
+  protected readonly commandServer: CommandServer;
+  private readonly arducopterCommands: ArduCopterCommands;
   protected readonly legacyNames: boolean;
   protected guidedTarget: Vec3 | undefined;
   protected takeoffTarget: number | undefined;
@@ -139,7 +140,6 @@ export class VirtualCopter {
   protected lastGcsHeartbeatMs: number | undefined;
   protected batteryLowSinceMs: number | undefined;
   protected batteryCrtSinceMs: number | undefined;
-  private missionUpload: { count: number; items: common.MissionItemInt[]; sysid: number; compid: number; tries: number; lastRequestMs: number } | undefined;
   private missionWaitUntilMs: number | undefined;
   private textId = 0;
 
@@ -161,10 +161,14 @@ export class VirtualCopter {
       const def = this.params.get(name);
       if (def) def.value = value;
     }
-    this.savedParams = new Map([...this.params].map(([name, def]) => [name, def.value]));
     this.signing = new MavlinkSigning({ clock: opts.clock, requireSigned: false });
     this.node = new MavlinkNode({ clock: opts.clock, sysid: opts.sysid, compid: minimal.MavComponent.AUTOPILOT1, heartbeatHz: 0, onlyAddressedToUs: true });
     this.channel = this.node.addLink(opts.link, { signing: this.signing });
+    const endpoint = (this.endpoint = new ServerEndpoint(this.node, this.channel));
+    this.paramServer = new ParamServer(endpoint, this.params, this.paramDialect());
+    this.missionServer = new MissionServer(endpoint, opts.clock);
+    this.commandServer = new CommandServer(endpoint, (command, p, coordFrame) => this.runCommand(command, p, coordFrame));
+    this.arducopterCommands = new ArduCopterCommands(this, endpoint, opts.clock);
     this.loadStreamRates();
     this.node.on('message', ({ frame, message }) => this.onMessage(message, frame));
   }
@@ -174,6 +178,11 @@ export class VirtualCopter {
     const params = arducopterParams(opts.sysid, { cells: this.battery.cells, capacityMah: this.battery.capacityMah }, { legacyNames: this.legacyNames, serial: RADIO_SERIAL });
     for (const [group, hz] of Object.entries(opts.savedStreams ?? {})) params.get(streamRateParam(group as StreamGroup, RADIO_SERIAL, this.legacyNames))!.value = hz;
     return params;
+  }
+
+  /** How the firmware's parameter protocol encodes values and which sets it takes (servers/params.ts). */
+  protected paramDialect(): ParamDialect {
+    return ARDUPILOT_PARAMS;
   }
 
   /** Message id → interval (ms) streamed whatever the stream settings (ArduPilot: HEARTBEAT). */
@@ -190,6 +199,29 @@ export class VirtualCopter {
   /** The EKF's wind estimate (the air's velocity north and east, m/s). */
   protected windEstimateNE(): { n: number; e: number } {
     return this.windEstimate;
+  }
+
+  /** Every COMMAND_ACK result this autopilot sent, by result, for tests and reports. */
+  get acks(): Map<number, number> {
+    return this.commandServer.acks;
+  }
+
+  /** The stored mission, home (item 0) first (servers/mission.ts). */
+  get mission(): common.MissionItemInt[] {
+    return this.missionServer.items;
+  }
+
+  set mission(items: common.MissionItemInt[]) {
+    this.missionServer.items = items;
+  }
+
+  /** The mission item being flown. */
+  get missionIndex(): number {
+    return this.missionServer.current;
+  }
+
+  set missionIndex(seq: number) {
+    this.missionServer.current = seq;
   }
 
   param(name: string): number {
@@ -284,7 +316,7 @@ export class VirtualCopter {
     this.checkGcsFailsafe(now);
     this.checkBatteryFailsafe(now);
     this.sendDueStreams(now);
-    this.resendMissionRequest(now);
+    this.missionServer.tick(now);
   }
 
   protected guidance(now: number): Guidance | null {
@@ -392,14 +424,7 @@ export class VirtualCopter {
   }
 
   private advanceMission(): void {
-    const item = this.mission[this.missionIndex];
-    if (item) {
-      const reached = newMessage(common.MissionItemReached);
-      reached.seq = this.missionIndex;
-      this.node.broadcast(reached);
-    }
-    this.missionIndex++;
-    this.sendMissionCurrent();
+    this.missionServer.reached();
     if (this.missionIndex >= this.mission.length) this.text(common.MavSeverity.INFO, 'Mission complete');
   }
 
@@ -544,7 +569,7 @@ export class VirtualCopter {
     this.landing = 'none';
     if (mode === MODE.AUTO) {
       this.missionIndex = Math.max(1, this.missionIndex >= this.mission.length ? 1 : this.missionIndex);
-      this.sendMissionCurrent();
+      this.missionServer.sendCurrent();
     }
     if (reason) this.text(common.MavSeverity.INFO, `${reason}: ${name}`);
     return true;
@@ -579,7 +604,7 @@ export class VirtualCopter {
     return this.armingFailure() === undefined;
   }
 
-  protected arm(force: boolean): common.MavResult {
+  arm(force: boolean): common.MavResult {
     if (this.armed) return ACCEPTED;
     // AP_Arming::arm: the pre-arm checks, then the arm-time ones ("Arm: …" while they run).
     const failure = force ? undefined : (this.armingFailure() ?? (ARMABLE.has(this.customMode) ? undefined : 'Mode not armable'));
@@ -594,7 +619,7 @@ export class VirtualCopter {
     return ACCEPTED;
   }
 
-  protected disarm(reason: string): void {
+  disarm(reason: string): void {
     if (!this.armed) return;
     this.armed = false;
     this.takeoffTarget = undefined;
@@ -604,11 +629,19 @@ export class VirtualCopter {
     this.text(common.MavSeverity.INFO, reason);
   }
 
-  // ---- incoming MAVLink -------------------------------------------------------------------------
-
-  private forUs(targetSystem: number): boolean {
-    return targetSystem === 0 || targetSystem === this.sysid;
+  /** GUIDED takeoff: climb where it stands, then hold at the takeoff altitude until given a target (as ArduCopter). */
+  takeoff(altM: number): void {
+    this.takeoffTarget = altM;
+    this.guidedTarget = { n: this.copter.pos.n, e: this.copter.pos.e, u: altM };
+    this.landedSinceMs = undefined;
   }
+
+  flyTo(latDeg: number, lonDeg: number, altM: number | undefined): void {
+    const off = latLonToOffset(this.origin.latDeg, this.origin.lonDeg, latDeg, lonDeg);
+    this.guidedTarget = { n: off.n, e: off.e, u: altM ?? this.copter.pos.u };
+  }
+
+  // ---- incoming MAVLink -------------------------------------------------------------------------
 
   protected onMessage(m: MavLinkData, frame: Frame): void {
     // Booting (or rebooting): nobody answers yet.
@@ -622,133 +655,23 @@ export class VirtualCopter {
     }
     // Once a key is set, ArduPilot drops unsigned frames (except RADIO_STATUS); the channel's
     // signing policy did that already, so everything here passed it.
-    if (m instanceof common.CommandLong) {
-      if (!this.forUs(m.targetSystem)) return;
-      this.command(m.command, [m._param1, m._param2, m._param3, m._param4, m._param5, m._param6, m._param7], frame, m.confirmation);
-    } else if (m instanceof common.CommandInt) {
-      if (!this.forUs(m.targetSystem)) return;
-      this.command(m.command, [m._param1, m._param2, m._param3, m._param4, m._param5, m._param6, m._param7], frame, 0, m.frame);
-    } else if (m instanceof common.SetMode) {
+    if (this.commandServer.handle(m, frame) || this.paramServer.handle(m) || this.missionServer.handle(m, frame)) return;
+    if (m instanceof common.SetMode) {
       if (m.targetSystem === this.sysid) this.setMode(m.customMode, 'SET_MODE');
     } else if (m instanceof common.SetPositionTargetGlobalInt) {
       if (m.targetSystem === this.sysid) this.setPositionTarget(m);
-    } else if (m instanceof common.ParamRequestList) {
-      if (this.forUs(m.targetSystem)) this.sendAllParams();
-    } else if (m instanceof common.ParamRequestRead) {
-      if (this.forUs(m.targetSystem)) this.paramRead(m);
-    } else if (m instanceof common.ParamSet) {
-      if (this.forUs(m.targetSystem)) this.paramSet(m);
     } else if (m instanceof common.RequestDataStream) {
-      if (this.forUs(m.targetSystem)) this.requestDataStream(m);
+      if (this.endpoint.isForUs(m.targetSystem)) this.requestDataStream(m);
     } else if (m instanceof common.TimeSync) {
       this.timesync(m);
     } else if (m instanceof common.SetupSigning) {
-      if (this.forUs(m.targetSystem)) this.setupSigning(m);
-    } else if (m instanceof common.MissionCount) {
-      if (m.targetSystem === this.sysid) this.missionCount(m, frame);
-    } else if (m instanceof common.MissionItemInt) {
-      if (m.targetSystem === this.sysid) this.missionItem(m, frame);
-    } else if (m instanceof common.MissionRequestList) {
-      if (m.targetSystem === this.sysid) this.reply(this.missionCountMessage(frame), frame);
-    } else if (m instanceof common.MissionRequestInt || m instanceof common.MissionRequest) {
-      if (m.targetSystem === this.sysid) this.sendMissionItem(m.seq, frame);
-    } else if (m instanceof common.MissionClearAll) {
-      if (m.targetSystem === this.sysid) {
-        this.mission = this.mission.slice(0, 1);
-        this.missionIndex = 0;
-        this.missionAck(frame, common.MavMissionResult.ACCEPTED);
-      }
-    } else if (m instanceof common.MissionSetCurrent) {
-      if (m.targetSystem === this.sysid && m.seq < this.mission.length) {
-        this.missionIndex = m.seq;
-        this.sendMissionCurrent();
-      }
+      if (this.endpoint.isForUs(m.targetSystem)) this.setupSigning(m);
     }
   }
 
-  protected reply(msg: MavLinkData, frame: Frame): void {
-    this.channel.send(msg, this.node, frame.sysid);
-  }
-
-  private command(command: number, p: number[], frame: Frame, confirmation: number, coordFrame?: number): void {
-    const result = this.runCommand(command, p, coordFrame);
-    const ack = newMessage(common.CommandAck);
-    ack.command = command;
-    ack.result = result;
-    ack.targetSystem = frame.sysid;
-    ack.targetComponent = frame.compid;
-    this.acks.set(result, (this.acks.get(result) ?? 0) + 1);
-    this.reply(ack, frame);
-    void confirmation;
-  }
-
+  /** The firmware's command set, behind the command server (ArduCopter's: servers/commands.ts). */
   protected runCommand(command: number, p: number[], coordFrame?: number): common.MavResult {
-    const C = common.MavCmd;
-    switch (command) {
-      case C.COMPONENT_ARM_DISARM: {
-        const force = p[1] === FORCE_MAGIC;
-        if (p[0] === 1) return this.arm(force);
-        if (p[0] !== 0) return common.MavResult.DENIED;
-        if (!this.armed) return ACCEPTED;
-        // ArduCopter refuses to disarm while flying unless forced.
-        if (!this.copter.onGround && !force) return FAILED;
-        this.disarm('Disarming motors');
-        return ACCEPTED;
-      }
-      case C.DO_SET_MODE: {
-        if (!((p[0] ?? 0) & minimal.MavModeFlag.CUSTOM_MODE_ENABLED)) return UNSUPPORTED;
-        return this.setMode(p[1] ?? -1, 'Mode') ? ACCEPTED : FAILED;
-      }
-      case C.NAV_TAKEOFF: {
-        // ModeGuided::do_user_takeoff: armed, in GUIDED, on the ground; otherwise FAILED.
-        const alt = p[6] ?? 0;
-        if (!this.armed || this.customMode !== MODE.GUIDED || !this.copter.onGround || alt <= 0) return FAILED;
-        this.takeoffTarget = alt;
-        // After the takeoff ArduCopter holds position at the takeoff altitude until given a target.
-        this.guidedTarget = { n: this.copter.pos.n, e: this.copter.pos.e, u: alt };
-        this.landedSinceMs = undefined;
-        return ACCEPTED;
-      }
-      case C.NAV_RETURN_TO_LAUNCH:
-        return this.setMode(MODE.RTL, 'Command') ? ACCEPTED : FAILED;
-      case C.NAV_LAND:
-        return this.setMode(MODE.LAND, 'Command') ? ACCEPTED : FAILED;
-      case C.DO_REPOSITION: {
-        if (coordFrame === undefined || !this.armed || this.copter.onGround) return FAILED;
-        if (this.customMode !== MODE.GUIDED && !(((p[1] ?? 0) & 1) && this.setMode(MODE.GUIDED, ''))) return FAILED;
-        const off = latLonToOffset(this.origin.latDeg, this.origin.lonDeg, (p[4] ?? 0) / 1e7, (p[5] ?? 0) / 1e7);
-        this.guidedTarget = { n: off.n, e: off.e, u: p[6] ?? this.copter.pos.u };
-        return ACCEPTED;
-      }
-      case C.MISSION_START:
-        if (!this.armed || this.mission.length <= 1) return FAILED;
-        return this.setMode(MODE.AUTO, 'Mission start') ? ACCEPTED : FAILED;
-      case C.SET_MESSAGE_INTERVAL:
-        return this.setInterval(p[0] ?? -1, p[1] ?? 0);
-      case C.REQUEST_MESSAGE: {
-        const msg = this.build(p[0] ?? -1);
-        if (!msg) return FAILED;
-        this.node.broadcast(msg);
-        return ACCEPTED;
-      }
-      case C.REQUEST_AUTOPILOT_CAPABILITIES:
-        this.node.broadcast(this.autopilotVersion());
-        return ACCEPTED;
-      case C.PREFLIGHT_REBOOT_SHUTDOWN:
-        // GCS_MAVLINK::handle_preflight_reboot: refused while armed; the ACK goes out, then the restart.
-        if ((p[0] ?? 0) !== 1) return UNSUPPORTED;
-        if (this.armed) return FAILED;
-        this.clock.setTimeout(() => this.reboot(), 200);
-        return ACCEPTED;
-      case C.GET_HOME_POSITION: {
-        const home = this.build(common.HomePosition.MSG_ID);
-        if (!home) return FAILED;
-        this.node.broadcast(home);
-        return ACCEPTED;
-      }
-      default:
-        return UNSUPPORTED;
-    }
+    return this.arducopterCommands.run(command, p, coordFrame);
   }
 
   /** Only obeyed in GUIDED (mode_guided.cpp); position-only masks with relative or MSL altitude. */
@@ -763,13 +686,13 @@ export class VirtualCopter {
   protected loadStreamRates(): void {
     const now = this.clock.now();
     // What is in storage: PARAM_SET saves, REQUEST_DATA_STREAM does not.
-    for (const [name, value] of this.savedParams) this.params.get(name)!.value = value;
+    this.paramServer.loadSaved();
     for (const g of ARDUPILOT_GROUPS) this.streams.setGroup(g, this.param(streamRateParam(g, RADIO_SERIAL, this.legacyNames)), now);
     this.streams.reset(now);
   }
 
   /** MAV_CMD_SET_MESSAGE_INTERVAL (GCS_MAVLINK::handle_command_set_message_interval): -1 off, 0 the default, else µs. */
-  private setInterval(msgid: number, intervalUs: number): common.MavResult {
+  setMessageInterval(msgid: number, intervalUs: number): common.MavResult {
     if (!MODELLED.has(msgid) && !this.build(msgid) && !fillerMessage(msgid, 0)) return FAILED;
     const now = this.clock.now();
     if (intervalUs === -1) this.streams.setInterval(msgid, 0, now);
@@ -819,130 +742,6 @@ export class VirtualCopter {
     this.signing.adoptTimestamp(Number(m.initialTimestamp));
     this.signing.requireSigned = true;
     this.text(common.MavSeverity.INFO, 'Signing key set');
-  }
-
-  // ---- parameters -------------------------------------------------------------------------------
-
-  protected paramValue(name: string, index: number): common.ParamValue {
-    const def = this.params.get(name)!;
-    const v = newMessage(common.ParamValue);
-    v.paramId = name;
-    v.paramValue = def.value;
-    v.paramType = def.type;
-    v.paramCount = this.params.size;
-    v.paramIndex = index;
-    return v;
-  }
-
-  protected sendAllParams(): void {
-    let i = 0;
-    for (const name of this.params.keys()) this.node.broadcast(this.paramValue(name, i++));
-  }
-
-  protected paramRead(m: common.ParamRequestRead): void {
-    const names = [...this.params.keys()];
-    const id = m.paramId.replace(/\0.*$/s, '');
-    const index = m.paramIndex >= 0 ? m.paramIndex : names.indexOf(id);
-    const name = names[index];
-    if (name) this.node.broadcast(this.paramValue(name, index));
-  }
-
-  protected paramSet(m: common.ParamSet): void {
-    const id = m.paramId.replace(/\0.*$/s, '');
-    const def = this.params.get(id);
-    // ArduPilot ignores sets of unknown parameters (no PARAM_VALUE), and stores the value cast to its type.
-    if (!def) return;
-    def.value = def.type === common.MavParamType.REAL32 ? Math.fround(m.paramValue) : Math.trunc(m.paramValue);
-    this.savedParams.set(id, def.value);
-    this.node.broadcast(this.paramValue(id, [...this.params.keys()].indexOf(id)));
-  }
-
-  // ---- mission ----------------------------------------------------------------------------------
-
-  private missionAck(frame: Frame, type: common.MavMissionResult): void {
-    const ack = newMessage(common.MissionAck);
-    ack.targetSystem = frame.sysid;
-    ack.targetComponent = frame.compid;
-    ack.type = type;
-    ack.missionType = common.MavMissionType.MISSION;
-    this.reply(ack, frame);
-  }
-
-  private missionCount(m: common.MissionCount, frame: Frame): void {
-    if (m.missionType !== common.MavMissionType.MISSION) return this.missionAck(frame, common.MavMissionResult.UNSUPPORTED);
-    if (m.count === 0) {
-      this.mission = [];
-      return this.missionAck(frame, common.MavMissionResult.ACCEPTED);
-    }
-    this.missionUpload = { count: m.count, items: [], sysid: frame.sysid, compid: frame.compid, tries: 0, lastRequestMs: 0 };
-    this.requestMissionItem(0);
-  }
-
-  private requestMissionItem(seq: number): void {
-    const u = this.missionUpload;
-    if (!u) return;
-    const r = newMessage(common.MissionRequestInt);
-    r.targetSystem = u.sysid;
-    r.targetComponent = u.compid;
-    r.seq = seq;
-    r.missionType = common.MavMissionType.MISSION;
-    u.lastRequestMs = this.clock.now();
-    this.channel.send(r, this.node, u.sysid);
-  }
-
-  private resendMissionRequest(now: number): void {
-    const u = this.missionUpload;
-    if (!u || now - u.lastRequestMs < MISSION_REQUEST_RESEND_MS) return;
-    if (++u.tries > MISSION_REQUEST_TRIES) {
-      this.missionUpload = undefined;
-      const ack = newMessage(common.MissionAck);
-      ack.targetSystem = u.sysid;
-      ack.targetComponent = u.compid;
-      ack.type = common.MavMissionResult.OPERATION_CANCELLED;
-      this.channel.send(ack, this.node, u.sysid);
-      return;
-    }
-    this.requestMissionItem(u.items.length);
-  }
-
-  private missionItem(m: common.MissionItemInt, frame: Frame): void {
-    const u = this.missionUpload;
-    if (!u || frame.sysid !== u.sysid) return;
-    if (m.seq !== u.items.length) {
-      // A repeat of an item we have, or one ahead of the one we asked for: ask again for ours.
-      return this.requestMissionItem(u.items.length);
-    }
-    u.items.push(m);
-    u.tries = 0;
-    if (u.items.length < u.count) return this.requestMissionItem(u.items.length);
-    this.missionUpload = undefined;
-    this.mission = u.items;
-    this.missionIndex = Math.min(this.missionIndex, this.mission.length);
-    this.missionAck(frame, common.MavMissionResult.ACCEPTED);
-  }
-
-  private missionCountMessage(frame: Frame): common.MissionCount {
-    const c = newMessage(common.MissionCount);
-    c.targetSystem = frame.sysid;
-    c.targetComponent = frame.compid;
-    c.count = this.mission.length;
-    c.missionType = common.MavMissionType.MISSION;
-    return c;
-  }
-
-  private sendMissionItem(seq: number, frame: Frame): void {
-    const item = this.mission[seq];
-    if (!item) return this.missionAck(frame, common.MavMissionResult.INVALID_SEQUENCE);
-    const copy = Object.assign(newMessage(common.MissionItemInt), item);
-    copy.targetSystem = frame.sysid;
-    copy.targetComponent = frame.compid;
-    copy.current = seq === this.missionIndex ? 1 : 0;
-    this.reply(copy, frame);
-  }
-
-  private sendMissionCurrent(): void {
-    const c = this.build(common.MissionCurrent.MSG_ID);
-    if (c) this.node.broadcast(c);
   }
 
   // ---- telemetry --------------------------------------------------------------------------------
@@ -1091,12 +890,8 @@ export class VirtualCopter {
         w.speedZ = 0;
         return w;
       }
-      case common.MissionCurrent.MSG_ID: {
-        const m = newMessage(common.MissionCurrent);
-        m.seq = this.missionIndex;
-        m.total = Math.max(0, this.mission.length - 1);
-        return m;
-      }
+      case common.MissionCurrent.MSG_ID:
+        return this.missionServer.currentMessage();
       case ardupilotmega.EkfStatusReport.MSG_ID: {
         // NavEKF3 flags as the recording shows them: uninitialised, then attitude and vertical
         // estimates in constant-position mode, then the absolute position once it uses GPS.

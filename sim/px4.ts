@@ -27,6 +27,8 @@ import { VirtualCopter, type VirtualCopterOptions } from './autopilot.ts';
 import { bootArmingFailure } from './boot.ts';
 import type { ParamDef } from './params.ts';
 import type { Guidance } from './physics.ts';
+import { FORCE_MAGIC } from './servers/commands.ts';
+import { PX4_PARAMS, type ParamDialect } from './servers/params.ts';
 
 const { ACCEPTED, FAILED, DENIED, TEMPORARILY_REJECTED } = common.MavResult;
 const { INT32, REAL32 } = common.MavParamType;
@@ -131,6 +133,10 @@ export class VirtualPx4 extends VirtualCopter {
     return this.param('RTL_RETURN_ALT');
   }
 
+  protected override paramDialect(): ParamDialect {
+    return PX4_PARAMS;
+  }
+
   protected override alwaysStreamed(): Record<number, number> {
     return Object.fromEntries(Object.entries(PX4_NORMAL_STREAMS).map(([id, hz]) => [id, 1000 / hz]));
   }
@@ -205,7 +211,7 @@ export class VirtualPx4 extends VirtualCopter {
             this.text(common.MavSeverity.CRITICAL, failure);
             return TEMPORARILY_REJECTED;
           }
-          const r = super.runCommand(command, [1, 21196], coordFrame);
+          const r = super.runCommand(command, [1, FORCE_MAGIC], coordFrame);
           if (r === ACCEPTED) this.armedAtMs = this.clock.now();
           return r;
         }
@@ -327,34 +333,6 @@ export class VirtualPx4 extends VirtualCopter {
       if (act === 2 || act === 3) this.setPx4Mode(PX4_MAIN_MODE.AUTO, act === 2 ? PX4_AUTO_MODE.LAND : PX4_AUTO_MODE.RTL, act === 2 ? 'Failsafe activated: Land' : 'Failsafe activated: Return');
     }
     if (soc < this.param('BAT_EMERGEN_THR') && this.customMode !== BEHAVIOUR.LAND && act !== 0) this.setPx4Mode(PX4_MAIN_MODE.AUTO, PX4_AUTO_MODE.LAND, 'Emergency battery level!');
-  }
-
-  // ---- parameters -------------------------------------------------------------------------------
-
-  /** PX4 carries INT32 values bytewise in PARAM_VALUE's float (MAV_PROTOCOL_CAPABILITY_PARAM_ENCODE_BYTEWISE). */
-  protected override paramValue(name: string, index: number): common.ParamValue {
-    const v = super.paramValue(name, index);
-    const def = this.params.get(name)!;
-    if (def.type === INT32) {
-      const b = Buffer.alloc(4);
-      b.writeInt32LE(def.value | 0);
-      v.paramValue = b.readFloatLE(0);
-    }
-    return v;
-  }
-
-  protected override paramSet(m: common.ParamSet): void {
-    const id = m.paramId.replace(/\0.*$/s, '');
-    const def = this.params.get(id);
-    // mavlink_parameters.cpp: an unknown name and a type that is not the parameter's are refused, neither echoed.
-    if (!def || m.paramType !== def.type) return;
-    if (def.type === INT32) {
-      const b = Buffer.alloc(4);
-      b.writeFloatLE(m.paramValue);
-      def.value = b.readInt32LE(0);
-    } else def.value = Math.fround(m.paramValue);
-    this.savedParams.set(id, def.value);
-    this.node.broadcast(this.paramValue(id, [...this.params.keys()].indexOf(id)));
   }
 
   // ---- telemetry --------------------------------------------------------------------------------

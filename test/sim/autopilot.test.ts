@@ -10,7 +10,6 @@ import { createMemoryPair } from '../../firmware-bridge/links/memory.ts';
 import type { Link } from '../../firmware-bridge/links/link.ts';
 import { MavlinkNode } from '../../firmware-bridge/node.ts';
 import { VehicleActions } from '../../firmware-bridge/actions.ts';
-import { ParamClient } from '../../firmware-bridge/microservices/param/param.ts';
 import { MissionClient } from '../../firmware-bridge/microservices/mission/mission.ts';
 import { IntervalClient } from '../../firmware-bridge/microservices/interval/interval.ts';
 import { Timesync } from '../../firmware-bridge/microservices/timesync/timesync.ts';
@@ -94,23 +93,6 @@ test('guided go-to with SET_POSITION_TARGET_GLOBAL_INT, then RTL lands on the pa
   assert.ok(await r.fly(120_000, () => !r.drone.armed), 'landed and disarmed');
   assert.ok(Math.hypot(r.drone.copter.pos.n - 10, r.drone.copter.pos.e) < 1.5, 'on its pad');
   assert.ok(r.drone.statusLog.some((s) => s.text === 'Land complete'));
-});
-
-test('the parameter protocol: list, read, set with echo; BATT_* and FS_* exist', async () => {
-  const r = await rig();
-  const params = new ParamClient(r.port);
-  const list = await r.during(params.list());
-  assert.ok(list.ok);
-  // ArduPilot 4.7+ names (SYSID_THISMAV became MAV_SYSID, SR1_* MAV1_*).
-  for (const name of ['MAV_SYSID', 'MAV_GCS_SYSID', 'MAV1_POSITION', 'BATT_LOW_VOLT', 'BATT_FS_LOW_ACT', 'FS_GCS_ENABLE', 'WPNAV_SPEED']) assert.ok(list.params.has(name), name);
-  assert.equal(list.params.has('SYSID_THISMAV'), false);
-  assert.equal(list.params.get('MAV_SYSID')!.value, 3);
-  assert.equal(list.params.get('FS_GCS_ENABLE')!.value, 0, 'ArduCopter 4.8 ships the GCS failsafe off');
-  const set = await r.during(params.set('WPNAV_SPEED', 800));
-  assert.ok(set.ok);
-  assert.equal(r.drone.param('WPNAV_SPEED'), 800);
-  const read = await r.during(params.read('BATT_LOW_VOLT'));
-  assert.ok(read.ok && Math.abs(read.param.value - 21) < 1e-4);
 });
 
 test('an AUTO mission uploaded through 5 % packet loss flies its waypoints and lands', async () => {
