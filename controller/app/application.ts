@@ -26,12 +26,9 @@ import { EventBus } from './bus.ts';
 import type { Extension } from './extension.ts';
 import { ActionsExtension } from './extensions/actions.ts';
 import { BridgeExtension, RadiosExtension } from './extensions/bridge.ts';
-import { ChargeControllerExtension } from './extensions/charge-controller.ts';
 import { DashboardExtension } from './extensions/dashboard.ts';
-import { DroneStateExtension } from './extensions/drone-state.ts';
-import { MeshExtension } from './extensions/mesh.ts';
+import { PartExtension } from './extensions/part.ts';
 import { RelayExtension } from './extensions/relay.ts';
-import { SiteExtension } from './extensions/site.ts';
 
 /** What the application runs on: everything a real site and a simulated one do not share. */
 export interface Environment {
@@ -98,10 +95,10 @@ export class Application {
     this.extensions = [
       ...(env.around ?? []),
       new BridgeExtension(this.gs, this.bus),
-      ...(mesh ? [new MeshExtension(mesh), new DroneStateExtension(this.drones!)] : []),
+      ...(mesh ? [new PartExtension('mesh', mesh), new PartExtension('drone-state', this.drones!)] : []),
       ...(relayExtension ? [relayExtension] : []),
-      ...(cc ? [new ChargeControllerExtension(cc)] : []),
-      ...(site ? [new SiteExtension(site)] : []),
+      ...(cc ? [new PartExtension('charge-controller', cc)] : []),
+      ...(site ? [new PartExtension('site', site)] : []),
       ...(mesh ? [new ActionsExtension({ mesh, clock, site, relay: this.relay, drones: this.drones })] : []),
       ...(this.dashboardExtension ? [this.dashboardExtension] : []),
       new RadiosExtension(this.gs),
