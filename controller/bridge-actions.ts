@@ -13,7 +13,7 @@
  *   uplink/resume   the uplink follows the contact plan and the power grant again
  */
 import type { Clock } from '../firmware-bridge/clock.ts';
-import { CanopyError } from '../firmware-bridge/errors.ts';
+import { CanopyError } from './errors.ts';
 import type { DroneBridge } from './drone-bridge.ts';
 import type { Mesh } from './mesh/mesh.ts';
 import type { BridgeEvent } from './mesh/topics.ts';

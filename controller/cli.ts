@@ -2,7 +2,7 @@
  * The `canopy` command line. Each subcommand lives in controller/commands/<name>.ts and exports
  * `run(args): Promise<number>` (the exit code); this file only dispatches and prints help.
  */
-import { isCanopyError } from '../firmware-bridge/errors.ts';
+import { isCanopyError } from './errors.ts';
 
 interface Subcommand {
   summary: string;

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CanopyError } from '../firmware-bridge/errors.ts';
+import { CanopyError } from './errors.ts';
 import type { Role } from './mesh/acl.ts';
 import { hashPassword, UserDirectory, type MeshUser } from './mesh/users.ts';
 

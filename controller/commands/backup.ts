@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../errors.ts';
 import { decodeJson, type PowerState } from '../mesh/topics.ts';
 import { progressBar } from '../progress.ts';
 import { backup } from '../store/backup.ts';

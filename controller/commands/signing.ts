@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { minimal } from 'mavlink-mappings';
 import { SystemClock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../errors.ts';
 import { createLink } from '../../firmware-bridge/links/index.ts';
 import { MavlinkSigning } from '../../firmware-bridge/microservices/signing/index.ts';
 import { waitFor } from '../../firmware-bridge/microservices/waiter.ts';

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../errors.ts';
 import { streamLogger } from '../../firmware-bridge/log.ts';
 import { loadScenario } from '../../sim/scenario.ts';
 import { dataDir, meshOptions, type CanopyConfig } from '../config.ts';

@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { SystemClock } from '../../firmware-bridge/clock.ts';
-import { CanopyError, isCanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError, isCanopyError } from '../errors.ts';
 import { createLink } from '../../firmware-bridge/links/index.ts';
 import { parseLinkUrl } from '../../firmware-bridge/links/url.ts';
 import { streamLogger } from '../../firmware-bridge/log.ts';

@@ -1,7 +1,7 @@
 /** `canopy tlog info FILE` and `canopy tlog replay FILE [--speed N|max] [--to URL]`. */
 import { parseArgs } from 'node:util';
 import { SystemClock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError, isCanopyError } from '../errors.ts';
 import { createLink } from '../../firmware-bridge/links/index.ts';
 import { TlogReplayLink, tlogInfo, type TlogInfo } from '../../firmware-bridge/tlog.ts';
 
@@ -107,8 +107,8 @@ export async function run(args: string[]): Promise<number> {
     try {
       info = tlogInfo(path);
     } catch (e) {
-      // A file it cannot open is a CanopyError already; anything else is named, never a stack.
-      if (e instanceof CanopyError) throw e;
+      // A file it cannot open is a coded error already; anything else is named, never a stack.
+      if (isCanopyError(e)) throw e;
       throw new CanopyError('CANOPY_ERR_TLOG', `cannot read ${path} as a tlog: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
     console.log(formatInfo(path, info));

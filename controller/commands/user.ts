@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../errors.ts';
 import { ROLES, isRole } from '../mesh/acl.ts';
 import { dataDir, defaultConfig, findConfig, loadConfig } from '../config.ts';
 import { ensureUsers, newPassword, removeUser, setUser } from '../credentials.ts';

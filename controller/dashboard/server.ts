@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import type { Clock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import type { Mesh } from '../mesh/mesh.ts';
 import { DEFAULT_DISCOVERY_PREFIX, publishDiscovery } from './discovery.ts';

@@ -23,7 +23,7 @@ import { EventEmitter } from 'node:events';
 import { minimal } from 'mavlink-mappings';
 import { VehicleActions } from '../../firmware-bridge/actions.ts';
 import type { GenericMode } from '../../firmware-bridge/autopilots/index.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../errors.ts';
 import type { Clock, TimerHandle } from '../../firmware-bridge/clock.ts';
 import { latLonToOffset, offsetToLatLon } from '../../firmware-bridge/geo.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';

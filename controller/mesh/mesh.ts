@@ -23,7 +23,7 @@ import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import { Aedes, type AedesOptions, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
 import { SystemClock, type Clock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import { Acl, type Principal, type Role } from './acl.ts';
 import { ConnectionCounter, DEFAULT_MESH_LIMITS, dropWritesAfterClose, guardSocket, PacketSizeGuard, type ConnectionPlace, type MeshLimits } from './guard.ts';

@@ -3,7 +3,7 @@
  * subscriptions and retained messages (aedes-persistence-redis) in Redis, so several broker
  * processes act as one. Both packages are loaded only when `mesh.redis` is configured.
  */
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../errors.ts';
 
 /** ioredis connection options, as both packages take them. */
 export interface RedisOptions {

@@ -7,7 +7,7 @@
  * runs (≈ 0.14 s on a laptop core, a second on a Pi). Idle threads do not keep the process alive.
  */
 import { Worker } from 'node:worker_threads';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../errors.ts';
 
 export interface ScryptJob {
   password: string | Uint8Array;

@@ -10,7 +10,7 @@
  */
 import Database from 'better-sqlite3';
 import type { Clock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../errors.ts';
 import { PRIORITY_CLASSES, type PerClass, type PriorityClass } from '../mesh/topics.ts';
 
 export interface OutboxInput {

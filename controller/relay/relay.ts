@@ -15,7 +15,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { SystemClock, type Clock, type TimerHandle } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import type { Mesh } from '../mesh/mesh.ts';
 import { LatestThrottle } from '../mesh/throttle.ts';

@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import type { Clock, TimerHandle } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../errors.ts';
 import type { Logger } from '../../firmware-bridge/log.ts';
 import { encodeEnvelope, PRIORITY_CLASSES, RELAY_ID_PROPERTY, type Availability, type PerClass } from '../mesh/topics.ts';
 import type { WindowBudget } from './contact-plan.ts';

@@ -15,7 +15,7 @@
 import { createReadStream } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
-import { CanopyError, isCanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError, isCanopyError } from '../errors.ts';
 import { addressOf } from './chunk-store.ts';
 import { Chunker, DEFAULT_CHUNKER, type ChunkerParams } from './chunker.ts';
 import { chunkId, DEFAULT_KDF, deriveKeys, newKdfParams, type Keys } from './crypto.ts';

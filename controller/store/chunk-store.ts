@@ -18,7 +18,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SystemClock, type Clock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../errors.ts';
 
 export const STORE_CLASSES = ['own', 'cold', 'hot'] as const;
 export type StoreClass = (typeof STORE_CLASSES)[number];

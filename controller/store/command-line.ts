@@ -4,7 +4,7 @@
  * (never from a flag: flags show in `ps`), and the owner's connection to the mesh.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../errors.ts';
 import { defaultConfig, findConfig, loadConfig, type CanopyConfig } from '../config.ts';
 import { StoreClient } from './protocol.ts';
 

@@ -11,7 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, open as openFile, rename, rm, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
-import { CanopyError, isCanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError, isCanopyError } from '../errors.ts';
 import { addressOf, isAddress } from './chunk-store.ts';
 import { chunkId, open } from './crypto.ts';
 import { decodeShares, type Share } from './erasure.ts';

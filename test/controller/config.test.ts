@@ -9,7 +9,7 @@ import { createServer, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../controller/errors.ts';
 import { defaultConfig, meshOptions, parseConfig, parseDuration, relayOptions } from '../../controller/config.ts';
 import { Upstream } from '../../sim/cloud.ts';
 import { spawnCanopy } from '../helpers/cli.ts';

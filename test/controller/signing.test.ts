@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { common } from 'mavlink-mappings';
 import { ManualClock } from '../../firmware-bridge/clock.ts';
-import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../controller/errors.ts';
 import { createMemoryPair } from '../../firmware-bridge/links/memory.ts';
 import { keyFromPassphrase, MavlinkSigning } from '../../firmware-bridge/microservices/signing/index.ts';
 import { MavlinkNode } from '../../firmware-bridge/node.ts';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../controller/errors.ts';
 import { runScenario } from '../../controller/commands/sim.ts';
 import { loadScenario, parseScenario, shippedScenarios, type Scenario } from '../../sim/scenario.ts';
 

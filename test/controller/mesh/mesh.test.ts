@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { ManualClock } from '../../../firmware-bridge/clock.ts';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../../controller/errors.ts';
 import { Mesh } from '../../../controller/mesh/mesh.ts';
 import { decodeJson, encodeJson, type BridgeResponse, type DroneCommand, type DroneState } from '../../../controller/mesh/topics.ts';
 import { connect, end, nextMessage, publishOutcome, subscribeGranted, tryConnect } from '../../helpers/mqtt.ts';

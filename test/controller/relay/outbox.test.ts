@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ManualClock } from '../../../firmware-bridge/clock.ts';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../../controller/errors.ts';
 import { Outbox, type OutboxOptions } from '../../../controller/relay/outbox.ts';
 
 function tempDb(t: { after(fn: () => void): void }): string {

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, appendFileSync, writeFileSync, readdirSync, stat
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../../controller/errors.ts';
 import { backup, type BackupOptions } from '../../../controller/store/backup.ts';
 import { restore, type RestoreOptions } from '../../../controller/store/restore.ts';
 import { openManifest, sealManifest } from '../../../controller/store/manifest.ts';
