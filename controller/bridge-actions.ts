@@ -32,7 +32,7 @@ export interface ActionTargets {
 export const ACTION_VERBS = ['fleet/launch', 'fleet/recall', 'drone/land', 'drone/clear-fault', 'uplink/pause', 'uplink/resume'] as const;
 
 function unavailable(what: string): never {
-  throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${what}: not available on this site`);
+  throw new CanopyError('CANOPY_ERR_UNAVAILABLE', `${what}: not available on this site`);
 }
 
 /** Registers the handlers; the result removes them. */

@@ -26,7 +26,7 @@ export const MAVLINK_ERROR_CODES = {
   CANOPY_ERR_PORT_IN_USE: 'network port already in use',
   CANOPY_ERR_LINK_DOWN: 'link is down',
   CANOPY_ERR_TIMEOUT: 'no answer before the timeout',
-  CANOPY_ERR_DENIED: 'the vehicle refused the request',
+  CANOPY_ERR_DENIED: 'the request was refused (by a vehicle, the broker, a peer or a rule of Canopy)',
   CANOPY_ERR_BAD_ARGUMENT: 'bad argument',
   CANOPY_ERR_UNKNOWN_VEHICLE: 'no such vehicle',
   CANOPY_ERR_UNKNOWN_MESSAGE: 'message id not in the loaded dialects',

@@ -64,7 +64,7 @@ function readPassword(path: string): string {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--password-file: cannot read "${path}" (${(e as NodeJS.ErrnoException).code})`);
+    throw new CanopyError('CANOPY_ERR_NOT_FOUND', `--password-file: cannot read "${path}" (${(e as NodeJS.ErrnoException).code})`);
   }
   const password = text.replace(/\r?\n$/, '');
   if (password.length < 8) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--password-file: the password must have at least 8 characters`);

@@ -141,7 +141,7 @@ export class Dashboard {
 
   /** http://host:port/ once started. */
   get url(): string {
-    if (!this.server) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the dashboard is not started');
+    if (!this.server) throw new CanopyError('CANOPY_ERR_STATE', 'the dashboard is not started');
     const a = this.server.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
     return `http://${host}:${a.port}/`;

@@ -272,8 +272,8 @@ export class FleetController extends EventEmitter<FleetEvents> {
   clearFault(sysid: number): string {
     const d = this.drones.get(sysid);
     if (!d) throw new CanopyError('CANOPY_ERR_UNKNOWN_VEHICLE', `the fleet has no drone ${sysid}`);
-    if (d.role !== 'fault') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `drone ${sysid} is not faulted (it is ${d.role})`);
-    if (d.vehicle.armed) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `drone ${sysid} is still armed: clear its fault once it stands disarmed`);
+    if (d.role !== 'fault') throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is not faulted (it is ${d.role})`);
+    if (d.vehicle.armed) throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is still armed: clear its fault once it stands disarmed`);
     d.rebootedSinceFault = false;
     d.backoff.clear();
     // Where it stands now is its pad (it may have been carried back to another).

@@ -174,7 +174,7 @@ export class Mesh {
   }
 
   get broker(): Aedes {
-    if (!this.running) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the mesh is not started');
+    if (!this.running) throw new CanopyError('CANOPY_ERR_STATE', 'the mesh is not started');
     return this.running.broker;
   }
 
@@ -275,7 +275,7 @@ export class Mesh {
   /** Hands an accepted WebSocket (e.g. from the dashboard's own HTTP server) to the broker. */
   acceptWebSocket(ws: WebSocket, req?: IncomingMessage): void {
     const r = this.running;
-    if (!r) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the mesh is not started');
+    if (!r) throw new CanopyError('CANOPY_ERR_STATE', 'the mesh is not started');
     this.admit(r, createWebSocketStream(ws), req?.socket.remoteAddress, req);
   }
 
@@ -512,7 +512,7 @@ export class Mesh {
       await listenOn(r.tls, 'tls', tls.port ?? 8883, tls.host);
     }
     if (ws) {
-      if (ws.tls && !tlsOptions) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'mesh.ws.tls needs mesh.tls (certFile, keyFile)');
+      if (ws.tls && !tlsOptions) throw new CanopyError('CANOPY_ERR_CONFIG', 'mesh.ws.tls needs mesh.tls (certFile, keyFile)');
       r.http = ws.tls && tlsOptions ? createHttpsServer(tlsOptions) : createHttpServer();
       r.wss = new WebSocketServer({ server: r.http, path: ws.path });
       r.wss.on('connection', (socket, req) => handle(createWebSocketStream(socket), req));
@@ -530,7 +530,7 @@ function loadTls(tls: NonNullable<MeshOptions['tls']>): TlsOptions {
     try {
       return readFileSync(path);
     } catch (e) {
-      throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `mesh.tls.${field}: cannot read "${path}" (${(e as NodeJS.ErrnoException).code})`, { cause: e });
+      throw new CanopyError('CANOPY_ERR_CONFIG', `mesh.tls.${field}: cannot read "${path}" (${(e as NodeJS.ErrnoException).code})`, { cause: e });
     }
   };
   return { cert: read('certFile', tls.certFile), key: read('keyFile', tls.keyFile), ca: tls.caFile ? read('caFile', tls.caFile) : undefined };

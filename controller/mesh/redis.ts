@@ -31,6 +31,6 @@ async function load(name: string): Promise<Factory> {
     const mod = (await import(name)) as { default?: Factory } & Factory;
     return mod.default ?? mod;
   } catch (e) {
-    throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `mesh.redis needs the npm package "${name}" (npm install mqemitter-redis aedes-persistence-redis)`, { cause: e });
+    throw new CanopyError('CANOPY_ERR_UNAVAILABLE', `mesh.redis needs the npm package "${name}" (npm install mqemitter-redis aedes-persistence-redis)`, { cause: e });
   }
 }

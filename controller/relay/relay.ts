@@ -150,7 +150,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     if (this.running) return;
     const { mesh } = this.opts;
     const base = mesh.topics.base;
-    if (!mesh.started) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'start the mesh before the relay');
+    if (!mesh.started) throw new CanopyError('CANOPY_ERR_STATE', 'start the mesh before the relay');
     this.checkClasses();
     const plan = new ContactPlan(this.opts.plan ?? 'always');
     const ttl = (c: PriorityClass) => (this.opts.classes?.[c]?.ttlMs === undefined ? DEFAULT_TTL_MS[c] : this.opts.classes[c]!.ttlMs!);
@@ -423,8 +423,8 @@ export class Relay extends EventEmitter<RelayEvents> {
   private checkClasses(): void {
     for (const c of PRIORITY_CLASSES) {
       const { ttlMs, share } = this.opts.classes?.[c] ?? {};
-      if (ttlMs !== undefined && ttlMs !== null && !(ttlMs > 0)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `relay.classes.${c}.ttlMs must be > 0 or null (never expires), got ${ttlMs}`);
-      if (share !== undefined && !(share >= 0 && share <= 1)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `relay.classes.${c}.share must be between 0 and 1, got ${share}`);
+      if (ttlMs !== undefined && ttlMs !== null && !(ttlMs > 0)) throw new CanopyError('CANOPY_ERR_CONFIG', `relay.classes.${c}.ttlMs must be > 0 or null (never expires), got ${ttlMs}`);
+      if (share !== undefined && !(share >= 0 && share <= 1)) throw new CanopyError('CANOPY_ERR_CONFIG', `relay.classes.${c}.share must be between 0 and 1, got ${share}`);
     }
   }
 
@@ -446,7 +446,7 @@ export class Relay extends EventEmitter<RelayEvents> {
   }
 
   private requireRunning(): Running {
-    if (!this.running) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the relay is not started');
+    if (!this.running) throw new CanopyError('CANOPY_ERR_STATE', 'the relay is not started');
     return this.running;
   }
 }

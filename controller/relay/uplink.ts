@@ -351,7 +351,7 @@ function readTls(tls: UpstreamOptions['tls']): Pick<IClientOptions, 'ca' | 'cert
     try {
       return readFileSync(path);
     } catch (e) {
-      throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `relay.upstream.tls.${field}: cannot read "${path}" (${(e as NodeJS.ErrnoException).code})`, { cause: e });
+      throw new CanopyError('CANOPY_ERR_CONFIG', `relay.upstream.tls.${field}: cannot read "${path}" (${(e as NodeJS.ErrnoException).code})`, { cause: e });
     }
   };
   return { ca: read('caFile', tls.caFile), cert: read('certFile', tls.certFile), key: read('keyFile', tls.keyFile), rejectUnauthorized: tls.rejectUnauthorized ?? true };

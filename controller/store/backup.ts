@@ -109,7 +109,7 @@ async function walk(root: string, warn: (m: string) => void): Promise<Walked> {
   try {
     await visit(top);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${root}: no such file or directory`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CanopyError('CANOPY_ERR_NOT_FOUND', `${root}: no such file or directory`);
     throw e;
   }
   return out;

@@ -47,7 +47,7 @@ export function storeConfig(path: string | undefined): { config: CanopyConfig; s
 /** A secret from `env` or from `file`; undefined when neither is given (and `required` is false). */
 export function readSecret(env: string, file: string | undefined, what: string, required = true): string | undefined {
   if (file !== undefined) {
-    if (!existsSync(file)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${what} file ${file} does not exist`);
+    if (!existsSync(file)) throw new CanopyError('CANOPY_ERR_NOT_FOUND', `${what} file ${file} does not exist`);
     return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
   }
   const v = process.env[env];

@@ -226,5 +226,5 @@ export function subscribe(client: MqttClient, filter: string | string[]): Promis
 /** A CanopyError as a reply. */
 export function errorReply(rid: string, e: unknown): Reply {
   if (isCanopyError(e)) return { rid, ok: false, code: e.code, error: e.message };
-  return { rid, ok: false, code: 'CANOPY_ERR_BAD_ARGUMENT', error: e instanceof Error ? e.message : String(e) };
+  return { rid, ok: false, code: 'CANOPY_ERR_INTERNAL', error: e instanceof Error ? e.message : String(e) };
 }

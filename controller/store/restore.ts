@@ -59,7 +59,7 @@ export interface RestoreResult {
 
 export async function loadManifestBytes(opts: Pick<RestoreOptions, 'manifest' | 'sources' | 'shares' | 'neighbours' | 'timeoutMs'>): Promise<{ bytes: Uint8Array; source: string }> {
   if (existsSync(opts.manifest)) return { bytes: readFileSync(opts.manifest), source: opts.manifest };
-  if (!isAddress(opts.manifest)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${opts.manifest}: no such manifest file (nor a 64-hex-digit manifest address)`);
+  if (!isAddress(opts.manifest)) throw new CanopyError('CANOPY_ERR_NOT_FOUND', `${opts.manifest}: no such manifest file (nor a 64-hex-digit manifest address)`);
   const tried: string[] = [];
   const candidates: Source[] = [...opts.sources, ...(opts.shares ? (opts.neighbours ?? []).map((agent) => ({ client: opts.shares!, agent, label: `neighbour ${agent}` })) : [])];
   for (const s of candidates) {

@@ -173,7 +173,7 @@ test('a port in use and an unreadable certificate fail start() with coded errors
   await assert.rejects(new Mesh({ users, tcp: { host: '127.0.0.1', port }, ws: false }).start(), (e) => isCanopyError(e, 'CANOPY_ERR_PORT_IN_USE') && /tcp port \d+ on 127\.0\.0\.1/.test(e.message));
   await assert.rejects(
     new Mesh({ users, tcp: { host: '127.0.0.1', port: 0 }, ws: false, tls: { port: 0, certFile: '/nonexistent.crt', keyFile: KEY } }).start(),
-    (e) => isCanopyError(e, 'CANOPY_ERR_BAD_ARGUMENT') && e.message.includes('mesh.tls.certFile'),
+    (e) => isCanopyError(e, 'CANOPY_ERR_CONFIG') && e.message.includes('mesh.tls.certFile'),
   );
 });
 

@@ -63,7 +63,7 @@ test('canopy phone, backup and restore end to end; a wrong passphrase writes not
 
   const missing = await canopy('backup', join(dir, 'nope'), '--broker', url, '--scrypt-log-n', '4');
   assert.equal(missing.code, 1);
-  assert.match(missing.stderr, /no such file or directory \[CANOPY_ERR_BAD_ARGUMENT\]/);
+  assert.match(missing.stderr, /no such file or directory \[CANOPY_ERR_NOT_FOUND\]/);
 });
 
 test('canopy phone --ingest keeps what the relay carries up, and canopy restore --upstream --no-mesh restores from it alone', async (t) => {
