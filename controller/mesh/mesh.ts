@@ -203,7 +203,7 @@ export class Mesh {
         const who = client ? this.principals.get(client) : undefined;
         // A will of a client of another broker (client null) was checked when that client connected.
         if (client && (!who || !acl.canPublish(who, packet.topic))) {
-          done(new Error(`${who?.username ?? 'unknown'} (${who?.role}) may not publish to ${packet.topic}`));
+          done(new CanopyError('CANOPY_ERR_DENIED', `${who?.username ?? 'unknown'} (${who?.role}) may not publish to ${packet.topic}`));
           return;
         }
         this.runInterceptors(packet, who).then(() => done(null), (e: unknown) => done(e instanceof Error ? e : new Error(String(e))));
@@ -521,8 +521,10 @@ export class Mesh {
   }
 }
 
+/** A refused CONNECT: the CONNACK's return code, and a coded error for the log. */
 function refusal(returnCode: number, message: string): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+  const error = new CanopyError(returnCode === SERVER_UNAVAILABLE ? 'CANOPY_ERR_UNAVAILABLE' : 'CANOPY_ERR_DENIED', message);
+  return Object.assign(error, { returnCode }) as AuthenticateError;
 }
 
 function loadTls(tls: NonNullable<MeshOptions['tls']>): TlsOptions {

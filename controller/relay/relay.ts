@@ -164,7 +164,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     const uplink = new Uplink(outbox, { ...this.opts.upstream, origin: this.opts.origin }, this.clock, this.log);
     const removeInterceptor = mesh.intercept(`${base}/relay/+/#`, async (packet) => {
       const parsed = parseTopic(base, packet.topic);
-      if (parsed?.kind !== 'relay') throw new Error(`${packet.topic}: relay topics are ${base}/relay/<${PRIORITY_CLASSES.join('|')}>/<destination>`);
+      if (parsed?.kind !== 'relay') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${packet.topic}: relay topics are ${base}/relay/<${PRIORITY_CLASSES.join('|')}>/<destination>`);
       const envelope = decodeEnvelope(packet.payload);
       await this.commit({ id: envelope?.id, cls: parsed.cls, dest: parsed.dest, body: envelope ? envelope.body : packet.payload });
     });
@@ -210,7 +210,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     await this.transition;
     await this.powerOff(r);
     // Publishes still waiting for their commit are refused: their publishers get no PUBACK and resend.
-    for (const p of this.batch.splice(0)) p.reject(new Error('relay stopped'));
+    for (const p of this.batch.splice(0)) p.reject(relayStopped());
     r.outbox.close();
   }
 
@@ -286,7 +286,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     const r = this.running;
     if (batch.length === 0) return;
     if (!r) {
-      for (const p of batch) p.reject(new Error('relay stopped'));
+      for (const p of batch) p.reject(relayStopped());
       return;
     }
     let results: (OutboxItem | undefined)[];
@@ -453,4 +453,9 @@ export class Relay extends EventEmitter<RelayEvents> {
 
 function view(w: ContactWindow): ContactWindowView {
   return w.budgetBytes === undefined ? { start: w.start, end: w.end } : { start: w.start, end: w.end, budgetBytes: w.budgetBytes };
+}
+
+/** A publish whose commit the stop overtook: its publisher gets no PUBACK and resends it. */
+function relayStopped(): CanopyError {
+  return new CanopyError('CANOPY_ERR_CANCELLED', 'the relay stopped before the publish was committed; the publisher resends it');
 }
