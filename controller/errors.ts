@@ -7,7 +7,7 @@ export const CONTROLLER_ERROR_CODES = {
   CANOPY_ERR_STATE: 'not possible in the current state (not started, closed; a drone not faulted or still armed)',
   CANOPY_ERR_UNAVAILABLE: 'not available here (not on this site, or an optional package is not installed)',
   CANOPY_ERR_NOT_FOUND: 'a file, directory or name given does not exist or cannot be read',
-  CANOPY_ERR_CANNOT_OPEN: 'a database cannot be opened or created',
+  CANOPY_ERR_CANNOT_OPEN: 'a file or database cannot be created or opened',
   CANOPY_ERR_INTERNAL: 'an unexpected failure inside Canopy (a bug: please report it)',
   CANOPY_ERR_STORE_NOT_FOUND: 'no such chunk in the store',
   CANOPY_ERR_STORE_CORRUPT: 'stored data does not match its hash or authentication tag',
