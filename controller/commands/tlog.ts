@@ -1,7 +1,7 @@
 /** `canopy tlog info FILE` and `canopy tlog replay FILE [--speed N|max] [--to URL]`. */
 import { parseArgs } from 'node:util';
 import { SystemClock } from '../../firmware-bridge/clock.ts';
-import { CanopyError, isCanopyError } from '../errors.ts';
+import { CanopyError, EXIT_CODES, isCanopyError } from '../errors.ts';
 import { createLink } from '../../firmware-bridge/links/index.ts';
 import { TlogReplayLink, tlogInfo, type TlogInfo } from '../../firmware-bridge/tlog.ts';
 
@@ -88,7 +88,7 @@ async function replay(path: string, speed: number, to: string): Promise<number> 
   }
   const damage = source.readStats;
   if (damage?.badRecords) process.stderr.write(`skipped ${damage.skippedBytes} damaged bytes in ${damage.badRecords} place(s)\n`);
-  return interrupted ? 130 : 0;
+  return interrupted ? EXIT_CODES.CANOPY_ERR_CANCELLED : 0;
 }
 
 export async function run(args: string[]): Promise<number> {

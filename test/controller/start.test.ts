@@ -63,11 +63,11 @@ test('canopy start finds the vehicle on its link, prints the fleet, and routes t
   assert.match(child.output(), /ground station as sysid 250/);
 });
 
-test('canopy start with a malformed link URL names what is wrong and exits 1', async (t) => {
+test('canopy start with a malformed link URL names what is wrong and exits 64 (EX_USAGE)', async (t) => {
   const child = spawnCanopy(t, 'start', '--dashboard-port', '0', '--link', 'tcp://127.0.0.1:99999', '--data', mkdtempSync(join(tmpdir(), 'canopy-start-')), '--mqtt-port', '0', '--ws-port', '0');
   const code = await new Promise<number | null>((r) => child.once('exit', r));
-  assert.equal(code, 1);
-  assert.match(child.output(), /port/i);
+  assert.equal(code, 64);
+  assert.match(child.output(), /port.*\[CANOPY_ERR_LINK_URL\]/i);
 });
 
 /** A listener holding a loopback port, so that Canopy finds it in use. */
@@ -85,7 +85,7 @@ async function exitOf(child: ReturnType<typeof spawnCanopy>): Promise<number | n
 
 // A start that fails part-way used to leave the earlier parts running (mesh, links, timers): the
 // error was printed and the process never ended, so systemd never restarted it.
-test('a start that fails part-way stops what it started and exits 1: the dashboard port of a real site in use', { timeout: 90_000 }, async (t) => {
+test('a start that fails part-way stops what it started and exits 69 (EX_UNAVAILABLE, restarted): the dashboard port of a real site in use', { timeout: 90_000 }, async (t) => {
   const dashboardPort = await takenPort(t);
   const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
@@ -93,15 +93,15 @@ test('a start that fails part-way stops what it started and exits 1: the dashboa
   await new Promise<void>((r) => drone.listen(0, '127.0.0.1', r));
   t.after(() => drone.close());
   const child = spawnCanopy(t, 'start', '--dashboard-port', String(dashboardPort), '--link', `tcp://127.0.0.1:${(drone.address() as { port: number }).port}`, '--data', data, '--mqtt-port', '0', '--ws-port', '0');
-  assert.equal(await exitOf(child), 1, child.output());
+  assert.equal(await exitOf(child), 69, child.output());
   assert.match(child.output(), new RegExp(`dashboard port ${dashboardPort} .* is in use`));
 });
 
-test('a start that fails part-way stops what it started and exits 1: the MQTT port of the simulated site in use', { timeout: 90_000 }, async (t) => {
+test('a start that fails part-way stops what it started and exits 69 (EX_UNAVAILABLE, restarted): the MQTT port of the simulated site in use', { timeout: 90_000 }, async (t) => {
   const mqttPort = await takenPort(t);
   const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
   const child = spawnCanopy(t, 'start', '--dashboard-port', '0', '--data', data, '--mqtt-port', String(mqttPort), '--ws-port', '0');
-  assert.equal(await exitOf(child), 1, child.output());
+  assert.equal(await exitOf(child), 69, child.output());
   assert.match(child.output(), new RegExp(`mesh tcp port ${mqttPort} is in use`));
 });

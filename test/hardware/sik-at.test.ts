@@ -226,7 +226,7 @@ test('canopy radio setup over a pseudo-terminal: reads, sets, writes, verifies a
     assert.match(show.stdout, /^S3\tNETID\t42$/m);
 
     const bad = await canopy('radio', 'setup', pty.b, '--air-speed', '100');
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 64, 'EX_USAGE');
     assert.match(bad.stderr, /--air-speed must be one of/);
   } finally {
     await device.stop();
@@ -236,7 +236,7 @@ test('canopy radio setup over a pseudo-terminal: reads, sets, writes, verifies a
 
 test('canopy radio setup: a device that is not there is named, with the fix', async () => {
   const r = await canopy('radio', 'setup', '/dev/ttyCANOPY-none', '--netid', '1');
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 66, 'EX_NOINPUT');
   assert.match(r.stderr, /does not exist.*by-id.*CANOPY_ERR_SERIAL_NOT_FOUND/s);
 });
 
