@@ -4,6 +4,7 @@
  * both read them, and it imports neither.
  */
 import { z } from 'zod';
+import { CanopyError } from './errors.ts';
 
 const DURATION = /^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$/;
 
@@ -11,7 +12,7 @@ const DURATION = /^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m
 export function parseDuration(v: string | number): number {
   if (typeof v === 'number') return v * 1000;
   const m = DURATION.exec(v.trim());
-  if (!m || v.trim() === '') throw new Error(`"${v}" is not a duration (write e.g. 90s, 15m, 2h30m, 7d)`);
+  if (!m || v.trim() === '') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `"${v}" is not a duration (write e.g. 90s, 15m, 2h30m, 7d)`);
   const [, d, h, min, s] = m.map((x) => (x === undefined ? 0 : Number(x)));
   return (((d! * 24 + h!) * 60 + min!) * 60 + s!) * 1000;
 }

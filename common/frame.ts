@@ -2,7 +2,7 @@
  * The store protocol's frame: u32 big-endian n, n bytes of JSON header, then the body. No Node
  * APIs, so the dashboard's browser code uses this file too.
  */
-import { CanopyError } from '../firmware-bridge/errors.ts';
+import { CanopyError } from './errors.ts';
 
 export function encodeFrameBytes(header: unknown, body: Uint8Array = new Uint8Array(0)): Uint8Array {
   const h = new TextEncoder().encode(JSON.stringify(header));

@@ -13,7 +13,7 @@
  *   uplink/resume   the uplink follows the contact plan and the power grant again
  */
 import type { Clock } from '../firmware-bridge/clock.ts';
-import { CanopyError } from '../firmware-bridge/errors.ts';
+import { CanopyError } from '../common/errors.ts';
 import type { DroneBridge } from './drone-bridge.ts';
 import type { Mesh } from './mesh/mesh.ts';
 import type { BridgeEvent } from '../common/topics.ts';
@@ -32,7 +32,7 @@ export interface ActionTargets {
 export const ACTION_VERBS = ['fleet/launch', 'fleet/recall', 'drone/land', 'drone/clear-fault', 'uplink/pause', 'uplink/resume'] as const;
 
 function unavailable(what: string): never {
-  throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${what}: not available on this site`);
+  throw new CanopyError('CANOPY_ERR_UNAVAILABLE', `${what}: not available on this site`);
 }
 
 /** Registers the handlers; the result removes them. */

@@ -5,7 +5,7 @@
  * controller imports neither sim/ nor harness/: without them `canopy sim` and a start without
  * drone links say so.
  */
-import { CanopyError, isCanopyError } from '../firmware-bridge/errors.ts';
+import { CanopyError, EXIT_CODES, exitCodeOf, isCanopyError } from '../common/errors.ts';
 import type { Station, StationInputs } from './commands/start.ts';
 import type { CanopyConfig } from './config.ts';
 
@@ -26,7 +26,7 @@ interface Subcommand {
 }
 
 function withoutSimulator(what: string): never {
-  throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${what} needs the simulator, which this program was started without (run bin/canopy.js)`);
+  throw new CanopyError('CANOPY_ERR_UNAVAILABLE', `${what} needs the simulator, which this program was started without (run bin/canopy.js)`);
 }
 
 export const SUBCOMMANDS: Record<string, Subcommand> = {
@@ -92,9 +92,6 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   },
 };
 
-/** Exit code for an invalid configuration (sysexits.h EX_CONFIG). */
-export const EX_CONFIG = 78;
-
 export function helpText(): string {
   const width = Math.max(...Object.keys(SUBCOMMANDS).map((k) => k.length));
   const lines = Object.entries(SUBCOMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
@@ -124,7 +121,7 @@ export async function main(argv: string[], harness?: Harness): Promise<number> {
   const sub = SUBCOMMANDS[name];
   if (!sub) {
     console.error(`canopy: unknown command "${name}"\n\n${helpText()}`);
-    return 2;
+    return EXIT_CODES.CANOPY_ERR_BAD_ARGUMENT;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
     console.log(`Usage: ${sub.usage}\n\n${sub.summary}`);
@@ -133,11 +130,16 @@ export async function main(argv: string[], harness?: Harness): Promise<number> {
   try {
     return await (await sub.load(harness)).run(rest, harness);
   } catch (err) {
-    if (isCanopyError(err)) {
-      console.error(`canopy ${name}: ${err.message} [${err.code}]`);
-      // `start` on a bad canopy.yaml exits with sysexits' EX_CONFIG: the systemd unit does not restart on it.
-      return name === 'start' && err.code === 'CANOPY_ERR_CONFIG' ? EX_CONFIG : 1;
-    }
-    throw err;
+    const e = usageError(err, name) ?? err;
+    if (isCanopyError(e)) console.error(`canopy ${name}: ${e.message} [${e.code}]`);
+    else console.error(`canopy ${name}: internal error (please report it):`, e);
+    return exitCodeOf(e);
   }
+}
+
+/** node's parseArgs refusals (an unknown option, a missing value) are usage errors. */
+function usageError(err: unknown, command: string): CanopyError | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) return undefined;
+  return new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${(err as Error).message} ("canopy ${command} --help" lists the options)`, { cause: err });
 }

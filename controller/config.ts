@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { CanopyError } from '../firmware-bridge/errors.ts';
+import { CanopyError } from '../common/errors.ts';
 import { parseLinkUrl } from '../firmware-bridge/links/url.ts';
 import { formatIssues } from './config-issues.ts';
 import type { MeshOptions } from './mesh/mesh.ts';

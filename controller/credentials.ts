@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CanopyError } from '../firmware-bridge/errors.ts';
+import { CanopyError } from '../common/errors.ts';
 import type { Role } from './mesh/acl.ts';
 import { hashPassword, UserDirectory, type MeshUser } from './mesh/users.ts';
 
@@ -65,8 +65,8 @@ export async function setUser(dataDir: string, username: string, role: Role, pas
 export async function removeUser(dataDir: string, username: string): Promise<string> {
   const { users } = await ensureUsers(dataDir);
   const user = users.find((u) => u.username === username);
-  if (!user) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `no mesh user "${username}"; known: ${users.map((u) => u.username).join(', ')}`);
+  if (!user) throw new CanopyError('CANOPY_ERR_NOT_FOUND', `no mesh user "${username}"; known: ${users.map((u) => u.username).join(', ')}`);
   const next = users.filter((u) => u !== user);
-  if (user.role === 'admin' && !next.some((u) => u.role === 'admin')) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `"${username}" is the last admin; add another admin first`);
+  if (user.role === 'admin' && !next.some((u) => u.role === 'admin')) throw new CanopyError('CANOPY_ERR_DENIED', `"${username}" is the last admin; add another admin first`);
   return writeUsers(dataDir, next);
 }

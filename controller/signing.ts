@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join } from 'node:path';
 import type { ChannelSigning } from '../firmware-bridge/channel.ts';
 import type { Clock } from '../firmware-bridge/clock.ts';
-import { CanopyError } from '../firmware-bridge/errors.ts';
+import { CanopyError } from '../common/errors.ts';
 import { keyFromPassphrase, MavlinkSigning, type TimestampStore } from '../firmware-bridge/microservices/signing/index.ts';
 import { dataDir, resolvePath, type CanopyConfig } from './config.ts';
 

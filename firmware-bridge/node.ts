@@ -6,7 +6,7 @@ import type { Clock, TimerHandle } from './clock.ts';
 import type { Link } from './links/link.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { decodeFrame, frameTarget, type Frame } from './protocol/frame.ts';
-import { CanopyError } from './errors.ts';
+import { MavlinkError } from './errors.ts';
 
 /** A decoded message and where it came from. */
 export interface Inbound<T extends MavLinkData = MavLinkData> {
@@ -80,10 +80,10 @@ export class MavlinkNode extends EventEmitter<NodeEvents> {
     this.sysid = opts.sysid ?? 255;
     this.compid = opts.compid ?? 190;
     if (!Number.isInteger(this.sysid) || this.sysid < 1 || this.sysid > 255) {
-      throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `sysid must be 1-255, got ${opts.sysid}`);
+      throw new MavlinkError('CANOPY_ERR_BAD_ARGUMENT', `sysid must be 1-255, got ${opts.sysid}`);
     }
     if (!Number.isInteger(this.compid) || this.compid < 1 || this.compid > 255) {
-      throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `compid must be 1-255, got ${opts.compid}`);
+      throw new MavlinkError('CANOPY_ERR_BAD_ARGUMENT', `compid must be 1-255, got ${opts.compid}`);
     }
     const hz = opts.heartbeatHz ?? 1;
     this.heartbeatMs = hz > 0 ? 1000 / hz : 0;

@@ -5,7 +5,7 @@
  */
 import { closeSync, createWriteStream, openSync, readSync } from 'node:fs';
 import type { Clock, TimerHandle } from './clock.ts';
-import { CanopyError } from './errors.ts';
+import { MavlinkError } from './errors.ts';
 import { BaseLink } from './links/link.ts';
 import type { Logger } from './log.ts';
 import type { MavlinkNode } from './node.ts';
@@ -63,7 +63,7 @@ export class TlogWriter {
     this.log = node.log.child('tlog');
   }
 
-  /** Opens the file (a CanopyError CANOPY_ERR_TLOG if it cannot be) and starts recording. */
+  /** Opens the file (a MavlinkError CANOPY_ERR_TLOG if it cannot be) and starts recording. */
   start(): void {
     if (this.sink) return;
     this.sink = typeof this.target === 'string' ? this.openFile(this.target) : this.target;
@@ -85,7 +85,7 @@ export class TlogWriter {
     try {
       fd = openSync(path, 'a');
     } catch (err) {
-      throw new CanopyError('CANOPY_ERR_TLOG', `cannot open ${path} for writing: ${(err as Error).message}`, { cause: err });
+      throw new MavlinkError('CANOPY_ERR_TLOG', `cannot open ${path} for writing: ${(err as Error).message}`, { cause: err });
     }
     const stream = createWriteStream(path, { fd });
     stream.on('error', (err) => {
@@ -118,14 +118,14 @@ export interface TlogReadStats {
 const LOOKAHEAD = TLOG_TIMESTAMP_BYTES + MAX_FRAME + TLOG_TIMESTAMP_BYTES + 1;
 const READ_CHUNK = 1 << 20;
 
-/** Reads a file in chunks; a missing or unreadable file is a CanopyError CANOPY_ERR_TLOG. */
+/** Reads a file in chunks; a missing or unreadable file is a MavlinkError CANOPY_ERR_TLOG. */
 class ChunkedFile {
   private readonly fd: number;
   constructor(path: string) {
     try {
       this.fd = openSync(path, 'r');
     } catch (err) {
-      throw new CanopyError('CANOPY_ERR_TLOG', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+      throw new MavlinkError('CANOPY_ERR_TLOG', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
     }
   }
   /** The next chunk, or undefined at the end of the file. */
@@ -315,7 +315,7 @@ export class TlogReplayLink extends BaseLink {
     private readonly speed = 1,
   ) {
     super(`tlog:${typeof source === 'string' ? source : 'buffer'}`);
-    if (!(speed >= 0) || !Number.isFinite(speed)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `replay speed must be 0 (as fast as possible) or a positive number, got ${speed}`);
+    if (!(speed >= 0) || !Number.isFinite(speed)) throw new MavlinkError('CANOPY_ERR_BAD_ARGUMENT', `replay speed must be 0 (as fast as possible) or a positive number, got ${speed}`);
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 

@@ -16,7 +16,7 @@
  * set the requested ones, write them to EEPROM, read them back, reboot.
  */
 import type { Clock, TimerHandle } from '../firmware-bridge/clock.ts';
-import { CanopyError } from '../firmware-bridge/errors.ts';
+import { HardwareError } from './errors.ts';
 import type { Link } from '../firmware-bridge/links/link.ts';
 
 /** The S-registers of SiK 1.x/2.x, in order (ATI5 prints them; firmware parameters.c). */
@@ -247,7 +247,7 @@ export interface SikSetupResult {
 /** Checks a request against the documented ranges before anything is sent to the radio. */
 export function sikTargets(req: SikSetupRequest): { name: SikRegisterName; value: number }[] {
   const out: { name: SikRegisterName; value: number }[] = [];
-  const bad = (what: string) => new CanopyError('CANOPY_ERR_BAD_ARGUMENT', what);
+  const bad = (what: string) => new HardwareError('CANOPY_ERR_BAD_ARGUMENT', what);
   if (req.netid !== undefined) {
     if (!Number.isInteger(req.netid) || req.netid < 0 || req.netid > 65535) throw bad(`--netid must be a whole number from 0 to 65535 (both radios of a pair need the same), got ${req.netid}`);
     out.push({ name: 'NETID', value: req.netid });
@@ -267,8 +267,8 @@ export function sikTargets(req: SikSetupRequest): { name: SikRegisterName; value
   return out;
 }
 
-function noAnswer(device: string, what: string, fix: string): CanopyError {
-  return new CanopyError('CANOPY_ERR_RADIO_NO_ANSWER', `${device}: ${what}. ${fix}`);
+function noAnswer(device: string, what: string, fix: string): HardwareError {
+  return new HardwareError('CANOPY_ERR_RADIO_NO_ANSWER', `${device}: ${what}. ${fix}`);
 }
 
 /** Configures one radio (prefix AT) or the far one (RT) in an open command-mode session. */
@@ -285,7 +285,7 @@ async function configure(s: SikAtSession, prefix: Prefix, targets: { name: SikRe
   const changes: SikSetupResult['changes'] = [];
   for (const t of targets) {
     const cur = params.get(t.name);
-    if (!cur) throw new CanopyError('CANOPY_ERR_RADIO_REFUSED', `${opts.device}: the ${where} radio has no ${t.name} parameter (its firmware lists ${[...params.keys()].join(', ')})`);
+    if (!cur) throw new HardwareError('CANOPY_ERR_RADIO_REFUSED', `${opts.device}: the ${where} radio has no ${t.name} parameter (its firmware lists ${[...params.keys()].join(', ')})`);
     changes.push({ name: t.name, before: cur.value, after: t.value });
   }
   const todo = changes.filter((c) => c.before !== c.after);
@@ -296,11 +296,11 @@ async function configure(s: SikAtSession, prefix: Prefix, targets: { name: SikRe
     const reply = await s.command(`${prefix}S${reg}=${c.after}`, 'ok');
     if (reply === undefined) throw noAnswer(opts.device, `the ${where} radio did not answer ${prefix}S${reg}=${c.after}`, prefix === 'RT' ? remoteFix : 'Nothing was saved; power-cycle the radio and try again.');
     if (!reply.includes('OK')) {
-      throw new CanopyError('CANOPY_ERR_RADIO_REFUSED', `${opts.device}: the ${where} radio refused ${c.name}=${c.after} (S${reg}); nothing was saved and it is rebooting with its old settings. Check the value against the radio's limits (TXPOWER, for one, is 20 dBm at most on 3DR/HolyBro radios).`);
+      throw new HardwareError('CANOPY_ERR_RADIO_REFUSED', `${opts.device}: the ${where} radio refused ${c.name}=${c.after} (S${reg}); nothing was saved and it is rebooting with its old settings. Check the value against the radio's limits (TXPOWER, for one, is 20 dBm at most on 3DR/HolyBro radios).`);
     }
   }
   const saved = await s.command(`${prefix}&W`, 'ok');
-  if (!saved?.includes('OK')) throw new CanopyError('CANOPY_ERR_RADIO_REFUSED', `${opts.device}: the ${where} radio did not confirm writing its EEPROM (${prefix}&W); it reboots with its old settings`);
+  if (!saved?.includes('OK')) throw new HardwareError('CANOPY_ERR_RADIO_REFUSED', `${opts.device}: the ${where} radio did not confirm writing its EEPROM (${prefix}&W); it reboots with its old settings`);
   say(`  written to EEPROM`);
   // Read back what the radio now holds: a value it took but altered is a failure, not a success.
   for (const c of todo) {
@@ -308,7 +308,7 @@ async function configure(s: SikAtSession, prefix: Prefix, targets: { name: SikRe
     const line = (await s.command(`${prefix}S${reg}?`, 'line'))?.[0];
     const read = line !== undefined && /^\d+$/.test(line) ? Number(line) : undefined;
     if (read !== c.after) {
-      throw new CanopyError('CANOPY_ERR_RADIO_VERIFY', `${opts.device}: the ${where} radio reads back ${c.name}=${read ?? `"${line ?? 'nothing'}"`} after ${c.after} was written. Its firmware may not support that value; run "canopy radio setup" again, and update the radio's firmware if it persists.`);
+      throw new HardwareError('CANOPY_ERR_RADIO_VERIFY', `${opts.device}: the ${where} radio reads back ${c.name}=${read ?? `"${line ?? 'nothing'}"`} after ${c.after} was written. Its firmware may not support that value; run "canopy radio setup" again, and update the radio's firmware if it persists.`);
     }
   }
   say(`  read back: ${todo.map((c) => `${c.name}=${c.after}`).join(', ')}`);

@@ -12,7 +12,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { SystemClock, type Clock } from '../firmware-bridge/clock.ts';
-import { CanopyError } from '../firmware-bridge/errors.ts';
+import { HardwareError } from './errors.ts';
 import { createLink } from '../firmware-bridge/links/index.ts';
 import type { Link } from '../firmware-bridge/links/link.ts';
 import { parseLinkUrl } from '../firmware-bridge/links/url.ts';
@@ -325,7 +325,7 @@ export function vedirectUrl(url: string): string {
   const spec = parseLinkUrl(url);
   if (spec.kind === 'serial' && !/[?&]baud=/.test(url)) return `${url}${url.includes('?') ? '&' : '?'}baud=${VEDIRECT_BAUD}`;
   if (spec.kind === 'udpin' || spec.kind === 'udpout' || spec.kind === 'tcpin') {
-    throw new CanopyError('CANOPY_ERR_LINK_URL', `"${url}": a charge controller is read from a serial port (serial:/dev/ttyUSB1) or a TCP serial bridge (tcp://host:port)`);
+    throw new HardwareError('CANOPY_ERR_LINK_URL', `"${url}": a charge controller is read from a serial port (serial:/dev/ttyUSB1) or a TCP serial bridge (tcp://host:port)`);
   }
   return url;
 }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CanopyError } from '../firmware-bridge/errors.ts';
+import { CanopyError } from '../common/errors.ts';
 import { computeFigures, writeReport, type Figures } from '../sim/report.ts';
 import { loadScenario, shippedScenarios, type Scenario } from '../sim/scenario.ts';
 import { startMs } from '../sim/build.ts';

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { CanopyError } from '../firmware-bridge/errors.ts';
+import { CanopyError } from '../common/errors.ts';
 import type { Station, StationInputs } from '../controller/commands/start.ts';
 import { dataDir, type CanopyConfig } from '../controller/config.ts';
 import { formatFleet } from '../controller/fleet-table.ts';

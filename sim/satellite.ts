@@ -21,7 +21,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer, connect as netConnect, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Clock, TimerHandle } from '../firmware-bridge/clock.ts';
-import { CanopyError } from '../firmware-bridge/errors.ts';
+import { CanopyError } from '../common/errors.ts';
 import { seededRandom } from '../firmware-bridge/random.ts';
 
 export interface LinkProxyOptions {

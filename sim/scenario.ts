@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { duration } from '../common/duration.ts';
-import { CanopyError } from '../firmware-bridge/errors.ts';
+import { CanopyError } from '../common/errors.ts';
 
 export const SCENARIO_DIR = join(fileURLToPath(import.meta.url), '..', 'scenarios');
 

@@ -1,6 +1,6 @@
 /**
  * Who may import whom (README, Layout): the protocol library imports nothing of the application;
- * the leaf modules (common/) only the library; the simulator and the controller import neither
+ * the hardware adapters only the library; the leaf modules (common/) those two; the simulator and the controller import neither
  * each other nor the harness that joins them; hardware adapters import neither. Read from the
  * import statements of every source file, static and dynamic.
  */
@@ -16,8 +16,8 @@ type Layer = (typeof LAYERS)[number];
 /** What each layer may import besides itself and packages. */
 const MAY_IMPORT: Record<Layer, Layer[]> = {
   'firmware-bridge': [],
-  common: ['firmware-bridge'],
-  hardware: ['firmware-bridge', 'common'],
+  common: ['firmware-bridge', 'hardware'],
+  hardware: ['firmware-bridge'],
   sim: ['firmware-bridge', 'common', 'hardware'],
   // `canopy bench` loads its suites from test/bench/ (a tool for this checkout, not the station).
   controller: ['firmware-bridge', 'common', 'hardware', 'test'],

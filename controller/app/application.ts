@@ -11,7 +11,7 @@
  * the dashboard — and last the radios, so no frame arrives before every listener is in place.
  */
 import type { Clock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import type { Logger } from '../../firmware-bridge/log.ts';
 import type { TlogSink } from '../../firmware-bridge/tlog.ts';
 import { meshOptions, type CanopyConfig } from '../config.ts';
@@ -111,7 +111,7 @@ export class Application {
 
   /** Starts every extension in order; if one fails, those started are stopped again (in reverse) and the error is thrown. */
   async start(): Promise<void> {
-    if (this.started.length) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the application is already running');
+    if (this.started.length) throw new CanopyError('CANOPY_ERR_STATE', 'the application is already running');
     for (const ext of this.extensions) {
       try {
         await ext.start();

@@ -4,7 +4,7 @@
  * upstream and the VE.Direct charge controller on its serial port.
  */
 import { SystemClock } from '../../firmware-bridge/clock.ts';
-import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../common/errors.ts';
 import { createLink } from '../../firmware-bridge/links/index.ts';
 import { parseLinkUrl } from '../../firmware-bridge/links/url.ts';
 import type { Logger } from '../../firmware-bridge/log.ts';

@@ -5,10 +5,10 @@
  * neighbours that went away, while the power budget grants it (the retained `<base>/power`).
  * The passphrase comes from CANOPY_PASSPHRASE, --passphrase-file or, on a terminal, a prompt.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
+import { readNamedFile, writeNamedFile } from '../named-files.ts';
 import { decodeJson, type PowerState } from '../../common/topics.ts';
 import { progressBar } from '../progress.ts';
 import { backup } from '../store/backup.ts';
@@ -53,13 +53,13 @@ export async function run(args: string[]): Promise<number> {
   try {
     if (values.repair) {
       const grant = await powerGrant(client);
-      const r = await repair({ ...targets, manifest: readFileSync(values.repair), passphrase: secret, grant, timeoutMs: Math.min(timeoutMs, 3000), warn, progress: progressBar('repair') });
+      const r = await repair({ ...targets, manifest: readNamedFile(values.repair, '--repair'), passphrase: secret, grant, timeoutMs: Math.min(timeoutMs, 3000), warn, progress: progressBar('repair') });
       console.log(`checked ${r.chunks} chunks: ${r.healthy} with every share${r.gone.length ? `; neighbours gone: ${r.gone.join(', ')}` : ''}`);
       console.log(`shares lost ${r.lostShares}, re-created ${r.recreated}${r.deferred ? `, ${r.deferred} chunks deferred (the power budget does not grant it now)` : ''}`);
       for (const id of r.unrecoverable) console.log(`unrecoverable: chunk ${id} (no phone copy and fewer than k shares)`);
       if (r.manifest) {
         const out = values.manifest ?? values.repair;
-        writeFileSync(out, r.manifest);
+        writeNamedFile(out, r.manifest, `the repaired manifest ${r.manifestAddr}`);
         console.log(`manifest ${r.manifestAddr} written to ${out}`);
       }
       return r.unrecoverable.length > 0 ? 1 : 0;
@@ -67,7 +67,7 @@ export async function run(args: string[]): Promise<number> {
     const bar = progressBar(`backup ${basename(resolve(path!))}`);
     const r = await backup({ ...targets, path: path!, passphrase: secret, kdfLogN: intFlag(values['scrypt-log-n'], 'scrypt-log-n', DEFAULT_KDF.logN), progress: bar, warn, ...(sealers !== undefined && { sealers }) });
     const out = values.manifest ?? `${basename(resolve(path!))}-${new Date().toISOString().replace(/[:.]/g, '').slice(0, 15)}.canopy-manifest`;
-    writeFileSync(out, r.manifest);
+    writeNamedFile(out, r.manifest, `the manifest ${r.manifestAddr} (stored on the phone too: restore by its address)`);
     const mb = (b: number) => (b / 1e6).toFixed(1);
     console.log(`backed up ${r.files} files, ${mb(r.bytes)} MB in ${r.chunks} chunks; new: ${r.newChunks} chunks, ${mb(r.newBytes)} MB (dedup ${r.newBytes === 0 ? '∞' : (r.bytes / r.newBytes).toFixed(2)}×)`);
     console.log(`phone: ${mb(r.sentBytes)} MB sealed; uplink: ${r.uplinked} queued; shares: ${r.shares} on ${targets.neighbours.length} neighbours (${targets.k}-of-${targets.n})`);

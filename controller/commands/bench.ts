@@ -4,7 +4,7 @@
  * output stays clean.
  */
 import { parseArgs } from 'node:util';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 
 export type Figures = Record<string, number | boolean | string>;
 

@@ -6,7 +6,7 @@
  * Without FILE both use the file `canopy start` would read (CONFIG_SEARCH).
  */
 import { stringify } from 'yaml';
-import { CanopyError, isCanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError, isCanopyError } from '../../common/errors.ts';
 import { printable } from '../config-issues.ts';
 import { duration } from '../../common/duration.ts';
 import { CONFIG_SEARCH, ConfigSchema, dataDir, findConfig, loadConfig, relayOptions, type CanopyConfig } from '../config.ts';

@@ -15,7 +15,7 @@ import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../common/errors.ts';
 import { parseLinkUrl } from '../../firmware-bridge/links/url.ts';
 import { identifyUsbSerial } from '../../hardware/usb-serial.ts';
 import { CONFIG_SEARCH, dataDir, defaultConfig, findConfig, loadConfig, type CanopyConfig } from '../config.ts';

@@ -5,7 +5,7 @@
  * `canopy phone usage --store DIR` prints what each class holds.
  */
 import { parseArgs } from 'node:util';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import { streamLogger } from '../../firmware-bridge/log.ts';
 import { progressBar } from '../progress.ts';
 import { ChunkStore, type StoreClass } from '../store/chunk-store.ts';

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { SystemClock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import { createLink, parseLinkUrl } from '../../firmware-bridge/links/index.ts';
 import { SikAtSession, parseSikParameters, setupSikRadio, type SikSetupRequest } from '../../hardware/sik-at.ts';
 

@@ -5,7 +5,7 @@
  * wrote or the manifest's address. Exit code 1 when any file could not be restored (each is named).
  */
 import { parseArgs } from 'node:util';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import { progressBar } from '../progress.ts';
 import { connectOwner, intFlag, OWNER_OPTIONS, passphrase, readSecret, storeConfig } from '../store/command-line.ts';
 import { StoreClient } from '../store/protocol.ts';

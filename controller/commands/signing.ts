@@ -8,14 +8,14 @@
 import { parseArgs } from 'node:util';
 import { minimal } from 'mavlink-mappings';
 import { SystemClock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
+import { readNamedFile } from '../named-files.ts';
 import { createLink } from '../../firmware-bridge/links/index.ts';
 import { MavlinkSigning } from '../../firmware-bridge/microservices/signing/index.ts';
 import { waitFor } from '../../firmware-bridge/microservices/waiter.ts';
 import { MavlinkNode } from '../../firmware-bridge/node.ts';
 import { defaultConfig, findConfig, loadConfig } from '../config.ts';
 import { keyFromText, linkSigning, loadKey } from '../signing.ts';
-import { readFileSync } from 'node:fs';
 
 const USAGE = 'canopy signing setup --link URL --sysid N [--config FILE] [--key-file FILE] [--timeout S]';
 
@@ -34,7 +34,7 @@ export async function run(args: string[]): Promise<number> {
   const c = file ? loadConfig(file) : defaultConfig();
   const clock = new SystemClock();
   let key: Buffer;
-  if (values['key-file']) key = keyFromText(readFileSync(values['key-file'], 'utf8'), `--key-file ${values['key-file']}`);
+  if (values['key-file']) key = keyFromText(readNamedFile(values['key-file'], '--key-file').toString('utf8'), `--key-file ${values['key-file']}`);
   else {
     const source = c.signing?.drones[String(sysid)] ?? c.signing?.key;
     if (!source) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `no key for drone ${sysid}: give signing.drones."${sysid}" or signing.key in ${file ?? 'canopy.yaml'}, or --key-file`);

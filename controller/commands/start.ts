@@ -10,7 +10,7 @@
  * are laid over the file before it is validated, and the result is frozen.
  */
 import { parseArgs } from 'node:util';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import { streamLogger, type Logger } from '../../firmware-bridge/log.ts';
 import { Application } from '../app/application.ts';
 import { realEnvironment } from '../app/real-environment.ts';

@@ -1,7 +1,7 @@
 /** `canopy tlog info FILE` and `canopy tlog replay FILE [--speed N|max] [--to URL]`. */
 import { parseArgs } from 'node:util';
 import { SystemClock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError, EXIT_CODES, isCanopyError } from '../../common/errors.ts';
 import { createLink } from '../../firmware-bridge/links/index.ts';
 import { TlogReplayLink, tlogInfo, type TlogInfo } from '../../firmware-bridge/tlog.ts';
 
@@ -88,7 +88,7 @@ async function replay(path: string, speed: number, to: string): Promise<number> 
   }
   const damage = source.readStats;
   if (damage?.badRecords) process.stderr.write(`skipped ${damage.skippedBytes} damaged bytes in ${damage.badRecords} place(s)\n`);
-  return interrupted ? 130 : 0;
+  return interrupted ? EXIT_CODES.CANOPY_ERR_CANCELLED : 0;
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -107,8 +107,8 @@ export async function run(args: string[]): Promise<number> {
     try {
       info = tlogInfo(path);
     } catch (e) {
-      // A file it cannot open is a CanopyError already; anything else is named, never a stack.
-      if (e instanceof CanopyError) throw e;
+      // A file it cannot open is a coded error already; anything else is named, never a stack.
+      if (isCanopyError(e)) throw e;
       throw new CanopyError('CANOPY_ERR_TLOG', `cannot read ${path} as a tlog: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
     console.log(formatInfo(path, info));

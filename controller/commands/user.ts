@@ -4,11 +4,11 @@
  * A new user's password is read from --password-file or made up and printed once. Canopy reads
  * the file when it starts; restart it to let a new user in.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import { ROLES, isRole } from '../mesh/acl.ts';
 import { dataDir, dataDirFrom, defaultConfig, findConfig, loadConfig } from '../config.ts';
+import { readNamedFile } from '../named-files.ts';
 import { ensureUsers, newPassword, removeUser, setUser } from '../credentials.ts';
 import { printCreated } from './start.ts';
 
@@ -60,13 +60,7 @@ export async function run(args: string[]): Promise<number> {
 }
 
 function readPassword(path: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--password-file: cannot read "${path}" (${(e as NodeJS.ErrnoException).code})`);
-  }
-  const password = text.replace(/\r?\n$/, '');
+  const password = readNamedFile(path, '--password-file').toString('utf8').replace(/\r?\n$/, '');
   if (password.length < 8) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--password-file: the password must have at least 8 characters`);
   return password;
 }

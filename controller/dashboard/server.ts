@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import type { Clock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import type { Mesh } from '../mesh/mesh.ts';
 import { DEFAULT_DISCOVERY_PREFIX, publishDiscovery } from './discovery.ts';
@@ -140,7 +140,7 @@ export class Dashboard {
 
   /** http://host:port/ once started. */
   get url(): string {
-    if (!this.server) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the dashboard is not started');
+    if (!this.server) throw new CanopyError('CANOPY_ERR_STATE', 'the dashboard is not started');
     const a = this.server.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
     return `http://${host}:${a.port}/`;

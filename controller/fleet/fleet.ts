@@ -23,7 +23,7 @@ import { EventEmitter } from 'node:events';
 import { minimal } from 'mavlink-mappings';
 import { VehicleActions } from '../../firmware-bridge/actions.ts';
 import type { GenericMode } from '../../firmware-bridge/autopilots/index.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import type { Clock, TimerHandle } from '../../firmware-bridge/clock.ts';
 import { latLonToOffset, offsetToLatLon } from '../../firmware-bridge/geo.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
@@ -272,8 +272,8 @@ export class FleetController extends EventEmitter<FleetEvents> {
   clearFault(sysid: number): string {
     const d = this.drones.get(sysid);
     if (!d) throw new CanopyError('CANOPY_ERR_UNKNOWN_VEHICLE', `the fleet has no drone ${sysid}`);
-    if (d.role !== 'fault') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `drone ${sysid} is not faulted (it is ${d.role})`);
-    if (d.vehicle.armed) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `drone ${sysid} is still armed: clear its fault once it stands disarmed`);
+    if (d.role !== 'fault') throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is not faulted (it is ${d.role})`);
+    if (d.vehicle.armed) throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is still armed: clear its fault once it stands disarmed`);
     d.rebootedSinceFault = false;
     d.backoff.clear();
     // Where it stands now is its pad (it may have been carried back to another).

@@ -23,7 +23,7 @@ import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import { Aedes, type AedesOptions, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
 import { SystemClock, type Clock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import { Acl, type Principal, type Role } from './acl.ts';
 import { ConnectionCounter, DEFAULT_MESH_LIMITS, dropWritesAfterClose, guardSocket, PacketSizeGuard, type ConnectionPlace, type MeshLimits } from './guard.ts';
@@ -174,7 +174,7 @@ export class Mesh {
   }
 
   get broker(): Aedes {
-    if (!this.running) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the mesh is not started');
+    if (!this.running) throw new CanopyError('CANOPY_ERR_STATE', 'the mesh is not started');
     return this.running.broker;
   }
 
@@ -203,7 +203,7 @@ export class Mesh {
         const who = client ? this.principals.get(client) : undefined;
         // A will of a client of another broker (client null) was checked when that client connected.
         if (client && (!who || !acl.canPublish(who, packet.topic))) {
-          done(new Error(`${who?.username ?? 'unknown'} (${who?.role}) may not publish to ${packet.topic}`));
+          done(new CanopyError('CANOPY_ERR_DENIED', `${who?.username ?? 'unknown'} (${who?.role}) may not publish to ${packet.topic}`));
           return;
         }
         this.runInterceptors(packet, who).then(() => done(null), (e: unknown) => done(e instanceof Error ? e : new Error(String(e))));
@@ -275,7 +275,7 @@ export class Mesh {
   /** Hands an accepted WebSocket (e.g. from the dashboard's own HTTP server) to the broker. */
   acceptWebSocket(ws: WebSocket, req?: IncomingMessage): void {
     const r = this.running;
-    if (!r) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the mesh is not started');
+    if (!r) throw new CanopyError('CANOPY_ERR_STATE', 'the mesh is not started');
     this.admit(r, createWebSocketStream(ws), req?.socket.remoteAddress, req);
   }
 
@@ -512,7 +512,7 @@ export class Mesh {
       await listenOn(r.tls, 'tls', tls.port ?? 8883, tls.host);
     }
     if (ws) {
-      if (ws.tls && !tlsOptions) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'mesh.ws.tls needs mesh.tls (certFile, keyFile)');
+      if (ws.tls && !tlsOptions) throw new CanopyError('CANOPY_ERR_CONFIG', 'mesh.ws.tls needs mesh.tls (certFile, keyFile)');
       r.http = ws.tls && tlsOptions ? createHttpsServer(tlsOptions) : createHttpServer();
       r.wss = new WebSocketServer({ server: r.http, path: ws.path });
       r.wss.on('connection', (socket, req) => handle(createWebSocketStream(socket), req));
@@ -521,8 +521,10 @@ export class Mesh {
   }
 }
 
+/** A refused CONNECT: the CONNACK's return code, and a coded error for the log. */
 function refusal(returnCode: number, message: string): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+  const error = new CanopyError(returnCode === SERVER_UNAVAILABLE ? 'CANOPY_ERR_UNAVAILABLE' : 'CANOPY_ERR_DENIED', message);
+  return Object.assign(error, { returnCode }) as AuthenticateError;
 }
 
 function loadTls(tls: NonNullable<MeshOptions['tls']>): TlsOptions {
@@ -530,7 +532,7 @@ function loadTls(tls: NonNullable<MeshOptions['tls']>): TlsOptions {
     try {
       return readFileSync(path);
     } catch (e) {
-      throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `mesh.tls.${field}: cannot read "${path}" (${(e as NodeJS.ErrnoException).code})`, { cause: e });
+      throw new CanopyError('CANOPY_ERR_CONFIG', `mesh.tls.${field}: cannot read "${path}" (${(e as NodeJS.ErrnoException).code})`, { cause: e });
     }
   };
   return { cert: read('certFile', tls.certFile), key: read('keyFile', tls.keyFile), ca: tls.caFile ? read('caFile', tls.caFile) : undefined };

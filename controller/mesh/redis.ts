@@ -3,7 +3,7 @@
  * subscriptions and retained messages (aedes-persistence-redis) in Redis, so several broker
  * processes act as one. Both packages are loaded only when `mesh.redis` is configured.
  */
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 
 /** ioredis connection options, as both packages take them. */
 export interface RedisOptions {
@@ -31,6 +31,6 @@ async function load(name: string): Promise<Factory> {
     const mod = (await import(name)) as { default?: Factory } & Factory;
     return mod.default ?? mod;
   } catch (e) {
-    throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `mesh.redis needs the npm package "${name}" (npm install mqemitter-redis aedes-persistence-redis)`, { cause: e });
+    throw new CanopyError('CANOPY_ERR_UNAVAILABLE', `mesh.redis needs the npm package "${name}" (npm install mqemitter-redis aedes-persistence-redis)`, { cause: e });
   }
 }

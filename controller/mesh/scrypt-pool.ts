@@ -7,7 +7,7 @@
  * runs (≈ 0.14 s on a laptop core, a second on a Pi). Idle threads do not keep the process alive.
  */
 import { Worker } from 'node:worker_threads';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 
 export interface ScryptJob {
   password: string | Uint8Array;
@@ -53,7 +53,7 @@ export class ScryptPool {
   }
 
   derive(job: ScryptJob): Promise<Uint8Array> {
-    if (this.closed) return Promise.reject(new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the scrypt pool is closed'));
+    if (this.closed) return Promise.reject(new CanopyError('CANOPY_ERR_STATE', 'the scrypt pool is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ job, resolve, reject });
       this.next();
@@ -65,7 +65,7 @@ export class ScryptPool {
     this.closed = true;
     const threads = this.threads.splice(0);
     const refused = [...this.queue.splice(0), ...threads.flatMap((t) => (t.current ? [t.current] : []))];
-    for (const w of refused) w.reject(new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the scrypt pool is closed'));
+    for (const w of refused) w.reject(new CanopyError('CANOPY_ERR_STATE', 'the scrypt pool is closed'));
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }
 

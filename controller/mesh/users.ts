@@ -5,7 +5,7 @@
  * entries.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import { isRole, ROLES, type Principal, type Role } from './acl.ts';
 import { ScryptPool } from './scrypt-pool.ts';
 

@@ -3,7 +3,7 @@
  * config or the simulator) and, per window, a byte budget shared out by priority class.
  * Whether the power budget pays for the dish is asked separately (UplinkGrant, see relay.ts).
  */
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import { PRIORITY_CLASSES, type PerClass, type PriorityClass } from '../../common/topics.ts';
 
 export interface ContactWindow {

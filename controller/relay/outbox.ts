@@ -10,7 +10,7 @@
  */
 import Database from 'better-sqlite3';
 import type { Clock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import { PRIORITY_CLASSES, type PerClass, type PriorityClass } from '../../common/topics.ts';
 
 export interface OutboxInput {
@@ -95,7 +95,7 @@ export class Outbox {
     try {
       this.db = new Database(opts.path);
     } catch (e) {
-      throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `relay outbox "${opts.path}" cannot be opened: ${(e as Error).message}`, { cause: e });
+      throw new CanopyError('CANOPY_ERR_CANNOT_OPEN', `relay outbox "${opts.path}" cannot be opened: ${(e as Error).message}`, { cause: e });
     }
     // WAL: readers never block the writer, and a commit is one append (better-sqlite3 docs/performance.md).
     this.db.pragma('journal_mode = WAL');
@@ -209,7 +209,7 @@ export class Outbox {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version === SCHEMA_VERSION) return;
     if (version !== 0) {
-      throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `relay outbox "${this.opts.path}" has schema version ${version}; this Canopy reads version ${SCHEMA_VERSION}`);
+      throw new CanopyError('CANOPY_ERR_CANNOT_OPEN', `relay outbox "${this.opts.path}" has schema version ${version}; this Canopy reads version ${SCHEMA_VERSION}`);
     }
     this.db.exec(`
       CREATE TABLE outbox (

@@ -15,7 +15,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { SystemClock, type Clock, type TimerHandle } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import type { Mesh } from '../mesh/mesh.ts';
 import { LatestThrottle } from '../mesh/throttle.ts';
@@ -150,7 +150,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     if (this.running) return;
     const { mesh } = this.opts;
     const base = mesh.topics.base;
-    if (!mesh.started) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'start the mesh before the relay');
+    if (!mesh.started) throw new CanopyError('CANOPY_ERR_STATE', 'start the mesh before the relay');
     this.checkClasses();
     const plan = new ContactPlan(this.opts.plan ?? 'always');
     const ttl = (c: PriorityClass) => (this.opts.classes?.[c]?.ttlMs === undefined ? DEFAULT_TTL_MS[c] : this.opts.classes[c]!.ttlMs!);
@@ -164,7 +164,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     const uplink = new Uplink(outbox, { ...this.opts.upstream, origin: this.opts.origin }, this.clock, this.log);
     const removeInterceptor = mesh.intercept(`${base}/relay/+/#`, async (packet) => {
       const parsed = parseTopic(base, packet.topic);
-      if (parsed?.kind !== 'relay') throw new Error(`${packet.topic}: relay topics are ${base}/relay/<${PRIORITY_CLASSES.join('|')}>/<destination>`);
+      if (parsed?.kind !== 'relay') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${packet.topic}: relay topics are ${base}/relay/<${PRIORITY_CLASSES.join('|')}>/<destination>`);
       const envelope = decodeEnvelope(packet.payload);
       await this.commit({ id: envelope?.id, cls: parsed.cls, dest: parsed.dest, body: envelope ? envelope.body : packet.payload });
     });
@@ -210,7 +210,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     await this.transition;
     await this.powerOff(r);
     // Publishes still waiting for their commit are refused: their publishers get no PUBACK and resend.
-    for (const p of this.batch.splice(0)) p.reject(new Error('relay stopped'));
+    for (const p of this.batch.splice(0)) p.reject(relayStopped());
     r.outbox.close();
   }
 
@@ -286,7 +286,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     const r = this.running;
     if (batch.length === 0) return;
     if (!r) {
-      for (const p of batch) p.reject(new Error('relay stopped'));
+      for (const p of batch) p.reject(relayStopped());
       return;
     }
     let results: (OutboxItem | undefined)[];
@@ -423,8 +423,8 @@ export class Relay extends EventEmitter<RelayEvents> {
   private checkClasses(): void {
     for (const c of PRIORITY_CLASSES) {
       const { ttlMs, share } = this.opts.classes?.[c] ?? {};
-      if (ttlMs !== undefined && ttlMs !== null && !(ttlMs > 0)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `relay.classes.${c}.ttlMs must be > 0 or null (never expires), got ${ttlMs}`);
-      if (share !== undefined && !(share >= 0 && share <= 1)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `relay.classes.${c}.share must be between 0 and 1, got ${share}`);
+      if (ttlMs !== undefined && ttlMs !== null && !(ttlMs > 0)) throw new CanopyError('CANOPY_ERR_CONFIG', `relay.classes.${c}.ttlMs must be > 0 or null (never expires), got ${ttlMs}`);
+      if (share !== undefined && !(share >= 0 && share <= 1)) throw new CanopyError('CANOPY_ERR_CONFIG', `relay.classes.${c}.share must be between 0 and 1, got ${share}`);
     }
   }
 
@@ -446,11 +446,16 @@ export class Relay extends EventEmitter<RelayEvents> {
   }
 
   private requireRunning(): Running {
-    if (!this.running) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'the relay is not started');
+    if (!this.running) throw new CanopyError('CANOPY_ERR_STATE', 'the relay is not started');
     return this.running;
   }
 }
 
 function view(w: ContactWindow): ContactWindowView {
   return w.budgetBytes === undefined ? { start: w.start, end: w.end } : { start: w.start, end: w.end, budgetBytes: w.budgetBytes };
+}
+
+/** A publish whose commit the stop overtook: its publisher gets no PUBACK and resends it. */
+function relayStopped(): CanopyError {
+  return new CanopyError('CANOPY_ERR_CANCELLED', 'the relay stopped before the publish was committed; the publisher resends it');
 }

@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import type { Clock, TimerHandle } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import type { Logger } from '../../firmware-bridge/log.ts';
 import { encodeEnvelope, PRIORITY_CLASSES, RELAY_ID_PROPERTY, type Availability, type PerClass } from '../../common/topics.ts';
 import type { WindowBudget } from './contact-plan.ts';
@@ -351,7 +351,7 @@ function readTls(tls: UpstreamOptions['tls']): Pick<IClientOptions, 'ca' | 'cert
     try {
       return readFileSync(path);
     } catch (e) {
-      throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `relay.upstream.tls.${field}: cannot read "${path}" (${(e as NodeJS.ErrnoException).code})`, { cause: e });
+      throw new CanopyError('CANOPY_ERR_CONFIG', `relay.upstream.tls.${field}: cannot read "${path}" (${(e as NodeJS.ErrnoException).code})`, { cause: e });
     }
   };
   return { ca: read('caFile', tls.caFile), cert: read('certFile', tls.certFile), key: read('keyFile', tls.keyFile), rejectUnauthorized: tls.rejectUnauthorized ?? true };

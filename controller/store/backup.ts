@@ -15,7 +15,7 @@
 import { createReadStream } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
-import { CanopyError, isCanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError, isCanopyError } from '../../common/errors.ts';
 import { addressOf } from './chunk-store.ts';
 import { Chunker, DEFAULT_CHUNKER, type ChunkerParams } from './chunker.ts';
 import { chunkId, DEFAULT_KDF, deriveKeys, newKdfParams, type Keys } from './crypto.ts';
@@ -109,7 +109,7 @@ async function walk(root: string, warn: (m: string) => void): Promise<Walked> {
   try {
     await visit(top);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${root}: no such file or directory`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CanopyError('CANOPY_ERR_NOT_FOUND', `${root}: no such file or directory`);
     throw e;
   }
   return out;

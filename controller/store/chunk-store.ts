@@ -18,7 +18,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SystemClock, type Clock } from '../../firmware-bridge/clock.ts';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 
 export const STORE_CLASSES = ['own', 'cold', 'hot'] as const;
 export type StoreClass = (typeof STORE_CLASSES)[number];
@@ -115,7 +115,7 @@ export class ChunkStore {
       mkdirSync(opts.dir, { recursive: true });
       this.db = new Database(join(opts.dir, 'index.sqlite'));
     } catch (e) {
-      throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `store "${opts.dir}" cannot be opened: ${(e as Error).message}`, { cause: e });
+      throw new CanopyError('CANOPY_ERR_CANNOT_OPEN', `store "${opts.dir}" cannot be opened: ${(e as Error).message}`, { cause: e });
     }
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);

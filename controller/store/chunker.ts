@@ -17,7 +17,7 @@
  * chunks on every machine and every run; changing it (or the sizes) ends dedup with old backups.
  */
 import { createHash } from 'node:crypto';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 
 export interface ChunkerParams {
   minSize: number;

@@ -3,8 +3,8 @@
  * settings (canopy.yaml's `store:` section, flags over it), secrets from the environment or a file
  * (never from a flag: flags show in `ps`), and the owner's connection to the mesh.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
+import { readNamedFile } from '../named-files.ts';
 import { defaultConfig, findConfig, loadConfig, type CanopyConfig } from '../config.ts';
 import { StoreClient } from './protocol.ts';
 
@@ -47,8 +47,7 @@ export function storeConfig(path: string | undefined): { config: CanopyConfig; s
 /** A secret from `env` or from `file`; undefined when neither is given (and `required` is false). */
 export function readSecret(env: string, file: string | undefined, what: string, required = true): string | undefined {
   if (file !== undefined) {
-    if (!existsSync(file)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${what} file ${file} does not exist`);
-    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    return readNamedFile(file, `${what} file`).toString('utf8').replace(/\r?\n$/, '');
   }
   const v = process.env[env];
   if (v) return v;

@@ -17,7 +17,7 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { scryptAsync } from '@noble/hashes/scrypt.js';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 
 export interface KdfParams {
   name: 'scrypt';

@@ -12,7 +12,7 @@
  * The data is cut into k consecutive shards of ceil(len/k) bytes, the last one zero padded.
  * Checked against the libraries' published vectors in test/controller/store/erasure.test.ts.
  */
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 
 export interface Share {
   /** 0..n-1; indexes 0..k-1 are the data shards (systematic), k..n-1 the parity shards. */

@@ -13,7 +13,7 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { randomBytes } from 'node:crypto';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import type { ChunkerParams } from './chunker.ts';
 import { deriveKeys, NONCE_BYTES, TAG_BYTES, verifyCheck, type KdfParams, type Keys } from './crypto.ts';
 

@@ -12,7 +12,7 @@
  * agent never holds a key.
  */
 import type { MqttClient } from 'mqtt';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import { decodeEnvelope, parseTopic, topicTree, type Availability, type TopicTree } from '../../common/topics.ts';
 import { isAddress, isStoreClass, type ChunkStore, type EntryInfo, type PutInput } from './chunk-store.ts';

@@ -22,7 +22,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { CanopyError, type ErrorCode, isCanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError, type CanopyErrorCode, isCanopyError } from '../../common/errors.ts';
 import { encodeEnvelope, topicTree, type TopicTree } from '../../common/topics.ts';
 import type { EntryInfo, ListFilter, ScrubReport, StoreClass, Usage } from './chunk-store.ts';
 import { decodeFrameBytes, encodeFrameBytes } from '../../common/frame.ts';
@@ -48,7 +48,7 @@ export interface StoreReplies {
   scrub: { report: ScrubReport };
 }
 
-export type Reply = { rid: string; ok: true; data: Record<string, unknown> } | { rid: string; ok: false; code: ErrorCode; error: string };
+export type Reply = { rid: string; ok: true; data: Record<string, unknown> } | { rid: string; ok: false; code: CanopyErrorCode; error: string };
 
 /** A frame (frame.ts) as the Buffer mqtt.js publishes. */
 export function encodeFrame(header: unknown, body: Uint8Array = new Uint8Array(0)): Buffer {
@@ -226,5 +226,5 @@ export function subscribe(client: MqttClient, filter: string | string[]): Promis
 /** A CanopyError as a reply. */
 export function errorReply(rid: string, e: unknown): Reply {
   if (isCanopyError(e)) return { rid, ok: false, code: e.code, error: e.message };
-  return { rid, ok: false, code: 'CANOPY_ERR_BAD_ARGUMENT', error: e instanceof Error ? e.message : String(e) };
+  return { rid, ok: false, code: 'CANOPY_ERR_INTERNAL', error: e instanceof Error ? e.message : String(e) };
 }

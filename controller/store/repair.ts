@@ -6,7 +6,7 @@
  * phone's sealed copy or from k surviving shares; only its holder changes. The updated placement
  * goes into a new manifest, sent like a backup's.
  */
-import { CanopyError, isCanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError, isCanopyError } from '../../common/errors.ts';
 import { addressOf } from './chunk-store.ts';
 import { Sender, type StoreTargets } from './backup.ts';
 import { decodeShares, type Share } from './erasure.ts';

@@ -11,7 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, open as openFile, rename, rm, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
-import { CanopyError, isCanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError, isCanopyError } from '../../common/errors.ts';
 import { addressOf, isAddress } from './chunk-store.ts';
 import { chunkId, open } from './crypto.ts';
 import { decodeShares, type Share } from './erasure.ts';
@@ -59,7 +59,7 @@ export interface RestoreResult {
 
 export async function loadManifestBytes(opts: Pick<RestoreOptions, 'manifest' | 'sources' | 'shares' | 'neighbours' | 'timeoutMs'>): Promise<{ bytes: Uint8Array; source: string }> {
   if (existsSync(opts.manifest)) return { bytes: readFileSync(opts.manifest), source: opts.manifest };
-  if (!isAddress(opts.manifest)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${opts.manifest}: no such manifest file (nor a 64-hex-digit manifest address)`);
+  if (!isAddress(opts.manifest)) throw new CanopyError('CANOPY_ERR_NOT_FOUND', `${opts.manifest}: no such manifest file (nor a 64-hex-digit manifest address)`);
   const tried: string[] = [];
   const candidates: Source[] = [...opts.sources, ...(opts.shares ? (opts.neighbours ?? []).map((agent) => ({ client: opts.shares!, agent, label: `neighbour ${agent}` })) : [])];
   for (const s of candidates) {

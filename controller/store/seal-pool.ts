@@ -23,7 +23,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 import { seal, type Keys } from './crypto.ts';
 
 /** A job as posted to a worker: `plain` arrives in a buffer of its own (offset 0, so 4-byte aligned). */

@@ -1,4 +1,4 @@
-import { CanopyError } from '../../firmware-bridge/errors.ts';
+import { CanopyError } from '../../common/errors.ts';
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B?$/i;
 

@@ -1,5 +1,5 @@
 import { SystemClock, type Clock } from '../clock.ts';
-import { CanopyError } from '../errors.ts';
+import { MavlinkError } from '../errors.ts';
 import type { Link } from './link.ts';
 import { SerialLink } from './serial.ts';
 import { TcpClientLink, TcpServerLink } from './tcp.ts';
@@ -28,7 +28,7 @@ export function createLink(url: string, opts: CreateLinkOptions = {}): Link {
     case 'tcpin':
       return new TcpServerLink(url, spec.host, spec.port);
     case 'memory':
-      throw new CanopyError('CANOPY_ERR_LINK_URL', `memory links come in pairs: build them with createMemoryPair(), not from the URL "${url}"`);
+      throw new MavlinkError('CANOPY_ERR_LINK_URL', `memory links come in pairs: build them with createMemoryPair(), not from the URL "${url}"`);
   }
 }
 

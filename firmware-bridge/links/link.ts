@@ -37,7 +37,7 @@ export interface Link extends EventEmitter<LinkEvents> {
   readonly url: string;
   readonly isUp: boolean;
   readonly stats: LinkStats;
-  /** Opens the transport. Rejects with a CanopyError a user can act on (port in use, no device). */
+  /** Opens the transport. Rejects with a MavlinkError a user can act on (port in use, no device). */
   start(): Promise<void>;
   /** Closes the transport and cancels reconnects. Idempotent. */
   stop(): Promise<void>;

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { SerialPort } from 'serialport';
 import type { Clock, TimerHandle } from '../clock.ts';
-import { CanopyError, isCanopyError } from '../errors.ts';
+import { MavlinkError, isCodedError } from '../errors.ts';
 import { Backoff, BaseLink } from './link.ts';
 
 /**
@@ -12,10 +12,10 @@ import { Backoff, BaseLink } from './link.ts';
 export function serialOpenError(path: string, err: Error): Error {
   const text = `${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`;
   if (/ENOENT|No such file/i.test(text)) {
-    return new CanopyError('CANOPY_ERR_SERIAL_NOT_FOUND', `serial device ${path} does not exist: is the radio plugged in? "ls /dev/serial/by-id" lists what is attached`, { cause: err });
+    return new MavlinkError('CANOPY_ERR_SERIAL_NOT_FOUND', `serial device ${path} does not exist: is the radio plugged in? "ls /dev/serial/by-id" lists what is attached`, { cause: err });
   }
   if (/EACCES|Permission denied/i.test(text)) {
-    return new CanopyError('CANOPY_ERR_SERIAL_PERMISSION', `no permission to open ${path}: add your user to the dialout group ("sudo usermod -aG dialout $USER", then log in again)`, { cause: err });
+    return new MavlinkError('CANOPY_ERR_SERIAL_PERMISSION', `no permission to open ${path}: add your user to the dialout group ("sudo usermod -aG dialout $USER", then log in again)`, { cause: err });
   }
   return err;
 }
@@ -135,7 +135,7 @@ export class SerialLink extends BaseLink {
       this.open().catch((err) => {
         if (!this.running) return;
         const e = serialOpenError(this.path, err as Error);
-        const absent = isCanopyError(e, 'CANOPY_ERR_SERIAL_NOT_FOUND');
+        const absent = isCodedError(e, 'CANOPY_ERR_SERIAL_NOT_FOUND');
         if (!absent || !this.reportedAbsent) this.emit('error', e);
         this.reportedAbsent ||= absent;
         this.scheduleReopen(absent ? (this.opts.absentPollMs ?? 250) : undefined);

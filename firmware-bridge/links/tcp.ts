@@ -1,12 +1,12 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { Clock, TimerHandle } from '../clock.ts';
-import { CanopyError } from '../errors.ts';
+import { MavlinkError } from '../errors.ts';
 import { Backoff, BaseLink } from './link.ts';
 
 /** A listen/bind failure as the error a user can act on; a port in use names the port. */
 export function listenError(err: NodeJS.ErrnoException, transport: 'TCP' | 'UDP', url: string, port: number): Error {
   if (err.code !== 'EADDRINUSE') return err;
-  return new CanopyError('CANOPY_ERR_PORT_IN_USE', `${transport} port ${port} of ${url} is already in use (another Canopy, MAVProxy, QGroundControl or SITL?); stop it or pick another port in the URL`, { cause: err });
+  return new MavlinkError('CANOPY_ERR_PORT_IN_USE', `${transport} port ${port} of ${url} is already in use (another Canopy, MAVProxy, QGroundControl or SITL?); stop it or pick another port in the URL`, { cause: err });
 }
 
 /** `tcp://host:port`: a client that reconnects with backoff whenever the connection drops. */

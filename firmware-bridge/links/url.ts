@@ -1,4 +1,4 @@
-import { CanopyError } from '../errors.ts';
+import { MavlinkError } from '../errors.ts';
 
 /**
  * Link URLs (MQTT.js / MAVSDK connection-URL habit):
@@ -19,8 +19,8 @@ export type LinkSpec =
 const SCHEMES = ['serial', 'udpin', 'udpout', 'tcp', 'tcpin', 'memory'] as const;
 const STANDARD_BAUDS = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 921600, 1000000, 1500000];
 
-function bad(url: string, part: string, why: string): CanopyError {
-  return new CanopyError('CANOPY_ERR_LINK_URL', `bad link URL "${url}": ${part} ${why}. Examples: serial:/dev/ttyUSB0?baud=57600, udpin://0.0.0.0:14550, udpout://127.0.0.1:14550, tcp://127.0.0.1:5760, tcpin://0.0.0.0:5760`);
+function bad(url: string, part: string, why: string): MavlinkError {
+  return new MavlinkError('CANOPY_ERR_LINK_URL', `bad link URL "${url}": ${part} ${why}. Examples: serial:/dev/ttyUSB0?baud=57600, udpin://0.0.0.0:14550, udpout://127.0.0.1:14550, tcp://127.0.0.1:5760, tcpin://0.0.0.0:5760`);
 }
 
 export function parseLinkUrl(url: string): LinkSpec {

@@ -4,7 +4,7 @@ import serialization from 'node-mavlink/dist/lib/serialization.js';
 import type { MavLinkData, MavLinkDataConstructor } from 'mavlink-mappings';
 import { frameCrc } from './crc.ts';
 import { messageInfo, type MessageInfo } from './dialect.ts';
-import { CanopyError } from '../errors.ts';
+import { MavlinkError } from '../errors.ts';
 
 /** MAVLink start-of-frame markers (mavlink.io/en/guide/serialization.html). */
 export const STX_V1 = 0xfe;
@@ -90,7 +90,7 @@ export function encodePayload(msg: MavLinkData): Buffer {
       return typeof v === 'number' && !fits(v, f.type);
     });
     const what = bad ? `${bad.source} = ${(msg as unknown as Record<string, unknown>)[bad.name]} does not fit ${bad.type}` : String(err);
-    throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `cannot encode ${ctor.MSG_NAME}: ${what}`, { cause: err });
+    throw new MavlinkError('CANOPY_ERR_BAD_ARGUMENT', `cannot encode ${ctor.MSG_NAME}: ${what}`, { cause: err });
   }
   return full.subarray(HEADER_V2, full.length - 2);
 }
@@ -112,7 +112,7 @@ function fits(v: number, type: string): boolean {
 export function infoOf(msg: MavLinkData): MessageInfo {
   const ctor = msg.constructor as MavLinkDataConstructor<MavLinkData>;
   const info = messageInfo(ctor.MSG_ID);
-  if (!info) throw new CanopyError('CANOPY_ERR_UNKNOWN_MESSAGE', `message ${ctor.MSG_NAME} (${ctor.MSG_ID}) is not in the loaded dialects`);
+  if (!info) throw new MavlinkError('CANOPY_ERR_UNKNOWN_MESSAGE', `message ${ctor.MSG_NAME} (${ctor.MSG_ID}) is not in the loaded dialects`);
   return info;
 }
 
@@ -124,7 +124,7 @@ export function encodeFrame(msg: MavLinkData, o: EncodeOptions): Buffer {
   const info = infoOf(msg);
   const payload = encodePayload(msg);
   if ((o.version ?? 2) === 1) {
-    if (info.id > 255) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${info.name} (${info.id}) cannot be sent as MAVLink 1`);
+    if (info.id > 255) throw new MavlinkError('CANOPY_ERR_BAD_ARGUMENT', `${info.name} (${info.id}) cannot be sent as MAVLink 1`);
     const len = info.baseLength;
     const buf = Buffer.alloc(HEADER_V1 + len + 2);
     buf[0] = STX_V1;

@@ -5,7 +5,7 @@
  * (src/modules/commander/px4_custom_mode.h).
  */
 import { minimal } from 'mavlink-mappings';
-import { CanopyError } from '../errors.ts';
+import { MavlinkError } from '../errors.ts';
 
 export const ARDUCOPTER_MODES: Record<string, number> = {
   STABILIZE: 0, ACRO: 1, ALT_HOLD: 2, AUTO: 3, GUIDED: 4, LOITER: 5, RTL: 6, CIRCLE: 7, LAND: 9,
@@ -53,11 +53,11 @@ export function encodeMode(autopilot: number, name: string): EncodedMode {
     const mainNo = PX4_MAIN[main];
     const subNo = sub === undefined ? 0 : PX4_AUTO_SUB[sub];
     if (mainNo === undefined || subNo === undefined || (sub !== undefined && mainNo !== PX4_MAIN.AUTO)) {
-      throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `PX4 has no mode "${name}"; known: ${[...Object.keys(PX4_MAIN).filter((m) => m !== 'AUTO'), ...Object.keys(PX4_AUTO_SUB).map((s) => `AUTO.${s}`)].join(', ')}`);
+      throw new MavlinkError('CANOPY_ERR_BAD_ARGUMENT', `PX4 has no mode "${name}"; known: ${[...Object.keys(PX4_MAIN).filter((m) => m !== 'AUTO'), ...Object.keys(PX4_AUTO_SUB).map((s) => `AUTO.${s}`)].join(', ')}`);
     }
     return { baseMode: base, customMode: ((mainNo << 16) | (subNo << 24)) >>> 0 };
   }
   const n = ARDUCOPTER_MODES[name];
-  if (n === undefined) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `ArduCopter has no mode "${name}"; known: ${Object.keys(ARDUCOPTER_MODES).join(', ')}`);
+  if (n === undefined) throw new MavlinkError('CANOPY_ERR_BAD_ARGUMENT', `ArduCopter has no mode "${name}"; known: ${Object.keys(ARDUCOPTER_MODES).join(', ')}`);
   return { baseMode: base, customMode: n };
 }

@@ -13,12 +13,12 @@ test('canopy --help lists every command; a command explains its own options', as
   for (const suite of SUITE_NAMES) assert.match(bench.stdout, new RegExp(`\\b${suite}\\b`), `bench --help names the suite ${suite}`);
 });
 
-test('an unknown command or suite is a clear error with the known names', async () => {
+test('an unknown command or suite is a usage error (64) with the known names', async () => {
   const cmd = await canopy('fly-away');
-  assert.equal(cmd.code, 2);
+  assert.equal(cmd.code, 64);
   assert.match(cmd.stderr, /unknown command "fly-away"/);
   const suite = await canopy('bench', 'nope');
-  assert.equal(suite.code, 1);
+  assert.equal(suite.code, 64);
   assert.match(suite.stderr, /unknown suite "nope"; suites: bridge, relay/);
 });
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../common/errors.ts';
 import { duration } from '../../common/duration.ts';
 import { ConfigSchema, findConfig, parseConfig, relayOptions } from '../../controller/config.ts';
 import { formatDuration, printable } from '../../controller/config-issues.ts';

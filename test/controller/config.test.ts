@@ -9,7 +9,7 @@ import { createServer, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../common/errors.ts';
 import { parseDuration } from '../../common/duration.ts';
 import { defaultConfig, meshOptions, parseConfig, relayOptions } from '../../controller/config.ts';
 import { Upstream } from '../../sim/cloud.ts';
@@ -77,7 +77,7 @@ test('durations read the way people write them', () => {
   assert.equal(parseDuration('2h30m'), 9_000_000);
   assert.equal(parseDuration('1d6h'), 30 * 3600_000);
   assert.equal(parseDuration(45), 45_000);
-  assert.throws(() => parseDuration('3x'), /not a duration/);
+  assert.throws(() => parseDuration('3x'), (e) => isCanopyError(e, 'CANOPY_ERR_BAD_ARGUMENT') && /not a duration/.test(e.message));
   assert.throws(() => parseDuration(''), /not a duration/);
 });
 

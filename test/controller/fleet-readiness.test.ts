@@ -12,6 +12,7 @@ import { createMemoryPair } from '../../firmware-bridge/links/memory.ts';
 import { FleetController, type FleetAlert } from '../../controller/fleet/fleet.ts';
 import { GroundStation } from '../../controller/ground-station.ts';
 import { droneState } from '../../controller/drone-bridge.ts';
+import { isCanopyError } from '../../common/errors.ts';
 import { MetricsCollector } from '../../controller/dashboard/metrics.ts';
 import type { DroneState } from '../../common/topics.ts';
 import { runFast } from '../../sim/runner.ts';
@@ -120,7 +121,7 @@ test('a faulted drone: an admin clears it, or it comes back by itself once its a
   d.setMode(9, 'Battery failsafe');
   await runFast(r.world, { durationMs: 3 * 60_000 });
   assert.equal(r.fleet.role(up), 'fault');
-  assert.throws(() => r.fleet.clearFault(up === 1 ? 2 : 1), /is not faulted/);
+  assert.throws(() => r.fleet.clearFault(up === 1 ? 2 : 1), (e) => isCanopyError(e, 'CANOPY_ERR_STATE') && /is not faulted/.test(e.message));
   assert.throws(() => r.fleet.clearFault(99), /has no drone 99/);
   assert.match(r.fleet.clearFault(up), /back in the plan/);
   assert.equal(r.fleet.role(up), 'charging');

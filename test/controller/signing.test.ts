@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { common } from 'mavlink-mappings';
 import { ManualClock } from '../../firmware-bridge/clock.ts';
-import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../common/errors.ts';
 import { createMemoryPair } from '../../firmware-bridge/links/memory.ts';
 import { keyFromPassphrase, MavlinkSigning } from '../../firmware-bridge/microservices/signing/index.ts';
 import { MavlinkNode } from '../../firmware-bridge/node.ts';
@@ -139,6 +139,6 @@ test('canopy signing setup hands a simulated drone its key; it then signs with i
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /drone 1 signs with its key \(\d+ signed frame\(s\) verified\)/);
   const wrong = await canopy('signing', 'setup', '--link', `tcp://127.0.0.1:${port}`, '--sysid', '0', '--config', join(d, 'canopy.yaml'));
-  assert.notEqual(wrong.code, 0);
+  assert.equal(wrong.code, 64, 'EX_USAGE');
   assert.match(wrong.stderr, /--sysid must be a system id from 1 to 255/);
 });

@@ -87,7 +87,7 @@ async function exitOf(child: ReturnType<typeof spawnCanopy>): Promise<number | n
 
 // A start that fails part-way used to leave the earlier parts running (mesh, links, timers): the
 // error was printed and the process never ended, so systemd never restarted it.
-test('a start that fails part-way stops what it started and exits 1: the dashboard port of a real site in use', { timeout: 90_000 }, async (t) => {
+test('a start that fails part-way stops what it started and exits 69 (EX_UNAVAILABLE, restarted): the dashboard port of a real site in use', { timeout: 90_000 }, async (t) => {
   const dashboardPort = await takenPort(t);
   const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
@@ -95,15 +95,15 @@ test('a start that fails part-way stops what it started and exits 1: the dashboa
   await new Promise<void>((r) => drone.listen(0, '127.0.0.1', r));
   t.after(() => drone.close());
   const child = spawnCanopy(t, 'start', '--dashboard-port', String(dashboardPort), '--link', `tcp://127.0.0.1:${(drone.address() as { port: number }).port}`, '--data', data, '--mqtt-port', String(await freePort()), '--ws-port', String(await freePort()));
-  assert.equal(await exitOf(child), 1, child.output());
+  assert.equal(await exitOf(child), 69, child.output());
   assert.match(child.output(), new RegExp(`dashboard port ${dashboardPort} .* is in use`));
 });
 
-test('a start that fails part-way stops what it started and exits 1: the MQTT port of the simulated site in use', { timeout: 90_000 }, async (t) => {
+test('a start that fails part-way stops what it started and exits 69 (EX_UNAVAILABLE, restarted): the MQTT port of the simulated site in use', { timeout: 90_000 }, async (t) => {
   const mqttPort = await takenPort(t);
   const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
   const child = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--data', data, '--mqtt-port', String(mqttPort), '--ws-port', String(await freePort()));
-  assert.equal(await exitOf(child), 1, child.output());
+  assert.equal(await exitOf(child), 69, child.output());
   assert.match(child.output(), new RegExp(`mesh tcp port ${mqttPort} is in use`));
 });

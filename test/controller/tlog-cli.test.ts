@@ -102,10 +102,10 @@ test('tlog replay --speed max sends every frame, byte for byte, to the URL and s
 
 test('tlog usage errors are explained, with their codes', async () => {
   const missing = await canopy('tlog', 'info', '/nonexistent/flight.tlog');
-  assert.equal(missing.code, 1);
+  assert.equal(missing.code, 65, 'EX_DATAERR');
   assert.match(missing.stderr, /cannot read \/nonexistent\/flight\.tlog.*\[CANOPY_ERR_TLOG\]/);
   const speed = await canopy('tlog', 'replay', 'x.tlog', '--speed', 'fast');
-  assert.equal(speed.code, 1);
+  assert.equal(speed.code, 64, 'EX_USAGE');
   assert.match(speed.stderr, /--speed must be a positive number or "max", got "fast" \[CANOPY_ERR_BAD_ARGUMENT\]/);
   const verb = await canopy('tlog', 'frob', 'x.tlog');
   assert.match(verb.stderr, /unknown tlog command "frob"/);

@@ -37,14 +37,14 @@ test('canopy user add, list and remove', { timeout: 120_000 }, async (t) => {
   assert.match(list.stdout, /^admin\s+admin\nkiosk\s+viewer\nphone\s+phone\n$/);
 
   const badRole = await canopy('user', 'add', 'x', '--role', 'boss', '--data', data);
-  assert.notEqual(badRole.code, 0);
+  assert.equal(badRole.code, 64, 'EX_USAGE');
   assert.match(badRole.stderr, /--role "boss": one of admin, viewer/);
   const badName = await canopy('user', 'add', 'a/b', '--data', data);
-  assert.notEqual(badName.code, 0);
+  assert.equal(badName.code, 64, 'EX_USAGE');
   assert.match(badName.stderr, /username "a\/b"/);
   const lastAdmin = await canopy('user', 'remove', 'admin', '--data', data);
-  assert.notEqual(lastAdmin.code, 0);
-  assert.match(lastAdmin.stderr, /last admin/);
+  assert.equal(lastAdmin.code, 77, 'EX_NOPERM');
+  assert.match(lastAdmin.stderr, /last admin.*\[CANOPY_ERR_DENIED\]/);
 
   assert.equal((await canopy('user', 'remove', 'kiosk', '--data', data)).code, 0);
   assert.deepEqual(users().map((u) => u.username), ['admin', 'phone']);

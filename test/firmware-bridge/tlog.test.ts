@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { common, minimal } from 'mavlink-mappings';
 import { ManualClock } from '../../firmware-bridge/clock.ts';
-import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { isCodedError } from '../../firmware-bridge/errors.ts';
 import { createMemoryPair } from '../../firmware-bridge/links/memory.ts';
 import { MavlinkNode } from '../../firmware-bridge/node.ts';
 import { Router } from '../../firmware-bridge/router.ts';
@@ -121,7 +121,7 @@ test('damage costs only the records it touches; unknown ids need the next record
 test('a missing file is a clear error', () => {
   assert.throws(
     () => [...new TlogReader('/nonexistent/flight.tlog')],
-    (err) => isCanopyError(err, 'CANOPY_ERR_TLOG') && /cannot read \/nonexistent\/flight.tlog/.test(err.message),
+    (err) => isCodedError(err, 'CANOPY_ERR_TLOG') && /cannot read \/nonexistent\/flight.tlog/.test(err.message),
   );
 });
 
@@ -174,7 +174,7 @@ test('the writer appends to a file, and a path it cannot open is a clear error a
   assert.equal(recs.length, 4, 'the second session appended');
   assert.deepEqual(recs[0]!.frame.raw, written[0]);
   assert.deepEqual(recs[2]!.frame.raw, written[1]);
-  assert.throws(() => new TlogWriter(gcs, join(dir, 'no', 'such', 'dir.tlog')).start(), (err) => isCanopyError(err, 'CANOPY_ERR_TLOG'));
+  assert.throws(() => new TlogWriter(gcs, join(dir, 'no', 'such', 'dir.tlog')).start(), (err) => isCodedError(err, 'CANOPY_ERR_TLOG'));
 });
 
 test('the replay link plays records at their recorded offsets divided by the speed', async () => {

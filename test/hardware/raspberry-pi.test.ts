@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EX_CONFIG } from '../../controller/cli.ts';
+import { EXIT_CODES } from '../../common/errors.ts';
 import { identifyUsbSerial, KNOWN_USB_SERIAL, renderUdevRules } from '../../hardware/usb-serial.ts';
 import { canopy } from '../helpers/cli.ts';
 import { hasCommand, needCommand, repoRoot } from '../helpers/tools.ts';
@@ -24,7 +24,7 @@ test('the systemd unit\'s canopy command line is valid', async (t) => {
   assert.match(unit, /^SupplementaryGroups=dialout$/m, 'the service may open the serial radios');
   assert.match(unit, /^User=canopy$/m);
   assert.match(unit, /^Restart=on-failure$/m);
-  assert.match(unit, new RegExp(`^RestartPreventExitStatus=${EX_CONFIG}$`, 'm'), 'no restart loop on an invalid canopy.yaml');
+  assert.match(unit, new RegExp(`^RestartPreventExitStatus=${EXIT_CODES.CANOPY_ERR_CONFIG}$`, 'm'), 'no restart loop on an invalid canopy.yaml');
   assert.match(unit, /^StandardOutput=journal$/m);
   assert.match(unit, /^EnvironmentFile=-\/etc\/canopy\/canopy\.env$/m, 'secrets from the root-only file, optional');
   const dir = mkdtempSync(join(tmpdir(), 'canopy-unit-'));

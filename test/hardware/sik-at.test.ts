@@ -1,7 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock, SystemClock } from '../../firmware-bridge/clock.ts';
-import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { isCodedError } from '../../firmware-bridge/errors.ts';
 import { createLink, createMemoryPair } from '../../firmware-bridge/links/index.ts';
 import { effectiveAirSpeed, parseSikParameters, setupSikRadio, sikTargets } from '../../hardware/sik-at.ts';
 import { SimSikAt, serveSikAt } from '../../sim/sik-at.ts';
@@ -124,8 +124,8 @@ test('sim: ECC halves the air rate and MAVLINK=0 turns RADIO_STATUS off in the l
 });
 
 test('setup requests are checked before anything is sent: unsupported air speeds are refused, not rounded', () => {
-  assert.throws(() => sikTargets({ airSpeed: 100 }), (e) => isCanopyError(e, 'CANOPY_ERR_BAD_ARGUMENT') && /2, 4, 8, 16, 19, 24, 32, 48, 64, 96, 128, 192, 250/.test(e.message));
-  assert.throws(() => sikTargets({ netid: 70000 }), (e) => isCanopyError(e, 'CANOPY_ERR_BAD_ARGUMENT'));
+  assert.throws(() => sikTargets({ airSpeed: 100 }), (e) => isCodedError(e, 'CANOPY_ERR_BAD_ARGUMENT') && /2, 4, 8, 16, 19, 24, 32, 48, 64, 96, 128, 192, 250/.test(e.message));
+  assert.throws(() => sikTargets({ netid: 70000 }), (e) => isCodedError(e, 'CANOPY_ERR_BAD_ARGUMENT'));
   assert.deepEqual(sikTargets({ netid: 42, ecc: false }), [
     { name: 'NETID', value: 42 },
     { name: 'ECC', value: 0 },
@@ -149,12 +149,12 @@ async function memoryRadio(opts: Partial<ConstructorParameters<typeof SimSikAt>[
 
 test('setup: no answer to +++ is a clear error naming the fixes', async () => {
   const { host } = await memoryRadio({ deaf: true });
-  await assert.rejects(setupSikRadio(host, { netid: 3 }, { clock, guardMs: GUARD, replyMs: 200, device: '/dev/ttyUSB0' }), (e) => isCanopyError(e, 'CANOPY_ERR_RADIO_NO_ANSWER') && /baud rate/.test(e.message) && /nothing else/.test(e.message));
+  await assert.rejects(setupSikRadio(host, { netid: 3 }, { clock, guardMs: GUARD, replyMs: 200, device: '/dev/ttyUSB0' }), (e) => isCodedError(e, 'CANOPY_ERR_RADIO_NO_ANSWER') && /baud rate/.test(e.message) && /nothing else/.test(e.message));
 });
 
 test('setup: a refused value saves nothing and reboots the radio into its old settings', async () => {
   const { host, radio } = await memoryRadio({ maxTxPower: 17, eeprom: { TXPOWER: 11 } });
-  await assert.rejects(setupSikRadio(host, { netid: 9, txPower: 20 }, { clock, guardMs: GUARD, device: 'radio' }), (e) => isCanopyError(e, 'CANOPY_ERR_RADIO_REFUSED') && /TXPOWER=20/.test(e.message));
+  await assert.rejects(setupSikRadio(host, { netid: 9, txPower: 20 }, { clock, guardMs: GUARD, device: 'radio' }), (e) => isCodedError(e, 'CANOPY_ERR_RADIO_REFUSED') && /TXPOWER=20/.test(e.message));
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(radio.reboots, 1);
   assert.equal(radio.get('NETID'), 25, 'NETID was set in RAM but never written: the reboot dropped it');
@@ -163,7 +163,7 @@ test('setup: a refused value saves nothing and reboots the radio into its old se
 
 test('setup: a value the radio acknowledges but does not keep fails the read-back', async () => {
   const { host } = await memoryRadio({ ignoreSets: [3] });
-  await assert.rejects(setupSikRadio(host, { netid: 9 }, { clock, guardMs: GUARD, device: 'radio' }), (e) => isCanopyError(e, 'CANOPY_ERR_RADIO_VERIFY') && /NETID=25 after 9/.test(e.message));
+  await assert.rejects(setupSikRadio(host, { netid: 9 }, { clock, guardMs: GUARD, device: 'radio' }), (e) => isCodedError(e, 'CANOPY_ERR_RADIO_VERIFY') && /NETID=25 after 9/.test(e.message));
 });
 
 test('setup: values already set are left alone, without writing or rebooting', async () => {
@@ -226,7 +226,7 @@ test('canopy radio setup over a pseudo-terminal: reads, sets, writes, verifies a
     assert.match(show.stdout, /^S3\tNETID\t42$/m);
 
     const bad = await canopy('radio', 'setup', pty.b, '--air-speed', '100');
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 64, 'EX_USAGE');
     assert.match(bad.stderr, /--air-speed must be one of/);
   } finally {
     await device.stop();
@@ -236,7 +236,7 @@ test('canopy radio setup over a pseudo-terminal: reads, sets, writes, verifies a
 
 test('canopy radio setup: a device that is not there is named, with the fix', async () => {
   const r = await canopy('radio', 'setup', '/dev/ttyCANOPY-none', '--netid', '1');
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 66, 'EX_NOINPUT');
   assert.match(r.stderr, /does not exist.*by-id.*CANOPY_ERR_SERIAL_NOT_FOUND/s);
 });
 

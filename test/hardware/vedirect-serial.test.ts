@@ -12,7 +12,7 @@ import { ManualClock, SystemClock } from '../../firmware-bridge/clock.ts';
 import { createLink, createMemoryPair } from '../../firmware-bridge/links/index.ts';
 import { ChargeController, irradianceFromMppt } from '../../controller/power/charge-controller.ts';
 import { parseConfig } from '../../controller/config.ts';
-import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { isCodedError } from '../../firmware-bridge/errors.ts';
 import { PowerPlanner } from '../../controller/power/budget.ts';
 import { VeDirectReader, type MpptReading } from '../../hardware/vedirect.ts';
 import { serveMppt, type SimMpptOptions } from '../../sim/vedirect.ts';
@@ -147,6 +147,6 @@ test('canopy.yaml chargeController: url and panelWp are checked with their paths
   assert.deepEqual(ok.chargeController, { url: 'serial:///dev/ttyUSB1', panelWp: 400 });
   assert.throws(
     () => parseConfig('chargeController: { url: "serial:/dev/ttyUSB1?baud=1234", panelWp: -1 }', 'canopy.yaml'),
-    (e) => isCanopyError(e, 'CANOPY_ERR_CONFIG') && /chargeController\.url/.test(e.message) && /chargeController\.panelWp/.test(e.message),
+    (e) => isCodedError(e, 'CANOPY_ERR_CONFIG') && /chargeController\.url/.test(e.message) && /chargeController\.panelWp/.test(e.message),
   );
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { isCodedError } from '../../firmware-bridge/errors.ts';
 import { seededRandom } from '../../firmware-bridge/random.ts';
 import { VeDirectParser, encodeVeDirectBlock, mpptReading, vedirectUrl, type VeDirectBlock } from '../../hardware/vedirect.ts';
 import { needReference } from '../helpers/tools.ts';
@@ -199,6 +199,6 @@ test('VE.Direct URLs get 19200 baud unless they name a rate; UDP is refused', ()
   assert.equal(vedirectUrl('serial:///dev/ttyUSB1'), 'serial:///dev/ttyUSB1?baud=19200');
   assert.equal(vedirectUrl('serial:/dev/ttyUSB1?baud=9600'), 'serial:/dev/ttyUSB1?baud=9600');
   assert.equal(vedirectUrl('tcp://10.0.0.5:3000'), 'tcp://10.0.0.5:3000');
-  assert.throws(() => vedirectUrl('udpin://0.0.0.0:1'), (e) => isCanopyError(e, 'CANOPY_ERR_LINK_URL'));
-  assert.throws(() => vedirectUrl('serial:/dev/ttyUSB1?baud=12345'), (e) => isCanopyError(e, 'CANOPY_ERR_LINK_URL'));
+  assert.throws(() => vedirectUrl('udpin://0.0.0.0:1'), (e) => isCodedError(e, 'CANOPY_ERR_LINK_URL'));
+  assert.throws(() => vedirectUrl('serial:/dev/ttyUSB1?baud=12345'), (e) => isCodedError(e, 'CANOPY_ERR_LINK_URL'));
 });

@@ -44,9 +44,9 @@ test('canopy sim list names the shipped scenarios; a bad scenario is a clear err
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'bad.yaml'), 'swarm: { drones: -3 }\n');
   const bad = await canopy('sim', 'run', '--scenario', join(dir, 'bad.yaml'));
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 78, 'EX_CONFIG');
   assert.match(bad.stderr, /swarm\.drones: .*\[CANOPY_ERR_CONFIG\]/s);
   const unknown = await canopy('sim', 'run', '--scenario', 'atlantis');
-  assert.equal(unknown.code, 1);
+  assert.equal(unknown.code, 78, 'EX_CONFIG');
   assert.match(unknown.stderr, /no scenario "atlantis"/);
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isCanopyError } from '../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../common/errors.ts';
 import { runScenario } from '../../harness/sim-command.ts';
 import { loadScenario, parseScenario, shippedScenarios, type Scenario } from '../../sim/scenario.ts';
 

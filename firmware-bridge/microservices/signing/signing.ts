@@ -14,7 +14,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { common } from 'mavlink-mappings';
 import type { ChannelSigning, SignatureVerdict } from '../../channel.ts';
 import type { Clock } from '../../clock.ts';
-import { CanopyError } from '../../errors.ts';
+import { MavlinkError } from '../../errors.ts';
 import type { MessagePort } from '../../node.ts';
 import { payloadOffset, SIGNATURE_LENGTH, type Frame } from '../../protocol/frame.ts';
 
@@ -52,7 +52,7 @@ export function computeSignature(key: Buffer, frame: Buffer): Buffer {
  * (MAVProxy's `signing setup PASSPHRASE` does the same, so keys interoperate).
  */
 export function keyFromPassphrase(passphrase: string): Buffer {
-  if (!passphrase) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'a signing passphrase must not be empty');
+  if (!passphrase) throw new MavlinkError('CANOPY_ERR_BAD_ARGUMENT', 'a signing passphrase must not be empty');
   return createHash('sha256').update(passphrase, 'utf8').digest();
 }
 
@@ -93,7 +93,7 @@ export interface SigningStats {
 }
 
 function checkKey(key: Buffer, what: string): Buffer {
-  if (!Buffer.isBuffer(key) || key.length !== 32) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${what} must be 32 bytes, got ${Buffer.isBuffer(key) ? key.length : typeof key}`);
+  if (!Buffer.isBuffer(key) || key.length !== 32) throw new MavlinkError('CANOPY_ERR_BAD_ARGUMENT', `${what} must be 32 bytes, got ${Buffer.isBuffer(key) ? key.length : typeof key}`);
   return key;
 }
 
@@ -168,7 +168,7 @@ export class MavlinkSigning implements ChannelSigning {
 
   sign(frame: Buffer, linkId: number, targetSysid: number): void {
     const key = this.keyFor(targetSysid);
-    if (!key) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `no signing key for system ${targetSysid}`);
+    if (!key) throw new MavlinkError('CANOPY_ERR_BAD_ARGUMENT', `no signing key for system ${targetSysid}`);
     const at = frame.length - SIGNATURE_LENGTH;
     frame[at] = linkId & 0xff;
     frame.writeUIntLE(this.nextTimestamp(), at + 1, 6);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { ManualClock } from '../../../firmware-bridge/clock.ts';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../../common/errors.ts';
 import { Mesh } from '../../../controller/mesh/mesh.ts';
 import { decodeJson, encodeJson, type BridgeResponse, type DroneCommand, type DroneState } from '../../../common/topics.ts';
 import { connect, end, nextMessage, publishOutcome, subscribeGranted, tryConnect } from '../../helpers/mqtt.ts';
@@ -173,7 +173,7 @@ test('a port in use and an unreadable certificate fail start() with coded errors
   await assert.rejects(new Mesh({ users, tcp: { host: '127.0.0.1', port }, ws: false }).start(), (e) => isCanopyError(e, 'CANOPY_ERR_PORT_IN_USE') && /tcp port \d+ on 127\.0\.0\.1/.test(e.message));
   await assert.rejects(
     new Mesh({ users, tcp: { host: '127.0.0.1', port: 0 }, ws: false, tls: { port: 0, certFile: '/nonexistent.crt', keyFile: KEY } }).start(),
-    (e) => isCanopyError(e, 'CANOPY_ERR_BAD_ARGUMENT') && e.message.includes('mesh.tls.certFile'),
+    (e) => isCanopyError(e, 'CANOPY_ERR_CONFIG') && e.message.includes('mesh.tls.certFile'),
   );
 });
 

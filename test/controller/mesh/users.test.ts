@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../../common/errors.ts';
 import { hashPassword, parsePasswordHash, UserDirectory, verifyPassword, type ScryptParams } from '../../../controller/mesh/users.ts';
 
 const CHEAP: ScryptParams = { logN: 4, r: 8, p: 1 };

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../../common/errors.ts';
 import { ContactPlan, FOREVER, WindowBudget } from '../../../controller/relay/contact-plan.ts';
 
 test('current() and next() find the open and the coming window; boundaries are [start, end)', () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ManualClock } from '../../../firmware-bridge/clock.ts';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../../common/errors.ts';
 import { Outbox, type OutboxOptions } from '../../../controller/relay/outbox.ts';
 
 function tempDb(t: { after(fn: () => void): void }): string {
@@ -105,6 +105,6 @@ test('the file is in WAL mode with the requested synchronous level; a foreign sc
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
   db.pragma('user_version = 99');
   db.close();
-  assert.throws(() => new Outbox(options(path, new ManualClock())), (e) => isCanopyError(e, 'CANOPY_ERR_BAD_ARGUMENT') && /schema version 99/.test(e.message));
-  assert.throws(() => new Outbox(options('/nonexistent/dir/x.db', new ManualClock())), /cannot be opened/);
+  assert.throws(() => new Outbox(options(path, new ManualClock())), (e) => isCanopyError(e, 'CANOPY_ERR_CANNOT_OPEN') && /schema version 99/.test(e.message));
+  assert.throws(() => new Outbox(options('/nonexistent/dir/x.db', new ManualClock())), (e) => isCanopyError(e, 'CANOPY_ERR_CANNOT_OPEN') && /cannot be opened/.test(e.message));
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../../common/errors.ts';
 import { addressOf, ChunkStore } from '../../../controller/store/chunk-store.ts';
 import { PhoneAgent } from '../../../controller/store/phone-agent.ts';
 import { StoreClient } from '../../../controller/store/protocol.ts';

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, appendFileSync, writeFileSync, readdirSync, stat
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../../common/errors.ts';
 import { backup, type BackupOptions } from '../../../controller/store/backup.ts';
 import { restore, type RestoreOptions } from '../../../controller/store/restore.ts';
 import { openManifest, sealManifest } from '../../../controller/store/manifest.ts';
@@ -138,7 +138,7 @@ test('a tampered chunk is named with its file and the rest restores; with shares
 
 test('erasure parameters and a missing source path are clear errors', async (t) => {
   const rig = await storeRig(t, { neighbours: 0 });
-  await assert.rejects(backup(backupOpts(rig, join(rig.dir, 'nope'))), (e) => isCanopyError(e, 'CANOPY_ERR_BAD_ARGUMENT') && /no such file/.test(e.message));
+  await assert.rejects(backup(backupOpts(rig, join(rig.dir, 'nope'))), (e) => isCanopyError(e, 'CANOPY_ERR_NOT_FOUND') && /no such file/.test(e.message));
   await assert.rejects(backup(backupOpts(rig, rig.dir, { k: 4, n: 3 })), (e) => isCanopyError(e, 'CANOPY_ERR_BAD_ARGUMENT') && /4-of-3/.test(e.message));
   assert.ok(NEIGHBOURS.length >= 6);
 });

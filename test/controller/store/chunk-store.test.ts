@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { ManualClock } from '../../../firmware-bridge/clock.ts';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../../common/errors.ts';
 import { addressOf, ChunkStore, type ChunkStoreOptions } from '../../../controller/store/chunk-store.ts';
 
 function tempStore(t: { after(fn: () => void): void }, opts: Partial<ChunkStoreOptions> = {}): ChunkStore {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../../common/errors.ts';
 import { Chunker, chunkAll, DEFAULT_CHUNKER, type ChunkerParams } from '../../../controller/store/chunker.ts';
 import { chunkId, deriveKeys, newKdfParams, open, seal, verifyCheck, type Keys } from '../../../controller/store/crypto.ts';
 import { openManifest, readManifestHeader, sealManifest, type ManifestBody, type ManifestHeader } from '../../../controller/store/manifest.ts';

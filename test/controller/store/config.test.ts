@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../../common/errors.ts';
 import { parseConfig } from '../../../controller/config.ts';
 import { parseSize } from '../../../controller/store/size.ts';
 

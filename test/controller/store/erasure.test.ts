@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../../common/errors.ts';
 import { randomInt, seededRandom, type Random } from '../../../firmware-bridge/random.ts';
 import {
   decodeShares,

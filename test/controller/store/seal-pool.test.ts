@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCanopyError } from '../../../common/errors.ts';
 import { backup, ChunkPipeline } from '../../../controller/store/backup.ts';
 import { Chunker } from '../../../controller/store/chunker.ts';
 import { deriveKeys, newKdfParams, open, type Keys } from '../../../controller/store/crypto.ts';

@@ -46,7 +46,7 @@ test('canopy phone, backup and restore end to end; a wrong passphrase writes not
 
   process.env.CANOPY_PASSPHRASE = 'not the passphrase';
   const wrong = await canopy('restore', manifest, join(dir, 'out2'), '--broker', url);
-  assert.equal(wrong.code, 1);
+  assert.equal(wrong.code, 77, 'EX_NOPERM');
   assert.match(wrong.stderr, /canopy restore: wrong passphrase.*\[CANOPY_ERR_STORE_PASSPHRASE\]/);
   assert.equal(existsSync(join(dir, 'out2')), false);
 
@@ -58,12 +58,12 @@ test('canopy phone, backup and restore end to end; a wrong passphrase writes not
   assert.ok(u.own!.items > 5);
 
   const badWorkers = await canopy('backup', src, '--broker', url, '--scrypt-log-n', '4', '--seal-workers=-1');
-  assert.equal(badWorkers.code, 1);
+  assert.equal(badWorkers.code, 64, 'EX_USAGE');
   assert.match(badWorkers.stderr, /seal workers: -1; need an integer from 0 to 64.*\[CANOPY_ERR_BAD_ARGUMENT\]/);
 
   const missing = await canopy('backup', join(dir, 'nope'), '--broker', url, '--scrypt-log-n', '4');
-  assert.equal(missing.code, 1);
-  assert.match(missing.stderr, /no such file or directory \[CANOPY_ERR_BAD_ARGUMENT\]/);
+  assert.equal(missing.code, 66, 'EX_NOINPUT');
+  assert.match(missing.stderr, /no such file or directory \[CANOPY_ERR_NOT_FOUND\]/);
 });
 
 test('canopy phone --ingest keeps what the relay carries up, and canopy restore --upstream --no-mesh restores from it alone', async (t) => {

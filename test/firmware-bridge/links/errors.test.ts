@@ -5,14 +5,14 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLink, parseLinkUrl, serialOpenError, type TcpServerLink, type UdpInLink } from '../../../firmware-bridge/links/index.ts';
-import { isCanopyError, type ErrorCode } from '../../../firmware-bridge/errors.ts';
+import { isCodedError, type MavlinkErrorCode } from '../../../firmware-bridge/errors.ts';
 import { ManualClock } from '../../../firmware-bridge/clock.ts';
 import { repoRoot } from '../../helpers/tools.ts';
 
 /** An assert.rejects/throws validator: a CanopyError with `code` whose message matches every pattern. */
-function canopyError(code: ErrorCode, ...patterns: RegExp[]) {
+function canopyError(code: MavlinkErrorCode, ...patterns: RegExp[]) {
   return (e: unknown): boolean => {
-    if (!isCanopyError(e, code)) assert.fail(`expected ${code}, got ${String(e)}`);
+    if (!isCodedError(e, code)) assert.fail(`expected ${code}, got ${String(e)}`);
     for (const p of patterns) assert.match(e.message, p);
     return true;
   };
@@ -62,7 +62,7 @@ test('waitForDevice: a missing serial device does not fail start(); the link sta
   assert.equal(errors.length, 0, 'no retry before the first backoff step (250 ms)');
   const retried = new Promise<unknown>((resolve) => link.once('error', resolve));
   clock.advance(1);
-  assert.ok(isCanopyError(await retried, 'CANOPY_ERR_SERIAL_NOT_FOUND'));
+  assert.ok(isCodedError(await retried, 'CANOPY_ERR_SERIAL_NOT_FOUND'));
   await link.stop();
   assert.equal(clock.pending, 0, 'stop() cancels the retry');
 });

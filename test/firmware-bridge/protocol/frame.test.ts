@@ -2,13 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { common, minimal } from 'mavlink-mappings';
-import { isCanopyError } from '../../../firmware-bridge/errors.ts';
+import { isCodedError } from '../../../firmware-bridge/errors.ts';
 import { decodeFrame, encodeFrame, encodePayload, frameFromRaw, newMessage } from '../../../firmware-bridge/protocol/frame.ts';
 
 test('a field value that does not fit its wire type is a clear error naming the field, not a crash deep in the serialiser', () => {
   const s = new common.SysStatus();
   s.currentBattery = 49050;
-  assert.throws(() => encodePayload(s), (e: unknown) => isCanopyError(e, 'CANOPY_ERR_BAD_ARGUMENT') && /SYS_STATUS: current_battery = 49050 does not fit int16_t/.test((e as Error).message));
+  assert.throws(() => encodePayload(s), (e: unknown) => isCodedError(e, 'CANOPY_ERR_BAD_ARGUMENT') && /SYS_STATUS: current_battery = 49050 does not fit int16_t/.test((e as Error).message));
 });
 
 test('decoding sets every field (without the class constructor) and round-trips; newMessage copies defaults', () => {
