@@ -219,12 +219,27 @@ export function forecastPoints(p: ResolvedPowerProfile, sky: ClearSky, s: Readon
   return points;
 }
 
-// ---- Step 3: the loads and shedding -------------------------------------------------------------
+// ---- Step 3: the loads, the station battery as the tick starts, shedding ------------------------
 
 /** The station's own loads this tick, W (the phone's is decided with the bus balance). */
 export function stationLoads(p: ResolvedPowerProfile, inputs: PowerInputs): { dishW: number; radiosW: number; padsW: number } {
   const dishW = inputs.dish === 'active' ? p.dishW.activeW : inputs.dish === 'idle' ? p.dishW.idleW : 0;
   return { dishW, radiosW: p.radiosW * (inputs.radios ?? 1), padsW: inputs.charging * p.padChargeW };
+}
+
+/** The station battery's energy, and whether a battery monitor measured it. */
+export interface StationBattery {
+  energyWh: number;
+  measured: boolean;
+}
+
+/**
+ * The station battery as the tick starts: the battery monitor's state of charge when a fresh one
+ * is measured (the integrator is re-anchored to it), else what the integrator holds.
+ */
+export function stationBatteryNow(p: ResolvedPowerProfile, integratedWh: number, measuredSoc: number | undefined): StationBattery {
+  if (measuredSoc === undefined) return { energyWh: integratedWh, measured: false };
+  return { energyWh: Math.min(1, Math.max(0, measuredSoc)) * p.stationBatteryWh, measured: true };
 }
 
 /** Loads shed at this station-battery charge, in order: the uplink, the phone, then the drones land. */
@@ -368,7 +383,7 @@ export function decideNet(p: ResolvedPowerProfile, state: Readonly<NetState>, x:
   return { state: s, stations, reason };
 }
 
-// ---- Step 6: the station bus --------------------------------------------------------------------
+// ---- Step 6: the station bus and the station battery after the tick ---------------------------
 
 /**
  * The bus balance: the net's surplus reaches the bus (a deficit is the holders' own batteries'
@@ -389,9 +404,14 @@ export function busBalance(
   return { uplinkGranted, phoneChargeW, stationBatteryW: loadsW - surplusW };
 }
 
-/** The station battery after the tick: the bus balance integrated over it (open loop), within 0 and the capacity. */
-export function integrateStationBattery(p: ResolvedPowerProfile, energyWh: number, stationBatteryW: number, dtH: number): number {
-  return Math.min(p.stationBatteryWh, Math.max(0, energyWh - stationBatteryW * dtH));
+/**
+ * The station battery after the tick. Measured, it stays as the monitor said (the next tick
+ * measures again, or integrates from here); unmeasured, the bus balance is integrated over the
+ * tick (open loop), within 0 and the capacity.
+ */
+export function stationBatteryAfter(p: ResolvedPowerProfile, start: StationBattery, stationBatteryW: number, dtH: number): number {
+  if (start.measured) return start.energyWh;
+  return Math.min(p.stationBatteryWh, Math.max(0, start.energyWh - stationBatteryW * dtH));
 }
 
 // ---- Step 7: the fleet-sizing warning -----------------------------------------------------------

@@ -7,7 +7,9 @@
  *
  * The model: the net's panels feed the drones holding it (each its share) and send what is left
  * down to the station bus; the station battery buffers the bus; pads, the Pi, the radios, the
- * dish and the phone draw from it. A drone holding the net needs
+ * dish and the phone draw from it. The station battery's charge is what its monitor measures
+ * (battery-monitor.ts) while a fresh reading exists, else the bus balance integrated from the
+ * last state known. A drone holding the net needs
  *   hover = hoverWPerKg × (airframe mass + its share of the net's mass)      (≈ 180 W/kg)
  * and receives
  *   solar = GHI × cloud factor × area per drone × cell efficiency × MPPT efficiency.
@@ -32,7 +34,6 @@ import {
   forecastPoints,
   fullStations,
   holdersGeneration,
-  integrateStationBattery,
   landAllMs,
   launchAllMs,
   learnSky,
@@ -42,6 +43,8 @@ import {
   resolvePowerProfile,
   shedding,
   solarPerDroneW,
+  stationBatteryAfter,
+  stationBatteryNow,
   stationLoads,
   sunsetPlan,
   sustainableStations,
@@ -117,7 +120,8 @@ export interface PowerBudget {
     stationBatteryW: number;
   };
   loads: { hoverW: number; padsW: number; dishW: number; piW: number; phoneW: number; radiosW: number };
-  stationBattery: { soc: number; energyWh: number; capacityWh: number };
+  /** `measured`: the state of charge is the battery monitor's (fresh); otherwise the budget's own integration of the bus. */
+  stationBattery: { soc: number; energyWh: number; capacityWh: number; measured: boolean };
   /** Measured / modelled generation, smoothed (1 clear, lower under cloud). */
   cloudCorrection: number;
   /** Per drone: hover as flown (the model × hoverCorrection) and the sun it gets now, W. */
@@ -158,6 +162,8 @@ export interface PowerInputs {
   holdersMinSoc?: number;
   /** Global horizontal irradiance from a reference cell at the station, W/m² (when there is one). */
   referenceGhiWm2?: number;
+  /** The station battery's state of charge (0..1) as a battery monitor measures it, when a fresh reading has one. */
+  stationSoc?: number;
   /** Whether the dish is powered and carrying traffic. */
   dish?: 'off' | 'idle' | 'active';
   /** The fleet's measured transit pace (FleetController.transitPace): token time per launch and per return, ms. */
@@ -264,9 +270,10 @@ export class PowerPlanner {
     const solarPer = modelPer * this.learnt.cloud;
     // 2. The forecast.
     const forecast = this.forecast(inputs.available);
-    // 3. The station's loads, and what the station battery's charge sheds.
+    // 3. The station's loads; the station battery, measured or integrated; what its charge sheds.
     const loads = stationLoads(p, inputs);
-    const socPct = (this.stationWh / p.stationBatteryWh) * 100;
+    const battery = stationBatteryNow(p, this.stationWh, inputs.stationSoc);
+    const socPct = (battery.energyWh / p.stationBatteryWh) * 100;
     const shed = shedding(p, socPct);
     // 4. The sunset plan, at the pace of the net flown now.
     const sunset = sunsetPlan(forecast, hoverPer, landAllMs(p, this.current?.decisions.stations ?? 0, inputs.transitPace));
@@ -284,10 +291,10 @@ export class PowerPlanner {
       socPct,
     });
     this.net = decision.state;
-    // 6. The station bus: the uplink grant, the phone, and the station battery integrated over the tick.
+    // 6. The station bus: the uplink grant, the phone; the station battery after the tick.
     const hoverW = hoverPer * inputs.holding;
     const bus = busBalance(p, { netSolarW: holders.measuredW ?? solarPer * inputs.holding, netHoverW: hoverW, loads, socPct, shed });
-    this.stationWh = integrateStationBattery(p, this.stationWh, bus.stationBatteryW, dtH);
+    this.stationWh = stationBatteryAfter(p, battery, bus.stationBatteryW, dtH);
     // 7. The fleet-sizing warning.
     const warning = fleetWarning(p, { netUp: this.net.netUp, available: inputs.available, solarW: solarPer, hoverW: hoverPer, stations: decision.stations });
 
@@ -295,7 +302,7 @@ export class PowerPlanner {
       atMs: now,
       sources: { solarModelW: modelPer * inputs.holding, solarMeasuredW: holders.measuredW, stationBatteryW: bus.stationBatteryW },
       loads: { hoverW, padsW: loads.padsW, dishW: loads.dishW, piW: p.piW, phoneW: bus.phoneChargeW, radiosW: loads.radiosW },
-      stationBattery: { soc: this.stationWh / p.stationBatteryWh, energyWh: this.stationWh, capacityWh: p.stationBatteryWh },
+      stationBattery: { soc: this.stationWh / p.stationBatteryWh, energyWh: this.stationWh, capacityWh: p.stationBatteryWh, measured: battery.measured },
       cloudCorrection: this.learnt.cloud,
       perDrone: { hoverW: hoverPer, solarW: solarPer, hoverCorrection: this.hoverCorrection },
       decisions: { stations: decision.stations, uplinkGranted: bus.uplinkGranted, phoneChargeW: bus.phoneChargeW, shed, reason: decision.reason },
