@@ -68,6 +68,8 @@ export interface PowerState {
   solarW: number;
   loadW: number;
   batteryPct?: number;
+  /** Whether batteryPct is the station battery monitor's measurement (else the budget's integration of the bus). */
+  batteryMeasured?: boolean;
   /** Watts the dish draws while powered (0 when off). */
   dishW: number;
   /** Whether the budget currently grants the uplink its power. */

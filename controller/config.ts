@@ -44,7 +44,7 @@ function linkIdentity(url: string): string | undefined {
     return undefined;
   }
 }
-/** A charge controller's URL: a link URL of a kind VE.Direct can be read from (serial or a TCP bridge). */
+/** A VE.Direct device's URL (charge controller, battery monitor): a link URL of a kind VE.Direct can be read from (serial or a TCP bridge). */
 const vedirectLinkUrl = z.string().min(1).superRefine((v, ctx) => {
   try {
     vedirectUrl(v);
@@ -176,6 +176,13 @@ export const ConfigSchema = z.strictObject({
       panelWp: z.number().positive(),
       /** Delivered / rated power at 1000 W/m² (temperature, wiring, tilt). Default 0.8. */
       performanceRatio: z.number().gt(0).max(1.2).optional(),
+    })
+    .optional(),
+  /** The station battery's Victron BMV (or SmartShunt) on VE.Direct: the budget's measured state of charge (power/battery-monitor.ts). */
+  batteryMonitor: z
+    .strictObject({
+      /** serial:/dev/ttyUSB2 (19200 baud unless the URL says otherwise) or tcp://host:port of a serial bridge. */
+      url: vedirectLinkUrl,
     })
     .optional(),
   /**

@@ -28,6 +28,8 @@ export interface SiteOptions {
   tickMs?: number;
   /** GHI from a reference cell at the station, W/m² (a charge controller's PV input; the simulator's sky). */
   referenceGhi?: () => number | undefined;
+  /** The station battery's state of charge (0..1) from its monitor while a fresh reading has one (battery-monitor.ts); absent or undefined: the budget integrates. */
+  stationSoc?: () => number | undefined;
   /** Start recalled: no stations until an admin launches (a real site's default). */
   held?: boolean;
   /** Whether the dish is passing traffic when no relay says so on the bus (the simulator's dish); default off. */
@@ -143,6 +145,7 @@ export class SiteController {
       holdersMinSoc,
       dish: this.dishOn !== undefined ? (this.dishOn ? 'active' : 'off') : (this.opts.dish?.() ?? 'off'),
       referenceGhiWm2: this.opts.referenceGhi?.(),
+      stationSoc: this.opts.stationSoc?.(),
       transitPace: this.fleet.transitPace(),
     });
     this.energy.add(budget.atMs, generationW(budget), loadW(budget));
@@ -167,6 +170,7 @@ export class SiteController {
       solarW: generationW(b),
       loadW: loadW(b),
       batteryPct: b.stationBattery.soc * 100,
+      batteryMeasured: b.stationBattery.measured,
       dishW: b.loads.dishW,
       uplinkGranted: b.decisions.uplinkGranted,
       stations: b.decisions.stations,

@@ -1,14 +1,16 @@
 /**
  * Victron VE.Direct text protocol (Victron's "VE.Direct Protocol" document, text-mode chapter):
- * the charge controller sends, once a second at 19200 baud 8N1, a block of fields
- * `\r\n<label>\t<value>`; the last field of a block is `\r\nChecksum\t<byte>`, that byte chosen so
- * the sum of every byte of the block, from its first `\r` to the checksum byte, is 0 modulo 256.
- * The byte need not be printable (it can be `\r`, `\n`, `\t` or `:`). HEX-protocol frames (`:` up
- * to `\n`) may be sent in between and are not part of any block or its checksum.
+ * a device (a charge controller, a battery monitor) sends, once a second at 19200 baud 8N1, a
+ * block of fields `\r\n<label>\t<value>`; the last field of a block is `\r\nChecksum\t<byte>`,
+ * that byte chosen so the sum of every byte of the block, from its first `\r` to the checksum
+ * byte, is 0 modulo 256. The byte need not be printable (it can be `\r`, `\n`, `\t` or `:`).
+ * HEX-protocol frames (`:` up to `\n`) may be sent in between and are not part of any block or
+ * its checksum.
  *
  * `VeDirectParser` takes bytes as they come and returns only checksum-valid blocks; it never
  * throws, counts what it drops, and finds its way back to block boundaries after garbage.
- * `mpptReading` turns an MPPT block into typed units; `VeDirectReader` reads a serial URL.
+ * `mpptReading` turns a charge controller's block into typed units, `bmvReading` a battery
+ * monitor's; `VeDirectReader` reads a serial URL with one of them.
  */
 import { EventEmitter } from 'node:events';
 import { SystemClock, type Clock } from '../firmware-bridge/clock.ts';
@@ -316,6 +318,86 @@ export function mpptReading(block: VeDirectBlock, atMs: number): MpptReading | u
   };
 }
 
+/** AR, "alarm reason" (VE.Direct Protocol, text-mode field list): a bit field, one bit per reason. */
+export const ALARM_REASONS: Readonly<Record<number, string>> = {
+  1: 'low voltage',
+  2: 'high voltage',
+  4: 'low SOC',
+  8: 'low starter voltage',
+  16: 'high starter voltage',
+  32: 'low temperature',
+  64: 'high temperature',
+  128: 'mid voltage',
+  256: 'overload',
+  512: 'DC-ripple',
+  1024: 'low V AC out',
+  2048: 'high V AC out',
+  4096: 'short circuit',
+  8192: 'BMS lockout',
+};
+
+/** A battery monitor's block (BMV-600/700, SmartShunt) in units. */
+export interface BmvReading {
+  atMs: number;
+  /** PID (a BMV-700 sends 0x203), BMV (its model, deprecated by Victron), FW. */
+  productId?: string;
+  model?: string;
+  firmware?: string;
+  /** Main battery voltage, V. */
+  batteryV: number;
+  /** Battery current, A: positive charging, negative discharging. */
+  batteryA: number;
+  /** Instantaneous power, W, with the current's sign (V × I where a model sends no P). */
+  batteryW: number;
+  /** Consumed amp hours, Ah (negative: drawn since the last full charge); undefined while not synchronised. */
+  consumedAh?: number;
+  /** State of charge, 0..1; undefined while not synchronised or set up as a DC monitor. */
+  soc?: number;
+  /** Time to go, minutes; null: infinite (the battery is not discharging); undefined while not synchronised. */
+  timeToGoMin?: number | null;
+  /** Alarm: the monitor's alarm condition is active; its reasons by name (empty without one). */
+  alarm: boolean;
+  alarmReasons: string[];
+  relayOn?: boolean;
+}
+
+/**
+ * The battery monitor's reading in a block, or undefined for another block: an MPPT's, or the
+ * history block (H1…H18) a BMV sends after each main block. Field units per the VE.Direct
+ * Protocol's text-mode field list: V mV, I mA, P W, CE mAh, SOC ‰, TTG minutes (−1: infinite,
+ * the battery is not discharging); CE, SOC and TTG are "---" while the monitor is not
+ * synchronised (SOC and TTG also on a SmartShunt set up as a DC monitor).
+ */
+export function bmvReading(block: VeDirectBlock, atMs: number): BmvReading | undefined {
+  const f = new Map(block.fields);
+  const mV = int(f.get('V'));
+  const mA = int(f.get('I'));
+  // SOC is what tells a monitor's main block from a charger's (which sends V and I too).
+  if (mV === undefined || mA === undefined || !f.has('SOC')) return undefined;
+  const permille = int(f.get('SOC'));
+  const ttg = int(f.get('TTG'));
+  const mAh = int(f.get('CE'));
+  const ar = int(f.get('AR')) ?? 0;
+  const relay = f.get('Relay');
+  return {
+    atMs,
+    productId: f.get('PID'),
+    model: f.get('BMV'),
+    firmware: f.get('FW'),
+    batteryV: mV / 1000,
+    batteryA: mA / 1000,
+    batteryW: int(f.get('P')) ?? (mV / 1000) * (mA / 1000),
+    consumedAh: mAh === undefined ? undefined : mAh / 1000,
+    soc: permille === undefined ? undefined : permille / 1000,
+    timeToGoMin: ttg === undefined ? undefined : ttg === -1 ? null : ttg,
+    alarm: f.get('Alarm') === 'ON',
+    alarmReasons: Object.entries(ALARM_REASONS)
+      .filter(([bit]) => (ar & Number(bit)) !== 0)
+      .map(([, name]) => name),
+    relayOn: relay === undefined ? undefined : relay === 'ON',
+  };
+}
+
 /**
  * A VE.Direct link URL: `serial:/dev/ttyUSB1` gets the protocol's 19200 baud unless the URL names
  * a rate (`serial:///dev/serial/by-id/usb-VictronEnergy_BV_VE_Direct_cable_…`); network bridges
@@ -330,11 +412,14 @@ export function vedirectUrl(url: string): string {
   return url;
 }
 
-export interface VeDirectReaderEvents {
+/** What a device's block says in units, or undefined for a block of another kind (mpptReading, bmvReading). */
+export type VeDirectDecoder<R> = (block: VeDirectBlock, atMs: number) => R | undefined;
+
+export interface VeDirectReaderEvents<R> {
   /** A checksum-valid block (any device). */
   block: [block: VeDirectBlock];
-  /** A charge controller's block in units. */
-  reading: [reading: MpptReading];
+  /** A block of the kind the reader decodes, in units. */
+  reading: [reading: R];
   up: [];
   down: [reason: string];
   error: [err: Error];
@@ -347,20 +432,25 @@ export interface VeDirectReaderOptions {
 }
 
 /**
- * Reads a charge controller on a link URL. The serial link re-opens the device when it comes back
- * (a USB cable pulled and plugged in again); the parser starts over then, so a block cut in half
- * by the unplug is never returned.
+ * Reads a VE.Direct device on a link URL, decoding its blocks with `decode` (mpptReading for a
+ * charge controller, bmvReading for a battery monitor). The serial link re-opens the device when
+ * it comes back (a USB cable pulled and plugged in again); the parser starts over then, so a
+ * block cut in half by the unplug is never returned.
  */
-export class VeDirectReader extends EventEmitter<VeDirectReaderEvents> {
+export class VeDirectReader<R> extends EventEmitter<VeDirectReaderEvents<R>> {
   readonly url: string;
   private parser = new VeDirectParser();
   private readonly link: Link;
   private readonly clock: Clock;
-  last: MpptReading | undefined;
+  last: R | undefined;
   /** Totals over every parser this reader has had (one per connection). */
   private past: VeDirectStats = { blocks: 0, badBlocks: 0, hexFrames: 0, skippedBytes: 0, overruns: 0 };
 
-  constructor(url: string, opts: VeDirectReaderOptions = {}) {
+  constructor(
+    url: string,
+    private readonly decode: VeDirectDecoder<R>,
+    opts: VeDirectReaderOptions = {},
+  ) {
     super();
     this.on('error', () => {});
     this.url = vedirectUrl(url);
@@ -393,7 +483,7 @@ export class VeDirectReader extends EventEmitter<VeDirectReaderEvents> {
   private onData(chunk: Buffer): void {
     for (const block of this.parser.push(chunk)) {
       this.emit('block', block);
-      const reading = mpptReading(block, this.clock.now());
+      const reading = this.decode(block, this.clock.now());
       if (reading) {
         this.last = reading;
         this.emit('reading', reading);

@@ -7,8 +7,9 @@
  * reverse. Cross-part inputs travel on its typed bus (bus.ts).
  *
  * Order: the MAVLink sessions, the mesh, the drones' state on it, the relay (it listens for the
- * power grant before the site first grants), the charge controller, the site, the admin actions,
- * the dashboard — and last the radios, so no frame arrives before every listener is in place.
+ * power grant before the site first grants), the charge controller and the battery monitor, the
+ * site, the admin actions, the dashboard — and last the radios, so no frame arrives before every
+ * listener is in place.
  */
 import type { Clock } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../common/errors.ts';
@@ -19,6 +20,7 @@ import { DroneBridge } from '../drone-bridge.ts';
 import { GroundStation, type GroundStationOptions } from '../ground-station.ts';
 import { Mesh, type MeshOptions } from '../mesh/mesh.ts';
 import type { MeshUser } from '../mesh/users.ts';
+import { BatteryMonitor, type BatteryMonitorOptions } from '../power/battery-monitor.ts';
 import { ChargeController, type ChargeControllerOptions } from '../power/charge-controller.ts';
 import { Relay, type RelayOptions } from '../relay/relay.ts';
 import { SiteController, type SiteOptions } from '../site.ts';
@@ -47,6 +49,8 @@ export interface Environment {
   relay?: Omit<RelayOptions, 'mesh' | 'clock' | 'log' | 'grant'>;
   /** The station's charge controller; absent: none. */
   chargeController?: Omit<ChargeControllerOptions, 'clock' | 'log'>;
+  /** The station battery's monitor; absent: the budget integrates the station battery. */
+  batteryMonitor?: Omit<BatteryMonitorOptions, 'clock' | 'log'>;
   /**
    * false: no mesh at all (a bench flying the fleet alone; then no drone state, relay, actions or
    * dashboard either). Otherwise laid over the configuration's listeners (a test's port 0).
@@ -64,6 +68,7 @@ export class Application {
   readonly relay: Relay | undefined;
   readonly site: SiteController | undefined;
   readonly chargeController: ChargeController | undefined;
+  readonly batteryMonitor: BatteryMonitor | undefined;
   readonly extensions: readonly Extension[];
   private readonly dashboardExtension: DashboardExtension | undefined;
   private readonly log: Logger;
@@ -81,7 +86,9 @@ export class Application {
     this.mesh = mesh;
     this.chargeController = env.chargeController && new ChargeController({ ...env.chargeController, clock, log });
     const cc = this.chargeController;
-    this.site = env.site && new SiteController({ referenceGhi: cc && (() => cc.referenceGhiWm2()), ...env.site, clock, vehicles: this.gs.vehicles, mesh, bus: this.bus, log });
+    this.batteryMonitor = env.batteryMonitor && new BatteryMonitor({ ...env.batteryMonitor, clock, log });
+    const bm = this.batteryMonitor;
+    this.site = env.site && new SiteController({ referenceGhi: cc && (() => cc.referenceGhiWm2()), stationSoc: bm?.stateOfCharge, ...env.site, clock, vehicles: this.gs.vehicles, mesh, bus: this.bus, log });
     let relayExtension: RelayExtension | undefined;
     if (mesh && env.relay) {
       const grant = this.site ? () => relayExtension?.granted ?? false : undefined;
@@ -98,6 +105,7 @@ export class Application {
       ...(mesh ? [new PartExtension('mesh', mesh), new PartExtension('drone-state', this.drones!)] : []),
       ...(relayExtension ? [relayExtension] : []),
       ...(cc ? [new PartExtension('charge-controller', cc)] : []),
+      ...(bm ? [new PartExtension('battery-monitor', bm)] : []),
       ...(site ? [new PartExtension('site', site)] : []),
       ...(mesh ? [new ActionsExtension({ mesh, clock, site, relay: this.relay, drones: this.drones })] : []),
       ...(this.dashboardExtension ? [this.dashboardExtension] : []),

@@ -1,7 +1,7 @@
 /**
  * A real site's environment: the system clock, the drone radios and GCS endpoints named in the
  * configuration (signed as it says), the site's power profile, the relay to the configured
- * upstream and the VE.Direct charge controller on its serial port.
+ * upstream, and the VE.Direct charge controller and battery monitor on their serial ports.
  */
 import { SystemClock } from '../../firmware-bridge/clock.ts';
 import { isCanopyError } from '../../common/errors.ts';
@@ -27,6 +27,7 @@ export function realEnvironment(c: CanopyConfig, o: { log: Logger; users: MeshUs
     site: siteOptions(c),
     relay: relayOptions(c),
     chargeController: c.chargeController && { ...c.chargeController },
+    batteryMonitor: c.batteryMonitor && { ...c.batteryMonitor },
   };
 }
 

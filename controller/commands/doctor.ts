@@ -136,7 +136,11 @@ function serialFindings(sys: DoctorSystem, c: CanopyConfig | undefined): Finding
       out.push({ check: 'permissions', status: 'problem', message: `${sys.user} cannot open /dev/${d.name}`, fix: `sudo usermod -aG dialout ${sys.user}, then log in again (the canopy service has the dialout group already)` });
     }
   }
-  const configured = [...(c?.links.drones ?? []).map((url) => ({ url, what: 'radio', field: 'links.drones' })), ...(c?.chargeController ? [{ url: c.chargeController.url, what: 'charge controller cable', field: 'chargeController.url' }] : [])];
+  const configured = [
+    ...(c?.links.drones ?? []).map((url) => ({ url, what: 'radio', field: 'links.drones' })),
+    ...(c?.chargeController ? [{ url: c.chargeController.url, what: 'charge controller cable', field: 'chargeController.url' }] : []),
+    ...(c?.batteryMonitor ? [{ url: c.batteryMonitor.url, what: 'battery monitor cable', field: 'batteryMonitor.url' }] : []),
+  ];
   for (const { url, what, field } of configured) {
     let spec;
     try {

@@ -18,6 +18,7 @@ import { dataDir, dataDirFrom, defaultConfig, findConfig, loadConfig, type Canop
 import { ensureUsers } from '../credentials.ts';
 import { formatFleet } from '../fleet-table.ts';
 import type { MeshUser } from '../mesh/users.ts';
+import { formatBatteryMonitor } from '../power/battery-monitor.ts';
 import { formatChargeController } from '../power/charge-controller.ts';
 import type { Dashboard } from '../dashboard/server.ts';
 import type { Harness } from '../cli.ts';
@@ -176,7 +177,8 @@ function realStation(c: CanopyConfig, o: StationInputs): Station {
       if (c.site) lines.push(`canopy: flying the site at ${c.site.location.latitudeDeg}, ${c.site.location.longitudeDeg}; ${c.site.autoLaunch ? 'the net follows the power plan (site.autoLaunch: true)' : 'the net waits for an admin to launch it (site.autoLaunch: false)'}`);
       return lines;
     },
-    status: () => [formatFleet(app.gs.vehicles.list(), app.env.clock.now()), app.chargeController && formatChargeController(app.chargeController)].filter(Boolean).join('\n'),
+    status: () =>
+      [formatFleet(app.gs.vehicles.list(), app.env.clock.now()), app.chargeController && formatChargeController(app.chargeController), app.batteryMonitor && formatBatteryMonitor(app.batteryMonitor)].filter(Boolean).join('\n'),
   };
 }
 

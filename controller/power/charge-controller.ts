@@ -14,23 +14,14 @@
  * learnt last). With the charger off for want of panel voltage it is night or heavy overcast, and
  * the estimate is 0 W/m². No reading for `staleMs` (cable out) is no reading either.
  */
-import type { Clock } from '../../firmware-bridge/clock.ts';
-import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
-import { VeDirectReader, type MpptReading, type VeDirectReaderOptions } from '../../hardware/vedirect.ts';
+import { mpptReading, type MpptReading } from '../../hardware/vedirect.ts';
+import { VeDirectDevice, type VeDirectDeviceOptions } from './vedirect-device.ts';
 
-export interface ChargeControllerOptions {
-  /** VE.Direct link URL (serial:/dev/ttyUSB1; 19200 baud unless the URL says otherwise). */
-  url: string;
+export interface ChargeControllerOptions extends VeDirectDeviceOptions {
   /** The station panel's rated power, Wp. */
   panelWp: number;
   /** Delivered / rated power at 1000 W/m² on this site. Default 0.8. */
   performanceRatio?: number;
-  /** A reading older than this is not used, ms. Default 10 s. */
-  staleMs?: number;
-  clock: Clock;
-  log?: Logger;
-  /** For tests: read from this link instead of opening the URL. */
-  link?: VeDirectReaderOptions['link'];
 }
 
 /** Irradiance a charge controller's reading stands for, W/m², or undefined when it does not measure the sky. */
@@ -43,37 +34,15 @@ export function irradianceFromMppt(r: MpptReading, panelWp: number, performanceR
   return (r.solarW / (panelWp * performanceRatio)) * 1000;
 }
 
-export class ChargeController {
-  readonly reader: VeDirectReader;
-  private readonly log: Logger;
+export class ChargeController extends VeDirectDevice<MpptReading> {
   private faultLogged = false;
 
   constructor(private readonly opts: ChargeControllerOptions) {
-    this.log = (opts.log ?? silentLogger).child('charge-controller');
-    this.reader = new VeDirectReader(opts.url, { clock: opts.clock, link: opts.link });
-    this.reader.on('up', () => this.log.info('charge controller connected', { url: this.reader.url }));
-    this.reader.on('down', (reason) => this.log.warn('charge controller disconnected; reconnecting', { url: this.reader.url, reason }));
-    // The serial link says an absent device once per outage: pass it on, with where to look.
-    this.reader.on('error', (e: Error) => this.log.warn(`charge controller: ${e.message}`, { url: this.reader.url, hint: 'canopy doctor lists the serial devices present' }));
+    super('charge controller', mpptReading, opts);
     this.reader.on('reading', (r) => {
       if (r.error !== 0 && !this.faultLogged) this.log.warn(`charge controller error ${r.error}: ${r.errorName}`);
       this.faultLogged = r.error !== 0;
     });
-  }
-
-  async start(): Promise<void> {
-    await this.reader.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.reader.stop();
-  }
-
-  /** The latest reading, unless it is older than `staleMs`. */
-  get reading(): MpptReading | undefined {
-    const r = this.reader.last;
-    if (!r || this.opts.clock.now() - r.atMs > (this.opts.staleMs ?? 10_000)) return undefined;
-    return r;
   }
 
   /** For SiteOptions.referenceGhi: the sky the station panel sees, W/m². */
@@ -91,7 +60,7 @@ export class ChargeController {
 /** One status line: what the station's panel and battery do now. */
 export function formatChargeController(cc: ChargeController): string {
   const r = cc.reading;
-  if (!r) return `charge controller ${cc.reader.url}: ${cc.reader.isUp ? 'no valid block in the last 10 s' : 'not connected (reconnecting)'}`;
+  if (!r) return `charge controller ${cc.reader.url}: ${cc.whyNoReading}`;
   const ghi = cc.referenceGhiWm2();
   const kwh = (wh: number | undefined) => (wh === undefined ? '?' : (wh / 1000).toFixed(2));
   return [

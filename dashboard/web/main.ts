@@ -457,7 +457,8 @@ function renderPower(): void {
   figures($('#power-figures'), [
     ['generation', `${fmt(power.solarW)} W`],
     ['loads', `${fmt(power.loadW)} W`],
-    ['station battery', `${fmt(power.batteryPct)} %`],
+    // Measured by the station's battery monitor, or the budget's estimate from the bus balance.
+    ['station battery', `${fmt(power.batteryPct)} %${power.batteryMeasured === undefined ? '' : power.batteryMeasured ? ' (measured)' : ' (estimated)'}`],
     ['generated today', `${fmt(e?.generatedWh)} Wh`],
     ['consumed today', `${fmt(e?.consumedWh)} Wh`],
     ['stations planned', fmt(power.stations)],

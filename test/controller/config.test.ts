@@ -72,6 +72,28 @@ test('a wrong field is named with its path, every problem at once', () => {
   assert.throws(() => parseConfig('mesh: [', 'c.yaml'), /not valid YAML/);
 });
 
+test('batteryMonitor: a VE.Direct URL as for the charge controller; a wrong one is named with its path', () => {
+  for (const url of ['serial:///dev/ttyUSB2', 'serial:/dev/ttyUSB2?baud=19200', 'tcp://10.0.0.5:3001']) {
+    assert.deepEqual(parseConfig(`batteryMonitor: { url: "${url}" }`, 'canopy.yaml').batteryMonitor, { url });
+  }
+  assert.equal(defaultConfig().batteryMonitor, undefined);
+  const problems = (text: string) => {
+    try {
+      parseConfig(text, 'canopy.yaml');
+    } catch (e) {
+      assert.ok(isCanopyError(e, 'CANOPY_ERR_CONFIG'));
+      return (e as Error).message;
+    }
+    assert.fail(`accepted: ${text}`);
+  };
+  assert.match(problems('batteryMonitor: { url: "udpin://0.0.0.0:14551" }'), /batteryMonitor\.url: .*serial port/);
+  assert.match(problems('batteryMonitor: { url: "serial:/dev/ttyUSB2?baud=12345" }'), /batteryMonitor\.url: .*baud/);
+  assert.match(problems('batteryMonitor: { url: "" }'), /batteryMonitor\.url/);
+  assert.match(problems('batteryMonitor: {}'), /batteryMonitor\.url/);
+  assert.match(problems('batteryMonitor: { url: "serial:/dev/ttyUSB2", capacityAh: 400 }'), /batteryMonitor\.capacityAh: unknown field; known here: url/);
+  assert.match(problems('batteryMonitor: "serial:/dev/ttyUSB2"'), /batteryMonitor: /);
+});
+
 test('durations read the way people write them', () => {
   assert.equal(parseDuration('90s'), 90_000);
   assert.equal(parseDuration('2h30m'), 9_000_000);

@@ -14,7 +14,7 @@ import { ChargeController, irradianceFromMppt } from '../../controller/power/cha
 import { parseConfig } from '../../controller/config.ts';
 import { isCodedError } from '../../firmware-bridge/errors.ts';
 import { PowerPlanner } from '../../controller/power/budget.ts';
-import { VeDirectReader, type MpptReading } from '../../hardware/vedirect.ts';
+import { VeDirectReader, mpptReading, type MpptReading } from '../../hardware/vedirect.ts';
 import { serveMppt, type SimMpptOptions } from '../../sim/vedirect.ts';
 import { spawnCanopy } from '../helpers/cli.ts';
 import { eventually, nextEvent } from '../helpers/events.ts';
@@ -44,7 +44,7 @@ test('reader over a pseudo-terminal: typed readings from a noisy line, bad block
   if (!needCommand(t, 'socat')) return;
   // 600 W/m² on a 400 Wp panel at 85 %: 204 W, all of it taken in bulk by a battery at 60 %.
   const { pty } = await mpptOnPty(t, { irradiance: () => 600, intervalMs: 50, byteErrorRate: 0.0005, hexEvery: 3, seed: 5 });
-  const reader = new VeDirectReader(`serial:${pty.b}`, { clock });
+  const reader = new VeDirectReader(`serial:${pty.b}`, mpptReading, { clock });
   assert.equal(reader.url, `serial:${pty.b}?baud=19200`);
   const readings: MpptReading[] = [];
   reader.on('reading', (r) => readings.push(r));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { isCodedError } from '../../firmware-bridge/errors.ts';
 import { seededRandom } from '../../firmware-bridge/random.ts';
-import { VeDirectParser, encodeVeDirectBlock, mpptReading, vedirectUrl, type VeDirectBlock } from '../../hardware/vedirect.ts';
+import { VeDirectParser, bmvReading, encodeVeDirectBlock, mpptReading, vedirectUrl, type VeDirectBlock } from '../../hardware/vedirect.ts';
 import { needReference } from '../helpers/tools.ts';
 
 /** Parses a whole buffer fed in chunks of random sizes (1..max bytes). */
@@ -110,6 +110,50 @@ test('BMV-702 recording: two alternating blocks a second, none of them an MPPT r
   assert.equal(field(blocks[1]!, 'H18'), '8527');
   assert.ok(blocks.every((b) => mpptReading(b, 0) === undefined));
   assert.equal(blocks.filter((b) => b.fields[0]![0] === 'PID').length, 453);
+});
+
+test('BMV recording: the battery monitor\'s readings in units, as sent (first and last whole main block), history blocks skipped', (t) => {
+  const path = needReference(t, 'vedirect/bvm702.dump');
+  if (!path) return;
+  const blocks = new VeDirectParser().push(readFileSync(path));
+  const readings = blocks.map((b) => bmvReading(b, 0));
+  // Main block and history block (H1…H18) alternate: every main block is a reading, no history block is.
+  assert.equal(readings.filter((r) => r !== undefined).length, 453);
+  assert.ok(blocks.every((b, i) => (readings[i] === undefined) === (b.fields[0]![0] === 'H1')));
+  // By hand from the capture: PID 0x203, V 12065, I -7625, P -92, CE -65473, SOC 839, TTG 942,
+  // Alarm OFF, Relay OFF, AR 0, BMV 700, FW 0308.
+  assert.deepEqual(readings[0], {
+    atMs: 0,
+    productId: '0x203',
+    model: '700',
+    firmware: '0308',
+    batteryV: 12.065,
+    batteryA: -7.625,
+    batteryW: -92,
+    consumedAh: -65.473,
+    soc: 0.839,
+    timeToGoMin: 942,
+    alarm: false,
+    alarmReasons: [],
+    relayOn: false,
+  });
+  // The capture ends inside a main block; the last whole one: V 12169, I -2673, P -33, CE -66033, SOC 837, TTG 3417.
+  const last = readings.filter((r) => r !== undefined).at(-1)!;
+  assert.deepEqual([last.batteryV, last.batteryA, last.batteryW, last.consumedAh, last.soc, last.timeToGoMin], [12.169, -2.673, -33, -66.033, 0.837, 3417]);
+  assert.ok(readings.every((r) => r === undefined || (r.soc! >= 0.837 && r.soc! <= 0.839 && r.batteryA < 0)), 'discharging at 83.7–83.9 % throughout');
+});
+
+test('BMV fields the protocol leaves open: "---" while not synchronised, TTG -1 infinite, alarm reasons by bit, no P on a BMV-600', () => {
+  const block = (fields: [string, string][]) => new VeDirectParser().push(encodeVeDirectBlock(fields))[0]!;
+  const unsynced = bmvReading(block([['PID', '0x204'], ['V', '12800'], ['I', '1500'], ['P', '19'], ['CE', '---'], ['SOC', '---'], ['TTG', '---'], ['Alarm', 'OFF'], ['AR', '0']]), 5)!;
+  assert.deepEqual([unsynced.atMs, unsynced.consumedAh, unsynced.soc, unsynced.timeToGoMin], [5, undefined, undefined, undefined]);
+  const charging = bmvReading(block([['V', '13600'], ['I', '2000'], ['CE', '0'], ['SOC', '1000'], ['TTG', '-1'], ['Alarm', 'ON'], ['AR', '5'], ['Relay', 'ON']]), 0)!;
+  assert.equal(charging.timeToGoMin, null, 'not discharging: infinite');
+  assert.equal(charging.soc, 1);
+  assert.equal(charging.batteryW, 13.6 * 2, 'no P field: V × I');
+  assert.deepEqual([charging.alarm, charging.alarmReasons, charging.relayOn], [true, ['low voltage', 'low SOC'], true]);
+  // A charger's block is not a monitor's.
+  assert.equal(bmvReading(block([['V', '13100'], ['I', '2500'], ['VPV', '35000'], ['PPV', '33'], ['CS', '3']]), 0), undefined);
 });
 
 /** A block whose checksum byte is `want`, made by varying the serial number. */
