@@ -31,7 +31,7 @@ import type { CommandResult } from '../../firmware-bridge/microservices/command/
 import { ParamClient } from '../../firmware-bridge/microservices/param/param.ts';
 import type { Vehicle, VehicleManager } from '../../firmware-bridge/vehicles/index.ts';
 import { assignStations, HANDOVER_BELOW_M, MIN_NET_ALTITUDE_M, RETURN_ABOVE_M, STAGE_BELOW_M, stationLattice, TRANSIT_BELOW_M, type Point } from './formation.ts';
-import { GroundBackoff } from './ground-backoff.ts';
+import { leftS, NO_BACKOFF, refuse, waiting, type Backoff } from './ground-backoff.ts';
 import { WindEstimate } from './wind.ts';
 
 export const FLEET_ROLES = ['charging', 'ready', 'launching', 'on-station', 'handing-over', 'returning', 'landing', 'fault', 'lost'] as const;
@@ -127,7 +127,7 @@ interface Drone {
   configureError?: string;
   configureRetryAt?: number;
   /** Refusals on the ground: the drone waits, and is never faulted for them. */
-  backoff: GroundBackoff;
+  backoff: Backoff;
   /** The autopilot's reason for the latest ground refusal. */
   refusal?: string;
   /** Since when its autopilot has kept it unready on the ground, and whether that raised its alert. */
@@ -250,7 +250,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     d.configured = 'no';
     d.configureError = undefined;
     d.configureRetryAt = undefined;
-    d.backoff.clear();
+    d.backoff = NO_BACKOFF;
     d.refusal = undefined;
     if (d.role === 'fault') d.rebootedSinceFault = true;
   };
@@ -275,7 +275,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     if (d.role !== 'fault') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `drone ${sysid} is not faulted (it is ${d.role})`);
     if (d.vehicle.armed) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `drone ${sysid} is still armed: clear its fault once it stands disarmed`);
     d.rebootedSinceFault = false;
-    d.backoff.clear();
+    d.backoff = NO_BACKOFF;
     // Where it stands now is its pad (it may have been carried back to another).
     d.pad = this.local(d.vehicle);
     this.setRole(d, 'charging', 'fault cleared by an admin');
@@ -368,7 +368,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
       // Its pad is where it stands once its GPS has a fix (before that an autopilot may report 0, 0).
       const t = v.telemetry;
       if (t.latDeg === undefined || t.lonDeg === undefined || (t.gpsFix ?? 0) < 3 || (t.latDeg === 0 && t.lonDeg === 0)) continue;
-      const d: Drone = { sysid: v.sysid, vehicle: v, actions: VehicleActions.of(v, { timeoutMs: 1500, retries: 3 }), role: 'charging', since: now, phase: '', busy: false, failures: 0, configured: 'no', backoff: new GroundBackoff() };
+      const d: Drone = { sysid: v.sysid, vehicle: v, actions: VehicleActions.of(v, { timeoutMs: 1500, retries: 3 }), role: 'charging', since: now, phase: '', busy: false, failures: 0, configured: 'no', backoff: NO_BACKOFF };
       this.drones.set(v.sysid, d);
       const airborne = (v.telemetry.relativeAltitudeM ?? 0) > 1 && v.armed;
       if (!airborne) d.pad = this.local(v);
@@ -677,7 +677,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     if (d.configured !== 'yes') return d.configureError ?? 'writing its failsafe parameters';
     const r = v.readiness(now);
     if (!r.ready) return r.reason;
-    if (d.backoff.waiting(now)) return `${d.refusal ?? 'refused'} (again in ${d.backoff.leftS(now)} s)`;
+    if (waiting(d.backoff, now)) return `${d.refusal ?? 'refused'} (again in ${leftS(d.backoff, now)} s)`;
     const pct = v.telemetry.remainingPct ?? 0;
     if (pct < this.o.readyPct) return `charging (${pct} % of ${this.o.readyPct} %)`;
     if (this.windy()) return 'wind over the limit';
@@ -697,7 +697,8 @@ export class FleetController extends EventEmitter<FleetEvents> {
     const now = this.o.clock.now();
     const v = d.vehicle;
     const text = v.armingText && now - v.armingText.atMs < 5000 ? v.armingText.text : undefined;
-    const wait = d.backoff.refuse(now);
+    const { backoff, waitMs: wait } = refuse(d.backoff, now);
+    d.backoff = backoff;
     d.refusal = `${what} refused: ${text ?? detail}`;
     this.groundRefusals++;
     this.log.warn(`drone ${d.sysid}: ${d.refusal}; waiting ${wait / 1000} s`);
@@ -805,7 +806,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     void send(d.actions).then((r) => {
       d.busy = false;
       if (r.ok || (r.reason !== 'timeout' && r.attempts > 1 && done?.())) {
-        if (r.ok) d.backoff.clear();
+        if (r.ok) d.backoff = NO_BACKOFF;
         if (next !== undefined) d.phase = next;
         return;
       }
