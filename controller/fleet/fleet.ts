@@ -32,6 +32,8 @@ import { ParamClient } from '../../firmware-bridge/microservices/param/param.ts'
 import type { Vehicle, VehicleManager } from '../../firmware-bridge/vehicles/index.ts';
 import { assignStations, HANDOVER_BELOW_M, MIN_NET_ALTITUDE_M, RETURN_ABOVE_M, STAGE_BELOW_M, stationLattice, TRANSIT_BELOW_M, type Point } from './formation.ts';
 import { leftS, NO_BACKOFF, refuse, waiting, type Backoff } from './ground-backoff.ts';
+import { Pace, type PaceKind } from './pace.ts';
+import { MOVE_TOKEN, TransitToken, transitLayerClear } from './token.ts';
 import { WindEstimate } from './wind.ts';
 
 export const FLEET_ROLES = ['charging', 'ready', 'launching', 'on-station', 'handing-over', 'returning', 'landing', 'fault', 'lost'] as const;
@@ -171,8 +173,6 @@ export interface FleetStatus {
 export type WindStage = 'calm' | 'lower' | 'land';
 /** A stage is left only once the wind is this far under its threshold. */
 const WIND_HYSTERESIS_MS = 1.5;
-/** Holds the transit token while the net changes altitude (no drone has this sysid). */
-const MOVE_TOKEN = -1;
 /** A drone fresher than this counts towards the wind estimate. */
 const WIND_REPORT_FRESH_MS = 30_000;
 /** Giving up on waiting for every drone to reach the new altitude (one may be stuck off station). */
@@ -186,12 +186,8 @@ export class FleetController extends EventEmitter<FleetEvents> {
   groundRefusals = 0;
   private readonly drones = new Map<number, Drone>();
   private stations: Point[] = [];
-  private tokenHolder: number | undefined;
-  private tokenSince = 0;
-  /** How long a launch and a return hold the token, smoothed (ms; undefined before the first). */
-  private readonly pace: { launchMs?: number; landMs?: number } = {};
-  /** Learnt duration of one relief (replacement's launch to the relieved drone's landing), ms. */
-  private reliefMs = 180_000;
+  private readonly pace = new Pace();
+  private readonly transit = new TransitToken(this.pace);
   private timer: TimerHandle | undefined;
 
 
@@ -303,29 +299,18 @@ export class FleetController extends EventEmitter<FleetEvents> {
    * back over its pad) hold it. The power budget times the evening landing by it.
    */
   transitPace(): { launchMs?: number; landMs?: number } {
-    return { ...this.pace };
+    return this.pace.transit();
   }
 
   /** The drone allowed to cross between pads and net now (one at a time). */
   private get token(): number | undefined {
-    return this.tokenHolder;
+    return this.transit.holder;
   }
 
   private set token(sysid: number | undefined) {
-    if (sysid === this.tokenHolder) return;
-    const now = this.o.clock.now();
-    const held = this.tokenHolder === undefined ? undefined : this.drones.get(this.tokenHolder);
-    if (held) this.notePace(held, now - this.tokenSince);
-    this.tokenHolder = sysid;
-    this.tokenSince = now;
-  }
-
-  /** Folds one token hold into the pace: a launch or a return that ran its course (not one cut short by a fault or a change of plan). */
-  private notePace(d: Drone, ms: number): void {
-    const kind = d.role === 'on-station' || d.role === 'handing-over' ? 'launchMs' : d.role === 'landing' && d.phase === 'pad' ? 'landMs' : undefined;
-    if (!kind || ms < 1000 || ms > 5 * 60_000) return;
-    const was = this.pace[kind];
-    this.pace[kind] = was === undefined ? ms : 0.8 * was + 0.2 * ms;
+    const holder = this.transit.holder;
+    const held = holder === undefined ? undefined : this.drones.get(holder);
+    this.transit.pass(sysid, this.o.clock.now(), held && paceOfHold(held));
   }
 
   // ---- the tick ---------------------------------------------------------------------------------
@@ -626,16 +611,13 @@ export class FleetController extends EventEmitter<FleetEvents> {
     return d.role === 'launching' && this.token !== d.sysid && STAGING_PHASES.has(d.phase);
   }
 
-  /**
-   * Whether a staged drone may take the token and cross on the transit layer: none of the drones
-   * landing (over their pads, token handed back a separation under the return layer, or in
-   * place after a failsafe) is still within the minimum separation of that layer.
-   */
+  /** Whether a staged drone may cross on the transit layer (token.ts). */
   private transitLayerClear(layer: number): boolean {
-    for (const x of this.drones.values()) {
-      if (x.role === 'landing' && x.vehicle.armed && this.local(x.vehicle).u > layer - this.o.minSeparationM) return false;
-    }
-    return true;
+    return transitLayerClear(layer, this.o.minSeparationM, this.landingAltitudes());
+  }
+
+  private *landingAltitudes(): Generator<number> {
+    for (const x of this.drones.values()) if (x.role === 'landing' && x.vehicle.armed) yield this.local(x.vehicle).u;
   }
 
   /**
@@ -756,7 +738,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
   private reliefLeadS(d: Drone): number {
     const mine = this.secondsToRelieve(d);
     const ahead = [...this.drones.values()].filter((x) => x !== d && x.role === 'on-station' && x.partner === undefined && (x.phase === 'relieve' || this.secondsToRelieve(x) < mine)).length;
-    return LAUNCH_S + (this.reliefMs / 1000) * (ahead + (this.token === undefined ? 0 : 1));
+    return LAUNCH_S + (this.pace.reliefMs / 1000) * (ahead + (this.token === undefined ? 0 : 1));
   }
 
   // ---- moving drones ----------------------------------------------------------------------------
@@ -902,7 +884,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
         if (!v.armed && (v.telemetry.relativeAltitudeM ?? 0) < 1) {
           if (this.token === d.sysid) this.token = undefined;
           if (d.reliefStartedAt !== undefined) {
-            this.reliefMs = 0.7 * this.reliefMs + 0.3 * (now - d.reliefStartedAt);
+            this.pace.noteRelief(now - d.reliefStartedAt);
             d.reliefStartedAt = undefined;
           }
           // A failsafe landing in place puts a drone down under the net, away from its charger;
@@ -1024,4 +1006,9 @@ export class FleetController extends EventEmitter<FleetEvents> {
         return this.command(d, 'land', (a) => a.land());
     }
   }
+}
+
+/** What a token hold that ends now counts as: a launch that reached its station, a return landing over its pad, or neither (cut short by a fault or a change of plan). */
+function paceOfHold(d: Drone): PaceKind | undefined {
+  return d.role === 'on-station' || d.role === 'handing-over' ? 'launch' : d.role === 'landing' && d.phase === 'pad' ? 'return' : undefined;
 }
