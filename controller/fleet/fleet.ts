@@ -33,6 +33,7 @@ import type { Vehicle, VehicleManager } from '../../firmware-bridge/vehicles/ind
 import { assignStations, HANDOVER_BELOW_M, MIN_NET_ALTITUDE_M, RETURN_ABOVE_M, STAGE_BELOW_M, stationLattice, TRANSIT_BELOW_M, type Point } from './formation.ts';
 import { leftS, NO_BACKOFF, refuse, waiting, type Backoff } from './ground-backoff.ts';
 import { Pace, type PaceKind } from './pace.ts';
+import { DrawMeter, ReliefModel, type Energy } from './relief.ts';
 import { MOVE_TOKEN, TransitToken, transitLayerClear } from './token.ts';
 import { WindEstimate } from './wind.ts';
 
@@ -53,12 +54,6 @@ const ARRIVED_M = 1.5;
 const PAD_RADIUS_M = 3;
 const COMMAND_TRIES = 3;
 const CLIMB_TIMEOUT_MS = 60_000;
-/** A launch at the default speeds (60 m net, pads 50 m out), with margin. */
-const LAUNCH_S = 60;
-/** Time constant of the smoothed battery draw used for relief predictions. */
-/** Battery draw of a drone flying without the net (a 2.5 kg quad at 180 W/kg), W, for return reserves. */
-const RETURN_DRAW_W = 440;
-const DRAW_SMOOTHING_MS = 60_000;
 
 export interface FleetOptions {
   clock: Clock;
@@ -139,9 +134,7 @@ interface Drone {
   leftGround?: boolean;
   /** Its autopilot rebooted since it was faulted (a faulted drone comes back once it reports ready after one). */
   rebootedSinceFault?: boolean;
-  /** Battery power smoothed over about a minute (W; negative while charging): gusts make the instantaneous draw swing around zero. */
-  drawW?: number;
-  drawAt?: number;
+  draw: DrawMeter;
 }
 
 /** Something an operator should see (a drone its autopilot keeps unready, say). */
@@ -188,6 +181,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
   private stations: Point[] = [];
   private readonly pace = new Pace();
   private readonly transit = new TransitToken(this.pace);
+  private readonly relief: ReliefModel;
   private timer: TimerHandle | undefined;
 
 
@@ -224,6 +218,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
       lowAltitudeM,
     };
     this.netAlt = altitudeM;
+    this.relief = new ReliefModel(this.o);
     this.log = (opts.log ?? silentLogger).child('fleet');
     if (this.o.spacingM < 2 * this.o.minSeparationM) this.log.warn('station spacing below twice the minimum separation', { spacingM: this.o.spacingM, minSeparationM: this.o.minSeparationM });
   }
@@ -319,7 +314,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     const now = this.o.clock.now();
     this.discover(now);
     for (const d of this.drones.values()) {
-      this.measureDraw(d, now);
+      d.draw.measure(d.vehicle.telemetry.voltageV, d.vehicle.telemetry.currentA, now);
       this.failsafes(d);
     }
     this.judgeWind(now);
@@ -353,7 +348,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
       // Its pad is where it stands once its GPS has a fix (before that an autopilot may report 0, 0).
       const t = v.telemetry;
       if (t.latDeg === undefined || t.lonDeg === undefined || (t.gpsFix ?? 0) < 3 || (t.latDeg === 0 && t.lonDeg === 0)) continue;
-      const d: Drone = { sysid: v.sysid, vehicle: v, actions: VehicleActions.of(v, { timeoutMs: 1500, retries: 3 }), role: 'charging', since: now, phase: '', busy: false, failures: 0, configured: 'no', backoff: NO_BACKOFF };
+      const d: Drone = { sysid: v.sysid, vehicle: v, actions: VehicleActions.of(v, { timeoutMs: 1500, retries: 3 }), role: 'charging', since: now, phase: '', busy: false, failures: 0, configured: 'no', backoff: NO_BACKOFF, draw: new DrawMeter() };
       this.drones.set(v.sysid, d);
       const airborne = (v.telemetry.relativeAltitudeM ?? 0) > 1 && v.armed;
       if (!airborne) d.pad = this.local(v);
@@ -587,7 +582,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
         old.partner = best.sysid;
         old.reliefStartedAt = this.o.clock.now();
         this.startLaunch(best, `relieves drone ${old.sysid} at station ${old.station}`);
-      } else if ((old.vehicle.telemetry.remainingPct ?? 0) <= this.relievePct(old) ) {
+      } else if ((old.vehicle.telemetry.remainingPct ?? 0) <= this.relief.relievePct(this.energy(old), this.netAlt)) {
         this.startReturn(old, 'battery at reserve and no replacement ready: station left empty');
       }
       return;
@@ -696,49 +691,20 @@ export class FleetController extends EventEmitter<FleetEvents> {
     return !d.leftGround && (!d.vehicle.armed || (d.vehicle.telemetry.relativeAltitudeM ?? 0) < 1);
   }
 
-  private measureDraw(d: Drone, now: number): void {
-    const t = d.vehicle.telemetry;
-    if (t.voltageV === undefined || t.currentA === undefined) return;
-    const p = t.voltageV * t.currentA;
-    const k = d.drawAt === undefined ? 1 : Math.min(1, (now - d.drawAt) / DRAW_SMOOTHING_MS);
-    d.drawW = d.drawW === undefined ? p : d.drawW + (p - d.drawW) * k;
-    d.drawAt = now;
+  private energy(d: Drone): Energy {
+    return { pct: d.vehicle.telemetry.remainingPct, drawW: d.draw.watts, here: this.local(d.vehicle), pad: d.pad };
   }
 
-  private relievePct(d: Drone): number {
-    // On the way home the drone leaves the net and its sun behind: it draws at least what the
-    // airframe alone hovers on, whatever it draws (or gains) on station now.
-    const powerW = Math.max(RETURN_DRAW_W, d.drawW ?? RETURN_DRAW_W);
-    const pad = d.pad ?? { n: 0, e: 0 };
-    const here = this.local(d.vehicle);
-    // Climb RETURN_ABOVE_M at ~2.5 m/s, fly home at ~5 m/s, descend at ~1.5 m/s (0.5 below 10 m).
-    const returnS = RETURN_ABOVE_M / 2.5 + Math.hypot(here.n - pad.n, here.e - pad.e) / 5 + (this.netAlt + RETURN_ABOVE_M - 10) / 1.5 + 10 / 0.5 + 20;
-    const returnWh = (powerW * returnS) / 3600;
-    return 100 * (returnWh / this.o.batteryWh + this.o.marginFraction);
-  }
-
-  /** Seconds until the drone reaches its relieve level at the present draw (∞ when charging in the air above it). */
-  private secondsToRelieve(d: Drone): number {
-    const t = d.vehicle.telemetry;
-    const pct = t.remainingPct ?? 100;
-    // Low battery: at or under the relieve level a drone is relieved now, even while the sun
-    // charges it (a cloud can take that away before a replacement arrives).
-    if (pct <= this.relievePct(d)) return 0;
-    const powerW = d.drawW ?? 0;
-    if (powerW <= 0) return Infinity;
-    return (((pct - this.relievePct(d)) / 100) * this.o.batteryWh * 3600) / powerW;
-  }
-
-  /**
-   * How long before its relieve level a drone asks for relief: a launch, plus one whole token
-   * operation (launch, handover, return, landing) for every on-station drone due before it and for
-   * the operation under way, since they pass through the token one at a time. The operation time
-   * is learnt from the token's actual hold times.
-   */
-  private reliefLeadS(d: Drone): number {
-    const mine = this.secondsToRelieve(d);
-    const ahead = [...this.drones.values()].filter((x) => x !== d && x.role === 'on-station' && x.partner === undefined && (x.phase === 'relieve' || this.secondsToRelieve(x) < mine)).length;
-    return LAUNCH_S + (this.pace.reliefMs / 1000) * (ahead + (this.token === undefined ? 0 : 1));
+  /** Whether a drone on station should ask for relief now (relief.ts): the others on station without a replacement yet queue with it. */
+  private relieveDue(d: Drone): boolean {
+    let relieving = 0;
+    const holding: Energy[] = [];
+    for (const x of this.drones.values()) {
+      if (x === d || x.role !== 'on-station' || x.partner !== undefined) continue;
+      if (x.phase === 'relieve') relieving++;
+      else holding.push(this.energy(x));
+    }
+    return this.relief.due(this.energy(d), { relieving, holding }, this.token !== undefined, this.pace.reliefMs, this.netAlt);
   }
 
   // ---- moving drones ----------------------------------------------------------------------------
@@ -860,7 +826,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
             this.goTo(d, { ...st, u: alt });
           }
         }
-        if (d.partner === undefined && d.phase !== 'relieve' && this.secondsToRelieve(d) < this.reliefLeadS(d)) d.phase = 'relieve';
+        if (d.partner === undefined && d.phase !== 'relieve' && this.relieveDue(d)) d.phase = 'relieve';
         if (d.phase === 'relieve' && d.partner !== undefined) {
           const p = this.drones.get(d.partner);
           if (p?.role === 'handing-over') {
