@@ -28,11 +28,11 @@ import type { Clock, TimerHandle } from '../../firmware-bridge/clock.ts';
 import { latLonToOffset, offsetToLatLon } from '../../firmware-bridge/geo.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import type { CommandResult } from '../../firmware-bridge/microservices/command/command.ts';
-import { ParamClient } from '../../firmware-bridge/microservices/param/param.ts';
 import type { Vehicle, VehicleManager } from '../../firmware-bridge/vehicles/index.ts';
 import { assignStations, HANDOVER_BELOW_M, MIN_NET_ALTITUDE_M, RETURN_ABOVE_M, STAGE_BELOW_M, stationLattice, TRANSIT_BELOW_M, type Point } from './formation.ts';
 import { leftS, NO_BACKOFF, refuse, waiting, type Backoff } from './ground-backoff.ts';
 import { Pace, type PaceKind } from './pace.ts';
+import { Preflight } from './preflight.ts';
 import { DrawMeter, ReliefModel, type Energy } from './relief.ts';
 import { MOVE_TOKEN, TransitToken, transitLayerClear } from './token.ts';
 import { WindEstimate } from './wind.ts';
@@ -118,11 +118,8 @@ interface Drone {
   offSinceMs?: number;
   /** The station this drone held when the net shrank away from it (until it has left). */
   droppedFrom?: Point;
-  /** The swarm-safe failsafe parameters (its flavour's): not yet, being written, written. */
-  configured: 'no' | 'pending' | 'yes';
-  /** Why the failsafe parameters could not be written, and when to try again. */
-  configureError?: string;
-  configureRetryAt?: number;
+  /** The swarm-safe failsafe parameters (its flavour's, preflight.ts). */
+  preflight: Preflight;
   /** Refusals on the ground: the drone waits, and is never faulted for them. */
   backoff: Backoff;
   /** The autopilot's reason for the latest ground refusal. */
@@ -238,9 +235,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     if (!d || d.vehicle !== v) return;
     this.log.info(`drone ${d.sysid}: autopilot rebooted`, { role: d.role });
     // What it was told before is gone: failsafe parameters survive in its storage, but read them again.
-    d.configured = 'no';
-    d.configureError = undefined;
-    d.configureRetryAt = undefined;
+    d.preflight.reset();
     d.backoff = NO_BACKOFF;
     d.refusal = undefined;
     if (d.role === 'fault') d.rebootedSinceFault = true;
@@ -348,7 +343,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
       // Its pad is where it stands once its GPS has a fix (before that an autopilot may report 0, 0).
       const t = v.telemetry;
       if (t.latDeg === undefined || t.lonDeg === undefined || (t.gpsFix ?? 0) < 3 || (t.latDeg === 0 && t.lonDeg === 0)) continue;
-      const d: Drone = { sysid: v.sysid, vehicle: v, actions: VehicleActions.of(v, { timeoutMs: 1500, retries: 3 }), role: 'charging', since: now, phase: '', busy: false, failures: 0, configured: 'no', backoff: NO_BACKOFF, draw: new DrawMeter() };
+      const d: Drone = { sysid: v.sysid, vehicle: v, actions: VehicleActions.of(v, { timeoutMs: 1500, retries: 3 }), role: 'charging', since: now, phase: '', busy: false, failures: 0, preflight: new Preflight(v, this.o.clock, this.log), backoff: NO_BACKOFF, draw: new DrawMeter() };
       this.drones.set(v.sysid, d);
       const airborne = (v.telemetry.relativeAltitudeM ?? 0) > 1 && v.armed;
       if (!airborne) d.pad = this.local(v);
@@ -615,43 +610,10 @@ export class FleetController extends EventEmitter<FleetEvents> {
     for (const x of this.drones.values()) if (x.role === 'landing' && x.vehicle.armed) yield this.local(x.vehicle).u;
   }
 
-  /**
-   * Writes the swarm-safe failsafe actions before a drone may fly. Stock defaults (ArduCopter: RTL
-   * on GCS loss and on a low battery; PX4: RTL on data-link loss) send every drone of a net
-   * straight home at the net's altitude at once, on paths that cross; landing descends vertically
-   * from the station, where the lattice already keeps drones `spacingM` apart. The parameters are
-   * the drone's flavour's (autopilots/), looked up by the names its firmware uses and written in
-   * its own type and encoding. A write that fails leaves the drone on its pad with the reason
-   * shown, and is tried again after a while (a minute, growing to ten), not in a loop.
-   */
-  private configure(d: Drone, now: number): void {
-    if (d.configureRetryAt !== undefined && now < d.configureRetryAt) return;
-    d.configured = 'pending';
-    const v = d.vehicle;
-    const params = new ParamClient(v.port, { timeoutMs: 1500, retries: 3, encoding: v.flavour.paramEncoding });
-    void (async () => {
-      for (const spec of v.flavour.swarmFailsafes()) {
-        const r = await params.ensure(spec);
-        if (!r.ok) {
-          const waitMs = Math.min(10 * 60_000, 2 * ((d.configureRetryAt ?? now) - now) || 60_000);
-          d.configureError = `failsafe not set: ${r.detail}`;
-          d.configureRetryAt = this.o.clock.now() + waitMs;
-          d.configured = 'no';
-          this.log.warn(`drone ${d.sysid}: ${spec.names[0]} not set (${spec.means}); it stays on its pad`, { reason: r.reason, detail: r.detail, retryInS: waitMs / 1000 });
-          return;
-        }
-        if (r.changed) this.log.info(`drone ${d.sysid}: ${r.name} = ${spec.value} (${spec.means})`);
-      }
-      d.configureError = undefined;
-      d.configureRetryAt = undefined;
-      d.configured = 'yes';
-    })();
-  }
-
   /** Why a drone on the ground cannot fly now ('' when it can): the autopilot's own word first. */
   private notReady(d: Drone, now: number): string {
     const v = d.vehicle;
-    if (d.configured !== 'yes') return d.configureError ?? 'writing its failsafe parameters';
+    if (d.preflight.state !== 'yes') return d.preflight.error ?? 'writing its failsafe parameters';
     const r = v.readiness(now);
     if (!r.ready) return r.reason;
     if (waiting(d.backoff, now)) return `${d.refusal ?? 'refused'} (again in ${leftS(d.backoff, now)} s)`;
@@ -782,7 +744,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     const pct = v.telemetry.remainingPct ?? 0;
     switch (d.role) {
       case 'charging': {
-        if (d.configured === 'no') this.configure(d, now);
+        if (d.preflight.state === 'no') d.preflight.write(now);
         // Ready only when its autopilot says it can arm (its flavour reads the pre-arm health bit,
         // the EKF and home), it has charged, and no refusal is being waited out.
         const why = v.armed ? 'armed' : this.notReady(d, now);
