@@ -35,7 +35,7 @@ import { Pace, type PaceKind } from './pace.ts';
 import { Preflight } from './preflight.ts';
 import { DrawMeter, ReliefModel, type Energy } from './relief.ts';
 import { MOVE_TOKEN, TransitToken, transitLayerClear } from './token.ts';
-import { WindEstimate } from './wind.ts';
+import { WindStages, type WindStage } from './wind-stage.ts';
 
 export const FLEET_ROLES = ['charging', 'ready', 'launching', 'on-station', 'handing-over', 'returning', 'landing', 'fault', 'lost'] as const;
 export type FleetRole = (typeof FLEET_ROLES)[number];
@@ -159,14 +159,7 @@ export interface FleetStatus {
   windStage: WindStage;
 }
 
-/** calm: the net as planned; lower: down to lowAltitudeM and at most half the stations; land: everyone down. */
-export type WindStage = 'calm' | 'lower' | 'land';
-/** A stage is left only once the wind is this far under its threshold. */
-const WIND_HYSTERESIS_MS = 1.5;
-/** A drone fresher than this counts towards the wind estimate. */
-const WIND_REPORT_FRESH_MS = 30_000;
-/** Giving up on waiting for every drone to reach the new altitude (one may be stuck off station). */
-const MOVE_TIMEOUT_MS = 120_000;
+export type { WindStage } from './wind-stage.ts';
 
 export class FleetController extends EventEmitter<FleetEvents> {
   readonly transitions: Transition[] = [];
@@ -183,12 +176,8 @@ export class FleetController extends EventEmitter<FleetEvents> {
 
 
   private readonly o: Required<Omit<FleetOptions, 'stations' | 'windMs' | 'log'>> & Pick<FleetOptions, 'stations' | 'windMs'>;
-  private readonly wind = new WindEstimate();
-  private windStage: WindStage = 'calm';
-  /** The net's altitude now: altitudeM, or lowAltitudeM in the lower wind stage. */
-  private netAlt: number;
-  /** Set while the whole net moves to a new altitude (it holds the token). */
-  private moving: { sinceMs: number } | undefined;
+  /** The wind stage and the net's altitude (wind-stage.ts). */
+  private readonly wind: WindStages;
   private readonly log: Logger;
 
   constructor(opts: FleetOptions) {
@@ -214,9 +203,9 @@ export class FleetController extends EventEmitter<FleetEvents> {
       windLowerMs: opts.windLowerMs ?? 0.75 * windLimitMs,
       lowAltitudeM,
     };
-    this.netAlt = altitudeM;
-    this.relief = new ReliefModel(this.o);
     this.log = (opts.log ?? silentLogger).child('fleet');
+    this.wind = new WindStages(this.o, this.log);
+    this.relief = new ReliefModel(this.o);
     if (this.o.spacingM < 2 * this.o.minSeparationM) this.log.warn('station spacing below twice the minimum separation', { spacingM: this.o.spacingM, minSeparationM: this.o.minSeparationM });
   }
 
@@ -280,7 +269,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
     const roles = Object.fromEntries(FLEET_ROLES.map((r) => [r, 0])) as Record<FleetRole, number>;
     for (const d of this.drones.values()) roles[d.role]++;
     const manned = new Set([...this.drones.values()].filter((d) => d.role === 'on-station' && d.station !== undefined).map((d) => d.station)).size;
-    return { roles, stations: this.stations.length, manned, transits: this.token === undefined ? 0 : 1, denials: this.denials, altitudeM: this.netAlt, windMs: this.wind.value(this.o.clock.now()), windStage: this.windStage };
+    return { roles, stations: this.stations.length, manned, transits: this.token === undefined ? 0 : 1, denials: this.denials, altitudeM: this.wind.netAltM, windMs: this.wind.windMs(this.o.clock.now()), windStage: this.wind.stage };
   }
 
   /**
@@ -419,32 +408,14 @@ export class FleetController extends EventEmitter<FleetEvents> {
   // ---- formation --------------------------------------------------------------------------------
 
   private windy(): boolean {
-    return this.windStage === 'land';
+    return this.wind.stage === 'land';
   }
 
   /** Wind over the limits: lower and shrink, then land (and back, with hysteresis, as it eases). */
   private judgeWind(now: number): void {
     // The holders' estimates: at the net's height, and settled (an EKF's estimate starts from zero at takeoff).
-    const holders: number[] = [];
-    for (const d of this.drones.values()) {
-      const t = d.vehicle.telemetry;
-      if (d.role === 'on-station' && d.vehicle.armed && t.windSpeedMs !== undefined && now - (t.windAtMs ?? -Infinity) <= WIND_REPORT_FRESH_MS) holders.push(t.windSpeedMs);
-    }
-    this.wind.update(now, holders, this.o.windMs?.());
-    const w = this.wind.value(now);
-    const { windLowerMs, windLimitMs } = this.o;
-    // A stage is entered over its threshold and left under the threshold less the hysteresis.
-    let stage: WindStage = 'calm';
-    if (w === undefined) {
-      // Nothing measured lately (no anemometer, nobody holding the net): after a strong wind the
-      // net goes up lowered and at half size, and its holders' reports decide from there.
-      if (this.windStage !== 'calm') stage = 'lower';
-    } else if (w > windLimitMs || (this.windStage === 'land' && w > windLimitMs - WIND_HYSTERESIS_MS)) stage = 'land';
-    else if (w > windLowerMs || (this.windStage !== 'calm' && w > windLowerMs - WIND_HYSTERESIS_MS)) stage = 'lower';
-    if (stage !== this.windStage) {
-      this.log.info('wind stage', { stage, was: this.windStage, windMs: w === undefined ? null : Math.round(w * 10) / 10 });
-      this.windStage = stage;
-    }
+    const holders = [...this.drones.values()].filter((d) => d.role === 'on-station' && d.vehicle.armed).map((d) => d.vehicle.telemetry);
+    this.wind.judge(now, holders, this.o.windMs?.());
   }
 
   /**
@@ -454,25 +425,18 @@ export class FleetController extends EventEmitter<FleetEvents> {
    */
   private moveNet(now: number): void {
     const holding = () => [...this.drones.values()].filter((d) => d.role === 'on-station' && d.station !== undefined && d.station < this.stations.length);
-    if (this.moving) {
-      const there = holding().every((d) => Math.abs(this.local(d.vehicle).u - this.netAlt) < ARRIVED_M);
-      if (there || now - this.moving.sinceMs > MOVE_TIMEOUT_MS) {
-        this.moving = undefined;
-        if (this.token === MOVE_TOKEN) this.token = undefined;
-      }
+    if (this.wind.isMoving) {
+      if (this.wind.endMove(now, holding().every((d) => Math.abs(this.local(d.vehicle).u - this.wind.netAltM) < ARRIVED_M)) && this.token === MOVE_TOKEN) this.token = undefined;
       return;
     }
-    const want = this.windStage === 'lower' ? this.o.lowAltitudeM : this.o.altitudeM;
-    if (want === this.netAlt || this.token !== undefined) return;
+    if (!this.wind.wantsMove() || this.token !== undefined) return;
     const crossing = [...this.drones.values()].some((d) => d.role === 'handing-over' || d.role === 'returning' || (d.role === 'launching' && !STILL_STAGING_PHASES.has(d.phase)));
     if (crossing) return;
     this.token = MOVE_TOKEN;
-    this.moving = { sinceMs: now };
-    this.log.info('net altitude', { altitudeM: want, was: this.netAlt, reason: this.windStage === 'lower' ? 'strong wind: lower and shrink' : 'wind eased' });
-    this.netAlt = want;
+    this.wind.startMove(now);
     for (const d of holding()) {
       d.lastGotoMs = now;
-      this.goTo(d, { ...this.stations[d.station!]!, u: want });
+      this.goTo(d, { ...this.stations[d.station!]!, u: this.wind.netAltM });
     }
   }
 
@@ -480,10 +444,10 @@ export class FleetController extends EventEmitter<FleetEvents> {
     const usable = [...this.drones.values()].filter((d) => d.role !== 'fault' && d.role !== 'lost').length;
     let want = Math.min(this.o.stations?.() ?? usable, usable);
     // A strong wind: at most half the net (it lands in half the time if the wind keeps rising), or none.
-    if (this.windStage === 'lower') want = Math.min(want, Math.max(3, Math.ceil(want / 2)));
+    if (this.wind.stage === 'lower') want = Math.min(want, Math.max(3, Math.ceil(want / 2)));
     if (this.windy()) want = 0;
     if (want !== this.stations.length) {
-      this.log.info('net size', { stations: want, was: this.stations.length, reason: this.windy() ? 'wind over the limit' : this.windStage === 'lower' ? 'strong wind' : 'plan' });
+      this.log.info('net size', { stations: want, was: this.stations.length, reason: this.windy() ? 'wind over the limit' : this.wind.stage === 'lower' ? 'strong wind' : 'plan' });
       this.resize(want);
     }
     // Drones on stations that no longer exist go home (one at a time, through the token). A
@@ -498,7 +462,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
           continue;
         }
       }
-      if (d.station !== undefined && d.station >= this.stations.length && d.role === 'on-station' && d.partner === undefined) this.startReturn(d, this.windy() ? 'wind over the limit: shrinking the net' : this.windStage === 'lower' ? 'strong wind: shrinking the net' : 'net shrinks');
+      if (d.station !== undefined && d.station >= this.stations.length && d.role === 'on-station' && d.partner === undefined) this.startReturn(d, this.windy() ? 'wind over the limit: shrinking the net' : this.wind.stage === 'lower' ? 'strong wind: shrinking the net' : 'net shrinks');
       else if (d.station !== undefined && d.station >= this.stations.length && d.role === 'launching') {
         d.station = undefined;
         if (this.isStaging(d)) this.standDown(d, 'net shrank before it left its pad');
@@ -577,7 +541,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
         old.partner = best.sysid;
         old.reliefStartedAt = this.o.clock.now();
         this.startLaunch(best, `relieves drone ${old.sysid} at station ${old.station}`);
-      } else if ((old.vehicle.telemetry.remainingPct ?? 0) <= this.relief.relievePct(this.energy(old), this.netAlt)) {
+      } else if ((old.vehicle.telemetry.remainingPct ?? 0) <= this.relief.relievePct(this.energy(old), this.wind.netAltM)) {
         this.startReturn(old, 'battery at reserve and no replacement ready: station left empty');
       }
       return;
@@ -666,7 +630,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
       if (x.phase === 'relieve') relieving++;
       else holding.push(this.energy(x));
     }
-    return this.relief.due(this.energy(d), { relieving, holding }, this.token !== undefined, this.pace.reliefMs, this.netAlt);
+    return this.relief.due(this.energy(d), { relieving, holding }, this.token !== undefined, this.pace.reliefMs, this.wind.netAltM);
   }
 
   // ---- moving drones ----------------------------------------------------------------------------
@@ -740,7 +704,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
 
   private advance(d: Drone, now: number): void {
     const v = d.vehicle;
-    const alt = this.netAlt;
+    const alt = this.wind.netAltM;
     const pct = v.telemetry.remainingPct ?? 0;
     switch (d.role) {
       case 'charging': {
