@@ -31,11 +31,12 @@ import { latLonToOffset, offsetToLatLon } from '../../firmware-bridge/geo.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import type { CommandResult } from '../../firmware-bridge/microservices/command/command.ts';
 import type { Vehicle, VehicleManager } from '../../firmware-bridge/vehicles/index.ts';
-import { assignStations, MIN_NET_ALTITUDE_M, STAGE_BELOW_M, stationLattice, TRANSIT_BELOW_M, type Point } from './formation.ts';
+import { MIN_NET_ALTITUDE_M, STAGE_BELOW_M, TRANSIT_BELOW_M, type Point } from './formation.ts';
 import { Pace } from './pace.ts';
 import { Preflight } from './preflight.ts';
 import { DrawMeter, ReliefModel, type Energy } from './relief.ts';
-import { ARRIVED_M, discovered, FLEET_ROLES, groundWait, holdsStation, isCrossing, isStaging, next, paceOfHold, type CommandAction, type DroneInput, type DroneState, type Effect, type FleetRole, type FleetView, type Observed } from './roles.ts';
+import { ARRIVED_M, discovered, FLEET_ROLES, groundWait, isCrossing, next, paceOfHold, type CommandAction, type DroneInput, type DroneState, type Effect, type FleetRole, type FleetView, type Observed } from './roles.ts';
+import { nextLaunch, netSize, RESIZE_REASONS, resizeNet } from './stations.ts';
 import { MOVE_TOKEN, TransitToken, transitLayerClear } from './token.ts';
 import { WindStages, type WindStage } from './wind-stage.ts';
 
@@ -431,106 +432,30 @@ export class FleetController extends EventEmitter<FleetEvents> {
   }
 
   // ---- the net's stations -----------------------------------------------------------------------
+  /** Sizes the net for the plan and the wind; drones on stations that no longer exist go home (one at a time, through the token). */
   private planStations(now: number): void {
     const usable = [...this.drones.values()].filter((d) => d.state.role.role !== 'fault' && d.state.role.role !== 'lost').length;
-    let want = Math.min(this.o.stations?.() ?? usable, usable);
-    const stage = this.wind.stage;
-    // A strong wind: at most half the net (it lands in half the time if the wind keeps rising), or none.
-    if (stage === 'lower') want = Math.min(want, Math.max(3, Math.ceil(want / 2)));
-    if (stage === 'land') want = 0;
+    const want = netSize(this.o.stations?.(), usable, this.wind.stage);
+    const why = RESIZE_REASONS[this.wind.stage];
     if (want !== this.stations.length) {
-      this.log.info('net size', { stations: want, was: this.stations.length, reason: stage === 'land' ? 'wind over the limit' : stage === 'lower' ? 'strong wind' : 'plan' });
-      this.resize(want);
+      this.log.info('net size', { stations: want, was: this.stations.length, reason: why.size });
+      const drones = [...this.drones.values()];
+      const resized = resizeNet(this.stations, drones.map((d) => d.state), want, this.o.spacingM);
+      this.stations = resized.stations;
+      drones.forEach((d, i) => (d.state = resized.drones[i]!));
     }
-    // Drones on stations that no longer exist go home (one at a time, through the token).
-    const reason = stage === 'land' ? 'wind over the limit: shrinking the net' : stage === 'lower' ? 'strong wind: shrinking the net' : 'net shrinks';
-    for (const d of this.drones.values()) if (d.state.station !== undefined && d.state.station >= this.stations.length) this.input(d, { kind: 'station-dropped', reason }, now);
+    for (const d of this.drones.values()) if (d.state.station !== undefined && d.state.station >= this.stations.length) this.input(d, { kind: 'station-dropped', reason: why.leave }, now);
   }
 
-  /**
-   * Grows the net with the lattice's next free points, or shrinks it by dropping empty stations
-   * first (a drone lost or landed leaves a hole) and then the outermost manned ones, so the drones
-   * still holding the net keep their places. Station indices are renumbered; a drone whose station
-   * is dropped gets an index past the end, which sends it home.
-   */
-  private resize(want: number): void {
-    const drones = [...this.drones.values()];
-    if (want > this.stations.length) {
-      // Drones still waiting (for the token) to leave a dropped station take it back first: a new
-      // station at the same point would send another drone into them.
-      for (const d of drones) {
-        if (this.stations.length >= want) break;
-        const s = d.state;
-        if (s.role.role === 'on-station' && s.station !== undefined && s.station >= this.stations.length && s.droppedFrom) {
-          this.stations.push(s.droppedFrom);
-          d.state = { ...s, station: this.stations.length - 1, droppedFrom: undefined };
-        }
-      }
-      const taken = new Set(this.stations.map((p) => `${p.n.toFixed(3)},${p.e.toFixed(3)}`));
-      // …and so are the points of drones that are still there on their way out.
-      for (const { state: s } of drones) if (s.droppedFrom && (s.role.role === 'on-station' || (s.role.role === 'returning' && s.role.phase === 'up'))) taken.add(`${s.droppedFrom.n.toFixed(3)},${s.droppedFrom.e.toFixed(3)}`);
-      for (const p of stationLattice(want + this.stations.length, this.o.spacingM)) {
-        if (this.stations.length >= want) break;
-        if (!taken.has(`${p.n.toFixed(3)},${p.e.toFixed(3)}`)) this.stations.push(p);
-      }
-      return;
-    }
-    const held = this.occupied();
-    const byDistance = (a: number, b: number) => Math.hypot(this.stations[a]!.n, this.stations[a]!.e) - Math.hypot(this.stations[b]!.n, this.stations[b]!.e) || a - b;
-    const all = this.stations.map((_, i) => i);
-    const manned = all.filter((i) => held.has(i)).sort(byDistance);
-    const empty = all.filter((i) => !held.has(i)).sort(byDistance);
-    const keep = [...manned.slice(0, want), ...empty.slice(0, Math.max(0, want - manned.length))].sort((a, b) => a - b);
-    const renumber = new Map(keep.map((old, i) => [old, i]));
-    const before = this.stations;
-    this.stations = keep.map((i) => before[i]!);
-    for (const d of drones) {
-      const s = d.state;
-      if (s.station === undefined) continue;
-      const to = renumber.get(s.station);
-      d.state = { ...s, station: to ?? Number.MAX_SAFE_INTEGER, ...(to === undefined ? { droppedFrom: before[s.station] } : {}) };
-    }
-  }
-
-  /** Stations someone holds or is on the way to, a relief's pair included (its station is not empty). */
-  private occupied(): Set<number> {
-    const s = new Set<number>();
-    for (const { state } of this.drones.values()) if (state.station !== undefined && holdsStation(state.role)) s.add(state.station);
-    return s;
-  }
-
+  /** Starts the next launch the plan asks for, if any. */
   private fillStations(now: number): void {
     const pct = (d: Drone) => d.vehicle.telemetry.remainingPct ?? 0;
-    // One drone stages at a time (it hovers on its battery while it waits for the token).
-    if ([...this.drones.values()].some((d) => isStaging(d.state, this.token.holder))) return;
-    const occupied = this.occupied();
-    const empty = this.stations.map((_, i) => i).filter((i) => !occupied.has(i));
-    const ready = [...this.drones.values()].filter((d) => d.state.role.role === 'ready' && d.state.pad);
-    // Relief first: a drone that must leave soon and has no replacement yet.
-    const due = [...this.drones.values()]
-      .filter(({ state: s }) => s.role.role === 'on-station' && s.partner === undefined && s.role.phase === 'relieve' && s.station !== undefined && s.station < this.stations.length)
-      .sort((a, b) => pct(a) - pct(b));
-    if (due.length) {
-      const old = due[0]!;
-      const station = old.state.station!;
-      const best = ready.sort((a, b) => pct(b) - pct(a))[0];
-      if (best) {
-        this.input(old, { kind: 'relieved-by', replacement: best.sysid }, now);
-        this.input(best, { kind: 'launch', station, partner: old.sysid, reason: `relieves drone ${old.sysid} at station ${station}` }, now);
-      } else if (pct(old) <= this.relief.relievePct(this.energy(old), this.wind.netAltM)) {
-        this.input(old, { kind: 'return', reason: 'battery at reserve and no replacement ready: station left empty' }, now);
-      }
-      return;
-    }
-    if (!empty.length || !ready.length) return;
-    const assignment = assignStations(
-      ready.map((d) => d.state.pad!),
-      this.stations,
-      occupied,
-    );
-    // One launch per tick: the token admits one transit at a time.
-    const [idx, station] = [...assignment.entries()].sort((a, b) => a[1] - b[1])[0] ?? [];
-    if (idx === undefined || station === undefined) return;
-    this.input(ready[idx]!, { kind: 'launch', station, reason: `fills station ${station}` }, now);
+    const atReserve = (d: Drone) => pct(d) <= this.relief.relievePct(this.energy(d), this.wind.netAltM);
+    const plan = nextLaunch([...this.drones.values()], this.stations, this.token.holder, pct, atReserve);
+    if (plan?.kind === 'relieve') {
+      this.input(plan.relieved, { kind: 'relieved-by', replacement: plan.replacement.sysid }, now);
+      this.input(plan.replacement, { kind: 'launch', station: plan.station, partner: plan.relieved.sysid, reason: plan.reason }, now);
+    } else if (plan?.kind === 'leave') this.input(plan.relieved, { kind: 'return', reason: plan.reason }, now);
+    else if (plan?.kind === 'fill') this.input(plan.drone, { kind: 'launch', station: plan.station, reason: plan.reason }, now);
   }
 }
