@@ -326,7 +326,8 @@ class Machine {
   /** The hold that ends is classed by its holder's role now: this drone's as this step has left it, another's as the fleet sees it. */
   private passToken(to: number | undefined): void {
     if (to === this.token) return;
-    this.emit({ kind: 'token', holder: to, pace: this.token === this.me ? paceOfHold(this.s.role) : this.w.tokenPace });
+    const ended = this.token === undefined ? undefined : this.token === this.me ? paceOfHold(this.s.role) : this.w.tokenPace;
+    this.emit({ kind: 'token', holder: to, pace: ended });
     this.token = to;
   }
 
