@@ -319,6 +319,7 @@ class Machine {
     if (this.token === this.me && TOKEN_FREE_ROLES.has(to.role)) this.passToken(undefined);
   }
 
+  /** A step within the role: no transition, and the role's clock runs on. */
   private setPhase(role: RoleState): void {
     this.set({ role });
   }
