@@ -98,6 +98,8 @@ interface Drone {
   readonly preflight: Preflight;
   /** Its smoothed battery draw, for relief predictions. */
   readonly draw: DrawMeter;
+  /** The machine's questions about the fleet around it (FleetView), answered when asked. */
+  readonly asks: Pick<FleetView, 'transitLayerClear' | 'relieveDue'>;
 }
 
 /** Something an operator should see (a drone its autopilot keeps unready, say). */
@@ -356,8 +358,8 @@ export class FleetController extends EventEmitter<FleetEvents> {
       preflight: d.preflight,
       windy: this.wind.stage === 'land',
       limits: this.o,
-      transitLayerClear: (layerM) => transitLayerClear(layerM, this.o.minSeparationM, this.landingAltitudes()),
-      relieveDue: () => this.relieveDue(d),
+      transitLayerClear: d.asks.transitLayerClear,
+      relieveDue: d.asks.relieveDue,
     };
   }
 
@@ -390,7 +392,18 @@ export class FleetController extends EventEmitter<FleetEvents> {
       if (t.latDeg === undefined || t.lonDeg === undefined || (t.gpsFix ?? 0) < 3 || (t.latDeg === 0 && t.lonDeg === 0)) continue;
       const actions = VehicleActions.of(v, { timeoutMs: 1500, retries: 3 });
       const { state, airborne } = discovered(v.sysid, this.observe(v, now), now);
-      const d: Drone = { sysid: v.sysid, vehicle: v, actions, state, preflight: new Preflight(v, this.o.clock, this.log), draw: new DrawMeter() };
+      const d: Drone = {
+        sysid: v.sysid,
+        vehicle: v,
+        actions,
+        state,
+        preflight: new Preflight(v, this.o.clock, this.log),
+        draw: new DrawMeter(),
+        asks: {
+          transitLayerClear: (layerM) => transitLayerClear(layerM, this.o.minSeparationM, this.landingAltitudes()),
+          relieveDue: () => this.relieveDue(d),
+        },
+      };
       this.drones.set(v.sysid, d);
       this.transitions.push({ sysid: v.sysid, from: 'new', to: airborne ? 'returning' : 'charging', reason: airborne ? 'found in the air' : 'found on its pad', atMs: now });
       if (airborne) this.input(d, { kind: 'found-airborne' }, now);

@@ -301,7 +301,13 @@ class Machine {
   }
 
   set(patch: Partial<DroneState>): void {
-    this.s = { ...this.s, ...patch };
+    // Most steps change nothing: the state is copied only when it does.
+    for (const k of Object.keys(patch) as (keyof DroneState)[]) {
+      if (this.s[k] !== patch[k]) {
+        this.s = { ...this.s, ...patch };
+        return;
+      }
+    }
   }
 
   private emit(e: Effect): void {
@@ -322,6 +328,10 @@ class Machine {
   /** A step within the role: no transition, and the role's clock runs on. */
   private setPhase(role: RoleState): void {
     this.set({ role });
+  }
+
+  private launchPhase(phase: LaunchPhase): void {
+    this.setPhase({ role: 'launching', phase });
   }
 
   /** The hold that ends is classed by its holder's role now: this drone's as this step has left it, another's as the fleet sees it. */
@@ -568,39 +578,38 @@ class Machine {
     const alt = w.netAltM;
     const layer = alt - TRANSIT_BELOW_M;
     const stage = layer - STAGE_BELOW_M;
-    const launching = (p: LaunchPhase) => this.setPhase({ role: 'launching', phase: p });
     if (!station) return;
     switch (phase) {
       case 'mode':
-        return seen.modes.guided ? launching('arm') : this.command(`set ${seen.guidedName}`, { action: 'guided' }, 'arm');
+        return seen.modes.guided ? this.launchPhase('arm') : this.command(`set ${seen.guidedName}`, { action: 'guided' }, 'arm');
       case 'arm':
-        return seen.armed ? launching('takeoff') : this.command('arm', { action: 'arm' }, 'takeoff');
+        return seen.armed ? this.launchPhase('takeoff') : this.command('arm', { action: 'arm' }, 'takeoff');
       case 'takeoff':
         // ArduCopter disarms an idle armed copter after DISARM_DELAY; on a busy radio that can
         // happen before the takeoff arrives, and takeoff is then refused: arm again first.
-        if (!seen.armed) return launching('arm');
+        if (!seen.armed) return this.launchPhase('arm');
         return this.command('takeoff', { action: 'takeoff', altM: stage }, 'climb', true);
       case 'climb':
         // HEARTBEAT lags the ACKs by up to a second, so progress is judged by position only.
         if (w.now - this.s.since > CLIMB_TIMEOUT_MS && seen.here.u < 1) return this.s.leftGround ? this.fault('did not climb after takeoff') : this.groundRefusal('takeoff', 'did not leave its pad after the takeoff was accepted');
-        if (this.at({ ...pad, u: stage })) launching('staged');
+        if (this.at({ ...pad, u: stage })) this.launchPhase('staged');
         return;
       case 'staged':
         // Over its own pad, under the transit layer: the token, once it is free and the layer is clear.
         if (this.token !== undefined || !w.transitLayerClear(layer)) return;
         this.passToken(this.me);
-        launching('ascend');
+        this.launchPhase('ascend');
         this.goTo({ ...pad, u: layer });
         return;
       case 'ascend':
         if (this.at({ ...pad, u: layer })) {
-          launching('transit');
+          this.launchPhase('transit');
           this.goTo({ ...station, u: layer });
         } else this.goTo({ ...pad, u: layer });
         return;
       case 'transit':
         if (this.at({ ...station, u: layer })) {
-          launching('rise');
+          this.launchPhase('rise');
           this.goTo({ ...station, u: this.s.partner !== undefined ? alt - HANDOVER_BELOW_M : alt });
         } else this.goTo({ ...station, u: layer });
         return;
