@@ -1,8 +1,11 @@
 /**
- * The fleet: one role state machine per drone, the net's stations, rotation and ground failsafes.
- *
- * Roles: charging → ready → launching → on-station → (handing-over) → returning → landing →
- * charging; fault and lost from anywhere. Every transition is logged with its reason and emitted.
+ * The fleet: one role machine per drone (roles.ts), the net's stations, rotation and ground
+ * failsafes. The controller composes the parts: each tick it asks the machine what every drone
+ * does next, with what its autopilot reports and the fleet around it, and carries out the effects
+ * (commands, position targets, token passes, transitions); the transit token (token.ts), the
+ * relief energy model (relief.ts), preflight parameter writes (preflight.ts), the wind stages
+ * (wind-stage.ts) and pace learning (pace.ts) are its other parts. Every transition is logged with
+ * its reason and emitted.
  *
  * Separation (the configured minimum, 5 m by default) is kept by construction, not by luck:
  * - pads lie outside the net's footprint, so climbing or descending over a pad never passes
@@ -22,41 +25,23 @@
 import { EventEmitter } from 'node:events';
 import { minimal } from 'mavlink-mappings';
 import { VehicleActions } from '../../firmware-bridge/actions.ts';
-import type { GenericMode } from '../../firmware-bridge/autopilots/index.ts';
 import { CanopyError } from '../../common/errors.ts';
 import type { Clock, TimerHandle } from '../../firmware-bridge/clock.ts';
 import { latLonToOffset, offsetToLatLon } from '../../firmware-bridge/geo.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import type { CommandResult } from '../../firmware-bridge/microservices/command/command.ts';
-import { ParamClient } from '../../firmware-bridge/microservices/param/param.ts';
 import type { Vehicle, VehicleManager } from '../../firmware-bridge/vehicles/index.ts';
-import { assignStations, HANDOVER_BELOW_M, MIN_NET_ALTITUDE_M, RETURN_ABOVE_M, STAGE_BELOW_M, stationLattice, TRANSIT_BELOW_M, type Point } from './formation.ts';
-import { GroundBackoff } from './ground-backoff.ts';
-import { WindEstimate } from './wind.ts';
+import { MIN_NET_ALTITUDE_M, STAGE_BELOW_M, TRANSIT_BELOW_M, type Point } from './formation.ts';
+import { Pace } from './pace.ts';
+import { Preflight } from './preflight.ts';
+import { DrawMeter, ReliefModel, type Energy } from './relief.ts';
+import { ARRIVED_M, discovered, FLEET_ROLES, groundWait, isCrossing, next, paceOfHold, type CommandAction, type DroneInput, type DroneState, type Effect, type FleetRole, type FleetView, type Observed } from './roles.ts';
+import { nextLaunch, netSize, RESIZE_REASONS, resizeNet } from './stations.ts';
+import { MOVE_TOKEN, TransitToken, transitLayerClear } from './token.ts';
+import { WindStages, type WindStage } from './wind-stage.ts';
 
-export const FLEET_ROLES = ['charging', 'ready', 'launching', 'on-station', 'handing-over', 'returning', 'landing', 'fault', 'lost'] as const;
-export type FleetRole = (typeof FLEET_ROLES)[number];
-
-/** Launch phases before the token: ground checks, takeoff and the climb to the staging level. */
-const STAGING_PHASES: ReadonlySet<string> = new Set(['mode', 'arm', 'takeoff', 'climb', 'staged']);
-/** …of which these keep the drone still: on its pad, or waiting at the staging level. */
-const STILL_STAGING_PHASES: ReadonlySet<string> = new Set(['mode', 'arm', 'staged']);
-
-const RESEND_GOTO_MS = 10_000;
-/** Further than this from its station, a drone on station is sent there again. */
-const OFF_STATION_M = 3;
-/** Within this of a target counts as there. */
-const ARRIVED_M = 1.5;
-/** Landed within this of its pad counts as on it (and charging). */
-const PAD_RADIUS_M = 3;
-const COMMAND_TRIES = 3;
-const CLIMB_TIMEOUT_MS = 60_000;
-/** A launch at the default speeds (60 m net, pads 50 m out), with margin. */
-const LAUNCH_S = 60;
-/** Time constant of the smoothed battery draw used for relief predictions. */
-/** Battery draw of a drone flying without the net (a 2.5 kg quad at 180 W/kg), W, for return reserves. */
-const RETURN_DRAW_W = 440;
-const DRAW_SMOOTHING_MS = 60_000;
+export { FLEET_ROLES, type FleetRole } from './roles.ts';
+export type { WindStage } from './wind-stage.ts';
 
 export interface FleetOptions {
   clock: Clock;
@@ -102,44 +87,19 @@ export interface Transition {
   atMs: number;
 }
 
+/** One drone: its vehicle, its place in the role machine, and its own parts. */
 interface Drone {
-  sysid: number;
-  vehicle: Vehicle;
-  actions: VehicleActions;
-  role: FleetRole;
-  since: number;
-  pad?: Point;
-  station?: number;
-  phase: string;
-  /** The drone this one relieves (replacement) or is relieved by (on station). */
-  partner?: number;
-  /** When its relief began (set on the relieved drone until it lands). */
-  reliefStartedAt?: number;
-  busy: boolean;
-  failures: number;
-  lastGotoMs?: number;
-  offSinceMs?: number;
-  /** The station this drone held when the net shrank away from it (until it has left). */
-  droppedFrom?: Point;
-  /** The swarm-safe failsafe parameters (its flavour's): not yet, being written, written. */
-  configured: 'no' | 'pending' | 'yes';
-  /** Why the failsafe parameters could not be written, and when to try again. */
-  configureError?: string;
-  configureRetryAt?: number;
-  /** Refusals on the ground: the drone waits, and is never faulted for them. */
-  backoff: GroundBackoff;
-  /** The autopilot's reason for the latest ground refusal. */
-  refusal?: string;
-  /** Since when its autopilot has kept it unready on the ground, and whether that raised its alert. */
-  unreadySince?: number;
-  unreadyAlerted?: boolean;
-  /** It left the ground since its launch began (a disarm before that is a refusal, not a crash). */
-  leftGround?: boolean;
-  /** Its autopilot rebooted since it was faulted (a faulted drone comes back once it reports ready after one). */
-  rebootedSinceFault?: boolean;
-  /** Battery power smoothed over about a minute (W; negative while charging): gusts make the instantaneous draw swing around zero. */
-  drawW?: number;
-  drawAt?: number;
+  readonly sysid: number;
+  readonly vehicle: Vehicle;
+  readonly actions: VehicleActions;
+  /** Replaced by every step of the role machine (roles.ts). */
+  state: DroneState;
+  /** Its swarm-safe failsafe parameters (its flavour's). */
+  readonly preflight: Preflight;
+  /** Its smoothed battery draw, for relief predictions. */
+  readonly draw: DrawMeter;
+  /** The machine's questions about the fleet around it (FleetView), answered when asked. */
+  readonly asks: Pick<FleetView, 'transitLayerClear' | 'relieveDue'>;
 }
 
 /** Something an operator should see (a drone its autopilot keeps unready, say). */
@@ -167,17 +127,6 @@ export interface FleetStatus {
   windStage: WindStage;
 }
 
-/** calm: the net as planned; lower: down to lowAltitudeM and at most half the stations; land: everyone down. */
-export type WindStage = 'calm' | 'lower' | 'land';
-/** A stage is left only once the wind is this far under its threshold. */
-const WIND_HYSTERESIS_MS = 1.5;
-/** Holds the transit token while the net changes altitude (no drone has this sysid). */
-const MOVE_TOKEN = -1;
-/** A drone fresher than this counts towards the wind estimate. */
-const WIND_REPORT_FRESH_MS = 30_000;
-/** Giving up on waiting for every drone to reach the new altitude (one may be stuck off station). */
-const MOVE_TIMEOUT_MS = 120_000;
-
 export class FleetController extends EventEmitter<FleetEvents> {
   readonly transitions: Transition[] = [];
   /** COMMAND_ACKs that refused (DENIED, FAILED, UNSUPPORTED…): 0 expected in nominal runs. */
@@ -186,22 +135,14 @@ export class FleetController extends EventEmitter<FleetEvents> {
   groundRefusals = 0;
   private readonly drones = new Map<number, Drone>();
   private stations: Point[] = [];
-  private tokenHolder: number | undefined;
-  private tokenSince = 0;
-  /** How long a launch and a return hold the token, smoothed (ms; undefined before the first). */
-  private readonly pace: { launchMs?: number; landMs?: number } = {};
-  /** Learnt duration of one relief (replacement's launch to the relieved drone's landing), ms. */
-  private reliefMs = 180_000;
+  private readonly pace = new Pace();
+  /** Who may cross between pads and net now (one at a time). */
+  private readonly token = new TransitToken(this.pace);
+  private readonly relief: ReliefModel;
+  /** The wind stage and the net's altitude. */
+  private readonly wind: WindStages;
   private timer: TimerHandle | undefined;
-
-
   private readonly o: Required<Omit<FleetOptions, 'stations' | 'windMs' | 'log'>> & Pick<FleetOptions, 'stations' | 'windMs'>;
-  private readonly wind = new WindEstimate();
-  private windStage: WindStage = 'calm';
-  /** The net's altitude now: altitudeM, or lowAltitudeM in the lower wind stage. */
-  private netAlt: number;
-  /** Set while the whole net moves to a new altitude (it holds the token). */
-  private moving: { sinceMs: number } | undefined;
   private readonly log: Logger;
 
   constructor(opts: FleetOptions) {
@@ -227,8 +168,9 @@ export class FleetController extends EventEmitter<FleetEvents> {
       windLowerMs: opts.windLowerMs ?? 0.75 * windLimitMs,
       lowAltitudeM,
     };
-    this.netAlt = altitudeM;
     this.log = (opts.log ?? silentLogger).child('fleet');
+    this.wind = new WindStages(this.o, this.log);
+    this.relief = new ReliefModel(this.o);
     if (this.o.spacingM < 2 * this.o.minSeparationM) this.log.warn('station spacing below twice the minimum separation', { spacingM: this.o.spacingM, minSeparationM: this.o.minSeparationM });
   }
 
@@ -245,24 +187,22 @@ export class FleetController extends EventEmitter<FleetEvents> {
   private readonly onReboot = (v: Vehicle): void => {
     const d = this.drones.get(v.sysid);
     if (!d || d.vehicle !== v) return;
-    this.log.info(`drone ${d.sysid}: autopilot rebooted`, { role: d.role });
+    this.log.info(`drone ${d.sysid}: autopilot rebooted`, { role: d.state.role.role });
     // What it was told before is gone: failsafe parameters survive in its storage, but read them again.
-    d.configured = 'no';
-    d.configureError = undefined;
-    d.configureRetryAt = undefined;
-    d.backoff.clear();
-    d.refusal = undefined;
-    if (d.role === 'fault') d.rebootedSinceFault = true;
+    d.preflight.reset();
+    this.input(d, { kind: 'rebooted' });
   };
 
   /**
    * Why a drone on the ground is not ready to fly, in words for the operator ('' when it is
-   * ready or flying): its autopilot's own reason first.
+   * ready, flying or faulted): its autopilot's own reason first.
    */
   waitingFor(sysid: number): string {
     const d = this.drones.get(sysid);
-    if (!d || (d.role !== 'charging' && d.role !== 'ready' && d.role !== 'fault')) return '';
-    return d.role === 'fault' ? '' : this.notReady(d, this.o.clock.now());
+    const role = d?.state.role.role;
+    if (!d || (role !== 'charging' && role !== 'ready')) return '';
+    const now = this.o.clock.now();
+    return groundWait(d.state, this.observe(d.vehicle, now), this.view(d, now));
   }
 
   /**
@@ -272,18 +212,15 @@ export class FleetController extends EventEmitter<FleetEvents> {
   clearFault(sysid: number): string {
     const d = this.drones.get(sysid);
     if (!d) throw new CanopyError('CANOPY_ERR_UNKNOWN_VEHICLE', `the fleet has no drone ${sysid}`);
-    if (d.role !== 'fault') throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is not faulted (it is ${d.role})`);
+    const role = d.state.role.role;
+    if (role !== 'fault') throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is not faulted (it is ${role})`);
     if (d.vehicle.armed) throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is still armed: clear its fault once it stands disarmed`);
-    d.rebootedSinceFault = false;
-    d.backoff.clear();
-    // Where it stands now is its pad (it may have been carried back to another).
-    d.pad = this.local(d.vehicle);
-    this.setRole(d, 'charging', 'fault cleared by an admin');
+    this.input(d, { kind: 'fault-cleared' });
     return `drone ${sysid} is back in the plan (charging)`;
   }
 
   role(sysid: number): FleetRole | undefined {
-    return this.drones.get(sysid)?.role;
+    return this.drones.get(sysid)?.state.role.role;
   }
 
   stationPoints(): readonly Point[] {
@@ -292,9 +229,9 @@ export class FleetController extends EventEmitter<FleetEvents> {
 
   status(): FleetStatus {
     const roles = Object.fromEntries(FLEET_ROLES.map((r) => [r, 0])) as Record<FleetRole, number>;
-    for (const d of this.drones.values()) roles[d.role]++;
-    const manned = new Set([...this.drones.values()].filter((d) => d.role === 'on-station' && d.station !== undefined).map((d) => d.station)).size;
-    return { roles, stations: this.stations.length, manned, transits: this.token === undefined ? 0 : 1, denials: this.denials, altitudeM: this.netAlt, windMs: this.wind.value(this.o.clock.now()), windStage: this.windStage };
+    for (const d of this.drones.values()) roles[d.state.role.role]++;
+    const manned = new Set([...this.drones.values()].filter((d) => d.state.role.role === 'on-station' && d.state.station !== undefined).map((d) => d.state.station)).size;
+    return { roles, stations: this.stations.length, manned, transits: this.token.holder === undefined ? 0 : 1, denials: this.denials, altitudeM: this.wind.netAltM, windMs: this.wind.windMs(this.o.clock.now()), windStage: this.wind.stage };
   }
 
   /**
@@ -303,29 +240,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
    * back over its pad) hold it. The power budget times the evening landing by it.
    */
   transitPace(): { launchMs?: number; landMs?: number } {
-    return { ...this.pace };
-  }
-
-  /** The drone allowed to cross between pads and net now (one at a time). */
-  private get token(): number | undefined {
-    return this.tokenHolder;
-  }
-
-  private set token(sysid: number | undefined) {
-    if (sysid === this.tokenHolder) return;
-    const now = this.o.clock.now();
-    const held = this.tokenHolder === undefined ? undefined : this.drones.get(this.tokenHolder);
-    if (held) this.notePace(held, now - this.tokenSince);
-    this.tokenHolder = sysid;
-    this.tokenSince = now;
-  }
-
-  /** Folds one token hold into the pace: a launch or a return that ran its course (not one cut short by a fault or a change of plan). */
-  private notePace(d: Drone, ms: number): void {
-    const kind = d.role === 'on-station' || d.role === 'handing-over' ? 'launchMs' : d.role === 'landing' && d.phase === 'pad' ? 'landMs' : undefined;
-    if (!kind || ms < 1000 || ms > 5 * 60_000) return;
-    const was = this.pace[kind];
-    this.pace[kind] = was === undefined ? ms : 0.8 * was + 0.2 * ms;
+    return this.pace.transit();
   }
 
   // ---- the tick ---------------------------------------------------------------------------------
@@ -334,32 +249,139 @@ export class FleetController extends EventEmitter<FleetEvents> {
     const now = this.o.clock.now();
     this.discover(now);
     for (const d of this.drones.values()) {
-      this.measureDraw(d, now);
-      this.failsafes(d);
+      d.draw.measure(d.vehicle.telemetry.voltageV, d.vehicle.telemetry.currentA, now);
+      this.input(d, { kind: 'failsafes' }, now);
     }
     this.judgeWind(now);
-    this.planStations();
+    this.planStations(now);
     this.moveNet(now);
-    for (const d of this.drones.values()) this.advance(d, now);
-    this.fillStations();
+    for (const d of this.drones.values()) this.input(d, { kind: 'advance' }, now);
+    this.fillStations(now);
   }
 
-  private setRole(d: Drone, to: FleetRole, reason: string, phase = ''): void {
-    const t: Transition = { sysid: d.sysid, from: d.role, to, reason, atMs: this.o.clock.now() };
-    if (d.role !== to) {
-      this.transitions.push(t);
-      if (this.transitions.length > 10_000) this.transitions.shift();
-      this.log.info(`drone ${d.sysid}: ${d.role} → ${to}`, { reason });
-      this.emit('transition', t);
+  /** One step of a drone's role machine; its effects are carried out in order, before anyone's next step. */
+  private input(d: Drone, input: DroneInput, now = this.o.clock.now()): void {
+    const step = next(d.state, input, this.observe(d.vehicle, now), this.view(d, now));
+    d.state = step.state;
+    for (const e of step.effects) this.perform(d, e, now);
+  }
+
+  /** Takes a drone out of the plan (an outside fault; the machine faults drones itself otherwise). */
+  private fault(d: Drone, reason: string): void {
+    this.input(d, { kind: 'fault', reason });
+  }
+
+  private perform(d: Drone, e: Effect, now: number): void {
+    switch (e.kind) {
+      case 'command':
+        return this.send(d, e.send);
+      case 'goto': {
+        const { latDeg, lonDeg } = offsetToLatLon(this.o.origin.latDeg, this.o.origin.lonDeg, e.target.n, e.target.e);
+        return d.actions.goTo({ latDeg, lonDeg, relativeAltM: e.target.u });
+      }
+      case 'return-to-launch':
+        return void d.actions.returnToLaunch();
+      case 'disarm':
+        return void d.actions.disarm();
+      case 'token':
+        return this.token.pass(e.holder, now, e.pace);
+      case 'release-partner': {
+        const p = this.drones.get(e.partner);
+        if (p && p.state.partner === d.sysid) p.state = { ...p.state, partner: undefined };
+        return;
+      }
+      case 'transition':
+        return this.record({ sysid: d.sysid, from: e.from, to: e.to, reason: e.reason, atMs: now });
+      case 'alert': {
+        const alert: FleetAlert = { sysid: d.sysid, message: e.message, atMs: now };
+        this.log.warn(alert.message);
+        this.emit('alert', alert);
+        return;
+      }
+      case 'write-failsafes':
+        return d.preflight.write(now);
+      case 'relief-done':
+        return this.pace.noteRelief(e.ms);
+      case 'count':
+        if (e.what === 'denial') this.denials++;
+        else this.groundRefusals++;
+        return;
+      case 'log':
+        return this.log[e.level](e.message, e.data);
     }
-    d.role = to;
-    d.since = t.atMs;
-    d.phase = phase;
-    d.failures = 0;
-    if (to === 'launching') d.leftGround = false;
-    if (to === 'charging' || to === 'ready' || to === 'fault' || to === 'lost' || to === 'landing') {
-      if (this.token === d.sysid && to !== 'landing') this.token = undefined;
+  }
+
+  /** Sends a command; its answer is the machine's next input for the drone. */
+  private send(d: Drone, c: CommandAction): void {
+    const a = d.actions;
+    const sent = c.action === 'takeoff' ? a.takeoff(c.altM) : c.action === 'guided' ? a.mode('guided') : c.action === 'arm' ? a.arm() : a.land();
+    void sent.then((result: CommandResult) => this.input(d, { kind: 'settled', result }));
+  }
+
+  private record(t: Transition): void {
+    this.transitions.push(t);
+    if (this.transitions.length > 10_000) this.transitions.shift();
+    this.log.info(`drone ${t.sysid}: ${t.from} → ${t.to}`, { reason: t.reason });
+    this.emit('transition', t);
+  }
+
+  /** What a drone's autopilot reports now, for the machine. */
+  private observe(v: Vehicle, now: number): Observed {
+    const f = v.flavour;
+    return {
+      alive: v.alive,
+      armed: v.armed,
+      here: this.local(v),
+      pct: v.telemetry.remainingPct,
+      modes: { guided: f.isMode(v, 'guided'), land: f.isMode(v, 'land'), rtl: f.isMode(v, 'rtl') },
+      modeName: v.mode,
+      guidedName: f.modeName('guided'),
+      emergency: v.systemStatus === minimal.MavState.EMERGENCY,
+      readiness: v.readiness(now),
+      armingText: v.armingText,
+    };
+  }
+
+  /** The fleet around a drone now, for the machine. */
+  private view(d: Drone, now: number): FleetView {
+    const s = d.state;
+    const holder = this.token.holder;
+    const held = holder === undefined ? undefined : this.drones.get(holder);
+    const p = s.partner === undefined ? undefined : this.drones.get(s.partner);
+    return {
+      now,
+      netAltM: this.wind.netAltM,
+      token: holder,
+      tokenPace: held && paceOfHold(held.state.role),
+      station: s.station === undefined ? undefined : this.stations[s.station],
+      partner: p && { sysid: p.sysid, role: p.state.role, u: p.vehicle.telemetry.relativeAltitudeM ?? 0 },
+      preflight: d.preflight,
+      windy: this.wind.stage === 'land',
+      limits: this.o,
+      transitLayerClear: d.asks.transitLayerClear,
+      relieveDue: d.asks.relieveDue,
+    };
+  }
+
+  private *landingAltitudes(): Generator<number> {
+    for (const x of this.drones.values()) if (x.state.role.role === 'landing' && x.vehicle.armed) yield x.vehicle.telemetry.relativeAltitudeM ?? 0;
+  }
+
+  private energy(d: Drone): Energy {
+    return { pct: d.vehicle.telemetry.remainingPct, drawW: d.draw.watts, here: this.local(d.vehicle), pad: d.state.pad };
+  }
+
+  /** Whether a drone on station should ask for relief now: the others on station without a replacement yet queue with it. */
+  private relieveDue(d: Drone): boolean {
+    let relieving = 0;
+    const holding: Energy[] = [];
+    for (const x of this.drones.values()) {
+      const r = x.state.role;
+      if (x === d || r.role !== 'on-station' || x.state.partner !== undefined) continue;
+      if (r.phase === 'relieve') relieving++;
+      else holding.push(this.energy(x));
     }
+    return this.relief.due(this.energy(d), { relieving, holding }, this.token.holder !== undefined, this.pace.reliefMs, this.wind.netAltM);
   }
 
   private discover(now: number): void {
@@ -368,12 +390,23 @@ export class FleetController extends EventEmitter<FleetEvents> {
       // Its pad is where it stands once its GPS has a fix (before that an autopilot may report 0, 0).
       const t = v.telemetry;
       if (t.latDeg === undefined || t.lonDeg === undefined || (t.gpsFix ?? 0) < 3 || (t.latDeg === 0 && t.lonDeg === 0)) continue;
-      const d: Drone = { sysid: v.sysid, vehicle: v, actions: VehicleActions.of(v, { timeoutMs: 1500, retries: 3 }), role: 'charging', since: now, phase: '', busy: false, failures: 0, configured: 'no', backoff: new GroundBackoff() };
+      const actions = VehicleActions.of(v, { timeoutMs: 1500, retries: 3 });
+      const { state, airborne } = discovered(v.sysid, this.observe(v, now), now);
+      const d: Drone = {
+        sysid: v.sysid,
+        vehicle: v,
+        actions,
+        state,
+        preflight: new Preflight(v, this.o.clock, this.log),
+        draw: new DrawMeter(),
+        asks: {
+          transitLayerClear: (layerM) => transitLayerClear(layerM, this.o.minSeparationM, this.landingAltitudes()),
+          relieveDue: () => this.relieveDue(d),
+        },
+      };
       this.drones.set(v.sysid, d);
-      const airborne = (v.telemetry.relativeAltitudeM ?? 0) > 1 && v.armed;
-      if (!airborne) d.pad = this.local(v);
       this.transitions.push({ sysid: v.sysid, from: 'new', to: airborne ? 'returning' : 'charging', reason: airborne ? 'found in the air' : 'found on its pad', atMs: now });
-      if (airborne) this.setRole(d, 'returning', 'found in the air', 'up');
+      if (airborne) this.input(d, { kind: 'found-airborne' }, now);
     }
   }
 
@@ -383,93 +416,13 @@ export class FleetController extends EventEmitter<FleetEvents> {
     return { n: p.n, e: p.e, u: t.relativeAltitudeM ?? 0 };
   }
 
-  // ---- failsafes --------------------------------------------------------------------------------
-
-  private failsafes(d: Drone): void {
-    const v = d.vehicle;
-    if (!v.alive) {
-      if (d.role !== 'lost') {
-        // The autopilot's own GCS failsafe (RTL/land) takes over; the net holds with the rest.
-        if (this.token === d.sysid) this.token = undefined;
-        this.releasePartner(d);
-        d.station = undefined;
-        this.setRole(d, 'lost', 'no HEARTBEAT (link lost); expecting the autopilot failsafe');
-      }
-      return;
-    }
-    if (d.role === 'lost') {
-      // Back in touch: on the ground it charges; in the air, a drone in its own failsafe landing
-      // (LAND or RTL) is left to finish it — ArduCopter does not resume when the failsafe clears —
-      // and any other is brought home through the token.
-      if (!v.armed) this.setRole(d, 'charging', 'heard again');
-      else if (this.isMode(d, 'land') || this.isMode(d, 'rtl')) this.setRole(d, 'landing', `heard again, finishing its ${v.mode}`);
-      else this.setRole(d, 'returning', 'heard again', 'up');
-      return;
-    }
-    const pct = v.telemetry.remainingPct ?? 100;
-    // Disarmed while it should be flying (ArduCopter's crash check disarms a drone that lost its
-    // attitude, e.g. a motor failure), or the autopilot reporting an emergency: out of the plan.
-    const inFlightRole = (d.role === 'launching' && d.phase !== 'mode' && d.phase !== 'arm') || d.role === 'on-station' || d.role === 'handing-over' || (d.role === 'returning' && d.phase !== 'land');
-    if (d.role === 'launching' && (v.telemetry.relativeAltitudeM ?? 0) > 1) d.leftGround = true;
-    if (inFlightRole && !v.armed && this.o.clock.now() - d.since > 5000) {
-      // A launch that never left the pad disarmed there (PX4 disarms an armed vehicle that has not
-      // taken off within COM_DISARM_PRFLT): a refusal on the ground, not a crash.
-      if (d.role === 'launching' && !d.leftGround) return this.groundRefusal(d, 'takeoff', 'disarmed on its pad before taking off');
-      return this.fault(d, 'disarmed in flight (crash)');
-    }
-    if (inFlightRole && v.systemStatus === minimal.MavState.EMERGENCY) return this.fault(d, 'autopilot reports an emergency');
-    const flying = v.armed && d.role !== 'charging' && d.role !== 'ready';
-    if (flying && pct <= this.o.criticalPct && d.role !== 'landing') {
-      d.station = undefined;
-      this.releasePartner(d);
-      this.command(d, 'land', (a) => a.land());
-      this.setRole(d, 'landing', `battery critical (${pct} %): land now`);
-      return;
-    }
-    // The autopilot's own failsafe switched it to RTL or LAND: follow it, free the station.
-    if (flying && (this.isMode(d, 'rtl') || this.isMode(d, 'land')) && d.role !== 'landing' && !(d.role === 'returning' && d.phase === 'land')) {
-      d.station = undefined;
-      this.releasePartner(d);
-      this.setRole(d, 'landing', `autopilot switched to ${v.mode}`);
-    }
-  }
-
-  private releasePartner(d: Drone): void {
-    if (d.partner === undefined) return;
-    const p = this.drones.get(d.partner);
-    d.partner = undefined;
-    if (p && p.partner === d.sysid) p.partner = undefined;
-  }
-
-  // ---- formation --------------------------------------------------------------------------------
-
-  private windy(): boolean {
-    return this.windStage === 'land';
-  }
+  // ---- the wind ---------------------------------------------------------------------------------
 
   /** Wind over the limits: lower and shrink, then land (and back, with hysteresis, as it eases). */
   private judgeWind(now: number): void {
     // The holders' estimates: at the net's height, and settled (an EKF's estimate starts from zero at takeoff).
-    const holders: number[] = [];
-    for (const d of this.drones.values()) {
-      const t = d.vehicle.telemetry;
-      if (d.role === 'on-station' && d.vehicle.armed && t.windSpeedMs !== undefined && now - (t.windAtMs ?? -Infinity) <= WIND_REPORT_FRESH_MS) holders.push(t.windSpeedMs);
-    }
-    this.wind.update(now, holders, this.o.windMs?.());
-    const w = this.wind.value(now);
-    const { windLowerMs, windLimitMs } = this.o;
-    // A stage is entered over its threshold and left under the threshold less the hysteresis.
-    let stage: WindStage = 'calm';
-    if (w === undefined) {
-      // Nothing measured lately (no anemometer, nobody holding the net): after a strong wind the
-      // net goes up lowered and at half size, and its holders' reports decide from there.
-      if (this.windStage !== 'calm') stage = 'lower';
-    } else if (w > windLimitMs || (this.windStage === 'land' && w > windLimitMs - WIND_HYSTERESIS_MS)) stage = 'land';
-    else if (w > windLowerMs || (this.windStage !== 'calm' && w > windLowerMs - WIND_HYSTERESIS_MS)) stage = 'lower';
-    if (stage !== this.windStage) {
-      this.log.info('wind stage', { stage, was: this.windStage, windMs: w === undefined ? null : Math.round(w * 10) / 10 });
-      this.windStage = stage;
-    }
+    const holders = [...this.drones.values()].filter((d) => d.state.role.role === 'on-station' && d.vehicle.armed).map((d) => d.vehicle.telemetry);
+    this.wind.judge(now, holders, this.o.windMs?.());
   }
 
   /**
@@ -478,549 +431,44 @@ export class FleetController extends EventEmitter<FleetEvents> {
    * a station; the token is held meanwhile, so nobody starts across until every drone is there.
    */
   private moveNet(now: number): void {
-    const holding = () => [...this.drones.values()].filter((d) => d.role === 'on-station' && d.station !== undefined && d.station < this.stations.length);
-    if (this.moving) {
-      const there = holding().every((d) => Math.abs(this.local(d.vehicle).u - this.netAlt) < ARRIVED_M);
-      if (there || now - this.moving.sinceMs > MOVE_TIMEOUT_MS) {
-        this.moving = undefined;
-        if (this.token === MOVE_TOKEN) this.token = undefined;
-      }
+    const holding = () => [...this.drones.values()].filter((d) => d.state.role.role === 'on-station' && d.state.station !== undefined && d.state.station < this.stations.length);
+    if (this.wind.isMoving) {
+      const there = holding().every((d) => Math.abs((d.vehicle.telemetry.relativeAltitudeM ?? 0) - this.wind.netAltM) < ARRIVED_M);
+      if (this.wind.endMove(now, there) && this.token.holder === MOVE_TOKEN) this.token.pass(undefined, now, undefined);
       return;
     }
-    const want = this.windStage === 'lower' ? this.o.lowAltitudeM : this.o.altitudeM;
-    if (want === this.netAlt || this.token !== undefined) return;
-    const crossing = [...this.drones.values()].some((d) => d.role === 'handing-over' || d.role === 'returning' || (d.role === 'launching' && !STILL_STAGING_PHASES.has(d.phase)));
-    if (crossing) return;
-    this.token = MOVE_TOKEN;
-    this.moving = { sinceMs: now };
-    this.log.info('net altitude', { altitudeM: want, was: this.netAlt, reason: this.windStage === 'lower' ? 'strong wind: lower and shrink' : 'wind eased' });
-    this.netAlt = want;
-    for (const d of holding()) {
-      d.lastGotoMs = now;
-      this.goTo(d, { ...this.stations[d.station!]!, u: want });
-    }
+    if (!this.wind.wantsMove() || this.token.holder !== undefined) return;
+    if ([...this.drones.values()].some((d) => isCrossing(d.state.role))) return;
+    this.token.pass(MOVE_TOKEN, now, undefined);
+    this.wind.startMove(now);
+    for (const d of holding()) this.input(d, { kind: 'net-moved' }, now);
   }
 
-  private planStations(): void {
-    const usable = [...this.drones.values()].filter((d) => d.role !== 'fault' && d.role !== 'lost').length;
-    let want = Math.min(this.o.stations?.() ?? usable, usable);
-    // A strong wind: at most half the net (it lands in half the time if the wind keeps rising), or none.
-    if (this.windStage === 'lower') want = Math.min(want, Math.max(3, Math.ceil(want / 2)));
-    if (this.windy()) want = 0;
+  // ---- the net's stations -----------------------------------------------------------------------
+  /** Sizes the net for the plan and the wind; drones on stations that no longer exist go home (one at a time, through the token). */
+  private planStations(now: number): void {
+    const usable = [...this.drones.values()].filter((d) => d.state.role.role !== 'fault' && d.state.role.role !== 'lost').length;
+    const want = netSize(this.o.stations?.(), usable, this.wind.stage);
+    const why = RESIZE_REASONS[this.wind.stage];
     if (want !== this.stations.length) {
-      this.log.info('net size', { stations: want, was: this.stations.length, reason: this.windy() ? 'wind over the limit' : this.windStage === 'lower' ? 'strong wind' : 'plan' });
-      this.resize(want);
+      this.log.info('net size', { stations: want, was: this.stations.length, reason: why.size });
+      const drones = [...this.drones.values()];
+      const resized = resizeNet(this.stations, drones.map((d) => d.state), want, this.o.spacingM);
+      this.stations = resized.stations;
+      drones.forEach((d, i) => (d.state = resized.drones[i]!));
     }
-    // Drones on stations that no longer exist go home (one at a time, through the token). A
-    // relief in progress on such a station is called off first: the replacement (which holds the
-    // token) turns back, and the relieved drone no longer waits for it.
-    for (const d of this.drones.values()) {
-      if (d.station !== undefined && d.station >= this.stations.length && d.partner !== undefined) {
-        this.releasePartner(d);
-        if (d.role === 'handing-over') {
-          d.station = undefined;
-          this.startReturn(d, 'net shrank during a relief');
-          continue;
-        }
-      }
-      if (d.station !== undefined && d.station >= this.stations.length && d.role === 'on-station' && d.partner === undefined) this.startReturn(d, this.windy() ? 'wind over the limit: shrinking the net' : this.windStage === 'lower' ? 'strong wind: shrinking the net' : 'net shrinks');
-      else if (d.station !== undefined && d.station >= this.stations.length && d.role === 'launching') {
-        d.station = undefined;
-        if (this.isStaging(d)) this.standDown(d, 'net shrank before it left its pad');
-        // On its way (or rising into a station that is gone): turn back. It holds the token.
-        else this.startReturn(d, 'net shrank before arrival');
-      }
-    }
+    for (const d of this.drones.values()) if (d.state.station !== undefined && d.state.station >= this.stations.length) this.input(d, { kind: 'station-dropped', reason: why.leave }, now);
   }
 
-  /**
-   * Grows the net with the lattice's next free points, or shrinks it by dropping empty stations
-   * first (a drone lost or landed leaves a hole) and then the outermost manned ones, so the drones
-   * still holding the net keep their places. Station indices are renumbered; a drone whose station
-   * is dropped gets an index past the end, which sends it home.
-   */
-  private resize(want: number): void {
-    if (want > this.stations.length) {
-      // Drones still waiting (for the token) to leave a dropped station take it back first: a new
-      // station at the same point would send another drone into them.
-      for (const d of this.drones.values()) {
-        if (this.stations.length >= want) break;
-        if (d.role === 'on-station' && d.station !== undefined && d.station >= this.stations.length && d.droppedFrom) {
-          this.stations.push(d.droppedFrom);
-          d.station = this.stations.length - 1;
-          d.droppedFrom = undefined;
-        }
-      }
-      const taken = new Set(this.stations.map((p) => `${p.n.toFixed(3)},${p.e.toFixed(3)}`));
-      // …and so are the points of drones that are still there on their way out.
-      for (const d of this.drones.values()) if (d.droppedFrom && (d.role === 'on-station' || (d.role === 'returning' && d.phase === 'up'))) taken.add(`${d.droppedFrom.n.toFixed(3)},${d.droppedFrom.e.toFixed(3)}`);
-      for (const p of stationLattice(want + this.stations.length, this.o.spacingM)) {
-        if (this.stations.length >= want) break;
-        if (!taken.has(`${p.n.toFixed(3)},${p.e.toFixed(3)}`)) this.stations.push(p);
-      }
-      return;
-    }
-    const held = new Set<number>();
-    for (const d of this.drones.values()) if (d.station !== undefined && ['launching', 'on-station', 'handing-over'].includes(d.role)) held.add(d.station);
-    const byDistance = (a: number, b: number) => Math.hypot(this.stations[a]!.n, this.stations[a]!.e) - Math.hypot(this.stations[b]!.n, this.stations[b]!.e) || a - b;
-    const all = this.stations.map((_, i) => i);
-    const manned = all.filter((i) => held.has(i)).sort(byDistance);
-    const empty = all.filter((i) => !held.has(i)).sort(byDistance);
-    const keep = [...manned.slice(0, want), ...empty.slice(0, Math.max(0, want - manned.length))].sort((a, b) => a - b);
-    const renumber = new Map(keep.map((old, i) => [old, i]));
-    const before = this.stations;
-    this.stations = keep.map((i) => before[i]!);
-    for (const d of this.drones.values()) {
-      if (d.station === undefined) continue;
-      const to = renumber.get(d.station);
-      if (to === undefined) d.droppedFrom = before[d.station];
-      d.station = to ?? Number.MAX_SAFE_INTEGER;
-    }
-  }
-
-  /** Stations someone holds or is on the way to, a relief's pair included (its station is not empty). */
-  private occupied(): Set<number> {
-    const s = new Set<number>();
-    for (const d of this.drones.values()) if (d.station !== undefined && (d.role === 'launching' || d.role === 'on-station' || d.role === 'handing-over')) s.add(d.station);
-    return s;
-  }
-
-  private fillStations(): void {
-    // One drone stages at a time (it hovers on its battery while it waits for the token).
-    if ([...this.drones.values()].some((d) => this.isStaging(d))) return;
-    const occupied = this.occupied();
-    const empty = this.stations.map((_, i) => i).filter((i) => !occupied.has(i));
-    const ready = [...this.drones.values()].filter((d) => d.role === 'ready' && d.pad);
-    // Relief first: a drone that must leave soon and has no replacement yet.
-    const due = [...this.drones.values()].filter((d) => d.role === 'on-station' && d.partner === undefined && d.phase === 'relieve' && d.station !== undefined && d.station < this.stations.length).sort((a, b) => (a.vehicle.telemetry.remainingPct ?? 0) - (b.vehicle.telemetry.remainingPct ?? 0));
-    if (due.length) {
-      const old = due[0]!;
-      const best = ready.sort((a, b) => (b.vehicle.telemetry.remainingPct ?? 0) - (a.vehicle.telemetry.remainingPct ?? 0))[0];
-      if (best) {
-        best.station = old.station;
-        best.partner = old.sysid;
-        old.partner = best.sysid;
-        old.reliefStartedAt = this.o.clock.now();
-        this.startLaunch(best, `relieves drone ${old.sysid} at station ${old.station}`);
-      } else if ((old.vehicle.telemetry.remainingPct ?? 0) <= this.relievePct(old) ) {
-        this.startReturn(old, 'battery at reserve and no replacement ready: station left empty');
-      }
-      return;
-    }
-    if (!empty.length || !ready.length) return;
-    const assignment = assignStations(
-      ready.map((d) => d.pad!),
-      this.stations,
-      occupied,
-    );
-    // One launch per tick: the token admits one transit at a time.
-    const [idx, station] = [...assignment.entries()].sort((a, b) => a[1] - b[1])[0] ?? [];
-    if (idx === undefined || station === undefined) return;
-    const d = ready[idx]!;
-    d.station = station;
-    this.startLaunch(d, `fills station ${station}`);
-  }
-
-  /** A launching drone that has not taken the token yet (on its pad, or climbing or waiting over it). */
-  private isStaging(d: Drone): boolean {
-    return d.role === 'launching' && this.token !== d.sysid && STAGING_PHASES.has(d.phase);
-  }
-
-  /**
-   * Whether a staged drone may take the token and cross on the transit layer: none of the drones
-   * landing (over their pads, token handed back a separation under the return layer, or in
-   * place after a failsafe) is still within the minimum separation of that layer.
-   */
-  private transitLayerClear(layer: number): boolean {
-    for (const x of this.drones.values()) {
-      if (x.role === 'landing' && x.vehicle.armed && this.local(x.vehicle).u > layer - this.o.minSeparationM) return false;
-    }
-    return true;
-  }
-
-  /**
-   * Writes the swarm-safe failsafe actions before a drone may fly. Stock defaults (ArduCopter: RTL
-   * on GCS loss and on a low battery; PX4: RTL on data-link loss) send every drone of a net
-   * straight home at the net's altitude at once, on paths that cross; landing descends vertically
-   * from the station, where the lattice already keeps drones `spacingM` apart. The parameters are
-   * the drone's flavour's (autopilots/), looked up by the names its firmware uses and written in
-   * its own type and encoding. A write that fails leaves the drone on its pad with the reason
-   * shown, and is tried again after a while (a minute, growing to ten), not in a loop.
-   */
-  private configure(d: Drone, now: number): void {
-    if (d.configureRetryAt !== undefined && now < d.configureRetryAt) return;
-    d.configured = 'pending';
-    const v = d.vehicle;
-    const params = new ParamClient(v.port, { timeoutMs: 1500, retries: 3, encoding: v.flavour.paramEncoding });
-    void (async () => {
-      for (const spec of v.flavour.swarmFailsafes()) {
-        const r = await params.ensure(spec);
-        if (!r.ok) {
-          const waitMs = Math.min(10 * 60_000, 2 * ((d.configureRetryAt ?? now) - now) || 60_000);
-          d.configureError = `failsafe not set: ${r.detail}`;
-          d.configureRetryAt = this.o.clock.now() + waitMs;
-          d.configured = 'no';
-          this.log.warn(`drone ${d.sysid}: ${spec.names[0]} not set (${spec.means}); it stays on its pad`, { reason: r.reason, detail: r.detail, retryInS: waitMs / 1000 });
-          return;
-        }
-        if (r.changed) this.log.info(`drone ${d.sysid}: ${r.name} = ${spec.value} (${spec.means})`);
-      }
-      d.configureError = undefined;
-      d.configureRetryAt = undefined;
-      d.configured = 'yes';
-    })();
-  }
-
-  /** Why a drone on the ground cannot fly now ('' when it can): the autopilot's own word first. */
-  private notReady(d: Drone, now: number): string {
-    const v = d.vehicle;
-    if (d.configured !== 'yes') return d.configureError ?? 'writing its failsafe parameters';
-    const r = v.readiness(now);
-    if (!r.ready) return r.reason;
-    if (d.backoff.waiting(now)) return `${d.refusal ?? 'refused'} (again in ${d.backoff.leftS(now)} s)`;
-    const pct = v.telemetry.remainingPct ?? 0;
-    if (pct < this.o.readyPct) return `charging (${pct} % of ${this.o.readyPct} %)`;
-    if (this.windy()) return 'wind over the limit';
-    return '';
-  }
-
-  private isMode(d: Drone, mode: GenericMode): boolean {
-    return d.vehicle.flavour.isMode(d.vehicle, mode);
-  }
-
-  /**
-   * A command refused (or unanswered) while the drone is on its pad: it waits (GroundBackoff) with
-   * the autopilot's reason shown, gives its station to another drone, and is never faulted for it.
-   * An armed drone is disarmed first (it would disarm itself, or take off later unasked).
-   */
-  private groundRefusal(d: Drone, what: string, detail: string): void {
-    const now = this.o.clock.now();
-    const v = d.vehicle;
-    const text = v.armingText && now - v.armingText.atMs < 5000 ? v.armingText.text : undefined;
-    const wait = d.backoff.refuse(now);
-    d.refusal = `${what} refused: ${text ?? detail}`;
-    this.groundRefusals++;
-    this.log.warn(`drone ${d.sysid}: ${d.refusal}; waiting ${wait / 1000} s`);
-    if (this.token === d.sysid) this.token = undefined;
-    d.station = undefined;
-    this.releasePartner(d);
-    if (v.armed) void d.actions.disarm();
-    this.setRole(d, 'charging', `${d.refusal} (again in ${wait / 1000} s)`);
-  }
-
-  /** A drone on the ground (on its pad, not yet off it in this launch). */
-  private onGround(d: Drone): boolean {
-    return !d.leftGround && (!d.vehicle.armed || (d.vehicle.telemetry.relativeAltitudeM ?? 0) < 1);
-  }
-
-  private measureDraw(d: Drone, now: number): void {
-    const t = d.vehicle.telemetry;
-    if (t.voltageV === undefined || t.currentA === undefined) return;
-    const p = t.voltageV * t.currentA;
-    const k = d.drawAt === undefined ? 1 : Math.min(1, (now - d.drawAt) / DRAW_SMOOTHING_MS);
-    d.drawW = d.drawW === undefined ? p : d.drawW + (p - d.drawW) * k;
-    d.drawAt = now;
-  }
-
-  private relievePct(d: Drone): number {
-    // On the way home the drone leaves the net and its sun behind: it draws at least what the
-    // airframe alone hovers on, whatever it draws (or gains) on station now.
-    const powerW = Math.max(RETURN_DRAW_W, d.drawW ?? RETURN_DRAW_W);
-    const pad = d.pad ?? { n: 0, e: 0 };
-    const here = this.local(d.vehicle);
-    // Climb RETURN_ABOVE_M at ~2.5 m/s, fly home at ~5 m/s, descend at ~1.5 m/s (0.5 below 10 m).
-    const returnS = RETURN_ABOVE_M / 2.5 + Math.hypot(here.n - pad.n, here.e - pad.e) / 5 + (this.netAlt + RETURN_ABOVE_M - 10) / 1.5 + 10 / 0.5 + 20;
-    const returnWh = (powerW * returnS) / 3600;
-    return 100 * (returnWh / this.o.batteryWh + this.o.marginFraction);
-  }
-
-  /** Seconds until the drone reaches its relieve level at the present draw (∞ when charging in the air above it). */
-  private secondsToRelieve(d: Drone): number {
-    const t = d.vehicle.telemetry;
-    const pct = t.remainingPct ?? 100;
-    // Low battery: at or under the relieve level a drone is relieved now, even while the sun
-    // charges it (a cloud can take that away before a replacement arrives).
-    if (pct <= this.relievePct(d)) return 0;
-    const powerW = d.drawW ?? 0;
-    if (powerW <= 0) return Infinity;
-    return (((pct - this.relievePct(d)) / 100) * this.o.batteryWh * 3600) / powerW;
-  }
-
-  /**
-   * How long before its relieve level a drone asks for relief: a launch, plus one whole token
-   * operation (launch, handover, return, landing) for every on-station drone due before it and for
-   * the operation under way, since they pass through the token one at a time. The operation time
-   * is learnt from the token's actual hold times.
-   */
-  private reliefLeadS(d: Drone): number {
-    const mine = this.secondsToRelieve(d);
-    const ahead = [...this.drones.values()].filter((x) => x !== d && x.role === 'on-station' && x.partner === undefined && (x.phase === 'relieve' || this.secondsToRelieve(x) < mine)).length;
-    return LAUNCH_S + (this.reliefMs / 1000) * (ahead + (this.token === undefined ? 0 : 1));
-  }
-
-  // ---- moving drones ----------------------------------------------------------------------------
-
-  /** Starts a launch: the drone stages over its pad and takes the token from there (advanceLaunch). */
-  private startLaunch(d: Drone, reason: string): void {
-    this.setRole(d, 'launching', reason, 'mode');
-  }
-
-  private startReturn(d: Drone, reason: string): void {
-    if (this.token !== undefined && this.token !== d.sysid) {
-      // Wait for the token; stay (or keep the role) until it is free.
-      return;
-    }
-    this.token = d.sysid;
-    d.station = undefined;
-    this.setRole(d, 'returning', reason, 'up');
-  }
-
-  /** A staging drone is not needed after all: it lands straight down on its pad (or stays there). */
-  private standDown(d: Drone, reason: string): void {
-    if (!d.vehicle.armed || (d.vehicle.telemetry.relativeAltitudeM ?? 0) < 0.5) return this.setRole(d, 'ready', reason);
-    this.command(d, 'land', (a) => a.land());
-    this.setRole(d, 'landing', reason, 'pad');
-  }
-
-  private goTo(d: Drone, p: Point & { u: number }): void {
-    const { latDeg, lonDeg } = offsetToLatLon(this.o.origin.latDeg, this.o.origin.lonDeg, p.n, p.e);
-    d.actions.goTo({ latDeg, lonDeg, relativeAltM: p.u });
-  }
-
-  private at(d: Drone, p: Point & { u: number }): boolean {
-    const h = this.local(d.vehicle);
-    return Math.hypot(h.n - p.n, h.e - p.e, h.u - p.u) < ARRIVED_M;
-  }
-
-  /**
-   * Sends a command once at a time; on success moves to `next`, on refusal counts and retries.
-   * `done` says whether the vehicle already does what was asked: a command whose ACK was lost is
-   * resent (with the confirmation counter raised), and ArduCopter refuses a repeated takeoff once
-   * it is climbing — that refusal is the first one's success arriving late, not a denial.
-   */
-  private command(d: Drone, what: string, send: (a: VehicleActions) => Promise<CommandResult>, next?: string, done?: () => boolean): void {
-    if (d.busy) return;
-    d.busy = true;
-    const grounded = this.onGround(d);
-    void send(d.actions).then((r) => {
-      d.busy = false;
-      if (r.ok || (r.reason !== 'timeout' && r.attempts > 1 && done?.())) {
-        if (r.ok) d.backoff.clear();
-        if (next !== undefined) d.phase = next;
-        return;
-      }
-      if (r.reason !== 'timeout') this.denials++;
-      // On the pad a refusal (an autopilot still warming up, say) is a wait, not a fault.
-      if (grounded && d.role === 'launching') return this.groundRefusal(d, what, r.detail);
-      d.failures++;
-      this.log.warn(`drone ${d.sysid}: ${what} refused`, { reason: r.reason, detail: r.detail });
-      if (d.failures >= COMMAND_TRIES) this.fault(d, `${what} failed ${COMMAND_TRIES} times (${r.reason})`);
-    });
-  }
-
-  /** Takes a drone out of the plan; one still in the air is sent home on its own RTL. */
-  private fault(d: Drone, reason: string): void {
-    if (this.token === d.sysid) this.token = undefined;
-    d.station = undefined;
-    this.releasePartner(d);
-    this.setRole(d, 'fault', reason);
-    if (d.vehicle.armed || (d.vehicle.telemetry.relativeAltitudeM ?? 0) > 1) void d.actions.returnToLaunch();
-  }
-
-  private advance(d: Drone, now: number): void {
-    const v = d.vehicle;
-    const alt = this.netAlt;
-    const pct = v.telemetry.remainingPct ?? 0;
-    switch (d.role) {
-      case 'charging': {
-        if (d.configured === 'no') this.configure(d, now);
-        // Ready only when its autopilot says it can arm (its flavour reads the pre-arm health bit,
-        // the EKF and home), it has charged, and no refusal is being waited out.
-        const why = v.armed ? 'armed' : this.notReady(d, now);
-        this.watchUnready(d, now, v.readiness(now));
-        if (why === '') this.setRole(d, 'ready', `charged to ${pct} %, autopilot ready`);
-        return;
-      }
-      case 'ready': {
-        const r = v.readiness(now);
-        this.watchUnready(d, now, r);
-        if (pct < this.o.readyPct - 5) this.setRole(d, 'charging', `discharged to ${pct} % on the ground`);
-        else if (!r.ready) this.setRole(d, 'charging', `autopilot not ready: ${r.reason}`);
-        return;
-      }
-      case 'launching':
-        return this.advanceLaunch(d, alt, now);
-      case 'handing-over': {
-        const old = d.partner !== undefined ? this.drones.get(d.partner) : undefined;
-        const station = this.stations[d.station ?? -1];
-        if (!station) return this.startReturn(d, 'station gone');
-        // Rise into the station once the relieved drone is clear above the net (or gone).
-        if (!old || old.role !== 'returning' || this.local(old.vehicle).u > alt + RETURN_ABOVE_M - 1 || old.phase !== 'up') {
-          this.goTo(d, { ...station, u: alt });
-          this.releasePartner(d);
-          this.setRole(d, 'on-station', `took over station ${d.station}`);
-        }
-        return;
-      }
-      case 'on-station': {
-        // Position targets are not acknowledged: one lost on the radio (or a handover's last move)
-        // leaves a drone off its station for good, so one that stays off for RESEND_GOTO_MS is told
-        // again. Gusts push drones about for a few seconds; answering each push would fill the
-        // ground radio's share of the air (its HEARTBEATs then queue, and the drones' GCS failsafe fires).
-        const st = this.stations[d.station ?? -1];
-        const h = this.local(v);
-        if (!st || d.phase === 'relieve' || Math.hypot(h.n - st.n, h.e - st.e, h.u - alt) <= OFF_STATION_M) d.offSinceMs = undefined;
-        else {
-          d.offSinceMs ??= now;
-          if (now - d.offSinceMs > RESEND_GOTO_MS && now - (d.lastGotoMs ?? 0) > RESEND_GOTO_MS) {
-            d.lastGotoMs = now;
-            this.goTo(d, { ...st, u: alt });
-          }
-        }
-        if (d.partner === undefined && d.phase !== 'relieve' && this.secondsToRelieve(d) < this.reliefLeadS(d)) d.phase = 'relieve';
-        if (d.phase === 'relieve' && d.partner !== undefined) {
-          const p = this.drones.get(d.partner);
-          if (p?.role === 'handing-over') {
-            // Hand the token from the replacement to the relieved drone and leave upwards.
-            this.token = undefined;
-            this.startReturn(d, `relieved by drone ${p.sysid}`);
-          }
-        }
-        return;
-      }
-      case 'returning':
-        return this.advanceReturn(d, alt);
-      case 'landing':
-        // A landing drone that is not landing (a mode changed under it) is told to land.
-        if (v.armed && !this.isMode(d, 'land') && !this.isMode(d, 'rtl') && now - d.since > 3000) this.command(d, 'land', (a) => a.land());
-        // Pipelined returns: once it has sunk the minimum separation (and a metre) under the return
-        // layer over its own pad (outside the net's footprint), the next drone may cross on that
-        // layer: a drone in LAND only goes down. Crossing on the transit layer waits until it is
-        // clear of that one too (transitLayerClear).
-        if (this.token === d.sysid && d.phase === 'pad' && (v.telemetry.relativeAltitudeM ?? 0) < alt + RETURN_ABOVE_M - (this.o.minSeparationM + 1)) this.token = undefined;
-        if (!v.armed && (v.telemetry.relativeAltitudeM ?? 0) < 1) {
-          if (this.token === d.sysid) this.token = undefined;
-          if (d.reliefStartedAt !== undefined) {
-            this.reliefMs = 0.7 * this.reliefMs + 0.3 * (now - d.reliefStartedAt);
-            d.reliefStartedAt = undefined;
-          }
-          // A failsafe landing in place puts a drone down under the net, away from its charger;
-          // it stays out of the plan until someone carries it back (and never takes off under the net).
-          const here = this.local(v);
-          if (d.pad && Math.hypot(here.n - d.pad.n, here.e - d.pad.e) > PAD_RADIUS_M) this.fault(d, `landed away from its pad (${here.n.toFixed(0)} m N, ${here.e.toFixed(0)} m E): carry it back to its pad`);
-          else this.setRole(d, 'charging', 'landed');
-        }
-        return;
-      case 'fault': {
-        // Back by itself once its autopilot reports ready after a reboot (someone carried it back
-        // and power-cycled it, or it restarted on its pad).
-        if (!d.rebootedSinceFault || v.armed || !v.readiness(now).ready) return;
-        d.rebootedSinceFault = false;
-        d.pad = this.local(v);
-        this.setRole(d, 'charging', 'rebooted and reports ready');
-        return;
-      }
-      case 'lost':
-        return;
-    }
-  }
-
-  /** A drone its autopilot keeps unready on the ground for unreadyAlertMs raises an alert (once per spell). */
-  private watchUnready(d: Drone, now: number, r: { ready: boolean; reason: string }): void {
-    if (r.ready) {
-      d.unreadySince = undefined;
-      d.unreadyAlerted = false;
-      return;
-    }
-    d.unreadySince ??= now;
-    if (d.unreadyAlerted || now - d.unreadySince < this.o.unreadyAlertMs) return;
-    d.unreadyAlerted = true;
-    const alert: FleetAlert = { sysid: d.sysid, message: `drone ${d.sysid} not ready for ${Math.round((now - d.unreadySince) / 60_000)} min: ${r.reason}`, atMs: now };
-    this.log.warn(alert.message);
-    this.emit('alert', alert);
-  }
-
-  private advanceLaunch(d: Drone, alt: number, now: number): void {
-    const v = d.vehicle;
-    const station = this.stations[d.station ?? -1];
-    const pad = d.pad!;
-    const layer = alt - TRANSIT_BELOW_M;
-    const stage = layer - STAGE_BELOW_M;
-    if (!station) return;
-    switch (d.phase) {
-      case 'mode':
-        return this.isMode(d, 'guided') ? void (d.phase = 'arm') : this.command(d, `set ${v.flavour.modeName('guided')}`, (a) => a.mode('guided'), 'arm');
-      case 'arm':
-        return v.armed ? void (d.phase = 'takeoff') : this.command(d, 'arm', (a) => a.arm(), 'takeoff');
-      case 'takeoff':
-        // ArduCopter disarms an idle armed copter after DISARM_DELAY; on a busy radio that can
-        // happen before the takeoff arrives, and takeoff is then refused: arm again first.
-        if (!v.armed) return void (d.phase = 'arm');
-        return this.command(d, 'takeoff', (a) => a.takeoff(stage), 'climb', () => v.armed && (v.telemetry.relativeAltitudeM ?? 0) > 0.3);
-      case 'climb':
-        // HEARTBEAT lags the ACKs by up to a second, so progress is judged by position only.
-        if (now - d.since > CLIMB_TIMEOUT_MS && (v.telemetry.relativeAltitudeM ?? 0) < 1) return d.leftGround ? this.fault(d, 'did not climb after takeoff') : this.groundRefusal(d, 'takeoff', 'did not leave its pad after the takeoff was accepted');
-        if (this.at(d, { ...pad, u: stage })) d.phase = 'staged';
-        return;
-      case 'staged':
-        // Over its own pad, under the transit layer: the token, once it is free and the layer is clear.
-        if (this.token !== undefined || !this.transitLayerClear(layer)) return;
-        this.token = d.sysid;
-        d.phase = 'ascend';
-        this.goTo(d, { ...pad, u: layer });
-        return;
-      case 'ascend':
-        if (this.at(d, { ...pad, u: layer })) {
-          d.phase = 'transit';
-          this.goTo(d, { ...station, u: layer });
-        } else this.goTo(d, { ...pad, u: layer });
-        return;
-      case 'transit':
-        if (this.at(d, { ...station, u: layer })) {
-          d.phase = 'rise';
-          this.goTo(d, { ...station, u: d.partner !== undefined ? alt - HANDOVER_BELOW_M : alt });
-        } else this.goTo(d, { ...station, u: layer });
-        return;
-      case 'rise': {
-        const target = { ...station, u: d.partner !== undefined ? alt - HANDOVER_BELOW_M : alt };
-        if (!this.at(d, target)) {
-          // SET_POSITION_TARGET has no acknowledgement: say it again until the drone is there.
-          this.goTo(d, target);
-          return;
-        }
-        if (d.partner !== undefined) this.setRole(d, 'handing-over', `under station ${d.station}, waiting for drone ${d.partner} to leave`);
-        else {
-          this.setRole(d, 'on-station', `on station ${d.station}`);
-          if (this.token === d.sysid) this.token = undefined;
-        }
-        return;
-      }
-    }
-  }
-
-  private advanceReturn(d: Drone, alt: number): void {
-    const v = d.vehicle;
-    const pad = d.pad ?? { n: 0, e: 0 };
-    const layer = alt + RETURN_ABOVE_M;
-    const here = this.local(v);
-    switch (d.phase) {
-      case 'up':
-        if (!v.armed) return this.setRole(d, 'charging', 'on the ground');
-        if (!this.isMode(d, 'guided')) return this.command(d, `set ${v.flavour.modeName('guided')}`, (a) => a.mode('guided'));
-        if (this.at(d, { n: here.n, e: here.e, u: layer }) || here.u >= layer - 0.5) {
-          d.phase = 'home';
-          d.droppedFrom = undefined;
-          this.goTo(d, { ...pad, u: layer });
-        } else this.goTo(d, { n: here.n, e: here.e, u: layer });
-        return;
-      case 'home':
-        if (this.at(d, { ...pad, u: layer })) {
-          d.phase = 'land';
-        } else this.goTo(d, { ...pad, u: layer });
-        return;
-      case 'land':
-        if (this.isMode(d, 'land')) return this.setRole(d, 'landing', 'over its pad', 'pad');
-        return this.command(d, 'land', (a) => a.land());
-    }
+  /** Starts the next launch the plan asks for, if any. */
+  private fillStations(now: number): void {
+    const pct = (d: Drone) => d.vehicle.telemetry.remainingPct ?? 0;
+    const atReserve = (d: Drone) => pct(d) <= this.relief.relievePct(this.energy(d), this.wind.netAltM);
+    const plan = nextLaunch([...this.drones.values()], this.stations, this.token.holder, pct, atReserve);
+    if (plan?.kind === 'relieve') {
+      this.input(plan.relieved, { kind: 'relieved-by', replacement: plan.replacement.sysid }, now);
+      this.input(plan.replacement, { kind: 'launch', station: plan.station, partner: plan.relieved.sysid, reason: plan.reason }, now);
+    } else if (plan?.kind === 'leave') this.input(plan.relieved, { kind: 'return', reason: plan.reason }, now);
+    else if (plan?.kind === 'fill') this.input(plan.drone, { kind: 'launch', station: plan.station, reason: plan.reason }, now);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WindEstimate } from '../../controller/fleet/wind.ts';
+import { WindEstimate } from '../../../controller/fleet/wind.ts';
 
 const MIN = 60_000;
 
