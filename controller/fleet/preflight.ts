@@ -23,6 +23,8 @@ export class Preflight implements PreflightStatus {
   state: PreflightStatus['state'] = 'no';
   error?: string;
   private retryAtMs?: number;
+  /** How long the last failed write waited before its retry (the next waits twice as long). */
+  private waitMs?: number;
 
   constructor(
     private readonly v: Vehicle,
@@ -40,7 +42,7 @@ export class Preflight implements PreflightStatus {
       for (const spec of v.flavour.swarmFailsafes()) {
         const r = await params.ensure(spec);
         if (!r.ok) {
-          const waitMs = Math.min(10 * 60_000, 2 * ((this.retryAtMs ?? nowMs) - nowMs) || 60_000);
+          const waitMs = (this.waitMs = nextRetryWaitMs(this.waitMs));
           this.error = `failsafe not set: ${r.detail}`;
           this.retryAtMs = this.clock.now() + waitMs;
           this.state = 'no';
@@ -51,6 +53,7 @@ export class Preflight implements PreflightStatus {
       }
       this.error = undefined;
       this.retryAtMs = undefined;
+      this.waitMs = undefined;
       this.state = 'yes';
     })();
   }
@@ -60,5 +63,15 @@ export class Preflight implements PreflightStatus {
     this.state = 'no';
     this.error = undefined;
     this.retryAtMs = undefined;
+    this.waitMs = undefined;
   }
+}
+
+/**
+ * The wait before a failed failsafe write is tried again: a minute, doubling to ten. (Before, the
+ * second wait was computed from the first retry's time, which had passed: negative, so every tick
+ * wrote the parameters again, a PARAM_SET storm on a shared radio.)
+ */
+export function nextRetryWaitMs(previousMs: number | undefined): number {
+  return previousMs === undefined ? 60_000 : Math.min(10 * 60_000, 2 * previousMs);
 }
