@@ -5,7 +5,7 @@
  * vertically from the station, where the lattice already keeps drones `spacingM` apart. The
  * parameters are the drone's flavour's (autopilots/), looked up by the names its firmware uses and
  * written in its own type and encoding. A write that fails leaves the drone on its pad with the
- * reason shown, and is tried again after a while (a minute, growing to ten), not in a loop.
+ * reason shown, and is tried again after a while (5 s or a minute, growing to ten), not in a loop.
  */
 import type { Clock } from '../../firmware-bridge/clock.ts';
 import type { Logger } from '../../firmware-bridge/log.ts';
@@ -42,7 +42,7 @@ export class Preflight implements PreflightStatus {
       for (const spec of v.flavour.swarmFailsafes()) {
         const r = await params.ensure(spec);
         if (!r.ok) {
-          const waitMs = (this.waitMs = nextRetryWaitMs(this.waitMs));
+          const waitMs = (this.waitMs = nextRetryWaitMs(this.waitMs, r.reason));
           this.error = `failsafe not set: ${r.detail}`;
           this.retryAtMs = this.clock.now() + waitMs;
           this.state = 'no';
@@ -68,10 +68,13 @@ export class Preflight implements PreflightStatus {
 }
 
 /**
- * The wait before a failed failsafe write is tried again: a minute, doubling to ten. (Before, the
- * second wait was computed from the first retry's time, which had passed: negative, so every tick
- * wrote the parameters again, a PARAM_SET storm on a shared radio.)
+ * The wait before a failed failsafe write is tried again, doubling to ten minutes: from 5 s when
+ * the autopilot did not answer (booting, or a busy radio: it will), from a minute when it answered
+ * no (an absent parameter or a refused value: someone has to look). Before, the second wait was
+ * computed from the first retry's time, which had passed: negative, so every tick wrote the
+ * parameters again, a PARAM_SET storm on a shared radio.
  */
-export function nextRetryWaitMs(previousMs: number | undefined): number {
-  return previousMs === undefined ? 60_000 : Math.min(10 * 60_000, 2 * previousMs);
+export function nextRetryWaitMs(previousMs: number | undefined, reason: 'timeout' | 'absent' | 'rejected'): number {
+  const first = reason === 'timeout' ? 5_000 : 60_000;
+  return previousMs === undefined ? first : Math.min(10 * 60_000, Math.max(first, 2 * previousMs));
 }
