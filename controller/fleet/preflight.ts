@@ -5,7 +5,7 @@
  * vertically from the station, where the lattice already keeps drones `spacingM` apart. The
  * parameters are the drone's flavour's (autopilots/), looked up by the names its firmware uses and
  * written in its own type and encoding. A write that fails leaves the drone on its pad with the
- * reason shown, and is tried again after a while (5 s or a minute, growing to ten), not in a loop.
+ * reason shown, and is tried again after a while (5 s, or a minute for a refused value, growing to ten), not in a loop.
  */
 import type { Clock } from '../../firmware-bridge/clock.ts';
 import type { Logger } from '../../firmware-bridge/log.ts';
@@ -69,12 +69,13 @@ export class Preflight implements PreflightStatus {
 
 /**
  * The wait before a failed failsafe write is tried again, doubling to ten minutes: from 5 s when
- * the autopilot did not answer (booting, or a busy radio: it will), from a minute when it answered
- * no (an absent parameter or a refused value: someone has to look). Before, the second wait was
+ * the autopilot gave no answer (a timeout, or no echo for any of the names, which is also what a
+ * booting PX4 gives: it will answer), from a minute when it refused the value (someone has to
+ * look). Before, the second wait was
  * computed from the first retry's time, which had passed: negative, so every tick wrote the
  * parameters again, a PARAM_SET storm on a shared radio.
  */
 export function nextRetryWaitMs(previousMs: number | undefined, reason: 'timeout' | 'absent' | 'rejected'): number {
-  const first = reason === 'timeout' ? 5_000 : 60_000;
+  const first = reason === 'rejected' ? 60_000 : 5_000;
   return previousMs === undefined ? first : Math.min(10 * 60_000, Math.max(first, 2 * previousMs));
 }
