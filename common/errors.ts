@@ -36,8 +36,9 @@ export const isCanopyError: <Code extends CanopyErrorCode>(e: unknown, code?: Co
 export const EXIT = { usage: 64, data: 65, noInput: 66, unavailable: 69, software: 70, cantCreate: 73, io: 74, tempFail: 75, noPermission: 77, config: 78, interrupted: 130 } as const;
 
 /**
- * The exit code of `canopy` for each code. An invalid canopy.yaml is EX_CONFIG, which the systemd
- * unit does not restart on (RestartPreventExitStatus); every other failure of `start` restarts.
+ * The exit code of `canopy` for each code. An invalid canopy.yaml and a port another program holds
+ * are EX_CONFIG, which the systemd unit does not restart on (RestartPreventExitStatus); every other
+ * failure of `start` restarts.
  */
 export const EXIT_CODES: Record<CanopyErrorCode, number> = {
   CANOPY_ERR_BAD_ARGUMENT: EXIT.usage,
@@ -53,7 +54,6 @@ export const EXIT_CODES: Record<CanopyErrorCode, number> = {
   CANOPY_ERR_UNKNOWN_VEHICLE: EXIT.noInput,
   CANOPY_ERR_STORE_NOT_FOUND: EXIT.noInput,
   CANOPY_ERR_UNAVAILABLE: EXIT.unavailable,
-  CANOPY_ERR_PORT_IN_USE: EXIT.unavailable,
   CANOPY_ERR_RADIO_NO_ANSWER: EXIT.unavailable,
   CANOPY_ERR_INTERNAL: EXIT.software,
   CANOPY_ERR_STATE: EXIT.software,
@@ -67,6 +67,9 @@ export const EXIT_CODES: Record<CanopyErrorCode, number> = {
   CANOPY_ERR_SERIAL_PERMISSION: EXIT.noPermission,
   CANOPY_ERR_STORE_PASSPHRASE: EXIT.noPermission,
   CANOPY_ERR_CONFIG: EXIT.config,
+  // A port that another program holds is a clash in the configuration: a restart would only clash
+  // again every few seconds (a mosquitto package on 1883, a second Canopy), so it is EX_CONFIG too.
+  CANOPY_ERR_PORT_IN_USE: EXIT.config,
   CANOPY_ERR_CANCELLED: EXIT.interrupted,
 };
 

@@ -63,7 +63,15 @@ export type DroneCommand =
   | { command: 'land' }
   | { command: 'rtl' };
 
-/** Retained `<base>/power`: the power budget's current figures. */
+/**
+ * A measured figure as it goes on the wire: to a tenth (watts, percent, Wh), so a payload reads
+ * `79.9`, not the float arithmetic's `79.98299999999962`.
+ */
+export function tenths(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+
+/** Retained `<base>/power`: the power budget's current figures (watts, percent and Wh to a tenth). */
 export interface PowerState {
   solarW: number;
   loadW: number;

@@ -32,7 +32,21 @@ function withoutSimulator(what: string): never {
 export const SUBCOMMANDS: Record<string, Subcommand> = {
   start: {
     summary: 'run the ground station (by default against a simulated swarm)',
-    usage: 'canopy start [--config canopy.yaml] [--link URL ...] [--sysid N] [--gcs URL ...] [--tlog FILE]\n       canopy start [--scenario NAME|FILE] [--sim-at HH:MM] [--speed N] [--data DIR] [--mqtt-port N] [--ws-port N]   (no --link: the simulated site)\n       (either way the dashboard on http://127.0.0.1:8080: --dashboard-port N)',
+    usage: [
+      'canopy start [--config canopy.yaml] [--link URL ...] [--sysid N] [--gcs URL ...] [--read-only-gcs] [--tlog FILE] [--data DIR]',
+      '             [--mqtt-port N] [--ws-port N] [--dashboard-port N] [--log-level debug|info|warn|error]',
+      '             [--summary-every S] [--status-every S] [--run-for S]',
+      '       canopy start [--scenario NAME|FILE] [--sim-at HH:MM] [--speed N] [--seed N] ...   (no --link: the simulated site)',
+      '',
+      '  --read-only-gcs     the pilots\' tools (--gcs) see everything but may not command the drones',
+      '  --summary-every S   one status line every S seconds: redrawn in place on a terminal (default 1),',
+      '                      a plain line in the journal or a pipe (default 60); 0: none',
+      '  --status-every S    the full fleet table every S seconds (default 0: off)',
+      '  --log-level L       what goes to stderr: debug, info, warn (default), error',
+      '  --run-for S         stop after S seconds',
+      '  the dashboard is on http://127.0.0.1:8080 (--dashboard-port N); the first start prints the admin\'s',
+      '  password once and keeps it in DATA/initial-admin-password (mode 0600)',
+    ].join('\n'),
     load: () => import('./commands/start.ts'),
   },
   sim: {

@@ -1,7 +1,8 @@
 /**
  * Mesh users kept in the data directory (`users.json`, scrypt hashes only, mode 0600). On the first
- * start there is no such file: Canopy creates an `admin` with a random password and prints it
- * once, the way zigbee2mqtt's frontend prints its first token — anonymous access stays off.
+ * start there is no such file: Canopy creates an `admin` with a random password, prints it once
+ * and keeps it in `initial-admin-password` (mode 0600) until the owner deletes it, the way
+ * Jenkins keeps its initialAdminPassword — anonymous access stays off.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,9 +13,12 @@ import { hashPassword, UserDirectory, type MeshUser } from './mesh/users.ts';
 
 export interface Credentials {
   users: MeshUser[];
-  /** Set only when this call created the admin: the one time its password is known. */
-  created?: { username: string; password: string; file: string };
+  /** Set only when this call created the admin: the one time its password is known (also kept in `passwordFile`, mode 0600). */
+  created?: { username: string; password: string; file: string; passwordFile: string };
 }
+
+/** Where the first admin's password is kept, in the data directory, until its owner deletes it. */
+export const INITIAL_PASSWORD_FILE = 'initial-admin-password';
 
 export async function ensureUsers(dataDir: string): Promise<Credentials> {
   const file = join(dataDir, 'users.json');
@@ -22,7 +26,11 @@ export async function ensureUsers(dataDir: string): Promise<Credentials> {
   const password = newPassword();
   const users: MeshUser[] = [{ username: 'admin', role: 'admin', passwordHash: await hashPassword(password) }];
   writeUsers(dataDir, users);
-  return { users, created: { username: 'admin', password, file } };
+  // Kept for the owner (as Jenkins keeps initialAdminPassword), readable by this user only.
+  const passwordFile = join(dataDir, INITIAL_PASSWORD_FILE);
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  chmodSync(passwordFile, 0o600);
+  return { users, created: { username: 'admin', password, file, passwordFile } };
 }
 
 function readUsers(file: string): MeshUser[] {

@@ -12,12 +12,8 @@ import type { Logger } from '../firmware-bridge/log.ts';
 import type { StreamKeeper, Vehicle, VehicleManager } from '../firmware-bridge/vehicles/index.ts';
 import type { EventBus } from './app/bus.ts';
 import type { Mesh } from './mesh/mesh.ts';
-import type { BridgeEvent, DroneCommand, DroneState } from '../common/topics.ts';
+import { tenths, type BridgeEvent, type DroneCommand, type DroneState } from '../common/topics.ts';
 import { radioShareBytesPerS } from './telemetry.ts';
-
-function round1(x: number): number {
-  return Math.round(x * 10) / 10;
-}
 
 /** The mesh id of a drone: its MAVLink system id, prefixed so topics read well ("d7"). */
 export function droneId(sysid: number): string {
@@ -122,7 +118,7 @@ export class DroneBridge {
       const event: BridgeEvent = { type: 'alert', data: { sysid: v.sysid, message, atMs: now } };
       void this.mesh.publish(this.mesh.topics.event, JSON.stringify(event)).catch(() => {});
     }
-    return { framesPerS: round1(stats.framesPerS), bytesPerS: Math.round(stats.bytesPerS), shareBytesPerS: Math.round(share), overShare: named };
+    return { framesPerS: tenths(stats.framesPerS), bytesPerS: Math.round(stats.bytesPerS), shareBytesPerS: Math.round(share), overShare: named };
   }
 
   start(): void {

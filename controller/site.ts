@@ -10,7 +10,7 @@ import { FleetController, type FleetAlert, type FleetOptions, type Transition } 
 import type { VehicleManager } from '../firmware-bridge/vehicles/index.ts';
 import type { EventBus } from './app/bus.ts';
 import type { Mesh } from './mesh/mesh.ts';
-import type { BridgeEvent, FleetState, PowerState } from '../common/topics.ts';
+import { tenths, type BridgeEvent, type FleetState, type PowerState } from '../common/topics.ts';
 import { PowerPlanner, type PowerBudget, type PowerProfile } from './power/budget.ts';
 import { EnergyMeter, solarOffsetMs } from './power/energy.ts';
 
@@ -167,19 +167,19 @@ export class SiteController {
     if (!mesh || b.atMs - this.lastPublished < 5000) return;
     this.lastPublished = b.atMs;
     const state: PowerState = {
-      solarW: generationW(b),
-      loadW: loadW(b),
-      batteryPct: b.stationBattery.soc * 100,
+      solarW: tenths(generationW(b)),
+      loadW: tenths(loadW(b)),
+      batteryPct: tenths(b.stationBattery.soc * 100),
       batteryMeasured: b.stationBattery.measured,
-      dishW: b.loads.dishW,
+      dishW: tenths(b.loads.dishW),
       uplinkGranted: b.decisions.uplinkGranted,
       stations: b.decisions.stations,
       reason: b.decisions.reason,
       landByMs: b.sunset.landByMs,
       warning: b.warning,
-      forecast: b.forecast.map((f) => ({ atMs: f.atMs, ghiWm2: f.expectedGhiWm2, stations: f.stations })),
-      ghiWm2: this.opts.referenceGhi?.(),
-      energyToday: this.energy.value,
+      forecast: b.forecast.map((f) => ({ atMs: f.atMs, ghiWm2: tenths(f.expectedGhiWm2), stations: f.stations })),
+      ghiWm2: maybe(this.opts.referenceGhi?.(), tenths),
+      energyToday: maybe(this.energy.value, (e) => ({ ...e, generatedWh: tenths(e.generatedWh), consumedWh: tenths(e.consumedWh) })),
       updatedAt: b.atMs,
     };
     void mesh.publish(mesh.topics.power, JSON.stringify(state), { retain: true }).catch((e: Error) => this.log.warn('power state not published', { error: e.message }));
@@ -204,6 +204,10 @@ export class SiteController {
     void mesh.publish(mesh.topics.event, JSON.stringify(event)).catch(() => {});
   }
 
+}
+
+function maybe<T, U>(v: T | undefined, f: (v: T) => U): U | undefined {
+  return v === undefined ? undefined : f(v);
 }
 
 function generationW(b: PowerBudget): number {

@@ -73,6 +73,7 @@ export async function runScenario(
 export async function run(args: string[]): Promise<number> {
   const [verb, ...rest] = args;
   if (verb === 'list') {
+    parseArgs({ args: rest, options: {} }); // it takes none: an option given is refused by name
     for (const name of shippedScenarios()) console.log(`${name.padEnd(20)} ${loadScenario(name).description}`);
     return 0;
   }

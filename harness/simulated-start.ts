@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { CanopyError } from '../common/errors.ts';
-import type { Station, StationInputs } from '../controller/commands/start.ts';
+import { stationSummary, type Station, type StationInputs } from '../controller/commands/start.ts';
 import { dataDir, type CanopyConfig } from '../controller/config.ts';
 import { formatFleet } from '../controller/fleet-table.ts';
 import { hashPassword } from '../controller/mesh/users.ts';
@@ -67,15 +67,8 @@ export async function simulatedStation(c: CanopyConfig, o: StationInputs): Promi
         `canopy: MQTT on ${mesh.tcp === undefined ? 'off' : `mqtt://localhost:${mesh.tcp}`}, WebSocket on ${mesh.ws === undefined ? 'off' : `ws://localhost:${mesh.ws}`}; QGroundControl on ${c.links.gcs.join(', ')}`,
       ];
     },
-    status: () => {
-      const b = site.budget;
-      const st = site.site.fleet.status();
-      return [
-        `${new Date(site.clock.now()).toISOString().slice(0, 19)}Z  net ${st.manned}/${st.stations} stations  sun ${b ? b.perDrone.solarW.toFixed(0) : '?'} W/drone vs hover ${b ? b.perDrone.hoverW.toFixed(0) : '?'} W  station battery ${b ? (b.stationBattery.soc * 100).toFixed(0) : '?'} %  uplink ${b?.decisions.uplinkGranted ? 'granted' : 'off'}${satellite.inContact ? '' : ' (no satellite in view)'}`,
-        formatFleet(app.gs.vehicles.list(), site.clock.now()),
-        ...(app.chargeController ? [formatChargeController(app.chargeController)] : []),
-      ].join('\n');
-    },
+    summary: () => stationSummary(app, satellite.inContact ? [] : ['(no satellite in view)']),
+    status: () => [formatFleet(app.gs.vehicles.list(), site.clock.now()), ...(app.chargeController ? [formatChargeController(app.chargeController)] : [])].join('\n'),
     afterStart: async () => {
       const tcp = app.mesh!.addresses().tcp;
       const phoneStore = simulatePhone && tcp !== undefined ? new ChunkStore({ dir: join(dir, 'sim-phone') }) : undefined;

@@ -5,6 +5,7 @@
  * environment applied) as YAML, secrets not shown.
  * Without FILE both use the file `canopy start` would read (CONFIG_SEARCH).
  */
+import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { CanopyError, isCanopyError } from '../../common/errors.ts';
 import { printable } from '../config-issues.ts';
@@ -35,7 +36,8 @@ export function summary(c: CanopyConfig): string[] {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const [verb, file, ...rest] = args;
+  // No options: one given (`--json`, a typo) is refused by name rather than read as the FILE.
+  const [verb, file, ...rest] = parseArgs({ args, options: {}, allowPositionals: true }).positionals;
   if (rest.length) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `canopy config ${verb} takes one file, got also ${rest.join(' ')}`);
   switch (verb) {
     case 'check': {

@@ -16,12 +16,13 @@ import { Application } from '../app/application.ts';
 import { realEnvironment } from '../app/real-environment.ts';
 import { dataDir, dataDirFrom, defaultConfig, findConfig, loadConfig, type CanopyConfig, type ConfigOverrides } from '../config.ts';
 import { ensureUsers } from '../credentials.ts';
-import { formatFleet } from '../fleet-table.ts';
+import { droneLabel, fleetSummary, formatFleet } from '../fleet-table.ts';
 import type { MeshUser } from '../mesh/users.ts';
 import { formatBatteryMonitor } from '../power/battery-monitor.ts';
 import { formatChargeController } from '../power/charge-controller.ts';
 import type { Dashboard } from '../dashboard/server.ts';
 import type { Harness } from '../cli.ts';
+import { StatusLine } from '../status-line.ts';
 import { Teardown } from './teardown.ts';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -78,7 +79,9 @@ export interface Station {
   app: Application;
   /** Lines said once it has started. */
   describe(): string[];
-  /** The periodic status lines. */
+  /** The one status line (`--summary-every`). */
+  summary(): string;
+  /** The fleet table and the sensors' lines (`--status-every`). */
   status(): string;
   /** Parts the environment runs beside the application once it is up (the simulated phone, the simulated clock); the result stops them. */
   afterStart?(): Promise<() => Promise<void>>;
@@ -102,7 +105,8 @@ export async function run(args: string[], harness?: Harness): Promise<number> {
       'read-only-gcs': { type: 'boolean' },
       sysid: { type: 'string' },
       tlog: { type: 'string' },
-      'status-every': { type: 'string', default: '5' },
+      'status-every': { type: 'string', default: '0' },
+      'summary-every': { type: 'string' },
       'run-for': { type: 'string' },
       data: { type: 'string' },
       'mqtt-port': { type: 'string' },
@@ -124,6 +128,9 @@ export async function run(args: string[], harness?: Harness): Promise<number> {
   const level = values['log-level'] as LogLevel;
   if (!LOG_LEVELS.includes(level)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--log-level must be ${LOG_LEVELS.join(', ')}, got "${level}"`);
   const statusEveryS = positive('status-every', values['status-every']!, (n) => n >= 0);
+  const statusLine = new StatusLine();
+  // On a terminal the status line is redrawn in place every second; in the journal it is a plain line a minute.
+  const summaryEveryS = positive('summary-every', values['summary-every'] ?? (statusLine.inPlace ? '1' : '60'), (n) => n >= 0);
   const runForS = values['run-for'] === undefined ? undefined : positive('run-for', values['run-for'], (n) => n > 0);
 
   const log = streamLogger({ level, namespace: 'canopy', write: (line) => process.stderr.write(`${line}\n`) });
@@ -141,10 +148,18 @@ export async function run(args: string[], harness?: Harness): Promise<number> {
     if (station.afterStart) teardown.add('the simulation', await station.afterStart());
     for (const line of station.describe()) console.log(line);
     printDashboard(station.app.dashboard);
+    // The one-time password last, so it is what the terminal shows (and it is kept in a file too).
     if (created) printCreated(created);
     if (statusEveryS > 0) {
       const status = setInterval(() => console.log(station.status()), statusEveryS * 1000);
-      teardown.add('the status lines', () => clearInterval(status));
+      teardown.add('the status table', () => clearInterval(status));
+    }
+    if (summaryEveryS > 0) {
+      const summary = setInterval(() => statusLine.update(station.summary()), summaryEveryS * 1000);
+      teardown.add('the status line', () => {
+        clearInterval(summary);
+        statusLine.clear();
+      });
     }
     await untilStopped(runForS);
   } finally {
@@ -165,8 +180,8 @@ export function untilStopped(runForS?: number): Promise<void> {
 /** The real site: its links, sensors and uplink from the configuration. */
 function realStation(c: CanopyConfig, o: StationInputs): Station {
   const app = new Application(c, realEnvironment(c, o));
-  app.bus.on('console', 'vehicle-found', (v) => console.log(`vehicle ${v.key} found`));
-  app.bus.on('console', 'vehicle-lost', (v) => console.log(`vehicle ${v.key} lost`));
+  app.bus.on('console', 'vehicle-found', (v) => console.log(`drone ${droneLabel(v)} found`));
+  app.bus.on('console', 'vehicle-lost', (v) => console.log(`drone ${droneLabel(v)} lost`));
   return {
     app,
     describe: () => {
@@ -177,16 +192,43 @@ function realStation(c: CanopyConfig, o: StationInputs): Station {
       if (c.site) lines.push(`canopy: flying the site at ${c.site.location.latitudeDeg}, ${c.site.location.longitudeDeg}; ${c.site.autoLaunch ? 'the net follows the power plan (site.autoLaunch: true)' : 'the net waits for an admin to launch it (site.autoLaunch: false)'}`);
       return lines;
     },
+    summary: () => stationSummary(app),
     status: () =>
       [formatFleet(app.gs.vehicles.list(), app.env.clock.now()), app.chargeController && formatChargeController(app.chargeController), app.batteryMonitor && formatBatteryMonitor(app.batteryMonitor)].filter(Boolean).join('\n'),
   };
+}
+
+/** The station in one line: time (the simulated clock's on the simulated site), drones, net, sun, battery, uplink. */
+export function stationSummary(app: Application, extra: string[] = []): string {
+  const b = app.site?.budget;
+  const st = app.site?.fleet.status();
+  return [
+    `${new Date(app.env.clock.now()).toISOString().slice(0, 19).replace('T', ' ')}Z`,
+    fleetSummary(app.gs.vehicles.list()),
+    st && `net ${st.manned}/${st.stations} stations`,
+    b && `sun ${b.perDrone.solarW.toFixed(0)} W/drone vs hover ${b.perDrone.hoverW.toFixed(0)} W`,
+    b && `battery ${(b.stationBattery.soc * 100).toFixed(0)} %`,
+    b && `uplink ${b.decisions.uplinkGranted ? 'granted' : 'off'}`,
+    ...extra,
+  ]
+    .filter(Boolean)
+    .join('  ');
 }
 
 export function printDashboard(dashboard: Dashboard | undefined): void {
   console.log(dashboard ? `canopy: dashboard on ${dashboard.url} (log in with a mesh user; metrics on ${dashboard.url}metrics)` : 'canopy: dashboard off');
 }
 
-export function printCreated(created: { username: string; password: string; file: string }): void {
-  console.log(`canopy: created the mesh admin (first start): username "${created.username}", password "${created.password}"`);
-  console.log(`canopy: only its hash is kept, in ${created.file}; anonymous access is off`);
+/** The first admin's password, the one time it is known: set apart so that it is seen, and where it is kept. */
+export function printCreated(created: { username: string; password: string; file: string; passwordFile: string }): void {
+  const rule = '='.repeat(72);
+  console.log([
+    '',
+    rule,
+    `canopy: created the mesh admin (first start): username "${created.username}", password "${created.password}"`,
+    `canopy: the password is also in ${created.passwordFile} (readable by this user only): delete it once you have noted it`,
+    `canopy: users.json keeps only its hash (${created.file}); anonymous access is off; lost it? canopy user passwd ${created.username}`,
+    rule,
+    '',
+  ].join('\n'));
 }

@@ -35,3 +35,52 @@ test('canopy bench bridge --json prints one JSON object with the named figures',
   assert.ok(figures.rss_mb_25! > figures.rss_mb_baseline!, 'the 25-vehicle process holds more than the idle one');
   assert.match(r.stderr, /\[bench bridge\] recovery at byte error rate 1e-2/, 'progress goes to stderr');
 });
+
+// Every subcommand (and each of its verbs) with an option it does not have, and options without
+// their value: one line naming the option and where the options are listed, exit 64, no trace.
+const BAD_INVOCATIONS: string[][] = [
+  ['start', '--prot', '1'],
+  ['start', '--mqtt-port'],
+  ['sim', 'run', '--duration', '1h'],
+  ['sim', 'run', '--report'],
+  ['sim', 'serve', '--bogus'],
+  ['sim', 'list', '--bogus'],
+  ['bench', 'bridge', '--bogus'],
+  ['config', 'check', '--bogus'],
+  ['config', 'print', '--bogus'],
+  ['radio', 'show', '/dev/null', '--bogus'],
+  ['radio', 'setup', '/dev/null', '--bogus'],
+  ['doctor', '--jsn'],
+  ['phone', '--bogus'],
+  ['phone', 'scrub', '--bogus'],
+  ['phone', 'usage', '--bogus'],
+  ['backup', '.', '--bogus'],
+  ['backup', '.', '--broker'],
+  ['restore', 'manifest.json', 'out', '--bogus'],
+  ['user', 'add', 'someone', '--bogus'],
+  ['user', 'add', 'someone', '--role'],
+  ['user', 'list', '--bogus'],
+  ['user', 'remove', 'someone', '--bogus'],
+  ['signing', 'setup', '--bogus'],
+  ['tlog', 'info', 'x.tlog', '--bogus'],
+  ['tlog', 'replay', 'x.tlog', '--bogus'],
+];
+
+test('every subcommand with an unknown or incomplete option: one line, exit 64, no stack trace', async () => {
+  const { SUBCOMMANDS } = await import('../../controller/cli.ts');
+  const covered = new Set(BAD_INVOCATIONS.map((a) => a[0]));
+  for (const name of Object.keys(SUBCOMMANDS)) assert.ok(covered.has(name), `a bad invocation of "${name}" is in the list`);
+  // Two at a time: each is a process of its own.
+  const queue = [...BAD_INVOCATIONS];
+  const wrong: string[] = [];
+  const worker = async () => {
+    for (let args = queue.shift(); args; args = queue.shift()) {
+      const r = await canopy(...args);
+      const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+      const oneLine = lines.length === 1 && new RegExp(`^canopy ${args[0]}: .*"canopy ${args[0]} --help" lists the options`).test(lines[0]!);
+      if (r.code !== 64 || !oneLine || /^\s+at |ERR_PARSE_ARGS/m.test(r.stderr)) wrong.push(`canopy ${args.join(' ')}: exit ${r.code}, stderr:\n${r.stderr}`);
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  assert.deepEqual(wrong, []);
+});

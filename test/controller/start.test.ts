@@ -57,7 +57,7 @@ test('canopy start finds the vehicle on its link, prints the fleet, and routes t
   const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
   const child = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--link', `tcp://127.0.0.1:${dronePort}`, '--gcs', `udpout://127.0.0.1:${gcs.address().port}`, '--sysid', '250', '--status-every', '1', '--data', data, '--mqtt-port', String(await freePort()), '--ws-port', String(await freePort()));
-  await eventually(() => /vehicle .*\/7\/1 found/.test(child.output()), 20_000, 'vehicle found');
+  await eventually(() => /drone d7 \(tcp[^)]*\/7\/1\) found/.test(child.output()), 20_000, 'vehicle found');
   await eventually(() => /LOITER/.test(child.output()), 10_000, 'fleet table with the mode');
   await eventually(() => seenAtGcs.has(7) && seenAtGcs.has(250), 10_000, 'GCS sees the drone and Canopy');
   await eventually(() => heardOnDroneLink.includes(250), 10_000, 'drone hears Canopy');
@@ -87,7 +87,7 @@ async function exitOf(child: ReturnType<typeof spawnCanopy>): Promise<number | n
 
 // A start that fails part-way used to leave the earlier parts running (mesh, links, timers): the
 // error was printed and the process never ended, so systemd never restarted it.
-test('a start that fails part-way stops what it started and exits 69 (EX_UNAVAILABLE, restarted): the dashboard port of a real site in use', { timeout: 90_000 }, async (t) => {
+test('a start that fails part-way stops what it started and exits 78 (EX_CONFIG, not restarted): the dashboard port of a real site in use, naming the field and the flag', { timeout: 90_000 }, async (t) => {
   const dashboardPort = await takenPort(t);
   const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
@@ -95,15 +95,27 @@ test('a start that fails part-way stops what it started and exits 69 (EX_UNAVAIL
   await new Promise<void>((r) => drone.listen(0, '127.0.0.1', r));
   t.after(() => drone.close());
   const child = spawnCanopy(t, 'start', '--dashboard-port', String(dashboardPort), '--link', `tcp://127.0.0.1:${(drone.address() as { port: number }).port}`, '--data', data, '--mqtt-port', String(await freePort()), '--ws-port', String(await freePort()));
-  assert.equal(await exitOf(child), 69, child.output());
-  assert.match(child.output(), new RegExp(`dashboard port ${dashboardPort} .* is in use`));
+  assert.equal(await exitOf(child), 78, child.output());
+  assert.match(child.output(), new RegExp(`dashboard port ${dashboardPort} .* is in use; choose another with dashboard\\.port or --dashboard-port`));
+  assert.doesNotMatch(child.output(), /\n\s+at /, 'no stack trace');
 });
 
-test('a start that fails part-way stops what it started and exits 69 (EX_UNAVAILABLE, restarted): the MQTT port of the simulated site in use', { timeout: 90_000 }, async (t) => {
+test('a start that fails part-way stops what it started and exits 78 (EX_CONFIG, not restarted): the MQTT port of the simulated site in use, naming the field and the flag', { timeout: 90_000 }, async (t) => {
   const mqttPort = await takenPort(t);
   const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
   const child = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--data', data, '--mqtt-port', String(mqttPort), '--ws-port', String(await freePort()));
-  assert.equal(await exitOf(child), 69, child.output());
-  assert.match(child.output(), new RegExp(`mesh tcp port ${mqttPort} is in use`));
+  assert.equal(await exitOf(child), 78, child.output());
+  assert.match(child.output(), new RegExp(`mesh MQTT port ${mqttPort} is in use; choose another with mesh\\.mqtt\\.port or --mqtt-port`));
+  assert.doesNotMatch(child.output(), /\n\s+at /, 'no stack trace');
+});
+
+test('the WebSocket port of the simulated site in use: one line naming mesh.websocket.port and --ws-port, exit 78, no stack trace', { timeout: 90_000 }, async (t) => {
+  const wsPort = await takenPort(t);
+  const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
+  t.after(() => rmSync(data, { recursive: true, force: true }));
+  const child = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--data', data, '--mqtt-port', String(await freePort()), '--ws-port', String(wsPort));
+  assert.equal(await exitOf(child), 78, child.output());
+  assert.match(child.output(), new RegExp(`mesh MQTT over WebSocket port ${wsPort} is in use; choose another with mesh\\.websocket\\.port or --ws-port`));
+  assert.doesNotMatch(child.output(), /\n\s+at |EADDRINUSE/, 'no stack trace');
 });

@@ -19,13 +19,20 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));
   t.after(() => rmSync(data, { recursive: true, force: true }));
   // 20× so the morning launch happens within the test; ports 0 pick free loopback ports.
-  const child = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--data', data, '--mqtt-port', String(await freePort()), '--ws-port', String(await freePort()), '--gcs', 'udpout://127.0.0.1:9', '--speed', '20', '--status-every', '2');
+  const child = spawnCanopy(t, 'start', '--dashboard-port', String(await freePort()), '--data', data, '--mqtt-port', String(await freePort()), '--ws-port', String(await freePort()), '--gcs', 'udpout://127.0.0.1:9', '--speed', '20', '--status-every', '2', '--summary-every', '2');
   await eventually(() => /MQTT on mqtt:\/\/localhost:\d+/.test(child.output()) && /password "/.test(child.output()), 30_000, 'site up with credentials');
   const out = child.output();
   const port = Number(/MQTT on mqtt:\/\/localhost:(\d+)/.exec(out)![1]);
   const password = /password "([^"]+)"/.exec(out)![1]!;
   assert.match(out, /simulated site "clear-summer-day" \(25 drones/);
   assert.match(out, /dashboard on http:\/\/127\.0\.0\.1:\d+\/ /);
+  // The one-time password comes last of what start says, set apart, and it is kept in a private file.
+  assert.ok(out.indexOf('password "') > out.indexOf('dashboard on'), 'the password after the other start lines');
+  assert.match(out, /={20,}\ncanopy: created the mesh admin/);
+  const passwordFile = join(data, 'initial-admin-password');
+  assert.equal(readFileSync(passwordFile, 'utf8').trim(), password);
+  assert.equal(statSync(passwordFile).mode & 0o077, 0, 'the password file is private to its owner');
+  assert.match(out, new RegExp(`password is also in ${passwordFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   const users = JSON.parse(readFileSync(join(data, 'users.json'), 'utf8')) as { username: string; passwordHash: string }[];
   assert.equal(users[0]!.username, 'admin');
   assert.equal(users.length, 1, 'the simulated phone\'s login is not stored');
@@ -56,8 +63,12 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   const power = JSON.parse(retained.get('canopy/power')!) as PowerState;
   assert.ok(power.forecast && power.forecast.length === 96, '24 h forecast in 15-minute steps');
   assert.ok(power.solarW >= 0 && typeof power.uplinkGranted === 'boolean');
+  assert.doesNotMatch(retained.get('canopy/power')!, /"(solarW|loadW|batteryPct|dishW|ghiWm2)":-?\d+\.\d{2,}/, 'power figures to a tenth');
   // The net goes up by itself once the sun pays for hover (a few simulated minutes after 06:40).
   await eventually(() => /net [1-9]\d*\/\d+ stations/.test(child.output()), 120_000, 'a station manned');
+  // The table names each drone as the mesh and the dashboard do.
+  assert.match(child.output(), /^drone +heard on +mode/m);
+  assert.match(child.output(), /^d\d+ +radio\d+\/\d+\/1 /m);
   // The station's charge controller is read over VE.Direct by the same ChargeController as on a Pi.
   await eventually(() => /charge controller [^\n]*battery \d+\.\d+ V [^\n]*PV \d+\.\d V/.test(child.output()), 30_000, 'the simulated MPPT read over VE.Direct');
   await eventually(() => retained.has('canopy/bridge/event'), 10_000, 'fleet transitions as events');

@@ -170,7 +170,7 @@ test('a port in use and an unreadable certificate fail start() with coded errors
   t.after(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
   const port = (blocker.address() as { port: number }).port;
   const users = await testUsers();
-  await assert.rejects(new Mesh({ users, tcp: { host: '127.0.0.1', port }, ws: false }).start(), (e) => isCanopyError(e, 'CANOPY_ERR_PORT_IN_USE') && /tcp port \d+ on 127\.0\.0\.1/.test(e.message));
+  await assert.rejects(new Mesh({ users, tcp: { host: '127.0.0.1', port }, ws: false }).start(), (e) => isCanopyError(e, 'CANOPY_ERR_PORT_IN_USE') && /MQTT port \d+ on 127\.0\.0\.1 is in use; choose another with mesh\.mqtt\.port/.test(e.message));
   await assert.rejects(
     new Mesh({ users, tcp: { host: '127.0.0.1', port: 0 }, ws: false, tls: { port: 0, certFile: '/nonexistent.crt', keyFile: KEY } }).start(),
     (e) => isCanopyError(e, 'CANOPY_ERR_CONFIG') && e.message.includes('mesh.tls.certFile'),
