@@ -10,7 +10,7 @@
  * fake /sys tree and injected answers.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync, readFileSync, realpathSync, statfsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statfsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { isCanopyError } from '../../common/errors.ts';
 import { parseLinkUrl } from '../../firmware-bridge/links/url.ts';
 import { identifyUsbSerial } from '../../hardware/usb-serial.ts';
+import { MESH_LISTENERS } from '../mesh/listeners.ts';
 import { CONFIG_SEARCH, dataDir, defaultConfig, findConfig, loadConfig, type CanopyConfig } from '../config.ts';
 
 export type Status = 'ok' | 'warn' | 'problem' | 'info';
@@ -58,6 +59,8 @@ export interface DoctorSystem {
   diskFree(path: string): { free: number; total: number };
   /** Can a TCP listener bind host:port right now? */
   portFree(port: number, host?: string): Promise<boolean>;
+  /** The process listening on a TCP port, when this user may see it (its own, or all as root). */
+  portHolder(port: number): { pid: number; command: string } | undefined;
   /** The configuration file to check (undefined: none found). */
   configFile: string | undefined;
 }
@@ -178,18 +181,27 @@ function configFindings(sys: DoctorSystem): { findings: Finding[]; config?: Cano
   }
 }
 
+interface ListenPort {
+  what: string;
+  port: number;
+  host?: string;
+  /** The configuration field that sets it, and the flag of `canopy start` if there is one. */
+  field: string;
+  flag?: string;
+}
+
 /** The TCP ports Canopy will listen on, by what listens there. */
-export function listenPorts(c: CanopyConfig): { what: string; port: number; host?: string }[] {
-  const ports: { what: string; port: number; host?: string }[] = [];
+export function listenPorts(c: CanopyConfig): ListenPort[] {
+  const ports: ListenPort[] = [];
   const m = c.mesh;
-  if (m.mqtt !== false) ports.push({ what: 'MQTT', port: m.mqtt.port ?? 1883, host: m.mqtt.host });
-  if (m.websocket !== false) ports.push({ what: 'MQTT over WebSocket', port: m.websocket.port ?? 9001, host: m.websocket.host });
-  if (m.tls) ports.push({ what: 'MQTT over TLS', port: m.tls.port ?? 8883, host: m.tls.host });
-  if (c.dashboard) ports.push({ what: 'dashboard', port: c.dashboard.port, host: c.dashboard.host });
+  if (m.mqtt !== false) ports.push({ ...MESH_LISTENERS.tcp, port: m.mqtt.port ?? 1883, host: m.mqtt.host });
+  if (m.websocket !== false) ports.push({ ...MESH_LISTENERS.ws, port: m.websocket.port ?? 9001, host: m.websocket.host });
+  if (m.tls) ports.push({ ...MESH_LISTENERS.tls, port: m.tls.port ?? 8883, host: m.tls.host });
+  if (c.dashboard) ports.push({ what: 'dashboard', field: 'dashboard.port', flag: '--dashboard-port', port: c.dashboard.port, host: c.dashboard.host });
   for (const url of c.links.drones) {
     try {
       const s = parseLinkUrl(url);
-      if (s.kind === 'tcpin') ports.push({ what: `drone link ${url}`, port: s.port, host: s.host });
+      if (s.kind === 'tcpin') ports.push({ what: `drone link ${url}`, field: 'links.drones', flag: '--link', port: s.port, host: s.host });
     } catch {
       // the config check reports it
     }
@@ -202,11 +214,64 @@ async function portFindings(sys: DoctorSystem, c: CanopyConfig): Promise<Finding
   // On a running station the ports are Canopy's own.
   const serviceActive = sys.run('systemctl', ['is-active', 'canopy'])?.stdout.trim() === 'active';
   for (const p of listenPorts(c)) {
-    if (await sys.portFree(p.port, p.host)) out.push({ check: 'ports', status: 'ok', message: `${p.what} port ${p.port} is free` });
-    else if (serviceActive) out.push({ check: 'ports', status: 'info', message: `${p.what} port ${p.port} is in use: the canopy service is running` });
-    else out.push({ check: 'ports', status: 'problem', message: `${p.what} port ${p.port} is in use`, fix: `see who holds it: sudo ss -ltnp 'sport = :${p.port}' (Canopy itself, if the service is running; a mosquitto package listens on 1883: sudo systemctl disable --now mosquitto), or choose another port in the configuration` });
+    if (await sys.portFree(p.port, p.host)) {
+      out.push({ check: 'ports', status: 'ok', message: `${p.what} port ${p.port} is free` });
+      continue;
+    }
+    const holder = sys.portHolder(p.port);
+    const another = `or choose another with ${p.field}${p.flag ? ` (canopy start ${p.flag})` : ''}`;
+    if (holder && /\bcanopy(\.js)?\b/.test(holder.command)) out.push({ check: 'ports', status: 'info', message: `${p.what} port ${p.port} is in use by Canopy itself (pid ${holder.pid}: ${holder.command})`, fix: `a second Canopy on this machine needs other ports: ${another.slice(3)}` });
+    else if (!holder && serviceActive) out.push({ check: 'ports', status: 'info', message: `${p.what} port ${p.port} is in use: the canopy service is running` });
+    else if (holder && /\bmosquitto\b/.test(holder.command)) out.push({ check: 'ports', status: 'problem', message: `${p.what} port ${p.port} is in use by mosquitto (pid ${holder.pid})`, fix: `Canopy is the broker here: sudo systemctl disable --now mosquitto, ${another}` });
+    else if (holder) out.push({ check: 'ports', status: 'problem', message: `${p.what} port ${p.port} is in use by pid ${holder.pid} (${holder.command})`, fix: `stop that program, ${another}` });
+    else out.push({ check: 'ports', status: 'problem', message: `${p.what} port ${p.port} is in use`, fix: `see who holds it: sudo ss -ltnp 'sport = :${p.port}'; stop that program, ${another}` });
   }
   return out;
+}
+
+/**
+ * Who listens on a TCP port, from procfs (proc(5)): the LISTEN sockets (state 0A) of
+ * /proc/net/tcp and tcp6 by local port give an inode, and the process whose /proc/PID/fd holds
+ * `socket:[inode]` is the holder. Other users' fds are hidden unless run as root: then undefined.
+ */
+export function listeningProcess(port: number, procRoot = '/proc'): { pid: number; command: string } | undefined {
+  const inodes = new Set<string>();
+  for (const table of ['net/tcp', 'net/tcp6']) {
+    for (const line of (read(join(procRoot, table)) ?? '').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      const local = f[1]?.split(':')[1];
+      if (f[3] === '0A' && local && parseInt(local, 16) === port && f[9]) inodes.add(f[9]);
+    }
+  }
+  if (inodes.size === 0) return undefined;
+  let pids: string[];
+  try {
+    pids = readdirSync(procRoot).filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(join(procRoot, pid, 'fd'));
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let target: string;
+      try {
+        target = readlinkSync(join(procRoot, pid, 'fd', fd));
+      } catch {
+        continue;
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(target);
+      if (m && inodes.has(m[1]!)) {
+        const command = (read(join(procRoot, pid, 'cmdline')) ?? '').split('\0').filter(Boolean).join(' ');
+        return { pid: Number(pid), command: command || `pid ${pid}` };
+      }
+    }
+  }
+  return undefined;
 }
 
 function diskFindings(sys: DoctorSystem, c: CanopyConfig | undefined): Finding[] {
@@ -282,6 +347,7 @@ export function realSystem(configFile: string | undefined, roots: { sys?: string
       const s = statfsSync(path);
       return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
     },
+    portHolder: (port) => listeningProcess(port),
     portFree(port, host) {
       return new Promise((resolve) => {
         const srv = createServer();

@@ -44,6 +44,7 @@ import {
   type TopicTree,
 } from '../../common/topics.ts';
 import { UserDirectory, type MeshUser } from './users.ts';
+import { MESH_LISTENERS, type ListenerName } from './listeners.ts';
 import { redisEngine, type RedisEngine, type RedisOptions } from './redis.ts';
 
 export interface ListenOptions {
@@ -504,19 +505,19 @@ export class Mesh {
     // ≈ 40 ms for the client's delayed ACK on every small write (`canopy bench store`: 8× per request).
     if (tcp) {
       r.tcp = createNetServer({ noDelay: true }, handle);
-      await listenOn(r.tcp, LISTENERS.tcp, tcp.port ?? 1883, tcp.host);
+      await listenOn(r.tcp, MESH_LISTENERS.tcp, tcp.port ?? 1883, tcp.host);
     }
     const tlsOptions = tls ? loadTls(tls) : undefined;
     if (tls && tlsOptions) {
       r.tls = createTlsServer({ ...tlsOptions, noDelay: true }, handle);
-      await listenOn(r.tls, LISTENERS.tls, tls.port ?? 8883, tls.host);
+      await listenOn(r.tls, MESH_LISTENERS.tls, tls.port ?? 8883, tls.host);
     }
     if (ws) {
       if (ws.tls && !tlsOptions) throw new CanopyError('CANOPY_ERR_CONFIG', 'mesh.ws.tls needs mesh.tls (certFile, keyFile)');
       r.http = ws.tls && tlsOptions ? createHttpsServer(tlsOptions) : createHttpServer();
       // Listen first: a WebSocketServer on an HTTP server re-emits that server's errors, and an
       // EADDRINUSE with nobody listening for it on the WebSocketServer would be thrown.
-      await listenOn(r.http, LISTENERS.ws, ws.port ?? 9001, ws.host);
+      await listenOn(r.http, MESH_LISTENERS.ws, ws.port ?? 9001, ws.host);
       r.wss = new WebSocketServer({ server: r.http, path: ws.path });
       r.wss.on('error', (e) => this.log.warn('mesh WebSocket server error', { error: e.message }));
       r.wss.on('connection', (socket, req) => handle(createWebSocketStream(socket), req));
@@ -541,14 +542,7 @@ function loadTls(tls: NonNullable<MeshOptions['tls']>): TlsOptions {
   return { cert: read('certFile', tls.certFile), key: read('keyFile', tls.keyFile), ca: tls.caFile ? read('caFile', tls.caFile) : undefined };
 }
 
-/** Each listener as the configuration names it (config.ts `mesh:`), and the flag that sets it. */
-const LISTENERS = {
-  tcp: { what: 'MQTT', field: 'mesh.mqtt.port', flag: '--mqtt-port' },
-  tls: { what: 'MQTT over TLS', field: 'mesh.tls.port' },
-  ws: { what: 'MQTT over WebSocket', field: 'mesh.websocket.port', flag: '--ws-port' },
-} as const satisfies Record<string, { what: string; field: string; flag?: string }>;
-
-function listenOn(server: NetServer | HttpServer, l: { what: string; field: string; flag?: string }, port: number, host: string | undefined): Promise<void> {
+function listenOn(server: NetServer | HttpServer, l: ListenerName, port: number, host: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (e: NodeJS.ErrnoException) => {
       const where = `mesh ${l.what} port ${port}${host ? ` on ${host}` : ''}`;

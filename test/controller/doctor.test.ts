@@ -6,12 +6,14 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { clockFinding, formatFindings, listSerialDevices, nodeFinding, runDoctor, type DoctorSystem, type Finding } from '../../controller/commands/doctor.ts';
+import { clockFinding, formatFindings, listeningProcess, listSerialDevices, nodeFinding, runDoctor, type DoctorSystem, type Finding } from '../../controller/commands/doctor.ts';
 import { canopy } from '../helpers/cli.ts';
+import { freePort } from '../helpers/ports.ts';
 
 interface UsbFixture {
   tty: string;
@@ -100,6 +102,7 @@ function machine(t: TestContext, ttys: UsbFixture[], over: Partial<DoctorSystem>
     run: (cmd) => (cmd === 'timedatectl' ? { status: 0, stdout: 'yes\n' } : undefined),
     diskFree: () => ({ free: 20 * 1024 ** 3, total: 30 * 1024 ** 3 }),
     portFree: async () => true,
+    portHolder: () => undefined,
     configFile,
     ...over,
   };
@@ -192,6 +195,38 @@ test('each problem comes with its fix', async (t) => {
   const text = formatFindings(findings);
   assert.match(text, /PROBLEM pi cannot open \/dev\/ttyUSB0\n {10}fix: sudo usermod/);
   assert.match(text, /\n8 problems, 2 warnings$/);
+});
+
+test('a port in use: Canopy itself is said so, mosquitto gets its hint only where it is the holder, each fix names the field and the flag', async (t) => {
+  const config = 'links: { drones: [] }\nmesh: { mqtt: { port: 1883 }, websocket: { port: 9001 } }\ndashboard: { port: 8080 }\n';
+  const holders: Record<number, { pid: number; command: string }> = {
+    1883: { pid: 412, command: '/usr/sbin/mosquitto -c /etc/mosquitto/mosquitto.conf' },
+    9001: { pid: 977, command: '/usr/bin/node /opt/canopy/bin/canopy.js start' },
+    8080: { pid: 1204, command: 'python3 -m http.server 8080' },
+  };
+  const { sys } = machine(t, [], { config, portFree: async () => false, portHolder: (port) => holders[port] });
+  const ports = (await runDoctor(sys)).filter((f) => f.check === 'ports');
+  const of = (re: RegExp) => ports.find((f) => re.test(f.message))!;
+  assert.equal(of(/^MQTT port 1883/).message, 'MQTT port 1883 is in use by mosquitto (pid 412)');
+  assert.equal(of(/^MQTT port 1883/).status, 'problem');
+  assert.match(of(/^MQTT port 1883/).fix!, /systemctl disable --now mosquitto, or choose another with mesh\.mqtt\.port \(canopy start --mqtt-port\)/);
+  assert.equal(of(/WebSocket port 9001/).status, 'info');
+  assert.match(of(/WebSocket port 9001/).message, /in use by Canopy itself \(pid 977: /);
+  assert.match(of(/WebSocket port 9001/).fix!, /mesh\.websocket\.port \(canopy start --ws-port\)/);
+  const dashboard = of(/^dashboard port 8080/);
+  assert.equal(dashboard.message, 'dashboard port 8080 is in use by pid 1204 (python3 -m http.server 8080)');
+  assert.doesNotMatch(dashboard.fix!, /mosquitto/, 'no mosquitto hint for the dashboard port');
+  assert.match(dashboard.fix!, /dashboard\.port \(canopy start --dashboard-port\)/);
+});
+
+test('the holder of a listening port is found in procfs: this test\'s own child process', async (t) => {
+  const child = spawn(process.execPath, ['-e', 'require("node:net").createServer().listen(0, "127.0.0.1", function () { console.log(this.address().port) })'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => void child.kill());
+  const port = Number(await new Promise<string>((r) => child.stdout!.once('data', (d: Buffer) => r(d.toString()))));
+  const holder = listeningProcess(port);
+  assert.equal(holder?.pid, child.pid);
+  assert.match(holder!.command, /createServer\(\)\.listen/);
+  assert.equal(listeningProcess(await freePort()), undefined, 'a free port has no holder');
 });
 
 test('an invalid configuration is a problem with every field named', async (t) => {
