@@ -51,7 +51,17 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   sim: {
     summary: 'fly a scenario headless on the simulated clock and write a report',
-    usage: 'canopy sim run [--scenario NAME|FILE] [--seed N] [--speed max|N] [--report DIR] [--tlog FILE] [--json]\n       canopy sim serve --link URL [--link URL ...] [--scenario NAME|FILE] [--drones N] [--speed N]\n       canopy sim list',
+    usage: [
+      'canopy sim run [--scenario NAME|FILE] [--seed N] [--speed max|N] [--report DIR] [--tlog FILE] [--json]',
+      '       canopy sim serve --link URL [--link URL ...] [--scenario NAME|FILE] [--drones N] [--seed N] [--speed N] [--run-for S]',
+      '       canopy sim list',
+      '',
+      '  run:   fly the scenario to its end on the simulated clock (--speed max: as fast as it goes) and write',
+      '         the report (figures.json, SVG plots, report.md) to --report DIR; --json prints the figures',
+      '  serve: play the drones on real links for a Canopy elsewhere (--drones N of the scenario\'s), until',
+      '         Ctrl-C or --run-for S',
+      '  list:  the shipped scenarios',
+    ].join('\n'),
     load: (harness) => (harness ?? withoutSimulator('canopy sim')).simCommand(),
   },
   bench: {
@@ -66,17 +76,36 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   radio: {
     summary: "read or set a SiK radio's NETID, air speed, ECC and MAVLink framing (AT commands)",
-    usage: 'canopy radio setup DEVICE [--netid N] [--air-speed K] [--ecc|--no-ecc] [--mavlink|--no-mavlink] [--tx-power DBM] [--remote] [--baud B]\n       canopy radio show DEVICE [--baud B]',
+    usage: [
+      'canopy radio setup DEVICE [--netid N] [--air-speed K] [--ecc|--no-ecc] [--mavlink|--no-mavlink] [--tx-power DBM] [--remote] [--baud B]',
+      '       canopy radio show DEVICE [--baud B]',
+      '',
+      '  --remote      the radio at the far end too (set first, over the air with RT commands), then this one',
+      '  --guard-ms MS the silence around +++ (default 1000, what SiK needs)',
+    ].join('\n'),
     load: () => import('./commands/radio.ts'),
   },
   doctor: {
     summary: 'check this machine for Canopy: radios, permissions, config, ports, disk, clock, Node',
-    usage: 'canopy doctor [--config FILE] [--json]',
+    usage: [
+      'canopy doctor [--config FILE] [--json]',
+      '',
+      '  --sys-root DIR, --dev-root DIR, --etc-root DIR   read /sys, /dev and /etc from DIR (a staged image)',
+    ].join('\n'),
     load: () => import('./commands/doctor.ts'),
   },
   phone: {
     summary: "the phone's store agent: content-addressed chunks for the owner, neighbours' cold shares, a hot cache",
-    usage: 'canopy phone --store DIR [--broker URL] [--name NAME] [--username U] [--quota-cold SIZE] [--quota-hot SIZE] [--quota-own SIZE] [--bodies sqlite|files] [--ingest PREFIX] [--base TOPIC] [--config FILE]\n       canopy phone scrub|usage --store DIR [--json]\n       (mesh password from CANOPY_PASSWORD or --password-file)',
+    usage: [
+      'canopy phone --store DIR [--broker URL] [--username U] [--name NAME] [--quota-own SIZE] [--quota-cold SIZE] [--quota-hot SIZE]',
+      '             [--bodies sqlite|files] [--no-neighbours] [--ingest PREFIX] [--base TOPIC] [--config FILE]',
+      '       canopy phone scrub|usage --store DIR [--json]',
+      '',
+      '  --username U     the mesh user it logs in as (password from CANOPY_PASSWORD or --password-file FILE)',
+      '  --name NAME      the name it serves under (default: --username, else store.owner)',
+      '  --no-neighbours  keep only the owner\'s chunks: answer no neighbour',
+      '  --ingest PREFIX  beside the upstream broker: keep what the relay delivers under PREFIX',
+    ].join('\n'),
     load: () => import('./commands/phone.ts'),
   },
   backup: {
@@ -96,12 +125,12 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   signing: {
     summary: "hand a drone its MAVLink 2 signing key (SETUP_SIGNING) and check it signs with it",
-    usage: 'canopy signing setup --link URL --sysid N [--config FILE] [--key-file FILE] [--timeout S]',
+    usage: 'canopy signing setup --link URL --sysid N [--config FILE] [--key-file FILE] [--timeout S]   (--timeout: how long to wait for a signed frame back, default 30)',
     load: () => import('./commands/signing.ts'),
   },
   tlog: {
     summary: 'inspect or replay a .tlog telemetry log',
-    usage: 'canopy tlog info FILE | canopy tlog replay FILE [--speed N] [--to URL]',
+    usage: 'canopy tlog info FILE | canopy tlog replay FILE [--speed N] [--to URL]   (--to: where to send it, default udpout://127.0.0.1:14550)',
     load: () => import('./commands/tlog.ts'),
   },
 };
@@ -121,8 +150,18 @@ export function helpText(): string {
   ].join('\n');
 }
 
+/** Every command's help as Markdown: docs/cli.md (`npm run docs` writes it; a test keeps it current). */
+export function referenceMarkdown(): string {
+  const sections = Object.entries(SUBCOMMANDS).map(([name, c]) => `## canopy ${name}\n\n${c.summary}.\n\n\`\`\`text\nUsage: ${c.usage}\n\`\`\`\n`);
+  return ['# The canopy command line', '', '<!-- written by `npm run docs` from `canopy <command> --help`; edit controller/cli.ts -->', '', ...sections].join('\n');
+}
+
 export async function main(argv: string[], harness?: Harness): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest[0] === '--markdown') {
+    process.stdout.write(referenceMarkdown());
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(helpText());
     return 0;

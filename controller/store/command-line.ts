@@ -15,7 +15,6 @@ export const CONNECTION_OPTIONS = {
   config: { type: 'string' },
   broker: { type: 'string' },
   base: { type: 'string' },
-  owner: { type: 'string' },
   username: { type: 'string' },
   'password-file': { type: 'string' },
 } as const;
@@ -23,6 +22,7 @@ export const CONNECTION_OPTIONS = {
 /** What backup and restore add: the neighbours, the passphrase file, the per-request timeout (ms). */
 export const OWNER_OPTIONS = {
   ...CONNECTION_OPTIONS,
+  owner: { type: 'string' },
   neighbour: { type: 'string', multiple: true },
   'passphrase-file': { type: 'string' },
   timeout: { type: 'string' },

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { canopy } from '../helpers/cli.ts';
+import { repoRoot } from '../helpers/tools.ts';
 import { SUITE_NAMES } from '../../controller/commands/bench.ts';
 
 test('canopy --help lists every command; a command explains its own options', async () => {
@@ -83,4 +86,25 @@ test('every subcommand with an unknown or incomplete option: one line, exit 64, 
   };
   await Promise.all([worker(), worker()]);
   assert.deepEqual(wrong, []);
+});
+
+/** The long options a source file declares to node's parseArgs (`name: { type: … }`). */
+function declaredOptions(file: string): string[] {
+  const src = readFileSync(join(repoRoot, file), 'utf8');
+  return [...src.matchAll(/(?:^\s+|[{,] )'?([a-z][a-z0-9-]*)'?: \{ type: '(?:string|boolean)'/gm)].map((m) => m[1]!);
+}
+
+test('every option of every command is in its --help, and docs/cli.md is that help', async () => {
+  const { SUBCOMMANDS, referenceMarkdown } = await import('../../controller/cli.ts');
+  const { CONNECTION_OPTIONS, OWNER_OPTIONS } = await import('../../controller/store/command-line.ts');
+  const shared: Record<string, string[]> = { phone: Object.keys(CONNECTION_OPTIONS), backup: Object.keys(OWNER_OPTIONS), restore: Object.keys(OWNER_OPTIONS) };
+  const missing: string[] = [];
+  for (const name of Object.keys(SUBCOMMANDS)) {
+    const options = new Set([...declaredOptions(name === 'sim' ? 'harness/sim-command.ts' : `controller/commands/${name}.ts`), ...(shared[name] ?? [])]);
+    assert.ok(options.size > 0 || name === 'config', `options of ${name} found`);
+    const help = (await canopy(name, '--help')).stdout;
+    for (const o of options) if (!new RegExp(`--${o}\\b`).test(help)) missing.push(`canopy ${name} --help lacks --${o}`);
+  }
+  assert.deepEqual(missing, []);
+  assert.equal(readFileSync(join(repoRoot, 'docs', 'cli.md'), 'utf8'), referenceMarkdown(), 'docs/cli.md is current (npm run docs)');
 });
