@@ -9,6 +9,7 @@
  * it is one Application (app/application.ts); only the environment handed to it differs. Flags
  * are laid over the file before it is validated, and the result is frozen.
  */
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CanopyError } from '../../common/errors.ts';
 import { streamLogger, type Logger } from '../../firmware-bridge/log.ts';
@@ -219,6 +220,11 @@ export function printDashboard(dashboard: Dashboard | undefined): void {
   console.log(dashboard ? `canopy: dashboard on ${dashboard.url} (log in with a mesh user; metrics on ${dashboard.url}metrics)` : 'canopy: dashboard off');
 }
 
+/** `--data DIR` for a hint, unless DIR is where the commands look by default (./canopy-data). */
+export function dataFlag(dir: string): string {
+  return resolve(dir) === resolve('canopy-data') ? '' : ` --data ${dir}`;
+}
+
 /** The first admin's password, the one time it is known: set apart so that it is seen, and where it is kept. */
 export function printCreated(created: { username: string; password: string; file: string; passwordFile: string }): void {
   const rule = '='.repeat(72);
@@ -227,7 +233,7 @@ export function printCreated(created: { username: string; password: string; file
     rule,
     `canopy: created the mesh admin (first start): username "${created.username}", password "${created.password}"`,
     `canopy: the password is also in ${created.passwordFile} (readable by this user only): delete it once you have noted it`,
-    `canopy: users.json keeps only its hash (${created.file}); anonymous access is off; lost it? canopy user passwd ${created.username}`,
+    `canopy: users.json keeps only its hash (${created.file}); anonymous access is off; lost it? canopy user passwd ${created.username}${dataFlag(dirname(created.file))}`,
     rule,
     '',
   ].join('\n'));
