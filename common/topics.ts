@@ -13,6 +13,7 @@
  *   <base>/fleet                       FleetState, retained (the net's outline, roles, hold)
  *   <base>/bridge/state                "online" | "offline", retained (the controller's availability)
  *   <base>/bridge/event                BridgeEvent (fleet transitions), not retained
+ *   <base>/bridge/event/history        EventHistory, retained (the bridge events since the site's local midnight)
  *   <base>/bridge/request/<verb>       BridgeRequest (admin only)
  *   <base>/bridge/response/<verb>      BridgeResponse (admin only)
  *   <base>/store/<owner>/...           the store protocol's traffic for one owner (phone, neighbours)
@@ -140,6 +141,15 @@ export type BridgeEvent =
   /** An admin's action (dashboard or any admin client) and what came of it. */
   | { type: 'action'; data: { verb: string; ok: boolean; message: string; atMs: number } };
 
+/** Retained `<base>/bridge/event/history`: what a dashboard opened now lists for the day so far. */
+export interface EventHistory {
+  /** The site's local midnight the day starts at (the power state's energyToday), null before one is known. */
+  dayStartMs: number | null;
+  /** Oldest first, as published on `<base>/bridge/event`; the newest few hundred at most. */
+  events: BridgeEvent[];
+  updatedAt: number;
+}
+
 /** Priority classes of relayed items, highest first; the array index is the class's ordinal. */
 export const PRIORITY_CLASSES = ['control', 'hot', 'bulk'] as const;
 export type PriorityClass = (typeof PRIORITY_CLASSES)[number];
@@ -208,6 +218,7 @@ export function topicTree(base = DEFAULT_BASE_TOPIC) {
     fleet: `${base}/fleet`,
     bridgeState: `${base}/bridge/state`,
     event: `${base}/bridge/event`,
+    eventHistory: `${base}/bridge/event/history`,
     request: (verb: string) => `${base}/bridge/request/${verb}`,
     response: (verb: string) => `${base}/bridge/response/${verb}`,
     store: (owner: string, ...rest: string[]) => [`${base}/store/${owner}`, ...rest].join('/'),
@@ -236,7 +247,7 @@ export const DEFAULT_DISCOVERY_PREFIX = 'homeassistant';
 export function classFilters(base: string, owner = '+', discoveryPrefix = DEFAULT_DISCOVERY_PREFIX): Record<TopicClass, string[]> {
   return {
     drone: [`${base}/drones/+`, `${base}/drones/+/availability`],
-    status: [`${base}/power`, `${base}/power/history`, `${base}/uplink`, `${base}/fleet`, `${base}/bridge/state`, `${base}/bridge/event`],
+    status: [`${base}/power`, `${base}/power/history`, `${base}/uplink`, `${base}/fleet`, `${base}/bridge/state`, `${base}/bridge/event`, `${base}/bridge/event/history`],
     command: [`${base}/drones/+/set`, `${base}/bridge/request/#`],
     response: [`${base}/bridge/response/#`],
     store: [`${base}/store/${owner}/#`],
@@ -258,6 +269,7 @@ export type ParsedTopic =
   | { kind: 'fleet' }
   | { kind: 'bridgeState' }
   | { kind: 'event' }
+  | { kind: 'eventHistory' }
   | { kind: 'request'; verb: string }
   | { kind: 'response'; verb: string }
   | { kind: 'store'; owner: string; path: string }
@@ -286,6 +298,7 @@ export function parseTopic(base: string, topic: string): ParsedTopic | undefined
     case 'bridge':
       if (levels.length === 2 && second === 'state') return { kind: 'bridgeState' };
       if (levels.length === 2 && second === 'event') return { kind: 'event' };
+      if (levels.length === 3 && second === 'event' && third === 'history') return { kind: 'eventHistory' };
       if (levels.length >= 3 && second === 'request' && rest(2)) return { kind: 'request', verb: rest(2) };
       if (levels.length >= 3 && second === 'response' && rest(2)) return { kind: 'response', verb: rest(2) };
       return undefined;

@@ -61,7 +61,7 @@ export class SiteController {
       vehicles: opts.vehicles,
       origin: opts.origin,
       batteryWh: opts.power.batteryWh,
-      stations: () => (this.held ? 0 : (this.power.budget?.decisions.stations ?? 0)),
+      stations: () => this.plannedStations(),
       log: this.log,
     });
     this.energy = new EnergyMeter(solarOffsetMs(opts.origin.lonDeg));
@@ -72,6 +72,17 @@ export class SiteController {
 
   get hold(): boolean {
     return this.held;
+  }
+
+  /** The stations the net has now: the power plan's, none while an admin holds the net down (the fleet flies this, the power state says it). */
+  plannedStations(): number {
+    return this.held ? 0 : (this.power.budget?.decisions.stations ?? 0);
+  }
+
+  /** Why: the power plan's reason, or the hold with what the plan would have. */
+  private plannedReason(b: PowerBudget): string {
+    if (!this.held) return b.decisions.reason;
+    return `held down until an admin launches (the power plan has ${b.decisions.stations} stations: ${b.decisions.reason})`;
   }
 
   /** Recall all: the net shrinks to nothing, every drone comes home through the transit token. */
@@ -173,8 +184,8 @@ export class SiteController {
       batteryMeasured: b.stationBattery.measured,
       dishW: tenths(b.loads.dishW),
       uplinkGranted: b.decisions.uplinkGranted,
-      stations: b.decisions.stations,
-      reason: b.decisions.reason,
+      stations: this.plannedStations(),
+      reason: this.plannedReason(b),
       landByMs: b.sunset.landByMs,
       warning: b.warning,
       forecast: b.forecast.map((f) => ({ atMs: f.atMs, ghiWm2: tenths(f.expectedGhiWm2), stations: f.stations })),

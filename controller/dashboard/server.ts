@@ -3,7 +3,8 @@
  * browser app (dashboard/web, bundled with esbuild once at start, uPlot and mqtt.js included: no
  * CDN, the station is offline most of the time), MQTT over WebSocket on `/mqtt` handed to the
  * mesh (so the page talks to its own origin only, with the user's own mesh credentials and the
- * mesh's ACL), Prometheus metrics on `/metrics`, and Home Assistant discovery on the mesh.
+ * mesh's ACL), Prometheus metrics on `/metrics`, and Home Assistant discovery on the mesh. It
+ * keeps the retained power and event histories (history.ts) that a page opened later draws.
  * The page speaks only the public MQTT API; this server adds no API of its own.
  */
 import { readFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ import { CanopyError } from '../../common/errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import type { Mesh } from '../mesh/mesh.ts';
 import { DEFAULT_DISCOVERY_PREFIX, publishDiscovery } from './discovery.ts';
-import { PowerHistoryRecorder } from './history.ts';
+import { EventHistoryRecorder, PowerHistoryRecorder } from './history.ts';
 import { METRICS_CONTENT_TYPE, MetricsCollector } from './metrics.ts';
 
 export const MQTT_PATH = '/mqtt';
@@ -74,6 +75,7 @@ export class Dashboard {
   private wss: WebSocketServer | undefined;
   private metrics: MetricsCollector | undefined;
   private history: PowerHistoryRecorder | undefined;
+  private events: EventHistoryRecorder | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly log: Logger;
 
@@ -92,6 +94,8 @@ export class Dashboard {
     await this.metrics.start();
     this.history = new PowerHistoryRecorder(mesh);
     await this.history.start();
+    this.events = new EventHistoryRecorder(mesh, this.opts.clock);
+    await this.events.start();
 
     const server = createServer((req, res) => this.serve(req, res, assets));
     this.wss = new WebSocketServer({ noServer: true });
@@ -118,6 +122,7 @@ export class Dashboard {
       // Nothing stays behind: the subscriptions go with the listener that failed.
       await this.metrics.stop();
       await this.history.stop();
+      await this.events.stop();
       throw e;
     }
     this.server = server;
@@ -136,6 +141,7 @@ export class Dashboard {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await this.metrics?.stop();
     await this.history?.stop();
+    await this.events?.stop();
   }
 
   /** http://host:port/ once started. */

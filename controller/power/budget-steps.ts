@@ -51,6 +51,10 @@ const LAST_DESCENT_MS = 60_000;
 const FIRST_CLIMB_MS = 30_000;
 /** A net launched ahead of the sun is held whole until this long after the forecast has the sun pay. */
 const AHEAD_GRACE_MS = 15 * 60_000;
+/** The net goes up when the sun pays for hover with this margin (5 % to spare) … */
+const LAUNCH_MARGIN = 1.05;
+/** … and the forecast keeps it paying over its first points (now and the next half hour). */
+const PAYING_AHEAD_POINTS = 3;
 
 // ---- The model per drone and the fleet-sizing anchor --------------------------------------------
 
@@ -317,14 +321,14 @@ export interface NetInputs {
 export function netHysteresis(s: Pick<NetState, 'netUp' | 'aheadUntilMs'>, x: NetInputs): Pick<NetState, 'netUp' | 'aheadUntilMs'> {
   const { now, forecast, solarW, hoverW } = x;
   let { netUp, aheadUntilMs } = s;
-  const paysFrom = forecast.findIndex((f) => f.atMs > now && f.perDroneSolarW >= 1.05 * hoverW);
+  const paysFrom = firstPaying(forecast, now, hoverW);
   const launchAhead =
     paysFrom >= 0 &&
     forecast[paysFrom]!.atMs - now <= x.launchAllMs &&
     solarW >= 0.9 * hoverW &&
     forecast.slice(paysFrom, paysFrom + 4).every((f) => f.perDroneSolarW >= hoverW) &&
     (x.landByMs === null || now < x.landByMs);
-  if (!netUp && solarW >= 1.05 * hoverW && forecast.slice(0, 3).every((f) => f.perDroneSolarW >= hoverW)) netUp = true;
+  if (!netUp && solarW >= LAUNCH_MARGIN * hoverW && forecast.slice(0, PAYING_AHEAD_POINTS).every((f) => f.perDroneSolarW >= hoverW)) netUp = true;
   else if (!netUp && launchAhead) {
     netUp = true;
     // If the sun has not caught up by then, the forecast was wrong: size the net as usual.
@@ -332,6 +336,11 @@ export function netHysteresis(s: Pick<NetState, 'netUp' | 'aheadUntilMs'>, x: Ne
   } else if (netUp && solarW < 0.9 * hoverW) netUp = false;
   if (!netUp || solarW >= hoverW || (aheadUntilMs !== null && now > aheadUntilMs)) aheadUntilMs = null;
   return { netUp, aheadUntilMs };
+}
+
+/** The first forecast point after `now` where the sun pays for hover with the launch margin; -1 if none. */
+function firstPaying(forecast: readonly ForecastPoint[], now: number, hoverW: number): number {
+  return forecast.findIndex((f) => f.atMs > now && f.perDroneSolarW >= LAUNCH_MARGIN * hoverW);
 }
 
 /**
@@ -348,11 +357,23 @@ export function dipStage(dip: NetState['dip'], s: Pick<NetState, 'netUp' | 'ahea
   return dip;
 }
 
+const utcTime = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+
 /** Why the net has the stations it has (before the sunset plan and shedding have their say). */
 function netReason(s: NetState, x: NetInputs): string {
   const perDrone = `${x.solarW.toFixed(0)} W sun vs ${x.hoverW.toFixed(0)} W hover per drone`;
-  if (!s.netUp) return x.solarW >= x.hoverW ? `the forecast has the sun stop paying for hover within half an hour (${perDrone})` : `the sun does not pay for hover (${perDrone})`;
-  if (s.aheadUntilMs !== null) return `up ahead of the sun: the forecast has it pay for hover by ${new Date(s.aheadUntilMs - AHEAD_GRACE_MS).toISOString().slice(11, 16)} UTC (${perDrone})`;
+  if (!s.netUp) {
+    if (x.solarW < x.hoverW) return `the sun does not pay for hover (${perDrone})`;
+    // Paying, but not yet with the launch margin (dawn, or a thin cloud): say so, and when the forecast has the margin.
+    if (x.solarW < LAUNCH_MARGIN * x.hoverW) {
+      const margin = `${Math.round((LAUNCH_MARGIN - 1) * 100)} %`;
+      const from = firstPaying(x.forecast, x.now, x.hoverW);
+      const when = from >= 0 ? `, which the forecast has by ${utcTime(x.forecast[from]!.atMs)} UTC` : '';
+      return `generation is within ${margin} of the net's hover power; waiting for a ${margin} margin${when} (${perDrone})`;
+    }
+    return `the forecast has the sun stop paying for hover within half an hour (${perDrone})`;
+  }
+  if (s.aheadUntilMs !== null) return `up ahead of the sun: the forecast has it pay for hover by ${utcTime(s.aheadUntilMs - AHEAD_GRACE_MS)} UTC (${perDrone})`;
   if (x.solarW >= x.hoverW) return `the net carries itself (${perDrone})`;
   if (s.dip === 'bridge') return `bridging a dip on the holders' batteries, lowest at ${((x.holdersMinSoc ?? 0) * 100).toFixed(0)} % (${perDrone})`;
   return `held by rotation through a dip (${perDrone})`;

@@ -16,6 +16,7 @@ import {
   type BridgeEvent,
   type BridgeResponse,
   type DroneState,
+  type EventHistory,
   type FleetState,
   type PowerHistory,
   type PowerState,
@@ -41,6 +42,10 @@ const ROLE_COLOURS: Record<string, string> = {
 const FAILSAFE = /battery critical|autopilot switched|no HEARTBEAT|crash|emergency|landed away/;
 const MAX_POINTS = 3000;
 const TRAIL = 40;
+/** The events list's length, as the server's event history (history.ts) keeps. */
+const MAX_EVENTS = 500;
+/** The least time a chart spans (one point, or a few seconds of them, would span years or seconds). */
+const MIN_SPAN_S = 15 * 60;
 
 // ---- state -----------------------------------------------------------------------------------------
 
@@ -64,6 +69,8 @@ let lastDelivered: { atMs: number; bytes: number } | undefined;
 let lastReason = '';
 let lastWarning: string | null | undefined;
 let lastUplinkState = '';
+/** Bridge events already listed (live and replayed from the day's history both bring them). */
+const seenEvents = new Set<string>();
 let client: MqttClient | undefined;
 let admin = false;
 const pending = new Map<string, (r: BridgeResponse<{ message: string }>) => void>();
@@ -170,7 +177,11 @@ function onMessage(topic: string, payload: Uint8Array): void {
     case 'uplink':
       return onUplink(value as UplinkStatus);
     case 'event':
-      return onEvent(value as BridgeEvent);
+      return onEvent(value as BridgeEvent, true);
+    case 'eventHistory':
+      // The day so far, oldest first: listed in time order among what arrived live, without alerts.
+      for (const ev of (value as EventHistory).events ?? []) onEvent(ev, false);
+      return;
     case 'response': {
       const r = value as BridgeResponse<{ message: string }>;
       const resolve = r.transaction ? pending.get(r.transaction) : undefined;
@@ -301,16 +312,21 @@ function onUplink(u: UplinkStatus): void {
   dirty.add('uplink');
 }
 
-function onEvent(ev: BridgeEvent): void {
+/** One bridge event into the list, once; `live` ones (not the day's replay) also raise their alert. */
+function onEvent(ev: BridgeEvent, live: boolean): void {
+  const key = JSON.stringify(ev);
+  if (seenEvents.has(key)) return;
+  seenEvents.add(key);
+  if (seenEvents.size > 4 * MAX_EVENTS) seenEvents.delete(seenEvents.values().next().value!);
   if (ev.type === 'fleet-transition') {
     const d = ev.data;
     const id = `d${d.sysid}`;
     const bad = d.to === 'fault' || d.to === 'lost' || (d.to === 'landing' && FAILSAFE.test(d.reason));
     logEvent(`${id}: ${d.from} → ${d.to} — ${d.reason}`, bad, d.atMs);
-    if (bad) alertUser(`Failsafe: ${id} ${d.to} — ${d.reason}`);
+    if (bad && live) alertUser(`Failsafe: ${id} ${d.to} — ${d.reason}`);
   } else if (ev.type === 'alert') {
     logEvent(ev.data.message, true, ev.data.atMs);
-    alertUser(ev.data.message);
+    if (live) alertUser(ev.data.message);
   } else if (ev.type === 'action') {
     logEvent(`admin ${ev.data.verb}: ${ev.data.message}`, !ev.data.ok, ev.data.atMs);
   }
@@ -318,12 +334,14 @@ function onEvent(ev: BridgeEvent): void {
 
 // ---- rendering ---------------------------------------------------------------------------------------
 
+/** Newest first, in the site's time order (the day's replay arrives after what came live). */
 function logEvent(text: string, bad = false, atMs = siteNow): void {
   const list = $('#events');
-  const li = el('li', bad ? { class: 'bad' } : {});
+  const li = el('li', bad ? { class: 'bad', 'data-at': String(atMs) } : { 'data-at': String(atMs) });
   li.append(el('time', {}, atMs ? time(atMs) : ''), document.createTextNode(text));
-  list.prepend(li);
-  while (list.children.length > 300) list.lastChild!.remove();
+  const after = [...list.children].find((x) => Number((x as HTMLElement).dataset.at) <= atMs);
+  list.insertBefore(li, after ?? null);
+  while (list.children.length > MAX_EVENTS) list.lastChild!.remove();
 }
 
 function alertUser(text: string): void {
@@ -394,6 +412,11 @@ function convexHull(points: { x: number; y: number }[]): { x: number; y: number 
   return [...half(p), ...half([...p].reverse())];
 }
 
+/** The fleet table's column names but the actions', from its header. */
+function fleetColumns(): string[] {
+  return [...document.querySelectorAll('#fleet thead th:not(.admin-only)')].map((th) => th.textContent ?? '');
+}
+
 /** Table rows by drone id, updated in place (a rebuilt row would swallow a click on its button). */
 const fleetRows = new Map<string, { tr: HTMLTableRowElement; cells: HTMLTableCellElement[]; admin: boolean }>();
 
@@ -404,7 +427,8 @@ function renderFleet(): void {
     let row = fleetRows.get(d.id);
     if (!row || row.admin !== admin) {
       const tr = el('tr', { 'data-id': d.id });
-      const cells = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => el('td', i >= 3 ? { class: 'num' } : {}));
+      // Each cell names its column (the phone layout shows the name beside the value).
+      const cells = fleetColumns().map((label, i) => el('td', i >= 3 ? { class: 'num', 'data-label': label } : { 'data-label': label }));
       const td = el('td', { class: 'admin-only' });
       if (admin) {
         td.append(el('button', { class: 'small danger', 'data-action': 'drone/land', 'data-id': d.id, 'data-confirm': `Land ${d.id} where it is now?` }, 'Land'));
@@ -438,7 +462,7 @@ function renderFleet(): void {
     if (clear) clear.hidden = d.role !== 'fault';
   }
   const roles = fleet?.roles ?? {};
-  $('#fleet-summary').textContent = fleet ? `${fleet.manned}/${fleet.stations.length} stations manned${fleet.hold ? ' · recalled (held down)' : ''}${windText(fleet)} · ${Object.entries(roles).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')}` : '';
+  $('#fleet-summary').textContent = fleet ? `${stationsText(fleet)}${windText(fleet)} · ${Object.entries(roles).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')}` : '';
   $('#legend').replaceChildren(
     ...Object.entries(ROLE_COLOURS).map(([role, c]) => {
       const s = el('span');
@@ -455,8 +479,8 @@ function renderPower(): void {
   if (!power) return;
   const e = power.energyToday;
   figures($('#power-figures'), [
-    ['generation', `${fmt(power.solarW)} W`],
-    ['loads', `${fmt(power.loadW)} W`],
+    ['generation', watts(power.solarW)],
+    ['loads', watts(power.loadW)],
     // Measured by the station's battery monitor, or the budget's estimate from the bus balance.
     ['station battery', `${fmt(power.batteryPct)} %${power.batteryMeasured === undefined ? '' : power.batteryMeasured ? ' (measured)' : ' (estimated)'}`],
     ['generated today', `${fmt(e?.generatedWh)} Wh`],
@@ -468,8 +492,9 @@ function renderPower(): void {
   $('#power-reason').textContent = `${power.reason ?? ''}${power.warning ? ` — ${power.warning}` : ''}`;
   // The controller's history first, then the live points newer than it.
   const past = history?.points ?? [];
-  const liveFrom = past.length ? (past[past.length - 1]!.atMs + (history?.stepMs ?? 0)) / 1000 : -Infinity;
-  const live = powerSeries.t.map((t, i) => i).filter((i) => powerSeries.t[i]! >= liveFrom);
+  // updatedAt: the newest state the history averages (the step under way included).
+  const liveFrom = past.length && history ? history.updatedAt / 1000 : -Infinity;
+  const live = powerSeries.t.map((t, i) => i).filter((i) => powerSeries.t[i]! > liveFrom);
   charts.power?.setData([
     [...past.map((p) => p.atMs / 1000), ...live.map((i) => powerSeries.t[i]!)],
     [...past.map((p) => p.solarW), ...live.map((i) => powerSeries.gen[i]!)],
@@ -539,11 +564,53 @@ function renderUplink(): void {
 
 const charts: { power?: uPlot; forecast?: uPlot; uplink?: uPlot } = {};
 
+/** Watts as a person reads them: W below a kilowatt, kW above (one decimal while it matters). */
+function watts(w: number | null | undefined): string {
+  if (w === null || w === undefined || !Number.isFinite(w)) return '–';
+  const kw = Math.abs(w) >= 1000;
+  const v = kw ? w / 1000 : w;
+  return `${v.toFixed(kw && Math.abs(v) < 10 && !Number.isInteger(v) ? 1 : 0)} ${kw ? 'kW' : 'W'}`;
+}
+
+/** A y axis as wide as its longest tick label (uPlot's default 50 px cuts "12,000" off at the left). */
+const fitLabels: uPlot.Axis.Size = (self, values, axisIdx, cycleNum) => {
+  const axis = self.axes[axisIdx]!;
+  // Converged after a pass or two: keep the size found (uPlot asks again while it settles).
+  const found = (axis as { _size?: number })._size;
+  if (cycleNum > 1 && found) return found;
+  // uPlot holds the axis font as [css font at the device pixel ratio, px, css px] once built.
+  const font = (axis.font as unknown as string[] | undefined)?.[0] ?? '12px system-ui';
+  self.ctx.font = font;
+  const widest = Math.max(0, ...(values ?? []).map((v) => self.ctx.measureText(String(v ?? '')).width)) / devicePixelRatio;
+  return Math.ceil((axis.ticks?.size ?? 10) + (axis.gap ?? 5) + widest + 6);
+};
+
+/**
+ * The x scale spans at least MIN_SPAN_S, ending at the newest point. uPlot spans a lone point
+ * with 86,400 × 1000 of its time unit (years in seconds): one point is given the least span too.
+ */
+const minSpan: uPlot.Range.Function = (self, min, max) => {
+  const xs = self.data[0] ?? [];
+  const last = xs[xs.length - 1];
+  if (xs.length === 1 && last !== undefined) return [last - MIN_SPAN_S, last];
+  return min === null || max === null || max - min >= MIN_SPAN_S ? [min, max] : [max - MIN_SPAN_S, max];
+};
+
 function makeCharts(): void {
   const width = (id: string) => Math.max(260, $(id).clientWidth);
   const axis = { stroke: '#8b98a5', grid: { stroke: '#222c36' }, ticks: { stroke: '#222c36' } };
+  const yAxis = { ...axis, size: fitLabels };
+  const timeScale = { x: { time: true, range: minSpan } };
+  const hooks = { draw: [markChart] };
   charts.power = new uPlot(
-    { width: width('#chart-power'), height: 200, series: [{}, { label: 'generation W', stroke: '#e3b341', width: 2 }, { label: 'loads W', stroke: '#4fb3ff', width: 2 }], axes: [axis, axis] },
+    {
+      width: width('#chart-power'),
+      height: 200,
+      scales: timeScale,
+      hooks,
+      series: [{}, { label: 'generation', stroke: '#e3b341', width: 2, value: (_u, v) => watts(v) }, { label: 'loads', stroke: '#4fb3ff', width: 2, value: (_u, v) => watts(v) }],
+      axes: [axis, { ...yAxis, values: (_u, splits) => splits.map(watts) }],
+    },
     [[], [], []],
     $('#chart-power') as HTMLElement,
   );
@@ -551,8 +618,10 @@ function makeCharts(): void {
     {
       width: width('#chart-forecast'),
       height: 200,
+      scales: timeScale,
+      hooks,
       series: [{}, { label: 'forecast', stroke: '#a371f7', width: 2, spanGaps: true, dash: [6, 4] }, { label: 'actual', stroke: '#e3b341', width: 2, spanGaps: true, points: { show: true, size: 3 } }],
-      axes: [axis, axis],
+      axes: [axis, yAxis],
     },
     [[], [], []],
     $('#chart-forecast') as HTMLElement,
@@ -561,14 +630,15 @@ function makeCharts(): void {
     {
       width: width('#chart-uplink'),
       height: 200,
-      scales: { onoff: { range: [0, 1.2] } },
+      scales: { ...timeScale, onoff: { range: [0, 1.2] } },
+      hooks,
       series: [
         {},
         { label: 'granted', stroke: '#3fb950', scale: 'onoff', paths: uPlot.paths.stepped!({ align: 1 }) },
         { label: 'dish on', stroke: '#d29922', scale: 'onoff', paths: uPlot.paths.stepped!({ align: 1 }) },
         { label: 'kbit/s', stroke: '#4fb3ff', scale: 'kbps', spanGaps: true },
       ],
-      axes: [axis, { ...axis, scale: 'onoff' }, { ...axis, scale: 'kbps', side: 1, grid: { show: false } }],
+      axes: [axis, { ...yAxis, scale: 'onoff' }, { ...yAxis, scale: 'kbps', side: 1, grid: { show: false } }],
     },
     [[], [], [], []],
     $('#chart-uplink') as HTMLElement,
@@ -580,24 +650,29 @@ function makeCharts(): void {
   }).observe($('#app'));
 }
 
-/** Each chart's point count and newest x, on its container (what the browser test watches advance). */
-function markCharts(): void {
-  for (const [id, chart] of [['#chart-power', charts.power], ['#chart-forecast', charts.forecast], ['#chart-uplink', charts.uplink]] as const) {
-    const xs = chart?.data[0] ?? [];
-    const box = $(id);
-    box.dataset.points = String(xs.length);
-    box.dataset.last = String(xs[xs.length - 1] ?? '');
-  }
+/** A drawn chart's point count, newest x and time span shown (s), on its container (what the browser test watches). */
+function markChart(u: uPlot): void {
+  const xs = u.data[0] ?? [];
+  const box = u.root.parentElement;
+  if (!box) return;
+  box.dataset.points = String(xs.length);
+  box.dataset.last = String(xs[xs.length - 1] ?? '');
+  const { min, max } = u.scales.x ?? {};
+  box.dataset.span = min === undefined || max === undefined ? '' : String(max - min);
 }
 
 function render(): void {
-  if (siteNow) $('#clock').textContent = `${new Date(siteNow).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+  if (siteNow) {
+    // The date can go on a phone (style.css), the time stays.
+    const iso = new Date(siteNow).toISOString();
+    const date = el('span', { class: 'date' }, `${iso.slice(0, 10)} `);
+    $('#clock').replaceChildren(date, `${iso.slice(11, 19)} UTC`);
+  }
   if (dirty.has('map')) renderMap();
   if (dirty.has('fleet')) renderFleet();
   if (dirty.has('power')) renderPower();
   if (dirty.has('uplink')) renderUplink();
   if (dirty.has('store')) renderStore();
-  if (dirty.has('power') || dirty.has('uplink')) markCharts();
   dirty.clear();
 }
 
@@ -641,7 +716,7 @@ function connect(username: string, password: string): void {
       if (!charts.power) makeCharts();
     }
     setConnection();
-    c.subscribe([topics.drone('+'), topics.availability('+'), topics.power, topics.powerHistory, topics.uplink, topics.fleet, topics.bridgeState, topics.event], { qos: 0 });
+    c.subscribe([topics.drone('+'), topics.availability('+'), topics.power, topics.powerHistory, topics.uplink, topics.fleet, topics.bridgeState, topics.event, topics.eventHistory], { qos: 0 });
     // Only admins may read the bridge responses: the SUBACK tells this page which user it is.
     c.subscribe(topics.response('#'), { qos: 0 }, (err, granted) => {
       const code = granted?.[0]?.qos;
@@ -732,6 +807,16 @@ setInterval(render, 500);
 setInterval(() => {
   for (const [name, a] of agents) if (a.online) askUsage(name);
 }, 30_000);
+
+/**
+ * The net's stations as the fleet flies them, which the power state's "stations planned" also
+ * says (0 while held down; the roles that follow say who is still coming down).
+ */
+function stationsText(fleet: FleetState): string {
+  if (fleet.hold) return 'recalled: held down until launched';
+  const planned = fleet.stations.length;
+  return `${Math.min(fleet.manned, planned)}/${planned} stations manned`;
+}
 
 /** The sustained wind and what the fleet does about it (older controllers do not say). */
 function windText(fleet: FleetState): string {

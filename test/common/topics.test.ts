@@ -72,6 +72,8 @@ test('every builder in the topic tree parses back to its kind', () => {
     [t.fleet, { kind: 'fleet' }],
     [t.powerHistory, { kind: 'powerHistory' }],
     [t.bridgeState, { kind: 'bridgeState' }],
+    [t.event, { kind: 'event' }],
+    [t.eventHistory, { kind: 'eventHistory' }],
     [t.request('health_check'), { kind: 'request', verb: 'health_check' }],
     [t.response('device/rename'), { kind: 'response', verb: 'device/rename' }],
     [t.store('alice', 'chunks', 'ab12'), { kind: 'store', owner: 'alice', path: 'chunks/ab12' }],
@@ -86,7 +88,7 @@ test('every builder in the topic tree parses back to its kind', () => {
 test('each tree topic falls in exactly one ACL class besides "other"', () => {
   const t = topicTree('canopy');
   const filters = classFilters('canopy');
-  const samples = [t.drone('1'), t.availability('1'), t.droneSet('1'), t.power, t.powerHistory, t.uplink, t.fleet, t.bridgeState, t.request('x'), t.response('x'), t.store('o', 'p'), t.relay('hot', 'd')];
+  const samples = [t.drone('1'), t.availability('1'), t.droneSet('1'), t.power, t.powerHistory, t.uplink, t.fleet, t.bridgeState, t.event, t.eventHistory, t.request('x'), t.response('x'), t.store('o', 'p'), t.relay('hot', 'd')];
   for (const topic of samples) {
     const classes = TOPIC_CLASSES.filter((c) => c !== 'other' && filters[c].some((f) => topicMatches(f, topic)));
     assert.equal(classes.length, 1, `${topic}: ${classes.join(', ')}`);

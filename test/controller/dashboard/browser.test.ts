@@ -1,11 +1,15 @@
 /**
  * The dashboard in real headless Chromium (Debian's chromium driven by playwright-core) against
  * the simulated site running in this process: the page loads, logs in over MQTT-over-WebSocket,
- * shows all 25 drones on the map and in the table, its charts advance, an admin's confirmed
- * actions change the simulation (one drone lands, the uplink pauses, the net is recalled), a
- * viewer sees no action and the broker refuses one anyway, a phone-sized screen has no sideways
- * scroll, and nothing is fetched from outside the page's origin, with no console errors.
- * Screenshots go to test-output/.
+ * shows all 25 drones on the map and in the table (all 25 rows on the page, no box holding 16 of
+ * them), its charts advance with their y labels unclipped past 10 kW and a sensible time span
+ * from their first point, an admin's confirmed actions change the simulation (one drone lands,
+ * the uplink pauses, the net is recalled) and after the recall the fleet and power lines agree,
+ * a reloaded page lists the day's earlier events (the launch), a viewer sees no action and the
+ * broker refuses one anyway, a phone-sized screen has a compact header, 40 px touch targets, no
+ * fleet column off to the side and no sideways scroll, and nothing is fetched from outside the
+ * page's origin, with no console errors. Screenshots go to test-output/, and the README's two
+ * (desktop and phone) to docs/img/.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,6 +27,11 @@ import { credentials } from '../mesh/fixtures.ts';
 import { startDashboardSite } from './site.ts';
 
 const OUTPUT = join(repoRoot, 'test-output', 'dashboard');
+/** The screenshots the README shows. */
+const DOCS_IMG = join(repoRoot, 'docs', 'img');
+/** The least span a chart shows (main.ts MIN_SPAN_S), and the most a day's chart should, s. */
+const MIN_SPAN_S = 15 * 60;
+const MAX_SPAN_S = 2 * 24 * 3600;
 
 interface Watch {
   errors: string[];
@@ -46,13 +55,14 @@ function watch(page: Page, origin: string): Watch {
   return w;
 }
 
-async function logIn(page: Page, url: string, who: { username: string; password: string }): Promise<void> {
+/** Logs in and waits for all 25 drones (unless `drones` is false: a site whose clock stands still has heard none yet). */
+async function logIn(page: Page, url: string, who: { username: string; password: string }, drones = true): Promise<void> {
   await page.goto(url);
   await page.fill('input[name=username]', who.username);
   await page.fill('input[name=password]', who.password);
   await page.click('#login button[type=submit]');
   await page.waitForSelector('#app:not([hidden])', { timeout: 20_000 });
-  await until(async () => (await page.locator('#fleet tbody tr').count()) === 25 && (await page.locator('#map g.drone').count()) === 25, 30_000, 'all 25 drones in the table and on the map');
+  if (drones) await until(async () => (await page.locator('#fleet tbody tr').count()) === 25 && (await page.locator('#map g.drone').count()) === 25, 30_000, 'all 25 drones in the table and on the map');
 }
 
 /** Clicks an action button, confirms in the dialog and returns the controller's answer (the toast). */
@@ -72,6 +82,57 @@ async function numberAttr(page: Page, selector: string, attr: string): Promise<n
 }
 
 const text = async (page: Page, selector: string) => (await page.locator(selector).textContent()) ?? '';
+
+/**
+ * The most opaque pixel in the leftmost two CSS pixels of a chart's canvas, and in its y axis's
+ * first 40 (its labels): a label cut off at the left edge inks the first columns.
+ */
+async function leftEdgeInk(page: Page, selector: string): Promise<{ edge: number; labels: number }> {
+  return page.evaluate<{ edge: number; labels: number }>(`(() => {
+    const c = document.querySelector(${JSON.stringify(`${selector} canvas`)});
+    const ctx = c.getContext('2d');
+    const px = window.devicePixelRatio;
+    const maxAlpha = (w) => { const d = ctx.getImageData(0, 0, Math.round(w * px), c.height).data; let m = 0; for (let i = 3; i < d.length; i += 4) m = Math.max(m, d[i]); return m; };
+    return { edge: maxAlpha(2), labels: maxAlpha(40) };
+  })()`);
+}
+
+/** Loads (W) as the power figures read them ("12.3 kW", "850 W"). */
+async function loadsW(page: Page): Promise<number> {
+  const m = /loads(\d+(?:\.\d+)?) (k?W)/.exec(await text(page, '#power-figures'));
+  return m ? Number(m[1]) * (m[2] === 'kW' ? 1000 : 1) : 0;
+}
+
+/** What on a phone-sized page is too small to touch, off to the side, or taller than it should be. */
+interface PhoneLayout {
+  headerPx: number;
+  viewportPx: number;
+  smallButtons: string[];
+  buttons: number;
+  cellsOutside: number;
+  cells: number;
+  sideways: boolean;
+}
+
+async function phoneLayout(page: Page): Promise<PhoneLayout> {
+  return page.evaluate<PhoneLayout>(`(() => {
+    const visible = (e) => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0 && getComputedStyle(e).visibility !== 'hidden'; };
+    const buttons = [...document.querySelectorAll('button')].filter(visible);
+    const small = buttons.filter((b) => { const r = b.getBoundingClientRect(); return r.width < 40 || r.height < 40; }).map((b) => (b.textContent || b.getAttribute('aria-label') || '?') + ' ' + Math.round(b.getBoundingClientRect().width) + 'x' + Math.round(b.getBoundingClientRect().height));
+    const card = document.querySelector('#fleet-card').getBoundingClientRect();
+    const cells = [...document.querySelectorAll('#fleet tbody td')].filter(visible);
+    const outside = cells.filter((td) => { const r = td.getBoundingClientRect(); return r.left < card.left || r.right > card.right + 0.5; });
+    return {
+      headerPx: document.querySelector('header').getBoundingClientRect().height,
+      viewportPx: window.innerHeight,
+      smallButtons: small,
+      buttons: buttons.length,
+      cellsOutside: outside.length,
+      cells: cells.length,
+      sideways: document.documentElement.scrollWidth > window.innerWidth,
+    };
+  })()`);
+}
 
 async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
@@ -97,6 +158,7 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   });
   const origin = new URL(dashboard.url).origin;
   mkdirSync(OUTPUT, { recursive: true });
+  mkdirSync(DOCS_IMG, { recursive: true });
   // Chromium's sandbox refuses to start as root (CI containers).
   const browser: Browser = await chromium.launch({ executablePath, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
   t.after(() => browser.close());
@@ -108,6 +170,9 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   assert.match(await text(adminPage, '#who'), /admin · admin/);
   assert.equal(await adminPage.isVisible('#actions'), true, 'an admin sees the action buttons');
   assert.equal(await adminPage.locator('#fleet button[data-action="drone/land"]').count(), 25, 'a land button per drone');
+  // Every row on the page: the table's box does not scroll (it held 16 of them).
+  assert.ok(await adminPage.evaluate<boolean>(`(() => { const b = document.querySelector('#fleet-card .scroll'); return b.scrollHeight <= b.clientHeight; })()`), 'all 25 rows shown, none scrolled out of a box');
+  assert.ok(await adminPage.locator('#fleet tbody tr').last().isVisible());
 
   // Retained state showed at once; the live charts advance as the site's clock runs.
   await until(async () => (await numberAttr(adminPage, '#chart-power', 'data-points')) >= 1, 20_000, 'the power chart drawn');
@@ -115,12 +180,24 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   const lastX = await numberAttr(adminPage, '#chart-power', 'data-last');
   await until(async () => (await numberAttr(adminPage, '#chart-power', 'data-last')) >= lastX + 10, 30_000, 'the power chart advancing');
   assert.ok((await numberAttr(adminPage, '#chart-forecast', 'data-points')) >= 96, 'the 24 h forecast is plotted');
+  for (const chart of ['#chart-power', '#chart-forecast', '#chart-uplink']) {
+    const span = await numberAttr(adminPage, chart, 'data-span');
+    assert.ok(span >= MIN_SPAN_S && span <= MAX_SPAN_S, `${chart} spans ${span} s`);
+  }
   assert.match(await text(adminPage, '#power-figures'), /generated today\d+ Wh/);
 
   assert.ok((await adminPage.locator('#timeline rect.window').count()) >= 2, 'contact windows on the 24-hour line');
 
   // The phone's usage by class, asked of its store agent over the store protocol.
   await until(async () => /own\s*1\s*5\.0 kB/.test(await text(adminPage, '#store-agents [data-agent="phone"]')), 15_000, "the phone's usage by class");
+
+  // The net going up past 10 kW of hover: the y labels ("10 kW"…) still fit their axis.
+  await until(async () => (await loadsW(adminPage)) >= 10_000, 120_000, 'loads past 10 kW');
+  await until(async () => (await numberAttr(adminPage, '#chart-power', 'data-last')) > lastX + 60, 20_000, 'the power chart redrawn');
+  const ink = await leftEdgeInk(adminPage, '#chart-power');
+  assert.ok(ink.labels > 0, 'the y axis has labels');
+  assert.equal(ink.edge, 0, 'no y label runs off the left edge');
+  await adminPage.screenshot({ path: join(DOCS_IMG, 'dashboard-desktop.png') });
 
   // Land one drone that holds the net: the simulated autopilot switches to LAND.
   await eventually(() => site.site.fleet.status().manned >= 2, 60_000, 'two stations manned');
@@ -141,7 +218,33 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   await until(async () => /recalled/.test(await text(adminPage, '#fleet-summary')), 15_000, 'the fleet shown recalled');
   await until(async () => /admin fleet\/recall: recalling all/.test(await text(adminPage, '#events')), 15_000, 'the recall in the event log');
   await until(async () => /→ returning — net shrinks/.test(await text(adminPage, '#events')), 15_000, 'the fleet decision and its reason in the event log');
+  // The fleet line and the power line say the same: held down, no station planned.
+  await until(async () => /stations planned0/.test(await text(adminPage, '#power-figures')), 15_000, 'no station planned after the recall');
+  assert.match(await text(adminPage, '#power-reason'), /^held down until an admin launches/);
+  assert.match(await text(adminPage, '#fleet-summary'), /^recalled: held down until launched/);
+  assert.doesNotMatch(await text(adminPage, '#fleet-summary'), /\d+\/0 stations/);
   await adminPage.screenshot({ path: join(OUTPUT, 'admin.png'), fullPage: true });
+
+  // A reloaded page lists the day so far from the retained history: the launch, the recall.
+  await adminPage.reload();
+  await adminPage.waitForSelector('#app:not([hidden])', { timeout: 20_000 });
+  await until(async () => /: ready → launching — /.test(await text(adminPage, '#events')), 15_000, 'the earlier launch replayed after a reload');
+  assert.match(await text(adminPage, '#events'), /admin fleet\/recall: recalling all/);
+
+  // ---- admin, on a phone-sized screen -------------------------------------------------------------
+  const phoneAdmin = await (await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true })).newPage();
+  const phoneWatch = watch(phoneAdmin, origin);
+  await logIn(phoneAdmin, dashboard.url, credentials('admin'));
+  await until(async () => (await phoneAdmin.locator('#fleet button[data-action="drone/land"]').count()) === 25, 15_000, 'the land buttons on the phone');
+  const adminLayout = await phoneLayout(phoneAdmin);
+  assert.ok(adminLayout.headerPx <= 0.13 * adminLayout.viewportPx, `the header takes ${adminLayout.headerPx} px of ${adminLayout.viewportPx}`);
+  assert.ok(adminLayout.buttons >= 25, `${adminLayout.buttons} buttons measured`);
+  assert.deepEqual(adminLayout.smallButtons, [], 'every button at least 40 × 40 px');
+  assert.ok(adminLayout.cells >= 25 * 8, `${adminLayout.cells} fleet cells shown`);
+  assert.equal(adminLayout.cellsOutside, 0, 'no fleet column off to the side');
+  assert.equal(adminLayout.sideways, false, 'no sideways scrolling on a phone');
+  await phoneAdmin.screenshot({ path: join(DOCS_IMG, 'dashboard-phone.png') });
+  await phoneAdmin.screenshot({ path: join(OUTPUT, 'admin-phone.png'), fullPage: true });
 
   // ---- viewer, on a phone-sized screen ------------------------------------------------------------
   const viewerPage = await (await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true })).newPage();
@@ -151,8 +254,10 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   assert.equal(await viewerPage.isVisible('#actions'), false, 'a viewer sees no action buttons');
   assert.equal(await viewerPage.locator('button[data-action]:visible').count(), 0, 'no action anywhere on the page');
   assert.match(await text(viewerPage, '#store-agents'), /shown to admins/);
-  // Evaluated once (evaluate is not eval), so the CSP allows it.
-  assert.ok(await viewerPage.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth'), 'no sideways scrolling on a phone');
+  const viewerLayout = await phoneLayout(viewerPage);
+  assert.equal(viewerLayout.sideways, false, 'no sideways scrolling on a phone');
+  assert.equal(viewerLayout.cellsOutside, 0, 'no fleet column off to the side');
+  assert.ok(viewerLayout.headerPx <= 0.1 * viewerLayout.viewportPx, `the header takes ${viewerLayout.headerPx} px of ${viewerLayout.viewportPx}`);
   await viewerPage.screenshot({ path: join(OUTPUT, 'viewer-phone.png'), fullPage: true });
 
   // The broker refuses a viewer's request whatever the page shows: the net stays recalled.
@@ -165,5 +270,26 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   for (const x of site.site.fleet.transitions.filter((x) => x.to === 'fault' || x.to === 'lost')) t.diagnostic(`d${x.sysid} ${x.from} → ${x.to}: ${x.reason}`);
   assert.deepEqual(adminWatch.errors, [], 'no console errors (admin)');
   assert.deepEqual(viewerWatch.errors, [], 'no console errors (viewer)');
-  assert.deepEqual([...adminWatch.foreign, ...viewerWatch.foreign], [], 'nothing requested outside the page origin');
+  assert.deepEqual(phoneWatch.errors, [], 'no console errors (admin, phone)');
+  assert.deepEqual([...adminWatch.foreign, ...viewerWatch.foreign, ...phoneWatch.foreign], [], 'nothing requested outside the page origin');
+});
+
+test('dashboard in headless Chromium: one power point spans a quarter hour, not years', { timeout: 120_000 }, async (t) => {
+  if (!needCommand(t, 'chromium', 'chromium')) return;
+  const executablePath = execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
+  // The clock stands still: the retained power state is the chart's one point.
+  const s = await startDashboardSite(t, { speed: 'manual' });
+  await s.site.runFast(1000);
+  const browser: Browser = await chromium.launch({ executablePath, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+  t.after(() => browser.close());
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 1000 } })).newPage();
+  const w = watch(page, new URL(s.dashboard.url).origin);
+  await logIn(page, s.dashboard.url, credentials('viewer'), false);
+  await until(async () => (await numberAttr(page, '#chart-power', 'data-points')) >= 1, 20_000, 'the power chart drawn');
+  assert.equal(await numberAttr(page, '#chart-power', 'data-points'), 1, 'one point');
+  const span = await numberAttr(page, '#chart-power', 'data-span');
+  assert.equal(span, MIN_SPAN_S, `the power chart spans ${span} s`);
+  const uplinkSpan = await numberAttr(page, '#chart-uplink', 'data-span');
+  assert.ok(uplinkSpan >= MIN_SPAN_S && uplinkSpan <= MAX_SPAN_S, `the uplink chart spans ${uplinkSpan} s`);
+  assert.deepEqual(w.errors, [], 'no console errors');
 });

@@ -11,7 +11,7 @@ import { escapeLabelValue, renderFamilies } from '../../../controller/dashboard/
 import { Dashboard } from '../../../controller/dashboard/server.ts';
 import { ACTION_VERBS } from '../../../controller/bridge-actions.ts';
 import type { SensorDiscovery } from '../../../controller/dashboard/discovery.ts';
-import type { BridgeEvent, BridgeResponse, DroneState, FleetState, PowerHistory, PowerState, UplinkStatus } from '../../../common/topics.ts';
+import type { BridgeEvent, BridgeResponse, DroneState, EventHistory, FleetState, PowerHistory, PowerState, UplinkStatus } from '../../../common/topics.ts';
 import { loadScenario } from '../../../sim/scenario.ts';
 import { connect, end, nextMessage, publishOutcome } from '../../helpers/mqtt.ts';
 import { credentials } from '../mesh/fixtures.ts';
@@ -229,6 +229,14 @@ test('dashboard server: local assets, /metrics, Home Assistant discovery and adm
   await step(s, 30_000);
   assert.equal(site.site.fleet.status().stations, 0, 'the net shrinks to nothing');
   assert.equal(JSON.parse((await retained(admin, 'canopy/fleet')).get('canopy/fleet')!).hold, true);
+  // The power state says what the fleet flies: no station while held down, and why.
+  const heldPower = JSON.parse((await retained(admin, 'canopy/power')).get('canopy/power')!) as PowerState;
+  assert.equal(heldPower.stations, 0, 'no station planned while the net is held down');
+  assert.match(heldPower.reason ?? '', /^held down until an admin launches \(the power plan has \d+ stations: /);
+  // The day's events are retained for a page opened later: the recall among them.
+  const day = JSON.parse((await retained(admin, 'canopy/bridge/event/history')).get('canopy/bridge/event/history')!) as EventHistory;
+  assert.ok(day.events.some((e) => e.type === 'action' && e.data.verb === 'fleet/recall'), 'the recall in the event history');
+  assert.ok(day.dayStartMs !== null && day.events.every((e) => e.data.atMs >= day.dayStartMs!), 'since the local midnight');
   const launched = await ask('fleet/launch', {});
   assert.equal(launched.status, 'ok');
   assert.equal(site.site.hold, false);

@@ -171,6 +171,20 @@ test('the net\'s decision: stations and reason; the sunset plan and a shedding s
   assert.equal(NET_DOWN.netUp, false, 'the shared initial state is not touched');
 });
 
+test('a net held down says why: no sun, sun within the launch margin (and when the forecast has the margin), a dip ahead', () => {
+  const noSun = decideNet(p, NET_DOWN, netInputs({ solarW: 0.5 * HOVER }));
+  assert.match(noSun.reason, /^the sun does not pay for hover/);
+  // Dawn: the sun pays 2 % over hover and the forecast rises toward noon; the launch waits for 5 %.
+  // (launchAllMs 0: nothing to launch ahead of.)
+  const dawn = decideNet(p, NET_DOWN, netInputs({ solarW: 1.02 * HOVER, launchAllMs: 0, forecast: forecastOf([1.02 * HOVER, 1.04 * HOVER, ...Array(94).fill(1.2 * HOVER)]) }));
+  assert.equal(dawn.stations, 0);
+  assert.match(dawn.reason, /^generation is within 5 % of the net's hover power; waiting for a 5 % margin, which the forecast has by 12:00 UTC \(1025 W sun vs 1005 W hover per drone\)$/);
+  assert.doesNotMatch(dawn.reason, /stop paying/);
+  const dipAhead = decideNet(p, NET_DOWN, netInputs({ solarW: 1.1 * HOVER, forecast: forecastOf([1.1 * HOVER, 0.8 * HOVER, ...Array(94).fill(2 * HOVER)]) }));
+  assert.equal(dipAhead.stations, 0);
+  assert.match(dipAhead.reason, /^the forecast has the sun stop paying for hover within half an hour/);
+});
+
 test('the station bus: the dish when the sun pays for it or the battery is nearly full, the phone on what is left, the battery the rest', () => {
   const loads = { dishW: 0, radiosW: 2, padsW: 0 };
   // 300 W of surplus, 6 W of base load: the dish (100 W) is granted and the phone charges at full rate.
