@@ -8,8 +8,8 @@
  * a reloaded page lists the day's earlier events (the launch), a viewer sees no action and the
  * broker refuses one anyway, a phone-sized screen has a compact header, 40 px touch targets, no
  * fleet column off to the side and no sideways scroll, and nothing is fetched from outside the
- * page's origin, with no console errors. Screenshots go to test-output/, and the README's two
- * (desktop and phone) to docs/img/.
+ * page's origin, with no console errors. Screenshots go to test-output/, and with
+ * CANOPY_UPDATE_SCREENSHOTS=1 the README's two (desktop and phone) to docs/img/.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +28,9 @@ import { startDashboardSite } from './site.ts';
 
 const OUTPUT = join(repoRoot, 'test-output', 'dashboard');
 /** The screenshots the README shows. */
-const DOCS_IMG = join(repoRoot, 'docs', 'img');
+// The README's two screenshots are rewritten only when asked (`CANOPY_UPDATE_SCREENSHOTS=1 npm test -- browser`),
+// so that a test run leaves the checkout as it was; otherwise they go to test-output/ with the rest.
+const DOCS_IMG = process.env.CANOPY_UPDATE_SCREENSHOTS === '1' ? join(repoRoot, 'docs', 'img') : OUTPUT;
 /** The least span a chart shows (main.ts MIN_SPAN_S), and the most a day's chart should, s. */
 const MIN_SPAN_S = 15 * 60;
 const MAX_SPAN_S = 2 * 24 * 3600;
