@@ -172,10 +172,18 @@ export function watchUsers(file: string, seen: string, opts: UsersWatchOptions):
       }
       if (text === seen || stopped) continue;
       seen = text;
+      const refused = (e: unknown) => opts.onError(`${e instanceof Error ? e.message : String(e)}; the mesh keeps the users it has`);
+      let users: MeshUser[];
       try {
-        opts.onUsers(parseUsers(text, file));
+        users = parseUsers(text, file);
       } catch (e) {
-        opts.onError(`${e instanceof Error ? e.message : String(e)}; the mesh keeps the users it has`);
+        refused(e);
+        continue;
+      }
+      try {
+        opts.onUsers(users);
+      } catch (e) {
+        refused(new Error(`${file}: ${e instanceof Error ? e.message : String(e)}`));
       }
     } while (again && !stopped);
   };
