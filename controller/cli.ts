@@ -8,6 +8,7 @@
 import { CanopyError, EXIT_CODES, exitCodeOf, isCanopyError } from '../common/errors.ts';
 import type { Station, StationInputs } from './commands/start.ts';
 import type { CanopyConfig } from './config.ts';
+import { ROLES } from './mesh/acl.ts';
 
 type Command = { run(args: string[], harness?: Harness): Promise<number> };
 
@@ -119,8 +120,8 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
     load: () => import('./commands/restore.ts'),
   },
   user: {
-    summary: "the mesh's users (viewers for the dashboard, admins, phones, neighbours) in users.json",
-    usage: 'canopy user add NAME [--role viewer|admin|phone|neighbour|drone-bridge] [--password-file FILE] [--data DIR | --config FILE]\n       canopy user remove NAME | canopy user list',
+    summary: "the mesh's users (viewers for the dashboard, admins, phones, neighbours, Home Assistant) in users.json; a running Canopy takes each change at once",
+    usage: `canopy user add NAME [--role ${ROLES.join('|')}] [--password-file FILE] [--data DIR | --config FILE]\n       canopy user passwd NAME [--password-file FILE]\n       canopy user remove NAME | canopy user list\n       (a new user is a viewer unless --role, an existing one keeps its role; without --password-file a password is made up and shown once; the last admin stays one)`,
     load: () => import('./commands/user.ts'),
   },
   signing: {

@@ -55,7 +55,7 @@ export async function simulatedStation(c: CanopyConfig, o: StationInputs): Promi
   if (simulatePhone) users.push({ username: phoneName, role: 'phone', passwordHash: await hashPassword(phonePassword) });
   // The station's charge controller is simulated on VE.Direct, read by the same ChargeController as on a Pi.
   const panelWp = c.chargeController?.panelWp ?? 400;
-  const site = await SimulatedSite.withUplink({ scenario, seed: sim.seed, tlog: o.tlog, log, config: c, mesh: { users }, chargeController: { panelWp }, outboxPath: join(dir, 'sim-outbox.sqlite') });
+  const site = await SimulatedSite.withUplink({ scenario, seed: sim.seed, tlog: o.tlog, log, config: c, mesh: { users, usersFile: o.usersFile }, chargeController: { panelWp }, outboxPath: join(dir, 'sim-outbox.sqlite') });
   const { app } = site;
   const satellite = site.satellite!;
   return {

@@ -14,13 +14,14 @@ import type { MeshUser } from '../mesh/users.ts';
 import { linkSigning, type LinkSigning } from '../signing.ts';
 import type { Environment } from './application.ts';
 
-export function realEnvironment(c: CanopyConfig, o: { log: Logger; users: MeshUser[]; tlog?: string; clock?: Clock }): Environment {
+export function realEnvironment(c: CanopyConfig, o: { log: Logger; users: MeshUser[]; usersFile?: string; tlog?: string; clock?: Clock }): Environment {
   const clock = o.clock ?? new SystemClock();
   const signing = linkSigning(c, clock);
   return {
     clock,
     log: o.log,
     users: o.users,
+    mesh: o.usersFile === undefined ? undefined : { usersFile: o.usersFile },
     droneLinks: c.links.drones.map((url) => ({ link: droneLink(url, clock, o.log), name: url, baud: radioBaud(url), signing: signing?.drones })),
     gcsLinks: gcsLinks(c, clock, signing),
     tlog: o.tlog,

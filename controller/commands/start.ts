@@ -93,6 +93,8 @@ export interface Station {
 export interface StationInputs {
   log: Logger;
   users: MeshUser[];
+  /** users.json, which the mesh rereads when it changes. */
+  usersFile?: string;
   tlog?: string;
 }
 
@@ -135,9 +137,9 @@ export async function run(args: string[], harness?: Harness): Promise<number> {
   const runForS = values['run-for'] === undefined ? undefined : positive('run-for', values['run-for'], (n) => n > 0);
 
   const log = streamLogger({ level, namespace: 'canopy', write: (line) => process.stderr.write(`${line}\n`) });
-  const { users, created } = await ensureUsers(dataDir(c));
+  const { users, file: usersFile, created } = await ensureUsers(dataDir(c));
   // One path: without drone links the environment is the simulated site (harness/), with them the real one.
-  const inputs = { log, users, tlog: values.tlog };
+  const inputs = { log, users, usersFile, tlog: values.tlog };
   if (c.links.drones.length === 0 && !harness) throw new CanopyError('CANOPY_ERR_CONFIG', 'no drone links (links.drones or --link) and no simulator to fly instead');
   const station = c.links.drones.length === 0 ? await harness!.simulatedStation(c, inputs) : realStation(c, inputs);
   // Each part's stop is registered as it starts: a later part that fails stops the earlier ones.

@@ -12,6 +12,9 @@
  * What a client may cost the station is bounded (guard.ts, login-limiter.ts): connections in all
  * and per address, packet sizes before and after login, scrypt checks at once, and failed logins
  * back off; a client id belongs to the user that took it first, or to the user it names.
+ * Users can change while it runs (setUsers, or `usersFile` as `canopy user` rewrites it): a user
+ * removed, given another role or another password loses its sessions at once, and whoever
+ * reconnects logs in as the user now is.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -45,6 +48,7 @@ import {
 } from '../../common/topics.ts';
 import { UserDirectory, type MeshUser } from './users.ts';
 import { MESH_LISTENERS, type ListenerName } from './listeners.ts';
+import { readUsersFile, watchUsers } from '../credentials.ts';
 import { redisEngine, type RedisEngine, type RedisOptions } from './redis.ts';
 
 export interface ListenOptions {
@@ -59,6 +63,12 @@ export interface MeshOptions {
   /** Home Assistant's discovery prefix, which the `homeassistant` role may use. Default homeassistant. */
   discoveryPrefix?: string;
   users?: readonly MeshUser[];
+  /**
+   * The users file (users.json) that `users` came from: reread when it changes, and its users
+   * replace the file's users of before. Users of `users` that were not in the file at start (the
+   * simulated phone) are the environment's own and stay, unless the file gets a user of that name.
+   */
+  usersFile?: string;
   /** Role of clients that connect without a username. Unset: such clients are refused (CONNACK 5). */
   anonymousRole?: Role;
   /** Plain MQTT. Default port 1883; false turns it off. */
@@ -118,6 +128,10 @@ interface Running {
   logins: LoginLimiter;
   /** The threads password checks run in, maxConcurrentLogins of them. */
   scrypt: ScryptPool;
+  /** The users as they are now (setUsers swaps it). */
+  users: UserDirectory;
+  /** Stops watching usersFile. */
+  unwatchUsers?: () => void;
 }
 
 /** What the mesh knows of a connection before aedes does: where it comes from, its guard and its place. */
@@ -151,6 +165,9 @@ export class Mesh {
   private readonly requestHandlers = new Map<string, RequestHandler>();
   private readonly setHandlers: ((id: string, command: DroneCommand) => void)[] = [];
   private readonly principals = new WeakMap<Client, Principal>();
+  /** The entry each named client logged in with: when it is no longer the user's, the session ends. */
+  private readonly loggedInAs = new WeakMap<Client, MeshUser>();
+  private userList: readonly MeshUser[];
   private readonly wills = new WeakMap<Client, string>();
   private readonly admitted = new WeakMap<Duplex, Admitted>();
   /** Client id → the user that took it first ('' anonymous). */
@@ -167,6 +184,7 @@ export class Mesh {
     this.clock = opts.clock ?? new SystemClock();
     this.log = (opts.log ?? silentLogger).child('mesh');
     this.limits = { ...DEFAULT_MESH_LIMITS, ...opts.limits };
+    this.userList = opts.users ?? [];
     this.requestHandlers.set('health_check', () => ({ healthy: true }));
   }
 
@@ -183,8 +201,10 @@ export class Mesh {
   async start(): Promise<void> {
     if (this.running) return;
     const scrypt = new ScryptPool(this.limits.maxConcurrentLogins);
-    const users = new UserDirectory(this.opts.users ?? [], scrypt);
-    this.usernames = (this.opts.users ?? []).map((u) => u.username);
+    const fromFile = this.opts.usersFile === undefined ? undefined : usersFromFile(this.opts.usersFile, this.opts.users ?? []);
+    if (fromFile) this.userList = fromFile.users;
+    const users = new UserDirectory(this.userList, scrypt);
+    this.usernames = users.usernames;
     const acl = new Acl(this.topics.base, this.opts.discoveryPrefix);
     const redis = this.opts.redis ? await redisEngine(this.opts.redis) : undefined;
     const broker = await Aedes.createBroker({
@@ -195,7 +215,7 @@ export class Mesh {
         done(null, true);
       },
       authenticate: (client, username, password, done) => {
-        this.authenticate(running, users, acl, client, username, password).then(
+        this.authenticate(running, acl, client, username, password).then(
           (err) => done(err, err === null),
           (e: unknown) => done(refusal(NOT_AUTHORIZED, `authentication failed: ${String(e)}`), false),
         );
@@ -220,6 +240,10 @@ export class Mesh {
       },
     });
     broker.on('clientError', (client, err) => this.log.debug('client error', { client: client.id, error: err.message }));
+    // A client whose check ran against the users of before comes in after setUsers looked: it is looked at here.
+    broker.on('client', (client) => {
+      if (this.isStale(running, client)) setImmediate(() => client.close());
+    });
     const running: Running = {
       broker,
       redis,
@@ -231,9 +255,16 @@ export class Mesh {
       connections: new ConnectionCounter(this.limits),
       logins: new LoginLimiter({ maxConcurrent: this.limits.maxConcurrentLogins, queue: this.limits.loginQueue, clock: this.clock }),
       scrypt,
+      users,
     };
     this.running = running;
     try {
+      if (fromFile) {
+        running.unwatchUsers = watchUsers(this.opts.usersFile!, fromFile.text, {
+          onUsers: (u) => this.setUsers(fromFile.merge(u)),
+          onError: (message) => this.log.error(message),
+        });
+      }
       await this.listen(running);
       running.unsubscribe.push(
         await this.subscribe(`${this.topics.base}/bridge/request/#`, (topic, payload) => this.onRequestMessage(topic, payload)),
@@ -250,6 +281,7 @@ export class Mesh {
   async stop(): Promise<void> {
     const r = this.running;
     if (!r) return;
+    r.unwatchUsers?.();
     r.throttle.clear();
     if (!r.broker.closed) {
       await this.publish(this.topics.bridgeState, 'offline' satisfies Availability, { retain: true }).catch(() => {});
@@ -264,6 +296,39 @@ export class Mesh {
     for (const s of r.sockets) s.destroy();
     await Promise.all([r.tcp, r.tls, r.http].map((s) => (s?.listening ? closeServer(s) : undefined)));
     await r.scrypt.close();
+  }
+
+  /**
+   * Replaces the users (the list is checked first: an invalid one throws and changes nothing).
+   * Sessions of a user removed, or with another role or password, are closed: a client that
+   * reconnects logs in as the user is now, with its role's ACL.
+   */
+  setUsers(users: readonly MeshUser[]): void {
+    const r = this.running;
+    const next = new UserDirectory(users, r?.scrypt);
+    const changes = userChanges(this.userList, users);
+    this.userList = users;
+    this.usernames = next.usernames;
+    if (!r) return;
+    r.users = next;
+    if (!changes.length) return;
+    // A removed user's client ids are free again ('' is the anonymous clients').
+    for (const [id, owner] of this.clientIds) if (owner && !next.get(owner)) this.clientIds.delete(id);
+    let closed = 0;
+    for (const client of Object.values(clientsOf(r.broker))) {
+      if (!this.isStale(r, client)) continue;
+      client.close();
+      closed++;
+    }
+    this.log.info(`users changed: ${changes.join('; ')}${closed ? `; closed ${closed} session${closed === 1 ? '' : 's'} of those users` : ''}`);
+  }
+
+  /** A named client whose user is gone, or has another role or password than it logged in with. */
+  private isStale(r: Running, client: Client): boolean {
+    const was = this.loggedInAs.get(client);
+    if (!was) return false;
+    const now = r.users.get(was.username);
+    return now?.role !== was.role || now.passwordHash !== was.passwordHash;
   }
 
   /** Bound ports (useful with port 0). */
@@ -395,10 +460,11 @@ export class Mesh {
     return this.publish(this.topics.availability(id), availability, { retain: true });
   }
 
-  private async authenticate(r: Running, users: UserDirectory, acl: Acl, client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
+  private async authenticate(r: Running, acl: Acl, client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
     const admitted = this.admitted.get(client.conn as unknown as Duplex);
     const address = admitted?.address ?? 'unknown';
     let who: Principal | undefined;
+    let entry: MeshUser | undefined;
     if (username === undefined || username === '') {
       if (!this.opts.anonymousRole) return refusal(NOT_AUTHORIZED, 'anonymous access is off; connect with a username and password');
       who = { username: '', role: this.opts.anonymousRole };
@@ -410,8 +476,10 @@ export class Mesh {
         this.refusedNow(`login of "${username}" from ${address} refused: ${turn.detail}`);
         return refusal(turn.reason === 'busy' ? SERVER_UNAVAILABLE : NOT_AUTHORIZED, turn.detail);
       }
+      const users = r.users;
       try {
         who = await users.authenticate(username, password ?? Buffer.alloc(0));
+        entry = users.get(username);
       } finally {
         turn.done(who !== undefined);
       }
@@ -434,6 +502,7 @@ export class Mesh {
     admitted?.guard.loggedInNow();
     admitted?.place.loggedIn();
     this.principals.set(client, who);
+    if (entry) this.loggedInAs.set(client, entry);
     return null;
   }
 
@@ -523,6 +592,35 @@ export class Mesh {
       r.wss.on('connection', (socket, req) => handle(createWebSocketStream(socket), req));
     }
   }
+}
+
+/**
+ * The users at start from `file` and the environment's own (`given` not in the file), and how a
+ * later content of the file merges with those.
+ */
+function usersFromFile(file: string, given: readonly MeshUser[]): { users: MeshUser[]; text: string; merge: (fromFile: MeshUser[]) => MeshUser[] } {
+  const { users, text } = readUsersFile(file);
+  const own = given.filter((g) => !users.some((u) => u.username === g.username));
+  const merge = (fromFile: MeshUser[]) => [...fromFile, ...own.filter((o) => !fromFile.some((u) => u.username === o.username))];
+  return { users: merge(users), text, merge };
+}
+
+/** What changed between two user lists, one phrase per user, for the log. */
+function userChanges(before: readonly MeshUser[], after: readonly MeshUser[]): string[] {
+  const changes: string[] = [];
+  for (const u of after) {
+    const was = before.find((b) => b.username === u.username);
+    if (!was) changes.push(`added "${u.username}" (${u.role})`);
+    else if (was.role !== u.role) changes.push(`"${u.username}" ${was.role} → ${u.role}`);
+    else if (was.passwordHash !== u.passwordHash) changes.push(`new password for "${u.username}"`);
+  }
+  for (const b of before) if (!after.some((u) => u.username === b.username)) changes.push(`removed "${b.username}"`);
+  return changes;
+}
+
+/** The broker's connected clients by id (aedes keeps them in `clients`; its types leave it out). */
+function clientsOf(broker: Aedes): Record<string, Client> {
+  return (broker as unknown as { clients: Record<string, Client> }).clients;
 }
 
 /** A refused CONNECT: the CONNACK's return code, and a coded error for the log. */

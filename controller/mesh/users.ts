@@ -68,7 +68,10 @@ export function parsePasswordHash(encoded: string): ParsedHash {
 /** Usernames become topic levels (a neighbour's store topics), so they may not contain / + # $. */
 const USERNAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
-/** The mesh's users, checked once at construction (fail fast, naming the bad entry). */
+/**
+ * The mesh's users, checked once at construction (fail fast, naming the bad entry). A running
+ * mesh swaps in a new directory when users.json changes (Mesh.setUsers).
+ */
 export class UserDirectory {
   private readonly users = new Map<string, MeshUser>();
   private dummy: Promise<string> | undefined;
@@ -89,6 +92,15 @@ export class UserDirectory {
       this.dummyParams = parsePasswordHash(u.passwordHash).params;
       this.users.set(u.username, u);
     }
+  }
+
+  /** The entry of `username`, if there is one. */
+  get(username: string): MeshUser | undefined {
+    return this.users.get(username);
+  }
+
+  get usernames(): string[] {
+    return [...this.users.keys()];
   }
 
   /**
