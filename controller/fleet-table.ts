@@ -45,7 +45,7 @@ export function fleetSummary(vehicles: readonly Vehicle[]): string {
   const alive = vehicles.filter((v) => v.alive);
   const armed = alive.filter((v) => v.armed).length;
   const lost = vehicles.length - alive.length;
-  return `${vehicles.length} drones: ${armed} armed${lost ? `, ${lost} LOST` : ''}`;
+  return `${vehicles.length} drones, ${armed} armed${lost ? `, ${lost} LOST` : ''}`;
 }
 
 /** The drone's name for people, as the mesh and the dashboard give it, with where it is heard. */

@@ -27,7 +27,7 @@ export class StatusLine {
       return;
     }
     this.intercept();
-    const width = Math.max(20, (this.out.columns ?? 80) - 1);
+    const width = Math.max(20, (this.out.columns || 80) - 1); // 0 or none: a terminal that does not say
     this.shown = line.length > width ? `${line.slice(0, width - 1)}…` : line;
     this.original(this.out)(`${ERASE_LINE}${this.shown}`);
   }

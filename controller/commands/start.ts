@@ -201,7 +201,7 @@ function realStation(c: CanopyConfig, o: StationInputs): Station {
   };
 }
 
-/** The station in one line: time (the simulated clock's on the simulated site), drones, net, sun, battery, uplink. */
+/** The station in one line, what matters first (a narrow terminal cuts the end): time (the simulated clock's on the simulated site), drones, net, battery, uplink, sun. */
 export function stationSummary(app: Application, extra: string[] = []): string {
   const b = app.site?.budget;
   const st = app.site?.fleet.status();
@@ -209,13 +209,13 @@ export function stationSummary(app: Application, extra: string[] = []): string {
     `${new Date(app.env.clock.now()).toISOString().slice(0, 19).replace('T', ' ')}Z`,
     fleetSummary(app.gs.vehicles.list()),
     st && `net ${st.manned}/${st.stations} stations`,
-    b && `sun ${b.perDrone.solarW.toFixed(0)} W/drone vs hover ${b.perDrone.hoverW.toFixed(0)} W`,
     b && `battery ${(b.stationBattery.soc * 100).toFixed(0)} %`,
     b && `uplink ${b.decisions.uplinkGranted ? 'granted' : 'off'}`,
+    b && `sun ${b.perDrone.solarW.toFixed(0)} W/drone, hover ${b.perDrone.hoverW.toFixed(0)} W`,
     ...extra,
   ]
     .filter(Boolean)
-    .join('  ');
+    .join(' · ');
 }
 
 export function printDashboard(dashboard: Dashboard | undefined): void {

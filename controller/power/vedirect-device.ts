@@ -33,7 +33,8 @@ export class VeDirectDevice<R extends { atMs: number }> {
     this.staleMs = opts.staleMs ?? VEDIRECT_STALE_MS;
     this.reader = new VeDirectReader(opts.url, decode, { clock: opts.clock, link: opts.link });
     this.reader.on('up', () => this.log.info(`${what} connected`, { url: this.reader.url }));
-    this.reader.on('down', (reason) => this.log.warn(`${what} disconnected; reconnecting`, { url: this.reader.url, reason }));
+    // Its own stop takes the link down too: that is no outage to warn of.
+    this.reader.on('down', (reason) => !this.stopping && this.log.warn(`${what} disconnected; reconnecting`, { url: this.reader.url, reason }));
     // The serial link says an absent device once per outage: pass it on, with where to look.
     this.reader.on('error', (e: Error) => this.log.warn(`${what}: ${e.message}`, { url: this.reader.url, hint: 'canopy doctor lists the serial devices present' }));
   }
@@ -42,7 +43,10 @@ export class VeDirectDevice<R extends { atMs: number }> {
     await this.reader.start();
   }
 
+  private stopping = false;
+
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.reader.stop();
   }
 
