@@ -72,7 +72,7 @@ export const suite: BenchSuite = {
         if (target.windStage !== 'calm') windyMin++;
         if (site.sim.sky.sunElevationDeg(x.timeMs) <= 0 || !b) return;
         daylightMin++;
-        const available = Object.values(target.roles).reduce((a, n) => a + n, 0) - target.roles.fault - target.roles.lost;
+        const available = Object.values(target.roles).reduce((a, n) => a + n, 0) - target.roles.away - target.roles.fault - target.roles.lost;
         if (x.manned >= available - 1 && x.manned > 0) fullMin++;
         if (site.site.power.solarPerDroneW(x.ghiWm2) >= b.perDrone.hoverW) payingMin++;
       },
