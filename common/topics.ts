@@ -135,7 +135,8 @@ export interface FleetState {
 
 /** `<base>/bridge/event` (not retained): something happened, zigbee2mqtt's bridge/event habit. */
 export type BridgeEvent =
-  | { type: 'fleet-transition'; data: { sysid: number; from: string; to: string; reason: string; atMs: number } }
+  /** `cause`: a failsafe (shown as an alert) or an operator's action; absent, the fleet's plan. */
+  | { type: 'fleet-transition'; data: { sysid: number; from: string; to: string; reason: string; cause?: 'failsafe' | 'operator'; atMs: number } }
   /** Something an operator should see: a drone its autopilot keeps unready, a drone over its radio share. */
   | { type: 'alert'; data: { sysid?: number; message: string; atMs: number } }
   /** An admin's action (dashboard or any admin client) and what came of it. */
@@ -192,6 +193,8 @@ export interface BridgeVerbs {
   'fleet/launch': { request: Record<string, never>; response: { message: string } };
   'fleet/recall': { request: Record<string, never>; response: { message: string } };
   'drone/land': { request: { id: string }; response: { message: string } };
+  'drone/carried-back': { request: { id: string }; response: { message: string } };
+  'drone/clear-fault': { request: { id: string }; response: { message: string } };
   'uplink/pause': { request: Record<string, never>; response: { message: string } };
   'uplink/resume': { request: Record<string, never>; response: { message: string } };
 }

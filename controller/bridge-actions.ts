@@ -7,14 +7,15 @@
  *
  *   fleet/launch    the net follows the power plan again (it goes up when the sun pays for hover)
  *   fleet/recall    the net shrinks to nothing: every drone comes home through the transit token
- *   drone/land      { id }: one drone lands where it is (MAV_CMD_NAV_LAND)
- *   drone/clear-fault { id }: a faulted drone is back in the plan (it stands disarmed where it now is)
+ *   drone/land      { id }: one drone lands where it is (MAV_CMD_NAV_LAND); an operator's action, not a failsafe
+ *   drone/carried-back { id }: a drone that landed away from its pad stands on it again: it charges there
+ *   drone/clear-fault { id }: a faulted drone is back in the plan (on its pad; off it, it waits to be carried back)
  *   uplink/pause    the dish goes off and stays off; items keep queueing
  *   uplink/resume   the uplink follows the contact plan and the power grant again
  */
 import type { Clock } from '../firmware-bridge/clock.ts';
 import { CanopyError } from '../common/errors.ts';
-import type { DroneBridge } from './drone-bridge.ts';
+import { sysidOfDroneId, type DroneBridge } from './drone-bridge.ts';
 import type { Mesh } from './mesh/mesh.ts';
 import type { BridgeEvent } from '../common/topics.ts';
 import type { Relay } from './relay/relay.ts';
@@ -29,10 +30,25 @@ export interface ActionTargets {
   drones?: DroneBridge;
 }
 
-export const ACTION_VERBS = ['fleet/launch', 'fleet/recall', 'drone/land', 'drone/clear-fault', 'uplink/pause', 'uplink/resume'] as const;
+export const ACTION_VERBS = ['fleet/launch', 'fleet/recall', 'drone/land', 'drone/carried-back', 'drone/clear-fault', 'uplink/pause', 'uplink/resume'] as const;
 
 function unavailable(what: string): never {
   throw new CanopyError('CANOPY_ERR_UNAVAILABLE', `${what}: not available on this site`);
+}
+
+/** The `id` a drone verb needs. */
+function droneIdOf(verb: string, data: Record<string, unknown>): string {
+  const id = data.id;
+  if (typeof id !== 'string' || id === '') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${verb} needs { "id": "<drone id>" } (d1, d2 …)`);
+  return id;
+}
+
+/** The system id of a drone the fleet flies, named by its mesh id. */
+function fleetSysid(site: SiteController, verb: string, data: Record<string, unknown>): number {
+  const id = droneIdOf(verb, data);
+  const sysid = sysidOfDroneId(id);
+  if (sysid === undefined || site.fleet.role(sysid) === undefined) throw new CanopyError('CANOPY_ERR_UNKNOWN_VEHICLE', `no drone "${id}"`);
+  return sysid;
 }
 
 /** Registers the handlers; the result removes them. */
@@ -55,20 +71,23 @@ export function registerActions(t: ActionTargets): () => void {
       return `recalling all: ${manned === 1 ? '1 station comes' : `${manned} stations come`} down one drone at a time; the net stays down until launched`;
     },
     'drone/land': async (data) => {
-      const drones = t.drones ?? unavailable('land');
-      const id = data.id;
-      if (typeof id !== 'string' || id === '') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'drone/land needs { "id": "<drone id>" }');
-      const result = await drones.command(id, { command: 'land' });
+      const id = droneIdOf('drone/land', data);
+      const sysid = sysidOfDroneId(id);
+      // A drone the fleet flies is landed by the fleet (an operator's action, not its failsafe);
+      // any other straight by its autopilot.
+      const flown = t.site && sysid !== undefined && t.site.fleet.role(sysid) !== undefined;
+      const result = flown ? await t.site!.fleet.land(sysid!) : await (t.drones ?? unavailable('land')).command(id, { command: 'land' });
       if (!result) throw new CanopyError('CANOPY_ERR_UNKNOWN_VEHICLE', `no drone "${id}"`);
       if (!result.ok) throw new CanopyError('CANOPY_ERR_DENIED', `${id} refused to land (${result.reason}${result.detail ? `: ${result.detail}` : ''})`);
       return `${id} is landing where it is`;
     },
+    'drone/carried-back': (data) => {
+      const site = t.site ?? unavailable('carried back');
+      return site.fleet.carriedBack(fleetSysid(site, 'drone/carried-back', data));
+    },
     'drone/clear-fault': (data) => {
       const site = t.site ?? unavailable('clear fault');
-      const id = data.id;
-      const sysid = typeof id === 'string' ? Number(/^d(\d+)$/.exec(id)?.[1] ?? NaN) : NaN;
-      if (!Number.isInteger(sysid)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'drone/clear-fault needs { "id": "<drone id>" } (d1, d2 …)');
-      return site.fleet.clearFault(sysid);
+      return site.fleet.clearFault(fleetSysid(site, 'drone/clear-fault', data));
     },
     'uplink/pause': () => {
       const relay = t.relay ?? unavailable('uplink pause');

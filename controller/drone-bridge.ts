@@ -20,6 +20,12 @@ export function droneId(sysid: number): string {
   return `d${sysid}`;
 }
 
+/** The system id in a mesh id ("d7" → 7; undefined if it is none). */
+export function sysidOfDroneId(id: string): number | undefined {
+  const m = /^d([1-9]\d*)$/.exec(id);
+  return m ? Number(m[1]) : undefined;
+}
+
 /** What the fleet says of one drone, for its state. */
 export interface FleetView {
   role?: string;

@@ -6,7 +6,7 @@
  */
 import type { Clock, TimerHandle } from '../firmware-bridge/clock.ts';
 import { silentLogger, type Logger } from '../firmware-bridge/log.ts';
-import { FleetController, type FleetAlert, type FleetOptions, type Transition } from './fleet/fleet.ts';
+import { FleetController, isOutOfPlan, type FleetAlert, type FleetOptions, type FleetRole, type Transition } from './fleet/fleet.ts';
 import type { VehicleManager } from '../firmware-bridge/vehicles/index.ts';
 import type { EventBus } from './app/bus.ts';
 import type { Mesh } from './mesh/mesh.ts';
@@ -146,10 +146,10 @@ export class SiteController {
         measuredHolders++;
       }
     }
-    const lost = status.roles.fault + status.roles.lost;
+    const outOfPlan = Object.entries(status.roles).reduce((a, [role, n]) => a + (isOutOfPlan(role as FleetRole) ? n : 0), 0);
     const known = Object.values(status.roles).reduce((a, b) => a + b, 0);
     const budget = this.power.update({
-      available: known - lost,
+      available: known - outOfPlan,
       holding: status.roles['on-station'],
       charging,
       measured: measuredHolders > 0 ? { holders: measuredHolders, batteryW: holdersW } : undefined,

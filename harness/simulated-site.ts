@@ -117,7 +117,7 @@ export class SimulatedSite {
     const config = opts.config ?? defaultConfig({ values: { dashboard: false, links: { gcs: [] } }, source: 'the simulated site' });
     const { users, ...meshOverrides } = opts.mesh ?? {};
     const env = simulatedEnvironment(opts.scenario, this.sim, this.log, () => this.dishOn());
-    const around = [this.worldExtension, this.uplinkExtension];
+    const around = [this.worldExtension, this.uplinkExtension, this.handsExtension];
     let chargeController: Environment['chargeController'];
     if (opts.chargeController) {
       const mppt = simulatedChargeController(this.sim, opts.chargeController.panelWp);
@@ -142,6 +142,21 @@ export class SimulatedSite {
     name: 'simulated world',
     start: () => this.sim.world.start(),
     stop: () => this.sim.world.stop(),
+  };
+
+  /**
+   * The site's hands: an operator marks a drone that landed away from its pad as carried back
+   * (drone/carried-back) after carrying it there; in the simulated world nobody carries it, so the
+   * drone is put on its pad as the fleet hears that word.
+   */
+  private readonly handsExtension: Extension = {
+    name: 'simulated hands',
+    start: async () => {
+      this.app.bus.on('simulated hands', 'fleet-transition', (t) => {
+        if (t.from === 'away' && t.cause === 'operator') this.sim.world.drone(t.sysid)?.carryToPad();
+      });
+    },
+    stop: async () => {},
   };
 
   /** The uplink's far end (satellite and cloud, started by withUplink): stopped after the relay. */

@@ -252,6 +252,17 @@ export class VirtualCopter implements CommandedVehicle {
   }
 
   /**
+   * Someone carries the drone, disarmed on the ground, back onto its pad (a drone that landed away
+   * from it); false, and nothing moves, if it is armed or in the air.
+   */
+  carryToPad(): boolean {
+    if (this.armed || !this.copter.onGround) return false;
+    this.copter.pos = { ...this.pad };
+    this.copter.vel = { n: 0, e: 0, u: 0 };
+    return true;
+  }
+
+  /**
    * Power-cycles the autopilot (MAV_CMD_PREFLIGHT_REBOOT_SHUTDOWN, or a scenario's reboot): it
    * goes silent, forgets its mode, its arming and every message interval a GCS set, and boots
    * along a new cold timeline; saved parameters (stream rates too) and the mission survive.

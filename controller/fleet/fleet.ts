@@ -35,12 +35,12 @@ import { MIN_NET_ALTITUDE_M, STAGE_BELOW_M, TRANSIT_BELOW_M, type Point } from '
 import { Pace } from './pace.ts';
 import { Preflight } from './preflight.ts';
 import { DrawMeter, ReliefModel, type Energy } from './relief.ts';
-import { ARRIVED_M, discovered, FLEET_ROLES, groundWait, isCrossing, next, paceOfHold, type CommandAction, type DroneInput, type DroneState, type Effect, type FleetRole, type FleetView, type Observed } from './roles.ts';
+import { ARRIVED_M, discovered, FLEET_ROLES, groundWait, isCrossing, isOutOfPlan, next, paceOfHold, type CommandAction, type DroneInput, type DroneState, type Effect, type FleetRole, type FleetView, type Observed, type TransitionCause } from './roles.ts';
 import { nextLaunch, netSize, RESIZE_REASONS, resizeNet } from './stations.ts';
 import { MOVE_TOKEN, TransitToken, transitLayerClear } from './token.ts';
 import { WindStages, type WindStage } from './wind-stage.ts';
 
-export { FLEET_ROLES, type FleetRole } from './roles.ts';
+export { FLEET_ROLES, isOutOfPlan, type FleetRole, type TransitionCause } from './roles.ts';
 export type { WindStage } from './wind-stage.ts';
 
 export interface FleetOptions {
@@ -84,6 +84,8 @@ export interface Transition {
   from: FleetRole | 'new';
   to: FleetRole;
   reason: string;
+  /** A failsafe or an operator's action (absent: the fleet's plan). */
+  cause?: TransitionCause;
   atMs: number;
 }
 
@@ -206,17 +208,47 @@ export class FleetController extends EventEmitter<FleetEvents> {
   }
 
   /**
-   * An admin clears a fault: the drone is back in the plan (charging) once it stands disarmed. It
-   * comes back by itself when its autopilot reports ready after a reboot.
+   * An admin clears a fault once the drone stands disarmed: it charges on its pad, or, standing
+   * off it, waits to be carried back (away). It comes back by itself when its autopilot reports
+   * ready after a reboot.
    */
   clearFault(sysid: number): string {
-    const d = this.drones.get(sysid);
-    if (!d) throw new CanopyError('CANOPY_ERR_UNKNOWN_VEHICLE', `the fleet has no drone ${sysid}`);
+    const d = this.known(sysid);
     const role = d.state.role.role;
     if (role !== 'fault') throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is not faulted (it is ${role})`);
     if (d.vehicle.armed) throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is still armed: clear its fault once it stands disarmed`);
     this.input(d, { kind: 'fault-cleared' });
-    return `drone ${sysid} is back in the plan (charging)`;
+    return this.role(sysid) === 'away' ? `drone ${sysid}: fault cleared; it stands away from its pad: carry it back, then mark it carried back` : `drone ${sysid} is back in the plan (charging)`;
+  }
+
+  /** An admin's word that a drone which landed away from its pad stands on it again: it charges there, back in the ground pool. */
+  carriedBack(sysid: number): string {
+    const d = this.known(sysid);
+    const role = d.state.role.role;
+    if (role !== 'away') throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is not away from its pad (it is ${role})`);
+    if (d.vehicle.armed) throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is armed: mark it carried back once it stands disarmed on its pad`);
+    this.input(d, { kind: 'carried-back' });
+    return `drone ${sysid} is back on its pad (charging)`;
+  }
+
+  /**
+   * An operator lands a drone where it is (MAV_CMD_NAV_LAND): it leaves the plan as an operator's
+   * action, not a failsafe; the promise is its autopilot's answer. Once down it charges on its
+   * pad, or waits away from it to be carried back.
+   */
+  land(sysid: number): Promise<CommandResult> {
+    const d = this.known(sysid);
+    if (!d.vehicle.alive) throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is out of touch (no HEARTBEAT)`);
+    if (!d.vehicle.armed) throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is on the ground (${d.state.role.role}): nothing to land`);
+    // Its role first, so that the LAND it switches to is not taken for its autopilot's failsafe.
+    this.input(d, { kind: 'land' });
+    return d.actions.land();
+  }
+
+  private known(sysid: number): Drone {
+    const d = this.drones.get(sysid);
+    if (!d) throw new CanopyError('CANOPY_ERR_UNKNOWN_VEHICLE', `the fleet has no drone ${sysid}`);
+    return d;
   }
 
   role(sysid: number): FleetRole | undefined {
@@ -291,7 +323,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
         return;
       }
       case 'transition':
-        return this.record({ sysid: d.sysid, from: e.from, to: e.to, reason: e.reason, atMs: now });
+        return this.record({ sysid: d.sysid, from: e.from, to: e.to, reason: e.reason, ...(e.cause ? { cause: e.cause } : {}), atMs: now });
       case 'alert': {
         const alert: FleetAlert = { sysid: d.sysid, message: e.message, atMs: now };
         this.log.warn(alert.message);
@@ -447,7 +479,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
   // ---- the net's stations -----------------------------------------------------------------------
   /** Sizes the net for the plan and the wind; drones on stations that no longer exist go home (one at a time, through the token). */
   private planStations(now: number): void {
-    const usable = [...this.drones.values()].filter((d) => d.state.role.role !== 'fault' && d.state.role.role !== 'lost').length;
+    const usable = [...this.drones.values()].filter((d) => !isOutOfPlan(d.state.role.role)).length;
     const want = netSize(this.o.stations?.(), usable, this.wind.stage);
     const why = RESIZE_REASONS[this.wind.stage];
     if (want !== this.stations.length) {

@@ -1,6 +1,7 @@
 /**
  * The role machine of one drone: charging → ready → launching → on-station → (handing-over) →
- * returning → landing → charging; fault and lost from anywhere.
+ * returning → landing → charging; fault and lost from anywhere; away once it lands off its pad (a
+ * failsafe's or an operator's landing where it was) until someone carries it back.
  *
  * `next` is a pure function of the drone's state, an input (a tick's failsafe check or step, a
  * command's answer, a decision of the fleet's plan) and what is known now: what its autopilot
@@ -16,8 +17,21 @@ import { leftS, NO_BACKOFF, refuse, waiting, type Backoff } from './ground-backo
 import type { PaceKind } from './pace.ts';
 import type { PreflightStatus } from './preflight.ts';
 
-export const FLEET_ROLES = ['charging', 'ready', 'launching', 'on-station', 'handing-over', 'returning', 'landing', 'fault', 'lost'] as const;
+export const FLEET_ROLES = ['charging', 'ready', 'launching', 'on-station', 'handing-over', 'returning', 'landing', 'away', 'fault', 'lost'] as const;
 export type FleetRole = (typeof FLEET_ROLES)[number];
+
+/** Roles out of the plan: they hold no station and count for none. */
+const OUT_OF_PLAN_ROLES: ReadonlySet<FleetRole> = new Set(['away', 'fault', 'lost']);
+
+export function isOutOfPlan(role: FleetRole): boolean {
+  return OUT_OF_PLAN_ROLES.has(role);
+}
+
+/**
+ * Why a transition happened, where it is not the fleet's own plan: a failsafe (the ground's or
+ * the autopilot's, a fault, a lost link) or an operator's action (Land, carried back, clear fault).
+ */
+export type TransitionCause = 'failsafe' | 'operator';
 
 /**
  * Launch phases. Before the token (staging): the ground checks (mode, arm), the takeoff, the climb
@@ -37,8 +51,11 @@ export type RoleState =
   | { readonly role: 'on-station'; readonly phase: 'holding' | 'relieve' }
   | { readonly role: 'handing-over' }
   | { readonly role: 'returning'; readonly phase: ReturnPhase }
-  // over-pad: the fleet lands it over its pad; failsafe: it lands where it is (its autopilot's failsafe, or a critical battery).
-  | { readonly role: 'landing'; readonly phase: 'over-pad' | 'failsafe' }
+  // over-pad: the fleet lands it over its pad; failsafe: it lands where it is (its autopilot's
+  // failsafe, or a critical battery); operator: an operator landed it where it is.
+  | { readonly role: 'landing'; readonly phase: 'over-pad' | 'failsafe' | 'operator' }
+  // On the ground off its pad (no charger, perhaps under the net): out of the plan until carried back.
+  | { readonly role: 'away' }
   | { readonly role: 'fault' }
   | { readonly role: 'lost' };
 
@@ -171,6 +188,9 @@ export type DroneInput =
   | { readonly kind: 'found-airborne' }
   | { readonly kind: 'rebooted' }
   | { readonly kind: 'fault'; readonly reason: string }
+  // An operator's actions: land where it is; it was carried back to its pad; its fault is cleared.
+  | { readonly kind: 'land' }
+  | { readonly kind: 'carried-back' }
   | { readonly kind: 'fault-cleared' };
 
 export type Effect =
@@ -182,7 +202,8 @@ export type Effect =
   | { readonly kind: 'token'; readonly holder: number | undefined; readonly pace: PaceKind | undefined }
   /** The partner no longer pairs with this drone. */
   | { readonly kind: 'release-partner'; readonly partner: number }
-  | { readonly kind: 'transition'; readonly from: FleetRole; readonly to: FleetRole; readonly reason: string }
+  /** `cause` is absent where the fleet's plan made it. */
+  | { readonly kind: 'transition'; readonly from: FleetRole; readonly to: FleetRole; readonly reason: string; readonly cause?: TransitionCause }
   | { readonly kind: 'alert'; readonly message: string }
   | { readonly kind: 'write-failsafes' }
   /** A relief ended (the relieved drone landed) after `ms`. */
@@ -237,10 +258,17 @@ export function next(d: DroneState, input: DroneInput, seen: Observed, view: Fle
     case 'fault':
       m.fault(input.reason);
       break;
+    case 'land':
+      m.landHere();
+      break;
+    case 'carried-back':
+      // The operator's word: it stands on its pad again (its charger), so it charges there.
+      if (d.role.role === 'away') m.setRole({ role: 'charging' }, 'carried back to its pad (operator)', 'operator');
+      break;
     case 'fault-cleared':
-      // Where it stands now is its pad (it may have been carried back to another).
-      m.set({ rebootedSinceFault: false, backoff: NO_BACKOFF, pad: seen.here });
-      m.setRole({ role: 'charging' }, 'fault cleared by an admin');
+      if (d.role.role !== 'fault') break;
+      m.set({ rebootedSinceFault: false, backoff: NO_BACKOFF });
+      m.toGround('fault cleared by an admin', 'operator');
       break;
   }
   return { state: m.s, effects: m.effects };
@@ -285,7 +313,14 @@ export function holdsStation(r: RoleState): boolean {
 }
 
 /** Roles on the ground (or out of the plan) that give the token back. */
-const TOKEN_FREE_ROLES: ReadonlySet<FleetRole> = new Set(['charging', 'ready', 'fault', 'lost']);
+const TOKEN_FREE_ROLES: ReadonlySet<FleetRole> = new Set(['charging', 'ready', ...OUT_OF_PLAN_ROLES]);
+
+/** Its distance from its pad, if it has one and stands further from it than counts as on it. */
+function offPad(d: DroneState, here: Point): number | undefined {
+  if (!d.pad) return undefined;
+  const dist = Math.hypot(here.n - d.pad.n, here.e - d.pad.e);
+  return dist > PAD_RADIUS_M ? dist : undefined;
+}
 
 /** One step of the machine: the state as it changes, the effects so far, and the token as this step leaves it. */
 class Machine {
@@ -319,8 +354,8 @@ class Machine {
   }
 
   /** Every transition resets the role's clock and its refusal count; one onto the ground (or out of the plan) gives the token back. */
-  setRole(to: RoleState, reason: string): void {
-    if (this.s.role.role !== to.role) this.emit({ kind: 'transition', from: this.s.role.role, to: to.role, reason });
+  setRole(to: RoleState, reason: string, cause?: TransitionCause): void {
+    if (this.s.role.role !== to.role) this.emit({ kind: 'transition', from: this.s.role.role, to: to.role, reason, ...(cause ? { cause } : {}) });
     this.set({ role: to, since: this.w.now, failures: 0, ...(to.role === 'launching' ? { leftGround: false } : {}) });
     if (this.token === this.me && TOKEN_FREE_ROLES.has(to.role)) this.passToken(undefined);
   }
@@ -397,7 +432,7 @@ class Machine {
     if (this.token === this.me) this.passToken(undefined);
     this.set({ station: undefined });
     this.releasePartner();
-    this.setRole({ role: 'fault' }, reason);
+    this.setRole({ role: 'fault' }, reason, 'failsafe');
     if (this.seen.armed || this.seen.here.u > 1) this.emit({ kind: 'return-to-launch' });
   }
 
@@ -420,6 +455,30 @@ class Machine {
     this.releasePartner();
     if (this.seen.armed) this.emit({ kind: 'disarm' });
     this.setRole({ role: 'charging' }, `${refusal} (again in ${waitMs / 1000} s)`);
+  }
+
+  /**
+   * A drone standing disarmed on the ground: it charges on its pad; off it (where a landing in place
+   * put it down, under the net perhaps, away from its charger) it is out of the plan until carried back.
+   */
+  toGround(reason: string, cause?: TransitionCause, awayCause = cause): void {
+    const here = this.seen.here;
+    const away = offPad(this.s, here);
+    if (away === undefined) return this.setRole({ role: 'charging' }, reason, cause);
+    this.setRole({ role: 'away' }, `${reason}, away from its pad (at ${here.n.toFixed(0)} m N, ${here.e.toFixed(0)} m E, ${away.toFixed(0)} m from it): carry it back, then mark it carried back`, awayCause);
+  }
+
+  /**
+   * An operator lands the drone where it is (the fleet sends the LAND itself): it leaves the plan
+   * now, and once down it charges on its pad or waits to be carried back. Not a failsafe. A drone
+   * landing already, or faulted (its own RTL flies it home), keeps its role.
+   */
+  landHere(): void {
+    const r = this.s.role.role;
+    if (r === 'landing' || r === 'fault' || r === 'away' || r === 'lost') return;
+    this.set({ station: undefined });
+    this.releasePartner();
+    this.setRole({ role: 'landing', phase: 'operator' }, 'landing where it is (operator)', 'operator');
   }
 
   /** Goes home through the token: it waits on station (keeping its role) while another holds it. */
@@ -468,7 +527,7 @@ class Machine {
         if (this.token === this.me) this.passToken(undefined);
         this.releasePartner();
         this.set({ station: undefined });
-        this.setRole({ role: 'lost' }, 'no HEARTBEAT (link lost); expecting the autopilot failsafe');
+        this.setRole({ role: 'lost' }, 'no HEARTBEAT (link lost); expecting the autopilot failsafe', 'failsafe');
       }
       return;
     }
@@ -476,7 +535,8 @@ class Machine {
       // Back in touch: on the ground it charges; in the air, a drone in its own failsafe landing
       // (LAND or RTL) is left to finish it — ArduCopter does not resume when the failsafe clears —
       // and any other is brought home through the token.
-      if (!seen.armed) this.setRole({ role: 'charging' }, 'heard again');
+      // (Its failsafe may have landed it where it was.)
+      if (!seen.armed) this.toGround('heard again', undefined, 'failsafe');
       else if (seen.modes.land || seen.modes.rtl) this.setRole({ role: 'landing', phase: 'failsafe' }, `heard again, finishing its ${seen.modeName}`);
       else this.setRole({ role: 'returning', phase: 'up' }, 'heard again');
       return;
@@ -498,14 +558,14 @@ class Machine {
       this.set({ station: undefined });
       this.releasePartner();
       this.command('land', { action: 'land' });
-      this.setRole({ role: 'landing', phase: 'failsafe' }, `battery critical (${pct} %): land now`);
+      this.setRole({ role: 'landing', phase: 'failsafe' }, `battery critical (${pct} %): land now`, 'failsafe');
       return;
     }
     // The autopilot's own failsafe switched it to RTL or LAND: follow it, free the station.
     if (flying && (seen.modes.rtl || seen.modes.land) && r.role !== 'landing' && !(r.role === 'returning' && r.phase === 'land')) {
       this.set({ station: undefined });
       this.releasePartner();
-      this.setRole({ role: 'landing', phase: 'failsafe' }, `autopilot switched to ${seen.modeName}`);
+      this.setRole({ role: 'landing', phase: 'failsafe' }, `autopilot switched to ${seen.modeName}`, 'failsafe');
     }
   }
 
@@ -551,8 +611,11 @@ class Machine {
         // Back by itself once its autopilot reports ready after a reboot (someone carried it back
         // and power-cycled it, or it restarted on its pad).
         if (!this.s.rebootedSinceFault || seen.armed || !seen.readiness.ready) return;
-        this.set({ rebootedSinceFault: false, pad: seen.here });
-        this.setRole({ role: 'charging' }, 'rebooted and reports ready');
+        this.set({ rebootedSinceFault: false });
+        this.toGround('rebooted and reports ready');
+        return;
+      case 'away':
+        // It waits for the operator's word that it is back on its pad (carried-back).
         return;
       case 'lost':
         return;
@@ -682,7 +745,7 @@ class Machine {
     }
   }
 
-  private advanceLanding(phase: 'over-pad' | 'failsafe'): void {
+  private advanceLanding(phase: 'over-pad' | 'failsafe' | 'operator'): void {
     const { seen, w } = this;
     // A landing drone that is not landing (a mode changed under it) is told to land.
     if (seen.armed && !seen.modes.land && !seen.modes.rtl && w.now - this.s.since > 3000) this.command('land', { action: 'land' });
@@ -697,11 +760,10 @@ class Machine {
       this.emit({ kind: 'relief-done', ms: w.now - this.s.reliefStartedAt });
       this.set({ reliefStartedAt: undefined });
     }
-    // A failsafe landing in place puts a drone down under the net, away from its charger;
-    // it stays out of the plan until someone carries it back (and never takes off under the net).
-    const here = seen.here;
-    const pad = this.s.pad;
-    if (pad && Math.hypot(here.n - pad.n, here.e - pad.e) > PAD_RADIUS_M) this.fault(`landed away from its pad (${here.n.toFixed(0)} m N, ${here.e.toFixed(0)} m E): carry it back to its pad`);
-    else this.setRole({ role: 'charging' }, 'landed');
+    // A landing in place puts a drone down under the net perhaps, away from its charger: it stays
+    // out of the plan until someone carries it back (and never takes off under the net). Not a
+    // fault: the operator's own Land ends so too.
+    const cause = phase === 'operator' ? 'operator' : undefined;
+    this.toGround('landed', cause, cause ?? 'failsafe');
   }
 }

@@ -36,10 +36,10 @@ const ROLE_COLOURS: Record<string, string> = {
   'handing-over': '#db61a2',
   returning: '#d29922',
   landing: '#e3b341',
+  away: '#f0883e',
   fault: '#f85149',
   lost: '#6e7681',
 };
-const FAILSAFE = /battery critical|autopilot switched|no HEARTBEAT|crash|emergency|landed away/;
 const MAX_POINTS = 3000;
 const TRAIL = 40;
 /** The events list's length, as the server's event history (history.ts) keeps. */
@@ -321,7 +321,8 @@ function onEvent(ev: BridgeEvent, live: boolean): void {
   if (ev.type === 'fleet-transition') {
     const d = ev.data;
     const id = `d${d.sysid}`;
-    const bad = d.to === 'fault' || d.to === 'lost' || (d.to === 'landing' && FAILSAFE.test(d.reason));
+    // The controller says which transitions are failsafes; an operator's Land is none.
+    const bad = d.cause === 'failsafe';
     logEvent(`${id}: ${d.from} → ${d.to} — ${d.reason}`, bad, d.atMs);
     if (bad && live) alertUser(`Failsafe: ${id} ${d.to} — ${d.reason}`);
   } else if (ev.type === 'alert') {
@@ -431,8 +432,7 @@ function renderFleet(): void {
       const cells = fleetColumns().map((label, i) => el('td', i >= 3 ? { class: 'num', 'data-label': label } : { 'data-label': label }));
       const td = el('td', { class: 'admin-only' });
       if (admin) {
-        td.append(el('button', { class: 'small danger', 'data-action': 'drone/land', 'data-id': d.id, 'data-confirm': `Land ${d.id} where it is now?` }, 'Land'));
-        td.append(el('button', { class: 'small', 'data-action': 'drone/clear-fault', 'data-id': d.id, 'data-confirm': `Clear the fault of ${d.id}? It goes back in the plan from where it stands.` }, 'Clear fault'));
+        td.append(el('button', { class: 'small danger', 'data-action': 'drone/land', 'data-id': d.id, 'data-confirm': `Land ${d.id} where it is now?` }, 'Land'), ...groundActionButtons(d.id));
       }
       tr.append(...cells, td);
       row?.tr.remove();
@@ -458,8 +458,7 @@ function renderFleet(): void {
     });
     row.cells[1]!.style.color = ROLE_COLOURS[d.role ?? ''] ?? '';
     row.cells[1]!.title = d.readiness && !d.readiness.ready ? `autopilot: ${d.readiness.reason ?? 'not ready'}` : '';
-    const clear = row.tr.querySelector<HTMLButtonElement>('[data-action="drone/clear-fault"]');
-    if (clear) clear.hidden = d.role !== 'fault';
+    showGroundActions(row.tr, d.role);
   }
   const roles = fleet?.roles ?? {};
   $('#fleet-summary').textContent = fleet ? `${stationsText(fleet)}${windText(fleet)} · ${Object.entries(roles).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`).join(', ')}` : '';
@@ -816,6 +815,23 @@ function stationsText(fleet: FleetState): string {
   if (fleet.hold) return 'recalled: held down until launched';
   const planned = fleet.stations.length;
   return `${Math.min(fleet.manned, planned)}/${planned} stations manned`;
+}
+
+/** A fleet row's admin buttons for a drone out of the plan on the ground: each shows only in its role (showGroundActions). */
+const GROUND_ACTIONS = [
+  { verb: 'drone/carried-back', role: 'away', label: 'Carried back', confirm: (id: string) => `Is ${id} back on its pad? It charges there and flies again once ready.` },
+  { verb: 'drone/clear-fault', role: 'fault', label: 'Clear fault', confirm: (id: string) => `Clear the fault of ${id}? It charges if it stands on its pad; off it, it waits to be carried back.` },
+] as const;
+
+function groundActionButtons(id: string): HTMLElement[] {
+  return GROUND_ACTIONS.map((a) => el('button', { class: 'small', 'data-action': a.verb, 'data-id': id, 'data-confirm': a.confirm(id), hidden: '' }, a.label));
+}
+
+function showGroundActions(tr: HTMLElement, role: string | undefined): void {
+  for (const a of GROUND_ACTIONS) {
+    const b = tr.querySelector<HTMLButtonElement>(`[data-action="${a.verb}"]`);
+    if (b) b.hidden = role !== a.role;
+  }
 }
 
 /** The sustained wind and what the fleet does about it (older controllers do not say). */

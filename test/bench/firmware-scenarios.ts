@@ -23,7 +23,7 @@ async function fly(scenario: Scenario, minutes: number, onSample: (site: Simulat
   await site.runFast(minutes * MIN, { sampleEveryMs, onSample: () => onSample(site) });
   await site.stop();
   const fleet = site.site.fleet;
-  return { faults: fleet.transitions.filter((t) => t.to === 'fault' || t.to === 'lost').length, refusals: fleet.groundRefusals };
+  return { faults: fleet.transitions.filter((t) => t.to === 'fault' || t.to === 'away' || t.to === 'lost').length, refusals: fleet.groundRefusals };
 }
 
 export async function firmwareFigures(progress: (msg: string) => void): Promise<Figures> {

@@ -72,7 +72,7 @@ export const suite: BenchSuite = {
         if (target.windStage !== 'calm') windyMin++;
         if (site.sim.sky.sunElevationDeg(x.timeMs) <= 0 || !b) return;
         daylightMin++;
-        const available = Object.values(target.roles).reduce((a, n) => a + n, 0) - target.roles.fault - target.roles.lost;
+        const available = Object.values(target.roles).reduce((a, n) => a + n, 0) - target.roles.away - target.roles.fault - target.roles.lost;
         if (x.manned >= available - 1 && x.manned > 0) fullMin++;
         if (site.site.power.solarPerDroneW(x.ghiWm2) >= b.perDrone.hoverW) payingMin++;
       },
@@ -82,7 +82,7 @@ export const suite: BenchSuite = {
     await site.stop();
     const c = site.world.closest;
     if (c) progress(`closest approach ${site.world.minSeparationM.toFixed(2)} m at ${new Date(c.timeMs).toISOString()}: drones ${c.sysids.join(' and ')} (${c.modes.join(', ')}) at ${c.positions.map((p) => `(${p.n.toFixed(1)}, ${p.e.toFixed(1)}, ${p.u.toFixed(1)})`).join(' and ')}`);
-    const faults = site.site.fleet.transitions.filter((t) => t.to === 'fault' || t.to === 'lost');
+    const faults = site.site.fleet.transitions.filter((t) => t.to === 'fault' || t.to === 'away' || t.to === 'lost');
     for (const f of faults) progress(`${new Date(f.atMs).toISOString()} drone ${f.sysid}: ${f.from} → ${f.to} (${f.reason})`);
     const coverage = daylightMin ? fullMin / daylightMin : 0;
     const bound = daylightMin ? payingMin / daylightMin : 0;

@@ -43,11 +43,11 @@ test('link lost to half the swarm (one radio blacked out): those drones land in 
     const wasFlying = fleet.transitions.some((t) => t.sysid === n && t.to === 'lost' && t.from === 'on-station');
     if (!wasFlying) continue;
     // FS_GCS_ENABLE=5 (written by Canopy before the flight): it landed where it was, off the others' paths,
-    // and stays out of the plan until carried back to its pad.
+    // and stays out of the plan (away, not a fault) until carried back to its pad.
     assert.ok(d.statusLog.some((l) => l.text === 'GCS failsafe: LAND'), `drone ${n} ran its GCS failsafe`);
     assert.ok(d.copter.onGround && !d.armed, `drone ${n} landed`);
-    assert.equal(fleet.role(n), 'fault');
-    assert.ok(fleet.transitions.some((t) => t.sysid === n && /landed away from its pad/.test(t.reason)));
+    assert.equal(fleet.role(n), 'away');
+    assert.ok(fleet.transitions.some((t) => t.sysid === n && t.to === 'away' && t.cause === 'failsafe' && /away from its pad/.test(t.reason)));
   }
   assert.ok(mannedDuringBlackout >= 3, `the rest held the net (${mannedDuringBlackout} stations manned during the blackout)`);
   // The motor failure: drone 3 is a fault, and its station was taken over.

@@ -112,21 +112,37 @@ test('ready only on the autopilot\'s word: a drone whose pre-arm checks fail sta
   await r.stop();
 });
 
-test('a faulted drone: an admin clears it, or it comes back by itself once its autopilot reports ready after a reboot', async () => {
+test('a drone landed away from its pad is away until an admin marks it carried back; a faulted drone: an admin clears it, or it comes back by itself once its autopilot reports ready after a reboot', async () => {
   const r = await rig({ drones: 2, stations: 1 });
   await runFast(r.world, { durationMs: 3 * 60_000 });
   const up = [1, 2].find((s) => r.fleet.role(s) === 'on-station')!;
+  const other = up === 1 ? 2 : 1;
   // Its autopilot lands it where it is (a failsafe): it comes down under the net, away from its pad.
   const d = r.world.drone(up)!;
   d.setMode(9, 'Battery failsafe');
   await runFast(r.world, { durationMs: 3 * 60_000 });
+  assert.equal(r.fleet.role(up), 'away');
+  assert.equal(r.fleet.transitions.filter((t) => t.sysid === up && t.to === 'fault').length, 0, 'never a fault');
+  assert.throws(() => r.fleet.carriedBack(other), (e) => isCanopyError(e, 'CANOPY_ERR_STATE') && /is not away from its pad/.test(e.message));
+  assert.throws(() => r.fleet.carriedBack(99), /has no drone 99/);
+  assert.throws(() => r.fleet.clearFault(up), (e) => isCanopyError(e, 'CANOPY_ERR_STATE') && /is not faulted \(it is away\)/.test(e.message));
+  // Someone carries it back (the rig plays the world's part), and an admin says so.
+  assert.equal(d.carryToPad(), true);
+  assert.match(r.fleet.carriedBack(up), /back on its pad \(charging\)/);
+  assert.equal(r.fleet.role(up), 'charging');
+  await runFast(r.world, { durationMs: 30_000 });
+  assert.ok(d.padChargeW > 0, 'it charges on its pad');
+  assert.match(r.fleet.waitingFor(up), /^charging \(\d+ % of 90 %\)$|^$/, `only its charge keeps it on the ground: "${r.fleet.waitingFor(up)}"`);
+  // Faulted on its pad: an admin clears it.
+  const fault = (reason: string) => (r.fleet as unknown as { fault(d: unknown, reason: string): void }).fault((r.fleet as unknown as { drones: Map<number, unknown> }).drones.get(up), reason);
+  fault('test fault');
   assert.equal(r.fleet.role(up), 'fault');
-  assert.throws(() => r.fleet.clearFault(up === 1 ? 2 : 1), (e) => isCanopyError(e, 'CANOPY_ERR_STATE') && /is not faulted/.test(e.message));
+  assert.throws(() => r.fleet.clearFault(other), (e) => isCanopyError(e, 'CANOPY_ERR_STATE') && /is not faulted/.test(e.message));
   assert.throws(() => r.fleet.clearFault(99), /has no drone 99/);
   assert.match(r.fleet.clearFault(up), /back in the plan/);
   assert.equal(r.fleet.role(up), 'charging');
-  // Faulted again; carried back and power-cycled: it reboots and reports ready, and is back.
-  (r.fleet as unknown as { fault(d: unknown, reason: string): void }).fault((r.fleet as unknown as { drones: Map<number, unknown> }).drones.get(up), 'test fault');
+  // Faulted again; power-cycled on its pad: it reboots and reports ready, and is back.
+  fault('test fault');
   assert.equal(r.fleet.role(up), 'fault');
   d.reboot();
   await runFast(r.world, { durationMs: 90_000 });

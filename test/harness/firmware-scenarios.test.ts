@@ -31,7 +31,7 @@ async function fly(name: string, minutes: number, during?: (site: SimulatedSite)
     await site.stop();
   }
   const fleet = site.site.fleet;
-  const faulted = fleet.transitions.filter((t) => t.to === 'fault' || t.to === 'lost');
+  const faulted = fleet.transitions.filter((t) => t.to === 'fault' || t.to === 'away' || t.to === 'lost');
   assert.deepEqual(faulted.map((t) => `${t.sysid}: ${t.reason}`), [], 'no drone faulted or lost');
   assert.ok(fullAt !== undefined, `${name}: the net was full (${JSON.stringify(fleet.status())})`);
   return { site, fleet, fullAt, t0 };

@@ -207,6 +207,13 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   const landed = await act(adminPage, `#fleet tr[data-id="d${holder.sysid}"] button[data-action="drone/land"]`);
   assert.match(landed, new RegExp(`d${holder.sysid} is landing`));
   await eventually(() => site.sim.world.drones.find((d) => d.sysid === holder.sysid)?.mode === 'LAND', 20_000, `d${holder.sysid} in LAND`);
+  // The operator's Land is an info line, not a failsafe alert; down off its pad, the drone gets a "Carried back" button.
+  await until(async () => /landing where it is \(operator\)/.test(await text(adminPage, '#events')), 15_000, 'the Land in the event log as the operator\'s');
+  assert.doesNotMatch(await text(adminPage, '#alerts'), new RegExp(`Failsafe: d${holder.sysid}\\b`));
+  const carriedBack = `#fleet tr[data-id="d${holder.sysid}"] button[data-action="drone/carried-back"]`;
+  await eventually(() => site.site.fleet.role(holder.sysid) === 'away', 60_000, `d${holder.sysid} down away from its pad`);
+  await until(() => adminPage.isVisible(carriedBack), 15_000, 'the "Carried back" button');
+  assert.match(await act(adminPage, carriedBack), /back on its pad \(charging\)/);
 
   // Pause the uplink: the relay keeps the dish off.
   assert.match(await act(adminPage, '#actions button[data-action="uplink/pause"]'), /uplink paused/);

@@ -42,6 +42,11 @@ function view(patch: Partial<FleetView> = {}): FleetView {
 const onStation = (patch: Partial<DroneState> = {}) => drone({ role: { role: 'on-station', phase: 'holding' }, station: 0, ...patch });
 const overStation = (u = NET) => seen({ armed: true, modes: { guided: true, land: false, rtl: false }, here: { ...STATION, u } });
 const refused: CommandResult = { ok: false, reason: 'denied', attempts: 1, detail: 'DENIED' };
+/** Standing at 10 m N, 0 m E: 40 m from its pad. */
+const AWAY_AT = { n: 10, e: 0, u: 0 };
+const AWAY_TEXT = 'away from its pad (at 10 m N, 0 m E, 40 m from it): carry it back, then mark it carried back';
+const AWAY_10N = `landed, ${AWAY_TEXT}`;
+const landingForOperator = (patch: Partial<DroneState> = {}) => drone({ role: { role: 'landing', phase: 'operator' }, ...patch });
 
 interface Case {
   name: string;
@@ -199,7 +204,7 @@ const cases: Case[] = [
     effects: [
       { kind: 'count', what: 'denial' },
       { kind: 'log', level: 'warn', message: 'drone 1: set GUIDED refused', data: { reason: 'denied', detail: 'DENIED' } },
-      { kind: 'transition', from: 'returning', to: 'fault', reason: 'set GUIDED failed 3 times (denied)' },
+      { kind: 'transition', from: 'returning', to: 'fault', reason: 'set GUIDED failed 3 times (denied)', cause: 'failsafe' },
       { kind: 'return-to-launch' },
     ],
   },
@@ -288,7 +293,7 @@ const cases: Case[] = [
     role: { role: 'lost' },
     effects: [
       { kind: 'release-partner', partner: 2 },
-      { kind: 'transition', from: 'on-station', to: 'lost', reason: 'no HEARTBEAT (link lost); expecting the autopilot failsafe' },
+      { kind: 'transition', from: 'on-station', to: 'lost', reason: 'no HEARTBEAT (link lost); expecting the autopilot failsafe', cause: 'failsafe' },
     ],
     also: (s) => assert.deepEqual([s.station, s.partner], [undefined, undefined]),
   },
@@ -301,7 +306,7 @@ const cases: Case[] = [
     role: { role: 'lost' },
     effects: [
       { kind: 'token', holder: undefined, pace: undefined },
-      { kind: 'transition', from: 'returning', to: 'lost', reason: 'no HEARTBEAT (link lost); expecting the autopilot failsafe' },
+      { kind: 'transition', from: 'returning', to: 'lost', reason: 'no HEARTBEAT (link lost); expecting the autopilot failsafe', cause: 'failsafe' },
     ],
   },
   {
@@ -327,7 +332,7 @@ const cases: Case[] = [
     role: { role: 'landing', phase: 'failsafe' },
     effects: [
       { kind: 'command', send: { action: 'land' } },
-      { kind: 'transition', from: 'on-station', to: 'landing', reason: 'battery critical (8 %): land now' },
+      { kind: 'transition', from: 'on-station', to: 'landing', reason: 'battery critical (8 %): land now', cause: 'failsafe' },
     ],
   },
   {
@@ -336,7 +341,7 @@ const cases: Case[] = [
     input: { kind: 'failsafes' },
     seen: { ...overStation(), modes: { guided: false, land: false, rtl: true }, modeName: 'RTL' },
     role: { role: 'landing', phase: 'failsafe' },
-    effects: [{ kind: 'transition', from: 'on-station', to: 'landing', reason: 'autopilot switched to RTL' }],
+    effects: [{ kind: 'transition', from: 'on-station', to: 'landing', reason: 'autopilot switched to RTL', cause: 'failsafe' }],
   },
   {
     name: 'disarmed on station is a crash: a fault',
@@ -345,7 +350,7 @@ const cases: Case[] = [
     seen: { ...overStation(40), armed: false },
     role: { role: 'fault' },
     effects: [
-      { kind: 'transition', from: 'on-station', to: 'fault', reason: 'disarmed in flight (crash)' },
+      { kind: 'transition', from: 'on-station', to: 'fault', reason: 'disarmed in flight (crash)', cause: 'failsafe' },
       { kind: 'return-to-launch' },
     ],
   },
@@ -367,7 +372,7 @@ const cases: Case[] = [
     seen: { ...overStation(), emergency: true },
     role: { role: 'fault' },
     effects: [
-      { kind: 'transition', from: 'on-station', to: 'fault', reason: 'autopilot reports an emergency' },
+      { kind: 'transition', from: 'on-station', to: 'fault', reason: 'autopilot reports an emergency', cause: 'failsafe' },
       { kind: 'return-to-launch' },
     ],
   },
@@ -401,12 +406,12 @@ const cases: Case[] = [
     ],
   },
   {
-    name: 'landed away from its pad (a failsafe landing under the net), it is out of the plan until carried back',
+    name: 'landed away from its pad (a failsafe landing under the net), it is out of the plan until carried back: away, not a fault',
     d: drone({ role: { role: 'landing', phase: 'failsafe' } }),
     input: { kind: 'advance' },
     seen: seen({ modes: { guided: false, land: true, rtl: false }, here: { n: 10, e: 0, u: 0 } }),
-    role: { role: 'fault' },
-    effects: [{ kind: 'transition', from: 'landing', to: 'fault', reason: 'landed away from its pad (10 m N, 0 m E): carry it back to its pad' }],
+    role: { role: 'away' },
+    effects: [{ kind: 'transition', from: 'landing', to: 'away', reason: AWAY_10N, cause: 'failsafe' }],
   },
   {
     name: 'a staging drone whose station is dropped lands back on its pad',
@@ -448,7 +453,102 @@ const cases: Case[] = [
     seen: seen({ here: { n: 52, e: 1, u: 0 } }),
     role: { role: 'charging' },
     effects: [{ kind: 'transition', from: 'fault', to: 'charging', reason: 'rebooted and reports ready' }],
-    also: (s) => assert.deepEqual(s.pad, { n: 52, e: 1, u: 0 }),
+    also: (s) => assert.deepEqual(s.pad, PAD, 'its pad stays where it was'),
+  },
+  // ---- an operator's Land, carried back, clear fault -------------------------------------------------
+  {
+    name: "an operator's Land: the drone leaves its station (and its relief) and lands where it is — an operator's action, not a failsafe",
+    d: onStation({ partner: 2 }),
+    input: { kind: 'land' },
+    seen: overStation(),
+    role: { role: 'landing', phase: 'operator' },
+    effects: [
+      { kind: 'release-partner', partner: 2 },
+      { kind: 'transition', from: 'on-station', to: 'landing', reason: 'landing where it is (operator)', cause: 'operator' },
+    ],
+    also: (s) => assert.deepEqual([s.station, s.partner], [undefined, undefined]),
+  },
+  {
+    name: "the LAND the operator asked for is not taken for the autopilot's failsafe",
+    d: landingForOperator(),
+    input: { kind: 'failsafes' },
+    seen: seen({ armed: true, modes: { guided: false, land: true, rtl: false }, modeName: 'LAND', here: { ...STATION, u: 30 } }),
+    role: { role: 'landing', phase: 'operator' },
+    effects: [],
+  },
+  {
+    name: "a drone already landing, faulted or away keeps its role on the operator's Land",
+    d: drone({ role: { role: 'landing', phase: 'over-pad' } }),
+    input: { kind: 'land' },
+    seen: seen({ armed: true, modes: { guided: false, land: true, rtl: false }, here: { ...PAD, u: 20 } }),
+    role: { role: 'landing', phase: 'over-pad' },
+    effects: [],
+  },
+  {
+    name: 'down where the operator landed it, off its pad: away (out of the plan until carried back), not a fault; the token is handed back',
+    d: landingForOperator(),
+    input: { kind: 'advance' },
+    seen: seen({ here: AWAY_AT }),
+    view: view({ token: 1 }),
+    role: { role: 'away' },
+    effects: [
+      { kind: 'token', holder: undefined, pace: undefined },
+      { kind: 'transition', from: 'landing', to: 'away', reason: AWAY_10N, cause: 'operator' },
+    ],
+  },
+  {
+    name: 'down where the operator landed it, on its pad: it charges',
+    d: landingForOperator(),
+    input: { kind: 'advance' },
+    role: { role: 'charging' },
+    effects: [{ kind: 'transition', from: 'landing', to: 'charging', reason: 'landed', cause: 'operator' }],
+  },
+  {
+    name: 'a drone away from its pad stays out of the plan, however charged and ready its autopilot',
+    d: drone({ role: { role: 'away' } }),
+    input: { kind: 'advance' },
+    seen: seen({ here: AWAY_AT, pct: 100 }),
+    role: { role: 'away' },
+    effects: [],
+  },
+  {
+    name: 'carried back: it charges on its pad, back in the ground pool',
+    d: drone({ role: { role: 'away' } }),
+    input: { kind: 'carried-back' },
+    role: { role: 'charging' },
+    effects: [{ kind: 'transition', from: 'away', to: 'charging', reason: 'carried back to its pad (operator)', cause: 'operator' }],
+    also: (s) => assert.deepEqual(s.pad, PAD, 'its pad is still its pad'),
+  },
+  {
+    name: 'carried back is for a drone away from its pad only: another keeps its role',
+    d: drone({ role: { role: 'fault' } }),
+    input: { kind: 'carried-back' },
+    role: { role: 'fault' },
+    effects: [],
+  },
+  {
+    name: 'an admin clears a fault: on its pad, it charges',
+    d: drone({ role: { role: 'fault' }, rebootedSinceFault: true }),
+    input: { kind: 'fault-cleared' },
+    role: { role: 'charging' },
+    effects: [{ kind: 'transition', from: 'fault', to: 'charging', reason: 'fault cleared by an admin', cause: 'operator' }],
+    also: (s) => assert.deepEqual([s.pad, s.rebootedSinceFault], [PAD, false]),
+  },
+  {
+    name: 'an admin clears a fault off its pad: it is away, to be carried back (never launched from under the net)',
+    d: drone({ role: { role: 'fault' } }),
+    input: { kind: 'fault-cleared' },
+    seen: seen({ here: AWAY_AT }),
+    role: { role: 'away' },
+    effects: [{ kind: 'transition', from: 'fault', to: 'away', reason: `fault cleared by an admin, ${AWAY_TEXT}`, cause: 'operator' }],
+  },
+  {
+    name: 'heard again on the ground where its own failsafe landed it, off its pad: away',
+    d: drone({ role: { role: 'lost' } }),
+    input: { kind: 'failsafes' },
+    seen: seen({ here: AWAY_AT }),
+    role: { role: 'away' },
+    effects: [{ kind: 'transition', from: 'lost', to: 'away', reason: `heard again, ${AWAY_TEXT}`, cause: 'failsafe' }],
   },
   {
     name: 'a drone its autopilot keeps unready on the ground raises one alert',
@@ -470,6 +570,22 @@ for (const c of cases) {
     c.also?.(step.state);
   });
 }
+
+test("landed away by the operator's Land, carried back, it is back in the ground pool: ready once charged, and launched again", () => {
+  const flying = overStation();
+  let d = next(onStation(), { kind: 'land' }, flying, view()).state;
+  d = next(d, { kind: 'failsafes' }, { ...flying, modes: { guided: false, land: true, rtl: false }, modeName: 'LAND' }, view()).state;
+  const down = next(d, { kind: 'advance' }, seen({ here: AWAY_AT }), view());
+  assert.deepEqual(down.state.role, { role: 'away' });
+  assert.ok(!down.effects.some((e) => e.kind === 'transition' && (e.to === 'fault' || e.cause === 'failsafe')), 'never a fault or a failsafe');
+  // Still off its pad: nothing brings it back by itself.
+  assert.deepEqual(next(down.state, { kind: 'advance' }, seen({ here: AWAY_AT }), view()).state.role, { role: 'away' });
+  const back = next(down.state, { kind: 'carried-back' }, seen(), view());
+  assert.deepEqual(back.state.role, { role: 'charging' });
+  const ready = next(back.state, { kind: 'advance' }, seen(), view());
+  assert.deepEqual(ready.state.role, { role: 'ready' });
+  assert.deepEqual(next(ready.state, { kind: 'launch', station: 0, reason: 'fills station 0' }, seen(), view()).state.role, { role: 'launching', phase: 'mode' });
+});
 
 test('a drone found on the ground charges on its pad; one found in the air has no pad and is brought home', () => {
   const ground = discovered(4, seen(), NOW);
