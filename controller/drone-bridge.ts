@@ -80,6 +80,11 @@ export interface DroneBridgeOptions {
   radioBaud?: (channel: string) => number;
   /** The fleet's view of a drone, published in its state, when Canopy flies a fleet. */
   fleetView?: (sysid: number) => FleetView | undefined;
+  /**
+   * Lands a drone the fleet flies as an operator's action (the fleet knows it is no failsafe);
+   * undefined for a drone it does not fly, which its autopilot lands directly.
+   */
+  operatorLand?: (sysid: number) => Promise<CommandResult> | undefined;
 }
 
 export class DroneBridge {
@@ -180,7 +185,13 @@ export class DroneBridge {
         result = { ok: true, result: 0, attempts: 1 };
         break;
       case 'land':
-        result = await a.land();
+        try {
+          result = await (this.opts.operatorLand?.(v.sysid) ?? a.land());
+        } catch (e) {
+          // The fleet refuses a land it cannot do (a drone on the ground, out of touch): said, not thrown.
+          this.log.warn('drone land refused', { id, error: (e as Error).message });
+          return undefined;
+        }
         break;
       case 'rtl':
         result = await a.returnToLaunch();

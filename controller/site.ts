@@ -10,6 +10,7 @@ import { FleetController, isOutOfPlan, type FleetAlert, type FleetOptions, type 
 import type { VehicleManager } from '../firmware-bridge/vehicles/index.ts';
 import type { EventBus } from './app/bus.ts';
 import type { Mesh } from './mesh/mesh.ts';
+import type { CommandResult } from '../firmware-bridge/microservices/command/command.ts';
 import { tenths, type BridgeEvent, type FleetState, type PowerState } from '../common/topics.ts';
 import { PowerPlanner, type PowerBudget, type PowerProfile } from './power/budget.ts';
 import { EnergyMeter, solarOffsetMs } from './power/energy.ts';
@@ -68,6 +69,8 @@ export class SiteController {
   }
 
   /** What the fleet says of one drone (for its published state). */
+  /** An admin's land of a drone the fleet flies goes through the fleet (an operator action, not a failsafe). */
+  readonly operatorLand = (sysid: number): Promise<CommandResult> | undefined => (this.fleet.role(sysid) === undefined ? undefined : this.fleet.land(sysid));
   readonly fleetView = (sysid: number) => ({ role: this.fleet.role(sysid), waiting: this.fleet.waitingFor(sysid) });
 
   get hold(): boolean {

@@ -96,7 +96,7 @@ export class Application {
       relayExtension = new RelayExtension(this.relay, this.bus);
     }
     const site = this.site;
-    this.drones = mesh && new DroneBridge({ node: this.gs.node, vehicles: this.gs.vehicles, mesh, bus: this.bus, log: log.child('drones'), streams: this.gs.streams, radioBaud: this.gs.radioBaud, fleetView: site?.fleetView });
+    this.drones = mesh && new DroneBridge({ node: this.gs.node, vehicles: this.gs.vehicles, mesh, bus: this.bus, log: log.child('drones'), streams: this.gs.streams, radioBaud: this.gs.radioBaud, fleetView: site?.fleetView, operatorLand: site?.operatorLand });
     const dashboard = config.dashboard;
     this.dashboardExtension = mesh && dashboard ? new DashboardExtension({ mesh, clock, log, host: dashboard.host, port: dashboard.port, discoveryPrefix: dashboard.homeAssistant }) : undefined;
     this.extensions = [

@@ -110,3 +110,23 @@ test("an operator's Land is not a failsafe; the drone down off its pad is marked
   assert.match(after[1]!.reason, /^charged to \d+ %, autopilot ready$/);
   assert.equal(fleet.transitions.filter((x) => x.sysid === n && x.atMs >= since && (x.to === 'fault' || x.cause === 'failsafe')).length, 0, 'never a fault or a failsafe');
 });
+
+test("a land an admin publishes on drones/<id>/set is the operator's too, for a drone the fleet flies", async (t) => {
+  const scenario = parseScenario(['start: 2026-06-21T09:00:00Z', 'duration: 2h', 'swarm: { drones: 4 }'].join('\n'), 'operator-set.yaml');
+  const site = new SimulatedSite({ scenario, seed: 5, mesh: { users: await testUsers(), tcp: { host: '127.0.0.1', port: 0 }, ws: false } });
+  await site.start();
+  const admin = await connect(`mqtt://127.0.0.1:${site.app.mesh!.addresses().tcp}`, { username: 'admin', password: password('admin') });
+  t.after(async () => {
+    await end(admin);
+    await site.stop();
+  });
+  const fleet = site.site.fleet;
+  const onStation = () => site.world.drones.map((d) => d.sysid).find((n) => fleet.role(n) === 'on-station');
+  assert.ok(await runUntil(site, () => onStation() !== undefined, 20 * 60_000), 'a drone reaches its station');
+  const n = onStation()!;
+  const since = site.clock.now();
+  await admin.publishAsync(`canopy/drones/d${n}/set`, JSON.stringify({ command: 'land' }), { qos: 1 });
+  assert.ok(await runUntil(site, () => fleet.role(n) === 'away', 10 * 60_000), `down and away: ${fleet.role(n)}`);
+  const mine = fleet.transitions.filter((x) => x.sysid === n && x.atMs >= since);
+  assert.deepEqual(mine.map((x) => [x.from, x.to, x.cause]), [['on-station', 'landing', 'operator'], ['landing', 'away', 'operator']]);
+});
