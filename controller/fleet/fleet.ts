@@ -189,7 +189,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
   private readonly onReboot = (v: Vehicle): void => {
     const d = this.drones.get(v.sysid);
     if (!d || d.vehicle !== v) return;
-    this.log.info(`drone ${d.sysid}: autopilot rebooted`, { role: d.state.role.role });
+    this.log.info(`drone d${d.sysid}: autopilot rebooted`, { role: d.state.role.role });
     // What it was told before is gone: failsafe parameters survive in its storage, but read them again.
     d.preflight.reset();
     this.input(d, { kind: 'rebooted' });
@@ -215,20 +215,20 @@ export class FleetController extends EventEmitter<FleetEvents> {
   clearFault(sysid: number): string {
     const d = this.known(sysid);
     const role = d.state.role.role;
-    if (role !== 'fault') throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is not faulted (it is ${role})`);
-    if (d.vehicle.armed) throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is still armed: clear its fault once it stands disarmed`);
+    if (role !== 'fault') throw new CanopyError('CANOPY_ERR_STATE', `drone d${sysid} is not faulted (it is ${role})`);
+    if (d.vehicle.armed) throw new CanopyError('CANOPY_ERR_STATE', `drone d${sysid} is still armed: clear its fault once it stands disarmed`);
     this.input(d, { kind: 'fault-cleared' });
-    return this.role(sysid) === 'away' ? `drone ${sysid}: fault cleared; it stands away from its pad: carry it back, then mark it carried back` : `drone ${sysid} is back in the plan (charging)`;
+    return this.role(sysid) === 'away' ? `drone d${sysid}: fault cleared; it stands away from its pad: carry it back, then mark it carried back` : `drone d${sysid} is back in the plan (charging)`;
   }
 
   /** An admin's word that a drone which landed away from its pad stands on it again: it charges there, back in the ground pool. */
   carriedBack(sysid: number): string {
     const d = this.known(sysid);
     const role = d.state.role.role;
-    if (role !== 'away') throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is not away from its pad (it is ${role})`);
-    if (d.vehicle.armed) throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is armed: mark it carried back once it stands disarmed on its pad`);
+    if (role !== 'away') throw new CanopyError('CANOPY_ERR_STATE', `drone d${sysid} is not away from its pad (it is ${role})`);
+    if (d.vehicle.armed) throw new CanopyError('CANOPY_ERR_STATE', `drone d${sysid} is armed: mark it carried back once it stands disarmed on its pad`);
     this.input(d, { kind: 'carried-back' });
-    return `drone ${sysid} is back on its pad (charging)`;
+    return `drone d${sysid} is back on its pad (charging)`;
   }
 
   /**
@@ -238,8 +238,8 @@ export class FleetController extends EventEmitter<FleetEvents> {
    */
   land(sysid: number): Promise<CommandResult> {
     const d = this.known(sysid);
-    if (!d.vehicle.alive) throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is out of touch (no HEARTBEAT)`);
-    if (!d.vehicle.armed) throw new CanopyError('CANOPY_ERR_STATE', `drone ${sysid} is on the ground (${d.state.role.role}): nothing to land`);
+    if (!d.vehicle.alive) throw new CanopyError('CANOPY_ERR_STATE', `drone d${sysid} is out of touch (no HEARTBEAT)`);
+    if (!d.vehicle.armed) throw new CanopyError('CANOPY_ERR_STATE', `drone d${sysid} is on the ground (${d.state.role.role}): nothing to land`);
     // Its role first, so that the LAND it switches to is not taken for its autopilot's failsafe.
     this.input(d, { kind: 'land' });
     return d.actions.land();
@@ -247,7 +247,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
 
   private known(sysid: number): Drone {
     const d = this.drones.get(sysid);
-    if (!d) throw new CanopyError('CANOPY_ERR_UNKNOWN_VEHICLE', `the fleet has no drone ${sysid}`);
+    if (!d) throw new CanopyError('CANOPY_ERR_UNKNOWN_VEHICLE', `the fleet has no drone d${sysid}`);
     return d;
   }
 
@@ -353,7 +353,7 @@ export class FleetController extends EventEmitter<FleetEvents> {
   private record(t: Transition): void {
     this.transitions.push(t);
     if (this.transitions.length > 10_000) this.transitions.shift();
-    this.log.info(`drone ${t.sysid}: ${t.from} → ${t.to}`, { reason: t.reason });
+    this.log.info(`drone d${t.sysid}: ${t.from} → ${t.to}`, { reason: t.reason });
     this.emit('transition', t);
   }
 

@@ -46,10 +46,10 @@ export class Preflight implements PreflightStatus {
           this.error = `failsafe not set: ${r.detail}`;
           this.retryAtMs = this.clock.now() + waitMs;
           this.state = 'no';
-          this.log.warn(`drone ${v.sysid}: ${spec.names[0]} not set (${spec.means}); it stays on its pad`, { reason: r.reason, detail: r.detail, retryInS: waitMs / 1000 });
+          this.log.warn(`drone d${v.sysid}: ${spec.names[0]} not set (${spec.means}); it stays on its pad`, { reason: r.reason, detail: r.detail, retryInS: waitMs / 1000 });
           return;
         }
-        if (r.changed) this.log.info(`drone ${v.sysid}: ${r.name} = ${spec.value} (${spec.means})`);
+        if (r.changed) this.log.info(`drone d${v.sysid}: ${r.name} = ${spec.value} (${spec.means})`);
       }
       this.error = undefined;
       this.retryAtMs = undefined;

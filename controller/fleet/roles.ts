@@ -423,7 +423,7 @@ class Machine {
     // On the pad a refusal (an autopilot still warming up, say) is a wait, not a fault.
     if (c.grounded && this.s.role.role === 'launching') return this.groundRefusal(c.what, r.detail);
     this.set({ failures: this.s.failures + 1 });
-    this.emit({ kind: 'log', level: 'warn', message: `drone ${this.me}: ${c.what} refused`, data: { reason: r.reason, detail: r.detail } });
+    this.emit({ kind: 'log', level: 'warn', message: `drone d${this.me}: ${c.what} refused`, data: { reason: r.reason, detail: r.detail } });
     if (this.s.failures >= COMMAND_TRIES) this.fault(`${c.what} failed ${COMMAND_TRIES} times (${r.reason})`);
   }
 
@@ -449,7 +449,7 @@ class Machine {
     const refusal = `${what} refused: ${text ?? detail}`;
     this.set({ backoff, refusal });
     this.emit({ kind: 'count', what: 'ground-refusal' });
-    this.emit({ kind: 'log', level: 'warn', message: `drone ${this.me}: ${refusal}; waiting ${waitMs / 1000} s` });
+    this.emit({ kind: 'log', level: 'warn', message: `drone d${this.me}: ${refusal}; waiting ${waitMs / 1000} s` });
     if (this.token === this.me) this.passToken(undefined);
     this.set({ station: undefined });
     this.releasePartner();
@@ -631,7 +631,7 @@ class Machine {
     this.set({ unreadySince: since });
     if (this.s.unreadyAlerted || now - since < this.w.limits.unreadyAlertMs) return;
     this.set({ unreadyAlerted: true });
-    this.emit({ kind: 'alert', message: `drone ${this.me} not ready for ${Math.round((now - since) / 60_000)} min: ${r.reason}` });
+    this.emit({ kind: 'alert', message: `drone d${this.me} not ready for ${Math.round((now - since) / 60_000)} min: ${r.reason}` });
   }
 
   private advanceLaunch(phase: LaunchPhase): void {
@@ -683,7 +683,7 @@ class Machine {
           this.goTo(target);
           return;
         }
-        if (this.s.partner !== undefined) this.setRole({ role: 'handing-over' }, `under station ${this.s.station}, waiting for drone ${this.s.partner} to leave`);
+        if (this.s.partner !== undefined) this.setRole({ role: 'handing-over' }, `under station ${this.s.station}, waiting for drone d${this.s.partner} to leave`);
         else {
           this.setRole({ role: 'on-station', phase: 'holding' }, `on station ${this.s.station}`);
           if (this.token === this.me) this.passToken(undefined);
@@ -717,7 +717,7 @@ class Machine {
     } else if (this.s.partner !== undefined && w.partner?.role.role === 'handing-over') {
       // Hand the token from the replacement to the relieved drone and leave upwards.
       this.passToken(undefined);
-      this.startReturn(`relieved by drone ${w.partner.sysid}`);
+      this.startReturn(`relieved by drone d${w.partner.sysid}`);
     }
   }
 

@@ -101,7 +101,7 @@ export function nextLaunch<D extends { readonly sysid: number; readonly state: D
     const station = old.state.station!;
     // …by the fullest ready drone.
     const best = ready.sort((a, b) => pct(b) - pct(a))[0];
-    if (best) return { kind: 'relieve', replacement: best, relieved: old, station, reason: `relieves drone ${old.sysid} at station ${station}` };
+    if (best) return { kind: 'relieve', replacement: best, relieved: old, station, reason: `relieves drone d${old.sysid} at station ${station}` };
     if (atReserve(old)) return { kind: 'leave', relieved: old, reason: 'battery at reserve and no replacement ready: station left empty' };
     return undefined;
   }

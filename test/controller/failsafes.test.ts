@@ -113,8 +113,8 @@ test('low battery: the drone is relieved now (its replacement first); critical b
   const low = after(2, t0 + 12 * 60_000);
   const leaves = low.find((t) => t.from === 'on-station');
   assert.ok(leaves, `drone 2 left its station: ${JSON.stringify(low)}`);
-  assert.match(leaves.reason, /relieved by drone \d+/);
-  const relief = fleet.transitions.find((t) => t.atMs >= t0 + 12 * 60_000 && t.to === 'launching' && /relieves drone 2\b/.test(t.reason));
+  assert.match(leaves.reason, /relieved by drone d\d+/);
+  const relief = fleet.transitions.find((t) => t.atMs >= t0 + 12 * 60_000 && t.to === 'launching' && /relieves drone d2\b/.test(t.reason));
   assert.ok(relief && relief.atMs <= leaves.atMs, 'its replacement launched before it left');
   const d2 = world.drone(2)!;
   assert.ok(d2.copter.onGround && !d2.armed, 'drone 2 landed');

@@ -124,7 +124,7 @@ test('a drone landed away from its pad is away until an admin marks it carried b
   assert.equal(r.fleet.role(up), 'away');
   assert.equal(r.fleet.transitions.filter((t) => t.sysid === up && t.to === 'fault').length, 0, 'never a fault');
   assert.throws(() => r.fleet.carriedBack(other), (e) => isCanopyError(e, 'CANOPY_ERR_STATE') && /is not away from its pad/.test(e.message));
-  assert.throws(() => r.fleet.carriedBack(99), /has no drone 99/);
+  assert.throws(() => r.fleet.carriedBack(99), /has no drone d99/);
   assert.throws(() => r.fleet.clearFault(up), (e) => isCanopyError(e, 'CANOPY_ERR_STATE') && /is not faulted \(it is away\)/.test(e.message));
   // Someone carries it back (the rig plays the world's part), and an admin says so.
   assert.equal(d.carryToPad(), true);
@@ -138,7 +138,7 @@ test('a drone landed away from its pad is away until an admin marks it carried b
   fault('test fault');
   assert.equal(r.fleet.role(up), 'fault');
   assert.throws(() => r.fleet.clearFault(other), (e) => isCanopyError(e, 'CANOPY_ERR_STATE') && /is not faulted/.test(e.message));
-  assert.throws(() => r.fleet.clearFault(99), /has no drone 99/);
+  assert.throws(() => r.fleet.clearFault(99), /has no drone d99/);
   assert.match(r.fleet.clearFault(up), /back in the plan/);
   assert.equal(r.fleet.role(up), 'charging');
   // Faulted again; power-cycled on its pad: it reboots and reports ready, and is back.

@@ -85,7 +85,7 @@ test('the net is manned, drones rotate with the replacement there first, separat
   const relieved = fleet.transitions.filter((t) => t.to === 'returning' && /relieved by drone/.test(t.reason));
   assert.ok(relieved.length >= 3, `each first drone relieved (${relieved.length}): ${fleet.transitions.map((t) => `${t.sysid}:${t.to}(${t.reason})`).join(', ')}`);
   for (const r of relieved) {
-    const replacement = Number(/relieved by drone (\d+)/.exec(r.reason)![1]);
+    const replacement = Number(/relieved by drone d(\d+)/.exec(r.reason)![1]);
     const arrived = fleet.transitions.find((t) => t.sysid === replacement && t.to === 'handing-over');
     assert.ok(arrived && arrived.atMs <= r.atMs, `drone ${replacement} was under the station before drone ${r.sysid} left`);
   }

@@ -70,8 +70,8 @@ test("an operator's Land is not a failsafe; the drone down off its pad is marked
   assert.equal(errorOf(await ask(site, admin, 'drone/carried-back', { id: 'd999' })), 'no drone "d999"');
   assert.equal(errorOf(await ask(site, admin, 'drone/clear-fault', { id: 'd999' })), 'no drone "d999"');
   assert.match(errorOf(await ask(site, admin, 'drone/carried-back', {})), /^drone\/carried-back needs \{ "id": "<drone id>" \}/);
-  assert.equal(errorOf(await ask(site, admin, 'drone/carried-back', { id })), `drone ${n} is not away from its pad (it is on-station)`);
-  assert.equal(errorOf(await ask(site, admin, 'drone/clear-fault', { id })), `drone ${n} is not faulted (it is on-station)`);
+  assert.equal(errorOf(await ask(site, admin, 'drone/carried-back', { id })), `drone d${n} is not away from its pad (it is on-station)`);
+  assert.equal(errorOf(await ask(site, admin, 'drone/clear-fault', { id })), `drone d${n} is not faulted (it is on-station)`);
 
   // The operator's Land.
   const since = site.clock.now();

@@ -173,7 +173,7 @@ const cases: Case[] = [
     effects: [
       { kind: 'count', what: 'denial' },
       { kind: 'count', what: 'ground-refusal' },
-      { kind: 'log', level: 'warn', message: 'drone 1: arm refused: Arm: Throttle too high; waiting 2 s' },
+      { kind: 'log', level: 'warn', message: 'drone d1: arm refused: Arm: Throttle too high; waiting 2 s' },
       { kind: 'transition', from: 'launching', to: 'charging', reason: 'arm refused: Arm: Throttle too high (again in 2 s)' },
     ],
     also: (s) => {
@@ -191,7 +191,7 @@ const cases: Case[] = [
     effects: [
       { kind: 'count', what: 'denial' },
       { kind: 'count', what: 'ground-refusal' },
-      { kind: 'log', level: 'warn', message: 'drone 1: arm refused: DENIED; waiting 8 s' },
+      { kind: 'log', level: 'warn', message: 'drone d1: arm refused: DENIED; waiting 8 s' },
       { kind: 'transition', from: 'launching', to: 'charging', reason: 'arm refused: DENIED (again in 8 s)' },
     ],
   },
@@ -203,7 +203,7 @@ const cases: Case[] = [
     role: { role: 'fault' },
     effects: [
       { kind: 'count', what: 'denial' },
-      { kind: 'log', level: 'warn', message: 'drone 1: set GUIDED refused', data: { reason: 'denied', detail: 'DENIED' } },
+      { kind: 'log', level: 'warn', message: 'drone d1: set GUIDED refused', data: { reason: 'denied', detail: 'DENIED' } },
       { kind: 'transition', from: 'returning', to: 'fault', reason: 'set GUIDED failed 3 times (denied)', cause: 'failsafe' },
       { kind: 'return-to-launch' },
     ],
@@ -250,7 +250,7 @@ const cases: Case[] = [
     effects: [
       { kind: 'token', holder: undefined, pace: 'launch' },
       { kind: 'token', holder: 1, pace: undefined },
-      { kind: 'transition', from: 'on-station', to: 'returning', reason: 'relieved by drone 2' },
+      { kind: 'transition', from: 'on-station', to: 'returning', reason: 'relieved by drone d2' },
     ],
     also: (s) => assert.equal(s.station, undefined),
   },
@@ -361,7 +361,7 @@ const cases: Case[] = [
     role: { role: 'charging' },
     effects: [
       { kind: 'count', what: 'ground-refusal' },
-      { kind: 'log', level: 'warn', message: 'drone 1: takeoff refused: disarmed on its pad before taking off; waiting 2 s' },
+      { kind: 'log', level: 'warn', message: 'drone d1: takeoff refused: disarmed on its pad before taking off; waiting 2 s' },
       { kind: 'transition', from: 'launching', to: 'charging', reason: 'takeoff refused: disarmed on its pad before taking off (again in 2 s)' },
     ],
   },
@@ -556,7 +556,7 @@ const cases: Case[] = [
     input: { kind: 'advance' },
     seen: seen({ readiness: { ready: false, reason: 'PreArm: Compass not calibrated' } }),
     role: { role: 'charging' },
-    effects: [{ kind: 'alert', message: 'drone 1 not ready for 5 min: PreArm: Compass not calibrated' }],
+    effects: [{ kind: 'alert', message: 'drone d1 not ready for 5 min: PreArm: Compass not calibrated' }],
     also: (s) => assert.equal(s.unreadyAlerted, true),
   },
 ];

@@ -72,7 +72,7 @@ test('empty stations are paired with the nearest ready drones (shortest pairs fi
 test('relief comes first: the lowest drone due is relieved by the fullest ready one; with none ready, one at its reserve leaves its station empty', () => {
   const due = [drone(1, RELIEVE, { station: 0 }), drone(2, RELIEVE, { station: 1 }), drone(3, READY), drone(4, READY)];
   const p = plan(due);
-  assert.deepEqual(p && p.kind === 'relieve' && [p.relieved.sysid, p.replacement.sysid, p.station, p.reason], [2, 3, 1, 'relieves drone 2 at station 1']);
+  assert.deepEqual(p && p.kind === 'relieve' && [p.relieved.sysid, p.replacement.sysid, p.station, p.reason], [2, 3, 1, 'relieves drone d2 at station 1']);
   assert.equal(plan(due.slice(0, 2)), undefined, 'nobody ready, nobody at reserve: it waits');
   const leave = plan(due.slice(0, 2), undefined, () => true);
   assert.deepEqual(leave && leave.kind === 'leave' && leave.relieved.sysid, 2);
