@@ -54,7 +54,7 @@ test(`canopy start on a pseudo-terminal cut and restored ${CUTS} times: reconnec
   };
   const allHeardSince = (since: number) => lastHeartbeat.size === DRONES && [...lastHeartbeat.values()].every((at) => at > since);
 
-  await eventually(() => allHeardSince(0) && count(/vehicle \S+ found/g) === DRONES, 60_000, `${DRONES} drones heard through the controller`);
+  await eventually(() => allHeardSince(0) && count(/drone d\d+ \(\S+\) found/g) === DRONES, 60_000, `${DRONES} drones heard through the controller`);
   const linkUps = count(/link up .*serial:/g);
 
   const latencies: number[] = [];
@@ -71,8 +71,8 @@ test(`canopy start on a pseudo-terminal cut and restored ${CUTS} times: reconnec
     alive();
   }
 
-  assert.equal(count(/vehicle \S+ found/g), DRONES, 'the drones kept their sessions (none found a second time)');
-  assert.equal(count(/vehicle \S+ lost/g), 0, 'no drone was given up for lost');
+  assert.equal(count(/drone d\d+ \(\S+\) found/g), DRONES, 'the drones kept their sessions (none found a second time)');
+  assert.equal(count(/drone d\d+ \(\S+\) lost/g), 0, 'no drone was given up for lost');
   assert.doesNotMatch(canopy.output(), /Unhandled|TypeError|RangeError|uncaught/i);
   const sorted = [...latencies].sort((a, b) => a - b);
   t.diagnostic(`device back → controller link up (wall clock, ms): median ${sorted[Math.floor(sorted.length / 2)]}, max ${sorted.at(-1)}, over ${CUTS} cuts`);
@@ -92,7 +92,7 @@ test('a radio absent when canopy start begins is waited for, and its drones come
   // Plugged in: the device appears, the simulated drones talk on its far end.
   await pty.start();
   const sim = spawnCanopy(t, 'sim', 'serve', '--link', `serial:${pty.a}?baud=57600`, '--drones', String(DRONES));
-  await eventually(() => (canopy.output().match(/vehicle \S+ found/g) ?? []).length === DRONES, 60_000, `${DRONES} drones found once the radio is there:\n${canopy.output()}`);
+  await eventually(() => (canopy.output().match(/drone d\d+ \(\S+\) found/g) ?? []).length === DRONES, 60_000, `${DRONES} drones found once the radio is there:\n${canopy.output()}`);
   assert.equal((canopy.output().match(/does not exist/g) ?? []).length, 1, 'the outage was said once');
   assert.equal(canopy.exitCode, null);
   assert.equal(sim.exitCode, null);
