@@ -19,6 +19,8 @@ export const CONTROLLER_ERROR_CODES = {
   CANOPY_ERR_STORE_MANIFEST: 'unreadable backup manifest',
   CANOPY_ERR_STORE_SHARES: 'not enough erasure-code shares to rebuild',
   CANOPY_ERR_STORE_SEAL: 'sealing a chunk failed (a seal worker failed or stopped)',
+  CANOPY_ERR_STORE_EXISTS: 'a file to restore exists with other content (--overwrite replaces it)',
+  CANOPY_ERR_DEFERRED: 'not done now: it waits for the power budget to grant it; try again then',
 } as const;
 
 /** Every code of the application, by layer: the library's, the hardware adapters', the controller's. */
@@ -60,9 +62,11 @@ export const EXIT_CODES: Record<CanopyErrorCode, number> = {
   CANOPY_ERR_STORE_SEAL: EXIT.software,
   CANOPY_ERR_CANNOT_OPEN: EXIT.cantCreate,
   CANOPY_ERR_STORE_QUOTA: EXIT.cantCreate,
+  CANOPY_ERR_STORE_EXISTS: EXIT.cantCreate,
   CANOPY_ERR_RADIO_VERIFY: EXIT.io,
   CANOPY_ERR_TIMEOUT: EXIT.tempFail,
   CANOPY_ERR_LINK_DOWN: EXIT.tempFail,
+  CANOPY_ERR_DEFERRED: EXIT.tempFail,
   CANOPY_ERR_DENIED: EXIT.noPermission,
   CANOPY_ERR_SERIAL_PERMISSION: EXIT.noPermission,
   CANOPY_ERR_STORE_PASSPHRASE: EXIT.noPermission,

@@ -111,12 +111,12 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   backup: {
     summary: 'back up a directory: encrypted chunks to the phone, the uplink and k-of-n shares on neighbours',
-    usage: 'canopy backup PATH [--broker URL] [--owner NAME] [--neighbour NAME ...] [--k K] [--n N] [--manifest FILE] [--no-uplink] [--seal-workers N] [--config FILE]\n       canopy backup --repair MANIFEST [--neighbour NAME ...]\n       (passphrase from CANOPY_PASSPHRASE or --passphrase-file; mesh password from CANOPY_PASSWORD or --password-file)',
+    usage: 'canopy backup PATH [--broker URL] [--username U] [--password-file FILE] [--owner NAME] [--neighbour NAME ...] [--k K] [--n N] [--manifest FILE] [--no-uplink] [--seal-workers N] [--scrypt-log-n N] [--passphrase-file FILE] [--timeout MS] [--base TOPIC] [--data DIR] [--config FILE]\n       canopy backup --repair MANIFEST [same options]   (exit 75 when the power budget defers it: run it again later)\n       (passphrase from CANOPY_PASSPHRASE or --passphrase-file; mesh login: --username (default: the owner, store.owner or "phone"), password from CANOPY_PASSWORD or --password-file;\n        on the simulated site with none of these: its phone\'s login, neighbours and demo passphrase from DATA/sim-login.json)',
     load: () => import('./commands/backup.ts'),
   },
   restore: {
     summary: 'restore a backup from the phone, the upstream store or any k neighbours',
-    usage: 'canopy restore MANIFEST DIR [--broker URL] [--owner NAME] [--upstream URL [--upstream-base TOPIC]] [--neighbour NAME ...] [--no-mesh] [--config FILE]\n       (MANIFEST: the file canopy backup wrote, or its address; passphrase from CANOPY_PASSPHRASE or --passphrase-file)',
+    usage: 'canopy restore MANIFEST DIR [--overwrite] [--broker URL] [--username U] [--password-file FILE] [--owner NAME] [--upstream URL [--upstream-base TOPIC] [--upstream-username U]] [--neighbour NAME ...] [--no-mesh] [--passphrase-file FILE] [--timeout MS] [--base TOPIC] [--data DIR] [--config FILE]\n       (MANIFEST: the file canopy backup wrote, or its address. Files land in DIR/<name of what was backed up>/…: canopy backup ~/Documents restores into DIR/Documents/;\n        a file there with other content stops the restore before anything is written, unless --overwrite; files already as in the backup are left as they are.\n        Passphrase and mesh login as for canopy backup; upstream password from CANOPY_UPSTREAM_PASSWORD)',
     load: () => import('./commands/restore.ts'),
   },
   user: {

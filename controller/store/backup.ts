@@ -19,7 +19,7 @@ import { CanopyError, isCanopyError } from '../../common/errors.ts';
 import { addressOf } from './chunk-store.ts';
 import { Chunker, DEFAULT_CHUNKER, type ChunkerParams } from './chunker.ts';
 import { chunkId, DEFAULT_KDF, deriveKeys, newKdfParams, type Keys } from './crypto.ts';
-import { encodeShares } from './erasure.ts';
+import { decodeShares, encodeShares, type Share } from './erasure.ts';
 import { openManifest, sealManifest, type ChunkRef, type ManifestBody, type ManifestHeader, type ShareRef } from './manifest.ts';
 import type { StoreClient } from './protocol.ts';
 import { SealPool } from './seal-pool.ts';
@@ -64,7 +64,10 @@ export interface BackupResult {
   newBytes: number;
   /** Sealed bytes sent to the phone (chunks and manifest). */
   sentBytes: number;
+  /** Shares put on neighbours, `spreadShares` of them for chunks of earlier backups. */
   shares: number;
+  /** Shares placed for chunks an earlier backup holds too few of, or on too few neighbours (late neighbours, a changed code). */
+  spreadShares: number;
   uplinked: number;
   warnings: string[];
 }
@@ -194,7 +197,28 @@ export class ChunkPipeline {
   }
 }
 
-/** Puts a sealed blob everywhere it belongs; shares are placed by `placeShares`. */
+/**
+ * What a chunk's shares lack to be spread as a new backup would spread them: the indexes it holds
+ * no share of (`missing`), and, while fewer than min(n, live neighbours) neighbours hold its
+ * shares, the extra shares of a neighbour holding several (`crowded`: they move to one holding
+ * none). A backup made before neighbours joined has all its shares on the few there were.
+ */
+export function underPlaced(shares: readonly ShareRef[], n: number, liveNeighbours: number): { missing: number[]; crowded: ShareRef[] } {
+  const missing = Array.from({ length: n }, (_, i) => i).filter((i) => !shares.some((s) => s.index === i));
+  const byHolder = new Map<string, ShareRef[]>();
+  for (const s of shares) byHolder.set(s.holder, [...(byHolder.get(s.holder) ?? []), s]);
+  // The missing shares go to neighbours holding none first, so they count towards the spread.
+  let short = Math.min(n, liveNeighbours) - byHolder.size - missing.length;
+  const crowded: ShareRef[] = [];
+  for (const held of byHolder.values()) for (const s of held.slice(1)) if (short-- > 0) crowded.push(s);
+  return { missing, crowded };
+}
+
+export function isUnderPlaced(plan: ReturnType<typeof underPlaced>): boolean {
+  return plan.missing.length > 0 || plan.crowded.length > 0;
+}
+
+/** Puts a sealed blob everywhere it belongs; shares are placed by `placeShares`, topped up by `topUp`. */
 export class Sender {
   readonly dead = new Set<string>();
   readonly warnings: string[] = [];
@@ -242,9 +266,10 @@ export class Sender {
 
   /**
    * Shares `indexes` of `sealed` to neighbours: share i of the j-th chunk goes to neighbour (j+i) mod N
-   * first (spread evenly), then to the next live one that is not yet holding a share of this chunk.
+   * first (spread evenly), then to the next live one that is not yet holding a share of this chunk;
+   * the `spreadOnly` ones go only to a neighbour holding none (they exist elsewhere already).
    */
-  async placeShares(seq: number, sealed: Uint8Array, indexes?: readonly number[], taken: readonly string[] = []): Promise<ShareRef[]> {
+  async placeShares(seq: number, sealed: Uint8Array, indexes?: readonly number[], taken: readonly string[] = [], spreadOnly: ReadonlySet<number> = new Set()): Promise<ShareRef[]> {
     const { neighbours, k, n } = this.t;
     if (neighbours.length === 0) return [];
     const shares = encodeShares(sealed, k, n).filter((s) => !indexes || indexes.includes(s.index));
@@ -254,7 +279,7 @@ export class Sender {
         const addr = addressOf(share.data);
         const order = neighbours.map((_, i) => neighbours[(seq + share.index + i) % neighbours.length]!);
         // Prefer a neighbour not holding a share of this chunk yet; fall back to any live one.
-        const preferred = [...order.filter((h) => !holding.has(h)), ...order.filter((h) => holding.has(h))];
+        const preferred = [...order.filter((h) => !holding.has(h)), ...(spreadOnly.has(share.index) ? [] : order.filter((h) => holding.has(h)))];
         for (const holder of preferred) {
           if (this.dead.has(holder)) continue;
           holding.add(holder);
@@ -274,8 +299,55 @@ export class Sender {
       }),
     );
     const ok = placed.filter((p): p is ShareRef => p !== undefined);
-    if (ok.length < shares.length) this.note(`only ${ok.length} of ${shares.length} shares of a chunk found a neighbour`);
+    const needed = shares.filter((s) => !spreadOnly.has(s.index)).length;
+    const got = ok.filter((p) => !spreadOnly.has(p.index)).length;
+    if (got < needed) this.note(`only ${got} of ${needed} shares of a chunk found a neighbour`);
     return ok;
+  }
+
+  /** Neighbours not known to be gone. */
+  liveNeighbours(): number {
+    return this.t.neighbours.filter((h) => !this.dead.has(h)).length;
+  }
+
+  /**
+   * Places a chunk's `missing` shares and moves its `crowded` ones (underPlaced) to neighbours
+   * holding none of it; a crowded share that finds no other neighbour stays where it was (the old
+   * copy stays too: older manifests still name it). Returns the chunk's shares after it.
+   */
+  async topUp(seq: number, shares: readonly ShareRef[], sealed: Uint8Array, plan: ReturnType<typeof underPlaced>): Promise<{ shares: ShareRef[]; recreated: number; moved: number }> {
+    const moving = new Set(plan.crowded);
+    const kept = shares.filter((s) => !moving.has(s));
+    const movingIndexes = new Set(plan.crowded.map((s) => s.index));
+    const placed = await this.placeShares(seq, sealed, [...plan.missing, ...movingIndexes], kept.map((s) => s.holder), movingIndexes);
+    const unmoved = plan.crowded.filter((s) => !placed.some((p) => p.index === s.index));
+    const recreated = placed.filter((p) => plan.missing.includes(p.index)).length;
+    return { shares: [...kept, ...unmoved, ...placed].sort((a, b) => a.index - b.index), recreated, moved: placed.length - recreated };
+  }
+
+  /** A stored chunk's sealed bytes: the phone's copy if intact, else decoded from k of `shares`; undefined when neither can be had. */
+  async sealedCopy(ref: ChunkRef, shares: readonly ShareRef[], timeoutMs?: number): Promise<Uint8Array | undefined> {
+    const { client, owner, k, n } = this.t;
+    try {
+      const { body } = await client.request(owner, { op: 'get', addr: ref.addr }, undefined, timeoutMs);
+      if (addressOf(body) === ref.addr) return body;
+    } catch (e) {
+      if (!isCanopyError(e)) throw e;
+    }
+    const got: Share[] = [];
+    for (const s of shares) {
+      if (got.length === k) break;
+      try {
+        const { body } = await client.request(s.holder, { op: 'get', addr: s.addr }, undefined, timeoutMs);
+        if (addressOf(body) === s.addr) got.push({ index: s.index, data: body });
+      } catch (e) {
+        if (!isCanopyError(e)) throw e;
+      }
+    }
+    if (got.length < k) return undefined;
+    const sealed = decodeShares(got, k, n, ref.sealed);
+    if (addressOf(sealed) !== ref.addr) throw new CanopyError('CANOPY_ERR_STORE_CORRUPT', `shares of chunk ${ref.id} decode to other bytes`);
+    return sealed;
   }
 
   /** The manifest: to the phone, the uplink and, whole, to every live neighbour (a restore can start anywhere). */
@@ -312,7 +384,11 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     const keys = previous?.keys ?? (await deriveKeys(opts.passphrase, kdf));
     await sender.init();
 
-    const known = new Map<string, ChunkRef>(previous?.body.chunks.map((c) => [c.id, c]));
+    // Chunks of the newest backup are reused with their shares; under another erasure code
+    // (k, n changed since) their shares are made again under this one.
+    const sameCode = previous?.body.erasure.k === opts.k && previous.body.erasure.n === opts.n;
+    const known = new Map<string, ChunkRef>(previous?.body.chunks.map((c) => [c.id, { ...c, shares: sameCode ? [...c.shares] : [] }]));
+    const reused = new Set(known.values());
     const pipeline = new ChunkPipeline(
       keys,
       pool,
@@ -342,6 +418,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
       body.files.push(entry);
     }
     await pipeline.drain();
+    const spreadShares = await spreadEarlier(sender, pipeline.chunks, reused, opts, progress);
 
     const header: ManifestHeader = { v: 1, kdf, check: Buffer.from(keys.check).toString('base64'), createdAt: Date.now() };
     const manifest = sealManifest(header, body, keys);
@@ -357,10 +434,38 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
       newBytes: pipeline.newBytes,
       sentBytes: sender.sentBytes,
       shares: sender.sharesPut,
+      spreadShares,
       uplinked: sender.uplinked,
       warnings: sender.warnings,
     };
   } finally {
     if (!opts.sealPool) await pool.close();
   }
+}
+
+/**
+ * Tops up the shares of the chunks this backup reuses from an earlier one (underPlaced): a
+ * neighbour added since gets its part of them, from the phone's sealed copy (or k shares).
+ * Returns how many shares were placed.
+ */
+async function spreadEarlier(sender: Sender, chunks: readonly ChunkRef[], reused: ReadonlySet<ChunkRef>, opts: BackupOptions, progress: (f: number, d: string) => void): Promise<number> {
+  const short = chunks.map((ref, seq) => ({ ref, seq, plan: underPlaced(ref.shares, opts.n, sender.liveNeighbours()) })).filter((c) => reused.has(c.ref) && isUnderPlaced(c.plan));
+  if (short.length === 0 || opts.neighbours.length === 0) return 0;
+  const window = new Window(opts.window ?? 16);
+  let placed = 0;
+  let done = 0;
+  for (const { ref, seq, plan } of short) {
+    await window.add(async () => {
+      const sealed = await sender.sealedCopy(ref, ref.shares);
+      if (!sealed) sender.note(`chunk ${ref.id} of an earlier backup: neither the phone nor its shares give it, so its shares are not spread (canopy backup --repair names it)`);
+      else {
+        const r = await sender.topUp(seq, ref.shares, sealed, plan);
+        ref.shares = r.shares;
+        placed += r.recreated + r.moved;
+      }
+      progress(1, `spreading shares: ${++done} of ${short.length} earlier chunks`);
+    });
+  }
+  await window.drain();
+  return placed;
 }

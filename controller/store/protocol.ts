@@ -195,8 +195,11 @@ export function connectMqtt(url: string, opts: IClientOptions = {}): Promise<Mqt
     const fail = (e: Error & { code?: number | string }) => {
       client.off('close', closed);
       client.end(true);
-      const why = e.code === 4 || e.code === 5 ? 'the broker refused the username or password' : e.message;
-      reject(new CanopyError('CANOPY_ERR_LINK_DOWN', `cannot connect to ${url}: ${why}`, { cause: e }));
+      // CONNACK 4 (bad user name or password) and 5 (not authorized), MQTT 3.1.1 §3.2.2.3: a refusal, not an outage.
+      if (e.code === 4 || e.code === 5) {
+        const who = opts.username === undefined ? 'an anonymous login (no username)' : `user "${opts.username}"`;
+        reject(new CanopyError('CANOPY_ERR_DENIED', `cannot connect to ${url}: the broker refused ${who} (wrong or missing password, or no such user)`, { cause: e }));
+      } else reject(new CanopyError('CANOPY_ERR_LINK_DOWN', `cannot connect to ${url}: ${e.message}`, { cause: e }));
     };
     const closed = () => fail(new Error('the connection closed before the broker accepted it'));
     // No Nagle on our side either (each reconnect is a new socket): small requests and PUBACKs go at once.

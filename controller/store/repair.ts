@@ -1,16 +1,15 @@
 /**
  * Repair (Tahoe-LAFS's check and repair): find the shares a backup has lost — a neighbour that no
  * longer answers, or one that answers without the share — and, while the power budget grants it,
- * re-create them on other neighbours. A lost share is rebuilt byte for byte (the code is
+ * re-create them on other neighbours; shares crowded on fewer neighbours than there now are (the
+ * backup was made before the others joined) move to the new ones (backup.ts's underPlaced). A lost share is rebuilt byte for byte (the code is
  * systematic and deterministic: encoding the same sealed chunk gives the same shares), from the
  * phone's sealed copy or from k surviving shares; only its holder changes. The updated placement
  * goes into a new manifest, sent like a backup's.
  */
-import { CanopyError, isCanopyError } from '../../common/errors.ts';
-import { addressOf } from './chunk-store.ts';
-import { Sender, type StoreTargets } from './backup.ts';
-import { decodeShares, type Share } from './erasure.ts';
-import { openManifest, sealManifest, type ChunkRef, type ShareRef } from './manifest.ts';
+import { isCanopyError } from '../../common/errors.ts';
+import { isUnderPlaced, Sender, underPlaced, type StoreTargets } from './backup.ts';
+import { openManifest, sealManifest, type ShareRef } from './manifest.ts';
 
 export interface RepairOptions extends StoreTargets {
   manifest: Uint8Array;
@@ -24,12 +23,14 @@ export interface RepairOptions extends StoreTargets {
 
 export interface RepairResult {
   chunks: number;
-  /** Chunks that had all n shares. */
+  /** Chunks that had all n shares, spread over as many neighbours as there are (up to n). */
   healthy: number;
   /** Neighbours that did not answer. */
   gone: string[];
   lostShares: number;
   recreated: number;
+  /** Shares moved from a neighbour holding several of a chunk to one holding none. */
+  moved: number;
   /** Chunks left short because the grant was withheld. */
   deferred: number;
   /** Chunks that could not be rebuilt (no phone copy and fewer than k shares), by id. */
@@ -45,7 +46,7 @@ export async function repair(opts: RepairOptions): Promise<RepairResult> {
   const { k, n } = body.erasure;
   const sender = new Sender({ ...opts, k, n }, opts.warn);
   await sender.init();
-  const result: RepairResult = { chunks: body.chunks.length, healthy: 0, gone: [], lostShares: 0, recreated: 0, deferred: 0, unrecoverable: [] };
+  const result: RepairResult = { chunks: body.chunks.length, healthy: 0, gone: [], lostShares: 0, recreated: 0, moved: 0, deferred: 0, unrecoverable: [] };
 
   // Which shares are still where the manifest says: one `has` per holder.
   const byHolder = new Map<string, ShareRef[]>();
@@ -66,25 +67,26 @@ export async function repair(opts: RepairOptions): Promise<RepairResult> {
   for (const [seq, ref] of body.chunks.entries()) {
     opts.progress?.(seq / body.chunks.length, `chunk ${seq + 1} of ${body.chunks.length}`);
     const live = ref.shares.filter((s) => alive.has(s));
-    const missing = Array.from({ length: n }, (_, i) => i).filter((i) => !live.some((s) => s.index === i));
-    if (missing.length === 0) {
+    const plan = underPlaced(live, n, sender.liveNeighbours());
+    if (!isUnderPlaced(plan)) {
       result.healthy++;
       continue;
     }
-    result.lostShares += missing.length;
+    result.lostShares += plan.missing.length;
     if (opts.grant && !opts.grant()) {
       result.deferred++;
       continue;
     }
-    const sealed = await sealedCopy(opts, ref, live, k, n);
+    const sealed = await sender.sealedCopy(ref, live, opts.timeoutMs);
     if (!sealed) {
       result.unrecoverable.push(ref.id);
       continue;
     }
-    const placed = await sender.placeShares(seq, sealed, missing, live.map((s) => s.holder));
-    if (placed.length > 0 || live.length !== ref.shares.length) changed = true;
-    ref.shares = [...live, ...placed].sort((a, b) => a.index - b.index);
-    result.recreated += placed.length;
+    const r = await sender.topUp(seq, live, sealed, plan);
+    if (r.recreated + r.moved > 0 || live.length !== ref.shares.length) changed = true;
+    ref.shares = r.shares;
+    result.recreated += r.recreated;
+    result.moved += r.moved;
   }
 
   opts.progress?.(1, 'checked');
@@ -93,28 +95,4 @@ export async function repair(opts: RepairOptions): Promise<RepairResult> {
     result.manifestAddr = await sender.sendManifest(result.manifest);
   }
   return result;
-}
-
-/** The sealed chunk: the phone's copy if intact, else decoded from k live shares. */
-async function sealedCopy(opts: RepairOptions, ref: ChunkRef, live: ShareRef[], k: number, n: number): Promise<Uint8Array | undefined> {
-  try {
-    const { body } = await opts.client.request(opts.owner, { op: 'get', addr: ref.addr }, undefined, opts.timeoutMs);
-    if (addressOf(body) === ref.addr) return body;
-  } catch (e) {
-    if (!isCanopyError(e)) throw e;
-  }
-  const got: Share[] = [];
-  for (const s of live) {
-    if (got.length === k) break;
-    try {
-      const { body } = await opts.client.request(s.holder, { op: 'get', addr: s.addr }, undefined, opts.timeoutMs);
-      if (addressOf(body) === s.addr) got.push({ index: s.index, data: body });
-    } catch (e) {
-      if (!isCanopyError(e)) throw e;
-    }
-  }
-  if (got.length < k) return undefined;
-  const sealed = decodeShares(got, k, n, ref.sealed);
-  if (addressOf(sealed) !== ref.addr) throw new CanopyError('CANOPY_ERR_STORE_CORRUPT', `shares of chunk ${ref.id} decode to other bytes`);
-  return sealed;
 }

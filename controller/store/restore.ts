@@ -7,15 +7,21 @@
  * Every blob is checked against its address (SHA-256 of the sealed bytes, from the authenticated
  * manifest), every chunk against its seal and its keyed id. A chunk no source can give intact is
  * named with the files that need it; those files are not written and the rest are.
+ *
+ * Files land under DIR by their path in the backup, which starts with the name of what was backed
+ * up: `canopy backup ~/Documents` restores into `DIR/Documents/…`. A file already there with the
+ * backup's content is left as it is (not fetched); one with other content is replaced only with
+ * `overwrite` — otherwise the restore refuses before it writes anything (CANOPY_ERR_STORE_EXISTS).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, open as openFile, rename, rm, utimes } from 'node:fs/promises';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { chmod, lstat, mkdir, open as openFile, rename, rm, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { CanopyError, isCanopyError } from '../../common/errors.ts';
 import { addressOf, isAddress } from './chunk-store.ts';
-import { chunkId, open } from './crypto.ts';
+import { Chunker } from './chunker.ts';
+import { chunkId, open, type Keys } from './crypto.ts';
 import { decodeShares, type Share } from './erasure.ts';
-import { openManifest, type ChunkRef, type ManifestBody, type OpenedManifest } from './manifest.ts';
+import { openManifest, type ChunkRef, type FileEntry, type ManifestBody, type OpenedManifest } from './manifest.ts';
 import type { StoreClient } from './protocol.ts';
 
 /** A store agent to fetch from: a client and the agent's name on that client's broker. */
@@ -40,13 +46,19 @@ export interface RestoreOptions {
   /** Chunks fetched at once. Default 8. */
   window?: number;
   timeoutMs?: number;
+  /** Replace files in DIR whose content differs from the backup's (otherwise: CANOPY_ERR_STORE_EXISTS). */
+  overwrite?: boolean;
   progress?: (fraction: number, detail: string) => void;
   warn?: (msg: string) => void;
 }
 
 export interface RestoreResult {
+  /** Files restored, `unchanged` of them already there with the backup's content. */
   files: number;
+  unchanged: number;
   bytes: number;
+  /** Where the backup's top-level entries landed (DIR/<name of what was backed up>). */
+  roots: string[];
   /** Files not written, each with the reason (the chunk that could not be had). */
   failed: { path: string; reason: string }[];
   /** Bad copies met on the way (a source that gave damaged bytes, a missing share), named. */
@@ -219,9 +231,23 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   for (const d of body.dirs) safePath(opts.dir, d.path);
   for (const f of body.files) safePath(opts.dir, f.path);
 
+  // What is in DIR already, before anything is written there.
+  const present = await existing(opts.dir, body, m.keys);
+  const refused = present.blocked.length > 0 ? present.blocked : opts.overwrite ? [] : present.differing;
+  if (refused.length > 0) {
+    const named = refused.slice(0, 3).map((p) => join(opts.dir, p)).join(', ') + (refused.length > 3 ? ` and ${refused.length - 3} more` : '');
+    throw new CanopyError(
+      'CANOPY_ERR_STORE_EXISTS',
+      present.blocked.length > 0
+        ? `${named}: in the way (a directory where the backup has a file, or a file where it has a directory): move it away; nothing was restored`
+        : `${named}: already there with other content than the backup's; nothing was restored (--overwrite replaces ${refused.length === 1 ? 'it' : 'them'}, or restore into another directory)`,
+    );
+  }
+
   const fetcher = new Fetcher(m, opts);
   const total = body.files.reduce((s, f) => s + f.size, 0);
-  const result: RestoreResult = { files: 0, bytes: 0, failed: [], problems: fetcher.problems, fetched: fetcher.fetched, unreachable: [] };
+  const roots = [...new Set([...body.dirs, ...body.files].map((e) => e.path.split('/')[0]!))].map((r) => join(opts.dir, r));
+  const result: RestoreResult = { files: 0, unchanged: 0, bytes: 0, roots, failed: [], problems: fetcher.problems, fetched: fetcher.fetched, unreachable: [] };
   await mkdir(opts.dir, { recursive: true });
   for (const d of body.dirs) await mkdir(safePath(opts.dir, d.path), { recursive: true });
   const windowSize = opts.window ?? 8;
@@ -229,6 +255,16 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
 
   for (const f of body.files) {
     const target = safePath(opts.dir, f.path);
+    if (present.same.has(f.path)) {
+      await chmod(target, f.mode);
+      await utimes(target, new Date(f.mtimeMs), new Date(f.mtimeMs));
+      done += f.size;
+      progress(total === 0 ? 1 : done / total, f.path);
+      result.files++;
+      result.unchanged++;
+      result.bytes += f.size;
+      continue;
+    }
     const partial = `${target}.canopy-partial`;
     await mkdir(dirname(target), { recursive: true });
     const fh = await openFile(partial, 'w', 0o600);
@@ -270,4 +306,40 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   progress(1, 'done');
   result.unreachable = [...fetcher.unreachable];
   return result;
+}
+
+/**
+ * The backup's paths already in `dir`: files with the backup's content (`same`: their keyed chunk
+ * ids are the manifest's, so the content is the same without fetching anything), files with other
+ * content (`differing`), and entries of the wrong kind (`blocked`: a directory where a file goes
+ * or the other way round), by their path in the backup.
+ */
+async function existing(dir: string, body: ManifestBody, keys: Keys): Promise<{ same: Set<string>; differing: string[]; blocked: string[] }> {
+  const out = { same: new Set<string>(), differing: [] as string[], blocked: [] as string[] };
+  const kind = (p: string) => lstat(safePath(dir, p)).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' || e.code === 'ENOTDIR' ? undefined : Promise.reject(e)));
+  for (const d of body.dirs) {
+    const st = await kind(d.path);
+    if (st && !st.isDirectory()) out.blocked.push(d.path);
+  }
+  for (const f of body.files) {
+    const st = await kind(f.path);
+    if (!st) continue;
+    if (st.isDirectory()) out.blocked.push(f.path);
+    else if (st.isFile() && st.size === f.size && (await sameContent(safePath(dir, f.path), f, body, keys))) out.same.add(f.path);
+    else out.differing.push(f.path);
+  }
+  return out;
+}
+
+/** Whether the file at `path` cuts into the chunks `f` lists (the backup's chunker, its keyed ids). */
+async function sameContent(path: string, f: FileEntry, body: ManifestBody, keys: Keys): Promise<boolean> {
+  const want = f.chunks.map((i) => body.chunks[i]!.id);
+  const chunker = new Chunker(body.chunker);
+  let at = 0;
+  const matches = (chunk: Uint8Array) => want[at++] === Buffer.from(chunkId(keys, chunk)).toString('hex');
+  for await (const block of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    for (const chunk of chunker.push(block as Buffer)) if (!matches(chunk)) return false;
+  }
+  for (const chunk of chunker.finish()) if (!matches(chunk)) return false;
+  return at === want.length;
 }

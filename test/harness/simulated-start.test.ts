@@ -1,16 +1,17 @@
 /**
  * `canopy start` with no drone links, as a new user runs it: the simulated site comes up, the
  * first start prints the admin's credentials (anonymous access is off), the mesh carries the
- * drones' retained state and the power budget, the simulated phone's store agent is on it, and
- * the net goes up by itself.
+ * drones' retained state and the power budget, the simulated phone's and neighbours' store agents
+ * are on it, their demo backups go up the uplink, the printed `canopy backup PATH` works as
+ * printed from another terminal, and the net goes up by itself.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PowerState, UplinkStatus } from '../../common/topics.ts';
-import { spawnCanopy } from '../helpers/cli.ts';
+import { canopy, spawnCanopy } from '../helpers/cli.ts';
 import { freePort } from '../helpers/ports.ts';
 import { eventually } from '../helpers/events.ts';
 import { connect, tryConnect } from '../helpers/mqtt.ts';
@@ -35,8 +36,11 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   assert.match(out, new RegExp(`password is also in ${passwordFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   const users = JSON.parse(readFileSync(join(data, 'users.json'), 'utf8')) as { username: string; passwordHash: string }[];
   assert.equal(users[0]!.username, 'admin');
-  assert.equal(users.length, 1, 'the simulated phone\'s login is not stored');
-  assert.match(out, /simulated phone "phone" keeps its store in /);
+  assert.equal(users.length, 1, 'the simulated phones\' logins are not in users.json');
+  assert.match(out, /simulated phone "phone" keeps its store in .*; neighbours' phones alice, bob, carol, dave, erin, frank in /);
+  const login = join(data, 'sim-login.json');
+  assert.equal(statSync(login).mode & 0o077, 0, 'the simulated phone\'s login is private to its owner');
+  const demoPassphrase = (JSON.parse(readFileSync(login, 'utf8')) as { passphrase: string }).passphrase;
   assert.ok(!readFileSync(join(data, 'users.json'), 'utf8').includes(password), 'only the hash is stored');
   assert.equal(statSync(join(data, 'users.json')).mode & 0o077, 0, 'users.json is private to its owner');
 
@@ -53,11 +57,36 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
     retained.set(topic, payload.toString());
     if (topic === 'canopy/power' && (JSON.parse(payload.toString()) as PowerState).uplinkGranted) everGranted = true;
   });
-  await client.subscribeAsync(['canopy/drones/+', 'canopy/power', 'canopy/bridge/event', 'canopy/uplink', 'canopy/store/phone/availability']);
-  await eventually(() => retained.get('canopy/store/phone/availability') === 'online', 30_000, 'the simulated phone\'s store agent on the mesh');
-  // A backup chunk for the uplink: it waits in the outbox until the budget grants the dish and a
-  // satellite is in view, then goes out through the simulated satellite link to the simulated cloud.
-  await client.publishAsync('canopy/relay/bulk/backups/phone-1', Buffer.alloc(4096, 7), { qos: 1 });
+  await client.subscribeAsync(['canopy/drones/+', 'canopy/power', 'canopy/bridge/event', 'canopy/uplink', 'canopy/store/+/availability']);
+  await eventually(() => ['phone', 'alice', 'frank'].every((a) => retained.get(`canopy/store/${a}/availability`) === 'online'), 30_000, 'the simulated phones\' store agents on the mesh');
+  // An item through the relay as the README sends it (mosquitto_pub -q 1 -t canopy/relay/hot/notes/field):
+  // it waits in the outbox until the budget grants the dish and a satellite is in view, then goes
+  // out through the simulated satellite link to the simulated cloud.
+  await client.publishAsync('canopy/relay/hot/notes/field', 'wind picking up at the north pad', { qos: 1 });
+
+  const uplink = () => (retained.has('canopy/uplink') ? (JSON.parse(retained.get('canopy/uplink')!) as UplinkStatus) : undefined);
+  // The phone's scheduled demo backups: bulk the test has not sent (its own backup
+  // comes next), sent up within simulated minutes.
+  await eventually(() => (uplink()?.delivered.bulk.bytes ?? 0) > 0 && (uplink()?.sentToday?.bytes ?? 0) > 0, 120_000, `the demo backups delivered upstream (uplink ${retained.get('canopy/uplink')})`);
+
+  // The hint, run as printed from another terminal: no login, password or passphrase given.
+  const hint = /from another terminal, canopy backup PATH((?: --data \S+)?) stores there/.exec(out);
+  assert.ok(hint, out);
+  const flags = hint[1]!.trim().split(' ').filter(Boolean);
+  assert.deepEqual(flags, ['--data', data], 'started with --data: the hint names it');
+  const src = join(data, 'my-files');
+  mkdirSync(join(src, 'notes'), { recursive: true });
+  writeFileSync(join(src, 'notes', 'field.txt'), 'north pad: wind 9 m/s\n'.repeat(5000));
+  for (const v of ['CANOPY_PASSWORD', 'CANOPY_PASSPHRASE']) delete process.env[v];
+  const manifest = join(data, 'my-files.canopy-manifest');
+  const b = await canopy('backup', src, ...flags, '--manifest', manifest);
+  assert.equal(b.code, 0, b.stderr);
+  assert.match(b.stdout, /shares: \d+ on 6 neighbours \(3-of-6\)/);
+  assert.match(b.stderr, /the simulated site's phone "phone" on mqtt:\/\/127\.0\.0\.1:\d+/);
+  const restored = join(data, 'restored');
+  const r = await canopy('restore', manifest, restored, ...flags);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(readFileSync(join(restored, 'my-files', 'notes', 'field.txt'), 'utf8'), readFileSync(join(src, 'notes', 'field.txt'), 'utf8'));
   await eventually(() => [...retained.keys()].filter((k) => /^canopy\/drones\/d\d+$/.test(k)).length === 25, 60_000, 'all 25 drones on the mesh');
   await eventually(() => retained.has('canopy/power'), 30_000, 'power budget published');
   const power = JSON.parse(retained.get('canopy/power')!) as PowerState;
@@ -72,10 +101,9 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   // The station's charge controller is read over VE.Direct by the same ChargeController as on a Pi.
   await eventually(() => /charge controller [^\n]*battery \d+\.\d+ V [^\n]*PV \d+\.\d V/.test(child.output()), 30_000, 'the simulated MPPT read over VE.Direct');
   await eventually(() => retained.has('canopy/bridge/event'), 10_000, 'fleet transitions as events');
-  const uplink = () => (retained.has('canopy/uplink') ? (JSON.parse(retained.get('canopy/uplink')!) as UplinkStatus) : undefined);
-  await eventually(() => (uplink()?.delivered.bulk.items ?? 0) >= 1, 120_000, `the chunk delivered upstream (uplink ${retained.get('canopy/uplink')})`);
-  assert.equal(uplink()!.queued.bulk.items, 0);
-  assert.ok(everGranted, 'the budget granted the dish before the chunk went out');
+  await eventually(() => (uplink()?.delivered.hot.items ?? 0) >= 1, 120_000, `the item delivered upstream (uplink ${retained.get('canopy/uplink')})`);
+  assert.equal(uplink()!.queued.hot.items, 0);
+  assert.ok(everGranted, 'the budget granted the dish before the item went out');
 
   // The second start reuses the stored admin and prints no password.
   child.kill('SIGTERM');
@@ -84,4 +112,7 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   await new Promise((r) => again.once('exit', r));
   assert.match(again.output(), /simulated site/);
   assert.doesNotMatch(again.output(), /password "/);
+  const after = JSON.parse(readFileSync(login, 'utf8')) as { passphrase: string; pid: number; password: string };
+  assert.equal(after.passphrase, demoPassphrase, 'the demo repository keeps its passphrase across runs');
+  assert.deepEqual([after.pid, after.password], [0, ''], 'the run\'s login ends with it');
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { eventually } from '../../helpers/events.ts';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, appendFileSync, writeFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, appendFileSync, writeFileSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -195,3 +195,84 @@ test('a chunk that repeats in the tree (copies of a file) is fetched once by a r
   assert.deepEqual(treeHashes(out), treeHashes(join(rig.dir, 'copysrc')));
   assert.equal(res.fetched.phone, body.chunks.length, `${res.fetched.phone} fetches for ${body.chunks.length} distinct chunks`);
 });
+
+test('neighbours added after the first backup get their shares at the next backup, though no chunk is new; the phone can then go and three of the first neighbours too', async (t) => {
+  const rig = await storeRig(t, { neighbours: 6 });
+  const src = join(rig.dir, 'src', 'home');
+  makeTree(src);
+  const first3 = NEIGHBOURS.slice(0, 3);
+  const first = await backup(backupOpts(rig, src, { neighbours: first3 }));
+  for (const c of (await openManifest(first.manifest, PASS)).body.chunks) assert.equal(new Set(c.shares.map((s) => s.holder)).size, 3, 'six shares on three neighbours');
+  for (const late of NEIGHBOURS.slice(3)) assert.equal(rig.neighbours.get(late)!.store.usage().cold.items, 0);
+
+  const second = await backup(backupOpts(rig, src, { neighbours: NEIGHBOURS }));
+  assert.equal(second.newChunks, 0);
+  assert.equal(second.spreadShares, first.chunks * 3, 'three of the six shares of every chunk moved to the new neighbours');
+  assert.equal(second.shares, second.spreadShares);
+  const { body } = await openManifest(second.manifest, PASS);
+  for (const c of body.chunks) {
+    assert.deepEqual(c.shares.map((s) => s.index), [0, 1, 2, 3, 4, 5]);
+    assert.equal(new Set(c.shares.map((s) => s.holder)).size, 6, 'one share per neighbour');
+  }
+  for (const late of NEIGHBOURS.slice(3)) assert.ok(rig.neighbours.get(late)!.store.usage().cold.items >= first.chunks, `${late} holds shares`);
+  const third = await backup(backupOpts(rig, src, { neighbours: NEIGHBOURS }));
+  assert.equal(third.shares, 0, 'spread once: nothing more to place');
+
+  // Without the phone and the first three neighbours, the late ones' shares restore everything.
+  for (const n of first3) await rig.stopNeighbour(n);
+  const out = join(rig.dir, 'out');
+  const r = await restore(restoreOpts(rig, writeManifest(rig, second.manifest), out, { sources: [] }));
+  assert.deepEqual(r.failed, []);
+  assert.equal(r.fetched.shares, first.chunks);
+  assert.deepEqual(treeHashes(out), treeHashes(join(rig.dir, 'src')));
+});
+
+test('a first backup with no neighbours gets all its shares once neighbours are there', async (t) => {
+  const rig = await storeRig(t, { neighbours: 3 });
+  const src = join(rig.dir, 'src', 'home');
+  makeTree(src);
+  const alone = await backup(backupOpts(rig, src, { neighbours: [], k: 2, n: 3 }));
+  assert.equal(alone.shares, 0);
+  const later = await backup(backupOpts(rig, src, { k: 2, n: 3 }));
+  assert.equal(later.newChunks, 0);
+  assert.equal(later.spreadShares, alone.chunks * 3);
+  for (const c of (await openManifest(later.manifest, PASS)).body.chunks) assert.equal(new Set(c.shares.map((s) => s.holder)).size, 3);
+});
+
+test('restore refuses to overwrite a file that differs from the backup (nothing written), leaves identical ones, and replaces it with overwrite', async (t) => {
+  const rig = await storeRig(t, { neighbours: 0 });
+  const src = join(rig.dir, 'src', 'home');
+  makeTree(src);
+  const r = await backup(backupOpts(rig, src));
+  const out = join(rig.dir, 'out');
+  const first = await restore(restoreOpts(rig, r.manifestAddr, out));
+  assert.deepEqual(first.roots, [join(out, 'home')], 'files land in DIR/<name of what was backed up>');
+  assert.equal(first.unchanged, 0);
+
+  const changed = join(out, 'home', 'docs', 'report.txt');
+  writeFileSync(changed, 'edited locally\n');
+  const removed = join(out, 'home', 'notes.txt');
+  rmSync(removed);
+  await assert.rejects(
+    restore(restoreOpts(rig, r.manifestAddr, out)),
+    (e) => isCanopyError(e, 'CANOPY_ERR_STORE_EXISTS') && e.message.includes(changed) && /--overwrite/.test(e.message) && !e.message.includes('\n'),
+  );
+  assert.equal(readFileSync(changed, 'utf8'), 'edited locally\n', 'the local edit is kept');
+  assert.equal(existsSync(removed), false, 'nothing was written');
+
+  const again = await restore(restoreOpts(rig, r.manifestAddr, out, { overwrite: true }));
+  assert.deepEqual(again.failed, []);
+  assert.equal(again.unchanged, first.files - 2, 'the files already as in the backup are not fetched again');
+  assert.deepEqual(treeHashes(out), treeHashes(join(rig.dir, 'src')));
+
+  // A directory where the backup has a file is in the way even with overwrite.
+  rmSync(removed);
+  mkdirSync(removed);
+  await assert.rejects(restore(restoreOpts(rig, r.manifestAddr, out, { overwrite: true })), (e) => isCanopyError(e, 'CANOPY_ERR_STORE_EXISTS') && /in the way/.test(e.message));
+});
+
+function writeManifest(rig: Rig, bytes: Uint8Array): string {
+  const file = join(rig.dir, `m-${randomBytes(4).toString('hex')}.manifest`);
+  writeFileSync(file, bytes);
+  return file;
+}

@@ -85,9 +85,13 @@ test('canopy backup --repair follows the power budget: the retained PowerState w
 
   await power(false);
   const withheld = await canopy(...args);
-  assert.equal(withheld.code, 0, withheld.stderr);
+  assert.equal(withheld.code, 75, `a repair that could do nothing is EX_TEMPFAIL: ${withheld.stderr}`);
   assert.match(withheld.stdout, /neighbours gone: alice/);
   assert.match(withheld.stdout, new RegExp(`shares lost ${b.chunks}, re-created 0, ${b.chunks} chunks deferred`));
+  // One line that says what it waits for, and no stack trace.
+  const line = withheld.stderr.split('\n').find((l) => l.startsWith('canopy backup:'));
+  assert.match(line ?? '', new RegExp(`repair re-created nothing and deferred ${b.chunks} chunks: it waits for the power budget to grant extra work .*canopy/power.*; run it again then \\[CANOPY_ERR_DEFERRED\\]$`));
+  assert.doesNotMatch(withheld.stderr, /\n\s+at /);
 
   await power(true);
   const granted = await canopy(...args);
@@ -96,4 +100,27 @@ test('canopy backup --repair follows the power budget: the retained PowerState w
   assert.match(granted.stdout, /manifest [0-9a-f]{64} written to/);
   const after = await openManifest(readFileSync(manifestFile), PASS);
   assert.ok(after.body.chunks.every((c) => c.shares.length === 4 && !c.shares.some((s) => s.holder === 'alice')));
+});
+
+test('neighbours added after a backup get shares at the next repair: shares crowded on the first ones move to them', async (t) => {
+  const rig = await storeRig(t, { neighbours: 6 });
+  const src = join(rig.dir, 'src', 'home');
+  makeTree(src);
+  const targets = { client: rig.client, owner: OWNER, k: 3, n: 6, timeoutMs: 800 };
+  const b = await backup({ ...targets, neighbours: NEIGHBOURS.slice(0, 2), path: src, passphrase: PASS, kdfLogN: TEST_LOG_N });
+  let granted = false;
+  const deferred = await repair({ ...targets, neighbours: NEIGHBOURS, manifest: b.manifest, passphrase: PASS, grant: () => granted });
+  assert.equal(deferred.healthy, 0, 'three shares on each of two neighbours, with six there: not spread');
+  assert.equal(deferred.deferred, b.chunks);
+  granted = true;
+  const r = await repair({ ...targets, neighbours: NEIGHBOURS, manifest: b.manifest, passphrase: PASS, grant: () => granted });
+  assert.deepEqual(r.gone, []);
+  assert.equal(r.lostShares, 0);
+  assert.equal(r.moved, b.chunks * 4, 'four of the six shares of every chunk moved');
+  const after = await openManifest(r.manifest!, PASS);
+  for (const c of after.body.chunks) assert.equal(new Set(c.shares.map((s) => s.holder)).size, 6);
+  for (const late of NEIGHBOURS.slice(2)) assert.ok(rig.neighbours.get(late)!.store.usage().cold.items >= b.chunks, `${late} holds shares`);
+  const again = await repair({ ...targets, neighbours: NEIGHBOURS, manifest: r.manifest!, passphrase: PASS });
+  assert.equal(again.healthy, b.chunks);
+  assert.equal(again.manifest, undefined, 'nothing moved: no new manifest');
 });

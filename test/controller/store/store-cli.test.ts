@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { eventually } from '../../helpers/events.ts';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canopy, spawnCanopy } from '../../helpers/cli.ts';
@@ -64,6 +64,51 @@ test('canopy phone, backup and restore end to end; a wrong passphrase writes not
   const missing = await canopy('backup', join(dir, 'nope'), '--broker', url, '--scrypt-log-n', '4');
   assert.equal(missing.code, 66, 'EX_NOINPUT');
   assert.match(missing.stderr, /no such file or directory \[CANOPY_ERR_NOT_FOUND\]/);
+
+  // A file changed since the backup is not overwritten unless asked.
+  process.env.CANOPY_PASSPHRASE = 'a long and private passphrase';
+  const edited = join(out, 'home', 'notes.txt');
+  writeFileSync(edited, 'my own edit\n');
+  const refused = await canopy('restore', manifest, out, '--broker', url);
+  assert.equal(refused.code, 73, refused.stderr);
+  assert.match(refused.stderr, new RegExp(`^canopy restore: ${edited}: already there with other content than the backup's; nothing was restored \\(--overwrite replaces it, or restore into another directory\\) \\[CANOPY_ERR_STORE_EXISTS\\]$`, 'm'));
+  assert.equal(readFileSync(edited, 'utf8'), 'my own edit\n');
+  const overwritten = await canopy('restore', manifest, out, '--broker', url, '--overwrite');
+  assert.equal(overwritten.code, 0, overwritten.stderr);
+  assert.match(overwritten.stdout, /restored 5 files, .* into .*out\/home .*; 4 of them were there already, unchanged/);
+  assert.deepEqual(treeHashes(out), treeHashes(join(dir, 'src')));
+});
+
+test('backup and restore name the user whose login the broker refused, and where its password came from', async (t) => {
+  const { mesh, url } = await startMesh();
+  t.after(() => mesh.stop());
+  process.env.CANOPY_PASSPHRASE = 'whatever';
+  process.env.CANOPY_PASSWORD = 'not the password';
+  t.after(() => {
+    delete process.env.CANOPY_PASSWORD;
+    delete process.env.CANOPY_PASSPHRASE;
+  });
+  const b = await canopy('backup', '.', '--broker', url);
+  assert.equal(b.code, 77, b.stderr);
+  assert.match(b.stderr, /^canopy backup: cannot connect to mqtt:\/\/[^:]+:\d+: the broker refused user "phone" .*its password came from CANOPY_PASSWORD .*\[CANOPY_ERR_DENIED\]$/m);
+  delete process.env.CANOPY_PASSWORD;
+  const r = await canopy('restore', 'x.manifest', 'out', '--broker', url, '--username', 'alice');
+  assert.equal(r.code, 77, r.stderr);
+  assert.match(r.stderr, /^canopy restore: cannot connect to .*: the broker refused user "alice" .*no password was given: set CANOPY_PASSWORD or --password-file FILE/m);
+  assert.doesNotMatch(b.stderr + r.stderr, /\n\s+at /);
+});
+
+test('backup --help and restore --help list every option they take', async () => {
+  const options: Record<string, string[]> = {
+    backup: ['config', 'broker', 'base', 'owner', 'username', 'password-file', 'data', 'neighbour', 'passphrase-file', 'timeout', 'k', 'n', 'manifest', 'no-uplink', 'scrypt-log-n', 'repair', 'seal-workers'],
+    restore: ['config', 'broker', 'base', 'owner', 'username', 'password-file', 'data', 'neighbour', 'passphrase-file', 'timeout', 'upstream', 'upstream-base', 'upstream-username', 'no-mesh', 'overwrite'],
+  };
+  for (const [command, flags] of Object.entries(options)) {
+    const help = await canopy(command, '--help');
+    assert.equal(help.code, 0);
+    for (const f of flags) assert.ok(help.stdout.includes(`--${f}`), `canopy ${command} --help names --${f}`);
+  }
+  assert.match((await canopy('restore', '--help')).stdout, /DIR\/<name of what was backed up>/);
 });
 
 test('canopy phone --ingest keeps what the relay carries up, and canopy restore --upstream --no-mesh restores from it alone', async (t) => {
