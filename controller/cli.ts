@@ -37,7 +37,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   sim: {
     summary: 'fly a scenario headless on the simulated clock and write a report',
-    usage: 'canopy sim run [--scenario NAME|FILE] [--seed N] [--speed max|N] [--report DIR] [--tlog FILE] [--json]\n       canopy sim serve --link URL [--link URL ...] [--scenario NAME|FILE] [--drones N] [--speed N]\n       canopy sim list',
+    usage: 'canopy sim run [--scenario NAME|FILE] [--seed N] [--speed max|N] [--report DIR] [--tlog FILE] [--json]\n       canopy sim serve --link URL [--link URL ...] [--scenario NAME|FILE] [--drones N] [--seed N] [--speed N] [--run-for SECONDS]\n       canopy sim list',
     load: (harness) => (harness ?? withoutSimulator('canopy sim')).simCommand(),
   },
   bench: {
