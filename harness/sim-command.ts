@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CanopyError } from '../common/errors.ts';
-import { computeFigures, writeReport, type Figures } from '../sim/report.ts';
+import { computeFigures, figureEntries, FIGURE_DEFINITIONS, formatFigure, writeReport, type Figures } from '../sim/report.ts';
 import { loadScenario, shippedScenarios, type Scenario } from '../sim/scenario.ts';
 import { startMs } from '../sim/build.ts';
 import { SimulatedSite, type SiteSample } from './simulated-site.ts';
@@ -110,7 +110,12 @@ export async function run(args: string[]): Promise<number> {
     console.error(`report: ${files.map((f) => `${values.report}/${f}`).join(', ')}`);
   }
   if (values.json) console.log(JSON.stringify(figures));
-  else for (const [k, v] of Object.entries(figures)) if (k !== 'events') console.log(`${k.padEnd(22)} ${v === null ? '—' : v}`);
+  else {
+    const entries = figureEntries(figures);
+    const width = Math.max(...entries.map(([k]) => FIGURE_DEFINITIONS[k].label.length));
+    for (const [k, v] of entries) console.log(`${FIGURE_DEFINITIONS[k].label.padEnd(width)}  ${formatFigure(k, v)}`);
+    for (const e of figures.events) console.log(`event ${e.at}  ${e.what}`);
+  }
   return 0;
 }
 

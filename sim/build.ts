@@ -14,7 +14,8 @@ import { SimWorld, type DroneFirmware, type SkyModel } from './world.ts';
 export interface SimEvent {
   atMs: number;
   what: string;
-  apply: () => void;
+  /** Makes it happen; a returned text says what happened when it depends on the moment (which drone, how high). */
+  apply: () => string | void;
 }
 
 export interface BuiltSim {
@@ -57,7 +58,8 @@ export function buildSim(scenario: Scenario, seed: number): BuiltSim {
   const t0 = startMs(scenario);
   const clock = new ManualClock(t0);
   const loc = scenario.location;
-  const clouds = new CloudCover({ seed: seed * 31 + 7, meanCover: scenario.weather.clouds.meanCover, changeHours: scenario.weather.clouds.change / 3600_000, startMs: t0 });
+  const cover = scenario.weather.clouds;
+  const clouds = new CloudCover({ seed: seed * 31 + 7, meanCover: cover.meanCover, changeHours: cover.change / 3600_000, startMs: t0, changes: cover.changes.map((ch) => ({ atMs: t0 + ch.at, meanCover: ch.meanCover })) });
   const sky = skyModel({ latitudeDeg: loc.latitudeDeg, longitudeDeg: loc.longitudeDeg, elevationM: loc.elevationM, linkeTurbidity: scenario.weather.linkeTurbidity, clouds });
   // The world places drones on the radios; the radio needs the world for distances, so it asks late.
   let world: SimWorld | undefined;
@@ -109,11 +111,27 @@ export function buildSim(scenario: Scenario, seed: number): BuiltSim {
       },
     });
   }
+  for (const ch of cover.changes) {
+    // The cover itself follows from the sky (CloudCover reads the changes); the event is the record.
+    events.push({ atMs: t0 + ch.at, what: `cloud cover now ${Math.round(ch.meanCover * 100)} % mean`, apply: () => {} });
+  }
   const outages: ContactWindow[] = [];
+  const pickFlying = seededRandom(seed * 2003 + 11);
   for (const f of scenario.faults) {
     switch (f.type) {
       case 'motor-failure':
-        events.push({ atMs: t0 + f.at, what: `drone ${f.drone}: motor failure`, apply: () => void (built.drone(f.drone)!.copter.failed = true) });
+        events.push({
+          atMs: t0 + f.at,
+          what: f.drone === 'flying' ? 'motor failure on a drone in flight' : `drone ${f.drone}: motor failure`,
+          apply: () => {
+            const flying = built.drones.filter((d) => d.flying && !d.copter.failed);
+            const target = f.drone === 'flying' ? flying[Math.floor(pickFlying() * flying.length)] : built.drone(f.drone)!;
+            if (!target) return 'motor failure: no drone in flight';
+            target.copter.failed = true;
+            const where = target.flying ? `in flight at ${Math.round(target.copter.pos.u)} m` : 'on the ground';
+            return `drone ${target.sysid}: motor failure ${where}`;
+          },
+        });
         break;
       case 'radio-blackout': {
         const targets = f.radio === undefined ? radios : [radios[f.radio % radios.length]!];
@@ -163,8 +181,8 @@ export function buildSim(scenario: Scenario, seed: number): BuiltSim {
       const fired: SimEvent[] = [];
       while (next < events.length && events[next]!.atMs <= nowMs) {
         const e = events[next++]!;
-        e.apply();
-        fired.push(e);
+        const happened = e.apply();
+        fired.push(happened ? { ...e, what: happened } : e);
       }
       return fired;
     },

@@ -16,14 +16,18 @@ import { CanopyError } from '../common/errors.ts';
 
 export const SCENARIO_DIR = join(fileURLToPath(import.meta.url), '..', 'scenarios');
 
+const HOUR_MS = 3_600_000;
 const fraction = z.number().min(0).max(1);
 const positive = z.number().positive();
 
 const drone = z.number().int().min(1).max(250);
 
 const FaultSchema = z.discriminatedUnion('type', [
-  /** A motor fails in flight: no thrust, the aircraft falls (ArduCopter cannot save a quad). */
-  z.strictObject({ type: z.literal('motor-failure'), at: duration, drone }),
+  /**
+   * A motor fails in flight: no thrust, the aircraft falls (ArduCopter cannot save a quad).
+   * `drone: flying` picks one of the drones in the air when the fault comes (seeded).
+   */
+  z.strictObject({ type: z.literal('motor-failure'), at: duration, drone: z.union([drone, z.literal('flying')]) }),
   /** Every drone radio goes silent (interference, a cable pulled at the ground radio). */
   z.strictObject({ type: z.literal('radio-blackout'), at: duration, for: duration, radio: z.number().int().min(0).optional() }),
   /** The satellite link is down (the operator's outage, rain fade). */
@@ -50,7 +54,8 @@ export const ScenarioSchema = z.strictObject({
     .default({ latitudeDeg: 47.3769, longitudeDeg: 8.5417, elevationM: 408 }),
   /** ISO 8601 with a zone (e.g. 2026-06-21T04:00:00Z). */
   start: z.iso.datetime({ offset: true }).default('2026-06-21T04:00:00Z'),
-  duration: duration.default(18 * 3600),
+  // A default is the parsed value (ms): zod does not run it through the duration transform.
+  duration: duration.default(18 * HOUR_MS),
   swarm: z
     .strictObject({
       drones: z.number().int().min(1).max(250).default(25),
@@ -108,13 +113,15 @@ export const ScenarioSchema = z.strictObject({
           /** Mean cloud cover, 0 (clear) to 1 (overcast). */
           meanCover: fraction.default(0),
           /** How fast the cover changes (correlation time). */
-          change: duration.default(3 * 3600),
+          change: duration.default(3 * HOUR_MS),
+          /** Later changes of the mean cover (a front closing in, clearing after); the sky turns within one `change`. */
+          changes: z.array(z.strictObject({ at: duration, meanCover: fraction })).default([]),
         })
-        .default({ meanCover: 0, change: 3 * 3600 }),
+        .default({ meanCover: 0, change: 3 * HOUR_MS, changes: [] }),
       /** Linke turbidity for the Ineichen–Perez clear sky (2 very clean air … 6 hazy). */
       linkeTurbidity: z.number().min(1).max(10).default(3),
     })
-    .default({ wind: { meanMs: 3, gustMs: 1, directionDeg: 270, changes: [] }, clouds: { meanCover: 0, change: 3 * 3600 }, linkeTurbidity: 3 }),
+    .default({ wind: { meanMs: 3, gustMs: 1, directionDeg: 270, changes: [] }, clouds: { meanCover: 0, change: 3 * HOUR_MS, changes: [] }, linkeTurbidity: 3 }),
   radios: z
     .strictObject({
       /** Ground radios; drones are spread over them round-robin. */
@@ -168,7 +175,7 @@ export function validateScenario(raw: unknown, source: string): Scenario {
   }
   const s = r.data;
   for (const [i, f] of s.faults.entries()) {
-    if ('drone' in f && f.drone > s.swarm.drones) throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: invalid scenario\n  faults.${i}.drone: no drone ${f.drone} in a swarm of ${s.swarm.drones}`);
+    if ('drone' in f && typeof f.drone === 'number' && f.drone > s.swarm.drones) throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: invalid scenario\n  faults.${i}.drone: no drone ${f.drone} in a swarm of ${s.swarm.drones}`);
     if ('at' in f && f.at > s.duration) throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: invalid scenario\n  faults.${i}.at: after the end of the run (${s.duration / 3600_000} h)`);
   }
   if (s.swarm.spares >= s.swarm.drones) throw new CanopyError('CANOPY_ERR_CONFIG', `${source}: invalid scenario\n  swarm.spares: ${s.swarm.spares} spares leave no drone to fly (swarm.drones is ${s.swarm.drones})`);

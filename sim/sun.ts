@@ -19,28 +19,42 @@ function hashKnot(seed: number, index: number): number {
   return h >>> 0;
 }
 
+const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
+
 /**
  * Seeded cloud cover: a cover fraction C ∈ [0, 1] drawn at knots every `changeHours`, eased between
  * knots with a smoothstep, turned into a transmitted fraction by Kasten & Czeplak (1980):
- * GHI/GHI_clear = 1 − 0.75·C^3.4. A pure function of (seed, time).
+ * GHI/GHI_clear = 1 − 0.75·C^3.4. A pure function of (seed, time). After a change of the mean (a
+ * front), the sky turns to it over the next `changeHours`.
  */
 export class CloudCover {
   readonly seed: number;
   readonly meanCover: number;
   readonly changeHours: number;
   readonly startMs: number;
+  /** Later mean covers (a front coming through), by time. */
+  private readonly changes: readonly { atMs: number; meanCover: number }[];
 
-  constructor(opts: { seed: number; meanCover: number; changeHours?: number; startMs: number }) {
+  constructor(opts: { seed: number; meanCover: number; changeHours?: number; startMs: number; changes?: readonly { atMs: number; meanCover: number }[] }) {
     this.seed = opts.seed;
-    this.meanCover = Math.min(1, Math.max(0, opts.meanCover));
+    this.meanCover = clamp01(opts.meanCover);
     this.changeHours = opts.changeHours ?? 3;
     if (!(this.changeHours > 0)) throw new RangeError('changeHours must be positive');
     this.startMs = opts.startMs;
+    this.changes = [...(opts.changes ?? [])].map((c) => ({ atMs: c.atMs, meanCover: clamp01(c.meanCover) })).sort((a, b) => a.atMs - b.atMs);
+  }
+
+  /** The mean cover in force at a time (the last change at or before it). */
+  private meanAt(timeMs: number): number {
+    let m = this.meanCover;
+    for (const c of this.changes) if (c.atMs <= timeMs) m = c.meanCover;
+    return m;
   }
 
   /** Cover at knot k: u^((1−m)/m) for uniform u has mean m, so the long-run cover matches meanCover. */
   private knotCover(k: number): number {
-    const m = this.meanCover;
+    // The mean in force one period before the knot: after a change the sky turns over the next period.
+    const m = this.meanAt(this.startMs + (k - 1) * this.changeHours * 3_600_000);
     if (m <= 0) return 0;
     if (m >= 1) return 1;
     const u = seededRandom(hashKnot(this.seed, k))();

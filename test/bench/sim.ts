@@ -37,7 +37,7 @@ export const suite: BenchSuite = {
     const dir = mkdtempSync(join(tmpdir(), 'canopy-bench-sim-'));
     try {
       const storm = loadScenario('storm');
-      const small: Scenario = { ...storm, swarm: { ...storm.swarm, drones: 8 }, faults: storm.faults.filter((f) => !('drone' in f) || f.drone <= 8) };
+      const small: Scenario = { ...storm, swarm: { ...storm.swarm, drones: 8 }, faults: storm.faults.filter((f) => !('drone' in f) || f.drone === 'flying' || f.drone <= 8) };
       const hashes: string[] = [];
       for (const name of ['a', 'b']) {
         const { figures: f } = await runScenario(small, { seed: 7, tlog: join(dir, `${name}.tlog`), durationMs: 15 * 60_000 });

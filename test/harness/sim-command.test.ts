@@ -1,6 +1,7 @@
 /**
  * `canopy sim run` as a user runs it: progress on stderr, the figures on stdout, and a report
- * directory with figures.json, four SVG plots and report.md. `canopy sim list` names the shipped
+ * directory with figures.json, five SVG plots and report.md (each figure explained); without
+ * --json, a summary with labels and units. `canopy sim list` names the shipped
  * scenarios; a bad scenario file is a clear error.
  */
 import { test } from 'node:test';
@@ -25,15 +26,24 @@ test('canopy sim run writes a report with figures and plots, with progress while
   assert.equal(figures.simulated_h, 0.167);
   assert.ok((figures.rtf as number) > 1);
   assert.match(String(figures.tlog_sha256), /^[0-9a-f]{64}$/);
-  assert.deepEqual(readdirSync(report).sort(), ['coverage.svg', 'figures.json', 'power.svg', 'report.md', 'soc.svg', 'uplink.svg']);
+  assert.deepEqual(readdirSync(report).sort(), ['coverage.svg', 'figures.json', 'power.svg', 'report.md', 'soc.svg', 'uplink.svg', 'wind.svg']);
   assert.deepEqual(JSON.parse(readFileSync(join(report, 'figures.json'), 'utf8')), figures);
-  for (const svg of ['power.svg', 'soc.svg', 'coverage.svg', 'uplink.svg']) {
+  for (const svg of ['power.svg', 'soc.svg', 'coverage.svg', 'wind.svg', 'uplink.svg']) {
     const text = readFileSync(join(report, svg), 'utf8');
     assert.match(text, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
-    assert.match(text, /<polyline|<polygon/, `${svg} has data`);
+    assert.match(text, svg === 'uplink.svg' ? /<rect x="[\d.]+" y="[\d.]+" width="[\d.]+" height="[\d.]+" fill="#16a085"/ : /<polyline|<polygon/, `${svg} has data`);
     assert.match(text, /<\/svg>$/);
   }
-  assert.match(readFileSync(join(report, 'report.md'), 'utf8'), /!\[power\]\(power.svg\)/);
+  const md = readFileSync(join(report, 'report.md'), 'utf8');
+  assert.match(md, /!\[power\]\(power.svg\)\n\nWhat the net’s panels deliver/, 'each chart with its caption');
+  assert.match(md, /\| Drones \(`drones`\) \| 4 drones \| drones in the swarm \|/, 'each figure with its unit and meaning');
+
+  // Without --json the summary is for people: labels and units, not raw keys.
+  const plain = await canopy('sim', 'run', '--scenario', file, '--seed', '2');
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stdout, /^Simulated time +0\.167 h$/m);
+  assert.match(plain.stdout, /^Lowest drone charge +\d+(\.\d)? %$/m);
+  assert.doesNotMatch(plain.stdout, /simulated_h|min_drone_soc/);
 });
 
 test('canopy sim list names the shipped scenarios; a bad scenario is a clear error', async (t) => {

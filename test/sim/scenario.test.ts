@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCanopyError } from '../../common/errors.ts';
 import { runScenario } from '../../harness/sim-command.ts';
+import { buildSim } from '../../sim/build.ts';
 import { loadScenario, parseScenario, shippedScenarios, type Scenario } from '../../sim/scenario.ts';
 
 test('the shipped scenarios load and say what they are', () => {
@@ -40,6 +41,29 @@ test('a wrong field is reported with its path, all problems at once, nothing hal
   assert.throws(() => parseScenario('duration: 1h\nfaults: [{ type: satellite-outage, at: 2h, for: 1h }]', 'x.yaml'), /faults\.0\.at: after the end/);
   assert.throws(() => parseScenario('swarm: [unclosed', 'x.yaml'), /not valid YAML/);
   assert.throws(() => loadScenario('no-such-scenario'), /no scenario "no-such-scenario".*clear-summer-day/);
+});
+
+test('defaults are in ms like written durations; cloud changes and a motor failure on "a drone in flight" say what happened', () => {
+  const plain = parseScenario('{}', 'plain.yaml');
+  assert.equal(plain.duration, 18 * 3600_000, 'default run: 18 h');
+  assert.equal(plain.weather.clouds.change, 3 * 3600_000, 'default cloud change: 3 h');
+  const s = parseScenario(
+    [
+      'start: 2026-06-21T10:00:00Z',
+      'duration: 6h',
+      'weather: { clouds: { meanCover: 0, change: 1h, changes: [{ at: 2h, meanCover: 1 }] } }',
+      'faults: [{ type: motor-failure, at: 1m, drone: flying }]',
+    ].join('\n'),
+    'front.yaml',
+  );
+  const sim = buildSim(s, 1);
+  const t0 = Date.parse(s.start);
+  // Clear until the change, overcast one period after it.
+  assert.equal(sim.sky.cloudFactor(t0 + 2 * 3600_000), 1);
+  assert.ok(sim.sky.cloudFactor(t0 + 3 * 3600_000) < 0.3);
+  assert.deepEqual(sim.due(t0 + 2 * 3600_000).map((e) => e.what), ['motor failure: no drone in flight', 'cloud cover now 100 % mean'], 'nobody flies on a world that was never stepped');
+  assert.equal(sim.world.drones.filter((d) => d.copter.failed).length, 0);
+  assert.throws(() => parseScenario('faults: [{ type: motor-failure, at: 1m, drone: somebody }]', 'x.yaml'), /faults\.0\.drone/);
 });
 
 /** A small, eventful run: 6 drones in the morning, a blackout and a motor failure. */
@@ -74,7 +98,7 @@ test('same scenario and seed give a byte-identical tlog; another seed does not',
 
     // The timetable happened: wind change, blackout on and off, the motor failure.
     const whats = a.figures.events.map((e) => e.what);
-    assert.deepEqual(whats, ['radio blackout for 3 s', 'radio blackout over', 'wind now 5 m/s mean', 'drone 6: motor failure']);
+    assert.deepEqual(whats, ['radio blackout for 3 s', 'radio blackout over', 'wind now 5 m/s mean', 'drone 6: motor failure in flight at 60 m']);
     assert.equal(a.site.world.drone(6)!.copter.failed, true);
     assert.ok(Math.abs(a.site.world.drone(2)!.battery.capacityWh - 222 * 0.7) < 1e-9, 'aged battery has 70 % of its capacity');
     assert.ok(a.figures.fleet_transitions > 6, 'the fleet flew');
