@@ -58,7 +58,8 @@ export class Multicopter {
     const p = this.profile;
     let want: Vec3;
     if (this.failed) {
-      want = { n: wind.n, e: wind.e, u: -15 };
+      // It falls with the wind; once down it lies where it fell (a wreck is not blown along the ground).
+      want = this.onGround ? { n: 0, e: 0, u: 0 } : { n: wind.n, e: wind.e, u: -15 };
     } else if (!guidance) {
       want = { n: 0, e: 0, u: 0 };
     } else if (guidance.kind === 'hold') {
