@@ -140,7 +140,7 @@ export const FIGURE_DEFINITIONS: Record<Exclude<keyof Figures, 'events'>, Figure
   rtf: { label: 'Speed', unit: '× real time', meaning: 'simulated seconds per wall-clock second' },
   min_separation_m: { label: 'Closest approach', unit: 'm', meaning: 'the smallest distance between two airborne drones (— if never two were in the air)' },
   command_denials: { label: 'Commands refused', unit: 'commands', meaning: 'commands an autopilot answered with a refusal (timeouts not counted)' },
-  fleet_transitions: { label: 'Role changes', unit: 'changes', meaning: 'changes of a drone’s role in the fleet (charging, ready, launching, on station, returning, landing, fault, lost), all drones together' },
+  fleet_transitions: { label: 'Role changes', unit: 'changes', meaning: 'changes of a drone’s role in the fleet (charging, ready, launching, on station, returning, landing, away, fault, lost), all drones together' },
   generation_kwh: { label: 'Net generation', unit: 'kWh', meaning: 'energy the net’s panels delivered while held aloft' },
   hover_kwh: { label: 'Hover energy', unit: 'kWh', meaning: 'energy the airborne drones spent flying' },
   net_up_h: { label: 'Net up', unit: 'h', meaning: 'time with at least one station manned' },
