@@ -1,7 +1,8 @@
 /**
  * Scale-out on an existing engine: the mesh's message routing (mqemitter-redis) and its sessions,
  * subscriptions and retained messages (aedes-persistence-redis) in Redis, so several broker
- * processes act as one. Both packages are loaded only when `mesh.redis` is configured.
+ * processes act as one. Both packages are optional dependencies (`npm ci --omit=optional` leaves
+ * them out) and are loaded only when `mesh.redis` is configured.
  */
 import { CanopyError } from '../../common/errors.ts';
 
@@ -21,16 +22,17 @@ export interface RedisEngine {
 type Factory = (opts: RedisOptions) => unknown;
 
 export async function redisEngine(opts: RedisOptions): Promise<RedisEngine> {
-  const mq = (await load('mqemitter-redis'))(opts);
-  const persistence = (await load('aedes-persistence-redis'))(opts) as RedisEngine['persistence'];
+  const mq = (await loadOptional('mqemitter-redis'))(opts);
+  const persistence = (await loadOptional('aedes-persistence-redis'))(opts) as RedisEngine['persistence'];
   return { mq, persistence };
 }
 
-async function load(name: string): Promise<Factory> {
+/** An optional package's factory; missing, a clear error that names it and how to install it. */
+export async function loadOptional(name: string): Promise<Factory> {
   try {
     const mod = (await import(name)) as { default?: Factory } & Factory;
     return mod.default ?? mod;
   } catch (e) {
-    throw new CanopyError('CANOPY_ERR_UNAVAILABLE', `mesh.redis needs the npm package "${name}" (npm install mqemitter-redis aedes-persistence-redis)`, { cause: e });
+    throw new CanopyError('CANOPY_ERR_UNAVAILABLE', `mesh.redis needs the optional npm package "${name}", which this install left out (npm install mqemitter-redis aedes-persistence-redis)`, { cause: e });
   }
 }

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
 import { createRequire } from 'node:module';
+import { isCanopyError } from '../../../common/errors.ts';
 import { Mesh } from '../../../controller/mesh/mesh.ts';
 import { connect, end, nextMessage, subscribeGranted } from '../../helpers/mqtt.ts';
 import { freePort } from '../../helpers/ports.ts';
@@ -75,4 +76,10 @@ test('two brokers on one Redis: a message published on one reaches a subscriber 
   const retained = nextMessage(late, (topic) => topic === 'canopy/drones/d9', 5000);
   await subscribeGranted(late, 'canopy/drones/d9');
   assert.equal((await retained).payload.toString(), '{"id":"d9"}');
+});
+
+test('mesh.redis with its optional package missing is one clear error naming the package and how to install it', async () => {
+  const { loadOptional } = await import('../../../controller/mesh/redis.ts');
+  await assert.rejects(loadOptional('canopy-no-such-package'), (e) => isCanopyError(e, 'CANOPY_ERR_UNAVAILABLE') && /optional npm package "canopy-no-such-package".*npm install mqemitter-redis aedes-persistence-redis/.test(e.message));
+  assert.equal(typeof (await loadOptional('mqemitter-redis')), 'function', 'installed here, it loads');
 });
