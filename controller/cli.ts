@@ -9,6 +9,7 @@ import { CanopyError, EXIT_CODES, exitCodeOf, isCanopyError } from '../common/er
 import type { Station, StationInputs } from './commands/start.ts';
 import type { CanopyConfig } from './config.ts';
 import { ROLES } from './mesh/acl.ts';
+import { BENCH_SUITES, type BenchSuite, type SuiteName } from './commands/bench.ts';
 
 type Command = { run(args: string[], harness?: Harness): Promise<number> };
 
@@ -18,6 +19,8 @@ export interface Harness {
   simCommand(): Promise<Command>;
   /** The simulated site as `canopy start` runs it without drone links (harness/simulated-start.ts). */
   simulatedStation(c: CanopyConfig, o: StationInputs): Promise<Station>;
+  /** A `canopy bench` suite (harness/bench/). */
+  benchSuite(name: SuiteName): Promise<BenchSuite>;
 }
 
 interface Subcommand {
@@ -67,7 +70,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   bench: {
     summary: 'run a benchmark suite and print its figures',
-    usage: 'canopy bench <suite> [--quick] [--json]   (suites: bridge, relay, sim, fleet, store, fuzz, mesh)',
+    usage: ['canopy bench <suite> [--quick] [--json]', '', ...Object.entries(BENCH_SUITES).map(([n, what]) => `  ${n.padEnd(8)} ${what}`)].join('\n'),
     load: () => import('./commands/bench.ts'),
   },
   config: {

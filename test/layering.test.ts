@@ -19,8 +19,7 @@ const MAY_IMPORT: Record<Layer, Layer[]> = {
   common: ['firmware-bridge', 'hardware'],
   hardware: ['firmware-bridge'],
   sim: ['firmware-bridge', 'common', 'hardware'],
-  // `canopy bench` loads its suites from test/bench/ (a tool for this checkout, not the station).
-  controller: ['firmware-bridge', 'common', 'hardware', 'test'],
+  controller: ['firmware-bridge', 'common', 'hardware'],
   harness: ['firmware-bridge', 'common', 'hardware', 'sim', 'controller'],
   test: ['firmware-bridge', 'common', 'hardware', 'sim', 'controller', 'harness'],
 };

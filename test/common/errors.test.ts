@@ -11,7 +11,7 @@ import { MAVLINK_ERROR_CODES, MavlinkError } from '../../firmware-bridge/errors.
 import { HARDWARE_ERROR_CODES, HardwareError } from '../../hardware/errors.ts';
 import { CanopyError, CONTROLLER_ERROR_CODES, ERROR_CODES, EXIT_CODES, exitCodeOf } from '../../common/errors.ts';
 import { canopy } from '../helpers/cli.ts';
-import { freePort } from '../helpers/ports.ts';
+import { freePort } from '../../harness/rigs/ports.ts';
 import { repoRoot } from '../helpers/tools.ts';
 
 const SYSEXITS = new Set([64, 65, 66, 69, 70, 73, 74, 75, 77, 78, 130]);

@@ -15,8 +15,8 @@ import { defaultConfig, meshOptions, parseConfig, relayOptions } from '../../con
 import { Upstream } from '../../sim/cloud.ts';
 import { spawnCanopy } from '../helpers/cli.ts';
 import { eventually } from '../helpers/events.ts';
-import { connect } from '../helpers/mqtt.ts';
-import { freePort } from '../helpers/ports.ts';
+import { connect } from '../../harness/rigs/mqtt.ts';
+import { freePort } from '../../harness/rigs/ports.ts';
 
 test('an empty file gives the defaults: simulated site, mesh on 1883 and 9001, anonymous off, no relay', () => {
   const c = defaultConfig();

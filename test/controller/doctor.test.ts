@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { clockFinding, formatFindings, listeningProcess, listSerialDevices, nodeFinding, runDoctor, type DoctorSystem, type Finding } from '../../controller/commands/doctor.ts';
 import { canopy } from '../helpers/cli.ts';
-import { freePort } from '../helpers/ports.ts';
+import { freePort } from '../../harness/rigs/ports.ts';
 
 interface UsbFixture {
   tty: string;

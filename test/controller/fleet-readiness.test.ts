@@ -19,7 +19,7 @@ import { runFast } from '../../sim/runner.ts';
 import { VirtualCopter } from '../../sim/autopilot.ts';
 import { SimWorld, type DroneFirmware } from '../../sim/world.ts';
 import { memoryMedium } from '../helpers/memory-medium.ts';
-import { testUsers } from './mesh/fixtures.ts';
+import { testUsers } from '../../harness/rigs/mesh.ts';
 import { testApplication } from '../helpers/application.ts';
 
 const ORIGIN = { latDeg: 47.4, lonDeg: 8.5, altitudeM: 400 };

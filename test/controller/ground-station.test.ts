@@ -11,8 +11,8 @@ import { MavlinkNode } from '../../firmware-bridge/node.ts';
 import { createMemoryPair } from '../../firmware-bridge/links/memory.ts';
 import { GroundStation } from '../../controller/ground-station.ts';
 import { VirtualCopter } from '../../sim/autopilot.ts';
-import { connect, end, nextMessage, publishOutcome, subscribeGranted } from '../helpers/mqtt.ts';
-import { credentials, testUsers } from './mesh/fixtures.ts';
+import { connect, end, nextMessage, publishOutcome, subscribeGranted } from '../../harness/rigs/mqtt.ts';
+import { credentials, testUsers } from '../../harness/rigs/mesh.ts';
 import { testApplication } from '../helpers/application.ts';
 
 const AIRFRAME = { massKg: 2.5, maxSpeedMs: 12, maxAccelMs2: 3, maxClimbMs: 2.5, maxDescentMs: 1.5, hoverWPerKg: 180 };

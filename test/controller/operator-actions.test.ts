@@ -11,8 +11,8 @@ import type { MqttClient } from 'mqtt';
 import type { BridgeEvent, BridgeResponse } from '../../common/topics.ts';
 import { SimulatedSite } from '../../harness/simulated-site.ts';
 import { parseScenario } from '../../sim/scenario.ts';
-import { connect, end, nextMessage, publishOutcome } from '../helpers/mqtt.ts';
-import { password, testUsers } from './mesh/fixtures.ts';
+import { connect, end, nextMessage, publishOutcome } from '../../harness/rigs/mqtt.ts';
+import { password, testUsers } from '../../harness/rigs/mesh.ts';
 
 type Answer = BridgeResponse<{ message: string }>;
 

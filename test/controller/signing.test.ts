@@ -20,7 +20,7 @@ import { linkSigning, SIGNING_TIMESTAMP_FILE } from '../../controller/signing.ts
 import { canopy, spawnCanopy } from '../helpers/cli.ts';
 import { eventually } from '../helpers/events.ts';
 import { flush } from '../helpers/nodes.ts';
-import { freePort } from '../helpers/ports.ts';
+import { freePort } from '../../harness/rigs/ports.ts';
 
 const HEX = 'ab'.repeat(32);
 

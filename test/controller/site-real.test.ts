@@ -12,8 +12,8 @@ import type { BridgeEvent, BridgeResponse, FleetState, PowerState } from '../../
 import { ConfigSchema, siteOptions, type CanopyConfig } from '../../controller/config.ts';
 import { spawnCanopy } from '../helpers/cli.ts';
 import { eventually } from '../helpers/events.ts';
-import { connect, nextMessage } from '../helpers/mqtt.ts';
-import { freePort } from '../helpers/ports.ts';
+import { connect, nextMessage } from '../../harness/rigs/mqtt.ts';
+import { freePort } from '../../harness/rigs/ports.ts';
 
 test('site: defaults fill in what a user leaves out; a lattice tighter than twice the separation is refused by path', () => {
   const c = { ...ConfigSchema.parse({ links: { drones: ['serial:/dev/ttyUSB0'] }, site: { location: { latitudeDeg: 53.55, longitudeDeg: 9.99 } } }), dir: '.' } as CanopyConfig;

@@ -13,7 +13,7 @@ import { minimal } from 'mavlink-mappings';
 import { encodeFrame } from '../../firmware-bridge/protocol/frame.ts';
 import { Framer } from '../../firmware-bridge/protocol/framer.ts';
 import { spawnCanopy } from '../helpers/cli.ts';
-import { freePort } from '../helpers/ports.ts';
+import { freePort } from '../../harness/rigs/ports.ts';
 import { eventually } from '../helpers/events.ts';
 
 function copterHeartbeat(): minimal.Heartbeat {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildIngestPipeline } from '../bench/pipeline.ts';
-import { fuzzChunks } from '../bench/fuzz.ts';
+import { buildIngestPipeline } from '../../harness/bench/pipeline.ts';
+import { fuzzChunks } from '../../harness/bench/fuzz.ts';
 import { MAX_FRAME } from '../../firmware-bridge/protocol/framer.ts';
 
 // Bounded for CI; `canopy bench fuzz` runs millions of chunks through the same pipeline.

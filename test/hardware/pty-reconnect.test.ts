@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { minimal } from 'mavlink-mappings';
 import { Framer } from '../../firmware-bridge/protocol/framer.ts';
 import { spawnCanopy } from '../helpers/cli.ts';
-import { freePort } from '../helpers/ports.ts';
+import { freePort } from '../../harness/rigs/ports.ts';
 import { eventually } from '../helpers/events.ts';
 import { PtyPair } from '../helpers/pty.ts';
 import { needCommand } from '../helpers/tools.ts';

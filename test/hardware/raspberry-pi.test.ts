@@ -15,7 +15,7 @@ import { EXIT_CODES } from '../../common/errors.ts';
 import { identifyUsbSerial, KNOWN_USB_SERIAL, renderUdevRules } from '../../hardware/usb-serial.ts';
 import { canopy } from '../helpers/cli.ts';
 import { hasCommand, needCommand, repoRoot } from '../helpers/tools.ts';
-import { freePort } from '../helpers/ports.ts';
+import { freePort } from '../../harness/rigs/ports.ts';
 
 test('the systemd unit\'s canopy command line is valid', async (t) => {
   const unit = readFileSync(join(repoRoot, 'hardware', 'raspberry-pi', 'canopy.service'), 'utf8');

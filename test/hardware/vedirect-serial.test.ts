@@ -21,7 +21,7 @@ import { eventually, nextEvent } from '../helpers/events.ts';
 import { PtyPair } from '../helpers/pty.ts';
 import { needCommand } from '../helpers/tools.ts';
 import { powerProfile } from '../helpers/power-profile.ts';
-import { freePort } from '../helpers/ports.ts';
+import { freePort } from '../../harness/rigs/ports.ts';
 
 const clock = new SystemClock();
 

@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PowerState, UplinkStatus } from '../../common/topics.ts';
 import { canopy, spawnCanopy } from '../helpers/cli.ts';
-import { freePort } from '../helpers/ports.ts';
+import { freePort } from '../../harness/rigs/ports.ts';
 import { eventually } from '../helpers/events.ts';
-import { connect, tryConnect } from '../helpers/mqtt.ts';
+import { connect, tryConnect } from '../../harness/rigs/mqtt.ts';
 
 test('canopy start flies the default simulated site with the mesh on, admin credentials printed once', async (t) => {
   const data = mkdtempSync(join(tmpdir(), 'canopy-start-'));

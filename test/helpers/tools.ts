@@ -3,13 +3,12 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import { hasCommand } from '../../harness/rigs/processes.ts';
 
 /** Under CANOPY_REQUIRE_ALL=1 (set by .ci/run) a missing tool or fixture is a failure, not a skip. */
 export const requireAll = process.env.CANOPY_REQUIRE_ALL === '1';
 
-export function hasCommand(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
+export { hasCommand };
 
 /**
  * Returns true when `cmd` is on PATH. Otherwise skips the test and names the Debian package to

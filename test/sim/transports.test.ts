@@ -13,7 +13,7 @@ import { GroundStation } from '../../controller/ground-station.ts';
 import { serveSim } from '../../sim/serve.ts';
 import { loadScenario, type Scenario } from '../../sim/scenario.ts';
 import { eventually } from '../helpers/events.ts';
-import { freePort } from '../helpers/ports.ts';
+import { freePort } from '../../harness/rigs/ports.ts';
 import { PtyPair } from '../helpers/pty.ts';
 import { needCommand } from '../helpers/tools.ts';
 

@@ -7,7 +7,7 @@ import { createMemoryPair } from '../../../firmware-bridge/links/memory.ts';
 import type { Extension } from '../../../controller/app/extension.ts';
 import { defaultConfig, parseConfig } from '../../../controller/config.ts';
 import { testApplication } from '../../helpers/application.ts';
-import { testUsers } from '../mesh/fixtures.ts';
+import { testUsers } from '../../../harness/rigs/mesh.ts';
 
 const POWER = { site: { latitudeDeg: 47.4, longitudeDeg: 8.5, elevationM: 400, linkeTurbidity: 3 }, airframeMassKg: 2.5, hoverWPerKg: 180, netMassKgPerM2: 0.25, netAreaM2PerDrone: 12, netEfficiency: 0.2, mpptEfficiency: 0.97, batteryWh: 222, padChargeW: 250, spares: 1, radiosW: 2 };
 

@@ -21,9 +21,9 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { addressOf, ChunkStore } from '../../../controller/store/chunk-store.ts';
 import { PhoneAgent } from '../../../controller/store/phone-agent.ts';
 import { eventually } from '../../helpers/events.ts';
-import { connect, end, publishOutcome } from '../../helpers/mqtt.ts';
+import { connect, end, publishOutcome } from '../../../harness/rigs/mqtt.ts';
 import { needCommand, repoRoot } from '../../helpers/tools.ts';
-import { credentials } from '../mesh/fixtures.ts';
+import { credentials } from '../../../harness/rigs/mesh.ts';
 import { startDashboardSite } from './site.ts';
 
 const OUTPUT = join(repoRoot, 'test-output', 'dashboard');

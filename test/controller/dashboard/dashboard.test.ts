@@ -13,8 +13,8 @@ import { ACTION_VERBS } from '../../../controller/bridge-actions.ts';
 import type { SensorDiscovery } from '../../../controller/dashboard/discovery.ts';
 import type { BridgeEvent, BridgeResponse, DroneState, EventHistory, FleetState, PowerHistory, PowerState, UplinkStatus } from '../../../common/topics.ts';
 import { loadScenario } from '../../../sim/scenario.ts';
-import { connect, end, nextMessage, publishOutcome } from '../../helpers/mqtt.ts';
-import { credentials } from '../mesh/fixtures.ts';
+import { connect, end, nextMessage, publishOutcome } from '../../../harness/rigs/mqtt.ts';
+import { credentials } from '../../../harness/rigs/mesh.ts';
 import { startDashboardSite, type DashboardSite } from './site.ts';
 
 /** Every retained message under `filter`, collected until `settleMs` passes without a new one. */

@@ -12,7 +12,7 @@ import type { TestContext } from 'node:test';
 import { Dashboard } from '../../../controller/dashboard/server.ts';
 import { SimulatedSite } from '../../../harness/simulated-site.ts';
 import { loadScenario } from '../../../sim/scenario.ts';
-import { testUsers } from '../mesh/fixtures.ts';
+import { testUsers } from '../../../harness/rigs/mesh.ts';
 
 export interface DashboardSite {
   site: SimulatedSite;

@@ -8,8 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { ROLES, type Role } from '../../../controller/mesh/acl.ts';
-import { connect, end, nextMessage, publishOutcome, subscribeGranted, tryConnect } from '../../helpers/mqtt.ts';
-import { credentials, startMesh, USERNAMES } from './fixtures.ts';
+import { connect, end, nextMessage, publishOutcome, subscribeGranted, tryConnect } from '../../../harness/rigs/mqtt.ts';
+import { credentials, startMesh, USERNAMES } from '../../../harness/rigs/mesh.ts';
 
 type Column = 'drone' | 'status' | 'command' | 'response' | 'storeOwn' | 'storeOther' | 'relay' | 'discovery' | 'foreign' | 'sys';
 

@@ -1,44 +1,13 @@
 /**
- * A mesh with one user per role, cheap scrypt parameters (tests connect hundreds of times) and
- * every listener on a free loopback port. localhost.crt/.key: a self-signed P-256 certificate for
+ * The mesh tests' TLS certificate. localhost.crt/.key: a self-signed P-256 certificate for
  * CN=localhost, IP 127.0.0.1, valid to 2126, made with
  *   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 36500 -nodes \
  *     -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost
+ * The test mesh itself (a user per role) is harness/rigs/mesh.ts.
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ROLES, type Role } from '../../../controller/mesh/acl.ts';
-import { Mesh, type MeshOptions } from '../../../controller/mesh/mesh.ts';
-import { hashPassword, type MeshUser } from '../../../controller/mesh/users.ts';
 
 export const FIXTURES = join(fileURLToPath(import.meta.url), '..', 'fixtures');
 export const CERT = join(FIXTURES, 'localhost.crt');
 export const KEY = join(FIXTURES, 'localhost.key');
-
-/** username = role name (neighbour "alice" too), password = `${username}-pw`. */
-export const USERNAMES: Record<Role, string> = { admin: 'admin', viewer: 'viewer', phone: 'phone', neighbour: 'alice', 'drone-bridge': 'drone-bridge', homeassistant: 'homeassistant' };
-
-export function password(username: string): string {
-  return `${username}-pw`;
-}
-
-export async function testUsers(extra: { username: string; role: Role }[] = []): Promise<MeshUser[]> {
-  const all = [...ROLES.map((role) => ({ username: USERNAMES[role], role })), ...extra];
-  return Promise.all(all.map(async (u) => ({ ...u, passwordHash: await hashPassword(password(u.username), { logN: 4, r: 8, p: 1 }) })));
-}
-
-export async function startMesh(opts: Partial<MeshOptions> = {}): Promise<{ mesh: Mesh; url: string }> {
-  const mesh = new Mesh({
-    users: await testUsers([{ username: 'bob', role: 'neighbour' }]),
-    tcp: { host: '127.0.0.1', port: 0 },
-    ws: false,
-    ...opts,
-  });
-  await mesh.start();
-  return { mesh, url: `mqtt://127.0.0.1:${mesh.addresses().tcp}` };
-}
-
-export function credentials(role: Role): { username: string; password: string } {
-  const username = USERNAMES[role];
-  return { username, password: password(username) };
-}

@@ -8,8 +8,8 @@ import { createConnection, type Socket } from 'node:net';
 import type { AedesPublishPacket } from 'aedes';
 import { ManualClock } from '../../../firmware-bridge/clock.ts';
 import { Mesh } from '../../../controller/mesh/mesh.ts';
-import { connect, end, nextMessage, publishOutcome, subscribeGranted, tryConnect } from '../../helpers/mqtt.ts';
-import { password, startMesh } from './fixtures.ts';
+import { connect, end, nextMessage, publishOutcome, subscribeGranted, tryConnect } from '../../../harness/rigs/mqtt.ts';
+import { password, startMesh } from '../../../harness/rigs/mesh.ts';
 
 test('a backlog released at once is delivered on fresh stacks: no delivery completes into the next one', { timeout: 60_000 }, async () => {
   const mesh = new Mesh({ tcp: false, ws: false });

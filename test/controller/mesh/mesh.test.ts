@@ -6,8 +6,9 @@ import { ManualClock } from '../../../firmware-bridge/clock.ts';
 import { isCanopyError } from '../../../common/errors.ts';
 import { Mesh } from '../../../controller/mesh/mesh.ts';
 import { decodeJson, encodeJson, type BridgeResponse, type DroneCommand, type DroneState } from '../../../common/topics.ts';
-import { connect, end, nextMessage, publishOutcome, subscribeGranted, tryConnect } from '../../helpers/mqtt.ts';
-import { CERT, credentials, KEY, startMesh, testUsers } from './fixtures.ts';
+import { connect, end, nextMessage, publishOutcome, subscribeGranted, tryConnect } from '../../../harness/rigs/mqtt.ts';
+import { credentials, startMesh, testUsers } from '../../../harness/rigs/mesh.ts';
+import { CERT, KEY } from './fixtures.ts';
 
 test('CONNACK: right password accepted, wrong password 4, unknown user 4, anonymous 5 (off by default)', async (t) => {
   const { mesh, url } = await startMesh();

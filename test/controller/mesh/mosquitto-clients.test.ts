@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { needCommand } from '../../helpers/tools.ts';
-import { startMesh } from './fixtures.ts';
+import { startMesh } from '../../../harness/rigs/mesh.ts';
 
 function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -10,10 +10,10 @@ import { connect as netConnect } from 'node:net';
 import { createRequire } from 'node:module';
 import { isCanopyError } from '../../../common/errors.ts';
 import { Mesh } from '../../../controller/mesh/mesh.ts';
-import { connect, end, nextMessage, subscribeGranted } from '../../helpers/mqtt.ts';
-import { freePort } from '../../helpers/ports.ts';
+import { connect, end, nextMessage, subscribeGranted } from '../../../harness/rigs/mqtt.ts';
+import { freePort } from '../../../harness/rigs/ports.ts';
 import { needCommand, requireAll } from '../../helpers/tools.ts';
-import { credentials, testUsers } from './fixtures.ts';
+import { credentials, testUsers } from '../../../harness/rigs/mesh.ts';
 
 function needPackages(t: TestContext, names: string[]): boolean {
   const require = createRequire(import.meta.url);

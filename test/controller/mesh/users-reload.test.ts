@@ -12,8 +12,8 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from '../../../firmware-bridge/log.ts';
 import { removeUser, setPassword, setUser } from '../../../controller/credentials.ts';
 import type { MeshUser } from '../../../controller/mesh/users.ts';
-import { connect, end, subscribeGranted, tryConnect } from '../../helpers/mqtt.ts';
-import { password, startMesh, testUsers } from './fixtures.ts';
+import { connect, end, subscribeGranted, tryConnect } from '../../../harness/rigs/mqtt.ts';
+import { password, startMesh, testUsers } from '../../../harness/rigs/mesh.ts';
 
 /** A logger that keeps its lines; `next(re)` resolves with the first line from now on that matches. */
 function recordingLog(): { log: Logger; lines: { level: string; msg: string }[]; next(re: RegExp): Promise<string> } {

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCrashTrial } from './crash-harness.ts';
+import { runCrashTrial } from '../../../harness/rigs/crash-trial.ts';
 
 test('2,000 acknowledged items survive 20 SIGKILLs of the controller: none lost, none corrupted, none twice after dedup', { timeout: 120_000 }, async (t) => {
   const result = await runCrashTrial({ items: 2000, kills: 20, seed: 20260621, link: { bytesPerSec: 1_000_000, latencyMs: 100 }, progress: (msg) => t.diagnostic(msg) });

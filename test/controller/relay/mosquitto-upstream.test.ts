@@ -12,10 +12,10 @@ import type { IPublishPacket } from 'mqtt';
 import { ManualClock } from '../../../firmware-bridge/clock.ts';
 import { decodeEnvelope, RELAY_ID_PROPERTY } from '../../../common/topics.ts';
 import { Relay } from '../../../controller/relay/relay.ts';
-import { connect, end, nextMessage, subscribeGranted } from '../../helpers/mqtt.ts';
-import { freePort } from '../../helpers/ports.ts';
+import { connect, end, nextMessage, subscribeGranted } from '../../../harness/rigs/mqtt.ts';
+import { freePort } from '../../../harness/rigs/ports.ts';
 import { needCommand } from '../../helpers/tools.ts';
-import { startMesh } from '../mesh/fixtures.ts';
+import { startMesh } from '../../../harness/rigs/mesh.ts';
 
 async function startMosquitto(t: TestContext): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-mosquitto-'));

@@ -9,8 +9,8 @@ import type { Mesh } from '../../../controller/mesh/mesh.ts';
 import { decodeJson, encodeEnvelope, type UplinkStatus } from '../../../common/topics.ts';
 import { Relay, type RelayOptions } from '../../../controller/relay/relay.ts';
 import { publishWireBytes } from '../../../controller/relay/uplink.ts';
-import { connect, end, nextMessage, publishOutcome, subscribeGranted } from '../../helpers/mqtt.ts';
-import { credentials, startMesh } from '../mesh/fixtures.ts';
+import { connect, end, nextMessage, publishOutcome, subscribeGranted } from '../../../harness/rigs/mqtt.ts';
+import { credentials, startMesh } from '../../../harness/rigs/mesh.ts';
 import { Upstream } from '../../../sim/cloud.ts';
 
 const PREFIX = 'up/site';

@@ -7,8 +7,8 @@ import { isCanopyError } from '../../../common/errors.ts';
 import { addressOf, ChunkStore } from '../../../controller/store/chunk-store.ts';
 import { PhoneAgent } from '../../../controller/store/phone-agent.ts';
 import { StoreClient } from '../../../controller/store/protocol.ts';
-import { connect, end, subscribeGranted } from '../../helpers/mqtt.ts';
-import { password } from '../mesh/fixtures.ts';
+import { connect, end, subscribeGranted } from '../../../harness/rigs/mqtt.ts';
+import { password } from '../../../harness/rigs/mesh.ts';
 import { OWNER, storeRig } from './rig.ts';
 
 function blob(n = 2000) {

@@ -8,8 +8,8 @@ import { repair } from '../../../controller/store/repair.ts';
 import { openManifest } from '../../../controller/store/manifest.ts';
 import { makeTree, NEIGHBOURS, OWNER, storeRig, TEST_LOG_N, treeHashes } from './rig.ts';
 import { canopy } from '../../helpers/cli.ts';
-import { connect, end } from '../../helpers/mqtt.ts';
-import { credentials, password } from '../mesh/fixtures.ts';
+import { connect, end } from '../../../harness/rigs/mqtt.ts';
+import { credentials, password } from '../../../harness/rigs/mesh.ts';
 
 const PASS = 'repair me';
 

@@ -16,7 +16,7 @@ import { ChunkStore, type ChunkStoreOptions } from '../../../controller/store/ch
 import { PhoneAgent } from '../../../controller/store/phone-agent.ts';
 import { StoreClient } from '../../../controller/store/protocol.ts';
 import { Upstream } from '../../../sim/cloud.ts';
-import { password, startMesh, testUsers } from '../mesh/fixtures.ts';
+import { password, startMesh, testUsers } from '../../../harness/rigs/mesh.ts';
 
 export const OWNER = 'phone';
 export const NEIGHBOURS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'];

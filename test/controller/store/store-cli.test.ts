@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canopy, spawnCanopy } from '../../helpers/cli.ts';
-import { password, startMesh } from '../mesh/fixtures.ts';
+import { password, startMesh } from '../../../harness/rigs/mesh.ts';
 import { ChunkStore } from '../../../controller/store/chunk-store.ts';
 import { makeTree, PREFIX, storeRig, treeHashes } from './rig.ts';
 

@@ -5,7 +5,7 @@ import { createLink, type Link } from '../../../firmware-bridge/links/index.ts';
 import { needCommand } from '../../helpers/tools.ts';
 import { PtyPair } from '../../helpers/pty.ts';
 import { nextEvent, receiveBytes } from '../../helpers/events.ts';
-import { freePort } from '../../helpers/ports.ts';
+import { freePort } from '../../../harness/rigs/ports.ts';
 
 const TIMEOUT = { timeout: 10_000 };
 

@@ -5,7 +5,7 @@ import { common, minimal } from 'mavlink-mappings';
 import { Framer } from '../../../firmware-bridge/protocol/framer.ts';
 import { decodeFrame, encodeFrame, frameFromRaw, frameTarget, IFLAG_SIGNED, SIGNATURE_LENGTH, type Frame } from '../../../firmware-bridge/protocol/frame.ts';
 import { frameCrc } from '../../../firmware-bridge/protocol/crc.ts';
-import { measureRecovery, telemetryPackets } from '../../bench/streams.ts';
+import { measureRecovery, telemetryPackets } from '../../../harness/bench/streams.ts';
 import { needReference } from '../../helpers/tools.ts';
 
 function frames(chunks: Buffer[]): { out: Frame[]; framer: Framer } {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ardupilotmega, common, minimal } from 'mavlink-mappings';
 import { ManualClock } from '../../../firmware-bridge/clock.ts';
-import { InjectedLink } from '../../bench/pipeline.ts';
+import { InjectedLink } from '../../../harness/bench/pipeline.ts';
 import { MavlinkNode } from '../../../firmware-bridge/node.ts';
 import { SequenceTracker, VehicleManager, decodeMode, encodeMode, sikToDbm, type Vehicle } from '../../../firmware-bridge/vehicles/index.ts';
 import { flush, nodePair } from '../../helpers/nodes.ts';

@@ -13,15 +13,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { MqttClient } from 'mqtt';
-import { randomInt, seededRandom } from '../../../firmware-bridge/random.ts';
-import { encodeEnvelope } from '../../../common/topics.ts';
-import { hashPassword } from '../../../controller/mesh/users.ts';
-import { LinkProxy } from '../../../sim/satellite.ts';
-import { freePort } from '../../helpers/ports.ts';
-import { tryConnect } from '../../helpers/mqtt.ts';
-import { Upstream } from '../../../sim/cloud.ts';
+import { randomInt, seededRandom } from '../../firmware-bridge/random.ts';
+import { encodeEnvelope } from '../../common/topics.ts';
+import { hashPassword } from '../../controller/mesh/users.ts';
+import { LinkProxy } from '../../sim/satellite.ts';
+import { freePort } from './ports.ts';
+import { loaderFlags, siblingModule } from './processes.ts';
+import { tryConnect } from './mqtt.ts';
+import { Upstream } from '../../sim/cloud.ts';
 
-const CHILD = join(fileURLToPath(import.meta.url), '..', 'crash-child.ts');
+const CHILD = siblingModule(import.meta.url, 'crash-child');
 const PREFIX = 'up/crash';
 
 export interface CrashTrialOptions {
@@ -219,7 +220,7 @@ function whereAreTheMissing(outboxPath: string, acked: Set<number>, upstream: Up
 }
 
 function startChild(args: string[]): ChildProcess {
-  return fork(CHILD, args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return fork(CHILD, args, { execArgv: loaderFlags(import.meta.url), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
 function kill(child: ChildProcess): Promise<void> {

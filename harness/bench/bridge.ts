@@ -3,16 +3,18 @@
  *   ingest_ratio          full pipeline msgs/s (frame + decode + vehicle state + route + tlog)
  *                         ÷ node-mavlink split + parse + decode msgs/s (goal ≥ 0.5)
  *   recovery_vs_ideal_*   packets recovered from a corrupted stream ÷ packets with no corrupted byte
- *   rss_mb_25             resident memory of a process with 25 vehicles streaming
+ *   rss_mb_25             resident memory of a process of the release build with 25 vehicles
+ *                         streaming (goal ≤ 100)
  *   rss_mb_baseline       the same process with nothing streamed (what the runtime itself takes)
  */
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { minimal, common, ardupilotmega, type MavLinkData, type MavLinkDataConstructor } from 'mavlink-mappings';
 import { MavLinkPacketParser, MavLinkPacketSplitter, type MavLinkPacket } from 'node-mavlink';
 import type { BenchSuite, Figures } from '../../controller/commands/bench.ts';
 import { chunked, measureRecovery, telemetryPackets } from './streams.ts';
 import { buildIngestPipeline } from './pipeline.ts';
+import { releaseBuild, siblingModule } from '../rigs/processes.ts';
 
 const REGISTRY: Record<number, MavLinkDataConstructor<MavLinkData>> = { ...minimal.REGISTRY, ...common.REGISTRY, ...ardupilotmega.REGISTRY };
 
@@ -86,20 +88,27 @@ export const suite: BenchSuite = {
       figures[`node_mavlink_recovery_vs_ideal_${label}`] = m.nodeMavlinkVsIdeal;
     }
 
-    progress('memory: 25 vehicles streaming in a fresh process');
-    figures.rss_mb_25 = measureRss(quick ? 60 : 600);
-    figures.rss_mb_baseline = measureRss(0);
+    // Memory is that of the release build (what a Pi runs: no tsx compiler in the process).
+    const script = rssScript(progress);
+    progress('memory: 25 vehicles streaming in a fresh process of the release build');
+    figures.rss_mb_25 = measureRss(script, quick ? 60 : 600);
+    figures.rss_mb_baseline = measureRss(script, 0);
     return figures;
   },
 };
 
+/** rss-25 of the release build: beside this module in dist/, or in the checkout's dist/ built now. */
+function rssScript(progress: (m: string) => void): string {
+  if (!import.meta.url.endsWith('.ts')) return siblingModule(import.meta.url, 'rss-25');
+  return join(releaseBuild(progress).root, 'dist', 'harness', 'bench', 'rss-25.js');
+}
+
 /**
- * Runs rss-25.ts in a child process so the figure is not inflated by the benchmark's own buffers;
- * `seconds` = 0 gives the baseline (runtime, tsx and the dialects loaded, no traffic).
+ * Runs rss-25 in a child process so the figure is not inflated by the benchmark's own buffers;
+ * `seconds` = 0 gives the baseline (the runtime and the dialects loaded, no traffic).
  */
-function measureRss(seconds: number): number {
-  const script = fileURLToPath(new URL('./rss-25.ts', import.meta.url));
-  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, String(seconds)], { encoding: 'utf8' });
+function measureRss(script: string, seconds: number): number {
+  const r = spawnSync(process.execPath, ['--expose-gc', script, String(seconds)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`rss-25 failed: ${r.stderr}`);
   return Number(JSON.parse(r.stdout.trim().split('\n').pop()!).rssMb);
 }

@@ -42,7 +42,7 @@ import { SealPool } from '../../controller/store/seal-pool.ts';
 import { restore } from '../../controller/store/restore.ts';
 import { PhoneAgent } from '../../controller/store/phone-agent.ts';
 import { StoreClient } from '../../controller/store/protocol.ts';
-import { password, startMesh } from '../controller/mesh/fixtures.ts';
+import { password, startMesh } from '../rigs/mesh.ts';
 
 const MB = 1e6;
 

@@ -12,7 +12,7 @@
  *   firmware_ground_refusals   refusals on the ground (each a wait, none a fault)
  */
 import type { Figures } from '../../controller/commands/bench.ts';
-import { SimulatedSite } from '../../harness/simulated-site.ts';
+import { SimulatedSite } from '../simulated-site.ts';
 import { loadScenario, type Scenario } from '../../sim/scenario.ts';
 
 const MIN = 60_000;

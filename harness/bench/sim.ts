@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchSuite, Figures } from '../../controller/commands/bench.ts';
-import { runScenario } from '../../harness/sim-command.ts';
+import { runScenario } from '../sim-command.ts';
 import { loadScenario, type Scenario } from '../../sim/scenario.ts';
 
 /** The shipped clear day, from just before the net goes up, with `drones` on `radios`. */

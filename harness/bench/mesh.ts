@@ -56,11 +56,12 @@ import { MavlinkNode } from '../../firmware-bridge/node.ts';
 import { knownMessageIds, messageInfo } from '../../firmware-bridge/protocol/dialect.ts';
 import { decodeFrame, encodeFrame, type Frame } from '../../firmware-bridge/protocol/frame.ts';
 import { READ_ONLY_ALLOWED, REQUEST_COMMANDS } from '../../firmware-bridge/router.ts';
-import { connect, end, nextMessage, subscribeGranted, tryConnect } from '../helpers/mqtt.ts';
+import { connect, end, nextMessage, subscribeGranted, tryConnect } from '../rigs/mqtt.ts';
+import { loaderFlags, siblingModule } from '../rigs/processes.ts';
 import type { StationOptions, StationReply, StationRequest } from './mesh-station.ts';
 
 const MB = 1024 * 1024;
-const STATION = new URL('./mesh-station.ts', import.meta.url);
+const STATION = siblingModule(import.meta.url, 'mesh-station');
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function waitFor(cond: () => boolean, timeoutMs: number, stepMs = 10): Promise<boolean> {
@@ -143,7 +144,7 @@ async function startStation(options: StationOptions): Promise<{
   closed: (timeoutMs: number) => Promise<boolean>;
   stop: () => Promise<void>;
 }> {
-  const child = fork(STATION, [JSON.stringify(options)], { execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.CANOPY_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CANOPY_BENCH_PROFILE}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(STATION, [JSON.stringify(options)], { execArgv: [...loaderFlags(import.meta.url), '--expose-gc', ...(process.env.CANOPY_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CANOPY_BENCH_PROFILE}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const pending = new Map<number, (r: StationReply) => void>();
   let next = 0;
   const port = await new Promise<number>((resolve, reject) => {

@@ -30,7 +30,7 @@
  *                          a ten-minute mean now and then
  */
 import type { BenchSuite, Figures } from '../../controller/commands/bench.ts';
-import { SimulatedSite } from '../../harness/simulated-site.ts';
+import { SimulatedSite } from '../simulated-site.ts';
 import { loadScenario } from '../../sim/scenario.ts';
 import { firmwareFigures } from './firmware-scenarios.ts';
 

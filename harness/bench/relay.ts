@@ -18,8 +18,8 @@ import { Mesh } from '../../controller/mesh/mesh.ts';
 import { Relay, type RelayEnergy, type RelayOptions } from '../../controller/relay/relay.ts';
 import type { ContactWindow } from '../../controller/relay/contact-plan.ts';
 import { LinkProxy } from '../../sim/satellite.ts';
-import { hasCommand } from '../helpers/tools.ts';
-import { runCrashTrial } from '../controller/relay/crash-harness.ts';
+import { hasCommand } from '../rigs/processes.ts';
+import { runCrashTrial } from '../rigs/crash-trial.ts';
 import { Upstream } from '../../sim/cloud.ts';
 import { mosquittoGoodput } from './relay-mosquitto.ts';
 

@@ -9,8 +9,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeEnvelope } from '../../common/topics.ts';
-import { connect, end } from '../helpers/mqtt.ts';
-import { freePort } from '../helpers/ports.ts';
+import { connect, end } from '../rigs/mqtt.ts';
+import { freePort } from '../rigs/ports.ts';
 import { driveLink, type LinkScenario } from './relay.ts';
 
 /** Goodput ratio of a Mosquitto bridge: distinct payload bytes ÷ (capacity × open time). */

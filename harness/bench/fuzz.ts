@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import type { BenchSuite } from '../../controller/commands/bench.ts';
 import { Framer } from '../../firmware-bridge/protocol/framer.ts';
 import { TlogReader, tlogInfo, tlogRecord } from '../../firmware-bridge/tlog.ts';
-import { referenceDir } from '../helpers/tools.ts';
+import { programRoot } from '../rigs/processes.ts';
 import { buildIngestPipeline } from './pipeline.ts';
 import { frameCrc } from '../../firmware-bridge/protocol/crc.ts';
 import { knownMessageIds, messageInfo } from '../../firmware-bridge/protocol/dialect.ts';
@@ -101,6 +101,7 @@ export function* fuzzChunks(seed: number, count: number): Generator<Buffer> {
 /** Real frames from the reference captures (undefined where they are not beside the checkout). */
 export function referenceFrames(): Buffer[] | undefined {
   const frames: Buffer[] = [];
+  const referenceDir = join(programRoot(), '..', 'shared', 'reference');
   const tlog = join(referenceDir, 'mavlink', 'vtol.tlog');
   if (existsSync(tlog)) for (const r of new TlogReader(tlog)) frames.push(Buffer.from(r.frame.raw));
   const stream = join(referenceDir, 'mavlink', 'mavlink-v2-3412-packets.bin');
