@@ -1,30 +1,27 @@
 /**
  * The dashboard's server: one node:http listener (default http://127.0.0.1:8080) that serves the
- * browser app (dashboard/web, bundled with esbuild once at start, uPlot and mqtt.js included: no
- * CDN, the station is offline most of the time), MQTT over WebSocket on `/mqtt` handed to the
- * mesh (so the page talks to its own origin only, with the user's own mesh credentials and the
- * mesh's ACL), Prometheus metrics on `/metrics`, and Home Assistant discovery on the mesh. It
- * keeps the retained power and event histories (history.ts) that a page opened later draws.
- * The page speaks only the public MQTT API; this server adds no API of its own.
+ * browser app (dashboard/web with uPlot and mqtt.js bundled in, see assets.ts: no CDN, the
+ * station is offline most of the time), MQTT over WebSocket on `/mqtt` handed to the mesh (so
+ * the page talks to its own origin only, with the user's own mesh credentials and the mesh's
+ * ACL), Prometheus metrics on `/metrics`, and Home Assistant discovery on the mesh. It keeps the
+ * retained power and event histories (history.ts) that a page opened later draws. The page
+ * speaks only the public MQTT API; this server adds no API of its own.
  */
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import type { Clock } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../common/errors.ts';
 import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import type { Mesh } from '../mesh/mesh.ts';
+import { loadAssets, type Asset } from './assets.ts';
 import { DEFAULT_DISCOVERY_PREFIX, publishDiscovery } from './discovery.ts';
 import { EventHistoryRecorder, PowerHistoryRecorder } from './history.ts';
 import { METRICS_CONTENT_TYPE, MetricsCollector } from './metrics.ts';
 
 export const MQTT_PATH = '/mqtt';
 
-const WEB_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dashboard', 'web');
 const require = createRequire(import.meta.url);
 
 export interface DashboardOptions {
@@ -37,33 +34,6 @@ export interface DashboardOptions {
   /** Home Assistant's discovery prefix; false publishes no discovery. */
   discoveryPrefix?: string | false;
   log?: Logger;
-}
-
-interface Asset {
-  type: string;
-  body: Buffer;
-}
-
-/** Bundles the browser app: one ES module with mqtt.js and uPlot, one stylesheet with uPlot's. */
-export async function buildAssets(): Promise<Map<string, Asset>> {
-  const esbuild = await import('esbuild');
-  const out = await esbuild.build({
-    entryPoints: [join(WEB_DIR, 'main.ts')],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: ['es2022'],
-    minify: true,
-    write: false,
-    logLevel: 'silent',
-  });
-  const js = out.outputFiles[0]!.contents;
-  const css = [readFileSync(require.resolve('uplot/dist/uPlot.min.css')), readFileSync(join(WEB_DIR, 'style.css'))];
-  return new Map<string, Asset>([
-    ['/', { type: 'text/html; charset=utf-8', body: readFileSync(join(WEB_DIR, 'index.html')) }],
-    ['/app.js', { type: 'text/javascript; charset=utf-8', body: Buffer.from(js) }],
-    ['/app.css', { type: 'text/css; charset=utf-8', body: Buffer.concat(css.flatMap((c) => [c, Buffer.from('\n')])) }],
-  ]);
 }
 
 // Everything from this origin only: the page can load nothing from elsewhere (no CDN) and talk
@@ -86,7 +56,7 @@ export class Dashboard {
   async start(): Promise<void> {
     if (this.server) return;
     const { mesh } = this.opts;
-    const assets = await buildAssets();
+    const assets = await loadAssets();
     const base = mesh.topics.base;
     const html = assets.get('/')!;
     assets.set('/', { ...html, body: Buffer.from(html.body.toString().replace('data-base-topic="canopy"', `data-base-topic="${escapeAttr(base)}"`)) });

@@ -4,8 +4,8 @@
 #   - a system user `canopy` in the dialout group (serial radios), home /var/lib/canopy,
 #   - /var/lib/canopy (data), /etc/canopy/canopy.yaml (a sample, never overwritten) and
 #     /etc/canopy/canopy.env (secrets for the service, mode 0600),
-#   - the app in /opt/canopy with its production dependencies (npm ci --omit=dev),
-#     /usr/local/bin/canopy,
+#   - the app in /opt/canopy: the release build (npm ci, npm run build) with its production
+#     dependencies only (npm prune --omit=dev), /usr/local/bin/canopy,
 #   - the systemd unit and the udev rules, then reloads systemd and udev.
 #
 # Usage: sudo hardware/raspberry-pi/install.sh [--root DIR] [--skip-npm] [--offline]
@@ -14,8 +14,8 @@
 #                group, shadow and gshadow by this script (useradd --prefix needs root and reads
 #                the host's login.defs), so it runs unprivileged and never touches the host;
 #                nothing is chowned, and systemd/udev are not reloaded.
-#   --skip-npm   do not run npm ci (the dependencies are installed some other way).
-#   --offline    npm ci --offline: only from npm's local cache.
+#   --skip-npm   run neither npm nor the build: /opt/canopy gets the sources (build there later).
+#   --offline    npm --offline: only from npm's local cache.
 # CANOPY_NODE names the node binary to check and to put in the unit (default: node on PATH).
 set -euo pipefail
 
@@ -43,9 +43,9 @@ SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 # --- Node.js ---------------------------------------------------------------------------------
 NODE_BIN="$(command -v "$NODE" || true)"
-[ -n "$NODE_BIN" ] || die "Node.js not found. Canopy needs Node.js 20 or newer (Raspberry Pi OS bookworm's own nodejs package is 18: install Node 20 or 22 from NodeSource, see hardware/raspberry-pi/README.md)"
+[ -n "$NODE_BIN" ] || die "Node.js not found. Canopy needs Node.js 20 or newer (Raspberry Pi OS bookworm's own nodejs package is 18: install Node 20 or 22 from NodeSource, see docs/raspberry-pi.md)"
 NODE_VERSION="$("$NODE_BIN" -p 'process.versions.node')"
-[ "${NODE_VERSION%%.*}" -ge 20 ] 2>/dev/null || die "Node.js $NODE_VERSION at $NODE_BIN is too old: Canopy needs 20 or newer (Raspberry Pi OS bookworm's own nodejs package is 18: install Node 20 or 22 from NodeSource, see hardware/raspberry-pi/README.md)"
+[ "${NODE_VERSION%%.*}" -ge 20 ] 2>/dev/null || die "Node.js $NODE_VERSION at $NODE_BIN is too old: Canopy needs 20 or newer (Raspberry Pi OS bookworm's own nodejs package is 18: install Node 20 or 22 from NodeSource, see docs/raspberry-pi.md)"
 say "Node.js $NODE_VERSION at $NODE_BIN"
 
 # --- where -----------------------------------------------------------------------------------
@@ -118,10 +118,40 @@ if [ -z "$R" ]; then
 fi
 
 # --- the app ---------------------------------------------------------------------------------
+# The release is built in the new copy: npm ci (with the development tools), npm run build (the
+# TypeScript compiled to dist/, the dashboard bundled), then npm prune --omit=dev and the sources
+# removed, so /opt/canopy runs plain JavaScript with its production dependencies only.
 say "copying the app to $APP"
 rm -rf "$APP.new"
 mkdir -p "$APP.new"
-tar -C "$SRC" --exclude=./node_modules --exclude=./.git --exclude=./test --exclude=./test-output --exclude=./canopy-data --exclude='*.tlog' -cf - . | tar -C "$APP.new" -xf -
+tar -C "$SRC" --exclude=./node_modules --exclude=./.git --exclude=./test --exclude=./test-output --exclude=./canopy-data --exclude=./dist --exclude=./.scratch --exclude='*.tlog' -cf - . | tar -C "$APP.new" -xf -
+
+if [ "$SKIP_NPM" -eq 1 ]; then
+  say "skipping npm ci and the build (--skip-npm): $APP holds the sources; build there with npm ci && npm run build && npm prune --omit=dev"
+else
+  NPM_FLAGS=(--no-audit --no-fund)
+  [ "$OFFLINE" -eq 1 ] && NPM_FLAGS+=(--offline)
+  # better-sqlite3 fetches a prebuilt binary for linux-arm64 (or compiles from source: needs
+  # build-essential and python3); serialport's binaries ship inside its npm package.
+  say "installing the dependencies to build with (npm ci ${NPM_FLAGS[*]})"
+  (cd "$APP.new" && npm ci "${NPM_FLAGS[@]}")
+  say "building the release (npm run build)"
+  (cd "$APP.new" && npm run --silent build)
+  say "keeping the production dependencies only (npm prune --omit=dev)"
+  (cd "$APP.new" && npm prune --omit=dev "${NPM_FLAGS[@]}")
+  # What runs is dist/: the TypeScript sources and the compiler's settings stay behind.
+  find "$APP.new" -path "$APP.new/node_modules" -prune -o -path "$APP.new/dist" -prune -o -name '*.ts' -type f -exec rm -f {} +
+  rm -f "$APP.new"/tsconfig*.json
+  find "$APP.new" -mindepth 1 -type d -empty -not -path "$APP.new/node_modules/*" -delete
+  # A native addon compiled here leaves its object files beside the addon (node-gyp's build/Release/obj*,
+  # static archives, better-sqlite3's test extension): only the loadable .node files are used.
+  find "$APP.new/node_modules" -type d -path '*/build/Release' | while read -r rel; do
+    rm -rf "$rel/obj" "$rel/obj.target" "$rel/.deps" "$rel/test_extension.node"
+    find "$rel" -maxdepth 1 -name '*.a' -type f -delete
+  done
+  say "production install: $(du -sm "$APP.new/node_modules" | cut -f1) MB in node_modules"
+fi
+
 rm -rf "$APP.old"
 if [ -e "$APP" ]; then mv "$APP" "$APP.old"; fi
 mv "$APP.new" "$APP"
@@ -129,15 +159,6 @@ rm -rf "$APP.old"
 chmod 0755 "$APP/bin/canopy.js"
 mkdir -p "$R/usr/local/bin"
 ln -sfn /opt/canopy/bin/canopy.js "$R/usr/local/bin/canopy"
-
-if [ "$SKIP_NPM" -eq 1 ]; then
-  say "skipping npm ci (--skip-npm)"
-else
-  # better-sqlite3 fetches a prebuilt binary for linux-arm64 (or compiles from source: needs
-  # build-essential and python3); serialport's binaries ship inside its npm package.
-  say "installing production dependencies (npm ci --omit=dev$([ "$OFFLINE" -eq 1 ] && echo ' --offline'))"
-  (cd "$APP" && npm ci --omit=dev --no-audit --no-fund $([ "$OFFLINE" -eq 1 ] && echo --offline))
-fi
 
 # --- systemd unit and udev rules -------------------------------------------------------------
 install -d -m 0755 "$R/etc/systemd/system" "$R/etc/udev/rules.d"
