@@ -1,5 +1,5 @@
 /**
- * Who may import whom (README, Layout): the protocol library imports nothing of the application;
+ * Who may import whom (docs/layout.md, Layers): the protocol library imports nothing of the application;
  * the hardware adapters only the library; the leaf modules (common/) those two; the simulator and the controller import neither
  * each other nor the harness that joins them; hardware adapters import neither. Read from the
  * import statements of every source file, static and dynamic.

@@ -312,7 +312,7 @@ export function clockFinding(sys: DoctorSystem): Finding {
 export function nodeFinding(version: string): Finding {
   const major = Number(version.split('.')[0]);
   if (major >= 20) return { check: 'node', status: 'ok', message: `Node.js ${version}` };
-  return { check: 'node', status: 'problem', message: `Node.js ${version} is too old: Canopy needs 20 or newer`, fix: "install Node 20 or 22 from NodeSource (Raspberry Pi OS bookworm's nodejs package is 18); see hardware/raspberry-pi/README.md" };
+  return { check: 'node', status: 'problem', message: `Node.js ${version} is too old: Canopy needs 20 or newer`, fix: "install Node 20 or 22 from NodeSource (Raspberry Pi OS bookworm's nodejs package is 18); see docs/raspberry-pi.md" };
 }
 
 export async function runDoctor(sys: DoctorSystem): Promise<Finding[]> {

@@ -44,7 +44,7 @@ function sources(dir = repoRoot): string[] {
   });
 }
 
-test('every CANOPY_ERR_ name in the sources, tests and README is a declared code', () => {
+test('every CANOPY_ERR_ name in the sources, tests and docs is a declared code', () => {
   // isCodedError takes any string, so a misspelt code would quietly never match.
   const unknown = sources().flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/CANOPY_ERR_[A-Z0-9_]+/g)].map((m) => m[0]).filter((code) => !(code in ERROR_CODES)).map((code) => `${file}: ${code}`));
   assert.deepEqual(unknown, []);
@@ -79,10 +79,10 @@ test('canopy exits with the code of its error', { timeout: 120_000 }, async (t) 
   assert.match(silent.stderr, /no HEARTBEAT from system 1 .* within 0\.5 s \[CANOPY_ERR_TIMEOUT\]/);
 });
 
-test("the README's table of exit codes lists every code under its exit code", () => {
-  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+test("docs/errors.md's table of exit codes lists every code under its exit code", () => {
+  const doc = readFileSync(join(repoRoot, 'docs', 'errors.md'), 'utf8');
   const listed = new Map<string, number>();
-  for (const [, exit, codes] of readme.matchAll(/^\| (\d+) \| [^\n]* \| ([^|\n]*) \|$/gm)) {
+  for (const [, exit, codes] of doc.matchAll(/^\| (\d+) \| [^\n]* \| ([^|\n]*) \|$/gm)) {
     for (const [code] of codes!.matchAll(/CANOPY_ERR_[A-Z0-9_]+/g)) listed.set(code, Number(exit));
   }
   assert.deepEqual(Object.fromEntries([...listed].sort()), Object.fromEntries(Object.entries(EXIT_CODES).sort()));

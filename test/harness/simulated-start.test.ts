@@ -59,7 +59,7 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   });
   await client.subscribeAsync(['canopy/drones/+', 'canopy/power', 'canopy/bridge/event', 'canopy/uplink', 'canopy/store/+/availability']);
   await eventually(() => ['phone', 'alice', 'frank'].every((a) => retained.get(`canopy/store/${a}/availability`) === 'online'), 30_000, 'the simulated phones\' store agents on the mesh');
-  // An item through the relay as the README sends it (mosquitto_pub -q 1 -t canopy/relay/hot/notes/field):
+  // An item through the relay as docs/dashboard.md sends it (mosquitto_pub -q 1 -t canopy/relay/hot/notes/field):
   // it waits in the outbox until the budget grants the dish and a satellite is in view, then goes
   // out through the simulated satellite link to the simulated cloud.
   await client.publishAsync('canopy/relay/hot/notes/field', 'wind picking up at the north pad', { qos: 1 });

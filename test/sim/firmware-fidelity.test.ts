@@ -1,6 +1,6 @@
 /**
- * The simulated ArduCopter is as strict as the real one (ArduCopter V4.8.0-dev in SITL, README
- * "Checked against real firmware"): nothing streams until asked, a cold start refuses to arm until
+ * The simulated ArduCopter is as strict as the real one (ArduCopter V4.8.0-dev in SITL,
+ * docs/real-autopilots.md): nothing streams until asked, a cold start refuses to arm until
  * the EKF uses GPS with the firmware's own words, saved stream groups come back at every boot, the
  * parameter names are today's, and a reboot forgets what the ground station asked.
  */

@@ -1,6 +1,6 @@
 /**
- * The simulated PX4 behaves as the real one did in SITL (PX4 main, SIH; README "Checked against
- * real firmware"): its HEARTBEAT and mode form, typed bytewise parameters, arming checks and the
+ * The simulated PX4 behaves as the real one did in SITL (PX4 main, SIH; docs/real-autopilots.md):
+ * its HEARTBEAT and mode form, typed bytewise parameters, arming checks and the
  * preflight auto-disarm, takeoff to an AMSL altitude, setpoints obeyed only in OFFBOARD, and go-to
  * by DO_REPOSITION — and Canopy's PX4 flavour flies it.
  */
