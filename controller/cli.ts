@@ -161,6 +161,14 @@ export function referenceMarkdown(): string {
 }
 
 export async function main(argv: string[], harness?: Harness): Promise<number> {
+  // A reader that goes away (`canopy config print | head`) ends the output, not in a stack trace:
+  // stop quietly, as a pipe's writer does on SIGPIPE.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+      process.exit(0);
+    });
+  }
   const [name, ...rest] = argv;
   if (name === 'help' && rest[0] === '--markdown') {
     process.stdout.write(referenceMarkdown());

@@ -2,7 +2,8 @@
  * The release build (`npm run build`) runs on its own: staged away from the checkout with the
  * production dependencies only (the lockfile's non-dev packages, so tsx, esbuild, TypeScript and
  * playwright-core are absent), the compiled `canopy` answers --version and --help, flies the
- * simulated site with the dashboard answering, and stores a backup through its seal workers.
+ * simulated site with the dashboard answering, and stores a backup through its seal workers; a
+ * bench suite the copy lacks is refused in one line.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -66,6 +67,13 @@ test('the release build runs with production dependencies only: --help, the simu
   assert.equal(version.stdout.trim(), (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version);
   assert.match((await run('--help')).stdout, /^ +start +run the ground station/m);
   assert.match((await run('sim', 'list')).stdout, /clear-summer-day/, 'the shipped scenarios are in the build');
+
+  // A copy without one of the bench suites refuses it in one line, no stack trace.
+  rmSync(join(stage, 'dist', 'harness', 'bench', 'soak.js'));
+  const missing = await run('bench', 'soak', '--quick');
+  assert.equal(missing.code, 69, missing.stderr);
+  assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
+  assert.match(missing.stderr, /the bench suite "soak" is not in this copy of Canopy/);
 
   const data = join(stage, 'data');
   const [dashboardPort, mqttPort, wsPort] = [await freePort(), await freePort(), await freePort()];

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canopy } from '../helpers/cli.ts';
+import { spawn } from 'node:child_process';
+import { canopy, canopyBin } from '../helpers/cli.ts';
 import { repoRoot } from '../helpers/tools.ts';
 import { SUITE_NAMES } from '../../controller/commands/bench.ts';
 
@@ -37,6 +38,16 @@ test('canopy bench bridge --json prints one JSON object with the named figures',
   for (const rate of ['1e-4', '1e-3', '1e-2']) assert.ok(figures[`recovery_vs_ideal_${rate}`]! >= 0.99, `${rate}: ${figures[`recovery_vs_ideal_${rate}`]}`);
   assert.ok(figures.rss_mb_25! > figures.rss_mb_baseline!, 'the 25-vehicle process holds more than the idle one');
   assert.match(r.stderr, /\[bench bridge\] recovery at byte error rate 1e-2/, 'progress goes to stderr');
+});
+
+test('a reader that goes away ends the output quietly (no EPIPE stack trace)', async () => {
+  const child = spawn(process.execPath, [canopyBin, 'help', '--markdown'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy(); // like `| head -0`: the pipe is closed before the first write
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.equal(stderr, '');
+  assert.equal(code, 0);
 });
 
 // Every subcommand (and each of its verbs) with an option it does not have, and options without
