@@ -224,6 +224,19 @@ test('a corrupted block is counted and dropped; the parser is back on the next b
   assert.equal(p.stats.badBlocks, 2, 'the flipped block, and the one behind the garbage');
 });
 
+test('a damaged CR before a Checksum field costs only its own block: the LF still starts the next label', () => {
+  const blocks = [1, 2, 3].map((i) => encodeVeDirectBlock([['V', `1280${i}`], ['PPV', String(i)]]));
+  for (const damage of [0x05, 0x0a, 0x8d]) {
+    const bad = Buffer.from(blocks[0]!);
+    // The CR that ends the last value ("PPV\t1\r\nChecksum\t…").
+    bad[bad.lastIndexOf('\r\nChecksum')] = damage;
+    const p = new VeDirectParser();
+    const out = p.push(Buffer.concat([bad, blocks[1]!, blocks[2]!]));
+    assert.deepEqual(out.map((b) => field(b, 'PPV')), ['2', '3'], `CR damaged to 0x${damage.toString(16)}`);
+    assert.equal(p.stats.badBlocks, 1);
+  }
+});
+
 test('a panel current field (IPV) is used when present; PPV / VPV otherwise', () => {
   const base: [string, string][] = [
     ['V', '13000'],
