@@ -107,16 +107,13 @@ export class VeDirectParser {
     switch (this.state) {
       case 'cr':
         if (c === 0x0d) this.state = 'lf';
-        else this.malformed = true;
+        else this.broken(c);
         break;
       case 'lf':
         if (c === 0x0a) {
           this.state = 'label';
           this.label = '';
-        } else {
-          this.malformed = true;
-          this.state = c === 0x0d ? 'lf' : 'cr';
-        }
+        } else this.broken(c);
         break;
       case 'label':
         if (c === 0x09) {
@@ -129,8 +126,7 @@ export class VeDirectParser {
         } else if (c < 0x21 || c > 0x7e || this.label.length >= MAX_LABEL) {
           // Labels are printable ASCII: anything else is noise the checksum may not catch (two
           // flips of the same bit cancel in a sum modulo 256).
-          this.malformed = true;
-          this.state = c === 0x0d ? 'lf' : 'cr';
+          this.broken(c);
         } else {
           this.label += String.fromCharCode(c);
         }
@@ -142,8 +138,7 @@ export class VeDirectParser {
           this.fields.push([this.label, this.value]);
           this.state = 'lf';
         } else if (c < 0x20 || c > 0x7e || this.value.length >= MAX_VALUE) {
-          this.malformed = true;
-          this.state = 'cr';
+          this.broken(c);
         } else {
           this.value += String.fromCharCode(c);
         }
@@ -158,6 +153,20 @@ export class VeDirectParser {
       this.reset(false);
     }
     return undefined;
+  }
+
+  /**
+   * The field grammar broke at `c`: the block is lost, and the parser waits for the next field
+   * start. A LF starts a label even when its CR was damaged, as in Victron's frame handler (which
+   * ends a field at LF): so a damaged CR costs only its own block, not the next one too, whose
+   * boundary, the damaged block's Checksum field, follows that LF.
+   */
+  private broken(c: number): void {
+    this.malformed = true;
+    if (c === 0x0a) {
+      this.state = 'label';
+      this.label = '';
+    } else this.state = c === 0x0d ? 'lf' : 'cr';
   }
 
   private endBlock(): VeDirectBlock | undefined {

@@ -14,7 +14,8 @@
  *   yesterday) and roll over at midnight UTC (HSDS counts days).
  *
  * Options corrupt bytes (a noisy cable) and interleave HEX-protocol frames, so the reader's
- * checksum and resynchronisation are exercised over a real serial path.
+ * checksum and resynchronisation are exercised over a real serial path. SimBmv below is the
+ * station battery's monitor (a BMV-700).
  */
 import type { Clock, TimerHandle } from '../firmware-bridge/clock.ts';
 import type { Link } from '../firmware-bridge/links/link.ts';
@@ -176,11 +177,170 @@ export class SimMppt {
   }
 
   private corrupt(bytes: Buffer): Buffer {
-    const rate = this.opts.byteErrorRate ?? 0;
-    if (rate <= 0) return bytes;
-    const out = Buffer.from(bytes);
-    for (let i = 0; i < out.length; i++) if (this.random() < rate) out[i]! ^= 1 << Math.floor(this.random() * 8);
-    return out;
+    return corrupt(bytes, this.opts.byteErrorRate ?? 0, this.random);
+  }
+}
+
+/** A noisy cable: each byte has one bit flipped with probability `rate`. */
+function corrupt(bytes: Buffer, rate: number, random: Random): Buffer {
+  if (rate <= 0) return bytes;
+  const out = Buffer.from(bytes);
+  for (let i = 0; i < out.length; i++) if (random() < rate) out[i]! ^= 1 << Math.floor(random() * 8);
+  return out;
+}
+
+export interface SimBmvOptions {
+  clock: Clock;
+  /** Battery current now, A: positive charging, negative discharging. */
+  currentA: () => number;
+  /** Battery capacity, Ah. Default 100. */
+  capacityAh?: number;
+  initialSoc?: number;
+  /** Time to go counts down to this state of charge (Victron's default discharge floor, 50 %). */
+  dischargeFloor?: number;
+  /** Low-SOC alarm below this state of charge. Default 0.5. */
+  lowSocAlarm?: number;
+  /** Low-voltage alarm below this battery voltage, V. Default 11.5. */
+  lowVoltageAlarmV?: number;
+  /** false: not synchronised since it was fitted (CE, SOC and TTG sent as "---"). Default true. */
+  synchronised?: boolean;
+  /** Probability that a written byte has one bit flipped. Default 0. */
+  byteErrorRate?: number;
+  seed?: number;
+  /** Interval of the block pair, ms. Default 1000 (the protocol's). */
+  intervalMs?: number;
+  productId?: string;
+  firmware?: string;
+}
+
+/** Internal resistance of the simulated battery, Ω (its voltage sags under load). */
+const BATTERY_OHMS = 0.01;
+
+/**
+ * A simulated Victron BMV-700 battery monitor on a VE.Direct port: once a second the main block
+ * (V mV, I mA, P W, CE mAh, SOC ‰, TTG min, Alarm, Relay, AR, BMV, FW) followed by the history
+ * block (H1…H12, H17, H18), as a BMV sends them, from a coulomb count of `currentA` on a 12 V
+ * battery.
+ */
+export class SimBmv {
+  soc: number;
+  blocksSent = 0;
+  private timer: TimerHandle | undefined;
+  private lastMs: number;
+  private readonly random: Random;
+  private readonly capacityAh: number;
+  private batteryV = 12.8;
+  private batteryA = 0;
+  private deepestMah = 0;
+  private lastDischargeMah = 0;
+  private cyclesCount = 0;
+  private drawnMah = 0;
+  private minMv = Infinity;
+  private maxMv = 0;
+  private fullAtMs: number;
+  private lowVoltageAlarms = 0;
+  private lowVoltage = false;
+  private dischargedWh = 0;
+  private chargedWh = 0;
+
+  constructor(
+    private readonly opts: SimBmvOptions,
+    private readonly write: (data: Buffer) => void,
+  ) {
+    this.soc = opts.initialSoc ?? 0.8;
+    this.capacityAh = opts.capacityAh ?? 100;
+    this.lastMs = opts.clock.now();
+    this.fullAtMs = this.lastMs;
+    this.random = seededRandom(opts.seed ?? 1);
+  }
+
+  start(): void {
+    this.timer = this.opts.clock.setInterval(() => this.tick(), this.opts.intervalMs ?? 1000);
+  }
+
+  stop(): void {
+    this.opts.clock.clearInterval(this.timer);
+  }
+
+  /** Advances the coulomb count to now and writes the main block and the history block. */
+  tick(): void {
+    const now = this.opts.clock.now();
+    const dtH = Math.max(0, now - this.lastMs) / 3_600_000;
+    this.lastMs = now;
+    const amps = this.opts.currentA();
+    const wasFull = this.soc >= 1;
+    this.soc = Math.min(1, Math.max(0, this.soc + (amps * dtH) / this.capacityAh));
+    if (this.soc >= 1 && !wasFull) {
+      this.cyclesCount++;
+      this.fullAtMs = now;
+      this.lastDischargeMah = 0;
+    }
+    this.batteryA = amps;
+    this.batteryV = 11.8 + 1.4 * this.soc + amps * BATTERY_OHMS;
+    const mV = Math.round(this.batteryV * 1000);
+    this.minMv = Math.min(this.minMv, mV);
+    this.maxMv = Math.max(this.maxMv, mV);
+    const consumedMah = this.consumedMah();
+    this.deepestMah = Math.min(this.deepestMah, consumedMah);
+    this.lastDischargeMah = Math.min(this.lastDischargeMah, consumedMah);
+    if (amps < 0) {
+      this.drawnMah += amps * dtH * 1000;
+      this.dischargedWh += -amps * this.batteryV * dtH;
+    } else this.chargedWh += amps * this.batteryV * dtH;
+    const low = this.batteryV < (this.opts.lowVoltageAlarmV ?? 11.5);
+    if (low && !this.lowVoltage) this.lowVoltageAlarms++;
+    this.lowVoltage = low;
+    this.blocksSent += 2;
+    this.write(corrupt(Buffer.concat([encodeVeDirectBlock(this.mainFields()), encodeVeDirectBlock(this.historyFields(now))]), this.opts.byteErrorRate ?? 0, this.random));
+  }
+
+  /** Consumed charge since the last full charge, mAh (≤ 0). */
+  private consumedMah(): number {
+    return Math.round((this.soc - 1) * this.capacityAh * 1000);
+  }
+
+  private mainFields(): [string, string][] {
+    const o = this.opts;
+    const synced = o.synchronised ?? true;
+    const floor = o.dischargeFloor ?? 0.5;
+    // TTG -1: infinite, the battery is not discharging.
+    const ttg = this.batteryA >= 0 ? -1 : Math.round((Math.max(0, this.soc - floor) * this.capacityAh * 60) / -this.batteryA);
+    // AR bits (hardware/vedirect.ts ALARM_REASONS): 1 low voltage, 4 low SOC.
+    const reasons = (this.lowVoltage ? 1 : 0) | (synced && this.soc < (o.lowSocAlarm ?? 0.5) ? 4 : 0);
+    return [
+      ['PID', o.productId ?? '0x203'],
+      ['V', String(Math.round(this.batteryV * 1000))],
+      ['I', String(Math.round(this.batteryA * 1000))],
+      ['P', String(Math.round(this.batteryV * this.batteryA))],
+      ['CE', synced ? String(this.consumedMah()) : '---'],
+      ['SOC', synced ? String(Math.round(this.soc * 1000)) : '---'],
+      ['TTG', synced ? String(ttg) : '---'],
+      ['Alarm', reasons ? 'ON' : 'OFF'],
+      ['Relay', reasons ? 'ON' : 'OFF'],
+      ['AR', String(reasons)],
+      ['BMV', '700'],
+      ['FW', o.firmware ?? '0308'],
+    ];
+  }
+
+  private historyFields(now: number): [string, string][] {
+    return [
+      ['H1', String(this.deepestMah)],
+      ['H2', String(this.lastDischargeMah)],
+      ['H3', '0'],
+      ['H4', String(this.cyclesCount)],
+      ['H5', '0'],
+      ['H6', String(Math.round(this.drawnMah))],
+      ['H7', String(this.minMv)],
+      ['H8', String(this.maxMv)],
+      ['H9', String(Math.floor((now - this.fullAtMs) / 1000))],
+      ['H10', '0'],
+      ['H11', String(this.lowVoltageAlarms)],
+      ['H12', '0'],
+      // Energy in 0.01 kWh.
+      ['H17', String(Math.floor(this.dischargedWh / 10))],
+      ['H18', String(Math.floor(this.chargedWh / 10))],
+    ];
   }
 }
 

@@ -3,8 +3,9 @@
  * mutations of them (bit flips, truncation, wrong length, signed flag, duplicated bytes), unknown
  * ids, MAVLink 1 frames and plain noise. Used by the bounded fuzz test and the `fuzz` bench.
  *
- * Bench suite `fuzz`: real frames (the reference captures beside the checkout: the VTOL tlog and
- * the 3,412-packet ArduPilot stream; synthetic frames where they are missing), mutated, through
+ * Bench suite `fuzz`: real frames (the ArduCopter and PX4 SITL sessions in test/fixtures, and the
+ * reference captures beside the checkout where present: the VTOL tlog and the 3,412-packet PX4
+ * stream; synthetic frames where none is there), mutated, through
  * the live ingest pipeline (framer, decoder, vehicle sessions, router, tlog writer) and, written
  * as a damaged tlog, through the tlog reader and `tlog info`'s summary.
  *   frames                   mutated frames fed (10 M; --quick 200 k)
@@ -14,9 +15,9 @@
  *   tlog_frames_read         records the reader recovered from the damaged tlog
  *   tlog_fd_run_mb_s         how fast the reader skips a run of 0xFD bytes (was 0.6 MB/s)
  */
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { BenchSuite } from '../../controller/commands/bench.ts';
 import { Framer } from '../../firmware-bridge/protocol/framer.ts';
 import { TlogReader, tlogInfo, tlogRecord } from '../../firmware-bridge/tlog.ts';
@@ -98,29 +99,41 @@ export function* fuzzChunks(seed: number, count: number): Generator<Buffer> {
   for (let i = 0; i < count; i++) yield fuzzChunk(random);
 }
 
-/** Real frames from the reference captures (undefined where they are not beside the checkout). */
-export function referenceFrames(): Buffer[] | undefined {
+/**
+ * Real frames: the in-repo SITL sessions, and the reference captures where they are beside the
+ * checkout (an extra corpus); undefined when none of them is there (an installed copy).
+ */
+export function realFrames(): { frames: Buffer[]; sources: string[] } | undefined {
   const frames: Buffer[] = [];
+  const sources: string[] = [];
+  // A checkout's recordings (test/fixtures/mavlink/*.tlog) and the reference captures beside it.
+  const recordings = join(programRoot(), 'test', 'fixtures', 'mavlink');
   const referenceDir = join(programRoot(), '..', 'shared', 'reference');
-  const tlog = join(referenceDir, 'mavlink', 'vtol.tlog');
-  if (existsSync(tlog)) for (const r of new TlogReader(tlog)) frames.push(Buffer.from(r.frame.raw));
+  const recorded = existsSync(recordings) ? readdirSync(recordings).filter((f) => f.endsWith('.tlog')).map((f) => join(recordings, f)) : [];
+  const tlogs = [...recorded, join(referenceDir, 'mavlink', 'vtol.tlog')];
+  for (const tlog of tlogs.filter((p) => existsSync(p))) {
+    for (const r of new TlogReader(tlog)) frames.push(Buffer.from(r.frame.raw));
+    sources.push(tlog);
+  }
   const stream = join(referenceDir, 'mavlink', 'mavlink-v2-3412-packets.bin');
   if (existsSync(stream)) {
     const framer = new Framer((f) => frames.push(Buffer.from(f.raw)));
     framer.push(readFileSync(stream));
     framer.flush();
+    sources.push(stream);
   }
-  return frames.length ? frames : undefined;
+  return frames.length ? { frames, sources } : undefined;
 }
 
 export const suite: BenchSuite = {
   description: 'mutated real frames through the ingest pipeline and the tlog reader',
   async run(progress, { quick }) {
     const total = quick ? 200_000 : 10_000_000;
-    const real = referenceFrames();
+    const found = realFrames();
+    const real = found?.frames;
     const random = seededRandom(7);
     const pick = (): Buffer => (real ? real[randomInt(random, real.length)]! : validFrame(random, random() < 0.1));
-    progress(`${total.toLocaleString('en')} frames from ${real ? `${real.length} real frames of the reference captures` : 'synthetic frames (no reference captures beside the checkout)'}`);
+    progress(`${total.toLocaleString('en')} frames from ${real ? `${real.length} real frames (${found!.sources.length} recordings)` : 'synthetic frames (no recordings found)'}`);
     const pipeline = buildIngestPipeline();
     let crashes = 0;
     let maxStallMs = 0;
@@ -193,7 +206,7 @@ export const suite: BenchSuite = {
         bad_crc: stats.badCrc,
         tlog_frames_read: tlogRead,
         tlog_fd_run_mb_s: Math.round(fdMbS * 10) / 10,
-        source: real ? 'reference captures' : 'synthetic',
+        source: found ? found.sources.map((p) => basename(p)).join(' ') : 'synthetic',
       };
     } finally {
       rmSync(dir, { recursive: true, force: true });

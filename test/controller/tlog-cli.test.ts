@@ -9,6 +9,7 @@ import { frameCrc } from '../../firmware-bridge/protocol/crc.ts';
 import { encodeFrame } from '../../firmware-bridge/protocol/frame.ts';
 import { tlogRecord } from '../../firmware-bridge/tlog.ts';
 import { canopy } from '../helpers/cli.ts';
+import { countsById, fixtureFigures, fixturePath, type MavlinkFigures } from '../helpers/fixtures.ts';
 import { needReference } from '../helpers/tools.ts';
 
 const T0 = Date.UTC(2026, 5, 1);
@@ -25,7 +26,24 @@ function heartbeats(n: number, sysid = 1): Buffer[] {
   return Array.from({ length: n }, (_, i) => encodeFrame(hb, { sysid, compid: 1, seq: i }));
 }
 
-test('tlog info names every message type with its count, most frequent first', async (t) => {
+test('tlog info on the PX4 SITL session: every system, message type and unknown id with pymavlink\'s counts, most frequent first', async () => {
+  const figures = fixtureFigures<MavlinkFigures>('mavlink/px4-sitl.tlog');
+  const { code, stdout, stderr } = await canopy('tlog', 'info', fixturePath('mavlink/px4-sitl.tlog'));
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, new RegExp(`^frames\\s+${figures.records}$`, 'm'));
+  const seconds = (figures.last_us - figures.first_us) / 1e6;
+  assert.match(stdout, new RegExp(`^duration\\s+${seconds.toFixed(1).replace('.', '\\.')} s \\(${new Date(figures.first_us / 1000).toISOString()} to `, 'm'));
+  assert.match(stdout, /^errors\s+none$/m);
+  for (const [source, count] of Object.entries(figures.sources)) assert.match(stdout, new RegExp(`^${source}\\s+${count}$`, 'm'), source);
+  const rows = [...stdout.matchAll(/^([A-Z][A-Z0-9_]+)\s+(\d+)\s+(\d+)\s+[\d.]+$/gm)].map((m) => ({ name: m[1]!, id: m[2]!, count: Number(m[3]) }));
+  const unknown = [...stdout.split(/^unknown id\s+count$/m)[1]!.matchAll(/^(\d+)\s+(\d+)$/gm)].map((m) => ({ id: m[1]!, count: Number(m[2]) }));
+  assert.ok(unknown.length > 0, 'PX4 sends ids outside our dialects');
+  assert.deepEqual(Object.fromEntries([...rows, ...unknown].map((r) => [r.id, r.count])), countsById(figures));
+  for (const r of rows) if (figures.messages[r.id]) assert.equal(r.name, figures.messages[r.id]!.name);
+  assert.deepEqual(rows.map((r) => r.count), rows.map((r) => r.count).sort((a, b) => b - a));
+});
+
+test('extra, reference VTOL tlog: tlog info names every message type with its count, most frequent first', async (t) => {
   const path = needReference(t, 'mavlink/vtol.tlog');
   if (!path) return;
   const { code, stdout, stderr } = await canopy('tlog', 'info', path);

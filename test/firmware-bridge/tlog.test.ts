@@ -14,6 +14,7 @@ import { decodeFrame, encodeFrame } from '../../firmware-bridge/protocol/frame.t
 import { Framer } from '../../firmware-bridge/protocol/framer.ts';
 import { tlogInfo, TlogReader, tlogRecord, TlogReplayLink, TlogWriter, type TlogRecord } from '../../firmware-bridge/tlog.ts';
 import { flush, nodePair } from '../helpers/nodes.ts';
+import { AUTOPILOT_TLOGS, countsById, fixtureFigures, fixturePath, tlogFramesByLength, type MavlinkFigures } from '../helpers/fixtures.ts';
 import { needReference } from '../helpers/tools.ts';
 
 const T0 = Date.UTC(2026, 5, 1);
@@ -33,15 +34,7 @@ function unknownFrame(seq: number): Buffer {
 }
 
 /** Record count by walking the length bytes alone (no CRC, no framer): an independent count. */
-function countByLength(data: Buffer): number {
-  let n = 0;
-  for (let at = 0; at + 8 < data.length; n++) {
-    const v2 = data[at + 8] === 0xfd;
-    const signed = v2 && (data[at + 10]! & 1) === 1;
-    at += 8 + (v2 ? 12 + data[at + 9]! + (signed ? 13 : 0) : 8 + data[at + 9]!);
-  }
-  return n;
-}
+const countByLength = (data: Buffer): number => tlogFramesByLength(data).length;
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-tlog-'));
@@ -49,7 +42,49 @@ function tempDir(t: { after(fn: () => void): void }): string {
   return dir;
 }
 
-test('reads the reference VTOL tlog: every record, from a Buffer or a file, and every frame decodes', (t) => {
+for (const rel of AUTOPILOT_TLOGS) {
+  test(`reads ${rel}: every record, its time span, systems and message counts as pymavlink found them`, () => {
+    const figures = fixtureFigures<MavlinkFigures>(rel);
+    const path = fixturePath(rel);
+    const data = readFileSync(path);
+    assert.equal(countByLength(data), figures.records);
+    const reader = new TlogReader(path);
+    const records: TlogRecord[] = [...reader];
+    assert.equal(records.length, figures.records);
+    assert.deepEqual(reader.stats, { records: figures.records, badRecords: 0, skippedBytes: 0 });
+    for (let i = 1; i < records.length; i++) assert.ok(records[i]!.timeUs >= records[i - 1]!.timeUs, `record ${i} goes back in time`);
+    assert.equal(Number(records[0]!.timeUs), figures.first_us);
+    assert.equal(Number(records.at(-1)!.timeUs), figures.last_us);
+    // The reader hands on the same bytes the length walk cuts out.
+    assert.deepEqual(records.map((r) => r.frame.raw.toString('hex')), tlogFramesByLength(data).map((r) => r.raw.toString('hex')));
+
+    const info = tlogInfo(data);
+    assert.equal(info.records, figures.records);
+    assert.equal(info.badRecords, 0);
+    assert.equal(info.durationS, (figures.last_us - figures.first_us) / 1e6);
+    assert.deepEqual(Object.fromEntries(info.components.map((c) => [`${c.sysid}/${c.compid}`, c.count])), figures.sources);
+    const counts = Object.fromEntries([...info.messages, ...info.unknownIds].map((m) => [String(m.id), m.count]));
+    assert.deepEqual(counts, countsById(figures));
+    // Where both know an id, they give it the same name.
+    for (const m of info.messages) if (figures.messages[m.id]) assert.equal(m.name, figures.messages[m.id]!.name);
+    // The ground station's side is in the file too: the stream requests and the commands.
+    assert.ok(info.messages.some((m) => m.name === 'REQUEST_DATA_STREAM' || m.name === 'COMMAND_LONG'));
+  });
+}
+
+test('a file larger than one read is read across the chunk boundary without loss', (t) => {
+  const data = readFileSync(fixturePath('mavlink/arducopter-sitl.tlog'));
+  const copies = Math.ceil((1.5 * 1024 * 1024) / data.length);
+  const many = join(tempDir(t), 'many.tlog');
+  writeFileSync(many, Buffer.concat(Array(copies).fill(data))); // records straddle the 1 MiB read
+  const reader = new TlogReader(many);
+  let n = 0;
+  for (const _ of reader) n++;
+  assert.equal(n, copies * fixtureFigures<MavlinkFigures>('mavlink/arducopter-sitl.tlog').records);
+  assert.equal(reader.stats.badRecords, 0);
+});
+
+test('extra, reference VTOL tlog: every record, from a Buffer or a file, and every frame decodes', (t) => {
   const path = needReference(t, 'mavlink/vtol.tlog');
   if (!path) return;
   const data = readFileSync(path);
@@ -83,7 +118,7 @@ test('reads the reference VTOL tlog: every record, from a Buffer or a file, and 
   assert.ok(info.messages.some((m) => m.name === 'HEARTBEAT' && m.count > 100));
 });
 
-test('a file larger than one read is read across the chunk boundary without loss', (t) => {
+test('extra, reference VTOL tlog: twice the file is read across the chunk boundary without loss', (t) => {
   const path = needReference(t, 'mavlink/vtol.tlog');
   if (!path) return;
   const data = readFileSync(path);
@@ -200,7 +235,24 @@ test('the replay link plays records at their recorded offsets divided by the spe
   assert.equal(clock.pending, 0);
 });
 
-test('a node fed by a replay link sees the flight; stopping mid-way ends the replay', async (t) => {
+test('a node fed by a replay link sees the flight; stopping mid-way ends the replay', async () => {
+  const clock = new ManualClock();
+  const node = new MavlinkNode({ clock, heartbeatHz: 0 });
+  const link = new TlogReplayLink(fixturePath('mavlink/arducopter-sitl.tlog'), clock, 1);
+  node.addLink(link);
+  let heartbeats = 0;
+  node.on('message', (m) => void (m.frame.msgid === 0 && m.frame.sysid === 1 && heartbeats++));
+  await link.start();
+  clock.advance(10_000); // ten seconds of the session: the autopilot's HEARTBEAT at 1 Hz
+  assert.ok(heartbeats >= 9 && heartbeats <= 12, `${heartbeats} heartbeats in 10 s`);
+  assert.ok(link.played > 0 && link.played < link.total);
+  await link.stop();
+  await link.done;
+  assert.equal(clock.pending, 0);
+  assert.equal(link.isUp, false);
+});
+
+test('extra, reference VTOL tlog: a node fed by a replay link sees the flight', async (t) => {
   const path = needReference(t, 'mavlink/vtol.tlog');
   if (!path) return;
   const clock = new ManualClock();
@@ -210,13 +262,11 @@ test('a node fed by a replay link sees the flight; stopping mid-way ends the rep
   let heartbeats = 0;
   node.on('message', (m) => void (m.frame.msgid === 0 && heartbeats++));
   await link.start();
-  clock.advance(10_000); // ten seconds of flight
+  clock.advance(10_000);
   assert.ok(heartbeats >= 9 && heartbeats <= 12, `${heartbeats} heartbeats in 10 s`);
-  assert.ok(link.played > 0 && link.played < link.total);
   await link.stop();
   await link.done;
   assert.equal(clock.pending, 0);
-  assert.equal(link.isUp, false);
 });
 
 test('speed 0 plays everything as fast as it is taken; a bad speed is refused', async () => {

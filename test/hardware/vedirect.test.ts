@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isCodedError } from '../../firmware-bridge/errors.ts';
 import { seededRandom } from '../../firmware-bridge/random.ts';
 import { VeDirectParser, bmvReading, encodeVeDirectBlock, mpptReading, vedirectUrl, type VeDirectBlock } from '../../hardware/vedirect.ts';
+import { fixtureFigures, fixturePath, type VeDirectFigures } from '../helpers/fixtures.ts';
 import { needReference } from '../helpers/tools.ts';
 
 /** Parses a whole buffer fed in chunks of random sizes (1..max bytes). */
@@ -28,7 +30,90 @@ function checksumFields(buf: Buffer): number {
 
 const field = (b: VeDirectBlock, label: string) => b.fields.find(([l]) => l === label)?.[1];
 
-test('BlueSolar MPPT recording (fw 1.23): every block after the first partial one, HEX frames skipped, exact values', (t) => {
+/** The good blocks as the independent frame handler hashed them: "label=value" lines, a blank line between blocks. */
+const blocksDigest = (blocks: VeDirectBlock[]) =>
+  createHash('sha256')
+    .update(blocks.map((b) => b.fields.map(([l, v]) => `${l}=${v}`).join('\n')).join('\n\n'), 'latin1')
+    .digest('hex');
+
+/** Consecutive distinct values of a field over the blocks that carry it. */
+function changes(blocks: VeDirectBlock[], label: string): string[] {
+  const seq: string[] = [];
+  for (const b of blocks) {
+    const v = field(b, label);
+    if (v !== undefined && seq.at(-1) !== v) seq.push(v);
+  }
+  return seq;
+}
+
+for (const rel of ['vedirect/sim-mppt.dump', 'vedirect/sim-bmv.dump']) {
+  test(`${rel}: the blocks the protocol document's frame handler finds good, bad ones counted, whatever the chunking`, () => {
+    const figures = fixtureFigures<VeDirectFigures>(rel);
+    const buf = readFileSync(fixturePath(rel));
+    assert.equal(checksumFields(buf), figures.checksum_fields);
+    const parser = new VeDirectParser();
+    const blocks = parser.push(buf);
+    assert.equal(blocks.length, figures.good_blocks);
+    assert.equal(blocksDigest(blocks), figures.good_blocks_sha256, 'the same blocks, field for field');
+    assert.deepEqual(blocks[0]!.fields, figures.first_good_block);
+    assert.deepEqual(blocks.at(-1)!.fields, figures.last_good_block);
+    // The frame handler counts the block a dump opens inside as bad; the parser counts it as skipped.
+    const openedInside = parser.stats.skippedBytes > 0 ? 1 : 0;
+    assert.ok(parser.stats.badBlocks > 0, 'the recording was made over a noisy cable');
+    assert.equal(parser.stats.badBlocks + openedInside, figures.bad_blocks);
+    assert.equal(parser.stats.hexFrames, figures.hex_frames);
+    for (const label of Object.keys(figures.changes)) assert.deepEqual(changes(blocks, label), figures.changes[label], label);
+    for (const seed of [1, 2]) assert.equal(blocksDigest(parseChunked(buf, seed, 9).blocks), figures.good_blocks_sha256, `chunked, seed ${seed}`);
+  });
+}
+
+test('the simulated MPPT recording at dawn: off, then bulk with the tracker on, then absorption, in units', () => {
+  const figures = fixtureFigures<VeDirectFigures>('vedirect/sim-mppt.dump');
+  const blocks = new VeDirectParser().push(readFileSync(fixturePath('vedirect/sim-mppt.dump')));
+  const readings = blocks.map((b) => mpptReading(b, 0));
+  assert.ok(readings.every((r) => r !== undefined) && blocks.every((b) => bmvReading(b, 0) === undefined));
+  const states = [...new Set(readings.map((r) => r!.stateName))];
+  assert.deepEqual(states, ['off', 'bulk', 'absorption']);
+  const raw = (b: [string, string][], label: string) => Number(b.find(([l]) => l === label)![1]);
+  const first = readings[0]!;
+  const f = figures.first_good_block;
+  assert.deepEqual([first.batteryV, first.batteryA, first.solarV, first.solarW, first.state], [raw(f, 'V') / 1000, raw(f, 'I') / 1000, raw(f, 'VPV') / 1000, raw(f, 'PPV'), raw(f, 'CS')]);
+  const last = readings.at(-1)!;
+  const l = figures.last_good_block;
+  assert.deepEqual([last.batteryV, last.batteryA, last.solarW, last.trackerName], [raw(l, 'V') / 1000, raw(l, 'I') / 1000, raw(l, 'PPV'), 'voltage or current limited']);
+  assert.ok(readings.filter((r) => r!.stateName === 'bulk').every((r) => r!.trackerName === 'MPP tracker active'));
+});
+
+test('the simulated BMV recording: main and history block alternate; the low-SOC alarm rises; charging is an infinite time to go', () => {
+  const figures = fixtureFigures<VeDirectFigures>('vedirect/sim-bmv.dump');
+  const blocks = new VeDirectParser().push(readFileSync(fixturePath('vedirect/sim-bmv.dump')));
+  const readings = blocks.map((b) => bmvReading(b, 0));
+  assert.equal(readings.filter((r) => r !== undefined).length, figures.blocks_by_first_label.PID);
+  assert.ok(blocks.every((b, i) => (readings[i] === undefined) === (b.fields[0]![0] === 'H1')), 'history blocks are no reading');
+  assert.ok(blocks.every((b) => mpptReading(b, 0) === undefined));
+  const main = readings.filter((r) => r !== undefined);
+  const f = new Map(figures.first_good_block);
+  assert.deepEqual(main[0], {
+    atMs: 0,
+    productId: f.get('PID'),
+    model: f.get('BMV'),
+    firmware: f.get('FW'),
+    batteryV: Number(f.get('V')) / 1000,
+    batteryA: Number(f.get('I')) / 1000,
+    batteryW: Number(f.get('P')),
+    consumedAh: Number(f.get('CE')) / 1000,
+    soc: Number(f.get('SOC')) / 1000,
+    timeToGoMin: Number(f.get('TTG')),
+    alarm: false,
+    alarmReasons: [],
+    relayOn: false,
+  });
+  assert.deepEqual([...new Set(main.map((r) => r.alarmReasons.join()))], ['', 'low SOC']);
+  const last = main.at(-1)!;
+  assert.deepEqual([last.batteryA > 0, last.timeToGoMin, last.alarm], [true, null, true]);
+});
+
+test('extra, reference BlueSolar MPPT recording (fw 1.23): every block after the first partial one, HEX frames skipped, exact values', (t) => {
   const path = needReference(t, 'vedirect/bluesolar_1.23.dump');
   if (!path) return;
   const buf = readFileSync(path);
@@ -76,7 +161,7 @@ test('BlueSolar MPPT recording (fw 1.23): every block after the first partial on
   );
 });
 
-test('SmartSolar MPPT recording (fw 1.39): 493 blocks at night, the tracker mode field read', (t) => {
+test('extra, reference SmartSolar MPPT recording (fw 1.39): 493 blocks at night, the tracker mode field read', (t) => {
   const path = needReference(t, 'vedirect/smartsolar_1.39.dump');
   if (!path) return;
   const buf = readFileSync(path);
@@ -91,7 +176,7 @@ test('SmartSolar MPPT recording (fw 1.39): 493 blocks at night, the tracker mode
   assert.equal(last.batteryV, 12.73);
 });
 
-test('BMV-702 recording: two alternating blocks a second, none of them an MPPT reading', (t) => {
+test('extra, reference BMV-702 recording: two alternating blocks a second, none of them an MPPT reading', (t) => {
   const path = needReference(t, 'vedirect/bvm702.dump');
   if (!path) return;
   const buf = readFileSync(path);
@@ -112,7 +197,7 @@ test('BMV-702 recording: two alternating blocks a second, none of them an MPPT r
   assert.equal(blocks.filter((b) => b.fields[0]![0] === 'PID').length, 453);
 });
 
-test('BMV recording: the battery monitor\'s readings in units, as sent (first and last whole main block), history blocks skipped', (t) => {
+test('extra, reference BMV recording: the battery monitor\'s readings in units, as sent (first and last whole main block), history blocks skipped', (t) => {
   const path = needReference(t, 'vedirect/bvm702.dump');
   if (!path) return;
   const blocks = new VeDirectParser().push(readFileSync(path));
@@ -222,6 +307,19 @@ test('a corrupted block is counted and dropped; the parser is back on the next b
     ['1', '3', '1'],
   );
   assert.equal(p.stats.badBlocks, 2, 'the flipped block, and the one behind the garbage');
+});
+
+test('a damaged CR before a Checksum field costs only its own block: the LF still starts the next label', () => {
+  const blocks = [1, 2, 3].map((i) => encodeVeDirectBlock([['V', `1280${i}`], ['PPV', String(i)]]));
+  for (const damage of [0x05, 0x0a, 0x8d]) {
+    const bad = Buffer.from(blocks[0]!);
+    // The CR that ends the last value ("PPV\t1\r\nChecksum\t…").
+    bad[bad.lastIndexOf('\r\nChecksum')] = damage;
+    const p = new VeDirectParser();
+    const out = p.push(Buffer.concat([bad, blocks[1]!, blocks[2]!]));
+    assert.deepEqual(out.map((b) => field(b, 'PPV')), ['2', '3'], `CR damaged to 0x${damage.toString(16)}`);
+    assert.equal(p.stats.badBlocks, 1);
+  }
 });
 
 test('a panel current field (IPV) is used when present; PPV / VPV otherwise', () => {

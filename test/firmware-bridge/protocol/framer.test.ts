@@ -6,6 +6,7 @@ import { Framer } from '../../../firmware-bridge/protocol/framer.ts';
 import { decodeFrame, encodeFrame, frameFromRaw, frameTarget, IFLAG_SIGNED, SIGNATURE_LENGTH, type Frame } from '../../../firmware-bridge/protocol/frame.ts';
 import { frameCrc } from '../../../firmware-bridge/protocol/crc.ts';
 import { measureRecovery, telemetryPackets } from '../../../harness/bench/streams.ts';
+import { AUTOPILOT_TLOGS, countsById, fixtureFigures, fixturePath, tlogFramesByLength, type MavlinkFigures } from '../../helpers/fixtures.ts';
 import { needReference } from '../../helpers/tools.ts';
 
 function frames(chunks: Buffer[]): { out: Frame[]; framer: Framer } {
@@ -25,7 +26,40 @@ function heartbeat(customMode = 4): minimal.Heartbeat {
   return hb;
 }
 
-test('reference ArduPilot capture: every one of the 3,412 packets, the 14 unknown ids passed on', (t) => {
+/** A SITL session's frames back to back, as one byte stream (cut from the tlog by length alone). */
+function sessionStream(rel: string): Buffer {
+  return Buffer.concat(tlogFramesByLength(readFileSync(fixturePath(rel))).map((r) => r.raw));
+}
+
+for (const rel of AUTOPILOT_TLOGS) {
+  test(`${rel} as a byte stream: every frame, counted per id as pymavlink counts them, ids outside our dialects passed on`, () => {
+    const figures = fixtureFigures<MavlinkFigures>(rel);
+    const data = sessionStream(rel);
+    const { out, framer } = frames([data]);
+    assert.equal(out.length, figures.records);
+    assert.deepEqual(Buffer.concat(out.map((f) => f.raw)), data, 'the frames tile the stream');
+    assert.deepEqual({ badCrc: framer.stats.badCrc, garbageBytes: framer.stats.garbageBytes }, { badCrc: 0, garbageBytes: 0 });
+    const byId: Record<string, number> = {};
+    for (const f of out) byId[f.msgid] = (byId[f.msgid] ?? 0) + 1;
+    assert.deepEqual(byId, countsById(figures));
+    const unknown = out.filter((f) => !f.known);
+    assert.equal(framer.stats.unknown, unknown.length);
+    assert.ok(unknown.length > 0, 'both autopilots send ids newer than our dialects (ArduCopter 4.8: PARAM_ERROR, 345)');
+    for (const f of out) if (f.known) assert.ok(decodeFrame(f), `frame ${f.msgid} decodes`);
+  });
+}
+
+test('the PX4 session (eight ids outside our dialects) frames the same whatever the chunking', () => {
+  const data = sessionStream('mavlink/px4-sitl.tlog');
+  const whole = frames([data]).out.map((f) => f.raw.toString('hex'));
+  for (const size of [1, 7, 64, 255, 1000]) {
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < data.length; i += size) chunks.push(data.subarray(i, i + size));
+    assert.deepEqual(frames(chunks).out.map((f) => f.raw.toString('hex')), whole, `chunk size ${size}`);
+  }
+});
+
+test('extra, reference ArduPilot capture: every one of the 3,412 packets, the 14 unknown ids passed on', (t) => {
   const path = needReference(t, 'mavlink/mavlink-v2-3412-packets.bin');
   if (!path) return;
   const data = readFileSync(path);
@@ -41,7 +75,7 @@ test('reference ArduPilot capture: every one of the 3,412 packets, the 14 unknow
   for (const f of out) if (f.known) assert.ok(decodeFrame(f), `frame ${f.msgid} decodes`);
 });
 
-test('the same frames come out whatever the chunking', (t) => {
+test('extra, reference capture: the same frames come out whatever the chunking', (t) => {
   const path = needReference(t, 'mavlink/mavlink-v2-3412-packets.bin');
   if (!path) return;
   const data = readFileSync(path);

@@ -7,6 +7,8 @@ import { InjectedLink } from '../../../harness/bench/pipeline.ts';
 import { MavlinkNode } from '../../../firmware-bridge/node.ts';
 import { SequenceTracker, VehicleManager, decodeMode, encodeMode, sikToDbm, type Vehicle } from '../../../firmware-bridge/vehicles/index.ts';
 import { flush, nodePair } from '../../helpers/nodes.ts';
+import { TlogReplayLink } from '../../../firmware-bridge/tlog.ts';
+import { fixtureFigures, fixturePath, type MavlinkFigures } from '../../helpers/fixtures.ts';
 import { needReference } from '../../helpers/tools.ts';
 
 const { ARDUPILOTMEGA, PX4 } = minimal.MavAutopilot;
@@ -287,7 +289,7 @@ test('link quality per vehicle: loss from its own sequence gaps, RADIO_STATUS fr
   void a;
 });
 
-test('the reference capture (a PX4 fixed-wing, despite its "ArduPilot" label) yields one vehicle with decoded state', async (t) => {
+test('extra, the reference capture (a PX4 fixed-wing, despite its "ArduPilot" label) yields one vehicle with decoded state', async (t) => {
   const path = needReference(t, 'mavlink/mavlink-v2-3412-packets.bin');
   if (!path) return;
   const clock = new ManualClock();
@@ -315,3 +317,88 @@ test('the reference capture (a PX4 fixed-wing, despite its "ArduPilot" label) yi
   assert.ok(v.sequence.received > 3000, `received ${v.sequence.received}`);
   manager.stop();
 });
+
+/** pymavlink's STATUSTEXTs with chunked texts (same non-zero id, MAVLink 2 chunk_seq) joined, as a receiver should. */
+function joinedStatusTexts(f: MavlinkFigures): { severity: number; text: string }[] {
+  const out: { severity: number; text: string; id: number }[] = [];
+  for (const s of f.statustexts) {
+    const prev = out.at(-1);
+    if (s.id !== 0 && s.chunk_seq > 0 && prev?.id === s.id) prev.text += s.text;
+    else out.push({ severity: s.severity, text: s.text, id: s.id });
+  }
+  return out.map(({ severity, text }) => ({ severity, text }));
+}
+
+/** Replays a SITL session into a VehicleManager at recorded speed, noting what a ground station would see. */
+async function replaySession(rel: string) {
+  const clock = new ManualClock();
+  const node = new MavlinkNode({ clock, heartbeatHz: 0 });
+  const link = new TlogReplayLink(fixturePath(rel), clock, 1);
+  node.addLink(link, { name: 'sitl', kind: 'vehicles' });
+  const manager = new VehicleManager(node, { lostAfterMs: 5000 });
+  manager.start();
+  const seen = { modes: [] as { customMode: number; name: string }[], armed: [] as boolean[], texts: [] as { severity: number; text: string }[], lost: 0 };
+  // The first HEARTBEAT's mode is a change (from none); the armed flag as the first HEARTBEAT has it, then each change.
+  manager.on('mode-changed', (v) => void seen.modes.push({ customMode: v.customMode, name: v.mode }));
+  manager.on('vehicle-added', (v) => void manager.once('mode-changed', () => void seen.armed.push(v.armed)));
+  manager.on('armed-changed', (v) => void seen.armed.push(v.armed));
+  manager.on('statustext', (_v, e) => void seen.texts.push({ severity: e.severity, text: e.text }));
+  manager.on('vehicle-lost', () => void seen.lost++);
+  // Readiness when the autopilot answers an arming request, and after the text that follows a refusal.
+  const armAnswers: { result: number; ready: boolean; reason: string }[] = [];
+  const afterRefusal: { text: string; reason: string }[] = [];
+  let refused = false;
+  node.on('message', ({ message, frame }) => {
+    if (!(message instanceof common.CommandAck) || message.command !== common.MavCmd.COMPONENT_ARM_DISARM) return;
+    const r = manager.bySysid(frame.sysid)!.readiness(clock.now());
+    armAnswers.push({ result: message.result, ...r });
+    refused = message.result !== common.MavResult.ACCEPTED;
+  });
+  manager.on('statustext', (v, e) => {
+    if (refused) afterRefusal.push({ text: e.text, reason: v.readiness(clock.now()).reason });
+    refused = false;
+  });
+  await link.start();
+  while (link.played < link.total) clock.advance(100);
+  await link.done;
+  const vehicles = manager.list();
+  manager.stop();
+  await link.stop();
+  return { vehicles, seen, armAnswers, afterRefusal };
+}
+
+for (const [rel, family] of [['mavlink/arducopter-sitl.tlog', 'ardupilot'], ['mavlink/px4-sitl.tlog', 'px4']] as const) {
+  test(`${rel}: one ${family} vehicle whose modes, arming, texts and position are what pymavlink read`, async () => {
+    const figures = fixtureFigures<MavlinkFigures>(rel);
+    const { vehicles, seen, armAnswers, afterRefusal } = await replaySession(rel);
+    assert.equal(vehicles.length, 1, 'the ground station’s own frames are no vehicle');
+    const v = vehicles[0]!;
+    assert.deepEqual([v.sysid, v.autopilot, v.type], [figures.vehicle.sysid, figures.vehicle.autopilot, figures.vehicle.type]);
+    assert.equal(v.flavour.family, family);
+    assert.deepEqual(seen.modes.map((m) => m.customMode), figures.modes.map((m) => m.custom_mode));
+    // pymavlink names PX4's modes without the main mode ("LOITER" for AUTO.LOITER).
+    seen.modes.forEach((m, i) => assert.ok(m.name === figures.modes[i]!.name || m.name.endsWith(`.${figures.modes[i]!.name}`), `${m.name} is pymavlink's ${figures.modes[i]!.name}`));
+    assert.deepEqual(seen.armed, figures.armed);
+    assert.deepEqual(seen.texts, joinedStatusTexts(figures));
+    assert.equal(seen.lost, 0);
+    const pos = figures.last_global_position_int;
+    assert.equal(v.telemetry.latDeg, pos.lat / 1e7);
+    assert.equal(v.telemetry.lonDeg, pos.lon / 1e7);
+    assert.equal(v.telemetry.relativeAltitudeM, pos.relative_alt / 1000);
+    assert.equal(v.sequence.lost, 0, 'a loopback link loses nothing');
+    assert.equal(v.sequence.duplicates, 0);
+
+    // The session: an arming request refused while the autopilot warmed up, then one accepted
+    // once Canopy saw the vehicle ready (the answers as in pymavlink's figures).
+    const acks = figures.command_acks.filter(([cmd]) => cmd === common.MavCmd.COMPONENT_ARM_DISARM).map(([, result]) => result);
+    assert.deepEqual(armAnswers.map((a) => a.result), acks);
+    assert.deepEqual(acks, [family === 'px4' ? common.MavResult.TEMPORARILY_REJECTED : common.MavResult.FAILED, common.MavResult.ACCEPTED]);
+    assert.equal(armAnswers[0]!.ready, false);
+    assert.deepEqual(armAnswers[1], { result: common.MavResult.ACCEPTED, ready: true, reason: '' });
+    // Both autopilots answer before they explain: the COMMAND_ACK comes first, the text saying why
+    // right after it (ArduPilot's "Arm: …" from its STATUSTEXT queue). That text is then the reason.
+    assert.equal(afterRefusal.length, 1);
+    assert.ok(v.flavour.isArmingText(afterRefusal[0]!.text), afterRefusal[0]!.text);
+    assert.equal(afterRefusal[0]!.reason, afterRefusal[0]!.text);
+  });
+}
