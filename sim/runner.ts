@@ -49,31 +49,47 @@ export async function runFast(world: SimWorld, opts: RunOptions): Promise<void> 
   opts.onProgress?.(1);
 }
 
-/** Steps the world in real time until `signal` aborts; returns the number of steps run. */
-export function runRealTime(world: SimWorld, opts: { speed?: number; signal: AbortSignal; beforeStep?: (nowMs: number) => void; onSample?: (s: WorldSample) => void; sampleEveryMs?: number }): Promise<number> {
+/**
+ * Steps the world in real time (× `speed`) until `signal` aborts; returns the number of steps run.
+ * Like runFast it yields to the event loop after every step, so the controller's I/O (the radio
+ * links, the mesh's clients) keeps up with the world: a speed the machine cannot reach runs as
+ * fast as it goes, and never in bursts of steps that fill the queues faster than they drain.
+ */
+export async function runRealTime(world: SimWorld, opts: { speed?: number; signal: AbortSignal; beforeStep?: (nowMs: number) => void; onSample?: (s: WorldSample) => void; sampleEveryMs?: number }): Promise<number> {
   const speed = opts.speed ?? 1;
   const sampleEvery = opts.sampleEveryMs ?? 1000;
   let steps = 0;
   let nextSample = world.clock.now();
-  const wallStart = Date.now();
+  const wallStart = performance.now();
   const simStart = world.clock.now();
+  while (!opts.signal.aborted) {
+    // Never run ahead of the wall clock: wait for the next step's time.
+    const aheadMs = world.clock.now() + STEP_MS - (simStart + (performance.now() - wallStart) * speed);
+    if (aheadMs > 0) {
+      await wallSleep(aheadMs / speed, opts.signal);
+      continue;
+    }
+    opts.beforeStep?.(world.clock.now());
+    const s = world.step(STEP_MS / 1000);
+    steps++;
+    if (s.timeMs >= nextSample) {
+      opts.onSample?.(s);
+      nextSample += sampleEvery;
+    }
+    await settle();
+  }
+  return steps;
+}
+
+/** Waits `ms` of wall time, or less if `signal` aborts. */
+function wallSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setInterval(() => {
-      // Catch up with the wall clock (a slow tick runs several steps), never run ahead of it.
-      const due = simStart + (Date.now() - wallStart) * speed;
-      while (world.clock.now() + STEP_MS <= due) {
-        opts.beforeStep?.(world.clock.now());
-        const s = world.step(STEP_MS / 1000);
-        steps++;
-        if (s.timeMs >= nextSample) {
-          opts.onSample?.(s);
-          nextSample += sampleEvery;
-        }
-      }
-    }, STEP_MS / Math.max(1, speed));
-    opts.signal.addEventListener('abort', () => {
-      clearInterval(timer);
-      resolve(steps);
-    });
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(1, ms));
+    signal.addEventListener('abort', done);
   });
 }
