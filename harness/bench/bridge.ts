@@ -4,8 +4,9 @@
  *                         ÷ node-mavlink split + parse + decode msgs/s (goal ≥ 0.5)
  *   recovery_vs_ideal_*   packets recovered from a corrupted stream ÷ packets with no corrupted byte
  *   rss_mb_25             resident memory of a process of the release build with 25 vehicles
- *                         streaming (goal ≤ 100)
+ *                         streaming, with the node flags of the Pi's service (goal ≤ 100)
  *   rss_mb_baseline       the same process with nothing streamed (what the runtime itself takes)
+ *   rss_mb_25_node_defaults  rss_mb_25 without those flags (V8's default young generation)
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { MavLinkPacketParser, MavLinkPacketSplitter, type MavLinkPacket } from '
 import type { BenchSuite, Figures } from '../../controller/commands/bench.ts';
 import { chunked, measureRecovery, telemetryPackets } from './streams.ts';
 import { buildIngestPipeline } from './pipeline.ts';
-import { releaseBuild, siblingModule } from '../rigs/processes.ts';
+import { releaseBuild, serviceNodeFlags, siblingModule } from '../rigs/processes.ts';
 
 const REGISTRY: Record<number, MavLinkDataConstructor<MavLinkData>> = { ...minimal.REGISTRY, ...common.REGISTRY, ...ardupilotmega.REGISTRY };
 
@@ -91,8 +92,12 @@ export const suite: BenchSuite = {
     // Memory is that of the release build (what a Pi runs: no tsx compiler in the process).
     const script = rssScript(progress);
     progress('memory: 25 vehicles streaming in a fresh process of the release build');
-    figures.rss_mb_25 = measureRss(script, quick ? 60 : 600);
-    figures.rss_mb_baseline = measureRss(script, 0);
+    const flags = serviceNodeFlags();
+    const seconds = quick ? 60 : 600;
+    figures.rss_mb_25 = measureRss(script, seconds, flags);
+    figures.rss_mb_baseline = measureRss(script, 0, flags);
+    figures.rss_mb_25_node_defaults = measureRss(script, seconds, []);
+    figures.service_node_flags = flags.join(' ');
     return figures;
   },
 };
@@ -107,8 +112,8 @@ function rssScript(progress: (m: string) => void): string {
  * Runs rss-25 in a child process so the figure is not inflated by the benchmark's own buffers;
  * `seconds` = 0 gives the baseline (the runtime and the dialects loaded, no traffic).
  */
-function measureRss(script: string, seconds: number): number {
-  const r = spawnSync(process.execPath, ['--expose-gc', script, String(seconds)], { encoding: 'utf8' });
+function measureRss(script: string, seconds: number, nodeFlags: string[]): number {
+  const r = spawnSync(process.execPath, ['--expose-gc', ...nodeFlags, script, String(seconds)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`rss-25 failed: ${r.stderr}`);
   return Number(JSON.parse(r.stdout.trim().split('\n').pop()!).rssMb);
 }

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchSuite, Figures } from '../../controller/commands/bench.ts';
 import { freePort } from '../rigs/ports.ts';
-import { programRoot, rssMb } from '../rigs/processes.ts';
+import { programRoot, rssMb, serviceNodeFlags } from '../rigs/processes.ts';
 
 const MIB = 1024 * 1024;
 
@@ -76,7 +76,7 @@ async function coldStart(bin: string, env: NodeJS.ProcessEnv): Promise<{ seconds
   const data = mkdtempSync(join(tmpdir(), 'canopy-bench-install-data-'));
   const [dashboard, mqtt, ws] = [await freePort(), await freePort(), await freePort()];
   const t0 = performance.now();
-  const child = spawn(process.execPath, [bin, 'start', '--data', data, '--dashboard-port', String(dashboard), '--mqtt-port', String(mqtt), '--ws-port', String(ws), '--gcs', 'udpout://127.0.0.1:9'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...serviceNodeFlags(), bin, 'start', '--data', data, '--dashboard-port', String(dashboard), '--mqtt-port', String(mqtt), '--ws-port', String(ws), '--gcs', 'udpout://127.0.0.1:9'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { BenchSuite, Figures } from '../../controller/commands/bench.ts';
 import { lineChart } from '../../sim/report.ts';
 import { freePort } from '../rigs/ports.ts';
-import { releaseBuild, rssMb } from '../rigs/processes.ts';
+import { releaseBuild, rssMb, serviceNodeFlags } from '../rigs/processes.ts';
 
 const HOUR_MS = 3_600_000;
 /** The most the configuration allows (simulation.speed); the site runs slower if it cannot keep up. */
@@ -42,7 +42,8 @@ export const suite: BenchSuite = {
     const ports = { dashboard: await freePort(), mqtt: await freePort(), ws: await freePort() };
     const args = ['start', '--data', data, '--dashboard-port', String(ports.dashboard), '--mqtt-port', String(ports.mqtt), '--ws-port', String(ports.ws), '--gcs', 'udpout://127.0.0.1:9', '--speed', String(SPEED), '--summary-every', '1'];
     progress(`canopy ${args.join(' ')}`);
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // As the Pi's service runs it: the release build with the unit's node flags.
+    const child = spawn(process.execPath, [...serviceNodeFlags(), bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     let simStartMs: number | undefined;
     let simNowMs: number | undefined;

@@ -59,3 +59,14 @@ export function rssMb(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/**
+ * The node flags the Pi's service runs Canopy with (hardware/raspberry-pi/canopy.service's
+ * ExecStart), so the memory benches measure the station as it runs.
+ */
+export function serviceNodeFlags(root: string = programRoot()): string[] {
+  const unit = readFileSync(join(root, 'hardware', 'raspberry-pi', 'canopy.service'), 'utf8');
+  const exec = /^ExecStart=\S+ ((?:--\S+ )*)\S*bin\/canopy\.js /m.exec(unit);
+  if (!exec) throw new CanopyError('CANOPY_ERR_UNAVAILABLE', 'canopy.service: no ExecStart running bin/canopy.js');
+  return exec[1]!.trim().split(/\s+/).filter(Boolean);
+}

@@ -16,11 +16,16 @@ import { identifyUsbSerial, KNOWN_USB_SERIAL, renderUdevRules } from '../../hard
 import { canopy } from '../helpers/cli.ts';
 import { hasCommand, needCommand, repoRoot } from '../helpers/tools.ts';
 import { freePort } from '../../harness/rigs/ports.ts';
+import { serviceNodeFlags } from '../../harness/rigs/processes.ts';
 
 test('the systemd unit\'s canopy command line is valid', async (t) => {
   const unit = readFileSync(join(repoRoot, 'hardware', 'raspberry-pi', 'canopy.service'), 'utf8');
-  const exec = /^ExecStart=\/usr\/bin\/node \/opt\/canopy\/bin\/canopy\.js (.+)$/m.exec(unit);
+  const exec = /^ExecStart=\/usr\/bin\/node ((?:--\S+ )*)\/opt\/canopy\/bin\/canopy\.js (.+)$/m.exec(unit);
   assert.ok(exec, 'ExecStart runs bin/canopy.js with node');
+  const nodeFlags = exec[1]!.trim().split(/\s+/).filter(Boolean);
+  assert.deepEqual(nodeFlags, serviceNodeFlags(), 'the benches measure with the unit\'s node flags');
+  const flagsCheck = spawnSync(process.execPath, [...nodeFlags, '-e', '0'], { encoding: 'utf8' });
+  assert.equal(flagsCheck.status, 0, `node takes the unit's flags: ${flagsCheck.stderr}`);
   assert.match(unit, /^SupplementaryGroups=dialout$/m, 'the service may open the serial radios');
   assert.match(unit, /^User=canopy$/m);
   assert.match(unit, /^Restart=on-failure$/m);
@@ -31,7 +36,7 @@ test('the systemd unit\'s canopy command line is valid', async (t) => {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const config = join(dir, 'canopy.yaml');
   writeFileSync(config, `dataDir: data\nlinks: { gcs: ["udpout://127.0.0.1:9"] }\nmesh: { mqtt: { port: ${await freePort()}, host: 127.0.0.1 }, websocket: false }\nsimulation: { speed: 5 }\n`);
-  const args = exec![1]!.split(/\s+/).map((a) => (a === '/etc/canopy/canopy.yaml' ? config : a));
+  const args = exec![2]!.split(/\s+/).map((a) => (a === '/etc/canopy/canopy.yaml' ? config : a));
   const r = await canopy(...args, '--run-for', '2');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /simulated site "clear-summer-day"/);
@@ -149,7 +154,7 @@ test('install.sh into a throwaway root: user in dialout, directories, a config t
   assert.equal(readlinkSync(join(root, 'usr', 'local', 'bin', 'canopy')), '/opt/canopy/bin/canopy.js');
   assert.equal(readFileSync(join(root, 'etc', 'udev', 'rules.d', '99-canopy-radios.rules'), 'utf8'), readFileSync(RULES, 'utf8'));
   const unit = readFileSync(join(root, 'etc', 'systemd', 'system', 'canopy.service'), 'utf8');
-  assert.match(unit, new RegExp(`^ExecStart=${process.execPath.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} /opt/canopy/bin/canopy\\.js start --config /etc/canopy/canopy\\.yaml`, 'm'), 'the unit runs the node that was checked');
+  assert.match(unit, new RegExp(`^ExecStart=${process.execPath.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} --max-semi-space-size=4 /opt/canopy/bin/canopy\\.js start --config /etc/canopy/canopy\\.yaml`, 'm'), 'the unit runs the node that was checked');
 
   const check = await canopy('config', 'check', join(root, 'etc', 'canopy', 'canopy.yaml'));
   assert.equal(check.code, 0, check.stderr);
