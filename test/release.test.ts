@@ -43,6 +43,8 @@ test('the release build runs with production dependencies only: --help, the simu
   mkdirSync(join(stage, 'bin'));
   copyFileSync(join(repoRoot, 'bin', 'canopy.js'), join(stage, 'bin', 'canopy.js'));
   copyFileSync(join(repoRoot, 'package.json'), join(stage, 'package.json'));
+  mkdirSync(join(stage, 'hardware', 'raspberry-pi'), { recursive: true });
+  copyFileSync(join(repoRoot, 'hardware', 'raspberry-pi', 'canopy.service'), join(stage, 'hardware', 'raspberry-pi', 'canopy.service'));
   const linked = productionModules(join(stage, 'node_modules'));
   for (const tool of DEV_TOOLS) assert.ok(!linked.includes(tool), `${tool} is a development dependency`);
   assert.ok(linked.includes('aedes') && linked.includes('better-sqlite3'), 'the production packages are there');
@@ -67,6 +69,14 @@ test('the release build runs with production dependencies only: --help, the simu
   assert.equal(version.stdout.trim(), (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version);
   assert.match((await run('--help')).stdout, /^ +start +run the ground station/m);
   assert.match((await run('sim', 'list')).stdout, /clear-summer-day/, 'the shipped scenarios are in the build');
+
+  // The bench suites ship with the build: an installed copy measures itself.
+  const bench = await run('bench', 'install', '--json');
+  assert.equal(bench.code, 0, bench.stderr);
+  const figures = JSON.parse(bench.stdout) as Record<string, number>;
+  assert.ok(figures.start_ready_s! > 0 && figures.help_s! > 0, bench.stdout);
+  assert.equal(figures.help_s_sources, undefined, 'no sources in the copy to compare with');
+  assert.match(bench.stderr, new RegExp(`measuring ${stage.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
 
   // A copy without one of the bench suites refuses it in one line, no stack trace.
   rmSync(join(stage, 'dist', 'harness', 'bench', 'soak.js'));
