@@ -296,8 +296,9 @@ export class PowerPlanner {
   private refusalOf(f: OutsideForecast, now: number): string | null {
     const site = { latDeg: this.p.site.latitudeDeg, lonDeg: this.p.site.longitudeDeg };
     const held = this.outside?.forecast;
-    if (held && f.issuedAtMs < held.issuedAtMs) return `older than the forecast in use (issued ${new Date(f.issuedAtMs).toISOString()}, the one in use ${new Date(held.issuedAtMs).toISOString()})`;
-    return forecastRefusal(f, site, now, this.p.outsideForecast);
+    const refusal = forecastRefusal(f, site, now, this.p.outsideForecast);
+    if (refusal === null && held && f.issuedAtMs < held.issuedAtMs) return `older than the forecast in use (issued ${new Date(f.issuedAtMs).toISOString()}, the one in use ${new Date(held.issuedAtMs).toISOString()})`;
+    return refusal;
   }
 
   private refuse(route: ForecastRoute, reason: string, now: number): void {
