@@ -420,6 +420,15 @@ export function ineichenPerez(input: {
   return { ghi, dni, dhi };
 }
 
+/**
+ * The fraction of clear-sky GHI a cloud cover lets through, Kasten & Czeplak (1980):
+ * GHI / GHI_clear = 1 − 0.75 · C^3.4, C the cover fraction (0 clear … 1 overcast). The simulator's
+ * clouds and the budget's reading of a forecast's cloud cover share it.
+ */
+export function cloudTransmittance(cover: number): number {
+  return 1 - 0.75 * Math.min(1, Math.max(0, cover)) ** 3.4;
+}
+
 /** Day of year (1..366) of a UTC time. */
 export function dayOfYearUtc(timeMs: number): number {
   const d = new Date(timeMs);

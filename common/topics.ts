@@ -17,6 +17,7 @@
  *   <base>/bridge/request/<verb>       BridgeRequest (admin only)
  *   <base>/bridge/response/<verb>      BridgeResponse (admin only)
  *   <base>/store/<owner>/...           the store protocol's traffic for one owner (phone, neighbours)
+ *   <base>/weather/forecast            an hourly weather forecast from upstream (Open-Meteo's JSON), for the power budget
  *   <base>/relay/<class>/<dest...>     items for the uplink; leave upstream on <upstream prefix>/<dest...>
  */
 
@@ -96,7 +97,25 @@ export interface PowerState {
   ghiWm2?: number;
   /** Energy since the site's local midnight (mean solar time), Wh. */
   energyToday?: { generatedWh: number; consumedWh: number; dayStartMs: number };
+  /** What the forecast rests on: an outside weather forecast, or the budget's own model of the measured sky. */
+  forecastSource?: ForecastSource;
   updatedAt: number;
+}
+
+/** How an outside forecast reached the site: fetched over the uplink, or published on `<base>/weather/forecast`. */
+export type ForecastRoute = 'uplink' | 'mesh';
+
+/**
+ * The forecast's source (docs/forecast.md): `outside` while an hourly weather forecast that passed
+ * the checks shapes the day ahead, `measured` while the budget forecasts from its own model of the
+ * measured sky (persistence, then the site's climate).
+ */
+export interface ForecastSource {
+  kind: 'outside' | 'measured';
+  /** The outside forecast in use: how it came, when it was issued, for where (its own coordinates), the end of its last hour. */
+  outside: { route: ForecastRoute; issuedAtMs: number; latDeg: number; lonDeg: number; untilMs: number } | null;
+  /** The latest forecast refused or dropped since one was last taken, and why. */
+  refused: { route: ForecastRoute; reason: string; atMs: number } | null;
 }
 
 /** Retained `<base>/power/history`: what a dashboard opened now plots for the last day. */
@@ -226,6 +245,7 @@ export function topicTree(base = DEFAULT_BASE_TOPIC) {
     response: (verb: string) => `${base}/bridge/response/${verb}`,
     store: (owner: string, ...rest: string[]) => [`${base}/store/${owner}`, ...rest].join('/'),
     relay: (cls: PriorityClass, dest: string) => `${base}/relay/${cls}/${dest}`,
+    forecast: `${base}/weather/forecast`,
   };
 }
 export type TopicTree = ReturnType<typeof topicTree>;
@@ -235,9 +255,10 @@ export type TopicTree = ReturnType<typeof topicTree>;
  *   drone: drone state and availability    status: power, uplink, fleet, bridge state
  *   command: drone /set and bridge requests  response: bridge responses
  *   store: the store protocol, per owner     relay: uplink items
+ *   weather: forecasts published for the power budget
  *   other: anything else under any root, $SYS included
  */
-export const TOPIC_CLASSES = ['drone', 'status', 'command', 'response', 'store', 'relay', 'discovery', 'other'] as const;
+export const TOPIC_CLASSES = ['drone', 'status', 'command', 'response', 'store', 'relay', 'weather', 'discovery', 'other'] as const;
 export type TopicClass = (typeof TOPIC_CLASSES)[number];
 
 /**
@@ -255,6 +276,7 @@ export function classFilters(base: string, owner = '+', discoveryPrefix = DEFAUL
     response: [`${base}/bridge/response/#`],
     store: [`${base}/store/${owner}/#`],
     relay: [`${base}/relay/+/#`],
+    weather: [`${base}/weather/forecast`],
     // Discovery configs, and Home Assistant's own birth and will (<prefix>/status).
     discovery: [`${discoveryPrefix}/#`],
     other: ['#', '$SYS/#'],
@@ -276,7 +298,8 @@ export type ParsedTopic =
   | { kind: 'request'; verb: string }
   | { kind: 'response'; verb: string }
   | { kind: 'store'; owner: string; path: string }
-  | { kind: 'relay'; cls: PriorityClass; dest: string };
+  | { kind: 'relay'; cls: PriorityClass; dest: string }
+  | { kind: 'forecast' };
 
 /** Parses a topic name under `base`; undefined when it is not part of Canopy's tree. */
 export function parseTopic(base: string, topic: string): ParsedTopic | undefined {
@@ -309,6 +332,8 @@ export function parseTopic(base: string, topic: string): ParsedTopic | undefined
       return second && levels.length >= 3 ? { kind: 'store', owner: second, path: rest(2) } : undefined;
     case 'relay':
       return isPriorityClass(second) && levels.length >= 3 && rest(2) ? { kind: 'relay', cls: second, dest: rest(2) } : undefined;
+    case 'weather':
+      return levels.length === 2 && second === 'forecast' ? { kind: 'forecast' } : undefined;
     default:
       return undefined;
   }

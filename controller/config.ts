@@ -19,6 +19,8 @@ import { parseSize } from './store/size.ts';
 import { vedirectUrl } from '../hardware/vedirect.ts';
 import { MIN_NET_ALTITUDE_M } from './fleet/formation.ts';
 import { duration } from '../common/duration.ts';
+import type { ForecastFeedSettings } from './power/forecast-feed.ts';
+import { distanceKm } from './power/outside-forecast.ts';
 
 /** A port in a file is where others will look for the service: 0 (any free port) is for tests and flags, not for a config. */
 const port = z.number().int().min(1, 'a port from 1 to 65535 (0 would pick a different port at every start)').max(65535);
@@ -52,6 +54,26 @@ const vedirectLinkUrl = z.string().min(1).superRefine((v, ctx) => {
     ctx.addIssue({ code: 'custom', message: (e as Error).message });
   }
 });
+/**
+ * An outside forecast's URL: http(s), Open-Meteo's forecast format, asking for what the budget reads
+ * (hourly shortwave_radiation and/or cloud_cover). Where it names the place, that is checked
+ * against site.location in the site's refinement.
+ */
+const forecastUrl = z.string().min(1).superRefine((v, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a URL (write e.g. https://api.open-meteo.com/v1/forecast?latitude=53.55&longitude=9.99&hourly=cloud_cover,shortwave_radiation&timezone=GMT&forecast_days=3)` });
+    return;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') ctx.addIssue({ code: 'custom', message: `an http:// or https:// URL, not ${url.protocol}` });
+  const hourly = url.searchParams.getAll('hourly').flatMap((h) => h.split(','));
+  if (!hourly.includes('shortwave_radiation') && !hourly.includes('cloud_cover')) ctx.addIssue({ code: 'custom', message: 'the URL must ask for hourly=shortwave_radiation and/or cloud_cover (Open-Meteo\'s names): the power budget reads nothing else' });
+  if (url.searchParams.has('past_days')) ctx.addIssue({ code: 'custom', message: 'leave out past_days: the budget wants the hours ahead, and a forecast starts at 00:00 of the day it was made' });
+});
+const positiveDuration = duration.refine((ms) => ms > 0, { message: 'a duration longer than 0 (e.g. 3h)' });
+
 const listen = z.strictObject({ port: port.optional(), host: z.string().min(1).optional() });
 const file = z.string().min(1);
 const ttl = z.union([duration, z.null()]);
@@ -242,6 +264,35 @@ export const ConfigSchema = z.strictObject({
         .prefault({}),
       /** Fly the net as soon as Canopy starts; by default it waits for an admin's launch (dashboard, or <base>/bridge/request/fleet/launch). */
       autoLaunch: z.boolean().default(false),
+      /** An outside weather forecast for the power budget (docs/forecast.md); absent: it forecasts from the measured sky alone. */
+      forecast: z
+        .strictObject({
+          /** Open-Meteo's forecast URL for the site, fetched over the uplink; absent: only forecasts published on <base>/weather/forecast. */
+          url: forecastUrl.optional(),
+          /** How often a fresh one is fetched (when a window is open and the budget grants the uplink). Default 3h. */
+          every: positiveDuration.optional(),
+          /** Older than this, a forecast is stale: refused, or dropped. Default 24h. */
+          maxAge: positiveDuration.optional(),
+          /** How far (km) the forecast's coordinates may lie from site.location: Open-Meteo answers for its grid cell. Default 30. */
+          placeToleranceKm: z.number().positive().max(500).optional(),
+          /** Take forecasts published on <base>/weather/forecast (admin, homeassistant). Default true. */
+          fromMesh: z.boolean().default(true),
+        })
+        .optional(),
+    })
+    .superRefine((s, ctx) => {
+      const url = s.forecast?.url;
+      if (!url || !URL.canParse(url)) return;
+      const q = new URL(url).searchParams;
+      const lat = Number(q.get('latitude'));
+      const lon = Number(q.get('longitude'));
+      if (!q.has('latitude') || !q.has('longitude') || !Number.isFinite(lat) || !Number.isFinite(lon)) {
+        ctx.addIssue({ code: 'custom', path: ['forecast', 'url'], message: 'the URL must name the site: latitude=…&longitude=… (Open-Meteo\'s parameters)' });
+        return;
+      }
+      const km = distanceKm({ latDeg: lat, lonDeg: lon }, { latDeg: s.location.latitudeDeg, lonDeg: s.location.longitudeDeg });
+      const tolerance = s.forecast?.placeToleranceKm ?? 30;
+      if (km > tolerance) ctx.addIssue({ code: 'custom', path: ['forecast', 'url'], message: `latitude=${lat}&longitude=${lon} is ${km.toFixed(0)} km from site.location (${s.location.latitudeDeg}, ${s.location.longitudeDeg}); its forecasts would be refused as for another place` });
     })
     .optional(),
   /** The phone store and backups (controller/store/): `canopy phone`, `canopy backup`, `canopy restore`. */
@@ -426,6 +477,7 @@ export function siteOptions(c: CanopyConfig): Pick<SiteOptions, 'origin' | 'powe
       radiosW: 2 * c.links.drones.length,
       // The relay powers the dish or not; it reports no idle state, so both figures are its rating.
       ...(c.relay?.dish ? { dishW: { idleW: c.relay.dish.watts, activeW: c.relay.dish.watts } } : {}),
+      ...(s.forecast ? { outsideForecast: { maxAgeMs: s.forecast.maxAge, placeToleranceKm: s.forecast.placeToleranceKm } } : {}),
     },
     fleet: {
       altitudeM: s.formation.altitudeM,
@@ -438,6 +490,12 @@ export function siteOptions(c: CanopyConfig): Pick<SiteOptions, 'origin' | 'powe
     held: !s.autoLaunch,
   };
 }
+/** Where the budget's outside forecast comes from (`site.forecast`), or undefined when none is configured. */
+export function forecastOptions(c: CanopyConfig): ForecastFeedSettings | undefined {
+  const f = c.site?.forecast;
+  return f && { url: f.url, everyMs: f.every, fromMesh: f.fromMesh };
+}
+
 /** Relay options from the config, or undefined when no relay is configured. */
 export function relayOptions(c: CanopyConfig): Omit<RelayOptions, 'mesh' | 'clock' | 'log'> | undefined {
   const r = c.relay;

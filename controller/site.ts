@@ -44,6 +44,8 @@ export class SiteController {
   private timer: TimerHandle | undefined;
   private lastPublished = 0;
   private lastWarning: string | null = null;
+  /** The forecast's source and its latest refusal as last logged, so each is said once. */
+  private lastSource: { kind: string; refusal: string | null } = { kind: 'measured', refusal: null };
   private readonly log: Logger;
   private readonly energy: EnergyMeter;
   /** An admin recalled the net (dashboard "recall all"): no stations until launched again. */
@@ -167,6 +169,7 @@ export class SiteController {
       if (budget.warning) this.log.warn(budget.warning);
       this.lastWarning = budget.warning;
     }
+    this.logForecastSource(budget);
     this.publishPower(budget);
     this.opts.bus?.emit('budget', budget);
     if (budget.decisions.uplinkGranted !== this.granted) {
@@ -174,6 +177,17 @@ export class SiteController {
       this.opts.bus?.emit('power-grant', this.granted);
     }
     return budget;
+  }
+
+  private logForecastSource(b: PowerBudget): void {
+    const { kind, outside, refused } = b.forecastSource;
+    const refusal = refused?.reason ?? null;
+    if (refusal !== null && refusal !== this.lastSource.refusal) this.log.warn(`outside forecast refused (${refused!.route}): ${refusal}`);
+    if (kind !== this.lastSource.kind) {
+      if (outside) this.log.info(`the power budget forecasts with an outside forecast (${outside.route}, issued ${new Date(outside.issuedAtMs).toISOString()}, for ${outside.latDeg}°, ${outside.lonDeg}°)`);
+      else this.log.info('the power budget forecasts from the measured sky alone');
+    }
+    this.lastSource = { kind, refusal };
   }
 
   private publishPower(b: PowerBudget): void {
@@ -194,6 +208,7 @@ export class SiteController {
       forecast: b.forecast.map((f) => ({ atMs: f.atMs, ghiWm2: tenths(f.expectedGhiWm2), stations: f.stations })),
       ghiWm2: maybe(this.opts.referenceGhi?.(), tenths),
       energyToday: maybe(this.energy.value, (e) => ({ ...e, generatedWh: tenths(e.generatedWh), consumedWh: tenths(e.consumedWh) })),
+      forecastSource: b.forecastSource,
       updatedAt: b.atMs,
     };
     void mesh.publish(mesh.topics.power, JSON.stringify(state), { retain: true }).catch((e: Error) => this.log.warn('power state not published', { error: e.message }));

@@ -23,6 +23,7 @@ import { buildSim, type BuiltSim, type SimEvent } from '../sim/build.ts';
 import { Upstream } from '../sim/cloud.ts';
 import { runFast, runRealTime } from '../sim/runner.ts';
 import { isInContact, DISH_PROFILES, SatelliteLink } from '../sim/satellite.ts';
+import { WeatherService } from '../sim/weather-service.ts';
 import type { Scenario } from '../sim/scenario.ts';
 import type { WorldSample } from '../sim/world.ts';
 import { SimMppt } from '../sim/vedirect.ts';
@@ -55,6 +56,13 @@ export interface SimulatedSiteOptions {
    * benches, whose figures were measured so).
    */
   chargeController?: { panelWp: number };
+  /**
+   * The simulated weather service (sim/weather-service.ts: Open-Meteo's format, the scenario's sky
+   * with its `weather.forecast` error) behind the simulated satellite link, and the site fetching
+   * its outside forecast there: through the relay's dish when the site has one (withUplink), else
+   * through a satellite link powered while the budget grants the uplink. Default off.
+   */
+  weatherService?: boolean;
   log?: Logger;
 }
 
@@ -74,6 +82,9 @@ export class SimulatedSite {
   private readonly log: Logger;
 
   private uplink: SimulatedUplink | undefined;
+  /** The simulated weather service (weatherService), and the URL the site fetches through the satellite once it runs. */
+  readonly weather: WeatherService | undefined;
+  private forecastUrl = '';
 
   /**
    * The site with the storage relay on: its uplink bridge reaches a simulated cloud broker
@@ -125,8 +136,15 @@ export class SimulatedSite {
       around.push(mppt.extension);
       delete env.site!.referenceGhi;
     }
+    if (opts.weatherService) {
+      const f = opts.scenario.weather.forecast;
+      this.weather = new WeatherService({ clock: this.sim.clock, sky: this.sim.sky, elevationM: opts.scenario.location.elevationM, error: { dailyError: f.dailyError, hourlyError: f.hourlyError, timingMs: f.timing }, seed: opts.seed * 4099 + 3 });
+      around.push(this.weatherExtension(this.weather));
+    }
     this.app = new Application(config, {
       ...env,
+      // Forecasts published on the mesh are taken in every simulated site; fetched, with the weather service.
+      forecast: { url: opts.weatherService ? () => this.forecastUrl : undefined },
       users: users ?? [],
       gcsLinks: gcsLinks(config, this.sim.clock),
       tlog: opts.tlog,
@@ -158,6 +176,37 @@ export class SimulatedSite {
     },
     stop: async () => {},
   };
+
+  /**
+   * The weather service and its way through the satellite: a route through the relay's satellite
+   * link, or a link of its own that the budget's grant powers (the dish as dishOn() has it).
+   */
+  private weatherExtension(weather: WeatherService): Extension {
+    const name = 'simulated weather service';
+    let own: SatelliteLink | undefined;
+    return {
+      name,
+      start: async () => {
+        await weather.start();
+        let port: number;
+        if (this.uplink) port = await this.uplink.satellite.route(weather.port);
+        else {
+          const s = this.sim.scenario;
+          own = new SatelliteLink({ clock: this.sim.clock, targetPort: weather.port, capacityBitsPerSec: s.satellite.capacityMbps * 1e6, latencyMs: s.satellite.latencyMs, windows: this.sim.contacts, dish: s.satellite.dish, powered: false });
+          await own.start();
+          port = own.port;
+          const link = own;
+          this.app.bus.on(name, 'power-grant', (granted) => void link.setPowered(granted).catch(() => {}));
+        }
+        const { latitudeDeg, longitudeDeg } = this.sim.scenario.location;
+        this.forecastUrl = `http://127.0.0.1:${port}/v1/forecast?latitude=${latitudeDeg}&longitude=${longitudeDeg}&hourly=cloud_cover,shortwave_radiation&timezone=GMT&forecast_days=3`;
+      },
+      stop: async () => {
+        await own?.stop();
+        await weather.stop();
+      },
+    };
+  }
 
   /** The uplink's far end (satellite and cloud, started by withUplink): stopped after the relay. */
   private readonly uplinkExtension: Extension = {

@@ -3,7 +3,9 @@
  * machine — 25 virtual ArduCopters on a shaped SiK radio, the controller flying the net by the
  * power budget, the MQTT mesh (TCP for tools and phones, WebSocket for the dashboard) with the
  * drones, power and uplink on it, QGroundControl fed on udp 14550, and the uplink relay sending
- * through the simulated satellite link (contact windows, dish power) to a simulated cloud broker.
+ * through the simulated satellite link (contact windows, dish power) to a simulated cloud broker;
+ * through the same link the power budget fetches its outside weather forecast from the simulated
+ * weather service (Open-Meteo's format, docs/forecast.md).
  * The owner's phone and six neighbours' phones are simulated as store agents on the mesh, and the
  * phone backs up a small generated tree every few simulated minutes (demo-backups.ts), so the
  * uplink and the store carry traffic; `canopy backup PATH` from another terminal uses the
@@ -76,7 +78,7 @@ export async function simulatedStation(c: CanopyConfig, o: StationInputs): Promi
   }
   // The station's charge controller is simulated on VE.Direct, read by the same ChargeController as on a Pi.
   const panelWp = c.chargeController?.panelWp ?? 400;
-  const site = await SimulatedSite.withUplink({ scenario, seed: sim.seed, tlog: o.tlog, log, config: c, mesh: { users, usersFile: o.usersFile }, chargeController: { panelWp }, outboxPath: join(dir, 'sim-outbox.sqlite') });
+  const site = await SimulatedSite.withUplink({ scenario, seed: sim.seed, tlog: o.tlog, log, config: c, mesh: { users, usersFile: o.usersFile }, chargeController: { panelWp }, weatherService: true, outboxPath: join(dir, 'sim-outbox.sqlite') });
   const { app } = site;
   const satellite = site.satellite!;
   return {

@@ -385,6 +385,8 @@ export class SatelliteLink extends EventEmitter<SatelliteLinkEvents> {
   private readonly clock: Clock;
   private readonly windows: readonly ContactWindow[];
   private proxy: LinkProxy | undefined;
+  /** Further destinations through the same dish (route()): up and down with the first. */
+  private readonly routes: LinkProxy[] = [];
   private running = false;
   private poweredState: boolean;
   private boundaryTimer: TimerHandle | undefined;
@@ -437,7 +439,12 @@ export class SatelliteLink extends EventEmitter<SatelliteLinkEvents> {
   }
 
   get stats(): SatelliteLinkStats {
-    const s = this.proxy?.stats ?? { up: 0, down: 0, lost: 0 };
+    const s = { up: 0, down: 0, lost: 0 };
+    for (const p of this.proxies()) {
+      s.up += p.stats.up;
+      s.down += p.stats.down;
+      s.lost += p.stats.lost;
+    }
     const now = this.clock.now();
     return { up: s.up, down: s.down, lost: s.lost, openMs: this.openMsAcc + (this.openSince === undefined ? 0 : now - this.openSince) };
   }
@@ -468,6 +475,28 @@ export class SatelliteLink extends EventEmitter<SatelliteLinkEvents> {
     await this.settled();
   }
 
+  /**
+   * A further destination through the same dish (the internet behind a satellite reaches more than
+   * one server): a loopback port to `targetPort`, passable exactly when the link is, shaped alike,
+   * its bytes counted with the link's. Call after start().
+   */
+  async route(targetPort: number, targetHost?: string): Promise<number> {
+    const o = this.opts;
+    const proxy = await LinkProxy.start({ targetPort, targetHost, bytesPerSec: (o.capacityBitsPerSec ?? 17e6) / 8, latencyMs: o.latencyMs ?? 40, ...(o.bucketBytes === undefined ? {} : { bucketBytes: o.bucketBytes }) });
+    await proxy.takeDown();
+    // In line with the transitions, so none of them misses it.
+    this.chain = this.chain.then(async () => {
+      this.routes.push(proxy);
+      if (this.applied) await proxy.bringUp();
+    });
+    await this.settled();
+    return proxy.port;
+  }
+
+  private proxies(): LinkProxy[] {
+    return this.proxy ? [this.proxy, ...this.routes] : [...this.routes];
+  }
+
   /** Takes the link down for good and clears every clock timer. */
   async stop(): Promise<void> {
     if (!this.running) {
@@ -481,7 +510,7 @@ export class SatelliteLink extends EventEmitter<SatelliteLinkEvents> {
     this.sampleTimer = this.boundaryTimer = undefined;
     this.reconcile();
     await this.settled();
-    await this.proxy?.stop();
+    for (const p of this.proxies()) await p.stop();
   }
 
   /**
@@ -520,7 +549,7 @@ export class SatelliteLink extends EventEmitter<SatelliteLinkEvents> {
 
   /** What the interval since the last account costs, without closing it. */
   private charge(now: number): { wh: number; bytes: number } {
-    const bytes = this.proxy ? this.proxy.stats.up + this.proxy.stats.down : 0;
+    const bytes = this.proxies().reduce((n, p) => n + p.stats.up + p.stats.down, 0);
     const watts = this.poweredState ? (bytes !== this.bytesAtSample ? this.profile.activeW : this.profile.idleW) : 0;
     return { wh: (watts * Math.max(0, now - this.accountedAt)) / 3_600_000, bytes };
   }
@@ -556,10 +585,11 @@ export class SatelliteLink extends EventEmitter<SatelliteLinkEvents> {
   }
 
   private async apply(up: boolean): Promise<void> {
-    const proxy = this.proxy;
-    if (!proxy || up === this.applied) return;
-    if (up) await proxy.bringUp();
-    else await proxy.takeDown();
+    if (!this.proxy || up === this.applied) return;
+    for (const proxy of this.proxies()) {
+      if (up) await proxy.bringUp();
+      else await proxy.takeDown();
+    }
     this.applied = up;
     this.emit('change', up);
   }

@@ -17,6 +17,8 @@ import { CanopyError } from '../common/errors.ts';
 export const SCENARIO_DIR = join(fileURLToPath(import.meta.url), '..', 'scenarios');
 
 const HOUR_MS = 3_600_000;
+/** A day-ahead forecast of a changeable sky: about 10 % off on the day, 25 % hour by hour, clouds an hour early or late. */
+const DEFAULT_FORECAST_ERROR = { dailyError: 0.1, hourlyError: 0.25, timing: HOUR_MS };
 const fraction = z.number().min(0).max(1);
 const positive = z.number().positive();
 
@@ -120,8 +122,19 @@ export const ScenarioSchema = z.strictObject({
         .default({ meanCover: 0, change: 3 * HOUR_MS, changes: [] }),
       /** Linke turbidity for the Ineichen–Perez clear sky (2 very clean air … 6 hazy). */
       linkeTurbidity: z.number().min(1).max(10).default(3),
+      /** The simulated weather service's error against this sky (sim/weather-service.ts); σ of natural logs, and of the clouds' timing. */
+      forecast: z
+        .strictObject({
+          /** The whole day too bright or too dark (0.1 ≈ 10 %). */
+          dailyError: z.number().min(0).max(2).default(DEFAULT_FORECAST_ERROR.dailyError),
+          /** Each few hours' own error, smooth between 3-hour knots. */
+          hourlyError: z.number().min(0).max(2).default(DEFAULT_FORECAST_ERROR.hourlyError),
+          /** The clouds arriving early or late (the same shift all day). */
+          timing: duration.default(DEFAULT_FORECAST_ERROR.timing),
+        })
+        .default(DEFAULT_FORECAST_ERROR),
     })
-    .default({ wind: { meanMs: 3, gustMs: 1, directionDeg: 270, changes: [] }, clouds: { meanCover: 0, change: 3 * HOUR_MS, changes: [] }, linkeTurbidity: 3 }),
+    .default({ wind: { meanMs: 3, gustMs: 1, directionDeg: 270, changes: [] }, clouds: { meanCover: 0, change: 3 * HOUR_MS, changes: [] }, linkeTurbidity: 3, forecast: DEFAULT_FORECAST_ERROR }),
   radios: z
     .strictObject({
       /** Ground radios; drones are spread over them round-robin. */

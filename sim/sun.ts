@@ -5,11 +5,11 @@
  *
  * `CloudCover`: a seeded, smooth cloud process mapped to transmittance with Kasten & Czeplak (1980).
  */
-import { clearSky, type ClearSky, type SiteSky } from '../common/solar.ts';
+import { clearSky, cloudTransmittance, type ClearSky, type SiteSky } from '../common/solar.ts';
 import { seededRandom } from '../firmware-bridge/random.ts';
 
 /** 32-bit integer hash of (seed, index): a fresh PRNG seed per knot, independent of evaluation order. */
-function hashKnot(seed: number, index: number): number {
+export function hashKnot(seed: number, index: number): number {
   let h = Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(index | 0, 0x85ebca77);
   h ^= h >>> 16;
   h = Math.imul(h, 0x7feb352d);
@@ -72,8 +72,7 @@ export class CloudCover {
 
   /** Fraction of clear-sky GHI transmitted, in [0.1, 1]. */
   factor(timeMs: number): number {
-    const c = this.cover(timeMs);
-    return Math.min(1, Math.max(0.1, 1 - 0.75 * c ** 3.4));
+    return Math.max(0.1, cloudTransmittance(this.cover(timeMs)));
   }
 }
 

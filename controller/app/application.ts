@@ -8,8 +8,8 @@
  *
  * Order: the MAVLink sessions, the mesh, the drones' state on it, the relay (it listens for the
  * power grant before the site first grants), the charge controller and the battery monitor, the
- * site, the admin actions, the dashboard — and last the radios, so no frame arrives before every
- * listener is in place.
+ * site, the outside forecast's feed into its budget, the admin actions, the dashboard — and last
+ * the radios, so no frame arrives before every listener is in place.
  */
 import type { Clock } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../common/errors.ts';
@@ -22,6 +22,7 @@ import { Mesh, type MeshOptions } from '../mesh/mesh.ts';
 import type { MeshUser } from '../mesh/users.ts';
 import { BatteryMonitor, type BatteryMonitorOptions } from '../power/battery-monitor.ts';
 import { ChargeController, type ChargeControllerOptions } from '../power/charge-controller.ts';
+import { ForecastFeed, type ForecastFeedSettings, type UplinkAccess } from '../power/forecast-feed.ts';
 import { Relay, type RelayOptions } from '../relay/relay.ts';
 import { SiteController, type SiteOptions } from '../site.ts';
 import { EventBus } from './bus.ts';
@@ -45,6 +46,8 @@ export interface Environment {
   lostAfterMs?: number;
   /** The site the fleet flies, with its sensors; absent: Canopy does not fly a fleet here. */
   site?: Omit<SiteOptions, 'clock' | 'vehicles' | 'mesh' | 'bus' | 'log'>;
+  /** Where the power budget's outside weather forecast comes from (docs/forecast.md); absent: it forecasts from the measured sky alone. Needs `site`. */
+  forecast?: ForecastFeedSettings;
   /** The uplink relay and its dish; absent: none. */
   relay?: Omit<RelayOptions, 'mesh' | 'clock' | 'log' | 'grant'>;
   /** The station's charge controller; absent: none. */
@@ -69,6 +72,7 @@ export class Application {
   readonly site: SiteController | undefined;
   readonly chargeController: ChargeController | undefined;
   readonly batteryMonitor: BatteryMonitor | undefined;
+  readonly forecastFeed: ForecastFeed | undefined;
   readonly extensions: readonly Extension[];
   private readonly dashboardExtension: DashboardExtension | undefined;
   private readonly log: Logger;
@@ -96,6 +100,10 @@ export class Application {
       relayExtension = new RelayExtension(this.relay, this.bus);
     }
     const site = this.site;
+    const relay = this.relay;
+    // The forecast's fetch goes out when the relay has the dish up for it (it asks), or, without a relay, while the budget grants the uplink.
+    const uplink: UplinkAccess = relay ? { ready: () => relay.linkReady, want: (on) => relay.want('forecast', on) } : { ready: () => site?.grant() ?? false, want: () => {} };
+    this.forecastFeed = site && env.forecast && new ForecastFeed({ ...env.forecast, clock, log: log.child('forecast'), offer: (text, arrival) => site.power.offerForecast(text, arrival), uplink, mesh });
     this.drones = mesh && new DroneBridge({ node: this.gs.node, vehicles: this.gs.vehicles, mesh, bus: this.bus, log: log.child('drones'), streams: this.gs.streams, radioBaud: this.gs.radioBaud, fleetView: site?.fleetView, operatorLand: site?.operatorLand });
     const dashboard = config.dashboard;
     this.dashboardExtension = mesh && dashboard ? new DashboardExtension({ mesh, clock, log, host: dashboard.host, port: dashboard.port, discoveryPrefix: dashboard.homeAssistant }) : undefined;
@@ -107,6 +115,7 @@ export class Application {
       ...(cc ? [new PartExtension('charge-controller', cc)] : []),
       ...(bm ? [new PartExtension('battery-monitor', bm)] : []),
       ...(site ? [new PartExtension('site', site)] : []),
+      ...(this.forecastFeed ? [this.forecastFeed] : []),
       ...(mesh ? [new ActionsExtension({ mesh, clock, site, relay: this.relay, drones: this.drones })] : []),
       ...(this.dashboardExtension ? [this.dashboardExtension] : []),
       new RadiosExtension(this.gs),

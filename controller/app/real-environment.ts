@@ -9,7 +9,7 @@ import { createLink } from '../../firmware-bridge/links/index.ts';
 import { parseLinkUrl } from '../../firmware-bridge/links/url.ts';
 import type { Logger } from '../../firmware-bridge/log.ts';
 import type { Clock } from '../../firmware-bridge/clock.ts';
-import { relayOptions, siteOptions, type CanopyConfig } from '../config.ts';
+import { forecastOptions, relayOptions, siteOptions, type CanopyConfig } from '../config.ts';
 import type { MeshUser } from '../mesh/users.ts';
 import { linkSigning, type LinkSigning } from '../signing.ts';
 import type { Environment } from './application.ts';
@@ -26,6 +26,7 @@ export function realEnvironment(c: CanopyConfig, o: { log: Logger; users: MeshUs
     gcsLinks: gcsLinks(c, clock, signing),
     tlog: o.tlog,
     site: siteOptions(c),
+    forecast: forecastOptions(c),
     relay: relayOptions(c),
     chargeController: c.chargeController && { ...c.chargeController },
     batteryMonitor: c.batteryMonitor && { ...c.batteryMonitor },

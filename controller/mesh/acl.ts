@@ -15,14 +15,15 @@ export type Access = 'r' | 'w' | 'rw' | 'rw-own';
 
 /** The access matrix. A class missing from a role's row is out of its reach. */
 export const ACL_MATRIX: Readonly<Record<Role, Readonly<Partial<Record<TopicClass, Access>>>>> = {
-  //              drone state  controller status  commands       responses       store           uplink items  HA discovery     anything else
-  admin:          { drone: 'rw', status: 'rw', command: 'rw', response: 'rw', store: 'rw', relay: 'rw', discovery: 'rw', other: 'rw' },
-  viewer:         { drone: 'r', status: 'r' },
-  phone:          { drone: 'r', status: 'r', store: 'rw', relay: 'w' },
+  //              drone state  controller status  commands       responses       store           uplink items  forecasts in     HA discovery     anything else
+  admin:          { drone: 'rw', status: 'rw', command: 'rw', response: 'rw', store: 'rw', relay: 'rw', weather: 'rw', discovery: 'rw', other: 'rw' },
+  viewer:         { drone: 'r', status: 'r', weather: 'r' },
+  phone:          { drone: 'r', status: 'r', store: 'rw', relay: 'w', weather: 'r' },
   neighbour:      { store: 'rw-own' },
   'drone-bridge': { drone: 'rw', status: 'r' },
-  // Home Assistant reads the state its discovered sensors point at and publishes its birth/will.
-  homeassistant:  { drone: 'r', status: 'r', discovery: 'rw' },
+  // Home Assistant reads the state its discovered sensors point at and publishes its birth/will;
+  // it may pass on a weather forecast (an automation forwarding Open-Meteo's JSON).
+  homeassistant:  { drone: 'r', status: 'r', weather: 'rw', discovery: 'rw' },
 };
 
 export interface Principal {

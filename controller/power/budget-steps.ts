@@ -6,9 +6,10 @@
  */
 import type { ClearSky } from '../../common/solar.ts';
 import type { ForecastPoint, PowerInputs, PowerProfile, Shed } from './budget.ts';
+import { skyFactorAt, type ForecastSky } from './outside-forecast.ts';
 
 /** A profile with every default filled in. */
-export type ResolvedPowerProfile = Required<Omit<PowerProfile, 'site'>> & Pick<PowerProfile, 'site'>;
+export type ResolvedPowerProfile = Required<Omit<PowerProfile, 'site' | 'outsideForecast'>> & Pick<PowerProfile, 'site' | 'outsideForecast'>;
 
 /** The profile's defaults (see PowerProfile). */
 export function resolvePowerProfile(profile: PowerProfile): ResolvedPowerProfile {
@@ -182,7 +183,7 @@ export function learnSky(s: Readonly<SkyState>, skyRatio: number | undefined, cl
 
 /**
  * The site's climate: measured over clear-sky energy in the last week or so (1 before anything
- * was measured). The day-ahead forecast rests on it; without a weather forecast from outside,
+ * was measured). Without a weather forecast from outside the day-ahead forecast rests on it:
  * nothing local predicts tomorrow's clouds better.
  */
 export function climateFactor(s: Readonly<SkyState>): number {
@@ -192,16 +193,17 @@ export function climateFactor(s: Readonly<SkyState>): number {
 // ---- Step 2: the forecast -----------------------------------------------------------------------
 
 /**
- * The next 24 h from the 15-minute step `now` is in. Persistence for the next hours, the site's
- * climate beyond: the weight of the last measured cloud factor halves every CLOUD_PERSISTENCE_H
- * after it was measured (overnight it is gone).
+ * The next 24 h from the 15-minute step `now` is in. Persistence for the next hours; beyond, the
+ * outside forecast's sky for the hours it covers (outside-forecast.ts), the site's climate for the
+ * rest: the weight of the last measured cloud factor halves every CLOUD_PERSISTENCE_H after it was
+ * measured (overnight it is gone).
  */
-export function forecastPoints(p: ResolvedPowerProfile, sky: ClearSky, s: Readonly<SkyState>, hoverW: number, available: number, now: number): ForecastPoint[] {
+export function forecastPoints(p: ResolvedPowerProfile, sky: ClearSky, s: Readonly<SkyState>, hoverW: number, available: number, now: number, outside?: ForecastSky): ForecastPoint[] {
   const base = Math.floor(now / FORECAST_STEP_MS) * FORECAST_STEP_MS;
   const climate = climateFactor(s);
   const cloudAt = (atMs: number) => {
     const w = s.seenSky ? 0.5 ** (Math.max(0, atMs - s.skyAtMs) / 3600_000 / CLOUD_PERSISTENCE_H) : 0;
-    return w * s.cloud + (1 - w) * climate;
+    return w * s.cloud + (1 - w) * ((outside && skyFactorAt(outside, atMs)) ?? climate);
   };
   const points: ForecastPoint[] = [];
   for (let i = 0; i < FORECAST_POINTS; i++) {
@@ -406,20 +408,42 @@ export function decideNet(p: ResolvedPowerProfile, state: Readonly<NetState>, x:
 
 // ---- Step 6: the station bus and the station battery after the tick ---------------------------
 
+/** From this charge the dish may run on the forecast's promise that the day's surplus refills the station battery. */
+const FORECAST_GRANT_FROM_PCT = 75;
+
+/**
+ * What the forecast has the net send down to the station bus from now until the sun next sets:
+ * each point's surplus over hover for the stations it holds, less the Pi and the radios, Wh.
+ */
+export function surplusUntilSunsetWh(p: ResolvedPowerProfile, forecast: readonly ForecastPoint[], radiosW: number): number {
+  let wh = 0;
+  let daylight = false;
+  for (const f of forecast) {
+    if (f.sunElevationDeg > 0) daylight = true;
+    else if (daylight) break;
+    wh += (f.stations * Math.max(0, f.perDroneSolarW - f.perDroneHoverW) - p.piW - radiosW) * (FORECAST_STEP_MS / 3600_000);
+  }
+  return wh;
+}
+
 /**
  * The bus balance: the net's surplus reaches the bus (a deficit is the holders' own batteries'
- * business); the Pi, the radios and the pads take it first; the dish runs only when the sun pays
- * for it, or the station battery is nearly full; the phone charges at full rate above 60 %, else
- * on what is left. The station battery makes up the difference (positive: it discharges).
+ * business); the Pi, the radios and the pads take it first; the dish runs when the sun pays for
+ * it, when the station battery is nearly full, or from 75 % when the forecast's surplus until
+ * sunset (`refillWh`) refills the battery with an hour of the dish on top; the phone charges at
+ * full rate above 60 %, else on what is left. The station battery makes up the difference
+ * (positive: it discharges).
  */
 export function busBalance(
   p: ResolvedPowerProfile,
-  x: { netSolarW: number; netHoverW: number; loads: ReturnType<typeof stationLoads>; socPct: number; shed: readonly Shed[] },
+  x: { netSolarW: number; netHoverW: number; loads: ReturnType<typeof stationLoads>; socPct: number; shed: readonly Shed[]; refillWh?: number },
 ): { uplinkGranted: boolean; phoneChargeW: number; stationBatteryW: number } {
   const surplusW = Math.max(0, x.netSolarW - x.netHoverW);
   const baseLoadW = p.piW + x.loads.radiosW + x.loads.padsW;
   const spare = surplusW - baseLoadW;
-  const uplinkGranted = !x.shed.includes('uplink') && (spare >= p.dishW.activeW || x.socPct >= 90);
+  const emptyWh = (1 - x.socPct / 100) * p.stationBatteryWh;
+  const refills = x.socPct >= FORECAST_GRANT_FROM_PCT && (x.refillWh ?? 0) >= emptyWh + p.dishW.activeW;
+  const uplinkGranted = !x.shed.includes('uplink') && (spare >= p.dishW.activeW || x.socPct >= 90 || refills);
   const phoneChargeW = x.shed.includes('phone') ? 0 : Math.max(0, Math.min(p.phoneMaxW, x.socPct >= 60 ? p.phoneMaxW : spare - (uplinkGranted ? p.dishW.activeW : 0)));
   const loadsW = baseLoadW + x.loads.dishW + phoneChargeW;
   return { uplinkGranted, phoneChargeW, stationBatteryW: loadsW - surplusW };

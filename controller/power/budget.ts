@@ -19,10 +19,15 @@
  *
  * The forecast uses the site astronomy of solar.ts (NREL SPA + Ineichen–Perez clear sky, which the
  * simulator's sky shares) and
- * learns the sky's cloud factor from measured generation over modelled generation.
+ * learns the sky's cloud factor from measured generation over modelled generation. An hourly
+ * weather forecast from outside (outside-forecast.ts: fetched over the uplink or published on the
+ * mesh, forecast-feed.ts) shapes the hours it covers once it has passed its checks; without one,
+ * or once it is stale, the forecast falls back to the measured sky's persistence and climate.
  */
 import type { Clock } from '../../firmware-bridge/clock.ts';
 import { clearSky, type ClearSky, type SiteSky } from '../../common/solar.ts';
+import type { ForecastRoute, ForecastSource } from '../../common/topics.ts';
+import { forecastRefusal, forecastSky, readForecast, type ForecastArrival, type ForecastLimits, type ForecastSky, type OutsideForecast } from './outside-forecast.ts';
 import {
   FORECAST_STEP_MS,
   NET_DOWN,
@@ -47,6 +52,7 @@ import {
   stationBatteryNow,
   stationLoads,
   sunsetPlan,
+  surplusUntilSunsetWh,
   sustainableStations,
   type NetState,
   type ResolvedPowerProfile,
@@ -93,6 +99,8 @@ export interface PowerProfile {
   transitPerDroneMs?: number;
   /** The least time allowed for landing the whole net, for the sunset plan. Default 5 min. */
   landAllMs?: number;
+  /** What an outside weather forecast must meet to be taken (outside-forecast.ts ForecastLimits). */
+  outsideForecast?: ForecastLimits;
 }
 
 export interface ForecastPoint {
@@ -142,6 +150,8 @@ export interface PowerBudget {
   };
   /** The next 24 h at 15-minute steps. */
   forecast: ForecastPoint[];
+  /** What the forecast rests on: an outside forecast, or the measured sky alone. */
+  forecastSource: ForecastSource;
   /** A fleet-sizing warning when the fleet cannot sustain the net it should hold. */
   warning: string | null;
 }
@@ -186,8 +196,11 @@ export class PowerPlanner {
   private hoverCorrection = 1;
   private net: Readonly<NetState> = NET_DOWN;
   private lastMs: number;
-  private forecastCache: { atMs: number; cloud: number; hover: number; available: number; points: ForecastPoint[] } | undefined;
+  private forecastCache: { atMs: number; cloud: number; hover: number; available: number; outside: ForecastSky | undefined; points: ForecastPoint[] } | undefined;
   private current: PowerBudget | undefined;
+  /** The outside forecast taken, and its sky per hour; undefined: none, or it went stale. */
+  private outside: { forecast: OutsideForecast; sky: ForecastSky } | undefined;
+  private refused: ForecastSource['refused'] = null;
 
   constructor(
     private readonly clock: Clock,
@@ -247,10 +260,69 @@ export class PowerPlanner {
     const now = this.clock.now();
     const base = Math.floor(now / FORECAST_STEP_MS) * FORECAST_STEP_MS;
     const c = this.forecastCache;
-    if (c && c.atMs === base && Math.abs(c.cloud - this.learnt.cloud) < 0.02 && Math.abs(c.hover - this.hoverCorrection) < 0.02 && c.available === available) return c.points;
-    const points = forecastPoints(this.p, this.sky, this.learnt, this.hoverPerDroneW(), available, now);
-    this.forecastCache = { atMs: base, cloud: this.learnt.cloud, hover: this.hoverCorrection, available, points };
+    const outside = this.outside?.sky;
+    if (c && c.atMs === base && Math.abs(c.cloud - this.learnt.cloud) < 0.02 && Math.abs(c.hover - this.hoverCorrection) < 0.02 && c.available === available && c.outside === outside) return c.points;
+    const points = forecastPoints(this.p, this.sky, this.learnt, this.hoverPerDroneW(), available, now, outside);
+    this.forecastCache = { atMs: base, cloud: this.learnt.cloud, hover: this.hoverCorrection, available, outside, points };
     return points;
+  }
+
+  /** The outside forecast the budget uses now (undefined: none; the forecast rests on the measured sky). */
+  get outsideForecast(): OutsideForecast | undefined {
+    return this.outside?.forecast;
+  }
+
+  /**
+   * Offers an outside forecast (Open-Meteo's JSON, as fetched or published): taken when it reads,
+   * is for this site and is fresh — and not older than the one held; otherwise refused with the
+   * reason, which the budget's forecastSource shows until a forecast is next taken. A refusal
+   * changes nothing else: the budget keeps a forecast it holds while that stays valid, else it
+   * forecasts from the measured sky. Returns null when taken, else the reason.
+   */
+  offerForecast(text: string, arrival: ForecastArrival): string | null {
+    const reading = readForecast(text, arrival);
+    const now = this.clock.now();
+    const reason = reading.ok ? this.refusalOf(reading.forecast, now) : reading.reason;
+    if (reason !== null) {
+      this.refuse(arrival.route, reason, now);
+      return reason;
+    }
+    const forecast = (reading as { forecast: OutsideForecast }).forecast;
+    this.outside = { forecast, sky: forecastSky(forecast, this.sky) };
+    this.refused = null;
+    return null;
+  }
+
+  private refusalOf(f: OutsideForecast, now: number): string | null {
+    const site = { latDeg: this.p.site.latitudeDeg, lonDeg: this.p.site.longitudeDeg };
+    const held = this.outside?.forecast;
+    const refusal = forecastRefusal(f, site, now, this.p.outsideForecast);
+    if (refusal === null && held && f.issuedAtMs < held.issuedAtMs) return `older than the forecast in use (issued ${new Date(f.issuedAtMs).toISOString()}, the one in use ${new Date(held.issuedAtMs).toISOString()})`;
+    return refusal;
+  }
+
+  private refuse(route: ForecastRoute, reason: string, now: number): void {
+    this.refused = { route, reason, atMs: now };
+  }
+
+  /** A held forecast that has gone stale is dropped (the measured sky takes over), saying why. */
+  private dropStaleForecast(now: number): void {
+    const f = this.outside?.forecast;
+    if (!f) return;
+    const site = { latDeg: this.p.site.latitudeDeg, lonDeg: this.p.site.longitudeDeg };
+    const reason = forecastRefusal(f, site, now, this.p.outsideForecast);
+    if (reason === null) return;
+    this.outside = undefined;
+    this.refuse(f.route, `dropped the forecast in use: ${reason}`, now);
+  }
+
+  private forecastSource(): ForecastSource {
+    const f = this.outside?.forecast;
+    return {
+      kind: f ? 'outside' : 'measured',
+      outside: f ? { route: f.route, issuedAtMs: f.issuedAtMs, latDeg: f.latDeg, lonDeg: f.lonDeg, untilMs: f.hours.at(-1)!.atMs } : null,
+      refused: this.refused,
+    };
   }
 
   /** Advances the budget to now with the latest measurements; returns the new budget. */
@@ -268,7 +340,8 @@ export class PowerPlanner {
     this.learnt = learnSky(this.learnt, reference.skyRatio ?? holders.skyRatio, clearGhi, dtH, now);
     const hoverPer = this.hoverPerDroneW();
     const solarPer = modelPer * this.learnt.cloud;
-    // 2. The forecast.
+    // 2. The forecast (an outside forecast gone stale is dropped first).
+    this.dropStaleForecast(now);
     const forecast = this.forecast(inputs.available);
     // 3. The station's loads; the station battery, measured or integrated; what its charge sheds.
     const loads = stationLoads(p, inputs);
@@ -293,7 +366,8 @@ export class PowerPlanner {
     this.net = decision.state;
     // 6. The station bus: the uplink grant, the phone; the station battery after the tick.
     const hoverW = hoverPer * inputs.holding;
-    const bus = busBalance(p, { netSolarW: holders.measuredW ?? solarPer * inputs.holding, netHoverW: hoverW, loads, socPct, shed });
+    const refillWh = surplusUntilSunsetWh(p, forecast, loads.radiosW);
+    const bus = busBalance(p, { netSolarW: holders.measuredW ?? solarPer * inputs.holding, netHoverW: hoverW, loads, socPct, shed, refillWh });
     this.stationWh = stationBatteryAfter(p, battery, bus.stationBatteryW, dtH);
     // 7. The fleet-sizing warning.
     const warning = fleetWarning(p, { netUp: this.net.netUp, available: inputs.available, solarW: solarPer, hoverW: hoverPer, stations: decision.stations });
@@ -308,6 +382,7 @@ export class PowerPlanner {
       decisions: { stations: decision.stations, uplinkGranted: bus.uplinkGranted, phoneChargeW: bus.phoneChargeW, shed, reason: decision.reason },
       sunset: { breakEvenAtMs: sunset.breakEvenAtMs, landByMs: sunset.landByMs },
       forecast,
+      forecastSource: this.forecastSource(),
       warning,
     };
     return this.current;

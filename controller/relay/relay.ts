@@ -10,7 +10,8 @@
  *
  * Egress: the dish is powered, and the uplink connects, only while (1) a contact window is open,
  * (2) the window's byte budget is not spent, (3) the power budget grants the dish its watts, and
- * (4) there is something to send. The dish's energy is accounted from the time it is powered,
+ * (4) there is something to send, or a part of the controller wants the link for its own traffic
+ * (the weather forecast's fetch: `want`). The dish's energy is accounted from the time it is powered,
  * boot included, to the time it is switched off.
  */
 import { EventEmitter } from 'node:events';
@@ -138,6 +139,8 @@ export class Relay extends EventEmitter<RelayEvents> {
   private sentToday = { bytes: 0, dayStartMs: 0 };
   /** An admin paused the uplink (dashboard): the dish stays off whatever the grant. */
   private paused = false;
+  /** Parts that want the link for traffic of their own (want()): it wakes the dish as queued control items do. */
+  private readonly wanted = new Set<string>();
   private batch: PendingCommit[] = [];
 
   constructor(private readonly opts: RelayOptions) {
@@ -264,6 +267,23 @@ export class Relay extends EventEmitter<RelayEvents> {
 
   get isPaused(): boolean {
     return this.paused;
+  }
+
+  /**
+   * A part of the controller wants the link (true) for traffic that is not the outbox's — the
+   * forecast's fetch — or is done with it (false). While any part wants it, the dish is woken as
+   * for a control item: in a contact window, with the power budget's grant.
+   */
+  want(owner: string, on: boolean): void {
+    if (on === this.wanted.has(owner)) return;
+    if (on) this.wanted.add(owner);
+    else this.wanted.delete(owner);
+    this.reconsider();
+  }
+
+  /** The dish is powered and booted: traffic of the link's own can pass (the uplink connecting or up). */
+  get linkReady(): boolean {
+    return this.state === 'connecting' || this.state === 'up';
   }
 
   /** Pauses (true) or resumes the uplink: a paused relay powers the dish off and keeps queueing. */
@@ -398,6 +418,7 @@ export class Relay extends EventEmitter<RelayEvents> {
   }
 
   private worthWaking(r: Running, now: number): boolean {
+    if (this.wanted.size > 0) return true;
     const { queued } = r.outbox.stats();
     if (queued.control.items > 0 || queued.hot.items > 0) return true;
     if (queued.bulk.items === 0) return false;

@@ -18,6 +18,7 @@ import {
   type DroneState,
   type EventHistory,
   type FleetState,
+  type ForecastSource,
   type PowerHistory,
   type PowerState,
   type UplinkStatus,
@@ -489,6 +490,7 @@ function renderPower(): void {
     ['land by', power.landByMs ? time(power.landByMs) : '–'],
   ]);
   $('#power-reason').textContent = `${power.reason ?? ''}${power.warning ? ` — ${power.warning}` : ''}`;
+  renderForecastSource(power.forecastSource);
   // The controller's history first, then the live points newer than it.
   const past = history?.points ?? [];
   // updatedAt: the newest state the history averages (the step under way included).
@@ -509,6 +511,13 @@ function renderPower(): void {
   const from = siteNow - 24 * 3600_000;
   const shown = [...new Set([...forecastAt.keys(), ...actualAt.keys()])].filter((x) => x >= from).sort((a, b) => a - b);
   charts.forecast?.setData([shown.map((x) => x / 1000), shown.map((x) => forecastAt.get(x) ?? null), shown.map((x) => actualAt.get(x) ?? null)]);
+}
+
+/** Which forecast the chart's forecast line is: an outside weather forecast (how it came, when issued) or the budget's own of the measured sky; and the latest refusal. */
+function renderForecastSource(f: ForecastSource | undefined): void {
+  const o = f?.outside;
+  $('#forecast-source').textContent = !f ? '' : o ? `— outside forecast (${o.route === 'uplink' ? 'fetched over the uplink' : 'from the mesh'}, issued ${new Date(o.issuedAtMs).toISOString().slice(5, 16).replace('T', ' ')} UTC)` : '— from the measured sky (no outside forecast)';
+  $('#forecast-refused').textContent = f?.refused ? `Outside forecast refused (${f.refused.route}, ${time(f.refused.atMs)} UTC): ${f.refused.reason}` : '';
 }
 
 function renderUplink(): void {

@@ -78,9 +78,10 @@ test('every builder in the topic tree parses back to its kind', () => {
     [t.response('device/rename'), { kind: 'response', verb: 'device/rename' }],
     [t.store('alice', 'chunks', 'ab12'), { kind: 'store', owner: 'alice', path: 'chunks/ab12' }],
     [t.relay('bulk', 'backup/x'), { kind: 'relay', cls: 'bulk', dest: 'backup/x' }],
+    [t.forecast, { kind: 'forecast' }],
   ];
   for (const [topic, parsed] of cases) assert.deepEqual(parseTopic('home', topic), parsed, topic);
-  for (const stray of ['home', 'home/drones', 'home/drones/d7/extra/x', 'home/relay/urgent/x', 'home/relay/bulk', 'other/power', 'home/store/alice']) {
+  for (const stray of ['home', 'home/drones', 'home/drones/d7/extra/x', 'home/relay/urgent/x', 'home/relay/bulk', 'other/power', 'home/store/alice', 'home/weather', 'home/weather/forecast/x']) {
     assert.equal(parseTopic('home', stray), undefined, stray);
   }
 });
@@ -88,7 +89,7 @@ test('every builder in the topic tree parses back to its kind', () => {
 test('each tree topic falls in exactly one ACL class besides "other"', () => {
   const t = topicTree('canopy');
   const filters = classFilters('canopy');
-  const samples = [t.drone('1'), t.availability('1'), t.droneSet('1'), t.power, t.powerHistory, t.uplink, t.fleet, t.bridgeState, t.event, t.eventHistory, t.request('x'), t.response('x'), t.store('o', 'p'), t.relay('hot', 'd')];
+  const samples = [t.drone('1'), t.availability('1'), t.droneSet('1'), t.power, t.powerHistory, t.uplink, t.fleet, t.bridgeState, t.event, t.eventHistory, t.request('x'), t.response('x'), t.store('o', 'p'), t.relay('hot', 'd'), t.forecast];
   for (const topic of samples) {
     const classes = TOPIC_CLASSES.filter((c) => c !== 'other' && filters[c].some((f) => topicMatches(f, topic)));
     assert.equal(classes.length, 1, `${topic}: ${classes.join(', ')}`);

@@ -144,3 +144,41 @@ test('canopy start --config on a real link: the mesh and the relay as configured
   assert.equal(upstream.received[0]!.topic, 'canopy/farm/backups/phone-1');
   assert.equal(upstream.received[0]!.body.toString(), 'chunk 1');
 });
+
+test('site.forecast: the sample\'s block as shipped, its settings reaching the budget and the feed; bad values named with their path', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { forecastOptions, siteOptions } = await import('../../controller/config.ts');
+  // The Raspberry Pi sample's commented site block, uncommented, is a valid configuration.
+  const sample = readFileSync(new URL('../../hardware/raspberry-pi/canopy.yaml', import.meta.url), 'utf8');
+  const lines = sample.split('\n');
+  const from = lines.findIndex((l) => l.startsWith('#site:'));
+  assert.ok(from >= 0, 'the sample has a site block');
+  const block = [lines[from]!, ...lines.slice(from + 1).filter((_, i, rest) => rest.slice(0, i + 1).every((l) => l.startsWith('#  ')))].map((l) => l.slice(1));
+  assert.ok(block.some((l) => l.trim().startsWith('forecast:')), 'the sample shows site.forecast');
+  const c = parseConfig(block.join('\n'), 'canopy.yaml');
+  assert.deepEqual(forecastOptions(c), { url: 'https://api.open-meteo.com/v1/forecast?latitude=53.55&longitude=9.99&hourly=cloud_cover,shortwave_radiation&timezone=GMT&forecast_days=3', everyMs: 3 * 3600_000, fromMesh: true });
+  assert.deepEqual(siteOptions(c)!.power.outsideForecast, { maxAgeMs: 24 * 3600_000, placeToleranceKm: 30 });
+  assert.equal(forecastOptions(parseConfig('site: { location: { latitudeDeg: 1, longitudeDeg: 2 } }', 'c.yaml')), undefined, 'no forecast section, no feed');
+
+  const problem = (forecast: string) => {
+    try {
+      parseConfig(`site: { location: { latitudeDeg: 53.55, longitudeDeg: 9.99 }, forecast: ${forecast} }`, 'canopy.yaml');
+    } catch (e) {
+      assert.ok(isCanopyError(e, 'CANOPY_ERR_CONFIG'));
+      return (e as Error).message;
+    }
+    assert.fail(`accepted ${forecast}`);
+  };
+  const om = (q: string) => `"https://api.open-meteo.com/v1/forecast?${q}"`;
+  assert.match(problem('{ url: "open-meteo please" }'), /site\.forecast\.url: .*is not a URL/);
+  assert.match(problem('{ url: "ftp://x/v1/forecast?latitude=53.55&longitude=9.99&hourly=cloud_cover" }'), /site\.forecast\.url: .*an http:\/\/ or https:\/\/ URL, not ftp:/);
+  assert.match(problem(`{ url: ${om('latitude=53.55&longitude=9.99&hourly=temperature_2m')} }`), /site\.forecast\.url: .*hourly=shortwave_radiation and\/or cloud_cover/);
+  assert.match(problem(`{ url: ${om('latitude=53.55&longitude=9.99&hourly=cloud_cover&past_days=1')} }`), /site\.forecast\.url: .*leave out past_days/);
+  assert.match(problem(`{ url: ${om('hourly=cloud_cover')} }`), /site\.forecast\.url: .*must name the site: latitude=…&longitude=…/);
+  assert.match(problem(`{ url: ${om('latitude=48.14&longitude=11.58&hourly=cloud_cover')} }`), /site\.forecast\.url: .*latitude=48\.14&longitude=11\.58 is 6\d\d km from site\.location \(53\.55, 9\.99\); its forecasts would be refused as for another place/);
+  assert.match(problem('{ every: 0 }'), /site\.forecast\.every: .*a duration longer than 0/);
+  assert.match(problem('{ maxAge: "a day" }'), /site\.forecast\.maxAge: .*is not a duration/);
+  assert.match(problem('{ placeToleranceKm: -5 }'), /site\.forecast\.placeToleranceKm/);
+  assert.match(problem('{ fromMesh: "yes" }'), /site\.forecast\.fromMesh/);
+  assert.match(problem('{ uri: "x" }'), /site\.forecast\.uri/);
+});

@@ -182,6 +182,7 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   const lastX = await numberAttr(adminPage, '#chart-power', 'data-last');
   await until(async () => (await numberAttr(adminPage, '#chart-power', 'data-last')) >= lastX + 10, 30_000, 'the power chart advancing');
   assert.ok((await numberAttr(adminPage, '#chart-forecast', 'data-points')) >= 96, 'the 24 h forecast is plotted');
+  assert.match(await text(adminPage, '#forecast-source'), /^— from the measured sky \(no outside forecast\)$/, 'the chart says which forecast it shows');
   for (const chart of ['#chart-power', '#chart-forecast', '#chart-uplink']) {
     const span = await numberAttr(adminPage, chart, 'data-span');
     assert.ok(span >= MIN_SPAN_S && span <= MAX_SPAN_S, `${chart} spans ${span} s`);

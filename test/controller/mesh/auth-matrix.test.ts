@@ -11,7 +11,7 @@ import { ROLES, type Role } from '../../../controller/mesh/acl.ts';
 import { connect, end, nextMessage, publishOutcome, subscribeGranted, tryConnect } from '../../../harness/rigs/mqtt.ts';
 import { credentials, startMesh, USERNAMES } from '../../../harness/rigs/mesh.ts';
 
-type Column = 'drone' | 'status' | 'command' | 'response' | 'storeOwn' | 'storeOther' | 'relay' | 'discovery' | 'foreign' | 'sys';
+type Column = 'drone' | 'status' | 'command' | 'response' | 'storeOwn' | 'storeOther' | 'relay' | 'weather' | 'discovery' | 'foreign' | 'sys';
 
 /** One concrete topic per class (store split into the user's own and somebody else's). */
 function sample(column: Column, role: Role): string {
@@ -30,6 +30,8 @@ function sample(column: Column, role: Role): string {
       return 'canopy/store/bob/chunks/c1';
     case 'relay':
       return 'canopy/relay/bulk/backup/b1';
+    case 'weather':
+      return 'canopy/weather/forecast';
     case 'discovery':
       return 'homeassistant/status';
     case 'foreign':
@@ -39,17 +41,18 @@ function sample(column: Column, role: Role): string {
   }
 }
 
-const COLUMNS: Column[] = ['drone', 'status', 'command', 'response', 'storeOwn', 'storeOther', 'relay', 'discovery', 'foreign', 'sys'];
+const COLUMNS: Column[] = ['drone', 'status', 'command', 'response', 'storeOwn', 'storeOther', 'relay', 'weather', 'discovery', 'foreign', 'sys'];
 
-//                               drone status command response storeOwn storeOther relay discovery foreign sys
+// weather: a forecast for the power budget comes from an admin or Home Assistant; the dashboard's viewers and the phone may read it.
+//                               drone status command response storeOwn storeOther relay weather discovery foreign sys
 const EXPECTED: Record<Role, string> = {
-  admin: /*                   */ 'rw    rw     rw      rw       rw       rw         rw    rw        rw      r',
-  viewer: /*                  */ 'r     r      -       -        -        -          -     -         -       -',
-  phone: /*                   */ 'r     r      -       -        rw       rw         w     -         -       -',
-  neighbour: /*               */ '-     -      -       -        rw       -          -     -         -       -',
-  'drone-bridge': /*          */ 'rw    r      -       -        -        -          -     -         -       -',
-  // Home Assistant: the sensors' state, and its own birth/will under the discovery prefix.
-  homeassistant: /*           */ 'r     r      -       -        -        -          -     rw        -       -',
+  admin: /*                   */ 'rw    rw     rw      rw       rw       rw         rw    rw      rw        rw      r',
+  viewer: /*                  */ 'r     r      -       -        -        -          -     r       -         -       -',
+  phone: /*                   */ 'r     r      -       -        rw       rw         w     r       -         -       -',
+  neighbour: /*               */ '-     -      -       -        rw       -          -     -       -         -       -',
+  'drone-bridge': /*          */ 'rw    r      -       -        -        -          -     -       -         -       -',
+  // Home Assistant: the sensors' state, its own birth/will under the discovery prefix, and a forecast it passes on.
+  homeassistant: /*           */ 'r     r      -       -        -        -          -     rw      rw        -       -',
 };
 
 function expected(role: Role, column: Column): { read: boolean; write: boolean } {
