@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { SimulatedSite } from '../../harness/simulated-site.ts';
 import { validateScenario } from '../../sim/scenario.ts';
 import type { PowerState } from '../../common/topics.ts';
-import { testUsers, credentials } from '../controller/mesh/fixtures.ts';
-import { connect, end, nextMessage } from '../helpers/mqtt.ts';
+import { testUsers, credentials } from '../../harness/rigs/mesh.ts';
+import { connect, end, nextMessage } from '../../harness/rigs/mqtt.ts';
 
 const HOUR = 3_600_000;
 
