@@ -103,7 +103,12 @@ test('the release build runs with production dependencies only: --help, the simu
   const app = await fetch(`${base}/app.js`);
   assert.equal(app.status, 200);
   assert.ok((await app.arrayBuffer()).byteLength > 100_000, 'the bundled app (uPlot and mqtt.js inside)');
-  const metrics = await (await fetch(`${base}/metrics`)).text();
+  // The drones' telemetry reaches /metrics once the stream requests are answered.
+  let metrics = '';
+  for (let i = 0; i < 600 && !/canopy_drone_soc_percent\{drone="d1"\}/.test(metrics); i++) {
+    metrics = await (await fetch(`${base}/metrics`)).text();
+    await new Promise((r) => setTimeout(r, 100));
+  }
   assert.match(metrics, /canopy_drone_soc_percent\{drone="d1"\}/);
 
   // A backup from a second terminal, as the start line says: the compiled seal workers seal it.
