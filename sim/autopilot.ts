@@ -19,7 +19,7 @@ import { newMessage, type Frame } from '../firmware-bridge/protocol/frame.ts';
 import { ArduCopterCommands, CommandServer, type CommandedVehicle } from './servers/commands.ts';
 import { ServerEndpoint } from './servers/endpoint.ts';
 import { MissionServer } from './servers/mission.ts';
-import { ARDUPILOT_PARAMS, ParamServer, type ParamDialect } from './servers/params.ts';
+import { ARDUPILOT_PARAMS, LEGACY_ARDUPILOT_PARAMS, ParamServer, type ParamDialect } from './servers/params.ts';
 import { ARDUCOPTER_MODES, decodeMode } from '../firmware-bridge/vehicles/modes.ts';
 import { Battery, type BatteryOptions } from './battery.ts';
 import { arducopterParams, BATT_FS_ACTION, FS_GCS, paramNames, type ParamDef } from './params.ts';
@@ -182,7 +182,7 @@ export class VirtualCopter implements CommandedVehicle {
 
   /** How the firmware's parameter protocol encodes values and which sets it takes (servers/params.ts). */
   protected paramDialect(): ParamDialect {
-    return ARDUPILOT_PARAMS;
+    return this.legacyNames ? LEGACY_ARDUPILOT_PARAMS : ARDUPILOT_PARAMS;
   }
 
   /** Message id → interval (ms) streamed whatever the stream settings (ArduPilot: HEARTBEAT). */
@@ -666,7 +666,7 @@ export class VirtualCopter implements CommandedVehicle {
     }
     // Once a key is set, ArduPilot drops unsigned frames (except RADIO_STATUS); the channel's
     // signing policy did that already, so everything here passed it.
-    if (this.commandServer.handle(m, frame) || this.paramServer.handle(m) || this.missionServer.handle(m, frame)) return;
+    if (this.commandServer.handle(m, frame) || this.paramServer.handle(m, frame) || this.missionServer.handle(m, frame)) return;
     if (m instanceof common.SetMode) {
       if (m.targetSystem === this.sysid) this.setMode(m.customMode, 'SET_MODE');
     } else if (m instanceof common.SetPositionTargetGlobalInt) {

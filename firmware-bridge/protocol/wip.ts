@@ -7,7 +7,7 @@
 import { MavLinkData, MavLinkPacketField, type MavLinkPacketRegistry } from 'mavlink-mappings';
 import { crcExtra } from './crc.ts';
 
-/** MAV_PARAM_ERROR (common.xml, WIP): why a parameter request failed. */
+/** MAV_PARAM_ERROR (common.xml, WIP): why a parameter request failed. 6–8 are in PX4's newer copy of common.xml, and PX4 sends them. */
 export enum MavParamError {
   NO_ERROR = 0,
   DOES_NOT_EXIST = 1,
@@ -15,13 +15,17 @@ export enum MavParamError {
   PERMISSION_DENIED = 3,
   COMPONENT_NOT_FOUND = 4,
   READ_ONLY = 5,
+  TYPE_UNSUPPORTED = 6,
+  TYPE_MISMATCH = 7,
+  READ_FAIL = 8,
 }
 
 /**
- * PARAM_ERROR (345, common.xml, WIP): the answer to a parameter request that failed. ArduPilot
- * (since October 2025, 4.8) sends it for a PARAM_REQUEST_READ or PARAM_SET of a name it does not
- * have (GCS_Param.cpp send_param_error), to the system and component that asked, with the name
- * and index of the request.
+ * PARAM_ERROR (345, common.xml, WIP): the answer to a parameter request that failed, to the system
+ * and component that asked, with the name and index of the request. ArduPilot (since October
+ * 2025, 4.8) sends it for a PARAM_REQUEST_READ or PARAM_SET of a name it does not have
+ * (GCS_Param.cpp send_param_error); PX4 main also for a PARAM_SET of the wrong type
+ * (mavlink_parameters.cpp send_error).
  */
 export class ParamError extends MavLinkData {
   static override MSG_ID = 345;

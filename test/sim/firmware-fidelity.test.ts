@@ -118,9 +118,9 @@ test('parameter names: today\'s by default (MAV_SYSID, MAV1_*), the pre-4.7 ones
   const list = await legacy.during(new ParamClient(legacy.port).list());
   assert.ok(list.params.has('SYSID_THISMAV') && list.params.has('SR1_POSITION') && list.params.has('ARMING_CHECK'));
   assert.ok(!list.params.has('MAV_SYSID') && !list.params.has('MAV1_POSITION'));
-  // An unknown name is not answered: ArduPilot ignores it.
+  // An unknown name is not answered: ArduPilot before PARAM_ERROR (4.8) ignores it.
   const absent = await legacy.during(new ParamClient(legacy.port, { timeoutMs: 500, retries: 1 }).read('MAV_SYSID'), 5000);
-  assert.equal(absent.ok, false);
+  assert.equal(!absent.ok && absent.reason, 'timeout');
 });
 
 test('reboot: ACCEPTED and silent for a second, the asked intervals forgotten, the boot again; refused while armed', async () => {
