@@ -19,11 +19,11 @@ import { newMessage, type Frame } from '../firmware-bridge/protocol/frame.ts';
 import { ArduCopterCommands, CommandServer, type CommandedVehicle } from './servers/commands.ts';
 import { ServerEndpoint } from './servers/endpoint.ts';
 import { MissionServer } from './servers/mission.ts';
-import { ARDUPILOT_PARAMS, ParamServer, type ParamDialect } from './servers/params.ts';
+import { ARDUPILOT_PARAMS, LEGACY_ARDUPILOT_PARAMS, ParamServer, type ParamDialect } from './servers/params.ts';
 import { ARDUCOPTER_MODES, decodeMode } from '../firmware-bridge/vehicles/modes.ts';
 import { Battery, type BatteryOptions } from './battery.ts';
 import { arducopterParams, BATT_FS_ACTION, FS_GCS, paramNames, type ParamDef } from './params.ts';
-import { ALWAYS, ARDUPILOT_GROUPS, fillerMessage, GROUP_OF_DATA_STREAM, StreamSchedule, streamRateParam, type StreamGroup } from './streams.ts';
+import { ALWAYS, ARDUPILOT_GROUPS, fillerMessage, GROUP_OF_DATA_STREAM, hasApMessage, StreamSchedule, streamRateParam, type StreamGroup } from './streams.ts';
 import { latLonToOffset, offsetToLatLon } from '../firmware-bridge/geo.ts';
 import { Multicopter, type AirframeProfile, type Guidance, type Vec3 } from './physics.ts';
 import { seededRandom, type Random } from '../firmware-bridge/random.ts';
@@ -141,7 +141,10 @@ export class VirtualCopter implements CommandedVehicle {
   protected batteryLowSinceMs: number | undefined;
   protected batteryCrtSinceMs: number | undefined;
   private missionWaitUntilMs: number | undefined;
-  private textId = 0;
+  protected textId = 0;
+  /** A message is being handled: its STATUSTEXTs wait in `heldTexts` until its answer is out (text()). */
+  private answering = false;
+  private readonly heldTexts: common.StatusText[] = [];
 
   constructor(opts: VirtualCopterOptions) {
     this.sysid = opts.sysid;
@@ -170,7 +173,15 @@ export class VirtualCopter implements CommandedVehicle {
     this.commandServer = new CommandServer(endpoint, (command, p, coordFrame) => this.runCommand(command, p, coordFrame));
     this.arducopterCommands = new ArduCopterCommands(this, endpoint, opts.clock);
     this.loadStreamRates();
-    this.node.on('message', ({ frame, message }) => this.onMessage(message, frame));
+    this.node.on('message', ({ frame, message }) => {
+      this.answering = true;
+      try {
+        this.onMessage(message, frame);
+      } finally {
+        this.answering = false;
+        for (const m of this.heldTexts.splice(0)) this.node.broadcast(m);
+      }
+    });
   }
 
   /** The firmware's parameter set, with the streams a GCS once saved (ArduPilot: the radio port's MAVn_/SRn_ rates). */
@@ -182,7 +193,7 @@ export class VirtualCopter implements CommandedVehicle {
 
   /** How the firmware's parameter protocol encodes values and which sets it takes (servers/params.ts). */
   protected paramDialect(): ParamDialect {
-    return ARDUPILOT_PARAMS;
+    return this.legacyNames ? LEGACY_ARDUPILOT_PARAMS : ARDUPILOT_PARAMS;
   }
 
   /** Message id → interval (ms) streamed whatever the stream settings (ArduPilot: HEARTBEAT). */
@@ -666,7 +677,7 @@ export class VirtualCopter implements CommandedVehicle {
     }
     // Once a key is set, ArduPilot drops unsigned frames (except RADIO_STATUS); the channel's
     // signing policy did that already, so everything here passed it.
-    if (this.commandServer.handle(m, frame) || this.paramServer.handle(m) || this.missionServer.handle(m, frame)) return;
+    if (this.commandServer.handle(m, frame) || this.paramServer.handle(m, frame) || this.missionServer.handle(m, frame)) return;
     if (m instanceof common.SetMode) {
       if (m.targetSystem === this.sysid) this.setMode(m.customMode, 'SET_MODE');
     } else if (m instanceof common.SetPositionTargetGlobalInt) {
@@ -704,6 +715,8 @@ export class VirtualCopter implements CommandedVehicle {
 
   /** MAV_CMD_SET_MESSAGE_INTERVAL (GCS_MAVLINK::handle_command_set_message_interval): -1 off, 0 the default, else µs. */
   setMessageInterval(msgid: number, intervalUs: number): common.MavResult {
+    const refused = this.refuseInterval(msgid);
+    if (refused !== undefined) return refused;
     if (!MODELLED.has(msgid) && !this.build(msgid) && !fillerMessage(msgid, 0)) return FAILED;
     const now = this.clock.now();
     if (intervalUs === -1) this.streams.setInterval(msgid, 0, now);
@@ -711,6 +724,17 @@ export class VirtualCopter implements CommandedVehicle {
     else if (intervalUs > 0) this.streams.setInterval(msgid, intervalUs / 1000, now);
     else return DENIED;
     return ACCEPTED;
+  }
+
+  /**
+   * A message id the firmware cannot stream, and its answer to SET_MESSAGE_INTERVAL: ArduPilot
+   * has no ap_message for it (GCS_MAVLINK::set_message_interval): DENIED, and SITL says so in a
+   * STATUSTEXT, which goes out after the ACK (recorded: WIND_COV, PARAM_ERROR).
+   */
+  protected refuseInterval(msgid: number): common.MavResult | undefined {
+    if (hasApMessage(msgid)) return undefined;
+    this.text(common.MavSeverity.INFO, `No ap_message for mavlink id (${msgid})`);
+    return DENIED;
   }
 
   /**
@@ -757,19 +781,38 @@ export class VirtualCopter implements CommandedVehicle {
 
   // ---- telemetry --------------------------------------------------------------------------------
 
+  /**
+   * Sends a STATUSTEXT. ArduPilot queues its texts (GCS_SEND_TEXT → the statustext queue, sent by
+   * update_send) while a COMMAND_ACK goes out at once, so the texts a command causes follow its
+   * ACK (recorded: "Arm: …" after COMMAND_ACK FAILED); PX4's refusal does the same ("Arming
+   * denied: …" after TEMPORARILY_REJECTED). Texts from handling a message wait until its answer
+   * has gone.
+   */
   text(severity: common.MavSeverity, text: string): void {
     this.statusLog.push({ atMs: this.clock.now(), severity, text });
     if (this.statusLog.length > 200) this.statusLog.shift();
+    const wire = this.wireText(text);
     // STATUSTEXT carries 50 characters; longer texts go in chunks with a shared id (statustext.html).
-    const id = text.length > 50 ? (this.textId = (this.textId % 65535) + 1) : 0;
-    for (let seq = 0; seq * 50 < Math.max(text.length, 1); seq++) {
+    const id = this.statusTextId(wire.length > 50);
+    for (let seq = 0; seq * 50 < Math.max(wire.length, 1); seq++) {
       const m = newMessage(common.StatusText);
       m.severity = severity;
-      m.text = text.slice(seq * 50, seq * 50 + 50);
+      m.text = wire.slice(seq * 50, seq * 50 + 50);
       m.id = id;
       m.chunkSeq = seq;
-      this.node.broadcast(m);
+      if (this.answering) this.heldTexts.push(m);
+      else this.node.broadcast(m);
     }
+  }
+
+  /** A text as the firmware puts it on the wire (ArduPilot: as it is). */
+  protected wireText(text: string): string {
+    return text;
+  }
+
+  /** STATUSTEXT's id: ArduPilot numbers only chunked texts (GCS_MAVLINK::send_statustext), 0 for one of a single chunk. */
+  protected statusTextId(chunked: boolean): number {
+    return chunked ? (this.textId = (this.textId % 65535) + 1) : 0;
   }
 
   private sendDueStreams(now: number): void {

@@ -8,7 +8,9 @@
  * - parameters typed as PX4 types them (INT32 or REAL32), INT32 travelling bytewise; a PARAM_SET
  *   of another type is refused ("param types mismatch") and an unknown name is ignored, neither
  *   echoed;
- * - arming refused (TEMPORARILY_REJECTED, "Preflight Fail: …") until the estimator has a position;
+ * - arming refused until the estimator has a position: TEMPORARILY_REJECTED, then "Arming denied:
+ *   Resolve system health failures first" (in two chunks); the failing check itself ("Preflight
+ *   Fail: …") is reported when it changes, not at the request;
  *   an armed vehicle that has not taken off disarms after COM_DISARM_PRFLT (10 s);
  * - NAV_TAKEOFF's param7 is AMSL (NaN: MIS_TAKEOFF_ALT above home), lat/lon NaN, climbing at
  *   MPC_TKO_SPEED; a target not above the vehicle is "Already higher than takeoff altitude": it
@@ -61,6 +63,9 @@ export const PX4_NORMAL_STREAMS: Record<number, number> = {
   [common.WindCov.MSG_ID]: 0.5,
 };
 
+/** Commander's answer to an arming request while a health check fails (recorded in SITL; 51 characters: two chunks). */
+export const ARMING_DENIED = 'Arming denied: Resolve system health failures first';
+
 /** PX4 names for what an estimator still lacks while booting (Commander's health and arming checks). */
 function preflightFailure(f: string): string {
   if (f === 'System not initialised' || f === 'AHRS: not using configured AHRS type' || f === 'Accels inconsistent') return 'Preflight Fail: no heading reference';
@@ -77,6 +82,8 @@ export class VirtualPx4 extends VirtualCopter {
   private lastSetpointMs = -Infinity;
   private offboardTarget: { n: number; e: number; u: number } | undefined;
   private dataLinkLost = false;
+  /** The failing pre-flight check last reported (undefined: none). */
+  private reportedFailure: string | undefined;
 
   constructor(opts: VirtualCopterOptions) {
     super({ ...opts, firmware: opts.firmware ?? 'PX4 v1.16.0-dev (Canopy sim)' });
@@ -154,6 +161,7 @@ export class VirtualPx4 extends VirtualCopter {
     super.reboot();
     this.setPx4Mode(PX4_MAIN_MODE.AUTO, PX4_AUTO_MODE.LOITER);
     this.armedAtMs = undefined;
+    this.reportedFailure = undefined;
   }
 
   // ---- modes ------------------------------------------------------------------------------------
@@ -206,9 +214,9 @@ export class VirtualPx4 extends VirtualCopter {
       }
       case C.COMPONENT_ARM_DISARM: {
         if (p[0] === 1 && !this.armed) {
-          const failure = this.armingFailure();
-          if (failure) {
-            this.text(common.MavSeverity.CRITICAL, failure);
+          if (this.armingFailure()) {
+            // Commander's arming check: the health report names the failure; the refusal does not.
+            this.text(common.MavSeverity.CRITICAL, ARMING_DENIED);
             return TEMPORARILY_REJECTED;
           }
           const r = super.runCommand(command, [1, FORCE_MAGIC], coordFrame);
@@ -241,13 +249,14 @@ export class VirtualPx4 extends VirtualCopter {
         return this.setPx4Mode(PX4_MAIN_MODE.AUTO, PX4_AUTO_MODE.LAND) ? ACCEPTED : FAILED;
       case C.NAV_RETURN_TO_LAUNCH:
         return this.setPx4Mode(PX4_MAIN_MODE.AUTO, PX4_AUTO_MODE.RTL) ? ACCEPTED : FAILED;
-      case C.SET_MESSAGE_INTERVAL:
-        // PX4 has no WIND (ardupilotmega); its estimate is WIND_COV (recorded: FAILED).
-        if ((p[0] ?? -1) === 168) return FAILED;
-        return super.runCommand(command, p, coordFrame);
       default:
         return super.runCommand(command, p, coordFrame);
     }
+  }
+
+  /** PX4 has its own streams, not ArduPilot's ap_messages; it has no WIND (ardupilotmega): its estimate is WIND_COV (recorded: FAILED). */
+  protected override refuseInterval(msgid: number): common.MavResult | undefined {
+    return msgid === 168 ? FAILED : undefined;
   }
 
   protected override armingFailure(): string | undefined {
@@ -263,9 +272,18 @@ export class VirtualPx4 extends VirtualCopter {
     return true;
   }
 
-  /** PX4 reports a failing check when asked to arm (and on health changes), not every 30 s. */
+  /** PX4 reports a failing check when the health changes, not every 30 s. */
   protected override prearmReport(): string | undefined {
     return undefined;
+  }
+
+  protected override bootProgress(now: number): void {
+    super.bootProgress(now);
+    // Commander's health report: the failing pre-flight check, each time it changes (recorded:
+    // "Preflight Fail: no heading reference" before any arming request).
+    const failure = this.armed ? undefined : this.armingFailure();
+    if (failure !== this.reportedFailure && failure) this.text(common.MavSeverity.CRITICAL, failure);
+    this.reportedFailure = failure;
   }
 
   protected override setPositionTarget(m: common.SetPositionTargetGlobalInt): void {
@@ -336,6 +354,18 @@ export class VirtualPx4 extends VirtualCopter {
   }
 
   // ---- telemetry --------------------------------------------------------------------------------
+
+  /** PX4 ends every text with a tab (recorded: "Takeoff detected\t"; its events sent as STATUSTEXT). */
+  protected override wireText(text: string): string {
+    return `${text}\t`;
+  }
+
+  /** PX4 numbers every text, from 0 (recorded: ids 0, 1, 2, … whether chunked or not). */
+  protected override statusTextId(): number {
+    const id = this.textId;
+    this.textId = (this.textId + 1) % 65536;
+    return id;
+  }
 
   override build(id: number): MavLinkData | undefined {
     const m = super.build(id);

@@ -7,7 +7,7 @@
  * ground station asks. A GCS that once set the rates saved them, and they come back at every boot.
  */
 import { ardupilotmega, common, minimal, type MavLinkData } from 'mavlink-mappings';
-import { messageInfo } from '../firmware-bridge/protocol/dialect.ts';
+import { messageInfo, messageInfoByName } from '../firmware-bridge/protocol/dialect.ts';
 
 /** ArduPilot's stream groups, in the order of the MAV_DATA_STREAM ids they answer to. */
 export const ARDUPILOT_GROUPS = ['RAW_SENS', 'EXT_STAT', 'RC_CHAN', 'RAW_CTRL', 'POSITION', 'EXTRA1', 'EXTRA2', 'EXTRA3', 'PARAMS', 'ADSB'] as const;
@@ -43,6 +43,30 @@ export const ARDUPILOT_GROUP_MESSAGES: Record<StreamGroup, number[]> = {
   PARAMS: [],
   ADSB: [],
 };
+
+/**
+ * The MAVLink messages ArduPilot can stream by SET_MESSAGE_INTERVAL: those it has an ap_message
+ * for (GCS_MAVLINK::mavlink_id_to_ap_message_id, GCS_Common.cpp, ArduPilot master of 2026-03),
+ * by name; names outside our dialects are left out. Any other id is DENIED.
+ */
+const ARDUPILOT_AP_MESSAGE_NAMES = [
+  'HEARTBEAT', 'HOME_POSITION', 'GPS_GLOBAL_ORIGIN', 'SYS_STATUS', 'POWER_STATUS', 'MCU_STATUS', 'MEMINFO', 'NAV_CONTROLLER_OUTPUT', 'MISSION_CURRENT',
+  'SERVO_OUTPUT_RAW', 'RC_CHANNELS', 'RC_CHANNELS_RAW', 'RAW_IMU', 'SCALED_IMU', 'SCALED_IMU2', 'SCALED_IMU3', 'HIGHRES_IMU', 'SCALED_PRESSURE', 'SCALED_PRESSURE2',
+  'SCALED_PRESSURE3', 'GPS_RAW_INT', 'GPS_RTK', 'GPS2_RAW', 'GPS2_RTK', 'SYSTEM_TIME', 'PARAM_VALUE', 'FENCE_STATUS', 'SIMSTATE', 'SIM_STATE', 'AHRS2', 'AHRS',
+  'ATTITUDE', 'ATTITUDE_QUATERNION', 'GLOBAL_POSITION_INT', 'LOCAL_POSITION_NED', 'VFR_HUD', 'HWSTATUS', 'WIND', 'RANGEFINDER', 'DISTANCE_SENSOR', 'TERRAIN_REQUEST',
+  'TERRAIN_REPORT', 'CAMERA_FEEDBACK', 'CAMERA_INFORMATION', 'CAMERA_SETTINGS', 'CAMERA_FOV_STATUS', 'CAMERA_CAPTURE_STATUS', 'CAMERA_THERMAL_RANGE',
+  'VIDEO_STREAM_INFORMATION', 'GIMBAL_DEVICE_ATTITUDE_STATUS', 'AUTOPILOT_STATE_FOR_GIMBAL_DEVICE', 'GIMBAL_MANAGER_INFORMATION', 'GIMBAL_MANAGER_STATUS',
+  'OPTICAL_FLOW', 'MAG_CAL_PROGRESS', 'MAG_CAL_REPORT', 'EKF_STATUS_REPORT', 'PID_TUNING', 'VIBRATION', 'RPM', 'MISSION_ITEM_REACHED', 'ATTITUDE_TARGET',
+  'POSITION_TARGET_GLOBAL_INT', 'POSITION_TARGET_LOCAL_NED', 'ADSB_VEHICLE', 'BATTERY_STATUS', 'AOA_SSA', 'DEEPSTALL', 'EXTENDED_SYS_STATE', 'AUTOPILOT_VERSION',
+  'EFI_STATUS', 'GENERATOR_STATUS', 'WINCH_STATUS', 'ESC_TELEMETRY_1_TO_4', 'WATER_DEPTH', 'HIGH_LATENCY2', 'AIS_VESSEL', 'UAVIONIX_ADSB_OUT_STATUS', 'RELAY_STATUS',
+  'AIRSPEED', 'AVAILABLE_MODES', 'AVAILABLE_MODES_MONITOR', 'FLIGHT_INFORMATION',
+];
+const ARDUPILOT_AP_MESSAGES: ReadonlySet<number> = new Set(ARDUPILOT_AP_MESSAGE_NAMES.map((n) => messageInfoByName(n)?.id).filter((id) => id !== undefined));
+
+/** Whether ArduPilot has an ap_message for a MAVLink id, so SET_MESSAGE_INTERVAL can set it. */
+export function hasApMessage(msgid: number): boolean {
+  return ARDUPILOT_AP_MESSAGES.has(msgid);
+}
 
 const GROUP_OF_MESSAGE = new Map<number, StreamGroup>();
 for (const g of ARDUPILOT_GROUPS) for (const id of ARDUPILOT_GROUP_MESSAGES[g]) GROUP_OF_MESSAGE.set(id, g);

@@ -421,7 +421,7 @@ class Machine {
     }
     if (r.reason !== 'timeout') this.emit({ kind: 'count', what: 'denial' });
     // On the pad a refusal (an autopilot still warming up, say) is a wait, not a fault.
-    if (c.grounded && this.s.role.role === 'launching') return this.groundRefusal(c.what, r.detail);
+    if (c.grounded && this.s.role.role === 'launching') return this.groundRefusal(c.what, r.detail, r.explanation);
     this.set({ failures: this.s.failures + 1 });
     this.emit({ kind: 'log', level: 'warn', message: `drone d${this.me}: ${c.what} refused`, data: { reason: r.reason, detail: r.detail } });
     if (this.s.failures >= COMMAND_TRIES) this.fault(`${c.what} failed ${COMMAND_TRIES} times (${r.reason})`);
@@ -439,12 +439,17 @@ class Machine {
   /**
    * A command refused (or unanswered) while the drone is on its pad: it waits (ground-backoff.ts)
    * with the autopilot's reason shown, gives its station to another drone, and is never faulted for
-   * it. An armed drone is disarmed first (it would disarm itself, or take off later unasked).
+   * it. An armed drone is disarmed first (it would disarm itself, or take off later unasked). The
+   * reason is the refusal's own (`explanation`: the texts that followed its ACK) with the
+   * autopilot's latest fresh arming text where that says more (PX4 refuses with "Arming denied:
+   * Resolve system health failures first" and named the failing check before), else what the
+   * command's result says.
    */
-  private groundRefusal(what: string, detail: string): void {
+  private groundRefusal(what: string, detail: string, explanation?: string): void {
     const now = this.w.now;
     const t = this.seen.armingText;
-    const text = t && now - t.atMs < ARMING_TEXT_FRESH_MS ? t.text : undefined;
+    const fresh = t && now - t.atMs < ARMING_TEXT_FRESH_MS ? t.text : undefined;
+    const text = explanation && fresh && !explanation.includes(fresh) ? `${explanation}; ${fresh}` : (explanation ?? fresh);
     const { backoff, waitMs } = refuse(this.s.backoff, now);
     const refusal = `${what} refused: ${text ?? detail}`;
     this.set({ backoff, refusal });

@@ -47,8 +47,8 @@ export const ardupilot: AutopilotFlavour = {
       // Readiness: the EKF's state and the home position (neither is sent unless asked).
       [ardupilotmega.EkfStatusReport.MSG_ID]: 0.2,
       [common.HomePosition.MSG_ID]: 0.1,
-      // PX4's wind message; ArduPilot sends WIND.
-      [common.WindCov.MSG_ID]: 0,
+      // No WIND_COV to switch off: ArduPilot has no ap_message for it (it sends WIND), and asking
+      // draws DENIED and "No ap_message for mavlink id (231)" (recorded, ArduCopter 4.8).
     };
   },
 

@@ -17,6 +17,11 @@ export interface Wait<T> {
 
 /** Waits for the first message of `type` from the port's target that satisfies `match`. */
 export function waitFor<T extends MavLinkData>(port: MessagePort, type: MavLinkDataConstructor<T>, match: (m: T) => boolean, timeoutMs: number): Wait<T> {
+  return waitForAny(port, (m): m is T => m instanceof type && match(m), timeoutMs);
+}
+
+/** Waits for the first message from the port's target that `accept` takes, of whatever type (an answer or the error that replaces it). */
+export function waitForAny<T extends MavLinkData>(port: MessagePort, accept: (m: MavLinkData) => m is T, timeoutMs: number): Wait<T> {
   let settle!: (r: WaitResult<T>) => void;
   const result = new Promise<WaitResult<T>>((resolve) => (settle = resolve));
   let timer: TimerHandle | undefined;
@@ -29,7 +34,7 @@ export function waitFor<T extends MavLinkData>(port: MessagePort, type: MavLinkD
     settle(r);
   };
   const unsubscribe = port.onMessage((msg) => {
-    if (msg instanceof type && match(msg)) finish({ ok: true, message: msg });
+    if (accept(msg)) finish({ ok: true, message: msg });
   });
   const arm = (ms: number) => {
     port.clock.clearTimeout(timer);

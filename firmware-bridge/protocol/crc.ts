@@ -32,3 +32,26 @@ export function crcByte(crc: number, byte: number): number {
 export function frameCrc(buf: Uint8Array, start: number, end: number, crcExtra: number): number {
   return crcByte(crcAccumulate(0xffff, buf, start, end), crcExtra);
 }
+
+/** What CRC_EXTRA is computed from: a message's name and its fields in wire order. */
+export interface CrcExtraSource {
+  MSG_NAME: string;
+  FIELDS: readonly { source: string; type: string; length: number; extension: boolean }[];
+}
+
+/**
+ * A message's CRC_EXTRA (mavlink.io serialization.html#crc_extra, mavgen's message_checksum): the
+ * CRC of "NAME " and, for each field in wire order up to the extensions, "type name " (the array's
+ * element type) and the array length as one byte; the two CRC bytes XORed.
+ */
+export function crcExtra(msg: CrcExtraSource): number {
+  const text = (crc: number, s: string) => crcAccumulate(crc, Buffer.from(s, 'ascii'), 0, s.length);
+  let crc = text(0xffff, `${msg.MSG_NAME} `);
+  for (const f of msg.FIELDS) {
+    if (f.extension) break;
+    // mavlink-mappings spells arrays "char[]" and HEARTBEAT's version field "uint8_t_mavlink_version".
+    crc = text(crc, `${f.type.replace('[]', '').replace('_mavlink_version', '')} ${f.source} `);
+    if (f.length > 0) crc = crcByte(crc, f.length);
+  }
+  return (crc & 0xff) ^ (crc >> 8);
+}

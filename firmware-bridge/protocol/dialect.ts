@@ -1,8 +1,10 @@
 import { minimal, common, standard, ardupilotmega, type MavLinkData, type MavLinkDataConstructor } from 'mavlink-mappings';
+import * as wip from './wip.ts';
 
 /**
  * What the bridge knows about each message id of the loaded dialects (minimal + common + standard
- * + ardupilotmega, the set ArduPilot and PX4 speak). Ids outside it are "unknown": their CRC
+ * + ardupilotmega, the set ArduPilot and PX4 speak, and the WIP messages of common.xml they send
+ * that mavlink-mappings lacks: wip.ts). Ids outside it are "unknown": their CRC
  * cannot be checked (no CRC_EXTRA) and they are routed verbatim, never decoded.
  */
 export interface MessageInfo {
@@ -22,7 +24,7 @@ export interface MessageInfo {
 const infos = new Map<number, MessageInfo>();
 const byName = new Map<string, MessageInfo>();
 
-for (const registry of [minimal.REGISTRY, common.REGISTRY, standard.REGISTRY, ardupilotmega.REGISTRY]) {
+for (const registry of [minimal.REGISTRY, common.REGISTRY, standard.REGISTRY, ardupilotmega.REGISTRY, wip.REGISTRY]) {
   for (const clazz of Object.values(registry)) {
     if (infos.has(clazz.MSG_ID)) continue;
     let baseLength = 0;
@@ -65,5 +67,5 @@ export function knownMessageIds(): number[] {
   return [...infos.keys()].sort((a, b) => a - b);
 }
 
-export { minimal, common, ardupilotmega };
+export { minimal, common, ardupilotmega, wip };
 export type { MavLinkData };

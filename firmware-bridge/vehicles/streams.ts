@@ -11,7 +11,12 @@
  * - any message the vehicle keeps streaming that nobody asked for is switched off by its own
  *   interval (-1), and one that comes at more than twice its asked rate is asked again, so the
  *   ground station ends up receiving only what it asked for; a request lost on the radio (no
- *   COMMAND_ACK) is sent again later, never replaced by a whole REQUEST_DATA_STREAM group;
+ *   COMMAND_ACK) is sent again later, never replaced by a whole REQUEST_DATA_STREAM group. A
+ *   message streams when it comes at a steady pace: an answer (PARAM_ERROR to a PARAM_REQUEST_READ
+ *   and its retries) or an event (GPS_GLOBAL_ORIGIN when the origin is set, and again at arming)
+ *   is not switched off, and a switch-off the firmware refuses (ArduPilot: DENIED for an id it has
+ *   no ap_message for) is not sent again: the recorded ArduCopter 4.8 answered each of those with
+ *   a "No ap_message for mavlink id" STATUSTEXT;
  * - what arrives from it is measured (frames/s and bytes/s over a sliding window).
  */
 import { EventEmitter } from 'node:events';
@@ -27,10 +32,19 @@ import type { Vehicle } from './vehicle.ts';
 
 /**
  * Messages that answer a request or report an event rather than stream: never switched off.
- * HEARTBEAT, PARAM_VALUE, MISSION_*, COMMAND_*, STATUSTEXT, TIMESYNC, AUTOPILOT_VERSION, FTP, LOG_*,
- * PX4's events (EVENT, CURRENT_EVENT_SEQUENCE, RESPONSE_EVENT_ERROR), PROTOCOL_VERSION, SERIAL_CONTROL.
+ * HEARTBEAT, PARAM_VALUE, PARAM_ERROR, MISSION_*, COMMAND_*, STATUSTEXT, TIMESYNC, AUTOPILOT_VERSION,
+ * FTP, LOG_*, PX4's events (EVENT, CURRENT_EVENT_SEQUENCE, RESPONSE_EVENT_ERROR), PROTOCOL_VERSION,
+ * SERIAL_CONTROL.
  */
-const NOT_STREAMS: ReadonlySet<number> = new Set([0, 4, 22, 39, 40, 44, 46, 47, 51, 73, 75, 76, 77, 109, 110, 111, 118, 120, 126, 148, 253, 256, 300, 322, 395, 397, 410, 411, 413]);
+const NOT_STREAMS: ReadonlySet<number> = new Set([0, 4, 22, 39, 40, 44, 46, 47, 51, 73, 75, 76, 77, 109, 110, 111, 118, 120, 126, 148, 253, 256, 300, 322, 345, 395, 397, 410, 411, 413]);
+
+/**
+ * A message unasked for is a stream when its last two gaps agree within this factor (a stream
+ * comes at its interval; a lost frame doubles one gap) and neither is longer than STREAM_MAX_GAP_MS
+ * (slower than that, a message costs the radio less than the command that would stop it).
+ */
+const STEADY_FACTOR = 2;
+const STREAM_MAX_GAP_MS = 10_000;
 
 export interface StreamKeeperOptions {
   /** What the ground station reads, message id → Hz (0: off); each vehicle's flavour adds and swaps (autopilots/). */
@@ -70,14 +84,16 @@ interface Watch {
   /** Stopped telemetry is asked for again after this long, doubling to a minute. */
   backoffMs: number;
   requests: number;
-  /** Frames per message id since the last request, with when each was first seen. */
-  perMessage: Map<number, { n: number; sinceMs: number; lastMs: number }>;
+  /** Frames per message id since the last request, with when each was first seen, and whether its last gaps were steady (a stream's). */
+  perMessage: Map<number, { n: number; sinceMs: number; lastMs: number; gapMs?: number; steady: boolean }>;
   /**
    * Rates set again since the last request (0: switched off), with when and how often, and the
    * count at that time: a COMMAND_ACK names only the command, so a late ACK of another request can
    * answer this one; what the vehicle then sends says whether it took.
    */
   fixes: Map<number, { hz: number; atMs: number; tries: number; nAt: number }>;
+  /** Message ids whose switch-off the firmware refused since the last request: not asked again. */
+  refused: Set<number>;
   /** Message ids whose request got no answer: asked again at `retryAt`. */
   unanswered: number[];
   retryAt: number;
@@ -153,7 +169,7 @@ export class StreamKeeper extends EventEmitter<StreamKeeperEvents> {
   private watch(v: Vehicle): Watch {
     let w = this.watches.get(v);
     if (!w) {
-      w = { frames: new Array(this.buckets).fill(0), bytes: new Array(this.buckets).fill(0), bucketAt: Math.floor(this.node.clock.now() / 1000), asking: false, again: undefined, askedAt: -Infinity, backoffMs: this.staleMs, requests: 0, perMessage: new Map(), fixes: new Map(), unanswered: [], retryAt: Infinity };
+      w = { frames: new Array(this.buckets).fill(0), bytes: new Array(this.buckets).fill(0), bucketAt: Math.floor(this.node.clock.now() / 1000), asking: false, again: undefined, askedAt: -Infinity, backoffMs: this.staleMs, requests: 0, perMessage: new Map(), fixes: new Map(), refused: new Set(), unanswered: [], retryAt: Infinity };
       this.watches.set(v, w);
     }
     return w;
@@ -183,9 +199,12 @@ export class StreamKeeper extends EventEmitter<StreamKeeperEvents> {
     const now = this.node.clock.now();
     const seen = w.perMessage.get(f.msgid);
     if (seen) {
+      const gap = now - seen.lastMs;
+      seen.steady = seen.gapMs !== undefined && Math.max(gap, seen.gapMs) <= STREAM_MAX_GAP_MS && gap <= STEADY_FACTOR * seen.gapMs && seen.gapMs <= STEADY_FACTOR * gap;
+      seen.gapMs = gap;
       seen.n++;
       seen.lastMs = now;
-    } else w.perMessage.set(f.msgid, { n: 1, sinceMs: now, lastMs: now });
+    } else w.perMessage.set(f.msgid, { n: 1, sinceMs: now, lastMs: now, steady: false });
   }
 
   /** Asks for the vehicle's telemetry (once at a time; a second reason waits for the first to end). */
@@ -198,8 +217,9 @@ export class StreamKeeper extends EventEmitter<StreamKeeperEvents> {
     w.asking = true;
     w.askedAt = this.node.clock.now();
     w.requests++;
-    // A fresh request sets every rate again; what was switched off or corrected is judged anew.
+    // A fresh request sets every rate again; what was switched off, corrected or refused is judged anew.
     w.fixes.clear();
+    w.refused.clear();
     void this.request(v, why).finally(() => {
       w.asking = false;
       const again = w.again;
@@ -251,7 +271,7 @@ export class StreamKeeper extends EventEmitter<StreamKeeperEvents> {
 
   /**
    * What the vehicle sends against what was asked, since the request: a message nobody asked for
-   * (seen `unwantedAfter` times) is switched off, one at more than twice its rate (and a frame) or
+   * (seen `unwantedAfter` times, at a stream's steady pace) is switched off, one at more than twice its rate (and a frame) or
    * missing for three of its intervals (and staleMs) is set again, and requests that got no answer
    * are sent again. A fix that did not take (the
    * message still comes FIX_CHECK_MS later) is sent again, at most FIX_TRIES times a request.
@@ -269,7 +289,7 @@ export class StreamKeeper extends EventEmitter<StreamKeeperEvents> {
         continue;
       }
       const spanS = (now - seen.sinceMs) / 1000;
-      if (asked <= 0 && seen.n >= this.unwantedAfter) fix.set(id, 0);
+      if (asked <= 0 && seen.n >= this.unwantedAfter && seen.steady && !w.refused.has(id)) fix.set(id, 0);
       else if (asked > 0 && spanS >= this.buckets && seen.n > 2 * asked * spanS + 1) fix.set(id, asked);
     }
     for (const [idText, hz] of Object.entries(rates)) {
@@ -296,7 +316,17 @@ export class StreamKeeper extends EventEmitter<StreamKeeperEvents> {
     const set = [...rates].filter(([, hz]) => hz > 0).map(([id]) => id);
     this.log.info(`drone ${v.sysid}: telemetry corrected`, { off: off.length ? off : undefined, set: set.length ? set : undefined });
     const client = new IntervalClient(v.port, { timeoutMs: 1500, retries: 1 });
+    const w = this.watch(v);
     // 'never': stopping one message must not stop the others of its REQUEST_DATA_STREAM group.
-    for (const [id, hz] of rates) await client.setRate(id, hz, { fallback: 'never' });
+    for (const [id, hz] of rates) {
+      const r = await client.setRate(id, hz, { fallback: 'never' });
+      // The firmware cannot stop it (ArduPilot: no ap_message for the id; PX4: a message it always
+      // sends): asking again would only draw the same refusal.
+      if (!r.ok && r.reason === 'denied' && hz === 0) {
+        w.refused.add(id);
+        w.fixes.delete(id);
+        this.log.info(`drone ${v.sysid}: message ${id} cannot be switched off`, { detail: r.detail });
+      }
+    }
   }
 }

@@ -6,6 +6,7 @@ import { ardupilotmega, common, minimal, type MavLinkData } from 'mavlink-mappin
 import type { Channel } from '../channel.ts';
 import type { MessagePort } from '../node.ts';
 import { flavourOf, type AutopilotFlavour, type Readiness } from '../autopilots/index.ts';
+import { StatusTextAssembler } from '../microservices/statustext.ts';
 import { decodeMode } from './modes.ts';
 import { SequenceTracker, type RadioStatusReading } from './link-quality.ts';
 
@@ -89,7 +90,7 @@ export class Vehicle {
   /** The autopilot's time since boot as its telemetry last said (ms), and how often it went back (reboots). */
   bootTimeMs: number | undefined;
   reboots = 0;
-  private chunks: { id: number; parts: string[] } | undefined;
+  private readonly chunks = new StatusTextAssembler();
 
   constructor(
     readonly channel: Channel,
@@ -221,22 +222,9 @@ export class Vehicle {
     return undefined;
   }
 
-  /**
-   * STATUSTEXT longer than 50 characters comes in chunks sharing a non-zero id, numbered by
-   * chunk_seq; a chunk shorter than 50 characters (NUL-terminated) ends the message (spec).
-   */
+  /** A STATUSTEXT, once whole (chunks joined: microservices/statustext.ts). */
   private statusText(m: common.StatusText, nowMs: number): StatusTextEntry | undefined {
-    const text = m.text.replace(/\0.*$/s, '');
-    let full: string | undefined;
-    if (m.id === 0) full = text;
-    else {
-      if (!this.chunks || this.chunks.id !== m.id || m.chunkSeq === 0) this.chunks = { id: m.id, parts: [] };
-      this.chunks.parts[m.chunkSeq] = text;
-      if (text.length < 50) {
-        full = this.chunks.parts.join('');
-        this.chunks = undefined;
-      }
-    }
+    const full = this.chunks.push(m);
     if (full === undefined) return undefined;
     const entry = { severity: m.severity, text: full, atMs: nowMs };
     if (this.flavour.isArmingText(full)) this.armingText = entry;

@@ -91,7 +91,7 @@ test('telemetry asked for: ArduPilot adds the EKF report and home, PX4 home and 
   assert.equal(ap[ardupilotmega.EkfStatusReport.MSG_ID], 0.2);
   assert.equal(ap[common.HomePosition.MSG_ID], 0.1);
   assert.equal(ap[ardupilotmega.Wind.MSG_ID], 0.1);
-  assert.equal(ap[common.WindCov.MSG_ID], 0, 'ArduPilot has no WIND_COV: asked off');
+  assert.equal(ap[common.WindCov.MSG_ID], undefined, 'ArduPilot has no WIND_COV (no ap_message): not asked at all');
   const p = px4.telemetry(wanted);
   assert.equal(p[ardupilotmega.Wind.MSG_ID], undefined, 'PX4 refuses WIND');
   assert.equal(p[common.WindCov.MSG_ID], 0.1);

@@ -6,6 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { MavLinkData } from 'mavlink-mappings';
+import { decodeFrame, type Frame } from '../../firmware-bridge/protocol/frame.ts';
+import { TlogReader } from '../../firmware-bridge/tlog.ts';
 import { repoRoot } from './tools.ts';
 
 export const fixturesDir = join(repoRoot, 'test', 'fixtures');
@@ -85,6 +88,24 @@ export function tlogFramesByLength(data: Buffer): { timeUs: bigint; raw: Buffer 
     const length = v2 ? 12 + data[at + 9]! + (signed ? 13 : 0) : 8 + data[at + 9]!;
     out.push({ timeUs: data.readBigUInt64BE(at), raw: data.subarray(at + 8, at + 8 + length) });
     at += 8 + length;
+  }
+  return out;
+}
+
+/** One record of a recorded session read with Canopy's reader: when (ms from the first record), the frame, and its decoding (unknown ids: undefined). */
+export interface RecordedMessage {
+  atMs: number;
+  frame: Frame;
+  message: MavLinkData | undefined;
+}
+
+/** Every record of a .tlog fixture, in order, decoded. */
+export function recordedMessages(rel: string): RecordedMessage[] {
+  const out: RecordedMessage[] = [];
+  let firstUs: bigint | undefined;
+  for (const { timeUs, frame } of new TlogReader(readFileSync(fixturePath(rel)))) {
+    firstUs ??= timeUs;
+    out.push({ atMs: Number(timeUs - firstUs) / 1000, frame, message: decodeFrame(frame) });
   }
   return out;
 }

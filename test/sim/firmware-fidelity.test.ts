@@ -11,6 +11,7 @@ import { IntervalClient } from '../../firmware-bridge/microservices/interval/int
 import { ParamClient } from '../../firmware-bridge/microservices/param/param.ts';
 import { CommandSender } from '../../firmware-bridge/microservices/command/command.ts';
 import { rig } from '../helpers/copter-rig.ts';
+import { fixtureFigures, type MavlinkFigures } from '../helpers/fixtures.ts';
 
 /** Counts frames from the drone by message id while `ms` of simulated time run. */
 async function countDuring(r: Awaited<ReturnType<typeof rig>>, ms: number): Promise<Map<number, number>> {
@@ -118,9 +119,9 @@ test('parameter names: today\'s by default (MAV_SYSID, MAV1_*), the pre-4.7 ones
   const list = await legacy.during(new ParamClient(legacy.port).list());
   assert.ok(list.params.has('SYSID_THISMAV') && list.params.has('SR1_POSITION') && list.params.has('ARMING_CHECK'));
   assert.ok(!list.params.has('MAV_SYSID') && !list.params.has('MAV1_POSITION'));
-  // An unknown name is not answered: ArduPilot ignores it.
+  // An unknown name is not answered: ArduPilot before PARAM_ERROR (4.8) ignores it.
   const absent = await legacy.during(new ParamClient(legacy.port, { timeoutMs: 500, retries: 1 }).read('MAV_SYSID'), 5000);
-  assert.equal(absent.ok, false);
+  assert.equal(!absent.ok && absent.reason, 'timeout');
 });
 
 test('reboot: ACCEPTED and silent for a second, the asked intervals forgotten, the boot again; refused while armed', async () => {
@@ -141,4 +142,68 @@ test('reboot: ACCEPTED and silent for a second, the asked intervals forgotten, t
   assert.ok((await r.during(r.actions.arm())).ok);
   const armed = await r.during(sender.sendLong({ command: common.MavCmd.PREFLIGHT_REBOOT_SHUTDOWN, params: [1] }));
   assert.equal(armed.ok, false);
+});
+
+/** What the ground station hears from the drone, in order: COMMAND_ACKs and STATUSTEXT chunks. */
+function hearAnswers(r: Awaited<ReturnType<typeof rig>>): (string | number)[] {
+  const heard: (string | number)[] = [];
+  r.gcs.on('message', ({ message, frame }) => {
+    if (frame.sysid !== 3) return;
+    if (message instanceof common.CommandAck) heard.push(`ACK ${message.command} ${message.result}`);
+    if (message instanceof common.StatusText) heard.push(message.text);
+  });
+  return heard;
+}
+
+test('a refused arm: the COMMAND_ACK first, then its "Arm: …" reason (recorded order), which the refusal\'s result carries', async () => {
+  const figures = fixtureFigures<MavlinkFigures>('mavlink/arducopter-sitl.tlog');
+  // The recording: the refused arm's ACK, then its reasons.
+  assert.deepEqual(figures.command_acks.find(([c, res]) => c === 400 && res !== 0), [400, common.MavResult.FAILED]);
+  const r = await rig({ copter: { coldStart: true, seed: 7 } });
+  await r.fly(5000);
+  const heard = hearAnswers(r);
+  const res = await r.during(new CommandSender(r.port, { retries: 0 }).sendLong({ command: common.MavCmd.COMPONENT_ARM_DISARM, params: [1] }));
+  const reason = r.drone.statusLog.filter((s) => s.text.startsWith('Arm:')).at(-1)!.text;
+  assert.deepEqual(heard.filter((h) => typeof h === 'string' && (h.startsWith('ACK 400') || h.startsWith('Arm:'))), [`ACK 400 ${common.MavResult.FAILED}`, reason]);
+  assert.equal(!res.ok && res.explanation, reason);
+});
+
+test('SET_MESSAGE_INTERVAL for an id ArduPilot has no ap_message for (WIND_COV, PARAM_ERROR): DENIED, then the recorded "No ap_message" text', async () => {
+  const figures = fixtureFigures<MavlinkFigures>('mavlink/arducopter-sitl.tlog');
+  const recorded = figures.statustexts.filter((s) => s.text.startsWith('No ap_message'));
+  assert.deepEqual(recorded.map((s) => s.text), ['No ap_message for mavlink id (231)', 'No ap_message for mavlink id (345)', 'No ap_message for mavlink id (345)', 'No ap_message for mavlink id (345)']);
+  const r = await rig({ askForTelemetry: false });
+  await r.fly(3000);
+  const heard = hearAnswers(r);
+  const texts: { severity: number; text: string }[] = [];
+  r.gcs.on('message', ({ message }) => void (message instanceof common.StatusText && texts.push({ severity: message.severity, text: message.text })));
+  for (const id of [common.WindCov.MSG_ID, 345]) {
+    const res = await r.during(new IntervalClient(r.port).setRate(id, 0));
+    assert.deepEqual(!res.ok && res.reason, 'denied');
+  }
+  const acks = heard.filter((h) => typeof h === 'string' && h.startsWith(`ACK ${common.MavCmd.SET_MESSAGE_INTERVAL}`));
+  assert.deepEqual(acks, [`ACK 511 ${common.MavResult.DENIED}`, `ACK 511 ${common.MavResult.DENIED}`]);
+  assert.deepEqual(texts.filter((t) => t.text.startsWith('No ap_message')), [recorded[0], recorded[1]].map((s) => ({ severity: s.severity, text: s.text })));
+  // Ids it has (WIND, EKF_STATUS_REPORT) are taken.
+  assert.ok((await r.during(new IntervalClient(r.port).setRate(ardupilotmega.Wind.MSG_ID, 0.1))).ok);
+});
+
+test('PX4: a refused arm is TEMPORARILY_REJECTED, then "Arming denied: Resolve system health failures first" in the two chunks the recording holds; the failing check was reported before', async () => {
+  const figures = fixtureFigures<MavlinkFigures>('mavlink/px4-sitl.tlog');
+  const recordedChunks = figures.statustexts.filter((s) => s.text.startsWith('Arming denied') || s.id === figures.statustexts.find((x) => x.text.startsWith('Arming denied'))!.id);
+  assert.deepEqual(recordedChunks.map((s) => [s.text, s.chunk_seq]), [['Arming denied: Resolve system health failures firs', 0], ['t\t', 1]]);
+  const r = await rig({ px4: true, copter: { coldStart: true, seed: 2 } });
+  const chunks: { text: string; id: number; seq: number }[] = [];
+  r.gcs.on('message', ({ message }) => void (message instanceof common.StatusText && chunks.push({ text: message.text, id: message.id, seq: message.chunkSeq })));
+  await r.fly(12_000);
+  assert.ok(chunks.some((c) => c.text.startsWith('Preflight Fail:') && c.text.endsWith('\t')), 'the health report, before any request, with PX4\'s tab');
+  const heard = hearAnswers(r);
+  const before = chunks.length;
+  const res = await r.during(new CommandSender(r.port, { retries: 0 }).sendLong({ command: common.MavCmd.COMPONENT_ARM_DISARM, params: [1] }));
+  const after = chunks.slice(before, before + 2);
+  assert.deepEqual(after.map((c) => [c.text, c.seq]), recordedChunks.map((s) => [s.text, s.chunk_seq]));
+  assert.equal(after[0]!.id, after[1]!.id);
+  assert.equal(heard[0], `ACK 400 ${common.MavResult.TEMPORARILY_REJECTED}`, 'the ACK first');
+  assert.ok(!res.ok && res.explanation?.startsWith('Arming denied: Resolve system health failures first'), !res.ok ? res.explanation : '');
+  assert.match(r.vehicles.bySysid(3)!.readiness(r.clock.now()).reason, /^(Preflight Fail|Arming denied)/);
 });

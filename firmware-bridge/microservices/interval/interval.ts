@@ -32,7 +32,8 @@ export class IntervalClient {
     private readonly port: MessagePort,
     private readonly opts: CommandOptions = {},
   ) {
-    this.commands = new CommandSender(port, opts);
+    // A refused interval needs no STATUSTEXT reason waited for (ArduPilot's SITL-only "No ap_message" is INFO).
+    this.commands = new CommandSender(port, { explainMs: 0, ...opts });
   }
 
   /**

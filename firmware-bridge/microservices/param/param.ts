@@ -6,12 +6,16 @@
  *  - read: PARAM_REQUEST_READ by name.
  *  - set: PARAM_SET, then wait for the PARAM_VALUE echo with the same name; the value is
  *    compared in the parameter's own type, so a rejected or clamped set is reported.
+ *  - A PARAM_ERROR for the name (common.xml, WIP; ArduPilot 4.8 sends it for a name it does not
+ *    have) ends a read or set at once, with the autopilot's reason; firmware without it is silent
+ *    and the request times out.
  * Value encoding: ArduPilot sends integers "cast" to float (the float holds the number); PX4 packs
  * integer bytes into the float's bytes (MAV_PROTOCOL_CAPABILITY_PARAM_ENCODE_BYTEWISE).
  */
-import { common } from 'mavlink-mappings';
+import { common, type MavLinkData } from 'mavlink-mappings';
 import type { MessagePort } from '../../node.ts';
-import { waitFor } from '../waiter.ts';
+import { MavParamError, ParamError } from '../../protocol/wip.ts';
+import { waitForAny } from '../waiter.ts';
 
 export type ParamEncoding = 'cast' | 'bytewise';
 
@@ -35,9 +39,38 @@ export interface ParamSpec {
 
 export type ParamEnsureResult = { ok: true; name: string; changed: boolean } | { ok: false; reason: 'absent' | 'timeout' | 'rejected'; detail: string };
 
+/**
+ * Why a read or set failed: no answer (`timeout`), the autopilot has no such name (`absent`:
+ * PARAM_ERROR DOES_NOT_EXIST), or it refused (`rejected`: another PARAM_ERROR, or a set's echo
+ * with another value). `error` is the PARAM_ERROR's code when one came.
+ */
+export type ParamFailure = { ok: false; reason: 'timeout' | 'absent' | 'rejected'; error?: MavParamError; detail: string };
+
 export type ParamListResult = { ok: true; params: Map<string, ParamValue> } | { ok: false; reason: 'timeout' | 'incomplete'; params: Map<string, ParamValue>; missing: number[]; detail: string };
-export type ParamReadResult = { ok: true; param: ParamValue } | { ok: false; reason: 'timeout'; detail: string };
-export type ParamSetResult = { ok: true; param: ParamValue } | { ok: false; reason: 'timeout' | 'rejected'; param?: ParamValue; detail: string };
+export type ParamReadResult = { ok: true; param: ParamValue } | ParamFailure;
+export type ParamSetResult = { ok: true; param: ParamValue } | (ParamFailure & { param?: ParamValue });
+
+/** MAV_PARAM_ERROR in words, for the operator. */
+const PARAM_ERROR_TEXT: Record<MavParamError, string> = {
+  [MavParamError.NO_ERROR]: 'no error',
+  [MavParamError.DOES_NOT_EXIST]: 'does not exist',
+  [MavParamError.VALUE_OUT_OF_RANGE]: 'value out of range',
+  [MavParamError.PERMISSION_DENIED]: 'permission denied',
+  [MavParamError.COMPONENT_NOT_FOUND]: 'component not found',
+  [MavParamError.READ_ONLY]: 'read-only',
+  [MavParamError.TYPE_UNSUPPORTED]: 'type not supported',
+  [MavParamError.TYPE_MISMATCH]: 'not the parameter\'s type',
+  [MavParamError.READ_FAIL]: 'could not be read from storage',
+};
+
+/** What a PARAM_ERROR says about parameter `name`, as a failed result. */
+function paramErrorFailure(name: string, m: ParamError): ParamFailure {
+  const why = PARAM_ERROR_TEXT[m.error as MavParamError] ?? `error ${m.error}`;
+  return { ok: false, reason: m.error === MavParamError.DOES_NOT_EXIST ? 'absent' : 'rejected', error: m.error, detail: `parameter ${name}: ${why} (PARAM_ERROR from the autopilot)` };
+}
+
+/** PARAM_*'s param_id: 16 characters, NUL-terminated only when shorter. */
+const sameName = (paramId: string, name: string) => paramId.replace(/\0.*$/s, '') === name;
 
 export interface ParamOptions {
   encoding?: ParamEncoding;
@@ -164,32 +197,39 @@ export class ParamClient {
     return { ok: true, params };
   }
 
+  /** Waits for the PARAM_VALUE of `name`, or the PARAM_ERROR that answers for it instead. */
+  private answerFor(name: string) {
+    const isAnswer = (m: MavLinkData): m is common.ParamValue | ParamError => (m instanceof common.ParamValue || m instanceof ParamError) && sameName(m.paramId, name);
+    return waitForAny(this.port, isAnswer, this.o.timeoutMs);
+  }
+
   async read(name: string): Promise<ParamReadResult> {
     for (let attempt = 0; attempt <= this.o.retries; attempt++) {
-      const wait = waitFor(this.port, common.ParamValue, (m) => m.paramId === name, this.o.timeoutMs);
+      const wait = this.answerFor(name);
       const r = new common.ParamRequestRead();
       r.paramId = name;
       r.paramIndex = -1;
       this.request(r);
       const got = await wait.result;
-      if (got.ok) {
-        const v = this.toValue(got.message);
-        this.cache.set(name, v);
-        return { ok: true, param: v };
-      }
+      if (!got.ok) continue;
+      if (got.message instanceof ParamError) return paramErrorFailure(name, got.message);
+      const v = this.toValue(got.message);
+      this.cache.set(name, v);
+      return { ok: true, param: v };
     }
     return { ok: false, reason: 'timeout', detail: `no PARAM_VALUE for ${name}` };
   }
 
   /**
    * Makes a parameter hold a value: the name in use is looked up first (PARAM_REQUEST_READ of each
-   * name in turn; an autopilot does not answer for a name it lacks), then it is written with the
-   * type the autopilot gave and the echo is compared as that type. A parameter with none of its
-   * names is `absent`, not retried.
+   * name in turn; an autopilot answers PARAM_ERROR for a name it lacks — ArduPilot 4.8 — or
+   * nothing — older firmware), then it is written with the type the autopilot gave and the echo is
+   * compared as that type. A parameter with none of its names is `absent`, not retried.
    */
   async ensure(spec: ParamSpec): Promise<ParamEnsureResult> {
     for (const name of spec.names) {
       const r = await this.read(name);
+      if (!r.ok && r.reason === 'rejected') return { ok: false, reason: 'rejected', detail: r.detail };
       if (!r.ok) continue;
       if (sameValue(r.param.value, spec.value, r.param.type)) return { ok: true, name, changed: false };
       const s = await this.set(name, spec.value, r.param.type);
@@ -203,7 +243,7 @@ export class ParamClient {
   async set(name: string, value: number, type?: common.MavParamType): Promise<ParamSetResult> {
     const paramType = type ?? this.cache.get(name)?.type ?? common.MavParamType.REAL32;
     for (let attempt = 0; attempt <= this.o.retries; attempt++) {
-      const wait = waitFor(this.port, common.ParamValue, (m) => m.paramId === name, this.o.timeoutMs);
+      const wait = this.answerFor(name);
       const s = new common.ParamSet();
       s.paramId = name;
       s.paramValue = encodeParamValue(value, paramType, this.o.encoding);
@@ -211,6 +251,7 @@ export class ParamClient {
       this.request(s);
       const got = await wait.result;
       if (!got.ok) continue;
+      if (got.message instanceof ParamError) return paramErrorFailure(name, got.message);
       const echo = this.toValue(got.message);
       this.cache.set(name, echo);
       if (sameValue(echo.value, value, paramType)) return { ok: true, param: echo };

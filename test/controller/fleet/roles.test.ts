@@ -184,6 +184,32 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'a refusal\'s own reason (the texts after its ACK, recorded from ArduCopter 4.8) is shown, not an older arming text',
+    d: drone({ role: { role: 'launching', phase: 'arm' }, station: 0, command: { what: 'arm', next: 'takeoff', doneOnceAirborne: false, grounded: true } }),
+    input: { kind: 'settled', result: { ...refused, explanation: 'Arm: Accels inconsistent; Arm: EKF attitude is bad; Arm: AHRS: not using configured AHRS type' } },
+    seen: seen({ armingText: { text: 'Arm: AHRS: not using configured AHRS type', atMs: NOW - 500 } }),
+    role: { role: 'charging' },
+    effects: [
+      { kind: 'count', what: 'denial' },
+      { kind: 'count', what: 'ground-refusal' },
+      { kind: 'log', level: 'warn', message: 'drone d1: arm refused: Arm: Accels inconsistent; Arm: EKF attitude is bad; Arm: AHRS: not using configured AHRS type; waiting 2 s' },
+      { kind: 'transition', from: 'launching', to: 'charging', reason: 'arm refused: Arm: Accels inconsistent; Arm: EKF attitude is bad; Arm: AHRS: not using configured AHRS type (again in 2 s)' },
+    ],
+  },
+  {
+    name: 'PX4\'s refusal (recorded: "Arming denied: Resolve system health failures first") with the failing check it reported before',
+    d: drone({ role: { role: 'launching', phase: 'arm' }, station: 0, command: { what: 'arm', next: 'takeoff', doneOnceAirborne: false, grounded: true } }),
+    input: { kind: 'settled', result: { ok: false, reason: 'temporarily-rejected', attempts: 4, detail: 'COMPONENT_ARM_DISARM still rejected after 4 attempts', explanation: 'Arming denied: Resolve system health failures first' } },
+    seen: seen({ armingText: { text: 'Preflight Fail: no heading reference', atMs: NOW - 1500 } }),
+    role: { role: 'charging' },
+    effects: [
+      { kind: 'count', what: 'denial' },
+      { kind: 'count', what: 'ground-refusal' },
+      { kind: 'log', level: 'warn', message: 'drone d1: arm refused: Arming denied: Resolve system health failures first; Preflight Fail: no heading reference; waiting 2 s' },
+      { kind: 'transition', from: 'launching', to: 'charging', reason: 'arm refused: Arming denied: Resolve system health failures first; Preflight Fail: no heading reference (again in 2 s)' },
+    ],
+  },
+  {
     name: 'the wait doubles with each refusal in a row',
     d: drone({ role: { role: 'launching', phase: 'arm' }, station: 0, backoff: { refusals: 2, untilMs: NOW - 1 }, command: { what: 'arm', next: 'takeoff', doneOnceAirborne: false, grounded: true } }),
     input: { kind: 'settled', result: refused },

@@ -7,6 +7,7 @@ import { MavlinkNode } from '../../../firmware-bridge/node.ts';
 import { CommandSender } from '../../../firmware-bridge/microservices/command/index.ts';
 import { swarmCommand, VehicleActions, actionCommands } from '../../../firmware-bridge/actions.ts';
 import { seededRandom } from '../../../firmware-bridge/random.ts';
+import { recordedMessages } from '../../helpers/fixtures.ts';
 import { ScriptedAutopilot } from '../../helpers/scripted-autopilot.ts';
 import { runUntil } from '../../helpers/nodes.ts';
 
@@ -142,4 +143,71 @@ test('actions: set mode by name sends DO_SET_MODE with the autopilot\'s own numb
   const sent = drones[0]!.received.filter((m): m is common.CommandLong => m instanceof common.CommandLong && m.command === common.MavCmd.DO_SET_MODE);
   assert.deepEqual(sent.map((m) => [m._param1, m._param2]), [[1, 6], [1, (4 << 16) | (4 << 24)]]);
   assert.throws(() => actions.setModeByName(minimal.MavAutopilot.ARDUPILOTMEGA, 'MISSION'), /ArduCopter has no mode "MISSION"/);
+});
+
+/**
+ * The refused arm of a recorded SITL session, replayed: the vehicle answers the arm with the
+ * recorded COMMAND_ACK and then the STATUSTEXTs that followed it, byte for byte (both firmwares
+ * send the reason after the ACK).
+ */
+async function recordedRefusal(rel: string) {
+  const records = recordedMessages(rel);
+  const ackAt = records.findIndex((r) => r.message instanceof common.CommandAck && r.message.command === common.MavCmd.COMPONENT_ARM_DISARM && r.message.result !== R.ACCEPTED);
+  const answer = [records[ackAt]!];
+  for (const r of records.slice(ackAt + 1)) {
+    if (r.atMs - records[ackAt]!.atMs > 1000) break;
+    if (r.message instanceof common.StatusText) answer.push(r);
+  }
+  const clock = new ManualClock();
+  const [ground, air] = createMemoryPair();
+  const gcs = new MavlinkNode({ clock, sysid: 255, compid: 190, heartbeatHz: 0 });
+  const channel = gcs.addLink(ground);
+  const vehicle = new MavlinkNode({ clock, sysid: 1, compid: 1, heartbeatHz: 0 });
+  vehicle.addLink(air);
+  vehicle.on('message', ({ message }) => {
+    if (message instanceof common.CommandLong && message.command === common.MavCmd.COMPONENT_ARM_DISARM) for (const r of answer) air.write(r.frame.raw);
+  });
+  await ground.start();
+  await air.start();
+  const texts = answer.slice(1).map((r) => (r.message as common.StatusText).text);
+  return { clock, texts, sender: new CommandSender(gcs.portTo(channel, 1, 1)) };
+}
+
+test('recorded ArduCopter 4.8: the refused arm carries the "Arm: …" texts that came after its ACK as its explanation', async () => {
+  const { clock, texts, sender } = await recordedRefusal('mavlink/arducopter-sitl.tlog');
+  const reason = ['Arm: Accels inconsistent', 'Arm: EKF attitude is bad', 'Arm: AHRS: not using configured AHRS type'];
+  // Within the second after the ACK, the EKF's INFO texts follow: they explain nothing.
+  assert.deepEqual(texts, [...reason, 'EKF3 IMU0 initialised', 'EKF3 IMU1 initialised', 'AHRS: EKF3 active']);
+  const r = await runUntil(clock, sender.sendLong(actionCommands.arm()));
+  assert.equal(!r.ok && r.reason, 'failed');
+  assert.equal(!r.ok && r.explanation, reason.join('; '));
+  assert.equal(!r.ok && r.detail, `COMPONENT_ARM_DISARM refused: FAILED: ${reason.join('; ')}`);
+});
+
+test('recorded PX4: the refused arm (TEMPORARILY_REJECTED) carries the reason sent after it in two chunks, joined, without PX4\'s trailing tab', async () => {
+  const { clock, texts, sender } = await recordedRefusal('mavlink/px4-sitl.tlog');
+  assert.deepEqual(texts, ['Arming denied: Resolve system health failures firs', 't\t']);
+  const r = await runUntil(clock, sender.sendLong(actionCommands.arm(), { retries: 0 }));
+  assert.equal(!r.ok && r.reason, 'temporarily-rejected');
+  assert.equal(!r.ok && r.explanation, 'Arming denied: Resolve system health failures first');
+});
+
+test('texts from before the refusal, and INFO texts after it, are no explanation', async () => {
+  const { clock, gcs, channel, drones } = await swarm(1);
+  const drone = drones[0]!;
+  const say = (severity: common.MavSeverity, text: string) => {
+    const m = new common.StatusText();
+    m.severity = severity;
+    m.text = text;
+    drone.send(m);
+  };
+  say(common.MavSeverity.CRITICAL, 'PreArm: Gyros inconsistent');
+  drone.commandScript = () => {
+    setImmediate(() => say(common.MavSeverity.INFO, 'No ap_message for mavlink id (345)'));
+    return [R.DENIED];
+  };
+  const r = await runUntil(clock, new CommandSender(gcs.portTo(channel, 1, 1)).sendLong(actionCommands.arm()));
+  assert.equal(!r.ok && r.reason, 'denied');
+  assert.equal(!r.ok && r.explanation, undefined);
+  assert.equal(!r.ok && r.detail, 'COMPONENT_ARM_DISARM refused: DENIED');
 });

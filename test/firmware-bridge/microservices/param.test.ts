@@ -5,6 +5,8 @@ import { ManualClock } from '../../../firmware-bridge/clock.ts';
 import { createMemoryPair } from '../../../firmware-bridge/links/memory.ts';
 import { MavlinkNode } from '../../../firmware-bridge/node.ts';
 import { ParamClient, decodeParamValue, encodeParamValue } from '../../../firmware-bridge/microservices/param/index.ts';
+import { MavParamError, ParamError } from '../../../firmware-bridge/protocol/wip.ts';
+import { recordedMessages } from '../../helpers/fixtures.ts';
 import { ScriptedAutopilot } from '../../helpers/scripted-autopilot.ts';
 import { runUntil } from '../../helpers/nodes.ts';
 
@@ -107,4 +109,56 @@ test('ensure on PX4: an INT32 written bytewise in its own type is taken; a write
   const wrong = await runUntil(clock, client.set('NAV_DLL_ACT', 2, T.INT8));
   assert.equal(!wrong.ok && wrong.reason, 'timeout');
   assert.equal(decodeParamValue(drone.params.get('NAV_DLL_ACT')!.value, T.INT32, 'bytewise'), 3);
+});
+
+/**
+ * ArduCopter 4.8 as recorded in SITL (test/fixtures/mavlink/arducopter-sitl.tlog): a
+ * PARAM_REQUEST_READ is answered with the recorded frame for that name, byte for byte — the
+ * PARAM_ERROR it sent for the three names it no longer has, or the PARAM_VALUE the list gave.
+ */
+async function recordedArduCopter() {
+  const answers = new Map<string, Buffer>();
+  for (const r of recordedMessages('mavlink/arducopter-sitl.tlog')) {
+    if (r.frame.sysid !== 1 || !(r.message instanceof ParamError || r.message instanceof common.ParamValue)) continue;
+    if (!answers.has(r.message.paramId)) answers.set(r.message.paramId, r.frame.raw);
+  }
+  const clock = new ManualClock();
+  const [ground, air] = createMemoryPair();
+  const gcs = new MavlinkNode({ clock, sysid: 255, compid: 190, heartbeatHz: 0 });
+  const channel = gcs.addLink(ground);
+  const vehicle = new MavlinkNode({ clock, sysid: 1, compid: 1, heartbeatHz: 0 });
+  vehicle.addLink(air);
+  const asked: string[] = [];
+  vehicle.on('message', ({ message }) => {
+    if (!(message instanceof common.ParamRequestRead)) return;
+    asked.push(message.paramId);
+    const raw = answers.get(message.paramId);
+    if (raw) air.write(raw);
+  });
+  await ground.start();
+  await air.start();
+  return { clock, asked, client: new ParamClient(gcs.portTo(channel, 1, 1)) };
+}
+
+test('recorded ArduCopter 4.8: a name it no longer has ends the read at its PARAM_ERROR, with the name and the reason, not after the retries', async () => {
+  const { clock, asked, client } = await recordedArduCopter();
+  for (const name of ['SYSID_THISMAV', 'ARMING_CHECK', 'WPNAV_SPEED']) {
+    const r = await runUntil(clock, client.read(name));
+    assert.equal(r.ok, false);
+    assert.equal(!r.ok && r.reason, 'absent');
+    assert.equal(!r.ok && r.error, MavParamError.DOES_NOT_EXIST);
+    assert.equal(!r.ok && r.detail, `parameter ${name}: does not exist (PARAM_ERROR from the autopilot)`);
+  }
+  assert.deepEqual(asked, ['SYSID_THISMAV', 'ARMING_CHECK', 'WPNAV_SPEED'], 'each asked once: the PARAM_ERROR is the answer');
+});
+
+test('recorded ArduCopter 4.8: ensure moves on from the old name\'s PARAM_ERROR to the new one (SYSID_THISMAV → MAV_SYSID, ARMING_CHECK → ARMING_SKIPCHK)', async () => {
+  const { clock, asked, client } = await recordedArduCopter();
+  const sysid = await runUntil(clock, client.ensure({ names: ['SYSID_THISMAV', 'MAV_SYSID'], value: 1, means: 'system id' }));
+  assert.deepEqual(sysid, { ok: true, name: 'MAV_SYSID', changed: false });
+  const checks = await runUntil(clock, client.ensure({ names: ['ARMING_CHECK', 'ARMING_SKIPCHK'], value: 0, means: 'all arming checks' }));
+  assert.deepEqual(checks, { ok: true, name: 'ARMING_SKIPCHK', changed: false });
+  assert.deepEqual(asked, ['SYSID_THISMAV', 'MAV_SYSID', 'ARMING_CHECK', 'ARMING_SKIPCHK']);
+  const none = await runUntil(clock, client.ensure({ names: ['WPNAV_SPEED'], value: 500, means: 'cruise speed' }));
+  assert.deepEqual(none, { ok: false, reason: 'absent', detail: 'no parameter WPNAV_SPEED on this autopilot (cruise speed)' });
 });

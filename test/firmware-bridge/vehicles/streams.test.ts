@@ -9,6 +9,11 @@ import { ManualClock, settle } from '../../../firmware-bridge/clock.ts';
 import { createMemoryPair } from '../../../firmware-bridge/links/memory.ts';
 import { MavlinkNode } from '../../../firmware-bridge/node.ts';
 import { StreamKeeper, VehicleManager, type Vehicle } from '../../../firmware-bridge/vehicles/index.ts';
+import { decodeFrame, frameFromRaw } from '../../../firmware-bridge/protocol/frame.ts';
+import { MavParamError, ParamError } from '../../../firmware-bridge/protocol/wip.ts';
+import { tlogRecord, TlogReplayLink } from '../../../firmware-bridge/tlog.ts';
+import { STREAM_RATES } from '../../../controller/telemetry.ts';
+import { recordedMessages } from '../../helpers/fixtures.ts';
 import { ScriptedAutopilot } from '../../helpers/scripted-autopilot.ts';
 
 const RATES = { [common.GlobalPositionInt.MSG_ID]: 1, [common.SysStatus.MSG_ID]: 1, [ardupilotmega.Wind.MSG_ID]: 0.1, [common.Attitude.MSG_ID]: 0 };
@@ -112,8 +117,8 @@ test('ArduPilot: saved stream groups off first, then each message by its interva
   assert.ok(first < firstInterval, 'groups stopped before the intervals are set (stopping resets them)');
   assert.deepEqual(new Map(r.intervals() as [number, number][]), new Map([
     [33, 1e6], [1, 1e6], [168, 1e7], [30, -1],
-    [ardupilotmega.EkfStatusReport.MSG_ID, 5e6], [common.HomePosition.MSG_ID, 1e7], [common.WindCov.MSG_ID, -1],
-  ]));
+    [ardupilotmega.EkfStatusReport.MSG_ID, 5e6], [common.HomePosition.MSG_ID, 1e7],
+  ]), 'no WIND_COV: ArduPilot has none to switch off');
   assert.deepEqual(r.requested, ['found']);
   assert.ok(r.vehicle().lastPositionMs !== undefined, 'the position streams once asked');
 });
@@ -211,4 +216,85 @@ test('what arrives is measured in frames and bytes a second', async () => {
   assert.ok(s.framesPerS >= 2.5 && s.framesPerS < 4, `${s.framesPerS} frames/s`);
   assert.ok(s.bytesPerS > 60 && s.bytesPerS < 200, `${s.bytesPerS} bytes/s`);
   assert.equal(s.requests, 1);
+});
+
+test('what is not a stream is not switched off: an event sent twice (GPS_GLOBAL_ORIGIN), answers (PARAM_ERROR); a steady one is', async () => {
+  const r = await rig({ unasked: { [common.RawImu.MSG_ID]: 0.5 } });
+  await r.run(3000);
+  const origin = () => {
+    const m = new common.GpsGlobalOrigin();
+    m.latitude = 474_000_000;
+    r.drone.send(m);
+  };
+  origin(); // the EKF's origin set
+  for (let i = 0; i < 4; i++) {
+    const e = new ParamError();
+    e.paramId = 'SYSID_THISMAV';
+    e.paramIndex = -1;
+    e.error = MavParamError.DOES_NOT_EXIST;
+    r.drone.send(e); // the answers to a read and its retries
+    await r.run(1000);
+  }
+  await r.run(20_000);
+  origin(); // and again at arming
+  await r.run(10_000);
+  const off = r.intervals().filter(([, us]) => us === -1).map(([id]) => id);
+  assert.deepEqual(off.filter((id) => id !== common.Attitude.MSG_ID), [common.RawImu.MSG_ID], 'RAW_IMU every 2 s is a stream');
+});
+
+test('a switch-off the firmware refuses (ArduPilot: DENIED, no ap_message for the id) is not sent again', async () => {
+  const r = await rig({ unasked: { [common.RawImu.MSG_ID]: 10 } });
+  const obeying = r.drone.commandScript;
+  r.drone.commandScript = (cmd, attempt) => (cmd.command === SET_INTERVAL && (cmd as common.CommandLong)._param1 === common.RawImu.MSG_ID ? [common.MavResult.DENIED] : obeying(cmd, attempt));
+  await r.run(30_000);
+  assert.equal(r.intervals().filter(([id]) => id === common.RawImu.MSG_ID).length, 1);
+  assert.deepEqual(r.keeper.stats(r.vehicle())?.switchedOff, [], 'it was not switched off');
+});
+
+/**
+ * A recorded SITL session's vehicle frames played to a ground station with a StreamKeeper, at
+ * their recorded times on the simulated clock; what the keeper asks to switch off.
+ */
+async function replayKeeper(rel: string): Promise<{ off: number[]; asked: number[] }> {
+  const records = recordedMessages(rel).filter((r) => r.frame.sysid === 1);
+  const tlog = Buffer.concat(records.map((r) => tlogRecord(r.atMs, r.frame.raw)));
+  const clock = new ManualClock();
+  const link = new TlogReplayLink(tlog, clock, 1);
+  const gcs = new MavlinkNode({ clock, sysid: 255, compid: 190, heartbeatHz: 0 });
+  gcs.addLink(link);
+  const intervals: [number, number][] = [];
+  gcs.on('sent', (raw: Buffer) => {
+    const m = decodeFrame(frameFromRaw(raw));
+    if (m instanceof common.CommandLong && m.command === SET_INTERVAL) intervals.push([m._param1, m._param2]);
+  });
+  const vehicles = new VehicleManager(gcs);
+  vehicles.start();
+  const keeper = new StreamKeeper(gcs, vehicles, { rates: STREAM_RATES });
+  keeper.start();
+  await link.start();
+  const endMs = clock.now() + records.at(-1)!.atMs + 1000;
+  while (clock.now() < endMs) {
+    clock.advance(100);
+    await settle();
+    await settle();
+  }
+  keeper.stop();
+  await link.stop();
+  return { off: [...new Set(intervals.filter(([, us]) => us === -1).map(([id]) => id))].sort((a, b) => a - b), asked: intervals.map(([id]) => id) };
+}
+
+test('recorded ArduCopter 4.8 session: neither its PARAM_ERRORs, nor GPS_GLOBAL_ORIGIN, nor WIND_COV (which it lacks) are asked to be switched off', async () => {
+  const { off, asked } = await replayKeeper('mavlink/arducopter-sitl.tlog');
+  for (const id of [ParamError.MSG_ID, common.GpsGlobalOrigin.MSG_ID, common.WindCov.MSG_ID]) assert.ok(!asked.includes(id), `message ${id} left alone`);
+  // What it does switch off: ATTITUDE and BATTERY_STATUS, which Canopy does not read.
+  assert.deepEqual(off, [common.Attitude.MSG_ID, common.BatteryStatus.MSG_ID]);
+});
+
+test('recorded PX4 session: MISSION_CURRENT, which it streams unasked all along, is switched off; its one GPS_GLOBAL_ORIGIN is not', async () => {
+  // (The other streams PX4's link sent unasked stopped in the recording when the recorder's keeper
+  // switched them off, before this keeper's own request is done; a replay does not obey.)
+  const { off, asked } = await replayKeeper('mavlink/px4-sitl.tlog');
+  assert.ok(off.includes(common.MissionCurrent.MSG_ID));
+  assert.ok(!asked.includes(common.GpsGlobalOrigin.MSG_ID));
+  assert.deepEqual(off.filter((id) => id !== common.MissionCurrent.MSG_ID), [common.Attitude.MSG_ID, common.BatteryStatus.MSG_ID], 'and the two Canopy asks off');
 });

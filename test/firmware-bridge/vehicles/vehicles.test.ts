@@ -318,7 +318,7 @@ test('extra, the reference capture (a PX4 fixed-wing, despite its "ArduPilot" la
   manager.stop();
 });
 
-/** pymavlink's STATUSTEXTs with chunked texts (same non-zero id, MAVLink 2 chunk_seq) joined, as a receiver should. */
+/** pymavlink's STATUSTEXTs with chunked texts (same non-zero id, MAVLink 2 chunk_seq) joined, as a receiver should, without the tab PX4 ends them with. */
 function joinedStatusTexts(f: MavlinkFigures): { severity: number; text: string }[] {
   const out: { severity: number; text: string; id: number }[] = [];
   for (const s of f.statustexts) {
@@ -326,7 +326,7 @@ function joinedStatusTexts(f: MavlinkFigures): { severity: number; text: string 
     if (s.id !== 0 && s.chunk_seq > 0 && prev?.id === s.id) prev.text += s.text;
     else out.push({ severity: s.severity, text: s.text, id: s.id });
   }
-  return out.map(({ severity, text }) => ({ severity, text }));
+  return out.map(({ severity, text }) => ({ severity, text: text.trimEnd() }));
 }
 
 /** Replays a SITL session into a VehicleManager at recorded speed, noting what a ground station would see. */

@@ -6,9 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { common } from 'mavlink-mappings';
 import { ParamClient } from '../../../firmware-bridge/microservices/param/param.ts';
+import { encodePayload, frameFromRaw, payloadOffset } from '../../../firmware-bridge/protocol/frame.ts';
+import { MavParamError, ParamError } from '../../../firmware-bridge/protocol/wip.ts';
 import type { ParamDef } from '../../../sim/params.ts';
-import { ARDUPILOT_PARAMS, PX4_PARAMS, ParamServer, type ParamDialect } from '../../../sim/servers/params.ts';
+import { ARDUPILOT_PARAMS, LEGACY_ARDUPILOT_PARAMS, PX4_PARAMS, ParamServer, type ParamDialect } from '../../../sim/servers/params.ts';
 import { rig } from '../../helpers/copter-rig.ts';
+import { recordedMessages } from '../../helpers/fixtures.ts';
 import { serverRig, VEHICLE } from '../../helpers/server-rig.ts';
 
 const T = common.MavParamType;
@@ -21,7 +24,7 @@ async function paramRig(dialect: ParamDialect) {
     ['ACTION', { value: 2, type: T.INT32 }],
   ]);
   const server = new ParamServer(r.endpoint, params, dialect);
-  r.serve((m) => server.handle(m));
+  r.serve((m, frame) => server.handle(m, frame));
   return { ...r, server, params };
 }
 
@@ -74,25 +77,45 @@ test('PARAM_REQUEST_LIST: every PARAM_VALUE in index order with the count; to an
   assert.equal(r.heard(common.ParamValue).length, 3, 'addressed to every system');
 });
 
-test('PARAM_REQUEST_READ: by index, by name when the index is -1; an unknown name gets no answer', async () => {
+const errors = (r: { heard: (t: typeof ParamError) => ParamError[] }) => r.heard(ParamError).map((e) => [e.paramId, e.paramIndex, e.error, e.targetSystem, e.targetComponent]);
+
+test('PARAM_REQUEST_READ: by index, by name when the index is -1; an unknown name or index: PARAM_ERROR DOES_NOT_EXIST to who asked', async () => {
   const r = await paramRig(ARDUPILOT_PARAMS);
   await r.send(requestRead('', 2));
   await r.send(requestRead('SPEED'));
   await r.send(requestRead('NO_SUCH'));
+  await r.send(requestRead('', 9));
   assert.deepEqual(r.heard(common.ParamValue).map((v) => [v.paramId, v.paramIndex]), [['ACTION', 2], ['SPEED', 1]]);
+  assert.deepEqual(errors(r), [['NO_SUCH', -1, MavParamError.DOES_NOT_EXIST, 255, 190], ['', 9, MavParamError.DOES_NOT_EXIST, 255, 190]]);
 });
 
-test('ArduPilot PARAM_SET: any type, stored cast to the parameter\'s (integers truncated) and echoed; an unknown name ignored', async () => {
+test('an unknown name is answered as the recorded ArduCopter 4.8 answered SYSID_THISMAV, ARMING_CHECK and WPNAV_SPEED: the same PARAM_ERROR payload; ArduPilot before 4.8 stays silent', async () => {
+  const recorded = new Map<string, Buffer>();
+  for (const { frame, message } of recordedMessages('mavlink/arducopter-sitl.tlog')) {
+    if (message instanceof ParamError) recorded.set(message.paramId, frame.raw.subarray(payloadOffset(frame), payloadOffset(frame) + frame.payloadLength));
+  }
+  assert.equal(recorded.size, 3);
+  const r = await paramRig(ARDUPILOT_PARAMS);
+  for (const name of recorded.keys()) await r.send(requestRead(name));
+  assert.deepEqual(r.heard(ParamError).map((e) => encodePayload(e).toString('hex')), [...recorded.values()].map((b) => b.toString('hex')));
+  const legacy = await paramRig(LEGACY_ARDUPILOT_PARAMS);
+  await legacy.send(requestRead('NO_SUCH'));
+  assert.equal(legacy.heard(ParamError).length + legacy.heard(common.ParamValue).length, 0);
+});
+
+test('ArduPilot PARAM_SET: any type, stored cast to the parameter\'s (integers truncated) and echoed; an unknown name or a NaN: PARAM_ERROR, nothing stored', async () => {
   const r = await paramRig(ARDUPILOT_PARAMS);
   await r.send(paramSet('ACTION', 5.7, T.REAL32));
   await r.send(paramSet('SPEED', 812.5, T.INT8));
   await r.send(paramSet('NO_SUCH', 1, T.REAL32));
+  await r.send(paramSet('SPEED', NaN, T.REAL32));
   assert.equal(r.params.get('ACTION')!.value, 5);
   assert.equal(r.params.get('SPEED')!.value, 812.5);
   assert.deepEqual(r.heard(common.ParamValue).map((v) => [v.paramId, v.paramValue, v.paramType, v.paramIndex]), [['ACTION', 5, T.INT32, 2], ['SPEED', 812.5, T.REAL32, 1]]);
+  assert.deepEqual(errors(r), [['NO_SUCH', -1, MavParamError.DOES_NOT_EXIST, 255, 190], ['SPEED', -1, MavParamError.VALUE_OUT_OF_RANGE, 255, 190]]);
 });
 
-test('PX4 PARAM_SET and PARAM_VALUE: INT32 bytewise; another type than the parameter\'s refused, not echoed', async () => {
+test('PX4 PARAM_SET and PARAM_VALUE: INT32 bytewise; another type than the parameter\'s refused with PARAM_ERROR TYPE_MISMATCH, not echoed', async () => {
   const r = await paramRig(PX4_PARAMS);
   await r.send(requestRead('ACTION'));
   const [read] = r.heard(common.ParamValue);
@@ -100,6 +123,7 @@ test('PX4 PARAM_SET and PARAM_VALUE: INT32 bytewise; another type than the param
   r.clear();
   await r.send(paramSet('ACTION', 3, T.INT8));
   assert.equal(r.heard(common.ParamValue).length, 0);
+  assert.deepEqual(errors(r), [['ACTION', -1, MavParamError.TYPE_MISMATCH, 255, 190]]);
   assert.equal(r.params.get('ACTION')!.value, 2, 'refused');
   const b = Buffer.alloc(4);
   b.writeInt32LE(3);
@@ -133,4 +157,10 @@ test('the virtual ArduCopter\'s parameters through ParamClient: list, read, set 
   assert.equal(r.drone.param('WPNAV_SPEED'), 800);
   const read = await r.during(params.read('BATT_LOW_VOLT'));
   assert.ok(read.ok && Math.abs(read.param.value - 21) < 1e-4);
+  // A name from before 4.7: PARAM_ERROR at the first request, as ArduCopter 4.8 answers.
+  let reads = 0;
+  r.gcs.on('sent', (raw: Buffer) => void (frameFromRaw(raw).msgid === common.ParamRequestRead.MSG_ID && reads++));
+  const old = await r.during(params.read('SYSID_THISMAV'));
+  assert.deepEqual(old, { ok: false, reason: 'absent', error: MavParamError.DOES_NOT_EXIST, detail: 'parameter SYSID_THISMAV: does not exist (PARAM_ERROR from the autopilot)' });
+  assert.equal(reads, 1, 'asked once: the PARAM_ERROR is the answer');
 });
