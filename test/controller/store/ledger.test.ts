@@ -8,7 +8,10 @@ import { addressOf } from '../../../controller/store/chunk-store.ts';
 import { DEFAULT_QUOTA_POLICY, Ledger, roomFor } from '../../../controller/store/ledger.ts';
 import { StoreClient } from '../../../controller/store/protocol.ts';
 import { AGENT_KEY_FILE, loadOrCreateAgentKey, signReceipt, verifyReceipt } from '../../../controller/store/receipts.ts';
-import { password } from '../../../harness/rigs/mesh.ts';
+import { credentials, password } from '../../../harness/rigs/mesh.ts';
+import { connect, end, subscribeGranted } from '../../../harness/rigs/mqtt.ts';
+import { publishLedger } from '../../../controller/store/audit.ts';
+import { MetricsCollector } from '../../../controller/dashboard/metrics.ts';
 import { OWNER, storeRig } from './rig.ts';
 
 const DAY = 86_400_000;
@@ -88,4 +91,19 @@ test("the phone holds a neighbour's shares only within the room the ledger gives
   await alice.request(OWNER, { op: 'get', addr: addressOf(hot) });
   await alice.request(OWNER, { op: 'get', addr: addressOf(hot) });
   assert.equal(ledger.row('alice').hotServedBytes, 2 * 4096);
+
+  // The ledger on the mesh: retained for the store's readers, in /metrics; not a neighbour's or a viewer's to read.
+  await publishLedger(rig.client, ledger, OWNER);
+  const metrics = new MetricsCollector(rig.mesh);
+  await metrics.start();
+  t.after(() => metrics.stop());
+  const line = 'canopy_ledger_hot_served_bytes_total{owner="phone",neighbour="alice"} 8192';
+  for (let i = 0; i < 200 && !metrics.render().includes(line); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(metrics.render().includes(line), metrics.render().split('\n').filter((l) => l.includes('ledger')).join('\n'));
+  assert.match(metrics.render(), /canopy_ledger_audits_failed_total\{owner="phone",neighbour="alice"\} 10/);
+  for (const role of ['neighbour', 'viewer'] as const) {
+    const c = await connect(rig.url, credentials(role));
+    t.after(() => end(c));
+    assert.equal(await subscribeGranted(c, rig.mesh.topics.ledger(OWNER)), 128, `a ${role} may not read the ledger`);
+  }
 });
