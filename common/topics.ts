@@ -17,6 +17,7 @@
  *   <base>/bridge/request/<verb>       BridgeRequest (admin only)
  *   <base>/bridge/response/<verb>      BridgeResponse (admin only)
  *   <base>/store/<owner>/...           the store protocol's traffic for one owner (phone, neighbours)
+ *   <base>/store/<owner>/ledger        LedgerState, retained (the owner's reciprocity ledger; store readers only)
  *   <base>/weather/forecast            an hourly weather forecast from upstream (Open-Meteo's JSON), for the power budget
  *   <base>/relay/<class>/<dest...>     items for the uplink; leave upstream on <upstream prefix>/<dest...>
  */
@@ -227,6 +228,33 @@ export type BridgeResponse<T = unknown> =
   | { status: 'ok'; data: T; transaction?: string }
   | { status: 'error'; data: Record<string, never>; error: string; transaction?: string };
 
+/** One neighbour's row in the reciprocity ledger (docs/audits.md). */
+export interface LedgerRow {
+  neighbour: string;
+  /** Bytes of the owner's shares the neighbour held at its latest audit, and the byte-days held so far (audited). */
+  heldForUsBytes: number;
+  heldForUsByteDays: number;
+  /** Bytes of the neighbour's entries the owner's phone holds (cold class), and the byte-days so far. */
+  heldByUsBytes: number;
+  heldByUsByteDays: number;
+  auditsPassed: number;
+  auditsFailed: number;
+  /** Hot-cache bytes the owner's phone served to the neighbour. */
+  hotServedBytes: number;
+  /** Receipts the owner keeps from this neighbour. */
+  receipts: number;
+  lastAuditAt?: number;
+  /** The room the quota rule gives the neighbour in the phone's cold class (bytes). */
+  roomBytes: number;
+}
+
+/** Retained `<base>/store/<owner>/ledger`: the owner's reciprocity ledger. */
+export interface LedgerState {
+  owner: string;
+  neighbours: LedgerRow[];
+  updatedAt: number;
+}
+
 /** Topic builders for one base topic. */
 export function topicTree(base = DEFAULT_BASE_TOPIC) {
   return {
@@ -244,6 +272,7 @@ export function topicTree(base = DEFAULT_BASE_TOPIC) {
     request: (verb: string) => `${base}/bridge/request/${verb}`,
     response: (verb: string) => `${base}/bridge/response/${verb}`,
     store: (owner: string, ...rest: string[]) => [`${base}/store/${owner}`, ...rest].join('/'),
+    ledger: (owner: string) => `${base}/store/${owner}/ledger`,
     relay: (cls: PriorityClass, dest: string) => `${base}/relay/${cls}/${dest}`,
     forecast: `${base}/weather/forecast`,
   };

@@ -23,6 +23,7 @@ import { formatChargeController } from '../controller/power/charge-controller.ts
 import { ChunkStore } from '../controller/store/chunk-store.ts';
 import { storeConfig } from '../controller/store/command-line.ts';
 import { PhoneAgent } from '../controller/store/phone-agent.ts';
+import { Ledger } from '../controller/store/ledger.ts';
 import { demoPassphrase, writeSimulatedLogin, type SimulatedLogin } from '../controller/store/simulated-login.ts';
 import { loadScenario } from '../sim/scenario.ts';
 import { DemoBackups } from './demo-backups.ts';
@@ -97,6 +98,8 @@ export async function simulatedStation(c: CanopyConfig, o: StationInputs): Promi
       const agents: { agent: PhoneAgent; store: ChunkStore }[] = [];
       let demo: DemoBackups | undefined;
       let login: SimulatedLogin | undefined;
+      // The owner's reciprocity ledger, where `canopy backup --audit` keeps it: the phone bounds neighbours' room by it and counts the hot bytes it serves them.
+      let ledger: Ledger | undefined;
       const stopPhones = async () => {
         await demo?.stop();
         if (login) writeSimulatedLogin(dir, { ...login, pid: 0, password: '' }); // the run's login ends with it; the passphrase stays
@@ -104,13 +107,15 @@ export async function simulatedStation(c: CanopyConfig, o: StationInputs): Promi
           await agent.stop();
           store.close();
         }
+        ledger?.close();
       };
       if (simulatePhone && tcp !== undefined) {
         const url = `mqtt://127.0.0.1:${tcp}`;
         try {
+          ledger = new Ledger(dir);
           for (const [name, password] of simulated) {
             const store = new ChunkStore({ dir: name === phoneName ? join(dir, 'sim-phone') : join(dir, 'sim-neighbours', name) });
-            const agent = new PhoneAgent({ store, url, baseTopic: c.mesh.baseTopic, username: name, password, name, serveNeighbours: name === phoneName, log });
+            const agent = new PhoneAgent({ store, url, baseTopic: c.mesh.baseTopic, username: name, password, name, serveNeighbours: name === phoneName, log, ...(name === phoneName && { reciprocity: ledger }) });
             agents.push({ agent, store });
             await agent.start();
           }

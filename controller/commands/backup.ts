@@ -5,6 +5,11 @@
  * `canopy backup --repair MANIFEST` re-creates the shares of neighbours that went away and spreads
  * crowded ones onto new neighbours, while the power budget grants it (the retained `<base>/power`);
  * a repair the budget defers is CANOPY_ERR_DEFERRED (exit 75: try again).
+ * `canopy backup --audit MANIFEST [--every 1d]` challenges every share on its holder without
+ * downloading it (audit.ts, docs/audits.md), repairs the ones that fail and keeps the reciprocity
+ * ledger (`<data dir>/ledger.sqlite`, published retained on `<base>/store/<owner>/ledger`); with
+ * --every it keeps running, a round every period while the power budget grants it. Every run keeps
+ * the neighbours' signed receipts in the ledger.
  * The passphrase comes from CANOPY_PASSPHRASE, --passphrase-file or, on a terminal, a prompt (on
  * the simulated site, by default, its demo passphrase).
  */
@@ -18,6 +23,10 @@ import { backup } from '../store/backup.ts';
 import { connectOwner, intFlag, OWNER_OPTIONS, ownerContext, passphrase } from '../store/command-line.ts';
 import { DEFAULT_KDF } from '../store/crypto.ts';
 import { repair, type RepairResult } from '../store/repair.ts';
+import { audit, AuditSchedule, publishLedger, type AuditOptions, type AuditResult } from '../store/audit.ts';
+import { Ledger } from '../store/ledger.ts';
+import { dataDir } from '../config.ts';
+import { parseDuration } from '../../common/duration.ts';
 import type { StoreClient } from '../store/protocol.ts';
 
 export async function run(args: string[]): Promise<number> {
@@ -33,17 +42,27 @@ export async function run(args: string[]): Promise<number> {
       'scrypt-log-n': { type: 'string' },
       repair: { type: 'string' },
       'seal-workers': { type: 'string' },
+      audit: { type: 'string' },
+      every: { type: 'string' },
     },
   });
   const path = positionals[0];
-  if (!path && !values.repair) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'give what to back up: canopy backup PATH (or canopy backup --repair MANIFEST)');
+  if (!path && !values.repair && !values.audit) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'give what to back up: canopy backup PATH (or canopy backup --repair MANIFEST, or --audit MANIFEST)');
+  if (values.every !== undefined && !values.audit) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', '--every goes with --audit MANIFEST: canopy backup --audit MANIFEST --every 1d');
+  const everyMs = values.every === undefined ? undefined : parseDuration(values.every);
+  if (everyMs !== undefined && everyMs < 60_000) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--every ${values.every}: audit at most once a minute`);
   const ctx = ownerContext(values);
   const { owner, store } = ctx;
   // Worker threads that seal chunks (seal-pool.ts); 0 seals in the main thread.
   const sealers = values['seal-workers'] === undefined ? undefined : intFlag(values['seal-workers'], 'seal-workers', 0);
   const secret = await passphrase(values['passphrase-file'], ctx.simulated);
   const timeoutMs = intFlag(values.timeout, 'timeout', 10_000);
-  const client = await connectOwner(values, ctx, timeoutMs);
+  const ledger = new Ledger(dataDir(ctx.config));
+  const client = await connectOwner(values, ctx, timeoutMs).catch((e: unknown) => {
+    ledger.close();
+    throw e;
+  });
+  const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
   const targets = {
     client,
     owner,
@@ -51,9 +70,12 @@ export async function run(args: string[]): Promise<number> {
     k: intFlag(values.k, 'k', store.k),
     n: intFlag(values.n, 'n', store.n),
     uplink: values['no-uplink'] ? false : ('auto' as const),
+    // A receipt that does not verify refuses its holder: the share goes to the next neighbour.
+    onReceipt: (r: unknown) => void ledger.keepReceipt(r),
+    auditFrom: (addr: string) => ledger.cursor(addr),
   };
-  const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
   try {
+    if (values.audit) return await runAudits(values.audit, values.manifest, everyMs, { ...targets, passphrase: secret, ledger, timeoutMs: Math.min(timeoutMs, 3000), warn });
     if (values.repair) {
       const power = await followPower(client);
       const grant = () => power()?.uplinkGranted ?? true;
@@ -87,7 +109,44 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   } finally {
     await client.close();
+    ledger.close();
   }
+}
+
+/** One audit round, or one every `everyMs` under the power grant; exit 1 when a share failed, 75 when work waits for the grant. */
+async function runAudits(file: string, out: string | undefined, everyMs: number | undefined, opts: Omit<AuditOptions, 'manifest'>): Promise<number> {
+  const power = await followPower(opts.client);
+  const grant = () => power()?.uplinkGranted ?? true;
+  let manifest: Uint8Array = readNamedFile(file, '--audit');
+  const round = async (): Promise<AuditResult> => {
+    const r = await audit({ ...opts, manifest, grant });
+    const failed = r.failed.length ? `; FAILED ${r.failed.length}: ${[...new Set(r.failed.map((f) => f.holder))].map((h) => `${h} (${r.failed.filter((f) => f.holder === h).length})`).join(', ')}` : '';
+    console.log(`audited ${r.audited} shares: ${r.passed} answered right${failed}${r.unanswered.length ? `; no answer from ${r.unanswered.join(', ')}` : ''}; traffic ${r.auditBytes} B for ${r.shareBytes} B of shares (${((100 * r.auditBytes) / Math.max(1, r.shareBytes)).toFixed(2)} %)`);
+    if (r.repair) console.log(`repair: ${r.repair.recreated} shares re-created elsewhere${r.repair.deferred ? `, ${r.repair.deferred} chunks deferred` : ''}`);
+    if (r.unarmed) console.log(`${r.unarmed} shares had no challenge left: ${r.armed} armed again${r.armed < r.unarmed ? ' (the rest wait for the power budget)' : ''}`);
+    if (r.manifest) {
+      manifest = r.manifest;
+      writeNamedFile(out ?? file, r.manifest, `the audited manifest ${r.manifestAddr}`);
+      console.log(`manifest ${r.manifestAddr} written to ${out ?? file}`);
+    }
+    await publishLedger(opts.client, opts.ledger, opts.owner);
+    return r;
+  };
+  if (everyMs === undefined) {
+    const r = await round();
+    if (r.failed.length > 0) return 1;
+    if (r.deferred) throw new CanopyError('CANOPY_ERR_DEFERRED', `audit: repair or re-arming waits for the power budget to grant extra work (${opts.client.tree.power}'s uplinkGranted); run it again then`);
+    return 0;
+  }
+  const schedule = new AuditSchedule({ round, periodMs: everyMs, grant, onError: (e) => process.stderr.write(`warning: audit round failed: ${(e as Error).message}\n`) });
+  console.log(`auditing ${file} every ${everyMs / 60_000} min while the power budget grants it (Ctrl-C ends)`);
+  schedule.start();
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  schedule.stop();
+  return 0;
 }
 
 /**

@@ -5,7 +5,7 @@
  * fleet or the relay directly and shows exactly what the mesh shows.
  */
 import type { Mesh } from '../mesh/mesh.ts';
-import { PRIORITY_CLASSES, parseTopic, type DroneState, type FleetState, type PowerState, type UplinkStatus } from '../../common/topics.ts';
+import { PRIORITY_CLASSES, parseTopic, type DroneState, type FleetState, type LedgerRow, type LedgerState, type PowerState, type UplinkStatus } from '../../common/topics.ts';
 
 type Labels = Record<string, string>;
 interface Sample {
@@ -57,6 +57,8 @@ export class MetricsCollector {
   private power: PowerState | undefined;
   private uplink: UplinkStatus | undefined;
   private fleet: FleetState | undefined;
+  /** The reciprocity ledgers (`<base>/store/<owner>/ledger`), by owner. */
+  private readonly ledgers = new Map<string, LedgerState>();
   private readonly offs: (() => Promise<void>)[] = [];
 
   constructor(private readonly mesh: Mesh) {}
@@ -71,13 +73,18 @@ export class MetricsCollector {
         else if (t?.kind === 'power') this.power = JSON.parse(payload.toString()) as PowerState;
         else if (t?.kind === 'uplink') this.uplink = JSON.parse(payload.toString()) as UplinkStatus;
         else if (t?.kind === 'fleet') this.fleet = JSON.parse(payload.toString()) as FleetState;
+        else if (t?.kind === 'store' && t.path === 'ledger') this.ledgers.set(t.owner, JSON.parse(payload.toString()) as LedgerState);
       } catch {
         // A payload that is not JSON is not Canopy's; the next good one replaces nothing here.
       }
     };
-    for (const filter of [`${base}/drones/+`, `${base}/drones/+/availability`, this.mesh.topics.power, this.mesh.topics.uplink, this.mesh.topics.fleet]) {
+    for (const filter of [`${base}/drones/+`, `${base}/drones/+/availability`, this.mesh.topics.power, this.mesh.topics.uplink, this.mesh.topics.fleet, this.mesh.topics.ledger('+')]) {
       this.offs.push(await this.mesh.subscribe(filter, onMessage));
     }
+    // The ledgers are published by audit rounds, rarely: the retained ones are read too (an
+    // in-process subscription gets only what is published after it).
+    const persistence = (this.mesh.broker as unknown as { persistence?: { createRetainedStream(p: string): AsyncIterable<{ topic: string; payload: Buffer }> } }).persistence;
+    if (persistence) for await (const packet of persistence.createRetainedStream(this.mesh.topics.ledger('+'))) onMessage(packet.topic, packet.payload);
   }
 
   async stop(): Promise<void> {
@@ -95,6 +102,8 @@ export class MetricsCollector {
     const u = this.uplink;
     const one = (v: number | undefined | null): Sample[] => (v === undefined || v === null || !Number.isFinite(v) ? [] : [{ value: v }]);
     const perClass = (pick: (cls: (typeof PRIORITY_CLASSES)[number]) => number): Sample[] => (u ? PRIORITY_CLASSES.map((cls) => ({ labels: { class: cls }, value: pick(cls) })) : []);
+    const perNeighbour = (pick: (r: LedgerRow) => number): Sample[] =>
+      [...this.ledgers.values()].flatMap((l) => (Array.isArray(l.neighbours) ? l.neighbours : []).map((r) => ({ labels: { owner: l.owner, neighbour: r.neighbour }, value: pick(r) })));
     return [
       { name: 'canopy_drone_soc_percent', help: 'Battery state of charge of each drone (%).', type: 'gauge', samples: perDrone((d) => d.battery?.remainingPct) },
       { name: 'canopy_drone_voltage_volts', help: 'Battery voltage of each drone (V).', type: 'gauge', samples: perDrone((d) => d.battery?.voltageV) },
@@ -121,6 +130,13 @@ export class MetricsCollector {
       { name: 'canopy_fleet_stations', help: 'Stations the net has now.', type: 'gauge', samples: one(this.fleet?.stations.length) },
       { name: 'canopy_fleet_manned_stations', help: 'Stations held by a drone now.', type: 'gauge', samples: one(this.fleet?.manned) },
       { name: 'canopy_fleet_drones', help: 'Drones per fleet role.', type: 'gauge', samples: Object.entries(this.fleet?.roles ?? {}).map(([role, n]) => ({ labels: { role }, value: n })) },
+      { name: 'canopy_ledger_held_for_us_byte_days_total', help: 'Byte-days each neighbour held of the owner\'s shares, as its audits proved.', type: 'counter', samples: perNeighbour((r) => r.heldForUsByteDays) },
+      { name: 'canopy_ledger_held_by_us_byte_days_total', help: 'Byte-days the owner\'s phone held of each neighbour\'s entries.', type: 'counter', samples: perNeighbour((r) => r.heldByUsByteDays) },
+      { name: 'canopy_ledger_held_for_us_bytes', help: 'Bytes of the owner\'s shares each neighbour held at its latest audit.', type: 'gauge', samples: perNeighbour((r) => r.heldForUsBytes) },
+      { name: 'canopy_ledger_audits_passed_total', help: 'Share audits each neighbour answered right.', type: 'counter', samples: perNeighbour((r) => r.auditsPassed) },
+      { name: 'canopy_ledger_audits_failed_total', help: 'Share audits each neighbour failed (share missing, damaged or another).', type: 'counter', samples: perNeighbour((r) => r.auditsFailed) },
+      { name: 'canopy_ledger_hot_served_bytes_total', help: 'Hot-cache bytes the owner\'s phone served each neighbour.', type: 'counter', samples: perNeighbour((r) => r.hotServedBytes) },
+      { name: 'canopy_ledger_room_bytes', help: 'Room each neighbour gets in the phone\'s cold class under the quota rule.', type: 'gauge', samples: perNeighbour((r) => r.roomBytes) },
       { name: 'canopy_mesh_clients', help: 'MQTT clients connected to the mesh broker.', type: 'gauge', samples: one(this.mesh.started ? this.mesh.broker.connectedClients : undefined) },
     ];
   }

@@ -20,6 +20,7 @@ import { addressOf } from './chunk-store.ts';
 import { Chunker, DEFAULT_CHUNKER, type ChunkerParams } from './chunker.ts';
 import { chunkId, DEFAULT_KDF, deriveKeys, newKdfParams, type Keys } from './crypto.ts';
 import { decodeShares, encodeShares, type Share } from './erasure.ts';
+import { armShare, auditKeyOf } from './audit-proof.ts';
 import { openManifest, sealManifest, type ChunkRef, type ManifestBody, type ManifestHeader, type ShareRef } from './manifest.ts';
 import type { StoreClient } from './protocol.ts';
 import { SealPool } from './seal-pool.ts';
@@ -36,6 +37,10 @@ export interface StoreTargets {
   uplink?: boolean | 'auto';
   /** Requests in flight at once. Default 16. */
   window?: number;
+  /** Each holder's signed receipt for a share it accepted (receipts.ts); throwing refuses the holder (the share goes to the next). */
+  onReceipt?: (receipt: unknown) => void;
+  /** Where a new share's audit answers start (the ledger's cursor, so no nonce is used twice). Default 0. */
+  auditFrom?: (shareAddr: string) => number;
 }
 
 export interface BackupOptions extends StoreTargets {
@@ -225,6 +230,8 @@ export class Sender {
   uplinked = 0;
   sharesPut = 0;
   sentBytes = 0;
+  /** Set once the keys are known: every share placed gets its audit answers (audit-proof.ts). */
+  auditKey: Uint8Array | undefined;
   private uplinkOn = false;
 
   constructor(
@@ -267,9 +274,17 @@ export class Sender {
   /**
    * Shares `indexes` of `sealed` to neighbours: share i of the j-th chunk goes to neighbour (j+i) mod N
    * first (spread evenly), then to the next live one that is not yet holding a share of this chunk;
-   * the `spreadOnly` ones go only to a neighbour holding none (they exist elsewhere already).
+   * the `spreadOnly` ones go only to a neighbour holding none (they exist elsewhere already); the
+   * `avoid` ones (they failed an audit of this chunk) get none.
    */
-  async placeShares(seq: number, sealed: Uint8Array, indexes?: readonly number[], taken: readonly string[] = [], spreadOnly: ReadonlySet<number> = new Set()): Promise<ShareRef[]> {
+  async placeShares(
+    seq: number,
+    sealed: Uint8Array,
+    indexes?: readonly number[],
+    taken: readonly string[] = [],
+    spreadOnly: ReadonlySet<number> = new Set(),
+    avoid: ReadonlySet<string> = new Set(),
+  ): Promise<ShareRef[]> {
     const { neighbours, k, n } = this.t;
     if (neighbours.length === 0) return [];
     const shares = encodeShares(sealed, k, n).filter((s) => !indexes || indexes.includes(s.index));
@@ -281,12 +296,14 @@ export class Sender {
         // Prefer a neighbour not holding a share of this chunk yet; fall back to any live one.
         const preferred = [...order.filter((h) => !holding.has(h)), ...(spreadOnly.has(share.index) ? [] : order.filter((h) => holding.has(h)))];
         for (const holder of preferred) {
-          if (this.dead.has(holder)) continue;
+          if (this.dead.has(holder) || avoid.has(holder)) continue;
           holding.add(holder);
           try {
-            await this.t.client.request(holder, { op: 'put', addr, cls: 'cold', owner: this.t.owner, tag: 'share' }, share.data);
+            const { data } = await this.t.client.request(holder, { op: 'put', addr, cls: 'cold', owner: this.t.owner, tag: 'share' }, share.data);
+            if (this.t.onReceipt) this.t.onReceipt(data.receipt);
             this.sharesPut++;
-            return { index: share.index, addr, holder };
+            const audit = this.auditKey && armShare(this.auditKey, addr, share.data, this.t.auditFrom?.(addr) ?? 0);
+            return { index: share.index, addr, holder, ...(audit && { audit }) };
           } catch (e) {
             if (!isCanopyError(e)) throw e;
             if (e.code === 'CANOPY_ERR_TIMEOUT' || e.code === 'CANOPY_ERR_LINK_DOWN') {
@@ -315,11 +332,11 @@ export class Sender {
    * holding none of it; a crowded share that finds no other neighbour stays where it was (the old
    * copy stays too: older manifests still name it). Returns the chunk's shares after it.
    */
-  async topUp(seq: number, shares: readonly ShareRef[], sealed: Uint8Array, plan: ReturnType<typeof underPlaced>): Promise<{ shares: ShareRef[]; recreated: number; moved: number }> {
+  async topUp(seq: number, shares: readonly ShareRef[], sealed: Uint8Array, plan: ReturnType<typeof underPlaced>, avoid?: ReadonlySet<string>): Promise<{ shares: ShareRef[]; recreated: number; moved: number }> {
     const moving = new Set(plan.crowded);
     const kept = shares.filter((s) => !moving.has(s));
     const movingIndexes = new Set(plan.crowded.map((s) => s.index));
-    const placed = await this.placeShares(seq, sealed, [...plan.missing, ...movingIndexes], kept.map((s) => s.holder), movingIndexes);
+    const placed = await this.placeShares(seq, sealed, [...plan.missing, ...movingIndexes], kept.map((s) => s.holder), movingIndexes, avoid);
     const unmoved = plan.crowded.filter((s) => !placed.some((p) => p.index === s.index));
     const recreated = placed.filter((p) => plan.missing.includes(p.index)).length;
     return { shares: [...kept, ...unmoved, ...placed].sort((a, b) => a.index - b.index), recreated, moved: placed.length - recreated };
@@ -382,6 +399,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     const previous = await latestManifest(opts.client, opts.owner, opts.passphrase);
     const kdf = previous?.header.kdf ?? newKdfParams(opts.kdfLogN ?? DEFAULT_KDF.logN);
     const keys = previous?.keys ?? (await deriveKeys(opts.passphrase, kdf));
+    sender.auditKey = auditKeyOf(keys);
     await sender.init();
 
     // Chunks of the newest backup are reused with their shares; under another erasure code

@@ -141,6 +141,16 @@ export class ChunkStore {
     if (this.db.open) this.db.close();
   }
 
+  /** The store's directory (the agent keeps its signing key there: receipts.ts). */
+  get dir(): string {
+    return this.opts.dir;
+  }
+
+  /** Bytes `owner` has in class `cls` (a neighbour's room in the cold class: ledger.ts). */
+  bytesOf(cls: StoreClass, owner: string): number {
+    return (this.db.prepare('SELECT COALESCE(SUM(size), 0) AS bytes FROM chunks WHERE cls = ? AND owner = ?').get(cls, owner) as { bytes: number }).bytes;
+  }
+
   /** One put; see putMany. */
   put(input: PutInput): boolean {
     return this.putMany([input])[0]!;

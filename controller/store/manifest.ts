@@ -14,6 +14,7 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { randomBytes } from 'node:crypto';
 import { CanopyError } from '../../common/errors.ts';
+import type { ShareAudit } from './audit-proof.ts';
 import type { ChunkerParams } from './chunker.ts';
 import { deriveKeys, NONCE_BYTES, TAG_BYTES, verifyCheck, type KdfParams, type Keys } from './crypto.ts';
 
@@ -32,6 +33,8 @@ export interface ShareRef {
   addr: string;
   /** The neighbour holding it. */
   holder: string;
+  /** Precomputed audit answers (audit-proof.ts); absent in manifests made before audits. */
+  audit?: ShareAudit;
 }
 
 export interface ChunkRef {

@@ -17,6 +17,8 @@ import { silentLogger, type Logger } from '../../firmware-bridge/log.ts';
 import { decodeEnvelope, parseTopic, topicTree, type Availability, type TopicTree } from '../../common/topics.ts';
 import { isAddress, isStoreClass, type ChunkStore, type EntryInfo, type PutInput } from './chunk-store.ts';
 import { connectMqtt, decodeFrame, encodeFrame, errorReply, storeTopics, subscribe, type Reply, type StoreRequest } from './protocol.ts';
+import { answerChallenges } from './audit-proof.ts';
+import { loadOrCreateAgentKey, signReceipt, type AgentKey } from './receipts.ts';
 
 export interface PhoneAgentOptions {
   store: ChunkStore;
@@ -34,6 +36,11 @@ export interface PhoneAgentOptions {
    */
   ingest?: string;
   log?: Logger;
+  /**
+   * The owner's reciprocity ledger (ledger.ts): a neighbour's cold puts are bounded by its room
+   * under the quota rule, and the hot-cache bytes it gets are counted.
+   */
+  reciprocity?: { room(neighbour: string): number; served(neighbour: string, bytes: number): void };
 }
 
 export interface AgentCounts {
@@ -56,6 +63,7 @@ export class PhoneAgent {
   private readonly topics: ReturnType<typeof storeTopics>;
   private readonly log: Logger;
   private puts: { input: PutInput; done: (e?: unknown, stored?: boolean) => void }[] = [];
+  private key: AgentKey | undefined;
 
   constructor(private readonly opts: PhoneAgentOptions) {
     this.tree = topicTree(opts.baseTopic);
@@ -159,12 +167,19 @@ export class PhoneAgent {
         if (!isStoreClass(req.cls)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `store class "${String(req.cls)}": one of own, cold, hot`);
         if (nb && req.cls === 'own') throw new CanopyError('CANOPY_ERR_DENIED', `neighbour "${nb}" may put to the cold or hot class only`);
         const owner = nb ?? req.owner ?? this.opts.name;
+        if (nb && req.cls === 'cold' && this.opts.reciprocity) this.checkRoom(nb, body.length);
         const stored = await this.queuePut({ addr: req.addr, body, cls: req.cls, owner, tag: typeof req.tag === 'string' ? req.tag.slice(0, 32) : '' });
-        return { data: { stored } };
+        if (req.cls !== 'cold') return { data: { stored } };
+        // What the agent accepted, signed: the owner keeps it (receipts.ts).
+        this.key ??= loadOrCreateAgentKey(store.dir);
+        return { data: { stored, receipt: signReceipt(this.key, { holder: this.opts.name, owner, addr: req.addr, size: body.length, at: Date.now() }) } };
       }
       case 'get': {
-        if (!isAddress(req.addr) || !visible(store.info(req.addr))) throw new CanopyError('CANOPY_ERR_STORE_NOT_FOUND', `chunk ${String(req.addr)} is not in the store of "${this.opts.name}"`);
-        return { data: {}, body: store.get(req.addr) };
+        const info = isAddress(req.addr) ? store.info(req.addr) : undefined;
+        if (!visible(info)) throw new CanopyError('CANOPY_ERR_STORE_NOT_FOUND', `chunk ${String(req.addr)} is not in the store of "${this.opts.name}"`);
+        const got = store.get(req.addr);
+        if (nb && info!.cls === 'hot') this.opts.reciprocity?.served(nb, got.length);
+        return { data: {}, body: got };
       }
       case 'has': {
         if (!Array.isArray(req.addrs)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'has needs addrs: a list of addresses');
@@ -183,11 +198,37 @@ export class PhoneAgent {
       }
       case 'usage':
         return { data: { usage: store.usage() } };
+      case 'audit': {
+        // Each answer hashes the whole share under the challenge's nonce (audit-proof.ts): only intact bytes answer right.
+        const read = (addr: string) => {
+          if (!visible(store.info(addr))) return undefined;
+          try {
+            return store.get(addr);
+          } catch {
+            return undefined; // damaged: no answer
+          }
+        };
+        const answered = answerChallenges(body, read);
+        if (!answered) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `audit challenges come as 48-byte records (address and nonce), got ${body.length} bytes`);
+        return { data: { missing: answered.missing }, body: answered.answers };
+      }
       case 'scrub':
         if (nb) throw new CanopyError('CANOPY_ERR_DENIED', 'only the owner may scrub the store');
         return { data: { report: await store.scrub() } };
       default:
         throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `unknown store operation "${String((req as { op?: unknown }).op)}"`);
+    }
+  }
+
+  /** A neighbour's cold put beyond its room under the quota rule (ledger.ts) is refused with the numbers. */
+  private checkRoom(nb: string, bytes: number): void {
+    const room = this.opts.reciprocity!.room(nb);
+    const used = this.opts.store.bytesOf('cold', nb);
+    if (used + bytes > room) {
+      throw new CanopyError(
+        'CANOPY_ERR_STORE_QUOTA',
+        `neighbour "${nb}" has ${used} of its ${room} bytes of room on "${this.opts.name}" in use and asks for ${bytes} more: its room grows with what it holds for this site and shrinks with failed audits (docs/audits.md)`,
+      );
     }
   }
 

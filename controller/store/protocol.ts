@@ -26,6 +26,7 @@ import { CanopyError, type CanopyErrorCode, isCanopyError } from '../../common/e
 import { encodeEnvelope, topicTree, type TopicTree } from '../../common/topics.ts';
 import type { EntryInfo, ListFilter, ScrubReport, StoreClass, Usage } from './chunk-store.ts';
 import { decodeFrameBytes, encodeFrameBytes } from '../../common/frame.ts';
+import type { Receipt } from './receipts.ts';
 
 export type StoreRequest =
   | { op: 'put'; addr: string; cls: StoreClass; tag?: string; owner?: string }
@@ -34,18 +35,23 @@ export type StoreRequest =
   | { op: 'list'; filter?: ListFilter }
   | { op: 'delete'; addr: string }
   | { op: 'usage' }
-  | { op: 'scrub' };
+  | { op: 'scrub' }
+  /** Audit challenges (audit-proof.ts) in the body: addr(32) ‖ nonce(16) each; the answers come back in the reply's body. */
+  | { op: 'audit' };
 
 export type StoreOp = StoreRequest['op'];
 
 export interface StoreReplies {
-  put: { stored: boolean };
+  /** A cold-class put carries the holder's signed receipt (receipts.ts). */
+  put: { stored: boolean; receipt?: Receipt };
   get: Record<string, never>;
   has: { present: boolean[] };
   list: { entries: EntryInfo[] };
   delete: { deleted: boolean };
   usage: { usage: Usage };
   scrub: { report: ScrubReport };
+  /** Indexes of the challenges not answered (share not held, or not intact); the body has 8 bytes per challenge. */
+  audit: { missing: number[] };
 }
 
 export type Reply = { rid: string; ok: true; data: Record<string, unknown> } | { rid: string; ok: false; code: CanopyErrorCode; error: string };

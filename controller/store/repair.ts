@@ -10,6 +10,11 @@
 import { isCanopyError } from '../../common/errors.ts';
 import { isUnderPlaced, Sender, underPlaced, type StoreTargets } from './backup.ts';
 import { openManifest, sealManifest, type ShareRef } from './manifest.ts';
+import { auditKeyOf } from './audit-proof.ts';
+import type { Keys } from './crypto.ts';
+
+/** A share as an audit names it: its holder and address. */
+export const shareKey = (s: Pick<ShareRef, 'holder' | 'addr'>): string => `${s.holder}\u0000${s.addr}`;
 
 export interface RepairOptions extends StoreTargets {
   manifest: Uint8Array;
@@ -19,6 +24,10 @@ export interface RepairOptions extends StoreTargets {
   timeoutMs?: number;
   warn?: (msg: string) => void;
   progress?: (fraction: number, detail: string) => void;
+  /** The manifest's keys, when the caller has them (no second key derivation). */
+  keys?: Keys;
+  /** Shares that failed an audit (shareKey): lost, whatever their holder answers to `has`; their holder gets none of that chunk back. */
+  distrusted?: ReadonlySet<string>;
 }
 
 export interface RepairResult {
@@ -42,10 +51,12 @@ export interface RepairResult {
 
 export async function repair(opts: RepairOptions): Promise<RepairResult> {
   const { client } = opts;
-  const { header, body, keys } = await openManifest(opts.manifest, opts.passphrase);
+  const { header, body, keys } = await openManifest(opts.manifest, opts.passphrase, { ...(opts.keys && { keys: opts.keys }) });
   const { k, n } = body.erasure;
   const sender = new Sender({ ...opts, k, n }, opts.warn);
+  sender.auditKey = auditKeyOf(keys);
   await sender.init();
+  const distrusted = opts.distrusted ?? new Set<string>();
   const result: RepairResult = { chunks: body.chunks.length, healthy: 0, gone: [], lostShares: 0, recreated: 0, moved: 0, deferred: 0, unrecoverable: [] };
 
   // Which shares are still where the manifest says: one `has` per holder.
@@ -55,7 +66,7 @@ export async function repair(opts: RepairOptions): Promise<RepairResult> {
   for (const [holder, shares] of byHolder) {
     try {
       const { data } = await client.request(holder, { op: 'has', addrs: shares.map((s) => s.addr) }, undefined, opts.timeoutMs);
-      shares.forEach((s, i) => data.present[i] && alive.add(s));
+      shares.forEach((s, i) => data.present[i] && !distrusted.has(shareKey(s)) && alive.add(s));
     } catch (e) {
       if (!isCanopyError(e, 'CANOPY_ERR_TIMEOUT') && !isCanopyError(e, 'CANOPY_ERR_LINK_DOWN')) throw e;
       result.gone.push(holder);
@@ -82,7 +93,8 @@ export async function repair(opts: RepairOptions): Promise<RepairResult> {
       result.unrecoverable.push(ref.id);
       continue;
     }
-    const r = await sender.topUp(seq, live, sealed, plan);
+    const failedHolders = new Set(ref.shares.filter((s) => distrusted.has(shareKey(s))).map((s) => s.holder));
+    const r = await sender.topUp(seq, live, sealed, plan, failedHolders);
     if (r.recreated + r.moved > 0 || live.length !== ref.shares.length) changed = true;
     ref.shares = r.shares;
     result.recreated += r.recreated;

@@ -19,6 +19,7 @@ import {
   type EventHistory,
   type FleetState,
   type ForecastSource,
+  type LedgerState,
   type PowerHistory,
   type PowerState,
   type UplinkStatus,
@@ -81,6 +82,8 @@ const storeClient = `dashboard-${Math.random().toString(36).slice(2, 10)}`;
 type ClassUsage = Record<string, { items: number; bytes: number; quota: number | null }>;
 /** Store agents (the phone, neighbours' phones) by name: online, and their usage by class. */
 const agents = new Map<string, { online: boolean; usage?: ClassUsage }>();
+/** The reciprocity ledgers (retained `<base>/store/<owner>/ledger`), by owner. */
+const ledgers = new Map<string, LedgerState>();
 let storeRid = 0;
 
 // ---- formatting --------------------------------------------------------------------------------------
@@ -208,6 +211,15 @@ function onStore(agent: string, path: string, payload: Uint8Array): void {
     dirty.add('store');
     return;
   }
+  if (path === 'ledger') {
+    try {
+      ledgers.set(agent, JSON.parse(new TextDecoder().decode(payload)) as LedgerState);
+      dirty.add('store');
+    } catch {
+      // Not JSON: nothing to show.
+    }
+    return;
+  }
   if (path !== `res/${storeClient}`) return;
   try {
     const r = decodeFrameBytes(payload).header as { ok: boolean; data?: { usage?: ClassUsage } };
@@ -256,6 +268,42 @@ function renderStore(): void {
       thead.append(head);
       table.append(thead, body);
       div.append(table);
+      return div;
+    }),
+  );
+  renderLedgers();
+}
+
+/** Per neighbour: what it held for the owner and the owner for it, its audits, the hot bytes served, its room (docs/audits.md). */
+function renderLedgers(): void {
+  const box = $('#store-ledger');
+  box.replaceChildren(
+    ...[...ledgers.values()].map((l) => {
+      const table = el('table', { 'data-ledger': l.owner });
+      const head = el('tr');
+      for (const h of ['neighbour', 'holds for us', 'byte-days', 'we hold', 'byte-days', 'audits ok', 'failed', 'hot served', 'room']) head.append(el('th', {}, h));
+      const thead = el('thead');
+      thead.append(head);
+      const body = el('tbody');
+      for (const r of l.neighbours ?? []) {
+        const tr = el('tr', { 'data-neighbour': r.neighbour, ...(r.auditsFailed > 0 && { class: 'warn' }) });
+        for (const [text, c] of [
+          [r.neighbour],
+          [bytes(r.heldForUsBytes), 'num'],
+          [fmt(r.heldForUsByteDays / 1e6), 'num'],
+          [bytes(r.heldByUsBytes), 'num'],
+          [fmt(r.heldByUsByteDays / 1e6), 'num'],
+          [String(r.auditsPassed), 'num'],
+          [String(r.auditsFailed), 'num'],
+          [bytes(r.hotServedBytes), 'num'],
+          [bytes(r.roomBytes), 'num'],
+        ] as [string, string?][])
+          tr.append(el('td', c ? { class: c } : {}, text));
+        body.append(tr);
+      }
+      table.append(thead, body);
+      const div = el('div');
+      div.append(el('h3', {}, `Reciprocity ledger of ${l.owner} (byte-days in MB·days)`), table);
       return div;
     }),
   );
@@ -730,7 +778,7 @@ function connect(username: string, password: string): void {
       const code = granted?.[0]?.qos;
       setRole(username, !err && code !== undefined && code < 128);
       // The store agents' availability and this page's replies: topics only admins reach.
-      if (admin) c.subscribe([topics.store('+', 'availability'), topics.store('+', 'res', storeClient)], { qos: 0 });
+      if (admin) c.subscribe([topics.store('+', 'availability'), topics.store('+', 'res', storeClient), topics.ledger('+')], { qos: 0 });
     });
   });
   c.on('message', (topic, payload) => onMessage(topic, payload));

@@ -27,6 +27,7 @@
  *   backup_mb_s             the first backup end to end over the mesh (phone only), MB/s
  *   sqlite_* / files_*      chunk bodies in the SQLite index vs as files, 64 KiB bodies,
  *                           synchronous FULL, put (batches of 32, as the agent's group commit) and get
+ *   audit_*                 share audits: detection and traffic (store-audit.ts)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,6 +44,7 @@ import { restore } from '../../controller/store/restore.ts';
 import { PhoneAgent } from '../../controller/store/phone-agent.ts';
 import { StoreClient } from '../../controller/store/protocol.ts';
 import { password, startMesh } from '../rigs/mesh.ts';
+import { auditFigures } from './store-audit.ts';
 
 const MB = 1e6;
 
@@ -222,6 +224,8 @@ export const suite: BenchSuite = {
         store.close();
         await mesh.stop();
       }
+      progress('share audits: a clean round, then one with shares deleted, altered, swapped and missing');
+      Object.assign(figures, await auditFigures(work, quick));
       return figures;
     } finally {
       rmSync(work, { recursive: true, force: true });

@@ -63,7 +63,10 @@ test('a neighbour reads the hot cache and its own cold entries from the phone wi
   await assert.rejects(bob.request(OWNER, { op: 'scrub' }), (e) => isCanopyError(e, 'CANOPY_ERR_DENIED'));
 
   // Cold: alice keeps her backups on the owner's phone; bob cannot read them; the quota holds.
-  assert.deepEqual((await alice.request(OWNER, { op: 'put', addr: aliceCold.addr, cls: 'cold' }, aliceCold.body)).data, { stored: true });
+  const took = (await alice.request(OWNER, { op: 'put', addr: aliceCold.addr, cls: 'cold' }, aliceCold.body)).data;
+  assert.equal(took.stored, true);
+  // A cold put is answered with the holder's signed receipt.
+  assert.deepEqual([took.receipt?.holder, took.receipt?.owner, took.receipt?.addr], [OWNER, 'alice', aliceCold.addr]);
   assert.deepEqual(Buffer.from((await alice.request(OWNER, { op: 'get', addr: aliceCold.addr })).body), aliceCold.body);
   await assert.rejects(bob.request(OWNER, { op: 'get', addr: aliceCold.addr }), (e) => isCanopyError(e, 'CANOPY_ERR_STORE_NOT_FOUND'));
   await assert.rejects(bob.request(OWNER, { op: 'delete', addr: aliceCold.addr }), (e) => isCanopyError(e, 'CANOPY_ERR_STORE_NOT_FOUND'));
@@ -96,7 +99,9 @@ test("a neighbour's own agent started as the CLI starts it (serving neighbours t
     store.close();
   });
   const b = blob();
-  assert.deepEqual((await rig.client.request('alice', { op: 'put', addr: b.addr, cls: 'cold', owner: OWNER }, b.body)).data, { stored: true });
+  const took = (await rig.client.request('alice', { op: 'put', addr: b.addr, cls: 'cold', owner: OWNER }, b.body)).data;
+  assert.equal(took.stored, true);
+  assert.deepEqual([took.receipt?.holder, took.receipt?.owner, took.receipt?.size], ['alice', OWNER, b.body.length]);
   assert.equal(store.info(b.addr)?.owner, OWNER);
 });
 

@@ -13,7 +13,7 @@ import type { Aedes } from 'aedes';
 import type { Mesh } from '../../../controller/mesh/mesh.ts';
 import { Relay } from '../../../controller/relay/relay.ts';
 import { ChunkStore, type ChunkStoreOptions } from '../../../controller/store/chunk-store.ts';
-import { PhoneAgent } from '../../../controller/store/phone-agent.ts';
+import { PhoneAgent, type PhoneAgentOptions } from '../../../controller/store/phone-agent.ts';
 import { StoreClient } from '../../../controller/store/protocol.ts';
 import { Upstream } from '../../../sim/cloud.ts';
 import { password, startMesh, testUsers } from '../../../harness/rigs/mesh.ts';
@@ -47,6 +47,8 @@ export interface RigOptions {
   uplink?: boolean;
   phoneStore?: Partial<ChunkStoreOptions>;
   neighbourStore?: Partial<ChunkStoreOptions>;
+  /** More options for the owner's phone agent (its reciprocity ledger). */
+  phoneAgent?: Partial<PhoneAgentOptions>;
 }
 
 export async function storeRig(t: TestContext, opts: RigOptions = {}): Promise<Rig> {
@@ -64,7 +66,7 @@ export async function storeRig(t: TestContext, opts: RigOptions = {}): Promise<R
   const seenByOthers: Buffer[] = [];
 
   const phoneStore = new ChunkStore({ dir: join(dir, 'phone'), synchronous: 'NORMAL', ...opts.phoneStore });
-  const phone = new PhoneAgent({ store: phoneStore, url: url2, username: OWNER, password: password(OWNER), name: OWNER, serveNeighbours: true });
+  const phone = new PhoneAgent({ store: phoneStore, url: url2, username: OWNER, password: password(OWNER), name: OWNER, serveNeighbours: true, ...opts.phoneAgent });
   await phone.start();
   stops.push(async () => {
     await phone.stop();
