@@ -17,6 +17,7 @@
  * classes the relay sends, since a duplicate can only arrive while its item is still in an outbox.
  */
 import Database from 'better-sqlite3';
+import { limitPageCache } from './sqlite.ts';
 import { SystemClock, type Clock } from '../firmware-bridge/clock.ts';
 
 export interface DedupOptions {
@@ -38,6 +39,7 @@ export class Deduplicator {
   constructor(opts: DedupOptions = {}) {
     this.db = new Database(opts.path ?? ':memory:');
     this.db.pragma('journal_mode = WAL');
+    limitPageCache(this.db);
     this.db.exec('CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID');
     this.insert = this.db.prepare('INSERT OR IGNORE INTO seen (id, at) VALUES (?, ?)');
     this.lookup = this.db.prepare('SELECT 1 FROM seen WHERE id = ?');

@@ -11,7 +11,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSy
 import { join } from 'node:path';
 import type { Clock, TimerHandle } from '../firmware-bridge/clock.ts';
 import type { Logger } from '../firmware-bridge/log.ts';
-import { backup, type BackupResult } from '../controller/store/backup.ts';
+import { backup } from '../controller/store/backup.ts';
 import { StoreClient } from '../controller/store/protocol.ts';
 
 export interface DemoBackupsOptions {
@@ -38,7 +38,6 @@ const TILE_BYTES = 256 * 1024;
 const FRAMES_KEPT = 4;
 
 export class DemoBackups {
-  readonly results: BackupResult[] = [];
   private client: StoreClient | undefined;
   private timers: { first?: TimerHandle; every?: TimerHandle } = {};
   private running: Promise<void> | undefined;
@@ -84,7 +83,6 @@ export class DemoBackups {
     this.generate();
     const r = await backup({ client, owner: o.owner, neighbours: o.neighbours, k: o.k, n: o.n, path: this.tree, passphrase: o.passphrase, kdfLogN: DEMO_KDF_LOG_N, sealers: 0 });
     writeFileSync(this.manifestFile, r.manifest);
-    this.results.push(r);
     o.log.info('demo backup', { files: r.files, chunks: r.chunks, newChunks: r.newChunks, shares: r.shares, uplinked: r.uplinked, manifest: r.manifestAddr });
   }
 

@@ -74,6 +74,8 @@ export interface SimulatedUplink {
 
 /** Upstream topics of the simulated site's relay. */
 export const SIM_UPSTREAM_PREFIX = 'canopy/sim';
+/** The relayed items the simulated cloud keeps (the newest): a day's backup chunks would be hundreds of MB. */
+export const SIM_CLOUD_KEEP = 32;
 
 export class SimulatedSite {
   readonly sim: BuiltSim;
@@ -94,7 +96,7 @@ export class SimulatedSite {
    */
   static async withUplink(opts: SimulatedSiteOptions & { outboxPath: string }): Promise<SimulatedSite> {
     const sim = buildSim(opts.scenario, opts.seed);
-    const cloud = await Upstream.start(SIM_UPSTREAM_PREFIX);
+    const cloud = await Upstream.start(SIM_UPSTREAM_PREFIX, { keep: SIM_CLOUD_KEEP });
     const dish = DISH_PROFILES[opts.scenario.satellite.dish];
     const satellite = new SatelliteLink({
       clock: sim.clock,

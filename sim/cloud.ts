@@ -1,7 +1,8 @@
 /**
  * The far side of the uplink (the simulator's cloud, and the tests'): an embedded aedes broker on a loopback port that records
- * every relayed item (decoded envelope) in arrival order and deduplicates by id, and can go away
- * and come back on the same port (an outage).
+ * the relayed items (decoded envelopes) in arrival order and deduplicates by id, and can go away
+ * and come back on the same port (an outage). A long run (the simulated site of `canopy start`)
+ * keeps only the newest items: each is a whole relayed body (a backup chunk: ~100 kB).
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
@@ -14,7 +15,15 @@ export interface Received {
   body: Buffer;
 }
 
+export interface UpstreamOptions {
+  /** The loopback port; 0 (default): a free one. */
+  port?: number;
+  /** How many of the newest items `received` keeps; default: all (the tests and benches read them all). */
+  keep?: number;
+}
+
 export class Upstream {
+  /** The items in arrival order (the newest `keep` of them), duplicates included. */
   readonly received: Received[] = [];
   readonly dedup = new Deduplicator();
   private server: Server | undefined;
@@ -24,17 +33,19 @@ export class Upstream {
   private constructor(
     readonly broker: Aedes,
     public port: number,
+    private readonly keep: number,
   ) {}
 
-  /** Starts on `port` (0: a free one); records publishes under `prefix`. */
-  static async start(prefix: string, port = 0): Promise<Upstream> {
+  /** Starts on a loopback port; records publishes under `prefix`. */
+  static async start(prefix: string, opts: UpstreamOptions = {}): Promise<Upstream> {
     const broker = await Aedes.createBroker();
-    const up = new Upstream(broker, port);
+    const up = new Upstream(broker, opts.port ?? 0, opts.keep ?? Infinity);
     broker.on('publish', (packet, client) => {
       if (!client || !packet.topic.startsWith(`${prefix}/`) || packet.topic.endsWith('/bridge/state')) return;
       const envelope = decodeEnvelope(packet.payload as Buffer);
       if (!envelope) throw new Error(`relayed payload without an envelope on ${packet.topic}`);
-      up.received.push({ id: envelope.id, topic: packet.topic, body: Buffer.from(envelope.body) });
+      if (up.keep > 0) up.received.push({ id: envelope.id, topic: packet.topic, body: Buffer.from(envelope.body) });
+      if (up.received.length > up.keep) up.received.shift();
       up.dedup.accept(envelope.id);
       up.waiters = up.waiters.filter((w) => (up.dedup.counts.fresh >= w.n ? (w.resolve(), false) : true));
     });

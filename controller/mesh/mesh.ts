@@ -34,6 +34,7 @@ import { LoginLimiter } from './login-limiter.ts';
 import { ScryptPool } from './scrypt-pool.ts';
 import { isValidFilter, topicMatches } from './filters.ts';
 import { LatestThrottle } from './throttle.ts';
+import { fillMqttLengthCache } from './mqtt-length-cache.ts';
 import {
   DEFAULT_BASE_TOPIC,
   decodeJson,
@@ -200,6 +201,7 @@ export class Mesh {
 
   async start(): Promise<void> {
     if (this.running) return;
+    fillMqttLengthCache();
     const scrypt = new ScryptPool(this.limits.maxConcurrentLogins);
     const fromFile = this.opts.usersFile === undefined ? undefined : usersFromFile(this.opts.usersFile, this.opts.users ?? []);
     if (fromFile) this.userList = fromFile.users;

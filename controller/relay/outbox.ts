@@ -9,6 +9,7 @@
  * as the items: the id counter, items delivered, items expired (dropped and counted, per class).
  */
 import Database from 'better-sqlite3';
+import { limitPageCache } from '../../common/sqlite.ts';
 import type { Clock } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../common/errors.ts';
 import { PRIORITY_CLASSES, type PerClass, type PriorityClass } from '../../common/topics.ts';
@@ -100,6 +101,7 @@ export class Outbox {
     // WAL: readers never block the writer, and a commit is one append (better-sqlite3 docs/performance.md).
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
+    limitPageCache(this.db);
     this.migrate();
     this.stmt = {
       insert: this.db.prepare('INSERT OR IGNORE INTO outbox (id, class, dest, body, created, expires) VALUES (?, ?, ?, ?, ?, ?)'),

@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { limitPageCache } from '../../common/sqlite.ts';
 import { SystemClock, type Clock } from '../../firmware-bridge/clock.ts';
 import { CanopyError } from '../../common/errors.ts';
 
@@ -119,6 +120,7 @@ export class ChunkStore {
     }
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
+    limitPageCache(this.db);
     this.db.exec(`CREATE TABLE IF NOT EXISTS chunks (
       addr TEXT PRIMARY KEY, cls TEXT NOT NULL, owner TEXT NOT NULL, tag TEXT NOT NULL,
       size INTEGER NOT NULL, created INTEGER NOT NULL, last_access INTEGER NOT NULL, body BLOB)`);

@@ -21,6 +21,8 @@ import { releaseBuild, rssMb, serviceNodeFlags } from '../rigs/processes.ts';
 const HOUR_MS = 3_600_000;
 /** The most the configuration allows (simulation.speed); the site runs slower if it cannot keep up. */
 const SPEED = 1000;
+/** Wall ms between readings: a simulated hour is ~20 wall s at the speed reached, and RSS swings ±20 MB with each backup's buffers, so a median wants many readings. */
+const READ_EVERY_MS = 250;
 
 interface Reading {
   simMs: number;
@@ -62,7 +64,7 @@ export const suite: BenchSuite = {
     let lastHour = -1;
     try {
       while (true) {
-        const code = await Promise.race([exited, new Promise<'tick'>((r) => setTimeout(() => r('tick'), 1000))]);
+        const code = await Promise.race([exited, new Promise<'tick'>((r) => setTimeout(() => r('tick'), READ_EVERY_MS))]);
         if (code !== 'tick') throw new Error(`canopy start exited (${code}) after ${readings.length} readings: ${tail.trim().split('\n').slice(-5).join(' / ')}`);
         const rss = rssMb(child.pid!);
         if (rss === undefined || simNowMs === undefined || simStartMs === undefined) continue;
