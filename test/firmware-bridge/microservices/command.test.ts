@@ -9,7 +9,7 @@ import { swarmCommand, VehicleActions, actionCommands } from '../../../firmware-
 import { seededRandom } from '../../../firmware-bridge/random.ts';
 import { recordedMessages } from '../../helpers/fixtures.ts';
 import { ScriptedAutopilot } from '../../helpers/scripted-autopilot.ts';
-import { runUntil } from '../../helpers/nodes.ts';
+import { nodePair, runUntil } from '../../helpers/nodes.ts';
 
 const R = common.MavResult;
 
@@ -159,16 +159,10 @@ async function recordedRefusal(rel: string) {
     if (r.message instanceof common.StatusText) answer.push(r);
   }
   const clock = new ManualClock();
-  const [ground, air] = createMemoryPair();
-  const gcs = new MavlinkNode({ clock, sysid: 255, compid: 190, heartbeatHz: 0 });
-  const channel = gcs.addLink(ground);
-  const vehicle = new MavlinkNode({ clock, sysid: 1, compid: 1, heartbeatHz: 0 });
-  vehicle.addLink(air);
+  const { a: gcs, b: vehicle, ca: channel, lb: air } = await nodePair({ clock });
   vehicle.on('message', ({ message }) => {
     if (message instanceof common.CommandLong && message.command === common.MavCmd.COMPONENT_ARM_DISARM) for (const r of answer) air.write(r.frame.raw);
   });
-  await ground.start();
-  await air.start();
   const texts = answer.slice(1).map((r) => (r.message as common.StatusText).text);
   return { clock, texts, sender: new CommandSender(gcs.portTo(channel, 1, 1)) };
 }

@@ -8,7 +8,7 @@ import { ParamClient, decodeParamValue, encodeParamValue } from '../../../firmwa
 import { MavParamError, ParamError } from '../../../firmware-bridge/protocol/wip.ts';
 import { recordedMessages } from '../../helpers/fixtures.ts';
 import { ScriptedAutopilot } from '../../helpers/scripted-autopilot.ts';
-import { runUntil } from '../../helpers/nodes.ts';
+import { nodePair, runUntil } from '../../helpers/nodes.ts';
 
 const T = common.MavParamType;
 
@@ -123,11 +123,7 @@ async function recordedArduCopter() {
     if (!answers.has(r.message.paramId)) answers.set(r.message.paramId, r.frame.raw);
   }
   const clock = new ManualClock();
-  const [ground, air] = createMemoryPair();
-  const gcs = new MavlinkNode({ clock, sysid: 255, compid: 190, heartbeatHz: 0 });
-  const channel = gcs.addLink(ground);
-  const vehicle = new MavlinkNode({ clock, sysid: 1, compid: 1, heartbeatHz: 0 });
-  vehicle.addLink(air);
+  const { a: gcs, b: vehicle, ca: channel, lb: air } = await nodePair({ clock });
   const asked: string[] = [];
   vehicle.on('message', ({ message }) => {
     if (!(message instanceof common.ParamRequestRead)) return;
@@ -135,8 +131,6 @@ async function recordedArduCopter() {
     const raw = answers.get(message.paramId);
     if (raw) air.write(raw);
   });
-  await ground.start();
-  await air.start();
   return { clock, asked, client: new ParamClient(gcs.portTo(channel, 1, 1)) };
 }
 
