@@ -101,7 +101,7 @@ export class SimMppt {
     const hexEvery = this.opts.hexEvery ?? 0;
     // An asynchronous HEX frame right after the checksum byte, as SmartSolars send them.
     if (hexEvery > 0 && this.blocksSent % hexEvery === 0) bytes = Buffer.concat([bytes, Buffer.from(':A0102000543\n', 'latin1')]);
-    this.write(this.corrupt(bytes));
+    this.write(corrupt(bytes, this.opts.byteErrorRate ?? 0, this.random));
   }
 
   private step(dtS: number, now: number): void {
@@ -117,7 +117,7 @@ export class SimMppt {
     const g = Math.max(0, o.irradiance());
     const availableW = (g / 1000) * (o.panelWp ?? 400) * (o.performance ?? 0.85);
     const capacityWh = o.batteryWh ?? 1200;
-    const restV = 11.8 + 1.4 * this.soc;
+    const restV = restVoltage(this.soc);
     let chargeW = 0;
     if (availableW < 1) {
       this.state = 0;
@@ -176,9 +176,11 @@ export class SimMppt {
     ];
   }
 
-  private corrupt(bytes: Buffer): Buffer {
-    return corrupt(bytes, this.opts.byteErrorRate ?? 0, this.random);
-  }
+}
+
+/** The simulated 12 V battery's resting voltage at a state of charge (both devices read the same battery model). */
+function restVoltage(soc: number): number {
+  return 11.8 + 1.4 * soc;
 }
 
 /** A noisy cable: each byte has one bit flipped with probability `rate`. */
@@ -276,7 +278,7 @@ export class SimBmv {
       this.lastDischargeMah = 0;
     }
     this.batteryA = amps;
-    this.batteryV = 11.8 + 1.4 * this.soc + amps * BATTERY_OHMS;
+    this.batteryV = restVoltage(this.soc) + amps * BATTERY_OHMS;
     const mV = Math.round(this.batteryV * 1000);
     this.minMv = Math.min(this.minMv, mV);
     this.maxMv = Math.max(this.maxMv, mV);
