@@ -70,7 +70,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   bench: {
     summary: 'run a benchmark suite and print its figures',
-    usage: ['canopy bench <suite> [--quick] [--json]', '', ...Object.entries(BENCH_SUITES).map(([n, what]) => `  ${n.padEnd(8)} ${what}`)].join('\n'),
+    usage: ['canopy bench <suite> [--quick] [--days N] [--json]', '', '  --quick   a shorter run (fleet: 2 days)', '  --days N  fleet: fly N simulated days (default 30)', '', ...Object.entries(BENCH_SUITES).map(([n, what]) => `  ${n.padEnd(8)} ${what}`)].join('\n'),
     load: () => import('./commands/bench.ts'),
   },
   config: {

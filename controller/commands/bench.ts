@@ -11,8 +11,17 @@ export type Figures = Record<string, number | boolean | string>;
 
 export interface BenchSuite {
   description: string;
-  run(progress: (msg: string) => void, options: { quick: boolean }): Promise<Figures>;
+  run(progress: (msg: string) => void, options: BenchOptions): Promise<Figures>;
 }
+
+export interface BenchOptions {
+  quick: boolean;
+  /** Simulated days, for the suites that fly days (fleet); undefined: the suite's own (30, or 2 with --quick). */
+  days?: number;
+}
+
+/** The suites that take --days. */
+const DAY_SUITES: readonly string[] = ['fleet'];
 
 /**
  * The suites and what each measures. Their code ships with the program in harness/bench/ (they
@@ -51,17 +60,23 @@ export async function run(args: string[], harness?: Harness): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false } },
+    options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false }, days: { type: 'string' } },
   });
   const name = positionals[0];
   if (!name || !SUITE_NAMES.includes(name as SuiteName)) {
     throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${name ? `unknown suite "${name}"` : 'no suite named'}; suites: ${SUITE_NAMES.join(', ')}`);
   }
+  let days: number | undefined;
+  if (values.days !== undefined) {
+    days = Number(values.days);
+    if (!Number.isInteger(days) || days < 1 || days > 366) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--days must be a whole number of days from 1 to 366, not "${values.days}"`);
+    if (!DAY_SUITES.includes(name)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `--days is for the suites that fly days (${DAY_SUITES.join(', ')}), not "${name}"`);
+  }
   if (!harness) throw new CanopyError('CANOPY_ERR_UNAVAILABLE', 'the bench suites come with the simulator, which this program was started without (run bin/canopy.js)');
   const suite = await harness.benchSuite(name as SuiteName);
   const progress = (msg: string) => process.stderr.write(`[bench ${name}] ${msg}\n`);
   progress(suite.description);
-  const figures = await suite.run(progress, { quick: values.quick ?? false });
+  const figures = await suite.run(progress, { quick: values.quick ?? false, ...(days !== undefined ? { days } : {}) });
   console.log(values.json ? JSON.stringify(figures) : formatFigures(figures));
   return 0;
 }

@@ -1,6 +1,6 @@
 /**
  * Bench suite `fleet`: the whole controller flying the cloudy scenario headless for 30 simulated
- * days (--quick: 2), 25 drones.
+ * days (--quick: 2; --days N), 25 drones.
  *   coverage_vs_bound_30d  share of daylight with the full net deployed ÷ the upper bound the
  *                          energy balance allows (goal ≥ 0.95). The bound is the share of daylight
  *                          in which the sun that actually fell on the net (the simulator's truth,
@@ -143,8 +143,8 @@ const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 
 export const suite: BenchSuite = {
   description: 'the fleet and the power budget over weeks of the cloudy scenario, on the measured sky and with an outside forecast',
-  async run(progress, { quick }) {
-    const days = quick ? 2 : 30;
+  async run(progress, { quick, days: asked }) {
+    const days = asked ?? (quick ? 2 : 30);
     const own = await fly(days, false, progress);
     const outside = await fly(days, true, progress);
     const site = own.site;

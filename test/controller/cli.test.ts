@@ -13,7 +13,7 @@ test('canopy --help lists every command; a command explains its own options', as
   for (const name of ['start', 'bench', 'tlog']) assert.match(help.stdout, new RegExp(`^  ${name} `, 'm'));
   const bench = await canopy('bench', '--help');
   assert.equal(bench.code, 0);
-  assert.match(bench.stdout, /canopy bench <suite> \[--quick\] \[--json\]/);
+  assert.match(bench.stdout, /canopy bench <suite> \[--quick\] \[--days N\] \[--json\]/);
   for (const suite of SUITE_NAMES) assert.match(bench.stdout, new RegExp(`\\b${suite}\\b`), `bench --help names the suite ${suite}`);
 });
 
@@ -24,6 +24,12 @@ test('an unknown command or suite is a usage error (64) with the known names', a
   const suite = await canopy('bench', 'nope');
   assert.equal(suite.code, 64);
   assert.match(suite.stderr, /unknown suite "nope"; suites: bridge, relay/);
+  const days = await canopy('bench', 'fleet', '--days', '0');
+  assert.equal(days.code, 64);
+  assert.match(days.stderr, /--days must be a whole number of days from 1 to 366, not "0"/);
+  const notDays = await canopy('bench', 'store', '--days', '3');
+  assert.equal(notDays.code, 64);
+  assert.match(notDays.stderr, /--days is for the suites that fly days \(fleet\), not "store"/);
 });
 
 test('canopy bench bridge --json prints one JSON object with the named figures', async () => {
