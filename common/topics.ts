@@ -10,6 +10,7 @@
  *   <base>/power                       PowerState, retained
  *   <base>/power/history               PowerHistory, retained (the last 24 h in 5-minute steps)
  *   <base>/uplink                      UplinkStatus, retained
+ *   <base>/relay/downlink              DownlinkStatus, retained (the prefetch queue: docs/prefetch.md)
  *   <base>/fleet                       FleetState, retained (the net's outline, roles, hold)
  *   <base>/bridge/state                "online" | "offline", retained (the controller's availability)
  *   <base>/bridge/event                BridgeEvent (fleet transitions), not retained
@@ -206,6 +207,44 @@ export interface UplinkStatus {
   updatedAt: number;
 }
 
+/** Where a prefetch stands (docs/prefetch.md). */
+export type DownlinkState = 'waiting-window' | 'waiting-energy' | 'waiting-phone' | 'waiting-upstream' | 'fetching' | 'done' | 'refused';
+
+/** One item of the downlink queue. */
+export interface DownlinkItemView {
+  item: string;
+  url: string;
+  cls: PriorityClass;
+  /** Asked to go now: a bulk item then does not wait for the midday surplus. */
+  now: boolean;
+  requestedBy: string;
+  title?: string;
+  state: DownlinkState;
+  /** Why it waits, or why it was refused, in words. */
+  reason: string | null;
+  /** Bytes in the phone's hot cache at the last look, and the item's size (null: not known yet). */
+  have: number;
+  total: number | null;
+  /** Bytes this item brought down the link (equal to its size when nothing was fetched twice). */
+  fetchedBytes: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Retained `<base>/relay/downlink`: the prefetch queue and what its traffic cost. */
+export interface DownlinkStatus {
+  /** The phone agent whose hot cache is filled. */
+  agent: string;
+  items: DownlinkItemView[];
+  /** Bytes fetched since the queue was created, and the dish's energy spent fetching them (Wh). */
+  fetchedBytes: number;
+  energyWh: number;
+  whPerGb: number | null;
+  /** The current window's downlink byte budget against what it carried (null: no window open). */
+  windowBytes: { budget: number | null; used: number } | null;
+  updatedAt: number;
+}
+
 /** Request and response payloads per bridge verb. */
 export interface BridgeVerbs {
   health_check: { request: Record<string, never>; response: { healthy: boolean } };
@@ -217,6 +256,9 @@ export interface BridgeVerbs {
   'drone/clear-fault': { request: { id: string }; response: { message: string } };
   'uplink/pause': { request: Record<string, never>; response: { message: string } };
   'uplink/resume': { request: Record<string, never>; response: { message: string } };
+  /** Fetch an item into the phone's hot cache (docs/prefetch.md). */
+  'cache/prefetch': { request: { item: string; url: string; class?: PriorityClass; title?: string; mime?: string; now?: boolean }; response: { message: string; item: DownlinkItemView } };
+  'cache/cancel': { request: { item: string; deletePartial?: boolean }; response: { message: string } };
 }
 export type BridgeVerb = keyof BridgeVerbs;
 
@@ -265,6 +307,7 @@ export function topicTree(base = DEFAULT_BASE_TOPIC) {
     power: `${base}/power`,
     powerHistory: `${base}/power/history`,
     uplink: `${base}/uplink`,
+    downlink: `${base}/relay/downlink`,
     fleet: `${base}/fleet`,
     bridgeState: `${base}/bridge/state`,
     event: `${base}/bridge/event`,
@@ -300,7 +343,8 @@ export const DEFAULT_DISCOVERY_PREFIX = 'homeassistant';
 export function classFilters(base: string, owner = '+', discoveryPrefix = DEFAULT_DISCOVERY_PREFIX): Record<TopicClass, string[]> {
   return {
     drone: [`${base}/drones/+`, `${base}/drones/+/availability`],
-    status: [`${base}/power`, `${base}/power/history`, `${base}/uplink`, `${base}/fleet`, `${base}/bridge/state`, `${base}/bridge/event`, `${base}/bridge/event/history`],
+    // relay/downlink lies under the relay class's filter too; it is status (viewers read it), and no client may publish it: the relay refuses a class it does not know.
+    status: [`${base}/power`, `${base}/power/history`, `${base}/uplink`, `${base}/relay/downlink`, `${base}/fleet`, `${base}/bridge/state`, `${base}/bridge/event`, `${base}/bridge/event/history`],
     command: [`${base}/drones/+/set`, `${base}/bridge/request/#`],
     response: [`${base}/bridge/response/#`],
     store: [`${base}/store/${owner}/#`],
@@ -320,6 +364,7 @@ export type ParsedTopic =
   | { kind: 'power' }
   | { kind: 'powerHistory' }
   | { kind: 'uplink' }
+  | { kind: 'downlink' }
   | { kind: 'fleet' }
   | { kind: 'bridgeState' }
   | { kind: 'event' }
@@ -360,6 +405,7 @@ export function parseTopic(base: string, topic: string): ParsedTopic | undefined
     case 'store':
       return second && levels.length >= 3 ? { kind: 'store', owner: second, path: rest(2) } : undefined;
     case 'relay':
+      if (levels.length === 2 && second === 'downlink') return { kind: 'downlink' };
       return isPriorityClass(second) && levels.length >= 3 && rest(2) ? { kind: 'relay', cls: second, dest: rest(2) } : undefined;
     case 'weather':
       return levels.length === 2 && second === 'forecast' ? { kind: 'forecast' } : undefined;

@@ -1,0 +1,157 @@
+/**
+ * The simulator's upstream content server: items of configurable sizes on a loopback HTTP server
+ * (node:http), their bytes generated deterministically from the item's name (an AES-128-CTR key
+ * stream, so any range is computed without the rest), with byte ranges (RFC 9110 §14: `Range`,
+ * 206 Partial Content with `Content-Range`, 416 past the end, `Accept-Ranges: bytes`). The harness
+ * puts it behind the simulated satellite link, like the weather service, so the site's downlink
+ * reaches it only while the dish is powered in a contact window.
+ *
+ *   GET /items/<name>       the item (200, or 206 for one range); 404 for an item it does not have
+ *   HEAD /items/<name>      its headers
+ *
+ * For tests: `ranges: false` serves the whole item to every request (a server without Range
+ * support); `failNext(n, status)` answers the next n requests with that status.
+ */
+import { createCipheriv, createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import rangeParser from 'range-parser';
+
+export interface ContentItem {
+  bytes: number;
+  mime?: string;
+}
+
+export interface ContentServerOptions {
+  items?: Record<string, ContentItem>;
+  /** Honour Range requests. Default true. */
+  ranges?: boolean;
+}
+
+/** The bytes [offset, offset + length) of the item named `name`: the same on every call. */
+export function contentBytes(name: string, offset: number, length: number): Buffer {
+  const key = createHash('sha256').update(`canopy content ${name}`).digest().subarray(0, 16);
+  const block = Math.floor(offset / 16);
+  // CTR mode: the counter block is the 16-byte big-endian block index, so the stream starts anywhere.
+  const iv = Buffer.alloc(16);
+  iv.writeBigUInt64BE(BigInt(block), 8);
+  const cipher = createCipheriv('aes-128-ctr', key, iv);
+  const skip = offset - block * 16;
+  const out = cipher.update(Buffer.alloc(skip + length));
+  return out.subarray(skip);
+}
+
+const PIECE = 64 * 1024;
+
+export class ContentServer {
+  private server: Server | undefined;
+  private readonly items = new Map<string, ContentItem>();
+  private failures: { n: number; status: number } = { n: 0, status: 500 };
+  port = 0;
+  /** Requests answered, and body bytes sent (what went down the link). */
+  requests = 0;
+  bytesServed = 0;
+  /** The Range header of every request, in order. */
+  readonly ranges: (string | undefined)[] = [];
+
+  constructor(private readonly opts: ContentServerOptions = {}) {
+    for (const [name, item] of Object.entries(opts.items ?? {})) this.add(name, item);
+  }
+
+  add(name: string, item: ContentItem): void {
+    if (!(Number.isSafeInteger(item.bytes) && item.bytes >= 0)) throw new RangeError(`item ${name}: bytes must be an integer ≥ 0`);
+    this.items.set(name, item);
+  }
+
+  /** The next `n` requests get `status` (a 5xx outage, a 404). */
+  failNext(n: number, status: number): void {
+    this.failures = { n, status };
+  }
+
+  url(name: string, port = this.port): string {
+    return `http://127.0.0.1:${port}/items/${encodeURIComponent(name)}`;
+  }
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => this.handle(req, res));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        this.port = (server.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    this.requests++;
+    this.ranges.push(req.headers.range);
+    const text = (status: number, body: string, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
+      res.end(body);
+    };
+    if (this.failures.n > 0) {
+      this.failures.n--;
+      return text(this.failures.status, `simulated failure ${this.failures.status}\n`);
+    }
+    const match = /^\/items\/([^/?]+)$/.exec(new URL(req.url ?? '/', 'http://localhost').pathname);
+    const name = match ? decodeURIComponent(match[1]!) : undefined;
+    const item = name === undefined ? undefined : this.items.get(name);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'GET or HEAD\n', { allow: 'GET, HEAD' });
+    if (!item || name === undefined) return text(404, `no item ${req.url}\n`);
+    const size = item.bytes;
+    let start = 0;
+    let end = size; // exclusive
+    let status = 200;
+    const headers: Record<string, string> = { 'content-type': item.mime ?? 'application/octet-stream' };
+    if (this.opts.ranges !== false) {
+      headers['accept-ranges'] = 'bytes';
+      const range = req.headers.range;
+      if (range !== undefined) {
+        const parsed = rangeParser(size, range, { combine: true });
+        // RFC 9110 §14.1.1: an unsatisfiable range set is answered 416 with the current length.
+        if (parsed === -1) return text(416, 'range not satisfiable\n', { 'content-range': `bytes */${size}` });
+        // An invalid Range header is ignored (§14.2): the whole item, 200.
+        if (parsed !== -2 && parsed.type === 'bytes' && parsed.length === 1) {
+          start = parsed[0]!.start;
+          end = parsed[0]!.end + 1;
+          status = 206;
+          headers['content-range'] = `bytes ${start}-${end - 1}/${size}`;
+        }
+      }
+    }
+    headers['content-length'] = String(end - start);
+    res.writeHead(status, headers);
+    if (req.method === 'HEAD') return void res.end();
+    this.stream(res, name, start, end);
+  }
+
+  /** Writes [from, to) in pieces, waiting for the socket to drain. */
+  private stream(res: ServerResponse, name: string, from: number, to: number): void {
+    let at = from;
+    const next = (): void => {
+      while (at < to) {
+        const n = Math.min(PIECE, to - at);
+        const piece = contentBytes(name, at, n);
+        at += n;
+        this.bytesServed += n;
+        if (!res.write(piece)) {
+          res.once('drain', next);
+          return;
+        }
+      }
+      res.end();
+    };
+    res.on('close', () => res.off('drain', next));
+    next();
+  }
+}
