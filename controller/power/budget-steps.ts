@@ -429,7 +429,7 @@ export function surplusUntilSunsetWh(p: ResolvedPowerProfile, forecast: readonly
 /**
  * The bus balance: the net's surplus reaches the bus (a deficit is the holders' own batteries'
  * business); the Pi, the radios and the pads take it first; the dish runs when the sun pays for
- * it, when the station battery is nearly full, or from 75 % when the forecast's surplus until
+ * it (`uplinkOnSurplus`), when the station battery is nearly full, or from 75 % when the forecast's surplus until
  * sunset (`refillWh`) refills the battery with an hour of the dish on top; the phone charges at
  * full rate above 60 %, else on what is left. The station battery makes up the difference
  * (positive: it discharges).
@@ -437,16 +437,18 @@ export function surplusUntilSunsetWh(p: ResolvedPowerProfile, forecast: readonly
 export function busBalance(
   p: ResolvedPowerProfile,
   x: { netSolarW: number; netHoverW: number; loads: ReturnType<typeof stationLoads>; socPct: number; shed: readonly Shed[]; refillWh?: number },
-): { uplinkGranted: boolean; phoneChargeW: number; stationBatteryW: number } {
+): { uplinkGranted: boolean; uplinkOnSurplus: boolean; phoneChargeW: number; stationBatteryW: number } {
   const surplusW = Math.max(0, x.netSolarW - x.netHoverW);
   const baseLoadW = p.piW + x.loads.radiosW + x.loads.padsW;
   const spare = surplusW - baseLoadW;
   const emptyWh = (1 - x.socPct / 100) * p.stationBatteryWh;
   const refills = x.socPct >= FORECAST_GRANT_FROM_PCT && (x.refillWh ?? 0) >= emptyWh + p.dishW.activeW;
-  const uplinkGranted = !x.shed.includes('uplink') && (spare >= p.dishW.activeW || x.socPct >= 90 || refills);
+  // The sun pays for the dish now (midday surplus), not the station battery: the downlink's bulk prefetch waits for this.
+  const uplinkOnSurplus = !x.shed.includes('uplink') && spare >= p.dishW.activeW;
+  const uplinkGranted = uplinkOnSurplus || (!x.shed.includes('uplink') && (x.socPct >= 90 || refills));
   const phoneChargeW = x.shed.includes('phone') ? 0 : Math.max(0, Math.min(p.phoneMaxW, x.socPct >= 60 ? p.phoneMaxW : spare - (uplinkGranted ? p.dishW.activeW : 0)));
   const loadsW = baseLoadW + x.loads.dishW + phoneChargeW;
-  return { uplinkGranted, phoneChargeW, stationBatteryW: loadsW - surplusW };
+  return { uplinkGranted, uplinkOnSurplus, phoneChargeW, stationBatteryW: loadsW - surplusW };
 }
 
 /**

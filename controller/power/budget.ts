@@ -138,6 +138,8 @@ export interface PowerBudget {
     stations: number;
     /** The dish may run now (the relay's uplink grant). */
     uplinkGranted: boolean;
+    /** The sun pays for the dish now (midday surplus), not the station battery (the downlink's bulk prefetch waits for it). */
+    uplinkOnSurplus: boolean;
     phoneChargeW: number;
     shed: Shed[];
     reason: string;
@@ -379,7 +381,7 @@ export class PowerPlanner {
       stationBattery: { soc: this.stationWh / p.stationBatteryWh, energyWh: this.stationWh, capacityWh: p.stationBatteryWh, measured: battery.measured },
       cloudCorrection: this.learnt.cloud,
       perDrone: { hoverW: hoverPer, solarW: solarPer, hoverCorrection: this.hoverCorrection },
-      decisions: { stations: decision.stations, uplinkGranted: bus.uplinkGranted, phoneChargeW: bus.phoneChargeW, shed, reason: decision.reason },
+      decisions: { stations: decision.stations, uplinkGranted: bus.uplinkGranted, uplinkOnSurplus: bus.uplinkOnSurplus, phoneChargeW: bus.phoneChargeW, shed, reason: decision.reason },
       sunset: { breakEvenAtMs: sunset.breakEvenAtMs, landByMs: sunset.landByMs },
       forecast,
       forecastSource: this.forecastSource(),

@@ -189,12 +189,14 @@ test('the station bus: the dish when the sun pays for it or the battery is nearl
   const loads = { dishW: 0, radiosW: 2, padsW: 0 };
   // 300 W of surplus, 6 W of base load: the dish (100 W) is granted and the phone charges at full rate.
   const sunny = busBalance(p, { netSolarW: 1300, netHoverW: 1000, loads, socPct: 50, shed: [] });
-  assert.deepEqual(sunny, { uplinkGranted: true, phoneChargeW: 30, stationBatteryW: 6 + 30 - 300 });
+  assert.deepEqual(sunny, { uplinkGranted: true, uplinkOnSurplus: true, phoneChargeW: 30, stationBatteryW: 6 + 30 - 300 });
   const thin = busBalance(p, { netSolarW: 1050, netHoverW: 1000, loads, socPct: 50, shed: [] });
-  assert.deepEqual(thin, { uplinkGranted: false, phoneChargeW: 30, stationBatteryW: 6 + 30 - 50 }, 'the phone takes what the dish did not get');
+  assert.deepEqual(thin, { uplinkGranted: false, uplinkOnSurplus: false, phoneChargeW: 30, stationBatteryW: 6 + 30 - 50 }, 'the phone takes what the dish did not get');
   const tiny = busBalance(p, { netSolarW: 1010, netHoverW: 1000, loads, socPct: 50, shed: [] });
   assert.equal(tiny.phoneChargeW, 4);
-  assert.equal(busBalance(p, { netSolarW: 0, netHoverW: 1000, loads, socPct: 92, shed: [] }).uplinkGranted, true, 'battery nearly full');
+  const full = busBalance(p, { netSolarW: 0, netHoverW: 1000, loads, socPct: 92, shed: [] });
+  assert.equal(full.uplinkGranted, true, 'battery nearly full');
+  assert.equal(full.uplinkOnSurplus, false, 'granted on the battery, not on the sun');
   assert.deepEqual(busBalance(p, { netSolarW: 2000, netHoverW: 1000, loads, socPct: 20, shed: ['uplink', 'phone'] }).uplinkGranted, false);
   assert.equal(busBalance(p, { netSolarW: 0, netHoverW: 1000, loads: { ...loads, padsW: 500 }, socPct: 70, shed: [] }).stationBatteryW, 4 + 2 + 500 + 30, 'a deficit in the air is not the bus\'s');
 
