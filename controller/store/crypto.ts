@@ -89,7 +89,7 @@ export function seal(keys: Pick<Keys, 'sealKey'>, id: Uint8Array, plaintext: Uin
 }
 
 /** The plaintext of a sealed chunk; CANOPY_ERR_STORE_CORRUPT when it fails authentication. */
-export function open(keys: Keys, id: Uint8Array, sealed: Uint8Array, what = `chunk ${Buffer.from(id).toString('hex')}`): Uint8Array {
+export function open(keys: Pick<Keys, 'sealKey'>, id: Uint8Array, sealed: Uint8Array, what = `chunk ${Buffer.from(id).toString('hex')}`): Uint8Array {
   if (sealed.length < NONCE_BYTES + TAG_BYTES) throw new CanopyError('CANOPY_ERR_STORE_CORRUPT', `${what}: ${sealed.length} bytes is too short for a sealed chunk`);
   try {
     const body = sealed.subarray(NONCE_BYTES);

@@ -19,6 +19,9 @@ import { isAddress, isStoreClass, type ChunkStore, type EntryInfo, type PutInput
 import { connectMqtt, decodeFrame, encodeFrame, errorReply, storeTopics, subscribe, type Reply, type StoreRequest } from './protocol.ts';
 import { answerChallenges } from './audit-proof.ts';
 import { loadOrCreateAgentKey, signReceipt, type AgentKey } from './receipts.ts';
+import { HOT_INDEX_FILE, HOT_PART_TAG, HotItems } from './hot-items.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface PhoneAgentOptions {
   store: ChunkStore;
@@ -41,7 +44,12 @@ export interface PhoneAgentOptions {
    * under the quota rule, and the hot-cache bytes it gets are counted.
    */
   reciprocity?: { room(neighbour: string): number; served(neighbour: string, bytes: number): void };
+  /** Part size of hot items created from now on (hot-items.ts; default 256 KiB). */
+  hotPartBytes?: number;
 }
+
+/** The retained hot-cache topic is republished at most this often. */
+const HOT_PUBLISH_MS = 1000;
 
 export interface AgentCounts {
   requests: number;
@@ -64,6 +72,9 @@ export class PhoneAgent {
   private readonly log: Logger;
   private puts: { input: PutInput; done: (e?: unknown, stored?: boolean) => void }[] = [];
   private key: AgentKey | undefined;
+  private hotItems: HotItems | undefined;
+  private hotTimer: NodeJS.Timeout | undefined;
+  private hotPublishedAt = 0;
 
   constructor(private readonly opts: PhoneAgentOptions) {
     this.tree = topicTree(opts.baseTopic);
@@ -73,6 +84,15 @@ export class PhoneAgent {
 
   get store(): ChunkStore {
     return this.opts.store;
+  }
+
+  /** The hot cache's items (hot-items.ts), opened on first use. */
+  get hot(): HotItems {
+    if (!this.hotItems) {
+      this.hotItems = new HotItems(this.opts.store, { partBytes: this.opts.hotPartBytes, owner: this.opts.name });
+      this.hotItems.on('change', () => this.scheduleHotPublish());
+    }
+    return this.hotItems;
   }
 
   async start(): Promise<void> {
@@ -106,6 +126,8 @@ export class PhoneAgent {
       await subscribe(client, this.topics.ask('+', '+')).catch((e: unknown) => this.log.info('not serving neighbours', { error: String(e) }));
     }
     client.publish(availability, 'online' satisfies Availability, { qos: 1, retain: true });
+    // What the cache holds now (evictions while the agent was away included).
+    if (this.hotItems || existsSync(join(this.opts.store.dir, HOT_INDEX_FILE))) this.scheduleHotPublish();
     this.log.info('store agent up', { name, serveNeighbours: !!this.opts.serveNeighbours, ingest: this.opts.ingest ?? null });
   }
 
@@ -114,6 +136,7 @@ export class PhoneAgent {
     if (!client) return;
     // Puts still batched are stored and answered while the connection is there to carry the replies.
     this.flushPuts();
+    if (this.hotTimer) this.publishHot();
     this.client = undefined;
     // Say goodbye if the broker is there to hear it (a broker already gone would never PUBACK).
     const offline = new Promise<void>((resolve) => client.publish(this.topics.availability(this.opts.name), 'offline', { qos: 1, retain: true }, () => resolve()));
@@ -121,6 +144,25 @@ export class PhoneAgent {
     await Promise.race([offline, new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)))]);
     clearTimeout(timer);
     await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+    this.hotItems?.close();
+    this.hotItems = undefined;
+  }
+
+  /** Debounced: one retained publish of the hot cache at most every HOT_PUBLISH_MS, the last change always included. */
+  private scheduleHotPublish(): void {
+    if (this.hotTimer || !this.client) return;
+    const wait = Math.max(0, this.hotPublishedAt + HOT_PUBLISH_MS - Date.now());
+    this.hotTimer = setTimeout(() => this.publishHot(), wait);
+    this.hotTimer.unref();
+  }
+
+  private publishHot(): void {
+    clearTimeout(this.hotTimer);
+    this.hotTimer = undefined;
+    if (!this.client || !this.hotItems) return;
+    this.hotPublishedAt = Date.now();
+    const { items, usedBytes, quotaBytes, partBytes } = this.hotItems.list();
+    this.client.publish(this.topics.hot(this.opts.name), JSON.stringify({ items, usedBytes, quotaBytes, partBytes }), { qos: 1, retain: true });
   }
 
   private onMessage(topic: string, payload: Buffer): void {
@@ -161,7 +203,8 @@ export class PhoneAgent {
     const store = this.opts.store;
     const nb = caller.neighbour;
     // What a neighbour may see: the hot cache and its own cold entries.
-    const visible = (e: EntryInfo | undefined) => e !== undefined && (nb === undefined || e.cls === 'hot' || (e.cls === 'cold' && e.owner === nb));
+    // Hot items' sealed parts are read through hot-http.ts (decrypted, for readers allowed), not as raw entries.
+    const visible = (e: EntryInfo | undefined) => e !== undefined && (nb === undefined || (e.cls === 'hot' && e.tag !== HOT_PART_TAG) || (e.cls === 'cold' && e.owner === nb));
     switch (req.op) {
       case 'put': {
         if (!isStoreClass(req.cls)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `store class "${String(req.cls)}": one of own, cold, hot`);
@@ -212,6 +255,18 @@ export class PhoneAgent {
         if (!answered) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `audit challenges come as 48-byte records (address and nonce), got ${body.length} bytes`);
         return { data: { missing: answered.missing }, body: answered.answers };
       }
+      case 'hot-write': {
+        if (nb) throw new CanopyError('CANOPY_ERR_DENIED', `neighbour "${nb}" may not write to the hot cache of "${this.opts.name}" (hot-status and hot-list only)`);
+        const { op: _op, ...w } = req;
+        return { data: { status: this.hot.write(w, body) } };
+      }
+      case 'hot-status':
+        return { data: { status: this.hot.status(req.item) } };
+      case 'hot-list':
+        return { data: { ...this.hot.list() } };
+      case 'hot-delete':
+        if (nb) throw new CanopyError('CANOPY_ERR_DENIED', `neighbour "${nb}" may not delete from the hot cache of "${this.opts.name}"`);
+        return { data: { deleted: this.hot.delete(req.item) } };
       case 'scrub':
         if (nb) throw new CanopyError('CANOPY_ERR_DENIED', 'only the owner may scrub the store');
         return { data: { report: await store.scrub() } };

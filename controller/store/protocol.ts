@@ -11,6 +11,7 @@
  *                                         entries and the hot cache, nothing of the owner's
  *   <base>/store/<nb>/answer/<client>     the phone's answer
  *   <base>/store/<agent>/availability     "online" | "offline", retained (the agent's will)
+ *   <base>/store/<agent>/hot              its hot cache ({ items, usedBytes, quotaBytes, partBytes }), retained
  *   <upstream prefix>/store/<owner>/blob/<tag>/<addr>
  *                                         on the upstream broker: sealed blobs the uplink relay
  *                                         delivered (sent to `<base>/relay/bulk/store/<owner>/blob/…`);
@@ -27,6 +28,7 @@ import { encodeEnvelope, topicTree, type TopicTree } from '../../common/topics.t
 import type { EntryInfo, ListFilter, ScrubReport, StoreClass, Usage } from './chunk-store.ts';
 import { decodeFrameBytes, encodeFrameBytes } from '../../common/frame.ts';
 import type { Receipt } from './receipts.ts';
+import type { HotList, HotStatus, HotWrite } from './hot-items.ts';
 
 export type StoreRequest =
   | { op: 'put'; addr: string; cls: StoreClass; tag?: string; owner?: string }
@@ -37,7 +39,16 @@ export type StoreRequest =
   | { op: 'usage' }
   | { op: 'scrub' }
   /** Audit challenges (audit-proof.ts) in the body: addr(32) ‖ nonce(16) each; the answers come back in the reply's body. */
-  | { op: 'audit' };
+  | { op: 'audit' }
+  /**
+   * Hot items (hot-items.ts, docs/cdn.md): the body is the plaintext [offset, offset + length); offset
+   * and length are whole parts but for the part ending at `total`; a part already present is kept.
+   * Trusted callers only, as hot-delete; neighbours may hot-status and hot-list.
+   */
+  | ({ op: 'hot-write' } & HotWrite)
+  | { op: 'hot-status'; item: string }
+  | { op: 'hot-list' }
+  | { op: 'hot-delete'; item: string };
 
 export type StoreOp = StoreRequest['op'];
 
@@ -52,6 +63,10 @@ export interface StoreReplies {
   scrub: { report: ScrubReport };
   /** Indexes of the challenges not answered (share not held, or not intact); the body has 8 bytes per challenge. */
   audit: { missing: number[] };
+  'hot-write': { status: HotStatus };
+  'hot-status': { status: HotStatus };
+  'hot-list': HotList;
+  'hot-delete': { deleted: boolean };
 }
 
 export type Reply = { rid: string; ok: true; data: Record<string, unknown> } | { rid: string; ok: false; code: CanopyErrorCode; error: string };
@@ -72,6 +87,8 @@ export function storeTopics(tree: TopicTree) {
     ask: (neighbour: string, client: string) => tree.store(neighbour, 'ask', client),
     answer: (neighbour: string, client: string) => tree.store(neighbour, 'answer', client),
     availability: (agent: string) => tree.store(agent, 'availability'),
+    /** The agent's hot cache (HotList), retained, republished after each change (at most once a second). */
+    hot: (agent: string) => tree.store(agent, 'hot'),
     /** The relay destination (below `<base>/relay/<class>/`) of a blob bound upstream. */
     blobDest: (owner: string, tag: string, addr: string) => `store/${owner}/blob/${tag}/${addr}`,
   };

@@ -12,7 +12,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CanopyError } from '../../common/errors.ts';
 
 export interface Receipt {
@@ -51,18 +51,23 @@ export function loadOrCreateAgentKey(dir: string): AgentKey {
     }
   } else {
     privateKey = generateKeyPairSync('ed25519').privateKey;
-    mkdirSync(dir, { recursive: true });
-    const tmp = `${path}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
+    writeKeyFile(path, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
   }
   return { privateKey, publicKey: createPublicKey(privateKey).export({ type: 'spki', format: 'der' }).toString('base64') };
+}
+
+/** A key file of the agent: written to a temporary name (mode 0600), fsynced and renamed, so a crash leaves the whole key or none. */
+export function writeKeyFile(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
 }
 
 function signedBytes(r: Omit<Receipt, 'sig' | 'v'>): Buffer {
