@@ -12,6 +12,9 @@
  *   drone/clear-fault { id }: a faulted drone is back in the plan (on its pad; off it, it waits to be carried back)
  *   uplink/pause    the dish goes off and stays off; items keep queueing
  *   uplink/resume   the uplink follows the contact plan and the power grant again
+ *   cache/prefetch  { item, url, class?, title?, mime?, now?, size? }: fetch an item into the phone's hot
+ *                   cache through the downlink (relay/downlink.ts, docs/prefetch.md)
+ *   cache/cancel    { item, deletePartial? }: take it off the downlink queue (and its parts out of the cache)
  */
 import type { Clock } from '../firmware-bridge/clock.ts';
 import { CanopyError } from '../common/errors.ts';
@@ -19,6 +22,8 @@ import { sysidOfDroneId, type DroneBridge } from './drone-bridge.ts';
 import type { Mesh } from './mesh/mesh.ts';
 import type { BridgeEvent } from '../common/topics.ts';
 import type { Relay } from './relay/relay.ts';
+import type { Downlink } from './relay/downlink.ts';
+import type { PriorityClass } from '../common/topics.ts';
 import type { SiteController } from './site.ts';
 
 export interface ActionTargets {
@@ -28,9 +33,24 @@ export interface ActionTargets {
   site?: SiteController;
   relay?: Relay;
   drones?: DroneBridge;
+  downlink?: Downlink;
 }
 
-export const ACTION_VERBS = ['fleet/launch', 'fleet/recall', 'drone/land', 'drone/carried-back', 'drone/clear-fault', 'uplink/pause', 'uplink/resume'] as const;
+export const ACTION_VERBS = ['fleet/launch', 'fleet/recall', 'drone/land', 'drone/carried-back', 'drone/clear-fault', 'uplink/pause', 'uplink/resume', 'cache/prefetch', 'cache/cancel'] as const;
+
+/** A string field of a request, or undefined when absent; anything else is refused. */
+function optionalString(verb: string, data: Record<string, unknown>, field: string): string | undefined {
+  const v = data[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${verb}: "${field}" must be a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function requiredString(verb: string, data: Record<string, unknown>, field: string, example: string): string {
+  const v = optionalString(verb, data, field);
+  if (v === undefined || v === '') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${verb} needs ${example}`);
+  return v;
+}
 
 function unavailable(what: string): never {
   throw new CanopyError('CANOPY_ERR_UNAVAILABLE', `${what}: not available on this site`);
@@ -57,7 +77,7 @@ export function registerActions(t: ActionTargets): () => void {
     const event: BridgeEvent = { type: 'action', data: { verb, ok, message, atMs: t.clock.now() } };
     void t.mesh.publish(t.mesh.topics.event, JSON.stringify(event)).catch(() => {});
   };
-  const handlers: Record<(typeof ACTION_VERBS)[number], (data: Record<string, unknown>) => Promise<string> | string> = {
+  const handlers: Record<(typeof ACTION_VERBS)[number], (data: Record<string, unknown>) => Promise<string | { message: string }> | string> = {
     'fleet/launch': () => {
       const site = t.site ?? unavailable('launch');
       site.launch();
@@ -99,13 +119,44 @@ export function registerActions(t: ActionTargets): () => void {
       relay.setPaused(false);
       return 'uplink resumed: it follows the contact plan and the power grant';
     },
+    'cache/prefetch': async (data) => {
+      const downlink = t.downlink ?? unavailable('prefetch (no relay, or relay.downlink: false)');
+      const verb = 'cache/prefetch';
+      const item = requiredString(verb, data, 'item', '{ "item": "<id>", "url": "https://…" }');
+      const url = requiredString(verb, data, 'url', '{ "item": "<id>", "url": "https://…" }');
+      const size = data.size;
+      if (size !== undefined && typeof size !== 'number') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${verb}: "size" must be a number of bytes`);
+      if (data.now !== undefined && typeof data.now !== 'boolean') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${verb}: "now" must be true or false`);
+      const view = await downlink.prefetch({
+        item,
+        url,
+        cls: optionalString(verb, data, 'class') as PriorityClass | undefined,
+        title: optionalString(verb, data, 'title'),
+        mime: optionalString(verb, data, 'mime'),
+        now: data.now === true,
+        size,
+        requestedBy: 'an admin (bridge request)',
+      });
+      const message = view.state === 'done' ? `${item} is in the hot cache already` : `${item} queued (${view.cls}${view.now ? ', now' : ''}): ${view.state}${view.reason ? ` — ${view.reason}` : ''}`;
+      return { message, item: view };
+    },
+    'cache/cancel': async (data) => {
+      const downlink = t.downlink ?? unavailable('prefetch cancel');
+      const verb = 'cache/cancel';
+      const item = requiredString(verb, data, 'item', '{ "item": "<id>" }');
+      if (data.deletePartial !== undefined && typeof data.deletePartial !== 'boolean') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `${verb}: "deletePartial" must be true or false`);
+      const r = await downlink.cancel(item, data.deletePartial === true);
+      if (!r.removed && !r.deleted) throw new CanopyError('CANOPY_ERR_NOT_FOUND', `${item} is not on the downlink queue${data.deletePartial ? ' nor in the hot cache' : ''}`);
+      return `${item} ${r.removed ? 'taken off the downlink queue' : 'was not queued'}${data.deletePartial ? (r.deleted ? '; its parts left the hot cache' : '; nothing of it was cached') : ''}`;
+    },
   };
   const offs = Object.entries(handlers).map(([verb, fn]) =>
     t.mesh.onRequest(verb, async (data) => {
       try {
-        const message = await fn(data);
-        announce(verb, true, message);
-        return { message };
+        const result = await fn(data);
+        const answer = typeof result === 'string' ? { message: result } : result;
+        announce(verb, true, answer.message);
+        return answer;
       } catch (e) {
         announce(verb, false, (e as Error).message);
         throw e;

@@ -14,6 +14,7 @@ import { parseLinkUrl } from '../firmware-bridge/links/url.ts';
 import { formatIssues } from './config-issues.ts';
 import type { MeshOptions } from './mesh/mesh.ts';
 import type { RelayOptions } from './relay/relay.ts';
+import type { DownlinkSettings } from './relay/downlink.ts';
 import type { SiteOptions } from './site.ts';
 import { parseSize } from './store/size.ts';
 import { vedirectUrl } from '../hardware/vedirect.ts';
@@ -187,6 +188,18 @@ export const ConfigSchema = z.strictObject({
       contactPlan: z.union([z.literal('always'), z.array(z.strictObject({ start: z.iso.datetime({ offset: true }), end: z.iso.datetime({ offset: true }), budgetBytes: z.number().int().positive().optional() }))]).default('always'),
       dish: z.strictObject({ watts: z.number().positive(), boot: duration.optional(), idleOff: duration.optional() }).optional(),
       classes: z.strictObject({ control: ClassSchema.optional(), hot: ClassSchema.optional(), bulk: ClassSchema.optional() }).optional(),
+      /** Prefetch into the phone's hot cache through the same dish (relay/downlink.ts, docs/prefetch.md); false: none. */
+      downlink: z
+        .union([
+          z.strictObject({
+            /** The queue's SQLite file (relative: in the data directory). */
+            queue: z.string().min(1).default('downlink.sqlite'),
+            /** Bytes the downlink may carry per contact window; unlimited when absent. */
+            windowBytes: z.number().int().positive().optional(),
+          }),
+          z.literal(false),
+        ])
+        .prefault({}),
     })
     .optional(),
   /** The station's Victron MPPT on VE.Direct, the power budget's reference cell (power/charge-controller.ts). */
@@ -494,6 +507,13 @@ export function siteOptions(c: CanopyConfig): Pick<SiteOptions, 'origin' | 'powe
 export function forecastOptions(c: CanopyConfig): ForecastFeedSettings | undefined {
   const f = c.site?.forecast;
   return f && { url: f.url, everyMs: f.every, fromMesh: f.fromMesh };
+}
+
+/** Downlink options from the config (its queue, the phone agent it fills: store.owner), or undefined without a relay or with `relay.downlink: false`. */
+export function downlinkOptions(c: CanopyConfig): DownlinkSettings | undefined {
+  const d = c.relay?.downlink;
+  if (!d) return undefined;
+  return { path: isAbsolute(d.queue) ? d.queue : join(dataDir(c), d.queue), agent: c.store?.owner ?? 'phone', windowBytes: d.windowBytes };
 }
 
 /** Relay options from the config, or undefined when no relay is configured. */

@@ -24,6 +24,8 @@ import { BatteryMonitor, type BatteryMonitorOptions } from '../power/battery-mon
 import { ChargeController, type ChargeControllerOptions } from '../power/charge-controller.ts';
 import { ForecastFeed, type ForecastFeedSettings, type UplinkAccess } from '../power/forecast-feed.ts';
 import { Relay, type RelayOptions } from '../relay/relay.ts';
+import { Downlink, type DownlinkSettings } from '../relay/downlink.ts';
+import { hotCache, MeshRequester } from '../relay/hot-cache.ts';
 import { SiteController, type SiteOptions } from '../site.ts';
 import { EventBus } from './bus.ts';
 import type { Extension } from './extension.ts';
@@ -50,6 +52,8 @@ export interface Environment {
   forecast?: ForecastFeedSettings;
   /** The uplink relay and its dish; absent: none. */
   relay?: Omit<RelayOptions, 'mesh' | 'clock' | 'log' | 'grant'>;
+  /** Prefetch into the phone's hot cache through the relay's dish (docs/prefetch.md); needs `relay`. Absent: none. */
+  downlink?: DownlinkSettings;
   /** The station's charge controller; absent: none. */
   chargeController?: Omit<ChargeControllerOptions, 'clock' | 'log'>;
   /** The station battery's monitor; absent: the budget integrates the station battery. */
@@ -73,6 +77,7 @@ export class Application {
   readonly chargeController: ChargeController | undefined;
   readonly batteryMonitor: BatteryMonitor | undefined;
   readonly forecastFeed: ForecastFeed | undefined;
+  readonly downlink: Downlink | undefined;
   readonly extensions: readonly Extension[];
   private readonly dashboardExtension: DashboardExtension | undefined;
   private readonly log: Logger;
@@ -104,6 +109,35 @@ export class Application {
     // The forecast's fetch goes out when the relay has the dish up for it (it asks), or, without a relay, while the budget grants the uplink.
     const uplink: UplinkAccess = relay ? { ready: () => relay.linkReady, want: (on) => relay.want('forecast', on) } : { ready: () => site?.grant() ?? false, want: () => {} };
     this.forecastFeed = site && env.forecast && new ForecastFeed({ ...env.forecast, clock, log: log.child('forecast'), offer: (text, arrival) => site.power.offerForecast(text, arrival), uplink, mesh });
+    // The downlink shares the relay's dish: it asks for the link as the forecast does, and a bulk item waits for the sun to pay for it.
+    let downlinkExtension: Extension | undefined;
+    if (mesh && relay && env.downlink) {
+      const { agent, ...settings } = env.downlink;
+      const requester = new MeshRequester(mesh);
+      const downlink = new Downlink({
+        ...settings,
+        hot: hotCache(agent, requester.request),
+        link: { ready: () => relay.linkReady, want: (on) => relay.want('downlink', on) },
+        power: { granted: () => (site ? (relayExtension?.granted ?? false) : true), surplus: () => (site ? (site.budget?.decisions.uplinkOnSurplus ?? false) : true) },
+        plan: env.relay!.plan,
+        dishWatts: env.relay!.dish?.watts,
+        mesh,
+        clock,
+        log,
+      });
+      this.downlink = downlink;
+      downlinkExtension = {
+        name: 'downlink',
+        start: async () => {
+          await requester.start();
+          await downlink.start();
+        },
+        stop: async () => {
+          await downlink.stop();
+          await requester.stop();
+        },
+      };
+    }
     this.drones = mesh && new DroneBridge({ node: this.gs.node, vehicles: this.gs.vehicles, mesh, bus: this.bus, log: log.child('drones'), streams: this.gs.streams, radioBaud: this.gs.radioBaud, fleetView: site?.fleetView, operatorLand: site?.operatorLand });
     const dashboard = config.dashboard;
     this.dashboardExtension = mesh && dashboard ? new DashboardExtension({ mesh, clock, log, host: dashboard.host, port: dashboard.port, discoveryPrefix: dashboard.homeAssistant }) : undefined;
@@ -116,7 +150,8 @@ export class Application {
       ...(bm ? [new PartExtension('battery-monitor', bm)] : []),
       ...(site ? [new PartExtension('site', site)] : []),
       ...(this.forecastFeed ? [this.forecastFeed] : []),
-      ...(mesh ? [new ActionsExtension({ mesh, clock, site, relay: this.relay, drones: this.drones })] : []),
+      ...(downlinkExtension ? [downlinkExtension] : []),
+      ...(mesh ? [new ActionsExtension({ mesh, clock, site, relay: this.relay, drones: this.drones, downlink: this.downlink })] : []),
       ...(this.dashboardExtension ? [this.dashboardExtension] : []),
       new RadiosExtension(this.gs),
     ];

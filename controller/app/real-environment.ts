@@ -9,7 +9,7 @@ import { createLink } from '../../firmware-bridge/links/index.ts';
 import { parseLinkUrl } from '../../firmware-bridge/links/url.ts';
 import type { Logger } from '../../firmware-bridge/log.ts';
 import type { Clock } from '../../firmware-bridge/clock.ts';
-import { forecastOptions, relayOptions, siteOptions, type CanopyConfig } from '../config.ts';
+import { downlinkOptions, forecastOptions, relayOptions, siteOptions, type CanopyConfig } from '../config.ts';
 import type { MeshUser } from '../mesh/users.ts';
 import { linkSigning, type LinkSigning } from '../signing.ts';
 import type { Environment } from './application.ts';
@@ -28,6 +28,7 @@ export function realEnvironment(c: CanopyConfig, o: { log: Logger; users: MeshUs
     site: siteOptions(c),
     forecast: forecastOptions(c),
     relay: relayOptions(c),
+    downlink: downlinkOptions(c),
     chargeController: c.chargeController && { ...c.chargeController },
     batteryMonitor: c.batteryMonitor && { ...c.batteryMonitor },
   };

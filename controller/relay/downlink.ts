@@ -31,10 +31,8 @@ import type { Mesh } from '../mesh/mesh.ts';
 import { LatestThrottle } from '../mesh/throttle.ts';
 import type { UplinkAccess } from '../power/forecast-feed.ts';
 import { ContactPlan, WindowBudget, type ContactWindow } from './contact-plan.ts';
-import type { HotCache, HotStatus } from './hot-cache.ts';
-
-/** The contract's item ids. */
-export const ITEM_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+import { isHotItem, type HotStatus } from '../store/hot-items.ts';
+import type { HotCache } from './hot-cache.ts';
 
 export interface PrefetchRequest {
   item: string;
@@ -58,6 +56,16 @@ export interface DownlinkPower {
   granted(): boolean;
   /** The sun pays for the dish now (midday surplus), not the station battery. */
   surplus(): boolean;
+}
+
+/** What the configuration (or the simulated site) says of the downlink. */
+export interface DownlinkSettings {
+  /** The queue's SQLite file. */
+  path: string;
+  /** The phone agent whose hot cache is filled. */
+  agent: string;
+  /** Bytes the downlink may carry per window; unlimited when absent. */
+  windowBytes?: number;
 }
 
 export interface DownlinkOptions {
@@ -233,7 +241,7 @@ export class Downlink {
   async prefetch(req: PrefetchRequest): Promise<DownlinkItemView> {
     const db = this.requireDb();
     const cls = req.cls ?? 'bulk';
-    if (typeof req.item !== 'string' || !ITEM_ID.test(req.item)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `item id ${JSON.stringify(req.item)}: 1–64 of a-z 0-9 . _ -, starting with a letter or digit`);
+    if (!isHotItem(req.item)) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `item id ${JSON.stringify(req.item)}: 1–64 of a-z 0-9 . _ -, starting with a letter or digit`);
     let url: URL;
     try {
       url = new URL(String(req.url));

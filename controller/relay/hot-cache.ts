@@ -1,45 +1,16 @@
 /**
  * The phone's hot cache as the downlink uses it: the four hot-item ops of the store protocol
- * (docs/prefetch.md, the hot-items contract), asked of one store agent through anything that can
+ * (protocol.ts, answered by hot-items.ts on the phone), asked of one store agent through anything that can
  * send a store request — a StoreClient (tests, the bench) or the controller's own mesh
  * (meshRequester: the controller publishes on the agent's `req` topic as the trusted relay).
  */
 import { randomBytes } from 'node:crypto';
 import { CanopyError, isCanopyError } from '../../common/errors.ts';
 import type { Mesh } from '../mesh/mesh.ts';
-import { decodeFrame, encodeFrame, storeTopics, type Reply } from '../store/protocol.ts';
+import type { HotList, HotStatus, HotWrite } from '../store/hot-items.ts';
+import { decodeFrame, encodeFrame, storeTopics, type Reply, type StoreRequest } from '../store/protocol.ts';
 
-/** What the phone agent says of one hot item (the contract's HotStatus). */
-export interface HotStatus {
-  item: string;
-  mime: string;
-  title?: string;
-  source?: string;
-  total: number | null;
-  partBytes: number;
-  have: number;
-  contiguous: number;
-  /** Byte ranges [start, end) not present, up to `total`. */
-  missing: [number, number][];
-  complete: boolean;
-  updatedAt: number;
-}
-
-export interface HotList {
-  items: HotStatus[];
-  usedBytes: number;
-  quotaBytes: number | null;
-  partBytes: number;
-}
-
-export interface HotWrite {
-  item: string;
-  offset: number;
-  total?: number;
-  mime?: string;
-  title?: string;
-  source?: string;
-}
+export type { HotList, HotStatus, HotWrite };
 
 export interface HotCache {
   /** The agent whose cache this is. */
@@ -52,7 +23,7 @@ export interface HotCache {
 }
 
 /** Sends one store request to `agent` and resolves with the reply's data (StoreClient.request's shape). */
-export type StoreRequester = (agent: string, req: { op: string } & Record<string, unknown>, body?: Uint8Array) => Promise<{ data: unknown; body: Uint8Array }>;
+export type StoreRequester = (agent: string, req: StoreRequest, body?: Uint8Array) => Promise<{ data: unknown; body: Uint8Array }>;
 
 /** The hot-item ops of `agent` over a requester. */
 export function hotCache(agent: string, request: StoreRequester): HotCache {
