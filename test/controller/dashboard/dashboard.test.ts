@@ -217,7 +217,7 @@ test('dashboard server: local assets, /metrics, Home Assistant discovery and adm
     assert.equal(ev.type === 'action' && ev.data.verb, verb, 'the action is announced for the event log');
     return JSON.parse(r.payload.toString()) as BridgeResponse<{ message: string }>;
   };
-  assert.deepEqual([...ACTION_VERBS].sort(), ['drone/carried-back', 'drone/clear-fault', 'drone/land', 'fleet/launch', 'fleet/recall', 'uplink/pause', 'uplink/resume']);
+  assert.deepEqual([...ACTION_VERBS].sort(), ['cache/cancel', 'cache/prefetch', 'drone/carried-back', 'drone/clear-fault', 'drone/land', 'fleet/launch', 'fleet/recall', 'uplink/pause', 'uplink/resume']);
 
   // A viewer's request is refused by the broker: the connection is closed, nothing changes.
   assert.equal(await publishOutcome(viewer, 'canopy/bridge/request/fleet/recall', '{}'), 'closed');
