@@ -277,6 +277,19 @@ export const ConfigSchema = z.strictObject({
         .prefault({}),
       /** Fly the net as soon as Canopy starts; by default it waits for an admin's launch (dashboard, or <base>/bridge/request/fleet/launch). */
       autoLaunch: z.boolean().default(false),
+      /**
+       * The site's recorded climate (docs/forecast.md): the mean sky index (measured over clear-sky
+       * irradiance, 0–1), one figure or twelve (January first), e.g. from PVGIS. The forecast's
+       * fallback pools it with the sky the site measures; absent: the measured sky alone.
+       */
+      climate: z
+        .strictObject({
+          skyIndex: z.union([
+            z.number().gt(0).max(1),
+            z.array(z.number().gt(0).max(1)).refine((a) => a.length === 12, { message: 'give one sky index, or twelve (one per month, January first)' }),
+          ]),
+        })
+        .optional(),
       /** An outside weather forecast for the power budget (docs/forecast.md); absent: it forecasts from the measured sky alone. */
       forecast: z
         .strictObject({
@@ -490,6 +503,7 @@ export function siteOptions(c: CanopyConfig): Pick<SiteOptions, 'origin' | 'powe
       radiosW: 2 * c.links.drones.length,
       // The relay powers the dish or not; it reports no idle state, so both figures are its rating.
       ...(c.relay?.dish ? { dishW: { idleW: c.relay.dish.watts, activeW: c.relay.dish.watts } } : {}),
+      ...(s.climate ? { climateSkyIndex: s.climate.skyIndex } : {}),
       ...(s.forecast ? { outsideForecast: { maxAgeMs: s.forecast.maxAge, placeToleranceKm: s.forecast.placeToleranceKm } } : {}),
     },
     fleet: {

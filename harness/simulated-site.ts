@@ -19,7 +19,8 @@ import type { MeshOptions } from '../controller/mesh/mesh.ts';
 import type { MeshUser } from '../controller/mesh/users.ts';
 import type { PowerBudget } from '../controller/power/budget.ts';
 import type { SiteController } from '../controller/site.ts';
-import { buildSim, type BuiltSim, type SimEvent } from '../sim/build.ts';
+import { buildSim, startMs, type BuiltSim, type SimEvent } from '../sim/build.ts';
+import { recordedSkyIndex } from '../sim/sun.ts';
 import { Upstream } from '../sim/cloud.ts';
 import { runFast, runRealTime } from '../sim/runner.ts';
 import { isInContact, DISH_PROFILES, SatelliteLink } from '../sim/satellite.ts';
@@ -340,6 +341,7 @@ function simulatedEnvironment(s: Scenario, sim: BuiltSim, log: Logger, dishOn: (
         dishW: dish,
         spares: Math.max(1, s.swarm.spares),
         radiosW: 2 * s.radios.count,
+        ...(s.weather.clouds.recorded ? { climateSkyIndex: recordedClimate(s) } : {}),
       },
       fleet: { altitudeM: s.swarm.altitudeM, spacingM: s.swarm.spacingM, windMs: () => sim.world.wind.meanMs, windLimitMs: 12 },
       referenceGhi: () => sim.world.last.ghiWm2,
@@ -370,4 +372,11 @@ function simulatedChargeController(sim: BuiltSim, panelWp: number): { link: Link
       },
     },
   };
+}
+
+/** The sky index a climate record gives the scenario's site (site.climate): its cloud climate in the year before the run, drawn apart from the run's own clouds. */
+function recordedClimate(s: Scenario): number {
+  const l = s.location;
+  const year = 365 * 86_400_000;
+  return recordedSkyIndex({ latitudeDeg: l.latitudeDeg, longitudeDeg: l.longitudeDeg, elevationM: l.elevationM, linkeTurbidity: s.weather.linkeTurbidity, meanCover: s.weather.clouds.meanCover, changeHours: s.weather.clouds.change / 3_600_000, seed: 0x5eed_c11, fromMs: startMs(s) - year });
 }

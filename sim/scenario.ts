@@ -118,8 +118,14 @@ export const ScenarioSchema = z.strictObject({
           change: duration.default(3 * HOUR_MS),
           /** Later changes of the mean cover (a front closing in, clearing after); the sky turns within one `change`. */
           changes: z.array(z.strictObject({ at: duration, meanCover: fraction })).default([]),
+          /**
+           * The controller knows the site's climate from a record (site.climate), as a real site
+           * configured from PVGIS would: the sky index of this mean cover in another year. false:
+           * it learns the climate from the sky it measures alone.
+           */
+          recorded: z.boolean().default(true),
         })
-        .default({ meanCover: 0, change: 3 * HOUR_MS, changes: [] }),
+        .default({ meanCover: 0, change: 3 * HOUR_MS, changes: [], recorded: true }),
       /** Linke turbidity for the Ineichen–Perez clear sky (2 very clean air … 6 hazy). */
       linkeTurbidity: z.number().min(1).max(10).default(3),
       /** The simulated weather service's error against this sky (sim/weather-service.ts); σ of natural logs, and of the clouds' timing. */
@@ -134,7 +140,7 @@ export const ScenarioSchema = z.strictObject({
         })
         .default(DEFAULT_FORECAST_ERROR),
     })
-    .default({ wind: { meanMs: 3, gustMs: 1, directionDeg: 270, changes: [] }, clouds: { meanCover: 0, change: 3 * HOUR_MS, changes: [] }, linkeTurbidity: 3, forecast: DEFAULT_FORECAST_ERROR }),
+    .default({ wind: { meanMs: 3, gustMs: 1, directionDeg: 270, changes: [] }, clouds: { meanCover: 0, change: 3 * HOUR_MS, changes: [], recorded: true }, linkeTurbidity: 3, forecast: DEFAULT_FORECAST_ERROR }),
   radios: z
     .strictObject({
       /** Ground radios; drones are spread over them round-robin. */

@@ -76,6 +76,26 @@ export class CloudCover {
   }
 }
 
+/**
+ * The site's climate as a record would give it (PVGIS, a weather station's years): the sky index,
+ * transmitted over clear-sky energy, of the same cloud climate (mean cover, change time) in
+ * another year, hour by hour over `days` from `fromMs`. Another seed: the record knows the
+ * climate, not this year's clouds.
+ */
+export function recordedSkyIndex(opts: SiteSky & { meanCover: number; changeHours: number; seed: number; fromMs: number; days?: number }): number {
+  const clear = clearSky(opts);
+  const clouds = new CloudCover({ seed: opts.seed, meanCover: opts.meanCover, changeHours: opts.changeHours, startMs: opts.fromMs });
+  let measured = 0;
+  let clearSum = 0;
+  for (let h = 0; h < 24 * (opts.days ?? 365); h++) {
+    const t = opts.fromMs + h * 3_600_000 + 1_800_000;
+    const g = clear.ghiWm2(t);
+    measured += g * clouds.factor(t);
+    clearSum += g;
+  }
+  return clearSum > 0 ? measured / clearSum : 1;
+}
+
 export interface SunSkyModel extends ClearSky {
   /** Transmitted fraction due to clouds (1 without clouds). */
   cloudFactor(timeMs: number): number;

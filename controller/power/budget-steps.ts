@@ -9,7 +9,7 @@ import type { ForecastPoint, PowerInputs, PowerProfile, Shed } from './budget.ts
 import { skyFactorAt, type ForecastSky } from './outside-forecast.ts';
 
 /** A profile with every default filled in. */
-export type ResolvedPowerProfile = Required<Omit<PowerProfile, 'site' | 'outsideForecast'>> & Pick<PowerProfile, 'site' | 'outsideForecast'>;
+export type ResolvedPowerProfile = Required<Omit<PowerProfile, 'site' | 'outsideForecast' | 'climateSkyIndex'>> & Pick<PowerProfile, 'site' | 'outsideForecast' | 'climateSkyIndex'>;
 
 /** The profile's defaults (see PowerProfile). */
 export function resolvePowerProfile(profile: PowerProfile): ResolvedPowerProfile {
@@ -39,6 +39,8 @@ const CLOUD_PERSISTENCE_H = 2;
 const CLOUD_SMOOTHING_MIN = 2;
 /** The site's climate: the sky's transmittance averaged, weighted by energy, over about a week. */
 const CLIMATE_DAYS = 7;
+/** A configured climate (site.climate) weighs as much as this many days of measured sky: a week's measurement and the record share the say. */
+export const CLIMATE_PRIOR_DAYS = 7;
 /** Time constant of the hover correction learnt from the holders' draw, minutes. */
 const HOVER_SMOOTHING_MIN = 10;
 /** A dip is bridged whole when the holders' lowest battery is above this, until it falls below the next. */
@@ -157,6 +159,12 @@ export interface SkyState {
   skyAtMs: number;
   /** Decaying sums of measured and clear-sky irradiance × time: their ratio is the site's climate. */
   climate: { measured: number; clear: number };
+  /**
+   * The site's climate from a record (site.climate: the month's mean sky index, e.g. PVGIS), as sums
+   * of the same kind that do not decay: CLIMATE_PRIOR_DAYS of clear sky at that index. Absent: the
+   * climate is what was measured alone.
+   */
+  prior?: { measured: number; clear: number };
 }
 
 export const UNSEEN_SKY: Readonly<SkyState> = Object.freeze({ cloud: 1, seenSky: false, skyAtMs: 0, climate: Object.freeze({ measured: 0, clear: 0 }) });
@@ -178,16 +186,26 @@ export function learnSky(s: Readonly<SkyState>, skyRatio: number | undefined, cl
     seenSky: true,
     skyAtMs: now,
     climate: { measured: climate.measured + r * clearGhiWm2 * dtH, clear: climate.clear + clearGhiWm2 * dtH },
+    ...(s.prior ? { prior: s.prior } : {}),
   };
 }
 
 /**
- * The site's climate: measured over clear-sky energy in the last week or so (1 before anything
- * was measured). Without a weather forecast from outside the day-ahead forecast rests on it:
- * nothing local predicts tomorrow's clouds better.
+ * The site's climate: measured over clear-sky energy in the last week or so, pooled with the
+ * configured record's (SkyState.prior) when there is one; 1 (the clear sky) before anything was
+ * measured or configured. Without a weather forecast from outside the day-ahead forecast rests on
+ * it: nothing local predicts tomorrow's clouds better.
  */
 export function climateFactor(s: Readonly<SkyState>): number {
-  return s.climate.clear > 0 ? s.climate.measured / s.climate.clear : 1;
+  const measured = s.climate.measured + (s.prior?.measured ?? 0);
+  const clear = s.climate.clear + (s.prior?.clear ?? 0);
+  return clear > 0 ? measured / clear : 1;
+}
+
+/** The sky state with the site's recorded climate (sky index 0–1) weighing as CLIMATE_PRIOR_DAYS of clear days of `clearDayWh` (Wh/m²). */
+export function withClimatePrior(s: Readonly<SkyState>, skyIndex: number, clearDayWh: number): SkyState {
+  const clear = CLIMATE_PRIOR_DAYS * clearDayWh;
+  return { ...s, prior: { measured: skyIndex * clear, clear } };
 }
 
 // ---- Step 2: the forecast -----------------------------------------------------------------------

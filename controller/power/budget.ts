@@ -42,6 +42,7 @@ import {
   landAllMs,
   launchAllMs,
   learnSky,
+  withClimatePrior,
   modelHoverPerDroneW,
   referenceCell,
   requiredFleet,
@@ -101,6 +102,12 @@ export interface PowerProfile {
   landAllMs?: number;
   /** What an outside weather forecast must meet to be taken (outside-forecast.ts ForecastLimits). */
   outsideForecast?: ForecastLimits;
+  /**
+   * The site's recorded climate (site.climate): the mean sky index, measured over clear-sky GHI,
+   * one figure or one per month (January first, by the UTC month). The climate the forecast
+   * falls back to pools it with what the site measures (budget-steps.ts climateFactor).
+   */
+  climateSkyIndex?: number | readonly number[];
 }
 
 export interface ForecastPoint {
@@ -203,6 +210,8 @@ export class PowerPlanner {
   /** The outside forecast taken, and its sky per hour; undefined: none, or it went stale. */
   private outside: { forecast: OutsideForecast; sky: ForecastSky } | undefined;
   private refused: ForecastSource['refused'] = null;
+  /** The UTC month whose recorded climate is in `learnt.prior` (-1: none yet). */
+  private climateMonth = -1;
 
   constructor(
     private readonly clock: Clock,
@@ -212,6 +221,20 @@ export class PowerPlanner {
     this.sky = clearSky(profile.site);
     this.stationWh = this.p.stationBatteryWh * this.p.stationInitialSoc;
     this.lastMs = clock.now();
+    this.recordedClimate(this.lastMs);
+  }
+
+  /** Puts the month's recorded climate (PowerProfile.climateSkyIndex) into the sky learnt, when the month changes. */
+  private recordedClimate(now: number): void {
+    const index = this.p.climateSkyIndex;
+    if (index === undefined) return;
+    const month = new Date(now).getUTCMonth();
+    if (month === this.climateMonth) return;
+    this.climateMonth = month;
+    const dayStart = now - (now % 86_400_000);
+    let clearDayWh = 0;
+    for (let t = dayStart; t < dayStart + 86_400_000; t += 900_000) clearDayWh += this.sky.ghiWm2(t + 450_000) * 0.25;
+    this.learnt = withClimatePrior(this.learnt, typeof index === 'number' ? index : index[month]!, clearDayWh);
   }
 
   get budget(): PowerBudget | undefined {
@@ -333,6 +356,7 @@ export class PowerPlanner {
     const now = this.clock.now();
     const dtH = Math.max(0, now - this.lastMs) / 3600_000;
     this.lastMs = now;
+    this.recordedClimate(now);
     // 1. Sources: the holders' batteries and the reference cell measure the sky (and hover).
     const clearGhi = this.sky.ghiWm2(now);
     const modelPer = this.solarPerDroneW(clearGhi);

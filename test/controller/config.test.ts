@@ -159,6 +159,9 @@ test('site.forecast: the sample\'s block as shipped, its settings reaching the b
   assert.deepEqual(forecastOptions(c), { url: 'https://api.open-meteo.com/v1/forecast?latitude=53.55&longitude=9.99&hourly=cloud_cover,shortwave_radiation&timezone=GMT&forecast_days=3', everyMs: 3 * 3600_000, fromMesh: true });
   assert.deepEqual(siteOptions(c)!.power.outsideForecast, { maxAgeMs: 24 * 3600_000, placeToleranceKm: 30 });
   assert.equal(forecastOptions(parseConfig('site: { location: { latitudeDeg: 1, longitudeDeg: 2 } }', 'c.yaml')), undefined, 'no forecast section, no feed');
+  assert.equal((siteOptions(c)!.power.climateSkyIndex as readonly number[]).length, 12, "the sample's recorded climate reaches the budget, a sky index per month");
+  assert.equal(siteOptions(parseConfig('site: { location: { latitudeDeg: 1, longitudeDeg: 2 }, climate: { skyIndex: 0.7 } }', 'c.yaml'))!.power.climateSkyIndex, 0.7);
+  assert.equal(siteOptions(parseConfig('site: { location: { latitudeDeg: 1, longitudeDeg: 2 } }', 'c.yaml'))!.power.climateSkyIndex, undefined, 'no record: the measured sky alone');
 
   const problem = (forecast: string) => {
     try {
@@ -181,4 +184,17 @@ test('site.forecast: the sample\'s block as shipped, its settings reaching the b
   assert.match(problem('{ placeToleranceKm: -5 }'), /site\.forecast\.placeToleranceKm/);
   assert.match(problem('{ fromMesh: "yes" }'), /site\.forecast\.fromMesh/);
   assert.match(problem('{ uri: "x" }'), /site\.forecast\.uri/);
+  const climate = (block: string) => {
+    try {
+      parseConfig(`site: { location: { latitudeDeg: 53.55, longitudeDeg: 9.99 }, climate: ${block} }`, 'canopy.yaml');
+    } catch (e) {
+      assert.ok(isCanopyError(e, 'CANOPY_ERR_CONFIG'));
+      return (e as Error).message;
+    }
+    assert.fail(`accepted ${block}`);
+  };
+  assert.match(climate('{ skyIndex: 1.4 }'), /site\.climate\.skyIndex/);
+  assert.match(climate('{ skyIndex: [0.5, 0.6] }'), /site\.climate\.skyIndex: .*one sky index, or twelve/);
+  assert.match(climate('{ skyIndex: 0 }'), /site\.climate\.skyIndex/);
+  assert.match(climate('{ index: 0.5 }'), /site\.climate/);
 });

@@ -253,3 +253,18 @@ test('a passing cloud is bridged whole on the holders\' batteries while they hav
   for (let i = 0; i < 30; i++) c = q.update({ available: 25, holding: 24, charging: 0, holdersMinSoc: 0.4, measured: { holders: 24, batteryW: 24 * hover * 0.06 } });
   assert.ok(c.decisions.stations < 24, `${c.decisions.stations}`);
 });
+
+test('site.climate: the recorded sky index shapes tomorrow before anything is measured, month by month', () => {
+  const clock = at('2026-06-30T18:00:00Z');
+  const months = Array.from({ length: 12 }, (_, m) => (m === 5 ? 0.5 : m === 6 ? 0.8 : 0.9));
+  const p = new PowerPlanner(clock, { ...profile(), climateSkyIndex: months });
+  const bare = new PowerPlanner(clock, profile());
+  const ratioAt = (b: ReturnType<PowerPlanner['update']>, iso: string) => {
+    const x = b.forecast.find((f) => f.atMs === Date.parse(iso))!;
+    return x.expectedGhiWm2 / x.clearSkyGhiWm2;
+  };
+  assert.ok(Math.abs(ratioAt(p.update({ available: 25, holding: 0, charging: 0 }), '2026-07-01T11:30:00Z') - 0.5) < 1e-9, "June's record");
+  assert.equal(ratioAt(bare.update({ available: 25, holding: 0, charging: 0 }), '2026-07-01T11:30:00Z'), 1, 'no record: the clear sky');
+  clock.advance(7 * 3600_000); // 01:00 on the 1st of July
+  assert.ok(Math.abs(ratioAt(p.update({ available: 25, holding: 0, charging: 0 }), '2026-07-01T11:30:00Z') - 0.8) < 1e-9, "July's record once July begins");
+});

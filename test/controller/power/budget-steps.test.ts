@@ -9,7 +9,9 @@ import type { ForecastPoint, PowerInputs } from '../../../controller/power/budge
 import {
   NET_DOWN,
   UNSEEN_SKY,
+  CLIMATE_PRIOR_DAYS,
   busBalance,
+  climateFactor,
   decideNet,
   dipStage,
   fleetWarning,
@@ -28,6 +30,7 @@ import {
   stationBatteryNow,
   stationLoads,
   sunsetPlan,
+  withClimatePrior,
   type NetInputs,
 } from '../../../controller/power/budget-steps.ts';
 import { powerProfile } from '../../helpers/power-profile.ts';
@@ -86,6 +89,23 @@ test('the sky learnt: the first reading as it is, then smoothed over two minutes
   assert.equal(idle.skyAtMs, minute.skyAtMs);
   assert.ok(Math.abs(idle.climate.clear - minute.climate.clear / Math.E) < 1e-9, 'a week decays the climate by 1/e');
   assert.equal(UNSEEN_SKY.cloud, 1, 'the shared initial state is not touched');
+});
+
+test('the recorded climate (site.climate): the fallback before anything is measured, then pooled as a week with the measured week', () => {
+  const clearDayWh = 7000;
+  const recorded = withClimatePrior(UNSEEN_SKY, 0.6, clearDayWh);
+  assert.equal(climateFactor(UNSEEN_SKY), 1, 'no record, nothing measured: the clear sky');
+  assert.ok(Math.abs(climateFactor(recorded) - 0.6) < 1e-12, 'no measurement yet: the record');
+  // A long stretch measured at 0.9: the measured climate saturates at a week's weight (decay 1/e per week).
+  let s: Readonly<typeof recorded> = recorded;
+  for (let d = 0; d < 60; d++) s = learnSky(s, 0.9, clearDayWh / 24, 24, NOON + d * 86400_000);
+  const measuredWeight = s.climate.clear;
+  const expected = (0.9 * measuredWeight + 0.6 * CLIMATE_PRIOR_DAYS * clearDayWh) / (measuredWeight + CLIMATE_PRIOR_DAYS * clearDayWh);
+  assert.ok(Math.abs(climateFactor(s) - expected) < 1e-9, `${climateFactor(s)} ≈ ${expected}`);
+  assert.ok(climateFactor(s) > 0.7 && climateFactor(s) < 0.9, `between the record and the measured sky: ${climateFactor(s)}`);
+  assert.ok(Math.abs(measuredWeight / clearDayWh - CLIMATE_PRIOR_DAYS) < 1, 'a week measured weighs about as much as the record');
+  assert.deepEqual(s.prior, recorded.prior, 'the record does not decay');
+  assert.ok(Math.abs(climateFactor(withClimatePrior(s, 0.3, clearDayWh)) - climateFactor(s)) > 0.05, 'a new month replaces the record, not the measured sky');
 });
 
 test('the forecast: 96 quarter hours; the measured cloud persists, halving its weight every two hours, then the climate', () => {
