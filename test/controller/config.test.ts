@@ -163,14 +163,14 @@ test('site.forecast: the sample\'s block as shipped, its settings reaching the b
   assert.equal(siteOptions(parseConfig('site: { location: { latitudeDeg: 1, longitudeDeg: 2 }, climate: { skyIndex: 0.7 } }', 'c.yaml'))!.power.climateSkyIndex, 0.7);
   assert.equal(siteOptions(parseConfig('site: { location: { latitudeDeg: 1, longitudeDeg: 2 } }', 'c.yaml'))!.power.climateSkyIndex, undefined, 'no record: the measured sky alone');
 
-  const problem = (forecast: string) => {
+  const problem = (block: string, field = 'forecast') => {
     try {
-      parseConfig(`site: { location: { latitudeDeg: 53.55, longitudeDeg: 9.99 }, forecast: ${forecast} }`, 'canopy.yaml');
+      parseConfig(`site: { location: { latitudeDeg: 53.55, longitudeDeg: 9.99 }, ${field}: ${block} }`, 'canopy.yaml');
     } catch (e) {
       assert.ok(isCanopyError(e, 'CANOPY_ERR_CONFIG'));
       return (e as Error).message;
     }
-    assert.fail(`accepted ${forecast}`);
+    assert.fail(`accepted ${field}: ${block}`);
   };
   const om = (q: string) => `"https://api.open-meteo.com/v1/forecast?${q}"`;
   assert.match(problem('{ url: "open-meteo please" }'), /site\.forecast\.url: .*is not a URL/);
@@ -184,15 +184,7 @@ test('site.forecast: the sample\'s block as shipped, its settings reaching the b
   assert.match(problem('{ placeToleranceKm: -5 }'), /site\.forecast\.placeToleranceKm/);
   assert.match(problem('{ fromMesh: "yes" }'), /site\.forecast\.fromMesh/);
   assert.match(problem('{ uri: "x" }'), /site\.forecast\.uri/);
-  const climate = (block: string) => {
-    try {
-      parseConfig(`site: { location: { latitudeDeg: 53.55, longitudeDeg: 9.99 }, climate: ${block} }`, 'canopy.yaml');
-    } catch (e) {
-      assert.ok(isCanopyError(e, 'CANOPY_ERR_CONFIG'));
-      return (e as Error).message;
-    }
-    assert.fail(`accepted ${block}`);
-  };
+  const climate = (block: string) => problem(block, 'climate');
   assert.match(climate('{ skyIndex: 1.4 }'), /site\.climate\.skyIndex/);
   assert.match(climate('{ skyIndex: [0.5, 0.6] }'), /site\.climate\.skyIndex: .*one sky index, or twelve/);
   assert.match(climate('{ skyIndex: 0 }'), /site\.climate\.skyIndex/);
