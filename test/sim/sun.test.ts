@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { solarPosition } from '../../common/solar.ts';
-import { CloudCover, skyModel } from '../../sim/sun.ts';
+import { CloudCover, recordedSkyIndex, skyModel } from '../../sim/sun.ts';
 
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
@@ -74,4 +74,23 @@ test('cloud cover is a seeded, order-independent function of time', () => {
 
   const sky = skyModel({ latitudeDeg: 45, longitudeDeg: 0, elevationM: 0, clouds: a });
   assert.equal(sky.cloudFactor(times[10]!), forward[10]);
+});
+
+test('the recorded climate: the sky index of the same cloud climate in another year, not this one\'s clouds', () => {
+  const site = { latitudeDeg: 53.55, longitudeDeg: 9.99, elevationM: 10 };
+  const from = Date.UTC(2025, 5, 1);
+  assert.equal(recordedSkyIndex({ ...site, meanCover: 0, changeHours: 3, seed: 1, fromMs: from }), 1, 'a cloudless climate is the clear sky');
+  const a = recordedSkyIndex({ ...site, meanCover: 0.6, changeHours: 3, seed: 1, fromMs: from });
+  const b = recordedSkyIndex({ ...site, meanCover: 0.6, changeHours: 3, seed: 2, fromMs: from });
+  assert.notEqual(a, b, 'another seed, another year');
+  assert.ok(Math.abs(a - b) < 0.02, `a year's record knows the climate to within 2 points: ${a} vs ${b}`);
+  // This year's sky over 30 days under the same climate, weighted by energy as the record is.
+  const sky = skyModel({ ...site, clouds: new CloudCover({ seed: 11, meanCover: 0.6, changeHours: 3, startMs: from + 365 * 86_400_000 }) });
+  let measured = 0;
+  let clear = 0;
+  for (let t = from + 365 * 86_400_000; t < from + 395 * 86_400_000; t += HOUR) [measured, clear] = [measured + sky.ghiWm2(t) * sky.cloudFactor(t), clear + sky.ghiWm2(t)];
+  assert.ok(Math.abs(measured / clear - a) < 0.06, `the record is near a month's own sky: ${a} vs ${measured / clear}`);
+  assert.ok(a < 0.9 && a > 0.4, `a cover of 0.6 is a dull sky: ${a}`);
+  const overcast = recordedSkyIndex({ ...site, meanCover: 0.9, changeHours: 3, seed: 1, fromMs: from });
+  assert.ok(overcast < a, `more cover, less sun: ${overcast} < ${a}`);
 });
