@@ -113,6 +113,8 @@ export class HotItems extends EventEmitter<{ change: [item: string] }> {
     private readonly opts: HotItemsOptions = {},
   ) {
     super();
+    // Every stream waiting for a part listens (hot-http.ts).
+    this.setMaxListeners(0);
     this.partBytes = opts.partBytes ?? HOT_PART_BYTES;
     if (!Number.isInteger(this.partBytes) || this.partBytes < 1) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `hot part size must be a whole number of bytes ≥ 1, got ${this.partBytes}`);
     this.clock = opts.clock ?? new SystemClock();
@@ -261,6 +263,16 @@ export class HotItems extends EventEmitter<{ change: [item: string] }> {
         { cause: e },
       );
     }
+  }
+
+  /**
+   * A strong validator of the item's bytes (RFC 9110 §8.8.3): the item's creation time. Parts are
+   * idempotent and the total, once known, is fixed, so the bytes change only when the item is
+   * deleted and made anew; the total becoming known does not change it.
+   */
+  etag(item: string): string | undefined {
+    const r = this.db.prepare('SELECT created FROM items WHERE item = ?').get(item) as { created: number } | undefined;
+    return r && `"${r.created.toString(36)}"`;
   }
 
   /** A grant's signature (hot-http.ts): HMAC-SHA256 under the grant key, which never leaves the agent. */

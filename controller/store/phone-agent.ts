@@ -20,6 +20,7 @@ import { connectMqtt, decodeFrame, encodeFrame, errorReply, storeTopics, subscri
 import { answerChallenges } from './audit-proof.ts';
 import { loadOrCreateAgentKey, signReceipt, type AgentKey } from './receipts.ts';
 import { HOT_INDEX_FILE, HOT_PART_TAG, HotItems } from './hot-items.ts';
+import { HotHttpServer, type HotHttpOptions } from './hot-http.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -46,6 +47,11 @@ export interface PhoneAgentOptions {
   reciprocity?: { room(neighbour: string): number; served(neighbour: string, bytes: number): void };
   /** Part size of hot items created from now on (hot-items.ts; default 256 KiB). */
   hotPartBytes?: number;
+  /**
+   * Serve the hot cache over HTTP (hot-http.ts) to the mesh's users. The host defaults to the
+   * address this phone reaches the broker from: the site's network.
+   */
+  http?: Omit<HotHttpOptions, 'hot' | 'log'>;
 }
 
 /** The retained hot-cache topic is republished at most this often. */
@@ -75,6 +81,7 @@ export class PhoneAgent {
   private hotItems: HotItems | undefined;
   private hotTimer: NodeJS.Timeout | undefined;
   private hotPublishedAt = 0;
+  private httpServer: HotHttpServer | undefined;
 
   constructor(private readonly opts: PhoneAgentOptions) {
     this.tree = topicTree(opts.baseTopic);
@@ -125,15 +132,35 @@ export class PhoneAgent {
       // Only a phone (or admin) may read other owners' subtrees; a neighbour's own agent is refused here and serves its owner only.
       await subscribe(client, this.topics.ask('+', '+')).catch((e: unknown) => this.log.info('not serving neighbours', { error: String(e) }));
     }
+    if (this.opts.http) {
+      // The site's network: the local address of the connection to the broker.
+      const host = this.opts.http.host ?? (client.stream as { localAddress?: string } | undefined)?.localAddress ?? '127.0.0.1';
+      const server = new HotHttpServer({ reciprocity: this.opts.reciprocity, ...this.opts.http, host, hot: this.hot, log: this.log });
+      try {
+        await server.start();
+      } catch (e) {
+        this.client = undefined;
+        await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+        throw e;
+      }
+      this.httpServer = server;
+    }
     client.publish(availability, 'online' satisfies Availability, { qos: 1, retain: true });
     // What the cache holds now (evictions while the agent was away included).
     if (this.hotItems || existsSync(join(this.opts.store.dir, HOT_INDEX_FILE))) this.scheduleHotPublish();
     this.log.info('store agent up', { name, serveNeighbours: !!this.opts.serveNeighbours, ingest: this.opts.ingest ?? null });
   }
 
+  /** The hot cache's HTTP server, when `http` was given and the agent started. */
+  get http(): HotHttpServer | undefined {
+    return this.httpServer;
+  }
+
   async stop(): Promise<void> {
     const client = this.client;
     if (!client) return;
+    await this.httpServer?.stop();
+    this.httpServer = undefined;
     // Puts still batched are stored and answered while the connection is there to carry the replies.
     this.flushPuts();
     if (this.hotTimer) this.publishHot();
