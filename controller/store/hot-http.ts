@@ -32,6 +32,8 @@ import { LoginLimiter } from '../mesh/login-limiter.ts';
 import type { UserDirectory } from '../mesh/users.ts';
 import { isHotItem, type HotItems, type HotStatus } from './hot-items.ts';
 
+type ItemInfo = NonNullable<ReturnType<HotItems['info']>>;
+
 /** Roles that may read any hot item (the owner's side and the neighbours, RFC 7617 Basic auth). */
 export const READER_ROLES: readonly Role[] = ['admin', 'phone', 'viewer', 'neighbour'];
 /** How long a request waits for a part still being prefetched, by default. */
@@ -176,9 +178,9 @@ export class HotHttpServer {
       } else if (!READER_ROLES.includes(reader.user.role)) {
         throw new HttpRefusal(403, `"${reader.user.username}" (${reader.user.role}) may not read the hot cache: ask the owner for a grant`);
       }
-      const status = item !== undefined && isHotItem(item) ? this.opts.hot.find(item) : undefined;
-      if (!status) throw new HttpRefusal(404, 'no such item');
-      await this.send(req, res, status, this.neighbourOf(reader));
+      const info = item !== undefined ? this.opts.hot.info(item) : undefined;
+      if (!info) throw new HttpRefusal(404, 'no such item');
+      await this.send(req, res, info, this.neighbourOf(reader));
     } catch (e) {
       const r = e instanceof HttpRefusal ? e : undefined;
       if (!r) this.log.warn('hot-cache request failed', { url: req.url, error: String(e) });
@@ -243,9 +245,10 @@ export class HotHttpServer {
     return { user };
   }
 
-  private async send(req: IncomingMessage, res: ServerResponse, first: HotStatus, neighbour: string | undefined): Promise<void> {
+  private async send(req: IncomingMessage, res: ServerResponse, first: ItemInfo, neighbour: string | undefined): Promise<void> {
     const hot = this.opts.hot;
     const item = first.item;
+    const partBytes = first.partBytes;
     const waitMs = this.opts.waitMs ?? HOT_WAIT_MS;
     const deadline = () => this.clock.now() + waitMs;
     const etag = hot.etag(item);
@@ -260,20 +263,20 @@ export class HotHttpServer {
     // If-Range (RFC 9110 §13.1.5): the range only if the item is still the one the client has (strong comparison).
     const ifRange = req.headers['if-range'];
     const useRange = rangeHeader !== undefined && (ifRange === undefined || ifRange === etag);
-    let status = first;
     if (!useRange) {
       // The whole item: 200, every part in turn, waiting for those still coming.
-      if (status.total !== 0 && !(await this.partAt(item, 0, deadline(), res))) throw this.unavailable(hot.status(item), 0);
-      status = hot.status(item);
-      res.writeHead(200, { ...headers, ...(status.total !== null && { 'Content-Length': status.total }) });
+      const part0 = first.total === 0 ? undefined : await this.partAt(item, 0, deadline(), res);
+      if (first.total !== 0 && !part0) throw this.unavailable(hot.status(item), 0);
+      const total = hot.info(item)?.total ?? null;
+      res.writeHead(200, { ...headers, ...(total !== null && { 'Content-Length': total }) });
       if (req.method === 'HEAD') return void res.end();
-      return this.stream(res, item, 0, status.total === null ? Infinity : status.total, neighbour, waitMs, true);
+      return this.stream(res, item, partBytes, 0, total ?? Infinity, neighbour, waitMs, part0);
     }
 
     // RFC 9110 §14.1.2: a suffix range needs the total, which is not known yet.
     const suffix = /(^|,)\s*-/.test(rangeHeader.replace(/^bytes=/i, ''));
-    if (status.total === null && suffix) throw this.unavailable(status, null, 'the item\'s length is not known yet, so a range from its end cannot be served');
-    const size = status.total ?? Number.MAX_SAFE_INTEGER;
+    if (first.total === null && suffix) throw this.unavailable(hot.status(item), null, 'the item\'s length is not known yet, so a range from its end cannot be served');
+    const size = first.total ?? Number.MAX_SAFE_INTEGER;
     // RFC 9110 §14.1.2: a suffix longer than the item means all of it (range-parser 1.3 calls it unsatisfiable).
     const clamped = rangeHeader.replace(/(=|,)(\s*)-(\d+)/g, (_m, sep: string, sp: string, n: string) => `${sep}${sp}-${Math.min(Number(n), size)}`);
     const ranges = rangeParser(size, clamped, { combine: true });
@@ -287,15 +290,15 @@ export class HotHttpServer {
       throw new HttpRefusal(416, `the item is ${size} bytes`, { 'Content-Range': `bytes */${size}` });
     }
     const { start } = ranges[0]!;
-    const partBytes = status.partBytes;
-    if (!(await this.partAt(item, Math.floor(start / partBytes), deadline(), res))) throw this.unavailable(hot.status(item), start);
-    status = hot.status(item);
+    const startPart = await this.partAt(item, Math.floor(start / partBytes), deadline(), res);
+    if (!startPart) throw this.unavailable(hot.status(item), start);
+    const status = hot.status(item);
     // Up to the first byte missing after `start`: the player asks again from there (docs/cdn.md).
     const gap = status.missing.find(([, e]) => e > start)?.[0] ?? status.total ?? this.extent(status);
     const end = Math.min(ranges[0]!.end + 1, gap);
     res.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${end - 1}/${status.total ?? '*'}`, 'Content-Length': end - start });
     if (req.method === 'HEAD') return void res.end();
-    return this.stream(res, item, start, end, neighbour, waitMs, false);
+    return this.stream(res, item, partBytes, start, end, neighbour, waitMs, startPart);
   }
 
   /** Bytes [0, extent) are covered by the item's parts and its gaps (the total not known). */
@@ -310,23 +313,19 @@ export class HotHttpServer {
 
   /**
    * Writes bytes [from, to) part by part, waiting for parts still coming; a part that does not come
-   * by the deadline cuts the connection. `toEnd`: `to` is the item's end, whatever becomes known of it.
+   * by the deadline cuts the connection. `to` Infinity: the item's end, whenever its total becomes known.
+   * `opened`: the part holding `from`, already opened.
    */
-  private async stream(res: ServerResponse, item: string, from: number, to: number, neighbour: string | undefined, waitMs: number, toEnd: boolean): Promise<void> {
+  private async stream(res: ServerResponse, item: string, partBytes: number, from: number, to: number, neighbour: string | undefined, waitMs: number, opened?: Uint8Array): Promise<void> {
     const hot = this.opts.hot;
     let sent = 0;
     try {
       let at = from;
       for (;;) {
-        if (toEnd && to === Infinity) {
-          const total = hot.find(item)?.total;
-          if (total !== undefined && total !== null) to = total;
-        }
+        if (to === Infinity) to = hot.info(item)?.total ?? Infinity;
         if (at >= to) break;
-        const partBytes = hot.find(item)?.partBytes;
-        if (partBytes === undefined) throw new CanopyError('CANOPY_ERR_STORE_NOT_FOUND', `hot item "${item}" was deleted while being served`);
         const idx = Math.floor(at / partBytes);
-        const part = await this.partAt(item, idx, this.clock.now() + waitMs, res);
+        const part = at === from && opened ? opened : await this.partAt(item, idx, this.clock.now() + waitMs, res);
         if (res.closed || res.destroyed) return;
         if (!part) {
           this.log.info('a part did not come in time: connection cut', { item, part: idx });
@@ -377,7 +376,7 @@ export class HotHttpServer {
       const part = read();
       if (part) return part;
       const left = deadline - this.clock.now();
-      if (left <= 0 || res.closed || res.destroyed || !hot.find(item)) return undefined;
+      if (left <= 0 || res.closed || res.destroyed || !hot.info(item)) return undefined;
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);

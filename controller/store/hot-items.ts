@@ -220,6 +220,12 @@ export class HotItems extends EventEmitter<{ change: [item: string] }> {
     return isHotItem(item) && this.itemRow(item) ? this.status(item) : undefined;
   }
 
+  /** The item's fixed facts (one row, none of the parts looked at: cheap); undefined when there is no such item. */
+  info(item: string): { item: string; mime: string; total: number | null; partBytes: number } | undefined {
+    const r = isHotItem(item) ? this.itemRow(item) : undefined;
+    return r && { item: r.item, mime: r.mime, total: r.total, partBytes: r.part_bytes };
+  }
+
   list(): HotList {
     const rows = this.db.prepare('SELECT * FROM items ORDER BY item').all() as ItemRow[];
     const usage = this.store.usage().hot;
