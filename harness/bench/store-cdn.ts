@@ -16,14 +16,10 @@ import { ChunkStore } from '../../controller/store/chunk-store.ts';
 import { HotHttpServer, issueGrant } from '../../controller/store/hot-http.ts';
 import { HotItems } from '../../controller/store/hot-items.ts';
 import { testUsers } from '../rigs/mesh.ts';
+import { median } from './stats.ts';
 
 const MB = 1e6;
 const RANGE = 64 * 1024;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 /** Ms to the first body byte, and the body's length, of one GET. */
 function timedGet(url: string, agent: Agent, headers: Record<string, string>): Promise<{ firstByteMs: number; totalMs: number; bytes: number }> {

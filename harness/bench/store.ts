@@ -48,13 +48,9 @@ import { StoreClient } from '../../controller/store/protocol.ts';
 import { password, startMesh } from '../rigs/mesh.ts';
 import { auditFigures } from './store-audit.ts';
 import { cdnFigures } from './store-cdn.ts';
+import { median } from './stats.ts';
 
 const MB = 1e6;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 /**
  * Seconds for the owner's side of a backup on `data` (1 MiB blocks, as a file read): chunk, keyed
