@@ -8,13 +8,16 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UserDirectory } from '../../../controller/mesh/users.ts';
+import { hashPassword, UserDirectory } from '../../../controller/mesh/users.ts';
 import { issueGrant, type HotHttpServer } from '../../../controller/store/hot-http.ts';
 import { Ledger } from '../../../controller/store/ledger.ts';
-import { password, testUsers } from '../../../harness/rigs/mesh.ts';
+import { StoreClient } from '../../../controller/store/protocol.ts';
+import { password, startMesh, testUsers } from '../../../harness/rigs/mesh.ts';
+import { canopy, spawnCanopy } from '../../helpers/cli.ts';
+import { eventually } from '../../helpers/events.ts';
 import { OWNER, storeRig, type Rig } from './rig.ts';
 
 const PART = 1000;
@@ -254,4 +257,67 @@ test('hot http: the ledger counts the bytes each neighbour was served (by login 
     [['alice', 1510 + content.length]],
   );
   assert.equal(http.counts.bytes, 1510 + 4 * content.length);
+});
+
+test('canopy phone --http: the site\'s users.json (a changed password takes effect), canopy phone grant --for, the ledger in the data directory', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'canopy-hot-cli-'));
+  const users = await testUsers();
+  const { mesh, url } = await startMesh({ users });
+  t.after(async () => {
+    await mesh.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const usersFile = join(dir, 'users.json');
+  writeFileSync(usersFile, JSON.stringify(users), { mode: 0o600 });
+  const data = join(dir, 'data');
+  const store = join(dir, 'store');
+
+  const badPort = await canopy('phone', '--store', store, '--http', 'eighty');
+  assert.equal(badPort.code, 64, badPort.stderr);
+  assert.match(badPort.stderr, /--http must be a port number/);
+
+  process.env.CANOPY_PASSWORD = password('phone');
+  t.after(() => delete process.env.CANOPY_PASSWORD);
+  const agent = spawnCanopy(t, 'phone', '--store', store, '--broker', url, '--http', '0', '--http-host', '127.0.0.1', '--users', usersFile, '--data', data);
+  await eventually(() => /hot cache on http:\/\/127\.0\.0\.1:\d+\/hot\//.test(agent.output()), 30_000, 'the agent serving HTTP');
+  const base = /hot cache on (http:\/\/127\.0\.0\.1:\d+)\/hot\//.exec(agent.output())![1]!;
+
+  const client = await StoreClient.connect({ url, username: 'phone', password: password('phone') });
+  t.after(() => client.close());
+  const content = randomBytes(3000);
+  await client.request(OWNER, { op: 'hot-write', item: 'ep1.webm', offset: 0, total: content.length, mime: 'video/webm' }, content);
+
+  const asAlice = await fetch(`${base}/hot/ep1.webm`, { headers: { ...basic('alice'), Range: 'bytes=0-999' } });
+  assert.equal(asAlice.status, 206);
+  assert.deepEqual(Buffer.from(await asAlice.arrayBuffer()), content.subarray(0, 1000));
+
+  // A grant for alice, printed as the item's URL.
+  const grant = await canopy('phone', 'grant', 'ep1.webm', '--store', store, '--for', 'alice', '--ttl', '10m', '--url', `${base}/`);
+  assert.equal(grant.code, 0, grant.stderr);
+  const granted = grant.stdout.trim();
+  assert.match(granted, new RegExp(`^${base}/hot/ep1\\.webm\\?grant=[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$`));
+  const viaGrant = await fetch(granted);
+  assert.equal(viaGrant.status, 200);
+  assert.deepEqual(Buffer.from(await viaGrant.arrayBuffer()), content);
+  const unknown = await canopy('phone', 'grant', 'nothing', '--store', store);
+  assert.notEqual(unknown.code, 0);
+  assert.match(unknown.stderr, /no hot item "nothing".*\[CANOPY_ERR_STORE_NOT_FOUND\]/);
+
+  // The ledger in the data directory counted alice's bytes, by login and by her grant.
+  await eventually(() => {
+    const ledger = new Ledger(data);
+    try {
+      return ledger.row('alice').hotServedBytes === 1000 + content.length;
+    } finally {
+      ledger.close();
+    }
+  }, 5000, "alice's bytes in the ledger");
+
+  // users.json changes (canopy user passwd): the old password no longer opens it.
+  const changed = await Promise.all(users.map(async (u) => (u.username === 'alice' ? { ...u, passwordHash: await hashPassword('new-pw', { logN: 4, r: 8, p: 1 }) } : u)));
+  writeFileSync(usersFile, JSON.stringify(changed), { mode: 0o600 });
+  // The file is read again at the next login check after it changed (its mtime or size).
+  const old = await fetch(`${base}/hot/ep1.webm`, { headers: basic('alice') });
+  assert.equal(old.status, 401);
+  assert.equal((await fetch(`${base}/hot/ep1.webm`, { headers: basic('alice', 'new-pw') })).status, 200);
 });
