@@ -296,6 +296,8 @@ export class HotHttpServer {
     // Up to the first byte missing after `start`: the player asks again from there (docs/cdn.md).
     const gap = status.missing.find(([, e]) => e > start)?.[0] ?? status.total ?? this.extent(status);
     const end = Math.min(ranges[0]!.end + 1, gap);
+    // Evicted between the wait and the status (the hot class's LRU): not there after all.
+    if (end <= start) throw this.unavailable(status, start);
     res.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${end - 1}/${status.total ?? '*'}`, 'Content-Length': end - start });
     if (req.method === 'HEAD') return void res.end();
     return this.stream(res, item, partBytes, start, end, neighbour, waitMs, startPart);
