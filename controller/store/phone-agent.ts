@@ -8,8 +8,9 @@
  * this agent's subtree (the owner, admin: the mesh's ACL decides) and may use every class.
  * Neighbours ask on their own `<base>/store/<nb>/ask/+` and see only their own cold entries and the
  * hot cache: puts go to cold or hot under their name, gets of anything else are "not found" (the
- * owner's entries are not even confirmed to exist). Everything stored is ciphertext already; the
- * agent never holds a key.
+ * owner's entries are not even confirmed to exist); of the hot items they may ask the status, the
+ * list and a grant for themselves (hot-http.ts streams the items over HTTP). Everything stored
+ * is ciphertext already; the agent holds no key of the owner's (only the hot cache's own).
  */
 import type { MqttClient } from 'mqtt';
 import { CanopyError } from '../../common/errors.ts';
@@ -20,7 +21,7 @@ import { connectMqtt, decodeFrame, encodeFrame, errorReply, storeTopics, subscri
 import { answerChallenges } from './audit-proof.ts';
 import { loadOrCreateAgentKey, signReceipt, type AgentKey } from './receipts.ts';
 import { HOT_INDEX_FILE, HOT_PART_TAG, HotItems } from './hot-items.ts';
-import { HotHttpServer, type HotHttpOptions } from './hot-http.ts';
+import { HotHttpServer, issueGrant, type HotHttpOptions } from './hot-http.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -53,6 +54,10 @@ export interface PhoneAgentOptions {
    */
   http?: Omit<HotHttpOptions, 'hot' | 'log'>;
 }
+
+/** A hot-grant's validity unless asked otherwise, and the most it may ask. */
+const HOT_GRANT_MS = 3_600_000;
+const HOT_GRANT_MAX_MS = 7 * 86_400_000;
 
 /** The retained hot-cache topic is republished at most this often. */
 const HOT_PUBLISH_MS = 1000;
@@ -294,6 +299,17 @@ export class PhoneAgent {
       case 'hot-delete':
         if (nb) throw new CanopyError('CANOPY_ERR_DENIED', `neighbour "${nb}" may not delete from the hot cache of "${this.opts.name}"`);
         return { data: { deleted: this.hot.delete(req.item) } };
+      case 'hot-grant': {
+        const ttl = req.ttlMs ?? HOT_GRANT_MS;
+        if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > HOT_GRANT_MAX_MS) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `hot-grant: ttlMs ${String(req.ttlMs)} must be 1 ms to ${HOT_GRANT_MAX_MS} (7 days)`);
+        if (nb && req.user !== undefined && req.user !== nb) throw new CanopyError('CANOPY_ERR_DENIED', `neighbour "${nb}" may ask grants for itself only, not for "${String(req.user)}"`);
+        if (req.user !== undefined && typeof req.user !== 'string') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'hot-grant: user must be a mesh username');
+        const status = this.hot.status(req.item);
+        const user = nb ?? req.user;
+        const expiresAt = Date.now() + ttl;
+        const token = issueGrant(this.hot, { item: status.item, expiresAt, ...(user !== undefined && { user }) });
+        return { data: { token, expiresAt, ...(this.httpServer && { url: this.httpServer.url(status.item, token) }) } };
+      }
       case 'scrub':
         if (nb) throw new CanopyError('CANOPY_ERR_DENIED', 'only the owner may scrub the store');
         return { data: { report: await store.scrub() } };

@@ -18,7 +18,8 @@ import { StoreClient } from '../../../controller/store/protocol.ts';
 import { password, startMesh, testUsers } from '../../../harness/rigs/mesh.ts';
 import { canopy, spawnCanopy } from '../../helpers/cli.ts';
 import { eventually } from '../../helpers/events.ts';
-import { OWNER, storeRig, type Rig } from './rig.ts';
+import { isCanopyError } from '../../../common/errors.ts';
+import { NEIGHBOURS, OWNER, storeRig, type Rig } from './rig.ts';
 
 const PART = 1000;
 
@@ -45,7 +46,8 @@ async function cdnRig(t: TestContext, waitMs = 2000): Promise<{ rig: Rig; http: 
     ledger.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const users = new UserDirectory(await testUsers());
+  // The rig's mesh users: one per role, and its neighbours.
+  const users = new UserDirectory(await testUsers(NEIGHBOURS.filter((n) => n !== 'alice').map((username) => ({ username, role: 'neighbour' as const }))));
   const rig = await storeRig(t, { neighbours: 0, phoneAgent: { hotPartBytes: PART, reciprocity: ledger, http: { users, port: 0, host: '127.0.0.1', waitMs } } });
   return { rig, http: rig.phone.http!, ledger };
 }
@@ -257,6 +259,35 @@ test('hot http: the ledger counts the bytes each neighbour was served (by login 
     [['alice', 1510 + content.length]],
   );
   assert.equal(http.counts.bytes, 1510 + 4 * content.length);
+});
+
+test('hot-grant over the store protocol: the owner names the neighbour, a neighbour gets grants for itself only; the URL plays and the ledger counts', async (t) => {
+  const { rig, http, ledger } = await cdnRig(t);
+  const content = randomBytes(2 * PART + 10);
+  await hotWrite(rig, 'ep1.webm', 0, content, { total: content.length });
+
+  const forAlice = (await rig.client.request(OWNER, { op: 'hot-grant', item: 'ep1.webm', user: 'alice', ttlMs: 60_000 })).data;
+  assert.equal(forAlice.url, http.url('ep1.webm', forAlice.token));
+  assert.ok(forAlice.expiresAt > Date.now() && forAlice.expiresAt <= Date.now() + 60_000);
+  const res = await fetch(forAlice.url!);
+  assert.equal(res.status, 200);
+  assert.deepEqual(Buffer.from(await res.arrayBuffer()), content);
+  assert.equal(ledger.row('alice').hotServedBytes, content.length);
+
+  const bob = await StoreClient.connect({ url: rig.url, username: 'bob', password: password('bob'), asNeighbour: 'bob', timeoutMs: 3000 });
+  t.after(() => bob.close());
+  const own = (await bob.request(OWNER, { op: 'hot-grant', item: 'ep1.webm' })).data;
+  assert.equal((await get(http, new URL(own.url!).pathname + new URL(own.url!).search, { Range: 'bytes=0-99' })).status, 206);
+  assert.equal(ledger.row('bob').hotServedBytes, 100, "bob's grant is bob's");
+  await assert.rejects(bob.request(OWNER, { op: 'hot-grant', item: 'ep1.webm', user: 'alice' }), (e) => isCanopyError(e, 'CANOPY_ERR_DENIED'));
+  await assert.rejects(bob.request(OWNER, { op: 'hot-grant', item: 'nothing' }), (e) => isCanopyError(e, 'CANOPY_ERR_STORE_NOT_FOUND'));
+  for (const ttlMs of [0, -5, 1.5, 8 * 86_400_000]) {
+    await assert.rejects(rig.client.request(OWNER, { op: 'hot-grant', item: 'ep1.webm', ttlMs }), (e) => isCanopyError(e, 'CANOPY_ERR_BAD_ARGUMENT'), String(ttlMs));
+  }
+  // A short one expires.
+  const brief = (await rig.client.request(OWNER, { op: 'hot-grant', item: 'ep1.webm', ttlMs: 1 })).data;
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal((await fetch(brief.url!)).status, 403);
 });
 
 test('canopy phone --http: the site\'s users.json (a changed password takes effect), canopy phone grant --for, the ledger in the data directory', async (t) => {
