@@ -16,7 +16,7 @@ import { UserDirectory } from '../mesh/users.ts';
 import { issueGrant } from '../store/hot-http.ts';
 import { HotItems } from '../store/hot-items.ts';
 import { Ledger } from '../store/ledger.ts';
-import { streamLogger } from '../../firmware-bridge/log.ts';
+import { streamLogger, type Logger } from '../../firmware-bridge/log.ts';
 import { progressBar } from '../progress.ts';
 import { ChunkStore, type StoreClass } from '../store/chunk-store.ts';
 import { CONNECTION_OPTIONS, DEFAULT_BROKER, readSecret, storeConfig } from '../store/command-line.ts';
@@ -90,10 +90,11 @@ export async function run(args: string[]): Promise<number> {
       return 0;
     }
     const name = values.name ?? values.username ?? settings.owner;
-    // The hot cache over HTTP: the mesh's users from the site's users.json (read again when it changes), the ledger counting neighbours' bytes.
-    const ledger = httpPort === undefined ? undefined : new Ledger(dataDir(config));
-    const http = httpPort === undefined ? undefined : { port: httpPort, host: values['http-host'], users: usersGetter(values.users ?? usersFile(dataDir(config))), reciprocity: ledger };
     const log = streamLogger({ level: 'info' });
+    // The hot cache over HTTP: the mesh's users from the site's users.json (read again when it changes), the ledger counting neighbours' bytes.
+    const users = httpPort === undefined ? undefined : usersGetter(values.users ?? usersFile(dataDir(config)), log);
+    const ledger = httpPort === undefined ? undefined : new Ledger(dataDir(config));
+    const http = users && { port: httpPort, host: values['http-host'], users, reciprocity: ledger };
     const agent = new PhoneAgent({
       store,
       url: values.broker ?? DEFAULT_BROKER,
@@ -126,23 +127,36 @@ export async function run(args: string[]): Promise<number> {
   }
 }
 
-/** The users of `file` (users.json), read again when its modification time or size changes. */
-function usersGetter(file: string): () => UserDirectory {
+/**
+ * The users of `file` (users.json), read again when its modification time or size changes. A file
+ * that cannot be read or does not parse (being rewritten) leaves the users as they were, as the
+ * mesh does (credentials.ts watchUsers), said once in the log.
+ */
+function usersGetter(file: string, log: Logger): () => UserDirectory {
   const stamp = () => {
     try {
-      const s = statSync(file);
-      return `${s.mtimeMs}:${s.size}`;
+      const st = statSync(file);
+      return `${st.mtimeMs}:${st.size}`;
     } catch (e) {
-      throw new CanopyError('CANOPY_ERR_CONFIG', `--http needs the mesh's users: cannot read ${file} (${(e as NodeJS.ErrnoException).code}); give --users FILE (the site's users.json)`, { cause: e });
+      return `\0${(e as NodeJS.ErrnoException).code}`;
     }
   };
   let seen = stamp();
-  let users = new UserDirectory(readUsersFile(file).users);
+  let users: UserDirectory;
+  try {
+    users = new UserDirectory(readUsersFile(file).users);
+  } catch (e) {
+    throw new CanopyError('CANOPY_ERR_CONFIG', `--http needs the mesh's users: ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; give --users FILE (the site's users.json)`, { cause: e });
+  }
   return () => {
     const now = stamp();
-    if (now !== seen) {
+    if (now === seen) return users;
+    seen = now;
+    try {
       users = new UserDirectory(readUsersFile(file).users);
-      seen = now;
+      log.info('mesh users read again', { file, users: users.usernames.length });
+    } catch (e) {
+      log.warn('mesh users not read again: the ones before stay', { file, error: (e as Error).message });
     }
     return users;
   };

@@ -307,6 +307,10 @@ test('canopy phone --http: the site\'s users.json (a changed password takes effe
   assert.equal(badPort.code, 64, badPort.stderr);
   assert.match(badPort.stderr, /--http must be a port number/);
 
+  const noUsers = await canopy('phone', '--store', store, '--broker', url, '--http', '0', '--users', join(dir, 'none.json'));
+  assert.equal(noUsers.code, 78, noUsers.stderr);
+  assert.match(noUsers.stderr, /--http needs the mesh's users: .*none\.json: ENOENT; give --users FILE .*\[CANOPY_ERR_CONFIG\]/);
+
   process.env.CANOPY_PASSWORD = password('phone');
   t.after(() => delete process.env.CANOPY_PASSWORD);
   const agent = spawnCanopy(t, 'phone', '--store', store, '--broker', url, '--http', '0', '--http-host', '127.0.0.1', '--users', usersFile, '--data', data);
@@ -351,4 +355,8 @@ test('canopy phone --http: the site\'s users.json (a changed password takes effe
   const old = await fetch(`${base}/hot/ep1.webm`, { headers: basic('alice') });
   assert.equal(old.status, 401);
   assert.equal((await fetch(`${base}/hot/ep1.webm`, { headers: basic('alice', 'new-pw') })).status, 200);
+  // A file that does not parse (half written) leaves the users as they were.
+  writeFileSync(usersFile, '[{"username": "alice"', { mode: 0o600 });
+  assert.equal((await fetch(`${base}/hot/ep1.webm`, { headers: basic('viewer') })).status, 200);
+  assert.match(agent.output(), /mesh users not read again: the ones before stay/);
 });
