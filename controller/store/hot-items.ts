@@ -299,7 +299,8 @@ export class HotItems extends EventEmitter<{ change: [item: string] }> {
   /** The item's parts still in the store; rows of evicted parts are pruned on the way. */
   private presentParts(item: string): PartRow[] {
     const rows = this.db.prepare('SELECT idx, addr, len FROM parts WHERE item = ? ORDER BY idx').all(item) as PartRow[];
-    const gone = rows.filter((r) => !this.store.has(r.addr));
+    const there = this.store.present(rows.map((r) => r.addr));
+    const gone = rows.filter((r) => !there.has(r.addr));
     if (gone.length > 0) {
       const del = this.db.prepare('DELETE FROM parts WHERE item = ? AND idx = ?');
       this.db.transaction(() => gone.forEach((g) => del.run(item, g.idx)))();
