@@ -3,7 +3,8 @@
  * generated WebM fixture (test/fixtures/video, ffprobe's figures beside it) from the phone's hot
  * cache over HTTP (hot-http.ts), with a grant in the URL: the duration and size are ffprobe's,
  * currentTime advances, a seek lands, the player asked by ranges (206). And while the item is still
- * incomplete: the first parts written, the video starts, the rest written, it plays on to the end.
+ * incomplete: the first parts written, the video starts, the rest written, it plays on to the end;
+ * and a seek into parts not written yet waits for them and lands once they are.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -116,4 +117,31 @@ test('hot http in Chromium: the video starts while the item is still incomplete 
   // The first 206 stopped where the phone's bytes did; the player asked again from there.
   assert.ok((http.counts.responses[206] ?? 0) >= 2, `ranges asked: ${JSON.stringify(http.counts.responses)}`);
   assert.equal(http.counts.bytes, VIDEO.length, 'every byte sent once');
+});
+
+test('hot http in Chromium: a seek into parts not on the phone yet waits for them and lands when they are written', { timeout: 90_000 }, async (t) => {
+  const page = await launch(t);
+  if (!page) return;
+  const rig = await cdnRig(t);
+  const parts = Math.ceil(VIDEO.length / PART);
+  const write = (i: number) =>
+    rig.client.request(OWNER, { op: 'hot-write', item: 'seek.webm', offset: i * PART, total: VIDEO.length, mime: 'video/webm' }, VIDEO.subarray(i * PART, Math.min(VIDEO.length, (i + 1) * PART)));
+  // The start and the end (where WebM keeps its cues); the middle still to come.
+  for (const i of [0, 1, parts - 1]) await write(i);
+  const http = rig.phone.http!;
+  await showVideo(page, http.url('seek.webm', issueGrant(rig.phone.hot, { item: 'seek.webm', expiresAt: Date.now() + 60_000 })));
+  await page.evaluate(`document.getElementById('v').play()`);
+  await until(page, (s) => s.currentTime > 0.1, 20_000, 'playback on the first parts');
+  await page.evaluate(`document.getElementById('v').currentTime = 3`);
+  // The bytes of second 3 are not on the phone: the seek waits.
+  await new Promise((r) => setTimeout(r, 500));
+  const pending = await state(page);
+  assert.equal(pending.seeking, true, `the seek waits: ${JSON.stringify(pending)}`);
+  assert.ok(pending.readyState < 3, 'no data for the new position yet');
+  for (let i = 2; i < parts - 1; i++) await write(i);
+  const landed = await until(page, (s) => !s.seeking && s.currentTime >= 3, 30_000, 'the seek');
+  assert.ok(landed.currentTime < FIGURES.durationS + 0.1);
+  await until(page, (s) => s.ended, 30_000, 'the end of the video');
+  // The first parts came in one 206, the seek's bytes in another.
+  assert.ok((http.counts.responses[206] ?? 0) >= 2, JSON.stringify(http.counts.responses));
 });
