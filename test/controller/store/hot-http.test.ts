@@ -165,6 +165,20 @@ test('hot http: 401 without or with wrong credentials, 403 for a role or grant t
   }
 });
 
+test('hot http: wrong passwords back off as the broker\'s logins do (LoginLimiter): past three, the address waits, the right password too, but not a login already checked', async (t) => {
+  const { rig, http } = await cdnRig(t);
+  await hotWrite(rig, 'ep1.webm', 0, randomBytes(10), { total: 10 });
+  assert.equal((await get(http, '/hot/ep1.webm', basic('viewer'))).status, 200);
+  for (let i = 0; i < 4; i++) assert.equal((await get(http, '/hot/ep1.webm', basic('alice', `guess-${i}`))).status, 401);
+  const refused = await get(http, '/hot/ep1.webm', basic('alice'));
+  assert.equal(refused.status, 401);
+  assert.match(refused.body.toString(), /4 failed logins from .*; next try in 1 s/);
+  // A login remembered from before the guesses is not checked again, so not refused: a player's next range goes on.
+  assert.equal((await get(http, '/hot/ep1.webm', basic('viewer'))).status, 200);
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.equal((await get(http, '/hot/ep1.webm', basic('alice'))).status, 200, 'after the back-off');
+});
+
 test('hot http: an incomplete item serves its present bytes, waits for a part still coming, 503 with Retry-After when it does not come; /* while the total is unknown', async (t) => {
   const { rig, http } = await cdnRig(t, 600);
   const hot = rig.phone.hot;
