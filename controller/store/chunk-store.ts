@@ -101,7 +101,7 @@ export class ChunkStore {
   private readonly db: Database.Database;
   private readonly clock: Clock;
   private readonly files: boolean;
-  private readonly stmt: Record<'insert' | 'info' | 'body' | 'touch' | 'remove' | 'usage' | 'lru', Database.Statement>;
+  private readonly stmt: Record<'insert' | 'info' | 'present' | 'body' | 'touch' | 'remove' | 'usage' | 'lru', Database.Statement>;
   private readonly putTx: (inputs: readonly PutInput[]) => boolean[];
   /** Bytes per class, kept beside the index so a quota check does not scan it. */
   private used: Record<StoreClass, number> = { own: 0, cold: 0, hot: 0 };
@@ -129,6 +129,7 @@ export class ChunkStore {
     this.stmt = {
       insert: this.db.prepare('INSERT INTO chunks (addr, cls, owner, tag, size, created, last_access, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       info: this.db.prepare(`SELECT ${cols} FROM chunks WHERE addr = ?`),
+      present: this.db.prepare('SELECT addr FROM chunks WHERE addr IN (SELECT value FROM json_each(?))'),
       body: this.db.prepare('SELECT body FROM chunks WHERE addr = ?'),
       touch: this.db.prepare('UPDATE chunks SET last_access = ? WHERE addr = ?'),
       remove: this.db.prepare('DELETE FROM chunks WHERE addr = ?'),
@@ -204,6 +205,12 @@ export class ChunkStore {
 
   has(addr: string): boolean {
     return this.info(addr) !== undefined;
+  }
+
+  /** Which of `addrs` the store holds: one query for all of them (a hot item's parts), where has() is one each. */
+  present(addrs: readonly string[]): Set<string> {
+    if (addrs.length === 0) return new Set();
+    return new Set((this.stmt.present.all(JSON.stringify(addrs)) as { addr: string }[]).map((r) => r.addr));
   }
 
   info(addr: string): EntryInfo | undefined {

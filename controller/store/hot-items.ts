@@ -113,6 +113,8 @@ export class HotItems extends EventEmitter<{ change: [item: string] }> {
     private readonly opts: HotItemsOptions = {},
   ) {
     super();
+    // Every stream waiting for a part listens (hot-http.ts).
+    this.setMaxListeners(0);
     this.partBytes = opts.partBytes ?? HOT_PART_BYTES;
     if (!Number.isInteger(this.partBytes) || this.partBytes < 1) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `hot part size must be a whole number of bytes ≥ 1, got ${this.partBytes}`);
     this.clock = opts.clock ?? new SystemClock();
@@ -218,6 +220,12 @@ export class HotItems extends EventEmitter<{ change: [item: string] }> {
     return isHotItem(item) && this.itemRow(item) ? this.status(item) : undefined;
   }
 
+  /** The item's fixed facts (one row, none of the parts looked at: cheap); undefined when there is no such item. */
+  info(item: string): { item: string; mime: string; total: number | null; partBytes: number } | undefined {
+    const r = isHotItem(item) ? this.itemRow(item) : undefined;
+    return r && { item: r.item, mime: r.mime, total: r.total, partBytes: r.part_bytes };
+  }
+
   list(): HotList {
     const rows = this.db.prepare('SELECT * FROM items ORDER BY item').all() as ItemRow[];
     const usage = this.store.usage().hot;
@@ -263,6 +271,16 @@ export class HotItems extends EventEmitter<{ change: [item: string] }> {
     }
   }
 
+  /**
+   * A strong validator of the item's bytes (RFC 9110 §8.8.3): the item's creation time. Parts are
+   * idempotent and the total, once known, is fixed, so the bytes change only when the item is
+   * deleted and made anew; the total becoming known does not change it.
+   */
+  etag(item: string): string | undefined {
+    const r = this.db.prepare('SELECT created FROM items WHERE item = ?').get(item) as { created: number } | undefined;
+    return r && `"${r.created.toString(36)}"`;
+  }
+
   /** A grant's signature (hot-http.ts): HMAC-SHA256 under the grant key, which never leaves the agent. */
   signGrant(payload: string): string {
     return createHmac('sha256', this.grantKey).update(payload).digest('base64url');
@@ -281,7 +299,8 @@ export class HotItems extends EventEmitter<{ change: [item: string] }> {
   /** The item's parts still in the store; rows of evicted parts are pruned on the way. */
   private presentParts(item: string): PartRow[] {
     const rows = this.db.prepare('SELECT idx, addr, len FROM parts WHERE item = ? ORDER BY idx').all(item) as PartRow[];
-    const gone = rows.filter((r) => !this.store.has(r.addr));
+    const there = this.store.present(rows.map((r) => r.addr));
+    const gone = rows.filter((r) => !there.has(r.addr));
     if (gone.length > 0) {
       const del = this.db.prepare('DELETE FROM parts WHERE item = ? AND idx = ?');
       this.db.transaction(() => gone.forEach((g) => del.run(item, g.idx)))();

@@ -8,8 +8,9 @@
  * this agent's subtree (the owner, admin: the mesh's ACL decides) and may use every class.
  * Neighbours ask on their own `<base>/store/<nb>/ask/+` and see only their own cold entries and the
  * hot cache: puts go to cold or hot under their name, gets of anything else are "not found" (the
- * owner's entries are not even confirmed to exist). Everything stored is ciphertext already; the
- * agent never holds a key.
+ * owner's entries are not even confirmed to exist); of the hot items they may ask the status, the
+ * list and a grant for themselves (hot-http.ts streams the items over HTTP). Everything stored
+ * is ciphertext already; the agent holds no key of the owner's (only the hot cache's own).
  */
 import type { MqttClient } from 'mqtt';
 import { CanopyError } from '../../common/errors.ts';
@@ -20,6 +21,7 @@ import { connectMqtt, decodeFrame, encodeFrame, errorReply, storeTopics, subscri
 import { answerChallenges } from './audit-proof.ts';
 import { loadOrCreateAgentKey, signReceipt, type AgentKey } from './receipts.ts';
 import { HOT_INDEX_FILE, HOT_PART_TAG, HotItems } from './hot-items.ts';
+import { HotHttpServer, issueGrant, type HotHttpOptions } from './hot-http.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -46,7 +48,16 @@ export interface PhoneAgentOptions {
   reciprocity?: { room(neighbour: string): number; served(neighbour: string, bytes: number): void };
   /** Part size of hot items created from now on (hot-items.ts; default 256 KiB). */
   hotPartBytes?: number;
+  /**
+   * Serve the hot cache over HTTP (hot-http.ts) to the mesh's users. The host defaults to the
+   * address this phone reaches the broker from: the site's network.
+   */
+  http?: Omit<HotHttpOptions, 'hot' | 'log'>;
 }
+
+/** A hot-grant's validity unless asked otherwise, and the most it may ask. */
+const HOT_GRANT_MS = 3_600_000;
+const HOT_GRANT_MAX_MS = 7 * 86_400_000;
 
 /** The retained hot-cache topic is republished at most this often. */
 const HOT_PUBLISH_MS = 1000;
@@ -75,6 +86,7 @@ export class PhoneAgent {
   private hotItems: HotItems | undefined;
   private hotTimer: NodeJS.Timeout | undefined;
   private hotPublishedAt = 0;
+  private httpServer: HotHttpServer | undefined;
 
   constructor(private readonly opts: PhoneAgentOptions) {
     this.tree = topicTree(opts.baseTopic);
@@ -125,15 +137,35 @@ export class PhoneAgent {
       // Only a phone (or admin) may read other owners' subtrees; a neighbour's own agent is refused here and serves its owner only.
       await subscribe(client, this.topics.ask('+', '+')).catch((e: unknown) => this.log.info('not serving neighbours', { error: String(e) }));
     }
+    if (this.opts.http) {
+      // The site's network: the local address of the connection to the broker.
+      const host = this.opts.http.host ?? (client.stream as { localAddress?: string } | undefined)?.localAddress ?? '127.0.0.1';
+      const server = new HotHttpServer({ reciprocity: this.opts.reciprocity, ...this.opts.http, host, hot: this.hot, log: this.log });
+      try {
+        await server.start();
+      } catch (e) {
+        this.client = undefined;
+        await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+        throw e;
+      }
+      this.httpServer = server;
+    }
     client.publish(availability, 'online' satisfies Availability, { qos: 1, retain: true });
     // What the cache holds now (evictions while the agent was away included).
     if (this.hotItems || existsSync(join(this.opts.store.dir, HOT_INDEX_FILE))) this.scheduleHotPublish();
     this.log.info('store agent up', { name, serveNeighbours: !!this.opts.serveNeighbours, ingest: this.opts.ingest ?? null });
   }
 
+  /** The hot cache's HTTP server, when `http` was given and the agent started. */
+  get http(): HotHttpServer | undefined {
+    return this.httpServer;
+  }
+
   async stop(): Promise<void> {
     const client = this.client;
     if (!client) return;
+    await this.httpServer?.stop();
+    this.httpServer = undefined;
     // Puts still batched are stored and answered while the connection is there to carry the replies.
     this.flushPuts();
     if (this.hotTimer) this.publishHot();
@@ -267,6 +299,17 @@ export class PhoneAgent {
       case 'hot-delete':
         if (nb) throw new CanopyError('CANOPY_ERR_DENIED', `neighbour "${nb}" may not delete from the hot cache of "${this.opts.name}"`);
         return { data: { deleted: this.hot.delete(req.item) } };
+      case 'hot-grant': {
+        const ttl = req.ttlMs ?? HOT_GRANT_MS;
+        if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > HOT_GRANT_MAX_MS) throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `hot-grant: ttlMs ${String(req.ttlMs)} must be 1 ms to ${HOT_GRANT_MAX_MS} (7 days)`);
+        if (nb && req.user !== undefined && req.user !== nb) throw new CanopyError('CANOPY_ERR_DENIED', `neighbour "${nb}" may ask grants for itself only, not for "${String(req.user)}"`);
+        if (req.user !== undefined && typeof req.user !== 'string') throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', 'hot-grant: user must be a mesh username');
+        const status = this.hot.status(req.item);
+        const user = nb ?? req.user;
+        const expiresAt = Date.now() + ttl;
+        const token = issueGrant(this.hot, { item: status.item, expiresAt, ...(user !== undefined && { user }) });
+        return { data: { token, expiresAt, ...(this.httpServer && { url: this.httpServer.url(status.item, token) }) } };
+      }
       case 'scrub':
         if (nb) throw new CanopyError('CANOPY_ERR_DENIED', 'only the owner may scrub the store');
         return { data: { report: await store.scrub() } };

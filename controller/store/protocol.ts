@@ -43,12 +43,18 @@ export type StoreRequest =
   /**
    * Hot items (hot-items.ts, docs/cdn.md): the body is the plaintext [offset, offset + length); offset
    * and length are whole parts but for the part ending at `total`; a part already present is kept.
-   * Trusted callers only, as hot-delete; neighbours may hot-status and hot-list.
+   * Trusted callers only, as hot-delete; neighbours may hot-status, hot-list and hot-grant (for themselves).
    */
   | ({ op: 'hot-write' } & HotWrite)
   | { op: 'hot-status'; item: string }
   | { op: 'hot-list' }
-  | { op: 'hot-delete'; item: string };
+  | { op: 'hot-delete'; item: string }
+  /**
+   * A grant for one hot item (hot-http.ts): a token the phone's HTTP server takes in `?grant=`,
+   * valid `ttlMs` (default 1 h, at most 7 days). A trusted caller may name the `user` it is for (the
+   * ledger counts a neighbour's bytes); a neighbour gets grants for itself only.
+   */
+  | { op: 'hot-grant'; item: string; ttlMs?: number; user?: string };
 
 export type StoreOp = StoreRequest['op'];
 
@@ -67,6 +73,8 @@ export interface StoreReplies {
   'hot-status': { status: HotStatus };
   'hot-list': HotList;
   'hot-delete': { deleted: boolean };
+  /** `url`: the item's URL with the token, when the agent serves HTTP. */
+  'hot-grant': { token: string; expiresAt: number; url?: string };
 }
 
 export type Reply = { rid: string; ok: true; data: Record<string, unknown> } | { rid: string; ok: false; code: CanopyErrorCode; error: string };

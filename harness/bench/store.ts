@@ -28,6 +28,8 @@
  *   sqlite_* / files_*      chunk bodies in the SQLite index vs as files, 64 KiB bodies,
  *                           synchronous FULL, put (batches of 32, as the agent's group commit) and get
  *   audit_*                 share audits: detection and traffic (store-audit.ts)
+ *   cdn_*                   the phone's hot cache over HTTP: first byte of a range, a whole item
+ *                           streamed (store-cdn.ts)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -45,13 +47,10 @@ import { PhoneAgent } from '../../controller/store/phone-agent.ts';
 import { StoreClient } from '../../controller/store/protocol.ts';
 import { password, startMesh } from '../rigs/mesh.ts';
 import { auditFigures } from './store-audit.ts';
+import { cdnFigures } from './store-cdn.ts';
+import { median } from './stats.ts';
 
 const MB = 1e6;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 /**
  * Seconds for the owner's side of a backup on `data` (1 MiB blocks, as a file read): chunk, keyed
@@ -226,6 +225,8 @@ export const suite: BenchSuite = {
       }
       progress('share audits: a clean round, then one with shares deleted, altered, swapped and missing');
       Object.assign(figures, await auditFigures(work, quick));
+      progress("the hot cache over HTTP: a range's first byte, a 32 MB item streamed");
+      Object.assign(figures, await cdnFigures(work, quick));
       return figures;
     } finally {
       rmSync(work, { recursive: true, force: true });

@@ -32,6 +32,9 @@ for (const bodies of ['sqlite', 'files'] as const) {
     assert.equal(store.put({ ...b, cls: 'own', owner: 'phone', tag: 'chunk' }), false, 'second put of the same address stores nothing new');
     assert.deepEqual(Buffer.from(store.get(b.addr)), Buffer.from(b.body));
     assert.equal(store.has(b.addr), true);
+    const other = blob();
+    assert.deepEqual(store.present([other.addr, b.addr, 'not an address']), new Set([b.addr]), 'present: those of many it holds');
+    assert.deepEqual(store.present([]), new Set());
     assert.deepEqual(store.list({ tag: 'chunk' }).map((e) => e.addr), [b.addr]);
     assert.deepEqual(store.usage().own, { items: 1, bytes: 1000, quota: null });
     assert.equal(store.delete(b.addr), true);
