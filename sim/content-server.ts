@@ -26,6 +26,10 @@ export interface ContentServerOptions {
   items?: Record<string, ContentItem>;
   /** Honour Range requests. Default true. */
   ranges?: boolean;
+  /** Bytes written at a time. Default 64 KiB. */
+  pieceBytes?: number;
+  /** A pause after each piece (ms), so each arrives on its own at the client (tests of chunk boundaries). Default none. */
+  pieceDelayMs?: number;
 }
 
 /** The bytes [offset, offset + length) of the item named `name`: the same on every call. */
@@ -137,21 +141,34 @@ export class ContentServer {
 
   /** Writes [from, to) in pieces, waiting for the socket to drain. */
   private stream(res: ServerResponse, name: string, from: number, to: number): void {
+    const size = this.opts.pieceBytes ?? PIECE;
+    const delay = this.opts.pieceDelayMs;
     let at = from;
+    let timer: NodeJS.Timeout | undefined;
     const next = (): void => {
+      timer = undefined;
       while (at < to) {
-        const n = Math.min(PIECE, to - at);
+        const n = Math.min(size, to - at);
         const piece = contentBytes(name, at, n);
         at += n;
         this.bytesServed += n;
-        if (!res.write(piece)) {
+        const drained = res.write(piece);
+        if (delay !== undefined && at < to) {
+          // The socket may have drained during the pause: ask it then, not when the piece was written.
+          timer = setTimeout(() => (res.writableNeedDrain ? res.once('drain', next) : next()), delay);
+          return;
+        }
+        if (!drained) {
           res.once('drain', next);
           return;
         }
       }
       res.end();
     };
-    res.on('close', () => res.off('drain', next));
+    res.on('close', () => {
+      clearTimeout(timer);
+      res.off('drain', next);
+    });
     next();
   }
 }

@@ -525,12 +525,14 @@ export class Downlink {
     try {
       const res = await fetch(e.url, { headers: { range, 'accept-encoding': 'identity' }, signal: local.signal });
       const got = this.readResponse(e, res, span, range);
-      if (e.pendingOffset === null) e.pendingOffset = span.start;
       this.checkQuota(e, quota, used);
       let received = 0;
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         arm();
         const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        // Nothing kept (the first chunk, or every part so far written): the kept bytes start where this chunk
+        // does, a part boundary. Set per chunk, since a chunk may end exactly on a part's end mid-response.
+        if (e.pendingOffset === null) e.pendingOffset = span.start + received;
         received += bytes.length;
         e.fetched += bytes.length;
         this.fetchedBytes += bytes.length;
@@ -592,7 +594,8 @@ export class Downlink {
     let status: HotStatus | undefined;
     for (;;) {
       const kept = pendingBytes(e);
-      const offset = e.pendingOffset!;
+      const offset = e.pendingOffset;
+      if (offset === null) return status;
       const last = e.total !== null && offset + kept >= e.total && kept > 0;
       if (kept < part && !last) return status;
       const all = e.pending.length === 1 ? e.pending[0]! : Buffer.concat(e.pending);
