@@ -57,9 +57,24 @@ export class ContentServer {
   bytesServed = 0;
   /** The Range header of every request, in order. */
   readonly ranges: (string | undefined)[] = [];
+  /** What every item request was answered with: the bytes [start, start + sent) of `item`, in order. */
+  readonly served: { item: string; start: number; sent: number }[] = [];
 
   constructor(private readonly opts: ContentServerOptions = {}) {
     for (const [name, item] of Object.entries(opts.items ?? {})) this.add(name, item);
+  }
+
+  /** Bytes of `item` the server sent more than once (what requests asked again, counted as sent). */
+  sentTwice(item: string): number {
+    const spans = this.served.filter((s) => s.item === item && s.sent > 0).sort((a, b) => a.start - b.start);
+    let union = 0;
+    let reach = 0;
+    for (const s of spans) {
+      const end = s.start + s.sent;
+      if (end > reach) union += end - Math.max(reach, s.start);
+      reach = Math.max(reach, end);
+    }
+    return spans.reduce((n, s) => n + s.sent, 0) - union;
   }
 
   add(name: string, item: ContentItem): void {
@@ -136,11 +151,13 @@ export class ContentServer {
     headers['content-length'] = String(end - start);
     res.writeHead(status, headers);
     if (req.method === 'HEAD') return void res.end();
-    this.stream(res, name, start, end);
+    const record = { item: name, start, sent: 0 };
+    this.served.push(record);
+    this.stream(res, name, start, end, (n) => (record.sent += n));
   }
 
   /** Writes [from, to) in pieces, waiting for the socket to drain. */
-  private stream(res: ServerResponse, name: string, from: number, to: number): void {
+  private stream(res: ServerResponse, name: string, from: number, to: number, sent: (n: number) => void): void {
     const size = this.opts.pieceBytes ?? PIECE;
     const delay = this.opts.pieceDelayMs;
     let at = from;
@@ -152,6 +169,7 @@ export class ContentServer {
         const piece = contentBytes(name, at, n);
         at += n;
         this.bytesServed += n;
+        sent(n);
         const drained = res.write(piece);
         if (delay !== undefined && at < to) {
           // The socket may have drained during the pause: ask it then, not when the piece was written.

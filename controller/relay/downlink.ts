@@ -170,6 +170,8 @@ export class Downlink {
   private boundary: TimerHandle | undefined;
   private active: { entry: Entry; abort: AbortController; done: Promise<void> } | undefined;
   private wanting = false;
+  /** Set while stop() runs: no tick may start a fetch then (one would outlive the queue, a second fetch of the item). */
+  private stopping = false;
   private fetchedBytes = 0;
   private energyWh = 0;
   private status: LatestThrottle<DownlinkStatus> | undefined;
@@ -218,7 +220,8 @@ export class Downlink {
 
   async stop(): Promise<void> {
     const db = this.db;
-    if (!db) return;
+    if (!db || this.stopping) return;
+    this.stopping = true;
     this.opts.clock.clearInterval(this.timer);
     this.opts.clock.clearTimeout(this.boundary);
     this.timer = this.boundary = undefined;
@@ -235,6 +238,7 @@ export class Downlink {
     this.db = undefined;
     this.entries.clear();
     db.close();
+    this.stopping = false;
   }
 
   /** Queues an item (or answers with the one already queued under that id for the same URL). */
@@ -316,7 +320,7 @@ export class Downlink {
 
   /** Picks the next item that may go now and fetches it; says of every other why it waits. */
   private tick(): void {
-    if (!this.db || this.active) return;
+    if (!this.db || this.stopping || this.active) return;
     const now = this.opts.clock.now();
     this.scheduleBoundary(now);
     let chosen: Entry | undefined;
