@@ -174,6 +174,10 @@ export class Downlink {
   private stopping = false;
   private fetchedBytes = 0;
   private energyWh = 0;
+  /** Of energyWh, what the station battery paid: charged while the sun's surplus did not cover the dish. */
+  private batteryWh = 0;
+  /** Clock ms up to which the dish's energy has been charged to the downlink (during a fetch). */
+  private chargedAt = 0;
   private status: LatestThrottle<DownlinkStatus> | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
 
@@ -204,6 +208,7 @@ export class Downlink {
     const meta = (key: string) => Number((db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: number } | undefined)?.value ?? 0);
     this.fetchedBytes = meta('fetched');
     this.energyWh = meta('energyWh');
+    this.batteryWh = meta('batteryWh');
     const mesh = o.mesh;
     if (mesh) {
       this.status = new LatestThrottle(o.clock, 1000, (_k, s) => void mesh.publish(mesh.topics.downlink, encodeJson(s), { retain: true }).catch(() => {}));
@@ -304,6 +309,7 @@ export class Downlink {
       items: [...this.entries.values()].map((e) => this.view(e)),
       fetchedBytes: this.fetchedBytes,
       energyWh: this.energyWh,
+      batteryWh: this.batteryWh,
       whPerGb: this.fetchedBytes > 0 ? this.energyWh / (this.fetchedBytes / 1e9) : null,
       windowBytes: window ? { budget: this.opts.windowBytes ?? null, used: this.budget?.window.start === window.start ? this.budget.usedBytes : 0 } : null,
       updatedAt: now,
@@ -406,7 +412,7 @@ export class Downlink {
 
   private async fetchItem(e: Entry, signal: AbortSignal): Promise<void> {
     const o = this.opts;
-    const since = o.clock.now();
+    this.chargedAt = o.clock.now();
     this.setState(e, 'fetching', null);
     try {
       const list = await this.phone(() => o.hot.list());
@@ -438,6 +444,7 @@ export class Downlink {
           continue;
         }
         status = (await this.fetchSpan(e, span, partBytes, list.quotaBytes, usedByOthers, signal)) ?? status;
+        this.charge();
         e.backoffMs = RETRY_MS.initial;
       }
     } catch (err) {
@@ -455,9 +462,21 @@ export class Downlink {
         this.backoff(e, 'waiting-window', `the link failed during the fetch (${describe(reason)})`);
       }
     } finally {
-      const ms = o.clock.now() - since;
-      this.energyWh += ((o.dishWatts ?? 0) * ms) / 3_600_000;
+      this.charge();
     }
+  }
+
+  /**
+   * The dish's energy while the downlink holds the link: its watts × the time since the last charge,
+   * span by span; the share the station battery paid is what was charged while the power budget
+   * said the sun's surplus did not cover the dish.
+   */
+  private charge(): void {
+    const now = this.opts.clock.now();
+    const wh = ((this.opts.dishWatts ?? 0) * Math.max(0, now - this.chargedAt)) / 3_600_000;
+    this.chargedAt = now;
+    this.energyWh += wh;
+    if (!this.opts.power.surplus()) this.batteryWh += wh;
   }
 
   /** Runs a store op on the phone; an agent that does not answer makes the item wait for it. */
@@ -643,6 +662,7 @@ export class Downlink {
       const set = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
       set.run('fetched', this.fetchedBytes);
       set.run('energyWh', this.energyWh);
+      set.run('batteryWh', this.batteryWh);
     })();
   }
 

@@ -47,6 +47,8 @@ async function site(t: TestContext) {
   const satellite = new SatelliteLink({ clock, targetPort: server.port, capacityBitsPerSec: 2e6, latencyMs: 5, windows: WINDOWS, dish: 'standard', powered: false });
   await satellite.start();
   const made: Downlink[] = [];
+  /** What the power budget says: the sun pays for the dish (surplus), or the station battery does. */
+  const power = { surplus: true };
   t.after(async () => {
     for (const d of made) await d.stop();
     await requester.stop();
@@ -62,7 +64,7 @@ async function site(t: TestContext) {
       path: join(dir, 'downlink.sqlite'),
       hot: hotCache('phone', requester.request),
       link: { ready: () => satellite.isUp, want: (on) => void satellite.setPowered(on).catch(() => {}) },
-      power: { granted: () => true, surplus: () => true },
+      power: { granted: () => true, surplus: () => power.surplus },
       plan: WINDOWS,
       dishWatts: DISH_PROFILES.standard.activeW,
       spanParts: 8,
@@ -83,7 +85,7 @@ async function site(t: TestContext) {
     }
     if (!done()) throw new Error(`${what}: not within ${maxSteps} steps`);
   };
-  return { clock, mesh, phone, server, satellite, make, pump, url: (item: string) => server.url(item, satellite.port) };
+  return { clock, mesh, phone, server, satellite, power, make, pump, url: (item: string) => server.url(item, satellite.port) };
 }
 
 test('with the real phone agent: an item across two windows, the downlink restarted mid-item, no byte taken twice; an item over the hot quota refused', async (t) => {
@@ -97,7 +99,9 @@ test('with the real phone agent: an item across two windows, the downlink restar
   assert.equal(s.server.requests, 0);
   assert.equal(s.satellite.powered, false, 'the dish stays off outside a window');
 
-  // Window 1 opens: the dish comes up for the downlink and the item comes, until the window closes mid-item.
+  // Window 1 opens: the dish comes up for the downlink and the item (hot: it does not wait for the
+  // sun) comes, paid by the station battery, until the window closes mid-item.
+  s.power.surplus = false;
   await s.clock.advanceAsync(WINDOWS[0]!.start - s.clock.now(), 1000);
   await s.pump(() => (d.get('ep')?.have ?? 0) >= 12 * PART, 'a third of the item in window 1');
   assert.equal(s.satellite.powered, true);
@@ -107,6 +111,9 @@ test('with the real phone agent: an item across two windows, the downlink restar
   assert.ok(afterFirst.have >= 12 * PART && afterFirst.have < SIZE, `window 1 left the item incomplete (${afterFirst.have} of ${SIZE})`);
   assert.match(d.get('ep')!.reason!, /no contact window open; the next opens at 10:30 UTC/);
   await s.pump(() => !s.satellite.powered, 'the dish given back');
+  const paid = d.snapshot();
+  assert.ok(paid.energyWh > 0 && Math.abs(paid.batteryWh - paid.energyWh) < 1e-9, `window 1's dish energy all on the battery (${paid.batteryWh} of ${paid.energyWh} Wh)`);
+  s.power.surplus = true;
 
   // Window 2: resumed from the phone's missing ranges; the downlink is restarted in the middle of it.
   await s.clock.advanceAsync(WINDOWS[1]!.start - s.clock.now(), 1000);
@@ -143,7 +150,8 @@ test('with the real phone agent: an item across two windows, the downlink restar
   assert.equal(s.server.bytesServed - again, SIZE, `the server sent each byte of the item (${SIZE}), ${again} bytes twice (lost on the wire at the cuts)`);
   t.diagnostic(`requests: ${s.server.ranges.join(', ')}; sent twice at the cuts: ${again} bytes`);
   const snap = d.snapshot();
-  assert.ok(snap.energyWh > 0 && snap.whPerGb !== null, 'the dish energy is counted');
+  assert.ok(snap.energyWh > paid.energyWh && snap.whPerGb !== null, 'the dish energy of window 2 counted');
+  assert.ok(Math.abs(snap.batteryWh - paid.batteryWh) < 1e-9, 'window 2 on the sun\'s surplus: nothing more on the battery (kept across the restart)');
 
   // Over the quota: refused at the first answer (its Content-Range gives the size), nothing written;
   // asked again with its size, refused at once. Both with the numbers.
