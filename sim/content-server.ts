@@ -13,8 +13,8 @@
  * support); `failNext(n, status)` answers the next n requests with that status.
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackHttpServer } from './loopback-http.ts';
 import rangeParser from 'range-parser';
 
 export interface ContentItem {
@@ -47,11 +47,9 @@ export function contentBytes(name: string, offset: number, length: number): Buff
 
 const PIECE = 64 * 1024;
 
-export class ContentServer {
-  private server: Server | undefined;
+export class ContentServer extends LoopbackHttpServer {
   private readonly items = new Map<string, ContentItem>();
   private failures: { n: number; status: number } = { n: 0, status: 500 };
-  port = 0;
   /** Requests answered, and body bytes sent (what went down the link). */
   requests = 0;
   bytesServed = 0;
@@ -61,6 +59,7 @@ export class ContentServer {
   readonly served: { item: string; start: number; sent: number }[] = [];
 
   constructor(private readonly opts: ContentServerOptions = {}) {
+    super();
     for (const [name, item] of Object.entries(opts.items ?? {})) this.add(name, item);
   }
 
@@ -91,27 +90,7 @@ export class ContentServer {
     return `http://127.0.0.1:${port}/items/${encodeURIComponent(name)}`;
   }
 
-  async start(): Promise<void> {
-    const server = createServer((req, res) => this.handle(req, res));
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        this.port = (server.address() as AddressInfo).port;
-        resolve();
-      });
-    });
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     this.requests++;
     this.ranges.push(req.headers.range);
     const text = (status: number, body: string, headers: Record<string, string> = {}) => {

@@ -256,16 +256,16 @@ function askUsage(agent: string): void {
   client.publish(topics.store(agent, 'req', storeClient), frame, { qos: 0 });
 }
 
+/** Whether `box` shows the store's topics (an admin, `count` of them seen); otherwise it says why not. */
+function adminShows(box: HTMLElement, what: string, count: number, none: string): boolean {
+  if (!admin) box.textContent = `${what} is shown to admins (their topics are not a viewer's).`;
+  else if (count === 0) box.textContent = none;
+  return admin && count > 0;
+}
+
 function renderStore(): void {
   const box = $('#store-agents');
-  if (!admin) {
-    box.textContent = "The store agents' usage is shown to admins (their topics are not a viewer's).";
-    return;
-  }
-  if (agents.size === 0) {
-    box.textContent = 'No store agent has been seen on the mesh.';
-    return;
-  }
+  if (!adminShows(box, "The store agents' usage", agents.size, 'No store agent has been seen on the mesh.')) return;
   box.replaceChildren(
     ...[...agents].sort(([a], [b]) => a.localeCompare(b)).map(([name, a]) => {
       const div = el('div', { class: 'agent', 'data-agent': name });
@@ -347,14 +347,7 @@ function renderDownlink(): void {
   }
   $('#downlink tbody').replaceWith(body);
   const box = $('#hot-cache');
-  if (!admin) {
-    box.textContent = "What the phones' hot caches hold is shown to admins (their topics are not a viewer's).";
-    return;
-  }
-  if (hotCaches.size === 0) {
-    box.textContent = 'No phone has published its hot cache yet.';
-    return;
-  }
+  if (!adminShows(box, "What the phones' hot caches hold", hotCaches.size, 'No phone has published its hot cache yet.')) return;
   box.replaceChildren(
     ...[...hotCaches].sort(([a], [b]) => a.localeCompare(b)).map(([agent, h]) => {
       const div = el('div', { 'data-agent': agent });

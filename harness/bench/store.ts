@@ -140,7 +140,7 @@ function editTree(root: string): void {
 }
 
 export const suite: BenchSuite = {
-  description: 'phone store and backup: pipeline vs raw cipher, dedup, restore, bodies in SQLite vs files',
+  description: 'phone store and backup: pipeline vs raw cipher, dedup, restore, bodies in SQLite vs files, prefetch dish Wh per GB',
   async run(progress, { quick }) {
     const work = mkdtempSync(join(tmpdir(), 'canopy-bench-store-'));
     try {
