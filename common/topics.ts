@@ -236,9 +236,11 @@ export interface DownlinkStatus {
   /** The phone agent whose hot cache is filled. */
   agent: string;
   items: DownlinkItemView[];
-  /** Bytes fetched since the queue was created, and the dish's energy spent fetching them (Wh). */
+  /** Bytes fetched since the queue was created, and the dish's energy spent fetching them (Wh: its watts × the time the downlink held the link). */
   fetchedBytes: number;
   energyWh: number;
+  /** Of energyWh, what the station battery paid: the part charged while the sun's surplus did not cover the dish. */
+  batteryWh: number;
   whPerGb: number | null;
   /** The current window's downlink byte budget against what it carried (null: no window open). */
   windowBytes: { budget: number | null; used: number } | null;

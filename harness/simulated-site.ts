@@ -25,11 +25,14 @@ import { Upstream } from '../sim/cloud.ts';
 import { runFast, runRealTime } from '../sim/runner.ts';
 import { isInContact, DISH_PROFILES, SatelliteLink } from '../sim/satellite.ts';
 import { WeatherService } from '../sim/weather-service.ts';
+import { ContentServer, type ContentItem } from '../sim/content-server.ts';
+import type { DownlinkSettings } from '../controller/relay/downlink.ts';
 import type { Scenario } from '../sim/scenario.ts';
 import type { WorldSample } from '../sim/world.ts';
 import { SimMppt } from '../sim/vedirect.ts';
 import { createMemoryPair } from '../firmware-bridge/links/memory.ts';
 import type { Link } from '../firmware-bridge/links/link.ts';
+import { CanopyError } from '../common/errors.ts';
 
 /** One row of the run's record: the world's truth and the controller's view, every sample. */
 export interface SiteSample extends WorldSample {
@@ -64,6 +67,14 @@ export interface SimulatedSiteOptions {
    * through a satellite link powered while the budget grants the uplink. Default off.
    */
   weatherService?: boolean;
+  /**
+   * The simulator's content server (sim/content-server.ts) with these items, behind the simulated
+   * satellite link as the weather service is: reachable only while the dish is up in a window.
+   * The downlink's upstream (docs/prefetch.md). Absent: none.
+   */
+  content?: Record<string, ContentItem>;
+  /** The downlink filling the phone's hot cache (needs withUplink: it shares the relay's dish). Absent: none. */
+  downlink?: DownlinkSettings;
   log?: Logger;
 }
 
@@ -88,6 +99,9 @@ export class SimulatedSite {
   /** The simulated weather service (weatherService), and the URL the site fetches through the satellite once it runs. */
   readonly weather: WeatherService | undefined;
   private forecastUrl = '';
+  /** The simulated content server (content), and its port through the satellite once it runs. */
+  readonly content: ContentServer | undefined;
+  private contentPort = 0;
 
   /**
    * The site with the storage relay on: its uplink bridge reaches a simulated cloud broker
@@ -142,8 +156,19 @@ export class SimulatedSite {
     if (opts.weatherService) {
       const f = opts.scenario.weather.forecast;
       this.weather = new WeatherService({ clock: this.sim.clock, sky: this.sim.sky, elevationM: opts.scenario.location.elevationM, error: { dailyError: f.dailyError, hourlyError: f.hourlyError, timingMs: f.timing }, seed: opts.seed * 4099 + 3 });
-      around.push(this.weatherExtension(this.weather));
+      const weather = this.weather;
+      around.push(
+        this.throughSatellite('simulated weather service', weather, (port) => {
+          const { latitudeDeg, longitudeDeg } = this.sim.scenario.location;
+          this.forecastUrl = `http://127.0.0.1:${port}/v1/forecast?latitude=${latitudeDeg}&longitude=${longitudeDeg}&hourly=cloud_cover,shortwave_radiation&timezone=GMT&forecast_days=3`;
+        }),
+      );
     }
+    if (opts.content) {
+      this.content = new ContentServer({ items: opts.content });
+      around.push(this.throughSatellite('simulated content server', this.content, (port) => (this.contentPort = port)));
+    }
+    if (opts.downlink && !relay) throw new CanopyError('CANOPY_ERR_CONFIG', 'the simulated downlink shares the relay\'s dish: build the site with SimulatedSite.withUplink');
     this.app = new Application(config, {
       ...env,
       // Forecasts published on the mesh are taken in every simulated site; fetched, with the weather service.
@@ -152,6 +177,7 @@ export class SimulatedSite {
       gcsLinks: gcsLinks(config, this.sim.clock),
       tlog: opts.tlog,
       relay,
+      downlink: opts.downlink,
       chargeController,
       mesh: opts.mesh ? meshOverrides : false,
       around,
@@ -181,34 +207,37 @@ export class SimulatedSite {
   };
 
   /**
-   * The weather service and its way through the satellite: a route through the relay's satellite
-   * link, or a link of its own that the budget's grant powers (the dish as dishOn() has it).
+   * A server of the internet behind the satellite (the weather service, the content server) and its
+   * way there: a route through the relay's satellite link, or a link of its own that the budget's
+   * grant powers (the dish as dishOn() has it). `reached` gets the port the site connects to.
    */
-  private weatherExtension(weather: WeatherService): Extension {
-    const name = 'simulated weather service';
+  private throughSatellite(name: string, server: { start(): Promise<void>; stop(): Promise<void>; readonly port: number }, reached: (port: number) => void): Extension {
     let own: SatelliteLink | undefined;
     return {
       name,
       start: async () => {
-        await weather.start();
-        let port: number;
-        if (this.uplink) port = await this.uplink.satellite.route(weather.port);
+        await server.start();
+        if (this.uplink) reached(await this.uplink.satellite.route(server.port));
         else {
           const s = this.sim.scenario;
-          own = new SatelliteLink({ clock: this.sim.clock, targetPort: weather.port, capacityBitsPerSec: s.satellite.capacityMbps * 1e6, latencyMs: s.satellite.latencyMs, windows: this.sim.contacts, dish: s.satellite.dish, powered: false });
+          own = new SatelliteLink({ clock: this.sim.clock, targetPort: server.port, capacityBitsPerSec: s.satellite.capacityMbps * 1e6, latencyMs: s.satellite.latencyMs, windows: this.sim.contacts, dish: s.satellite.dish, powered: false });
           await own.start();
-          port = own.port;
           const link = own;
           this.app.bus.on(name, 'power-grant', (granted) => void link.setPowered(granted).catch(() => {}));
+          reached(own.port);
         }
-        const { latitudeDeg, longitudeDeg } = this.sim.scenario.location;
-        this.forecastUrl = `http://127.0.0.1:${port}/v1/forecast?latitude=${latitudeDeg}&longitude=${longitudeDeg}&hourly=cloud_cover,shortwave_radiation&timezone=GMT&forecast_days=3`;
       },
       stop: async () => {
         await own?.stop();
-        await weather.stop();
+        await server.stop();
       },
     };
+  }
+
+  /** The URL of a content server's item as the site reaches it, through the satellite (after start()). */
+  contentUrl(item: string): string {
+    if (!this.content || !this.contentPort) throw new CanopyError('CANOPY_ERR_STATE', 'the simulated content server is not running (content, after start())');
+    return this.content.url(item, this.contentPort);
   }
 
   /** The uplink's far end (satellite and cloud, started by withUplink): stopped after the relay. */

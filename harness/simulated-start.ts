@@ -32,6 +32,9 @@ import { SimulatedSite } from './simulated-site.ts';
 /** The simulated neighbours' phones, when canopy.yaml's store.neighbours names none. */
 export const SIMULATED_NEIGHBOURS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'];
 
+/** The simulated content server's demo item (a generated file): what `cache/prefetch` can fetch into the phone's hot cache. */
+export const SIM_DEMO_ITEM = { item: 'demo-episode', bytes: 8 * 1024 * 1024, mime: 'application/octet-stream' };
+
 /** The default site starts just before its net goes up, so a new user sees it launch. */
 const DEFAULT_AT: Record<string, string> = { 'clear-summer-day': '06:40' };
 
@@ -79,7 +82,11 @@ export async function simulatedStation(c: CanopyConfig, o: StationInputs): Promi
   }
   // The station's charge controller is simulated on VE.Direct, read by the same ChargeController as on a Pi.
   const panelWp = c.chargeController?.panelWp ?? 400;
-  const site = await SimulatedSite.withUplink({ scenario, seed: sim.seed, tlog: o.tlog, log, config: c, mesh: { users, usersFile: o.usersFile }, chargeController: { panelWp }, weatherService: true, outboxPath: join(dir, 'sim-outbox.sqlite') });
+  // The downlink is on unless canopy.yaml says relay.downlink: false: it prefetches from the simulated content server through the same satellite.
+  const d = c.relay?.downlink;
+  const downlink = d === false ? undefined : { path: join(dir, 'sim-downlink.sqlite'), agent: phoneName, windowBytes: d?.windowBytes };
+  const content = { [SIM_DEMO_ITEM.item]: { bytes: SIM_DEMO_ITEM.bytes, mime: SIM_DEMO_ITEM.mime } };
+  const site = await SimulatedSite.withUplink({ scenario, seed: sim.seed, tlog: o.tlog, log, config: c, mesh: { users, usersFile: o.usersFile }, chargeController: { panelWp }, weatherService: true, content, downlink, outboxPath: join(dir, 'sim-outbox.sqlite') });
   const { app } = site;
   const satellite = site.satellite!;
   return {
@@ -127,6 +134,7 @@ export async function simulatedStation(c: CanopyConfig, o: StationInputs): Promi
           console.log(`canopy: simulated phone "${phoneName}" keeps its store in ${join(dir, 'sim-phone')}; neighbours' phones ${[...simulated.keys()].filter((nb) => nb !== phoneName).join(', ') || '(all real)'} in ${join(dir, 'sim-neighbours')}`);
           console.log(`canopy: the phone backs up ${demo.tree} every 5 simulated minutes (to the phone, the uplink and ${k}-of-${n} shares on the neighbours); newest manifest: ${demo.manifestFile}`);
           console.log(`canopy: from another terminal, canopy backup PATH${dataFlag(dir)} stores there (the phone's login and the demo passphrase: ${file})`);
+          if (app.downlink) console.log(`canopy: ${prefetchHint(site.contentUrl(SIM_DEMO_ITEM.item), c.mesh.baseTopic, tcp)}`);
         } catch (e) {
           await stopPhones();
           throw e;
@@ -141,6 +149,12 @@ export async function simulatedStation(c: CanopyConfig, o: StationInputs): Promi
       };
     },
   };
+}
+
+/** The bridge request that prefetches the demo item into the phone's hot cache (docs/prefetch.md). */
+export function prefetchHint(url: string, baseTopic: string, port: number): string {
+  const request = JSON.stringify({ item: SIM_DEMO_ITEM.item, url, class: 'hot' });
+  return `the downlink prefetches into the phone's hot cache from the simulated content server, through the satellite; as an admin: mosquitto_pub -p ${port} -u admin -P PASSWORD -t ${baseTopic}/bridge/request/cache/prefetch -m '${request}' (its progress: ${baseTopic}/relay/downlink)`;
 }
 
 /** What `canopy backup` needs to find this data directory from here: nothing when it finds it by itself. */

@@ -13,8 +13,8 @@
  * support); `failNext(n, status)` answers the next n requests with that status.
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackHttpServer } from './loopback-http.ts';
 import rangeParser from 'range-parser';
 
 export interface ContentItem {
@@ -26,6 +26,10 @@ export interface ContentServerOptions {
   items?: Record<string, ContentItem>;
   /** Honour Range requests. Default true. */
   ranges?: boolean;
+  /** Bytes written at a time. Default 64 KiB. */
+  pieceBytes?: number;
+  /** A pause after each piece (ms), so each arrives on its own at the client (tests of chunk boundaries). Default none. */
+  pieceDelayMs?: number;
 }
 
 /** The bytes [offset, offset + length) of the item named `name`: the same on every call. */
@@ -43,19 +47,33 @@ export function contentBytes(name: string, offset: number, length: number): Buff
 
 const PIECE = 64 * 1024;
 
-export class ContentServer {
-  private server: Server | undefined;
+export class ContentServer extends LoopbackHttpServer {
   private readonly items = new Map<string, ContentItem>();
   private failures: { n: number; status: number } = { n: 0, status: 500 };
-  port = 0;
   /** Requests answered, and body bytes sent (what went down the link). */
   requests = 0;
   bytesServed = 0;
   /** The Range header of every request, in order. */
   readonly ranges: (string | undefined)[] = [];
+  /** What every item request was answered with: the bytes [start, start + sent) of `item`, in order. */
+  readonly served: { item: string; start: number; sent: number }[] = [];
 
   constructor(private readonly opts: ContentServerOptions = {}) {
+    super();
     for (const [name, item] of Object.entries(opts.items ?? {})) this.add(name, item);
+  }
+
+  /** Bytes of `item` the server sent more than once (what requests asked again, counted as sent). */
+  sentTwice(item: string): number {
+    const spans = this.served.filter((s) => s.item === item && s.sent > 0).sort((a, b) => a.start - b.start);
+    let union = 0;
+    let reach = 0;
+    for (const s of spans) {
+      const end = s.start + s.sent;
+      if (end > reach) union += end - Math.max(reach, s.start);
+      reach = Math.max(reach, end);
+    }
+    return spans.reduce((n, s) => n + s.sent, 0) - union;
   }
 
   add(name: string, item: ContentItem): void {
@@ -72,27 +90,7 @@ export class ContentServer {
     return `http://127.0.0.1:${port}/items/${encodeURIComponent(name)}`;
   }
 
-  async start(): Promise<void> {
-    const server = createServer((req, res) => this.handle(req, res));
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        this.port = (server.address() as AddressInfo).port;
-        resolve();
-      });
-    });
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     this.requests++;
     this.ranges.push(req.headers.range);
     const text = (status: number, body: string, headers: Record<string, string> = {}) => {
@@ -132,26 +130,42 @@ export class ContentServer {
     headers['content-length'] = String(end - start);
     res.writeHead(status, headers);
     if (req.method === 'HEAD') return void res.end();
-    this.stream(res, name, start, end);
+    const record = { item: name, start, sent: 0 };
+    this.served.push(record);
+    this.stream(res, name, start, end, (n) => (record.sent += n));
   }
 
   /** Writes [from, to) in pieces, waiting for the socket to drain. */
-  private stream(res: ServerResponse, name: string, from: number, to: number): void {
+  private stream(res: ServerResponse, name: string, from: number, to: number, sent: (n: number) => void): void {
+    const size = this.opts.pieceBytes ?? PIECE;
+    const delay = this.opts.pieceDelayMs;
     let at = from;
+    let timer: NodeJS.Timeout | undefined;
     const next = (): void => {
+      timer = undefined;
       while (at < to) {
-        const n = Math.min(PIECE, to - at);
+        const n = Math.min(size, to - at);
         const piece = contentBytes(name, at, n);
         at += n;
         this.bytesServed += n;
-        if (!res.write(piece)) {
+        sent(n);
+        const drained = res.write(piece);
+        if (delay !== undefined && at < to) {
+          // The socket may have drained during the pause: ask it then, not when the piece was written.
+          timer = setTimeout(() => (res.writableNeedDrain ? res.once('drain', next) : next()), delay);
+          return;
+        }
+        if (!drained) {
           res.once('drain', next);
           return;
         }
       }
       res.end();
     };
-    res.on('close', () => res.off('drain', next));
+    res.on('close', () => {
+      clearTimeout(timer);
+      res.off('drain', next);
+    });
     next();
   }
 }

@@ -16,8 +16,8 @@
  * The service knows one sky, the scenario's: asked for another place it answers for it all the same
  * (with that place's coordinates), as a real service would answer for wherever it was asked.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackHttpServer } from './loopback-http.ts';
 import type { Clock } from '../firmware-bridge/clock.ts';
 import { seededRandom } from '../firmware-bridge/random.ts';
 import { hashKnot } from './sun.ts';
@@ -56,32 +56,12 @@ function normal(seed: number): number {
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
 }
 
-export class WeatherService {
-  private server: Server | undefined;
-  port = 0;
+export class WeatherService extends LoopbackHttpServer {
   /** Requests answered (with a forecast or an error). */
   requests = 0;
 
-  constructor(private readonly opts: WeatherServiceOptions) {}
-
-  async start(): Promise<void> {
-    const server = createServer((req, res) => this.handle(req, res));
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        this.port = (server.address() as AddressInfo).port;
-        resolve();
-      });
-    });
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  constructor(private readonly opts: WeatherServiceOptions) {
+    super();
   }
 
   /** The timing shift of the day holding `t`, ms. */
@@ -120,7 +100,7 @@ export class WeatherService {
     return 100 * ((1 - transmitted) / 0.75) ** (1 / 3.4);
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     this.requests++;
     const url = new URL(req.url ?? '/', 'http://localhost');
     const fail = (reason: string) => this.send(res, 400, { reason, error: true });

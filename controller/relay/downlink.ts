@@ -170,8 +170,14 @@ export class Downlink {
   private boundary: TimerHandle | undefined;
   private active: { entry: Entry; abort: AbortController; done: Promise<void> } | undefined;
   private wanting = false;
+  /** Set while stop() runs: no tick may start a fetch then (one would outlive the queue, a second fetch of the item). */
+  private stopping = false;
   private fetchedBytes = 0;
   private energyWh = 0;
+  /** Of energyWh, what the station battery paid: charged while the sun's surplus did not cover the dish. */
+  private batteryWh = 0;
+  /** Clock ms up to which the dish's energy has been charged to the downlink (during a fetch). */
+  private chargedAt = 0;
   private status: LatestThrottle<DownlinkStatus> | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
 
@@ -202,6 +208,7 @@ export class Downlink {
     const meta = (key: string) => Number((db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: number } | undefined)?.value ?? 0);
     this.fetchedBytes = meta('fetched');
     this.energyWh = meta('energyWh');
+    this.batteryWh = meta('batteryWh');
     const mesh = o.mesh;
     if (mesh) {
       this.status = new LatestThrottle(o.clock, 1000, (_k, s) => void mesh.publish(mesh.topics.downlink, encodeJson(s), { retain: true }).catch(() => {}));
@@ -218,7 +225,8 @@ export class Downlink {
 
   async stop(): Promise<void> {
     const db = this.db;
-    if (!db) return;
+    if (!db || this.stopping) return;
+    this.stopping = true;
     this.opts.clock.clearInterval(this.timer);
     this.opts.clock.clearTimeout(this.boundary);
     this.timer = this.boundary = undefined;
@@ -235,6 +243,7 @@ export class Downlink {
     this.db = undefined;
     this.entries.clear();
     db.close();
+    this.stopping = false;
   }
 
   /** Queues an item (or answers with the one already queued under that id for the same URL). */
@@ -300,6 +309,7 @@ export class Downlink {
       items: [...this.entries.values()].map((e) => this.view(e)),
       fetchedBytes: this.fetchedBytes,
       energyWh: this.energyWh,
+      batteryWh: this.batteryWh,
       whPerGb: this.fetchedBytes > 0 ? this.energyWh / (this.fetchedBytes / 1e9) : null,
       windowBytes: window ? { budget: this.opts.windowBytes ?? null, used: this.budget?.window.start === window.start ? this.budget.usedBytes : 0 } : null,
       updatedAt: now,
@@ -316,7 +326,7 @@ export class Downlink {
 
   /** Picks the next item that may go now and fetches it; says of every other why it waits. */
   private tick(): void {
-    if (!this.db || this.active) return;
+    if (!this.db || this.stopping || this.active) return;
     const now = this.opts.clock.now();
     this.scheduleBoundary(now);
     let chosen: Entry | undefined;
@@ -402,7 +412,7 @@ export class Downlink {
 
   private async fetchItem(e: Entry, signal: AbortSignal): Promise<void> {
     const o = this.opts;
-    const since = o.clock.now();
+    this.chargedAt = o.clock.now();
     this.setState(e, 'fetching', null);
     try {
       const list = await this.phone(() => o.hot.list());
@@ -434,6 +444,7 @@ export class Downlink {
           continue;
         }
         status = (await this.fetchSpan(e, span, partBytes, list.quotaBytes, usedByOthers, signal)) ?? status;
+        this.charge();
         e.backoffMs = RETRY_MS.initial;
       }
     } catch (err) {
@@ -451,9 +462,21 @@ export class Downlink {
         this.backoff(e, 'waiting-window', `the link failed during the fetch (${describe(reason)})`);
       }
     } finally {
-      const ms = o.clock.now() - since;
-      this.energyWh += ((o.dishWatts ?? 0) * ms) / 3_600_000;
+      this.charge();
     }
+  }
+
+  /**
+   * The dish's energy while the downlink holds the link: its watts × the time since the last charge,
+   * span by span; the share the station battery paid is what was charged while the power budget
+   * said the sun's surplus did not cover the dish.
+   */
+  private charge(): void {
+    const now = this.opts.clock.now();
+    const wh = ((this.opts.dishWatts ?? 0) * Math.max(0, now - this.chargedAt)) / 3_600_000;
+    this.chargedAt = now;
+    this.energyWh += wh;
+    if (!this.opts.power.surplus()) this.batteryWh += wh;
   }
 
   /** Runs a store op on the phone; an agent that does not answer makes the item wait for it. */
@@ -525,12 +548,14 @@ export class Downlink {
     try {
       const res = await fetch(e.url, { headers: { range, 'accept-encoding': 'identity' }, signal: local.signal });
       const got = this.readResponse(e, res, span, range);
-      if (e.pendingOffset === null) e.pendingOffset = span.start;
       this.checkQuota(e, quota, used);
       let received = 0;
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         arm();
         const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        // Nothing kept (the first chunk, or every part so far written): the kept bytes start where this chunk
+        // does, a part boundary. Set per chunk, since a chunk may end exactly on a part's end mid-response.
+        if (e.pendingOffset === null) e.pendingOffset = span.start + received;
         received += bytes.length;
         e.fetched += bytes.length;
         this.fetchedBytes += bytes.length;
@@ -592,7 +617,8 @@ export class Downlink {
     let status: HotStatus | undefined;
     for (;;) {
       const kept = pendingBytes(e);
-      const offset = e.pendingOffset!;
+      const offset = e.pendingOffset;
+      if (offset === null) return status;
       const last = e.total !== null && offset + kept >= e.total && kept > 0;
       if (kept < part && !last) return status;
       const all = e.pending.length === 1 ? e.pending[0]! : Buffer.concat(e.pending);
@@ -636,6 +662,7 @@ export class Downlink {
       const set = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
       set.run('fetched', this.fetchedBytes);
       set.run('energyWh', this.energyWh);
+      set.run('batteryWh', this.batteryWh);
     })();
   }
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { CanopyError, isCanopyError } from '../../common/errors.ts';
 import type { Mesh } from '../mesh/mesh.ts';
 import type { HotList, HotStatus, HotWrite } from '../store/hot-items.ts';
-import { decodeFrame, encodeFrame, storeTopics, type Reply, type StoreRequest } from '../store/protocol.ts';
+import { encodeFrame, settleReply, storeTopics, type PendingReply, type StoreRequest } from '../store/protocol.ts';
 
 export type { HotList, HotStatus, HotWrite };
 
@@ -51,7 +51,7 @@ export function hotCache(agent: string, request: StoreRequester): HotCache {
 export class MeshRequester {
   readonly id = `relay-${randomBytes(4).toString('hex')}`;
   private readonly topics: ReturnType<typeof storeTopics>;
-  private readonly pending = new Map<string, { resolve: (r: { data: unknown; body: Uint8Array }) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<string, PendingReply>();
   private unsubscribe: (() => Promise<void>) | undefined;
   private nextRid = 1;
 
@@ -63,7 +63,7 @@ export class MeshRequester {
   }
 
   async start(): Promise<void> {
-    this.unsubscribe ??= await this.mesh.subscribe(this.topics.response('+', this.id), (_topic, payload) => this.onReply(payload));
+    this.unsubscribe ??= await this.mesh.subscribe(this.topics.response('+', this.id), (_topic, payload) => settleReply(this.pending, payload));
   }
 
   async stop(): Promise<void> {
@@ -91,19 +91,4 @@ export class MeshRequester {
       });
     });
   };
-
-  private onReply(payload: Buffer): void {
-    let frame: { header: Reply; body: Uint8Array };
-    try {
-      frame = decodeFrame<Reply>(payload);
-    } catch {
-      return;
-    }
-    const p = this.pending.get(frame.header.rid);
-    if (!p) return;
-    this.pending.delete(frame.header.rid);
-    clearTimeout(p.timer);
-    if (frame.header.ok) p.resolve({ data: frame.header.data, body: frame.body });
-    else p.reject(new CanopyError(frame.header.code, frame.header.error));
-  }
 }

@@ -121,7 +121,7 @@ export interface StoreClientOptions {
 export class StoreClient {
   readonly id = randomBytes(6).toString('hex');
   readonly topics: ReturnType<typeof storeTopics>;
-  private readonly pending = new Map<string, { resolve: (r: { data: Record<string, unknown>; body: Uint8Array }) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<string, PendingReply>();
   private nextRid = 1;
 
   private constructor(
@@ -203,20 +203,31 @@ export class StoreClient {
   }
 
   private onMessage(topic: string, payload: Buffer): void {
-    if (!topic.endsWith(`/${this.id}`)) return;
-    let frame: { header: Reply; body: Uint8Array };
-    try {
-      frame = decodeFrame<Reply>(payload);
-    } catch {
-      return;
-    }
-    const p = this.pending.get(frame.header.rid);
-    if (!p) return;
-    this.pending.delete(frame.header.rid);
-    clearTimeout(p.timer);
-    if (frame.header.ok) p.resolve({ data: frame.header.data, body: frame.body });
-    else p.reject(new CanopyError(frame.header.code, frame.header.error));
+    if (topic.endsWith(`/${this.id}`)) settleReply(this.pending, payload);
   }
+}
+
+/** A request waiting for its reply, by rid (StoreClient; the controller's MeshRequester, relay/hot-cache.ts). */
+export interface PendingReply {
+  resolve: (r: { data: Record<string, unknown>; body: Uint8Array }) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Settles the pending request a reply frame answers (by its rid); a frame that is not one, or answers none, is ignored. */
+export function settleReply(pending: Map<string, PendingReply>, payload: Buffer): void {
+  let frame: { header: Reply; body: Uint8Array };
+  try {
+    frame = decodeFrame<Reply>(payload);
+  } catch {
+    return;
+  }
+  const p = pending.get(frame.header.rid);
+  if (!p) return;
+  pending.delete(frame.header.rid);
+  clearTimeout(p.timer);
+  if (frame.header.ok) p.resolve({ data: frame.header.data, body: frame.body });
+  else p.reject(new CanopyError(frame.header.code, frame.header.error));
 }
 
 /** Connects once with mqtt.js (MQTT 3.1.1: aedes speaks nothing newer); refusals become CanopyErrors. */

@@ -15,6 +15,7 @@ import {
   topicTree,
   type BridgeEvent,
   type BridgeResponse,
+  type DownlinkStatus,
   type DroneState,
   type EventHistory,
   type FleetState,
@@ -59,6 +60,15 @@ let power: PowerState | undefined;
 let history: PowerHistory | undefined;
 let fleet: FleetState | undefined;
 let uplink: UplinkStatus | undefined;
+/** The downlink's queue (retained `<base>/relay/downlink`, any user). */
+let downlink: DownlinkStatus | undefined;
+/** What a phone's hot cache holds (retained `<base>/store/<agent>/hot`, store readers only: docs/prefetch.md), by agent. */
+interface HotCacheView {
+  items: { item: string; title?: string; mime: string; total: number | null; have: number; contiguous: number; complete: boolean }[];
+  usedBytes: number;
+  quotaBytes: number | null;
+}
+const hotCaches = new Map<string, HotCacheView>();
 let bridgeOnline = false;
 /** Newest time seen in any state: the site's clock (simulated or real). */
 let siteNow = 0;
@@ -76,7 +86,7 @@ const seenEvents = new Set<string>();
 let client: MqttClient | undefined;
 let admin = false;
 const pending = new Map<string, (r: BridgeResponse<{ message: string }>) => void>();
-const dirty = new Set<'map' | 'fleet' | 'power' | 'uplink' | 'store'>();
+const dirty = new Set<'map' | 'fleet' | 'power' | 'uplink' | 'store' | 'downlink'>();
 /** This page's name as a store client (replies come back on `<base>/store/<agent>/res/<it>`). */
 const storeClient = `dashboard-${Math.random().toString(36).slice(2, 10)}`;
 type ClassUsage = Record<string, { items: number; bytes: number; quota: number | null }>;
@@ -180,6 +190,10 @@ function onMessage(topic: string, payload: Uint8Array): void {
       return;
     case 'uplink':
       return onUplink(value as UplinkStatus);
+    case 'downlink':
+      downlink = value as DownlinkStatus;
+      dirty.add('downlink');
+      return;
     case 'event':
       return onEvent(value as BridgeEvent, true);
     case 'eventHistory':
@@ -211,10 +225,12 @@ function onStore(agent: string, path: string, payload: Uint8Array): void {
     dirty.add('store');
     return;
   }
-  if (path === 'ledger') {
+  if (path === 'ledger' || path === 'hot') {
     try {
-      ledgers.set(agent, JSON.parse(new TextDecoder().decode(payload)) as LedgerState);
-      dirty.add('store');
+      const value: unknown = JSON.parse(new TextDecoder().decode(payload));
+      if (path === 'ledger') ledgers.set(agent, value as LedgerState);
+      else hotCaches.set(agent, value as HotCacheView);
+      dirty.add(path === 'ledger' ? 'store' : 'downlink');
     } catch {
       // Not JSON: nothing to show.
     }
@@ -240,16 +256,16 @@ function askUsage(agent: string): void {
   client.publish(topics.store(agent, 'req', storeClient), frame, { qos: 0 });
 }
 
+/** Whether `box` shows the store's topics (an admin, `count` of them seen); otherwise it says why not. */
+function adminShows(box: HTMLElement, what: string, count: number, none: string): boolean {
+  if (!admin) box.textContent = `${what} is shown to admins (their topics are not a viewer's).`;
+  else if (count === 0) box.textContent = none;
+  return admin && count > 0;
+}
+
 function renderStore(): void {
   const box = $('#store-agents');
-  if (!admin) {
-    box.textContent = "The store agents' usage is shown to admins (their topics are not a viewer's).";
-    return;
-  }
-  if (agents.size === 0) {
-    box.textContent = 'No store agent has been seen on the mesh.';
-    return;
-  }
+  if (!adminShows(box, "The store agents' usage", agents.size, 'No store agent has been seen on the mesh.')) return;
   box.replaceChildren(
     ...[...agents].sort(([a], [b]) => a.localeCompare(b)).map(([name, a]) => {
       const div = el('div', { class: 'agent', 'data-agent': name });
@@ -279,31 +295,67 @@ function renderLedgers(): void {
   const box = $('#store-ledger');
   box.replaceChildren(
     ...[...ledgers.values()].map((l) => {
-      const table = el('table', { 'data-ledger': l.owner });
-      const head = el('tr');
-      for (const h of ['neighbour', 'holds for us', 'byte-days', 'we hold', 'byte-days', 'audits ok', 'failed', 'hot served', 'room']) head.append(el('th', {}, h));
-      const thead = el('thead');
-      thead.append(head);
-      const body = el('tbody');
-      for (const r of l.neighbours ?? []) {
-        const tr = el('tr', { 'data-neighbour': r.neighbour, ...(r.auditsFailed > 0 && { class: 'warn' }) });
-        for (const [text, c] of [
-          [r.neighbour],
-          [bytes(r.heldForUsBytes), 'num'],
-          [fmt(r.heldForUsByteDays / 1e6), 'num'],
-          [bytes(r.heldByUsBytes), 'num'],
-          [fmt(r.heldByUsByteDays / 1e6), 'num'],
-          [String(r.auditsPassed), 'num'],
-          [String(r.auditsFailed), 'num'],
-          [bytes(r.hotServedBytes), 'num'],
-          [bytes(r.roomBytes), 'num'],
-        ] as [string, string?][])
-          tr.append(el('td', c ? { class: c } : {}, text));
-        body.append(tr);
-      }
-      table.append(thead, body);
+      const headers = ['neighbour', 'holds for us', 'byte-days', 'we hold', 'byte-days', 'audits ok', 'failed', 'hot served', 'room'];
+      const cells = (r: LedgerState['neighbours'][number]): [string, string?][] => [
+        [r.neighbour],
+        [bytes(r.heldForUsBytes), 'num'],
+        [fmt(r.heldForUsByteDays / 1e6), 'num'],
+        [bytes(r.heldByUsBytes), 'num'],
+        [fmt(r.heldByUsByteDays / 1e6), 'num'],
+        [String(r.auditsPassed), 'num'],
+        [String(r.auditsFailed), 'num'],
+        [bytes(r.hotServedBytes), 'num'],
+        [bytes(r.roomBytes), 'num'],
+      ];
+      const ledgerTable = table({ 'data-ledger': l.owner }, headers, l.neighbours ?? [], cells, (r) => ({ 'data-neighbour': r.neighbour, ...(r.auditsFailed > 0 && { class: 'warn' }) }));
       const div = el('div');
-      div.append(el('h3', {}, `Reciprocity ledger of ${l.owner} (byte-days in MB·days)`), table);
+      div.append(el('h3', {}, `Reciprocity ledger of ${l.owner} (byte-days in MB·days)`), ledgerTable);
+      return div;
+    }),
+  );
+}
+
+/** A table of text cells: `cells` per row, a `num` class on the numeric ones; each row's attributes from `attrs`. */
+function table<R>(attrs: Record<string, string>, headers: string[], rows: R[], cells: (r: R) => [string, string?][], rowAttrs: (r: R) => Record<string, string> = () => ({})): HTMLTableElement {
+  const t = el('table', attrs);
+  const head = el('tr');
+  for (const h of headers) head.append(el('th', {}, h));
+  const thead = el('thead');
+  thead.append(head);
+  const body = el('tbody');
+  for (const r of rows) body.append(row(rowAttrs(r), cells(r)));
+  t.append(thead, body);
+  return t;
+}
+
+function row(attrs: Record<string, string>, cells: [string, string?][]): HTMLTableRowElement {
+  const tr = el('tr', attrs);
+  for (const [text, c] of cells) tr.append(el('td', c ? { class: c } : {}, text));
+  return tr;
+}
+
+/** The downlink's queue (item, class, bytes in the cache of the total, state, why it waits) and what the phone's hot cache holds. */
+function renderDownlink(): void {
+  const d = downlink;
+  $('#downlink-summary').textContent = !d
+    ? '— no downlink on this site'
+    : `— into ${d.agent}'s hot cache; ${bytes(d.fetchedBytes)} fetched${d.whPerGb === null ? '' : `, ${fmt(d.whPerGb)} Wh/GB of dish energy`}${d.windowBytes ? ` · this window ${bytes(d.windowBytes.used)}${d.windowBytes.budget === null ? '' : ` of ${bytes(d.windowBytes.budget)}`}` : ''}`;
+  const body = el('tbody');
+  for (const i of d?.items ?? []) {
+    const done = `${bytes(i.have)} / ${i.total === null ? '?' : bytes(i.total)}${i.total ? ` (${fmt((100 * i.have) / i.total)} %)` : ''}`;
+    body.append(row({ 'data-item': i.item, 'data-state': i.state, ...(i.state === 'refused' && { class: 'warn' }) }, [[i.title ? `${i.item} — ${i.title}` : i.item], [`${i.cls}${i.now ? ', now' : ''}`], [done, 'num'], [i.state], [i.reason ?? '', 'why']]));
+  }
+  $('#downlink tbody').replaceWith(body);
+  const box = $('#hot-cache');
+  if (!adminShows(box, "What the phones' hot caches hold", hotCaches.size, 'No phone has published its hot cache yet.')) return;
+  box.replaceChildren(
+    ...[...hotCaches].sort(([a], [b]) => a.localeCompare(b)).map(([agent, h]) => {
+      const div = el('div', { 'data-agent': agent });
+      div.append(el('h3', {}, `${agent}: ${bytes(h.usedBytes)} of ${h.quotaBytes === null ? 'no quota' : bytes(h.quotaBytes)}`));
+      const cells = (i: HotCacheView['items'][number]): [string, string?][] => [[i.title ? `${i.item} — ${i.title}` : i.item], [i.mime], [`${bytes(i.have)} / ${i.total === null ? '?' : bytes(i.total)}`, 'num'], [bytes(i.contiguous), 'num'], [i.complete ? 'complete' : 'partial']];
+      const scroll = el('div', { class: 'scroll' });
+      scroll.append(table({ class: 'hot-items' }, ['item', 'type', 'cached / total', 'from the start', ''], h.items ?? [], cells, (i) => ({ 'data-item': i.item, 'data-complete': String(i.complete) })));
+      div.append(scroll);
       return div;
     }),
   );
@@ -729,6 +781,7 @@ function render(): void {
   if (dirty.has('power')) renderPower();
   if (dirty.has('uplink')) renderUplink();
   if (dirty.has('store')) renderStore();
+  if (dirty.has('downlink')) renderDownlink();
   dirty.clear();
 }
 
@@ -772,13 +825,13 @@ function connect(username: string, password: string): void {
       if (!charts.power) makeCharts();
     }
     setConnection();
-    c.subscribe([topics.drone('+'), topics.availability('+'), topics.power, topics.powerHistory, topics.uplink, topics.fleet, topics.bridgeState, topics.event, topics.eventHistory], { qos: 0 });
+    c.subscribe([topics.drone('+'), topics.availability('+'), topics.power, topics.powerHistory, topics.uplink, topics.downlink, topics.fleet, topics.bridgeState, topics.event, topics.eventHistory], { qos: 0 });
     // Only admins may read the bridge responses: the SUBACK tells this page which user it is.
     c.subscribe(topics.response('#'), { qos: 0 }, (err, granted) => {
       const code = granted?.[0]?.qos;
       setRole(username, !err && code !== undefined && code < 128);
       // The store agents' availability and this page's replies: topics only admins reach.
-      if (admin) c.subscribe([topics.store('+', 'availability'), topics.store('+', 'res', storeClient), topics.ledger('+')], { qos: 0 });
+      if (admin) c.subscribe([topics.store('+', 'availability'), topics.store('+', 'res', storeClient), topics.ledger('+'), topics.store('+', 'hot')], { qos: 0 });
     });
   });
   c.on('message', (topic, payload) => onMessage(topic, payload));
@@ -804,7 +857,7 @@ function setRole(username: string, isAdmin: boolean): void {
   const who = $('#who');
   who.hidden = false;
   who.textContent = `${username} · ${isAdmin ? 'admin' : 'viewer'}`;
-  dirty.add('fleet').add('store');
+  dirty.add('fleet').add('store').add('downlink');
 }
 
 // Buttons, not a method="dialog" form: a form submission reads as a navigation to automation tools.
@@ -839,6 +892,17 @@ document.addEventListener('click', (e) => {
   if (!b) return;
   const data: Record<string, unknown> = b.dataset.id ? { id: b.dataset.id } : {};
   void act(b.dataset.action!, data, b.dataset.confirm ?? `${b.dataset.action}?`);
+});
+
+// Queue a URL for the downlink: the cache/prefetch bridge request (docs/prefetch.md).
+$('#prefetch-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const form = new FormData(e.target as HTMLFormElement);
+  const item = String(form.get('item'));
+  const url = String(form.get('url'));
+  const cls = String(form.get('class'));
+  const now = form.get('now') !== null;
+  void act('cache/prefetch', { item, url, class: cls, now }, `Prefetch ${item} (${cls}${now ? ', now' : ''}) from ${url} into the phone's hot cache, through the satellite in the windows the power budget grants?`);
 });
 
 $('#login').addEventListener('submit', (e) => {

@@ -25,6 +25,8 @@
  *                           middle, one appended to, one added)
  *   restore_mb_s            restore of that backup from the phone agent over a real mesh, MB/s
  *   backup_mb_s             the first backup end to end over the mesh (phone only), MB/s
+ *   prefetch_* / now_*      the downlink's dish energy per GB over a simulated day: bulk prefetch
+ *                           waiting for the midday surplus against fetching when asked (store-prefetch.ts)
  *   sqlite_* / files_*      chunk bodies in the SQLite index vs as files, 64 KiB bodies,
  *                           synchronous FULL, put (batches of 32, as the agent's group commit) and get
  *   audit_*                 share audits: detection and traffic (store-audit.ts)
@@ -44,6 +46,7 @@ import { backup, ChunkPipeline } from '../../controller/store/backup.ts';
 import { SealPool } from '../../controller/store/seal-pool.ts';
 import { restore } from '../../controller/store/restore.ts';
 import { PhoneAgent } from '../../controller/store/phone-agent.ts';
+import { prefetchFigures } from './store-prefetch.ts';
 import { StoreClient } from '../../controller/store/protocol.ts';
 import { password, startMesh } from '../rigs/mesh.ts';
 import { auditFigures } from './store-audit.ts';
@@ -136,7 +139,7 @@ function editTree(root: string): void {
 }
 
 export const suite: BenchSuite = {
-  description: 'phone store and backup: pipeline vs raw cipher, dedup, restore, bodies in SQLite vs files',
+  description: 'phone store and backup: pipeline vs raw cipher, dedup, restore, bodies in SQLite vs files, prefetch dish Wh per GB',
   async run(progress, { quick }) {
     const work = mkdtempSync(join(tmpdir(), 'canopy-bench-store-'));
     try {
@@ -193,6 +196,7 @@ export const suite: BenchSuite = {
 
       progress('chunk bodies: SQLite vs files');
       Object.assign(figures, bodiesFigures(join(work, 'bodies'), quick ? 160 : 480));
+      Object.assign(figures, await prefetchFigures(work, quick, progress));
 
       progress('backup, second backup of a changed tree, restore over a real mesh');
       const { mesh, url } = await startMesh();

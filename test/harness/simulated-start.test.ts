@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PowerState, UplinkStatus } from '../../common/topics.ts';
+import type { DownlinkStatus, PowerState, UplinkStatus } from '../../common/topics.ts';
 import { canopy, spawnCanopy } from '../helpers/cli.ts';
 import { freePort } from '../../harness/rigs/ports.ts';
 import { eventually } from '../helpers/events.ts';
@@ -57,7 +57,7 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
     retained.set(topic, payload.toString());
     if (topic === 'canopy/power' && (JSON.parse(payload.toString()) as PowerState).uplinkGranted) everGranted = true;
   });
-  await client.subscribeAsync(['canopy/drones/+', 'canopy/power', 'canopy/bridge/event', 'canopy/uplink', 'canopy/store/+/availability']);
+  await client.subscribeAsync(['canopy/drones/+', 'canopy/power', 'canopy/bridge/event', 'canopy/uplink', 'canopy/store/+/availability', 'canopy/relay/downlink', 'canopy/store/phone/hot', 'canopy/bridge/response/cache/prefetch']);
   await eventually(() => ['phone', 'alice', 'frank'].every((a) => retained.get(`canopy/store/${a}/availability`) === 'online'), 30_000, 'the simulated phones\' store agents on the mesh');
   // An item through the relay as docs/dashboard.md sends it (mosquitto_pub -q 1 -t canopy/relay/hot/notes/field):
   // it waits in the outbox until the budget grants the dish and a satellite is in view, then goes
@@ -104,6 +104,20 @@ test('canopy start flies the default simulated site with the mesh on, admin cred
   await eventually(() => (uplink()?.delivered.hot.items ?? 0) >= 1, 120_000, `the item delivered upstream (uplink ${retained.get('canopy/uplink')})`);
   assert.equal(uplink()!.queued.hot.items, 0);
   assert.ok(everGranted, 'the budget granted the dish before the item went out');
+
+  // The downlink, as the start's hint says: the demo item prefetched from the simulated content
+  // server through the satellite into the simulated phone's hot cache.
+  const prefetch = /mosquitto_pub -p (\d+) -u admin -P PASSWORD -t (\S+) -m '([^']+)'/.exec(out);
+  assert.ok(prefetch, `the prefetch hint: ${out}`);
+  assert.equal(Number(prefetch[1]), port);
+  await client.publishAsync(prefetch[2]!, prefetch[3]!, { qos: 1 });
+  await eventually(() => retained.get('canopy/bridge/response/cache/prefetch')?.includes('"status":"ok"') ?? false, 10_000, `the prefetch request answered (${retained.get('canopy/bridge/response/cache/prefetch')})`);
+  const item = (JSON.parse(prefetch[3]!) as { item: string }).item;
+  const downlink = () => (retained.has('canopy/relay/downlink') ? (JSON.parse(retained.get('canopy/relay/downlink')!) as DownlinkStatus) : undefined);
+  await eventually(() => downlink()?.items.find((i) => i.item === item)?.state === 'done', 120_000, `the demo item prefetched (downlink ${retained.get('canopy/relay/downlink')})`);
+  const done = downlink()!.items.find((i) => i.item === item)!;
+  assert.equal(done.fetchedBytes, done.total, 'every byte once');
+  await eventually(() => (JSON.parse(retained.get('canopy/store/phone/hot') ?? '{"items":[]}') as { items: { item: string; complete: boolean }[] }).items.some((i) => i.item === item && i.complete), 10_000, 'the phone\'s retained hot cache has it complete');
 
   // The second start reuses the stored admin and prints no password.
   child.kill('SIGTERM');

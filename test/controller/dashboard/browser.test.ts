@@ -24,7 +24,7 @@ import { eventually } from '../../helpers/events.ts';
 import { connect, end, publishOutcome } from '../../../harness/rigs/mqtt.ts';
 import { needCommand, repoRoot } from '../../helpers/tools.ts';
 import { credentials } from '../../../harness/rigs/mesh.ts';
-import { startDashboardSite } from './site.ts';
+import { DEMO_ITEM, startDashboardSite } from './site.ts';
 
 const OUTPUT = join(repoRoot, 'test-output', 'dashboard');
 /** The screenshots the README shows. */
@@ -194,6 +194,21 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   // The phone's usage by class, asked of its store agent over the store protocol.
   await until(async () => /own\s*1\s*5\.0 kB/.test(await text(adminPage, '#store-agents [data-agent="phone"]')), 15_000, "the phone's usage by class");
 
+  // Prefetch: an admin queues a URL (the cache/prefetch bridge request); the queue shows it, then the phone's hot cache has it.
+  assert.match(await text(adminPage, '#downlink-summary'), /into phone's hot cache/);
+  await adminPage.fill('#prefetch-form input[name=item]', DEMO_ITEM.item);
+  await adminPage.fill('#prefetch-form input[name=url]', site.contentUrl(DEMO_ITEM.item));
+  await adminPage.selectOption('#prefetch-form select[name=class]', 'hot');
+  assert.match(await act(adminPage, '#prefetch-form button[type=submit]'), new RegExp(`${DEMO_ITEM.item} queued \\(hot\\)`));
+  const queued = `#downlink tr[data-item="${DEMO_ITEM.item}"]`;
+  await until(async () => (await adminPage.locator(queued).count()) === 1, 15_000, 'the item in the downlink queue');
+  await until(async () => (await adminPage.locator(queued).getAttribute('data-state')) === 'done', 60_000, 'the item prefetched');
+  assert.match(await text(adminPage, queued), /^demo-episode\s*hot\s*(\d+\.\d) MB \/ \1 MB \(100 %\)\s*done/);
+  const cached = `#hot-cache [data-agent="phone"] tr[data-item="${DEMO_ITEM.item}"]`;
+  await until(async () => (await adminPage.locator(cached).getAttribute('data-complete')) === 'true', 15_000, "the item complete in the phone's hot cache");
+  assert.match(await text(adminPage, cached), /(\d+\.\d) MB \/ \1 MB\s*\1 MB\s*complete/);
+  assert.equal(site.app.downlink!.get(DEMO_ITEM.item)!.fetchedBytes, DEMO_ITEM.bytes, 'every byte fetched once');
+
   // The net going up past 10 kW of hover: the y labels ("10 kW"…) still fit their axis.
   await until(async () => (await loadsW(adminPage)) >= 10_000, 120_000, 'loads past 10 kW');
   await until(async () => (await numberAttr(adminPage, '#chart-power', 'data-last')) > lastX + 60, 20_000, 'the power chart redrawn');
@@ -264,6 +279,10 @@ test('dashboard in headless Chromium: drones, live charts, admin actions, a view
   assert.equal(await viewerPage.isVisible('#actions'), false, 'a viewer sees no action buttons');
   assert.equal(await viewerPage.locator('button[data-action]:visible').count(), 0, 'no action anywhere on the page');
   assert.match(await text(viewerPage, '#store-agents'), /shown to admins/);
+  // A viewer sees the downlink queue, not the phone's cache nor the form to queue.
+  await until(async () => (await viewerPage.locator(queued).getAttribute('data-state')) === 'done', 15_000, 'the queue shown to a viewer');
+  assert.match(await text(viewerPage, '#hot-cache'), /shown to admins/);
+  assert.equal(await viewerPage.isVisible('#prefetch-form'), false, 'no prefetch form for a viewer');
   const viewerLayout = await phoneLayout(viewerPage);
   assert.equal(viewerLayout.sideways, false, 'no sideways scrolling on a phone');
   assert.equal(viewerLayout.cellsOutside, 0, 'no fleet column off to the side');

@@ -21,6 +21,9 @@ export interface DashboardSite {
   mqttUrl: string;
 }
 
+/** The content server's item the dashboard test prefetches (a generated file). */
+export const DEMO_ITEM = { item: 'demo-episode', bytes: 3 * 1024 * 1024 + 4321 };
+
 export async function startDashboardSite(t: TestContext, opts: { speed: number | 'manual'; at?: string }): Promise<DashboardSite> {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-dashboard-'));
   const base = loadScenario('clear-summer-day');
@@ -34,6 +37,9 @@ export async function startDashboardSite(t: TestContext, opts: { speed: number |
     // for the browser, on a shared 2-core machine.
     mesh: { users: await testUsers(), tcp: { host: '127.0.0.1', port: 0 }, ws: false, stateRateHz: 0.1 },
     outboxPath: join(dir, 'outbox.sqlite'),
+    // The simulated content server behind the satellite, and the downlink filling the phone's hot cache from it.
+    content: { [DEMO_ITEM.item]: { bytes: DEMO_ITEM.bytes } },
+    downlink: { path: join(dir, 'downlink.sqlite'), agent: 'phone' },
   });
   await site.start();
   const dashboard = new Dashboard({ mesh: site.app.mesh!, clock: site.clock, host: '127.0.0.1', port: 0 });

@@ -111,10 +111,10 @@ interface Rig {
   make: (over?: Partial<DownlinkOptions>) => Downlink;
 }
 
-async function rig(t: TestContext, opts: { quota?: number | null; ranges?: boolean } = {}): Promise<Rig> {
+async function rig(t: TestContext, opts: { quota?: number | null; ranges?: boolean; pieceBytes?: number; pieceDelayMs?: number } = {}): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'canopy-downlink-'));
   const clock = new ManualClock(T0);
-  const server = new ContentServer({ ranges: opts.ranges });
+  const server = new ContentServer({ ranges: opts.ranges, pieceBytes: opts.pieceBytes, pieceDelayMs: opts.pieceDelayMs });
   await server.start();
   const hot = new MemoryHot(opts.quota ?? null);
   const power = { granted: true, surplus: true };
@@ -239,6 +239,22 @@ test('a restart of Canopy mid-part resumes after the bytes kept: no byte fetched
   // The resumed request started after the kept bytes, not at a part boundary.
   const resumed = r.server.ranges.find((h) => h !== undefined && !(Number(/bytes=(\d+)/.exec(h)![1]) % PART === 0));
   assert.ok(resumed, `a request started mid-part: ${r.server.ranges.join(', ')}`);
+});
+
+test('chunks that end exactly on a part boundary mid-response: every part written where it belongs, none fetched twice', async (t) => {
+  // The server writes one part at a time with a pause, so the client's chunks end on part boundaries and the
+  // bytes kept empty out in the middle of a response (the cause of the restart test's old flake).
+  const r = await rig(t, { pieceBytes: PART, pieceDelayMs: 5 });
+  const size = 9 * PART + 100;
+  r.server.add('edges', { bytes: size });
+  const d = r.make();
+  await d.start();
+  await d.prefetch({ item: 'edges', url: r.server.url('edges'), requestedBy: 'admin' });
+  await settled(d, 'edges', 'done', JSON.stringify([d.get('edges'), r.server.ranges, r.hot.log]));
+  assert.equal(d.get('edges')!.fetchedBytes, size, `fetched once (${r.server.ranges.join(', ')}; writes ${r.hot.log.join(' ')})`);
+  assert.deepEqual(r.server.ranges, [`bytes=0-${4 * PART - 1}`, `bytes=${4 * PART}-${8 * PART - 1}`, `bytes=${8 * PART}-${size - 1}`]);
+  assert.deepEqual(r.hot.log, [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => `${i * PART}+${PART}`).concat(`${9 * PART}+100`));
+  assert.deepEqual(r.hot.bytes('edges'), contentBytes('edges', 0, size));
 });
 
 test('the phone away: the item waits for it and resumes from what it has', async (t) => {
