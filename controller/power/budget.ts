@@ -24,6 +24,7 @@
  * mesh, forecast-feed.ts) shapes the hours it covers once it has passed its checks; without one,
  * or once it is stale, the forecast falls back to the measured sky's persistence and climate.
  */
+import { CanopyError } from '../../common/errors.ts';
 import type { Clock } from '../../firmware-bridge/clock.ts';
 import { clearSky, type ClearSky, type SiteSky } from '../../common/solar.ts';
 import type { ForecastRoute, ForecastSource } from '../../common/topics.ts';
@@ -218,6 +219,11 @@ export class PowerPlanner {
     profile: PowerProfile,
   ) {
     this.p = resolvePowerProfile(profile);
+    const index = profile.climateSkyIndex;
+    const indices = index === undefined ? [] : typeof index === 'number' ? [index] : index;
+    if ((typeof index !== 'number' && index !== undefined && indices.length !== 12) || indices.some((x) => !(x > 0 && x <= 1))) {
+      throw new CanopyError('CANOPY_ERR_BAD_ARGUMENT', `climateSkyIndex must be one sky index in (0, 1], or twelve (January first), got ${JSON.stringify(index)}`);
+    }
     this.sky = clearSky(profile.site);
     this.stationWh = this.p.stationBatteryWh * this.p.stationInitialSoc;
     this.lastMs = clock.now();

@@ -265,6 +265,8 @@ test('site.climate: the recorded sky index shapes tomorrow before anything is me
   };
   assert.ok(Math.abs(ratioAt(p.update({ available: 25, holding: 0, charging: 0 }), '2026-07-01T11:30:00Z') - 0.5) < 1e-9, "June's record");
   assert.equal(ratioAt(bare.update({ available: 25, holding: 0, charging: 0 }), '2026-07-01T11:30:00Z'), 1, 'no record: the clear sky');
+  assert.throws(() => new PowerPlanner(clock, { ...profile(), climateSkyIndex: [0.5, 0.6] }), /one sky index in \(0, 1\], or twelve/);
+  assert.throws(() => new PowerPlanner(clock, { ...profile(), climateSkyIndex: 1.3 }), /climateSkyIndex must be/);
   clock.advance(7 * 3600_000); // 01:00 on the 1st of July
   assert.ok(Math.abs(ratioAt(p.update({ available: 25, holding: 0, charging: 0 }), '2026-07-01T11:30:00Z') - 0.8) < 1e-9, "July's record once July begins");
 });
